@@ -1,0 +1,9 @@
+//! scimgate: a SCIM 2.0 provisioning server.
+//!
+//! Layers, each depending only on those below it:
+//! `http` (actix-web handlers, auth, SCIM error mapping) → `identity` (the Users and Groups
+//! service: validation, mutability, uniqueness, preconditions) → `storage` (diesel on SQLite or
+//! PostgreSQL). `scim` is the protocol vocabulary (schemas, JSON shapes, error types) all of
+//! them speak; `config` and `auth` sit beside.
+
+pub mod storage;

@@ -1,0 +1,88 @@
+//! The change log: one row per accepted write, in commit order, for the outbound provisioner.
+
+use diesel::prelude::*;
+
+use super::schema::change_log;
+use super::{DbConnection, Micros, StoreError, WriteTx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    User,
+    Group,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Replace,
+    Modify,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Replace => "replace",
+            Operation::Modify => "modify",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = change_log)]
+pub struct ChangeEntry {
+    pub seq: i64,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub operation: String,
+    pub version: i64,
+    pub actor: String,
+    pub occurred_at: Micros,
+}
+
+pub(super) fn append(
+    tx: &mut WriteTx<'_>,
+    kind: ResourceKind,
+    id: &str,
+    operation: Operation,
+    version: i64,
+    actor: &str,
+) -> Result<(), StoreError> {
+    let now = tx.now();
+    diesel::insert_into(change_log::table)
+        .values((
+            change_log::resource_type.eq(kind.as_str()),
+            change_log::resource_id.eq(id),
+            change_log::operation.eq(operation.as_str()),
+            change_log::version.eq(version),
+            change_log::actor.eq(actor),
+            change_log::occurred_at.eq(now),
+        ))
+        .execute(tx.conn())?;
+    Ok(())
+}
+
+/// Entries after `after_seq`, oldest first.
+pub fn since(
+    conn: &mut DbConnection,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<ChangeEntry>, StoreError> {
+    Ok(change_log::table
+        .filter(change_log::seq.gt(after_seq))
+        .order(change_log::seq.asc())
+        .limit(limit)
+        .select(ChangeEntry::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,154 @@
+//! One connection type over SQLite and PostgreSQL, the pool, and write transactions.
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::prelude::*;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{CustomizeConnection, Pool};
+use std::time::Duration;
+
+use super::StoreError;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Which backend a URL names. SQLite accepts any string as a path, so the scheme decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// The SQLite path a URL names: `sqlite://path`, `sqlite:path` or a bare path.
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
+pub fn establish(url: &str) -> Result<DbConnection, StoreError> {
+    Ok(match Backend::of_url(url) {
+        Backend::Postgres => DbConnection::Postgresql(diesel::PgConnection::establish(url)?),
+        Backend::Sqlite => {
+            let path = sqlite_path(url);
+            if path.is_empty() || path == ":memory:" {
+                // Each pooled connection would get its own empty database.
+                return Err(StoreError::UnsupportedUrl(url.to_string()));
+            }
+            DbConnection::Sqlite(diesel::SqliteConnection::establish(path)?)
+        }
+    })
+}
+
+/// r2d2 manager that opens the variant the URL names.
+pub struct Manager {
+    url: String,
+}
+
+impl diesel::r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        establish(&self.url).map_err(|e| match e {
+            StoreError::Connection(c) => diesel::r2d2::Error::ConnectionError(c),
+            other => diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                other.to_string(),
+            )),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Per-connection SQLite settings; WAL itself is persistent and set once at open.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+pub type DbPool = Pool<Manager>;
+
+pub fn build_pool(url: &str, size: u32) -> Result<DbPool, StoreError> {
+    if Backend::of_url(url) == Backend::Sqlite {
+        let mut conn = establish(url)?;
+        if let DbConnection::Sqlite(c) = &mut conn {
+            c.batch_execute("PRAGMA journal_mode = WAL;")?;
+        }
+    }
+    let pool = Pool::builder()
+        .max_size(size.max(1))
+        .connection_timeout(Duration::from_secs(30))
+        .connection_customizer(Box::new(SqlitePragmas))
+        .build(Manager {
+            url: url.to_string(),
+        })?;
+    Ok(pool)
+}
+
+// The MultiConnection derive generates this manager; it delegates to the inner connection's.
+type MultiTm = <DbConnection as Connection>::TransactionManager;
+
+/// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (a deferred transaction that
+/// upgrades to a write fails at once with SQLITE_BUSY under WAL), a plain one on PostgreSQL.
+/// Rolls back on any error, so nothing is half-written.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    let begin = match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConnection::Postgresql(_) => MultiTm::begin_transaction(conn),
+    };
+    begin.map_err(StoreError::from)?;
+    match f(conn) {
+        Ok(value) => match MultiTm::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(commit_error) => {
+                // A failed COMMIT leaves the transaction open on some backends.
+                let _ = MultiTm::rollback_transaction(conn);
+                Err(StoreError::from(commit_error).into())
+            }
+        },
+        Err(error) => {
+            if let Err(rollback_error) = MultiTm::rollback_transaction(conn) {
+                tracing::error!(%rollback_error, "rollback failed");
+            }
+            Err(error)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The storage layer's error type.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database connection error: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("connection pool error: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("migration error: {0}")]
+    Migration(String),
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH, a file path, or postgres://...")]
+    UnsupportedUrl(String),
+}
+
+impl StoreError {
+    /// True when a unique index rejected the write: a concurrent writer won a race the
+    /// pre-check could not see.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}

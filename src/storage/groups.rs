@@ -1,0 +1,352 @@
+//! Group rows and their membership rows (one row per member, never a rewritten list).
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+
+use super::change_log::{self, Operation, ResourceKind};
+use super::schema::{scim_group_members, scim_groups, scim_users};
+use super::{DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+
+diesel::alias!(scim_groups as member_groups: MemberGroups);
+
+#[derive(Debug, Clone)]
+pub struct GroupRecord {
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberKind {
+    User,
+    Group,
+}
+
+impl MemberKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::User => "User",
+            MemberKind::Group => "Group",
+        }
+    }
+
+    fn parse(s: &str) -> MemberKind {
+        if s == "Group" {
+            MemberKind::Group
+        } else {
+            MemberKind::User
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MemberRef {
+    pub id: String,
+    pub kind: MemberKind,
+}
+
+/// A member as read back, with the display value resolved from the member itself.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: String,
+    pub kind: MemberKind,
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = scim_groups)]
+pub struct StoredGroup {
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub data: String,
+    pub version: i64,
+    pub created_at: Micros,
+    pub last_modified: Micros,
+}
+
+/// Group displayName uniqueness is case-insensitive, as directories downstream compare it so.
+pub fn display_name_key(display_name: &str) -> String {
+    display_name.to_lowercase()
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StoredGroup>, StoreError> {
+    Ok(scim_groups::table
+        .find(id)
+        .select(StoredGroup::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn id_by_display_name(
+    conn: &mut DbConnection,
+    display_name: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(scim_groups::table
+        .filter(scim_groups::display_name_key.eq(display_name_key(display_name)))
+        .select(scim_groups::id)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert(
+    tx: &mut WriteTx<'_>,
+    record: &GroupRecord,
+    members: &[MemberRef],
+    actor: &str,
+) -> Result<StoredGroup, StoreError> {
+    let now = tx.now();
+    diesel::insert_into(scim_groups::table)
+        .values((
+            scim_groups::id.eq(&record.id),
+            scim_groups::display_name.eq(&record.display_name),
+            scim_groups::display_name_key.eq(display_name_key(&record.display_name)),
+            scim_groups::external_id.eq(&record.external_id),
+            scim_groups::data.eq(&record.data),
+            scim_groups::version.eq(1i64),
+            scim_groups::created_at.eq(now),
+            scim_groups::last_modified.eq(now),
+        ))
+        .execute(tx.conn())?;
+    add_member_rows(tx, &record.id, members)?;
+    change_log::append(tx, ResourceKind::Group, &record.id, Operation::Create, 1, actor)?;
+    Ok(StoredGroup {
+        id: record.id.clone(),
+        display_name: record.display_name.clone(),
+        external_id: record.external_id.clone(),
+        data: record.data.clone(),
+        version: 1,
+        created_at: now,
+        last_modified: now,
+    })
+}
+
+/// Overwrites a group's attributes and, when `members` is given, makes the membership equal to
+/// it by adding and removing only the rows that differ.
+pub fn update(
+    tx: &mut WriteTx<'_>,
+    current: &StoredGroup,
+    record: &GroupRecord,
+    members: Option<&[MemberRef]>,
+    operation: Operation,
+    actor: &str,
+) -> Result<StoredGroup, StoreError> {
+    let now = tx.now();
+    let version = current.version + 1;
+    diesel::update(scim_groups::table.find(&record.id))
+        .set((
+            scim_groups::display_name.eq(&record.display_name),
+            scim_groups::display_name_key.eq(display_name_key(&record.display_name)),
+            scim_groups::external_id.eq(&record.external_id),
+            scim_groups::data.eq(&record.data),
+            scim_groups::version.eq(version),
+            scim_groups::last_modified.eq(now),
+        ))
+        .execute(tx.conn())?;
+    if let Some(wanted) = members {
+        let existing: HashSet<String> = scim_group_members::table
+            .filter(scim_group_members::group_id.eq(&record.id))
+            .select(scim_group_members::member_id)
+            .load::<String>(tx.conn())?
+            .into_iter()
+            .collect();
+        let wanted_ids: HashSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
+        let to_remove: Vec<String> = existing
+            .iter()
+            .filter(|id| !wanted_ids.contains(id.as_str()))
+            .cloned()
+            .collect();
+        let to_add: Vec<MemberRef> = wanted
+            .iter()
+            .filter(|m| !existing.contains(&m.id))
+            .cloned()
+            .collect();
+        remove_member_rows(tx, &record.id, &to_remove)?;
+        add_member_rows(tx, &record.id, &to_add)?;
+    }
+    change_log::append(tx, ResourceKind::Group, &record.id, operation, version, actor)?;
+    Ok(StoredGroup {
+        id: record.id.clone(),
+        display_name: record.display_name.clone(),
+        external_id: record.external_id.clone(),
+        data: record.data.clone(),
+        version,
+        created_at: current.created_at,
+        last_modified: now,
+    })
+}
+
+/// Inserts membership rows in batches; the caller guarantees they are not present yet.
+pub fn add_member_rows(
+    tx: &mut WriteTx<'_>,
+    group_id: &str,
+    members: &[MemberRef],
+) -> Result<(), StoreError> {
+    for chunk in members.chunks(500) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|m| {
+                (
+                    scim_group_members::group_id.eq(group_id),
+                    scim_group_members::member_id.eq(m.id.as_str()),
+                    scim_group_members::member_type.eq(m.kind.as_str()),
+                )
+            })
+            .collect();
+        // Multi-row INSERT exists on both backends but not on diesel's MultiBackend.
+        match tx.conn() {
+            DbConnection::Sqlite(c) => diesel::insert_into(scim_group_members::table)
+                .values(rows)
+                .execute(c)?,
+            DbConnection::Postgresql(c) => diesel::insert_into(scim_group_members::table)
+                .values(rows)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+pub fn remove_member_rows(
+    tx: &mut WriteTx<'_>,
+    group_id: &str,
+    member_ids: &[String],
+) -> Result<(), StoreError> {
+    for chunk in member_ids.chunks(BIND_CHUNK) {
+        diesel::delete(
+            scim_group_members::table
+                .filter(scim_group_members::group_id.eq(group_id))
+                .filter(scim_group_members::member_id.eq_any(chunk)),
+        )
+        .execute(tx.conn())?;
+    }
+    Ok(())
+}
+
+/// Removes a resource being deleted from every group holding it; each such group changes.
+pub(super) fn remove_member_everywhere(
+    tx: &mut WriteTx<'_>,
+    member_id: &str,
+    actor: &str,
+) -> Result<(), StoreError> {
+    let holders: Vec<(String, i64)> = scim_group_members::table
+        .inner_join(scim_groups::table)
+        .filter(scim_group_members::member_id.eq(member_id))
+        .select((scim_groups::id, scim_groups::version))
+        .load(tx.conn())?;
+    if holders.is_empty() {
+        return Ok(());
+    }
+    diesel::delete(scim_group_members::table.filter(scim_group_members::member_id.eq(member_id)))
+        .execute(tx.conn())?;
+    let now = tx.now();
+    for (group_id, version) in holders {
+        diesel::update(scim_groups::table.find(&group_id))
+            .set((
+                scim_groups::version.eq(version + 1),
+                scim_groups::last_modified.eq(now),
+            ))
+            .execute(tx.conn())?;
+        change_log::append(tx, ResourceKind::Group, &group_id, Operation::Modify, version + 1, actor)?;
+    }
+    Ok(())
+}
+
+pub fn delete(tx: &mut WriteTx<'_>, current: &StoredGroup, actor: &str) -> Result<(), StoreError> {
+    remove_member_everywhere(tx, &current.id, actor)?;
+    diesel::delete(scim_group_members::table.filter(scim_group_members::group_id.eq(&current.id)))
+        .execute(tx.conn())?;
+    diesel::delete(scim_groups::table.find(&current.id)).execute(tx.conn())?;
+    change_log::append(
+        tx,
+        ResourceKind::Group,
+        &current.id,
+        Operation::Delete,
+        current.version + 1,
+        actor,
+    )?;
+    Ok(())
+}
+
+pub fn page(
+    conn: &mut DbConnection,
+    offset: i64,
+    limit: i64,
+) -> Result<(i64, Vec<StoredGroup>), StoreError> {
+    let total: i64 = scim_groups::table.count().get_result(conn)?;
+    let rows = if limit == 0 {
+        Vec::new()
+    } else {
+        scim_groups::table
+            .order((scim_groups::created_at.asc(), scim_groups::id.asc()))
+            .offset(offset)
+            .limit(limit)
+            .select(StoredGroup::as_select())
+            .load(conn)?
+    };
+    Ok((total, rows))
+}
+
+/// Members of each given group, with display values, in a stable order.
+pub fn members_of(
+    conn: &mut DbConnection,
+    group_ids: &[String],
+) -> Result<HashMap<String, Vec<Member>>, StoreError> {
+    let mut result: HashMap<String, Vec<Member>> = HashMap::new();
+    for chunk in group_ids.chunks(BIND_CHUNK) {
+        let rows: Vec<(String, String, String, Option<String>, Option<String>, Option<String>)> =
+            scim_group_members::table
+                .left_join(scim_users::table.on(scim_users::id.eq(scim_group_members::member_id)))
+                .left_join(
+                    member_groups.on(member_groups
+                        .field(scim_groups::id)
+                        .eq(scim_group_members::member_id)),
+                )
+                .filter(scim_group_members::group_id.eq_any(chunk))
+                .order((scim_group_members::group_id, scim_group_members::member_id))
+                .select((
+                    scim_group_members::group_id,
+                    scim_group_members::member_id,
+                    scim_group_members::member_type,
+                    scim_users::display_name.nullable(),
+                    scim_users::user_name.nullable(),
+                    member_groups.field(scim_groups::display_name).nullable(),
+                ))
+                .load(conn)?;
+        for (group_id, member_id, kind, user_display, user_name, group_display) in rows {
+            let kind = MemberKind::parse(&kind);
+            let display = match kind {
+                MemberKind::User => user_display.or(user_name),
+                MemberKind::Group => group_display,
+            };
+            result.entry(group_id).or_default().push(Member {
+                id: member_id,
+                kind,
+                display,
+            });
+        }
+    }
+    Ok(result)
+}
+
+/// Which of the given ids name an existing User or Group.
+pub fn resolve_kinds(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<HashMap<String, MemberKind>, StoreError> {
+    let mut kinds = HashMap::new();
+    for chunk in ids.chunks(BIND_CHUNK) {
+        let users: Vec<String> = scim_users::table
+            .filter(scim_users::id.eq_any(chunk))
+            .select(scim_users::id)
+            .load(conn)?;
+        kinds.extend(users.into_iter().map(|id| (id, MemberKind::User)));
+        let groups: Vec<String> = scim_groups::table
+            .filter(scim_groups::id.eq_any(chunk))
+            .select(scim_groups::id)
+            .load(conn)?;
+        kinds.extend(groups.into_iter().map(|id| (id, MemberKind::Group)));
+    }
+    Ok(kinds)
+}

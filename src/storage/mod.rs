@@ -1,0 +1,90 @@
+//! Storage: the identity store's tables on SQLite or PostgreSQL, behind one connection type.
+//!
+//! Writes go through [`Db::write`], which hands out a [`WriteTx`]; every mutating function here
+//! takes one and appends its change-log row in the same transaction, so no resource changes
+//! without its log entry.
+
+mod connection;
+mod error;
+pub mod migrate;
+pub mod schema;
+
+pub mod change_log;
+pub mod groups;
+pub mod tokens;
+pub mod users;
+
+pub use connection::{sqlite_path, write_transaction, Backend, DbConnection, DbPool};
+pub use error::StoreError;
+
+/// Microseconds since the Unix epoch: how every timestamp is stored on both backends.
+pub type Micros = i64;
+
+pub fn now_micros() -> Micros {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// The database handle shared by the whole process.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens the pool and brings the schema up to date.
+    pub fn open(url: &str, pool_size: u32) -> Result<Db, StoreError> {
+        let backend = Backend::of_url(url);
+        let pool = connection::build_pool(url, pool_size)?;
+        let mut conn = pool.get()?;
+        migrate::run(&mut conn)?;
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
+    /// Runs read-only work on a pooled connection.
+    pub fn read<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        f(&mut conn)
+    }
+
+    /// Runs `f` in one write transaction stamped with one point in time.
+    pub fn write<T, E>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let now = now_micros();
+        write_transaction(&mut conn, |conn| f(&mut WriteTx { conn, now }))
+    }
+}
+
+/// An open write transaction. Only storage functions can write through it.
+pub struct WriteTx<'a> {
+    conn: &'a mut DbConnection,
+    now: Micros,
+}
+
+impl WriteTx<'_> {
+    /// Reads inside the transaction see its own writes.
+    pub fn conn(&mut self) -> &mut DbConnection {
+        self.conn
+    }
+
+    pub fn now(&self) -> Micros {
+        self.now
+    }
+}
+
+/// Groups ids into chunks small enough for any backend's bind-parameter limit.
+pub(crate) const BIND_CHUNK: usize = 5_000;

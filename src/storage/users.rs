@@ -1,0 +1,284 @@
+//! User rows, their indexed e-mail values, and the group memberships derived for them.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use diesel::prelude::*;
+
+use super::change_log::{self, Operation, ResourceKind};
+use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
+use super::{groups, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+
+/// What the identity layer writes for one user: the canonical JSON plus the columns that are
+/// searched on and indexed.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: String,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: Option<bool>,
+    pub data: String,
+    pub emails: Vec<EmailKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailKey {
+    pub value: String,
+    pub email_type: Option<String>,
+    pub primary: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = scim_users)]
+pub struct StoredUser {
+    pub id: String,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub data: String,
+    pub version: i64,
+    pub created_at: Micros,
+    pub last_modified: Micros,
+}
+
+/// A group a user belongs to, directly or through nested groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMembership {
+    pub group_id: String,
+    pub display_name: String,
+    pub direct: bool,
+}
+
+/// userName uniqueness is case-insensitive; this is the key the unique index holds.
+pub fn user_name_key(user_name: &str) -> String {
+    user_name.to_lowercase()
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StoredUser>, StoreError> {
+    Ok(scim_users::table
+        .find(id)
+        .select(StoredUser::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The id of the user holding this userName (case-insensitively), if any.
+pub fn id_by_user_name(conn: &mut DbConnection, user_name: &str) -> Result<Option<String>, StoreError> {
+    Ok(scim_users::table
+        .filter(scim_users::user_name_key.eq(user_name_key(user_name)))
+        .select(scim_users::id)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<StoredUser, StoreError> {
+    let now = tx.now();
+    diesel::insert_into(scim_users::table)
+        .values((
+            scim_users::id.eq(&record.id),
+            scim_users::user_name.eq(&record.user_name),
+            scim_users::user_name_key.eq(user_name_key(&record.user_name)),
+            scim_users::external_id.eq(&record.external_id),
+            scim_users::display_name.eq(&record.display_name),
+            scim_users::active.eq(record.active),
+            scim_users::data.eq(&record.data),
+            scim_users::version.eq(1i64),
+            scim_users::created_at.eq(now),
+            scim_users::last_modified.eq(now),
+        ))
+        .execute(tx.conn())?;
+    insert_emails(tx, &record.id, &record.emails)?;
+    change_log::append(tx, ResourceKind::User, &record.id, Operation::Create, 1, actor)?;
+    Ok(StoredUser {
+        id: record.id.clone(),
+        user_name: record.user_name.clone(),
+        external_id: record.external_id.clone(),
+        data: record.data.clone(),
+        version: 1,
+        created_at: now,
+        last_modified: now,
+    })
+}
+
+/// Overwrites a user's state; the caller has read `current` in this transaction.
+pub fn update(
+    tx: &mut WriteTx<'_>,
+    current: &StoredUser,
+    record: &UserRecord,
+    operation: Operation,
+    actor: &str,
+) -> Result<StoredUser, StoreError> {
+    let now = tx.now();
+    let version = current.version + 1;
+    diesel::update(scim_users::table.find(&record.id))
+        .set((
+            scim_users::user_name.eq(&record.user_name),
+            scim_users::user_name_key.eq(user_name_key(&record.user_name)),
+            scim_users::external_id.eq(&record.external_id),
+            scim_users::display_name.eq(&record.display_name),
+            scim_users::active.eq(record.active),
+            scim_users::data.eq(&record.data),
+            scim_users::version.eq(version),
+            scim_users::last_modified.eq(now),
+        ))
+        .execute(tx.conn())?;
+    diesel::delete(scim_user_emails::table.filter(scim_user_emails::user_id.eq(&record.id)))
+        .execute(tx.conn())?;
+    insert_emails(tx, &record.id, &record.emails)?;
+    change_log::append(tx, ResourceKind::User, &record.id, operation, version, actor)?;
+    Ok(StoredUser {
+        id: record.id.clone(),
+        user_name: record.user_name.clone(),
+        external_id: record.external_id.clone(),
+        data: record.data.clone(),
+        version,
+        created_at: current.created_at,
+        last_modified: now,
+    })
+}
+
+fn insert_emails(tx: &mut WriteTx<'_>, user_id: &str, emails: &[EmailKey]) -> Result<(), StoreError> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = emails
+        .iter()
+        .enumerate()
+        .map(|(position, email)| {
+            (
+                scim_user_emails::user_id.eq(user_id),
+                scim_user_emails::position.eq(position as i32),
+                scim_user_emails::value_key.eq(email.value.to_lowercase()),
+                scim_user_emails::email_type.eq(email.email_type.clone()),
+                scim_user_emails::is_primary.eq(email.primary),
+            )
+        })
+        .collect();
+    // Row-by-row: MultiBackend has no batch insert, and users carry a handful of e-mails.
+    for row in rows {
+        diesel::insert_into(scim_user_emails::table)
+            .values(row)
+            .execute(tx.conn())?;
+    }
+    Ok(())
+}
+
+/// Deletes a user and its memberships; each group it left gets a new version and a log row.
+pub fn delete(tx: &mut WriteTx<'_>, current: &StoredUser, actor: &str) -> Result<(), StoreError> {
+    groups::remove_member_everywhere(tx, &current.id, actor)?;
+    diesel::delete(scim_user_emails::table.filter(scim_user_emails::user_id.eq(&current.id)))
+        .execute(tx.conn())?;
+    diesel::delete(scim_users::table.find(&current.id)).execute(tx.conn())?;
+    change_log::append(
+        tx,
+        ResourceKind::User,
+        &current.id,
+        Operation::Delete,
+        current.version + 1,
+        actor,
+    )?;
+    Ok(())
+}
+
+/// One page of users in creation order, and the total count.
+pub fn page(conn: &mut DbConnection, offset: i64, limit: i64) -> Result<(i64, Vec<StoredUser>), StoreError> {
+    let total: i64 = scim_users::table.count().get_result(conn)?;
+    let rows = if limit == 0 {
+        Vec::new()
+    } else {
+        scim_users::table
+            .order((scim_users::created_at.asc(), scim_users::id.asc()))
+            .offset(offset)
+            .limit(limit)
+            .select(StoredUser::as_select())
+            .load(conn)?
+    };
+    Ok((total, rows))
+}
+
+/// The groups of each given user, direct and inherited through nested groups (RFC 7643 §4.1.2).
+pub fn memberships(
+    conn: &mut DbConnection,
+    user_ids: &[String],
+) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
+    let mut direct: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in user_ids.chunks(BIND_CHUNK) {
+        let rows: Vec<(String, String)> = scim_group_members::table
+            .filter(scim_group_members::member_id.eq_any(chunk))
+            .select((scim_group_members::member_id, scim_group_members::group_id))
+            .load(conn)?;
+        for (user, group) in rows {
+            direct.entry(user).or_default().push(group);
+        }
+    }
+    if direct.is_empty() {
+        return Ok(HashMap::new());
+    }
+
+    // Walk up the nesting once for all direct groups: parents[g] = groups containing g.
+    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+    let mut frontier: Vec<String> = direct
+        .values()
+        .flatten()
+        .cloned()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut seen: HashSet<String> = frontier.iter().cloned().collect();
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for chunk in frontier.chunks(BIND_CHUNK) {
+            let rows: Vec<(String, String)> = scim_group_members::table
+                .filter(scim_group_members::member_id.eq_any(chunk))
+                .filter(scim_group_members::member_type.eq("Group"))
+                .select((scim_group_members::member_id, scim_group_members::group_id))
+                .load(conn)?;
+            for (child, parent) in rows {
+                parents.entry(child).or_default().push(parent.clone());
+                if seen.insert(parent.clone()) {
+                    next.push(parent);
+                }
+            }
+        }
+        frontier = next;
+    }
+
+    let all_groups: Vec<String> = seen.into_iter().collect();
+    let mut names: HashMap<String, String> = HashMap::new();
+    for chunk in all_groups.chunks(BIND_CHUNK) {
+        let rows: Vec<(String, String)> = scim_groups::table
+            .filter(scim_groups::id.eq_any(chunk))
+            .select((scim_groups::id, scim_groups::display_name))
+            .load(conn)?;
+        names.extend(rows);
+    }
+
+    let mut result = HashMap::new();
+    for (user, direct_groups) in direct {
+        let mut out: Vec<GroupMembership> = Vec::new();
+        let mut included: HashSet<String> = HashSet::new();
+        let mut queue: VecDeque<String> = VecDeque::new();
+        let membership = |group: &String, direct: bool| GroupMembership {
+            group_id: group.clone(),
+            display_name: names.get(group).cloned().unwrap_or_default(),
+            direct,
+        };
+        // Direct memberships first, so a group reachable both ways is reported as direct.
+        for group in direct_groups {
+            if included.insert(group.clone()) {
+                out.push(membership(&group, true));
+                queue.push_back(group);
+            }
+        }
+        while let Some(group) = queue.pop_front() {
+            for parent in parents.get(&group).into_iter().flatten() {
+                if included.insert(parent.clone()) {
+                    out.push(membership(parent, false));
+                    queue.push_back(parent.clone());
+                }
+            }
+        }
+        out.sort_by(|a, b| b.direct.cmp(&a.direct).then(a.display_name.cmp(&b.display_name)));
+        result.insert(user, out);
+    }
+    Ok(result)
+}
