@@ -6,4 +6,10 @@
 //! PostgreSQL). `scim` is the protocol vocabulary (schemas, JSON shapes, error types) all of
 //! them speak; `config` and `auth` sit beside.
 
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod scim;
 pub mod storage;

@@ -1,1 +1,135 @@
-fn main() {}
+//! The `scimgate` command line: run the server, manage API tokens, migrate the database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use scimgate::auth::api_token;
+use scimgate::config::Config;
+use scimgate::storage::{now_micros, tokens, Db};
+
+#[derive(Parser)]
+#[command(name = "scimgate", version, about = "SCIM 2.0 provisioning server")]
+struct Cli {
+    /// TOML configuration file (default: ./scimgate.toml when present).
+    #[arg(long, global = true, env = "SCIMGATE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SCIM server (migrates the database first).
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Manage API bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token; it is printed once and only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names and dates, never the tokens).
+    List,
+    /// Revoke every active token with this name.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scimgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(&config),
+        Command::Migrate => {
+            Db::open(&config.database_url, 1)?;
+            eprintln!("database is up to date");
+            Ok(())
+        }
+        Command::Token { command } => {
+            let db = Db::open(&config.database_url, 1)?;
+            match command {
+                TokenCommand::Create { name } => {
+                    let token = api_token::issue(&db, &name)?;
+                    eprintln!("Token '{name}' created. It is shown only now; store it safely:");
+                    println!("{token}");
+                }
+                TokenCommand::List => {
+                    for t in db.read(tokens::list)? {
+                        let state = if t.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        println!(
+                            "{}\t{}\tcreated {}",
+                            t.name,
+                            state,
+                            scimgate::scim::output::format_time(t.created_at)
+                        );
+                    }
+                }
+                TokenCommand::Revoke { name } => {
+                    let n = db.read(|conn| tokens::revoke_by_name(conn, &name, now_micros()))?;
+                    if n == 0 {
+                        return Err(format!("no active token named '{name}'").into());
+                    }
+                    eprintln!("revoked {n} token(s) named '{name}'");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let system = actix_web::rt::System::new();
+    system.block_on(async {
+        let (server, addr) = scimgate::app::start(config)?;
+        tracing::info!(%addr, database = %redact(&config.database_url), "scimgate listening");
+        server.await?;
+        Ok(())
+    })
+}
+
+/// The database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

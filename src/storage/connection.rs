@@ -1,8 +1,8 @@
 //! One connection type over SQLite and PostgreSQL, the pool, and write transactions.
 
+use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
-use diesel::connection::SimpleConnection;
 use diesel::r2d2::{CustomizeConnection, Pool};
 use std::time::Duration;
 
@@ -131,7 +131,9 @@ where
     E: From<StoreError>,
 {
     let begin = match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
         DbConnection::Postgresql(_) => MultiTm::begin_transaction(conn),
     };
     begin.map_err(StoreError::from)?;

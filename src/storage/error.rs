@@ -12,7 +12,9 @@ pub enum StoreError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("migration error: {0}")]
     Migration(String),
-    #[error("unsupported database URL {0:?}: expected sqlite://PATH, a file path, or postgres://...")]
+    #[error(
+        "unsupported database URL {0:?}: expected sqlite://PATH, a file path, or postgres://..."
+    )]
     UnsupportedUrl(String),
 }
 

@@ -111,7 +111,14 @@ pub fn insert(
         ))
         .execute(tx.conn())?;
     add_member_rows(tx, &record.id, members)?;
-    change_log::append(tx, ResourceKind::Group, &record.id, Operation::Create, 1, actor)?;
+    change_log::append(
+        tx,
+        ResourceKind::Group,
+        &record.id,
+        Operation::Create,
+        1,
+        actor,
+    )?;
     Ok(StoredGroup {
         id: record.id.clone(),
         display_name: record.display_name.clone(),
@@ -166,7 +173,14 @@ pub fn update(
         remove_member_rows(tx, &record.id, &to_remove)?;
         add_member_rows(tx, &record.id, &to_add)?;
     }
-    change_log::append(tx, ResourceKind::Group, &record.id, operation, version, actor)?;
+    change_log::append(
+        tx,
+        ResourceKind::Group,
+        &record.id,
+        operation,
+        version,
+        actor,
+    )?;
     Ok(StoredGroup {
         id: record.id.clone(),
         display_name: record.display_name.clone(),
@@ -248,7 +262,14 @@ pub(super) fn remove_member_everywhere(
                 scim_groups::last_modified.eq(now),
             ))
             .execute(tx.conn())?;
-        change_log::append(tx, ResourceKind::Group, &group_id, Operation::Modify, version + 1, actor)?;
+        change_log::append(
+            tx,
+            ResourceKind::Group,
+            &group_id,
+            Operation::Modify,
+            version + 1,
+            actor,
+        )?;
     }
     Ok(())
 }
@@ -295,25 +316,31 @@ pub fn members_of(
 ) -> Result<HashMap<String, Vec<Member>>, StoreError> {
     let mut result: HashMap<String, Vec<Member>> = HashMap::new();
     for chunk in group_ids.chunks(BIND_CHUNK) {
-        let rows: Vec<(String, String, String, Option<String>, Option<String>, Option<String>)> =
-            scim_group_members::table
-                .left_join(scim_users::table.on(scim_users::id.eq(scim_group_members::member_id)))
-                .left_join(
-                    member_groups.on(member_groups
-                        .field(scim_groups::id)
-                        .eq(scim_group_members::member_id)),
-                )
-                .filter(scim_group_members::group_id.eq_any(chunk))
-                .order((scim_group_members::group_id, scim_group_members::member_id))
-                .select((
-                    scim_group_members::group_id,
-                    scim_group_members::member_id,
-                    scim_group_members::member_type,
-                    scim_users::display_name.nullable(),
-                    scim_users::user_name.nullable(),
-                    member_groups.field(scim_groups::display_name).nullable(),
-                ))
-                .load(conn)?;
+        let rows: Vec<(
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )> = scim_group_members::table
+            .left_join(scim_users::table.on(scim_users::id.eq(scim_group_members::member_id)))
+            .left_join(
+                member_groups.on(member_groups
+                    .field(scim_groups::id)
+                    .eq(scim_group_members::member_id)),
+            )
+            .filter(scim_group_members::group_id.eq_any(chunk))
+            .order((scim_group_members::group_id, scim_group_members::member_id))
+            .select((
+                scim_group_members::group_id,
+                scim_group_members::member_id,
+                scim_group_members::member_type,
+                scim_users::display_name.nullable(),
+                scim_users::user_name.nullable(),
+                member_groups.field(scim_groups::display_name).nullable(),
+            ))
+            .load(conn)?;
         for (group_id, member_id, kind, user_display, user_name, group_display) in rows {
             let kind = MemberKind::parse(&kind);
             let display = match kind {

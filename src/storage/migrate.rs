@@ -12,19 +12,22 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migration
 const MIGRATION_LOCK_KEY: i64 = 0x5C1A_6A7E;
 
 pub fn run(conn: &mut DbConnection) -> Result<(), StoreError> {
-    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     match conn {
         DbConnection::Sqlite(c) => {
             c.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(migration_error)?;
         }
         DbConnection::Postgresql(c) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(c)?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .execute(c)?;
             let result = c
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|_| ())
                 .map_err(migration_error);
-            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(c)?;
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                .execute(c)?;
             result?;
         }
     }

@@ -48,7 +48,11 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<TokenRow>, StoreError> {
 }
 
 /// Revokes every active token with this name; returns how many.
-pub fn revoke_by_name(conn: &mut DbConnection, name: &str, now: Micros) -> Result<usize, StoreError> {
+pub fn revoke_by_name(
+    conn: &mut DbConnection,
+    name: &str,
+    now: Micros,
+) -> Result<usize, StoreError> {
     Ok(diesel::update(
         api_tokens::table
             .filter(api_tokens::name.eq(name))

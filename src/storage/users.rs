@@ -62,7 +62,10 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StoredUser>, Sto
 }
 
 /// The id of the user holding this userName (case-insensitively), if any.
-pub fn id_by_user_name(conn: &mut DbConnection, user_name: &str) -> Result<Option<String>, StoreError> {
+pub fn id_by_user_name(
+    conn: &mut DbConnection,
+    user_name: &str,
+) -> Result<Option<String>, StoreError> {
     Ok(scim_users::table
         .filter(scim_users::user_name_key.eq(user_name_key(user_name)))
         .select(scim_users::id)
@@ -70,7 +73,11 @@ pub fn id_by_user_name(conn: &mut DbConnection, user_name: &str) -> Result<Optio
         .optional()?)
 }
 
-pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<StoredUser, StoreError> {
+pub fn insert(
+    tx: &mut WriteTx<'_>,
+    record: &UserRecord,
+    actor: &str,
+) -> Result<StoredUser, StoreError> {
     let now = tx.now();
     diesel::insert_into(scim_users::table)
         .values((
@@ -87,7 +94,14 @@ pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<
         ))
         .execute(tx.conn())?;
     insert_emails(tx, &record.id, &record.emails)?;
-    change_log::append(tx, ResourceKind::User, &record.id, Operation::Create, 1, actor)?;
+    change_log::append(
+        tx,
+        ResourceKind::User,
+        &record.id,
+        Operation::Create,
+        1,
+        actor,
+    )?;
     Ok(StoredUser {
         id: record.id.clone(),
         user_name: record.user_name.clone(),
@@ -124,7 +138,14 @@ pub fn update(
     diesel::delete(scim_user_emails::table.filter(scim_user_emails::user_id.eq(&record.id)))
         .execute(tx.conn())?;
     insert_emails(tx, &record.id, &record.emails)?;
-    change_log::append(tx, ResourceKind::User, &record.id, operation, version, actor)?;
+    change_log::append(
+        tx,
+        ResourceKind::User,
+        &record.id,
+        operation,
+        version,
+        actor,
+    )?;
     Ok(StoredUser {
         id: record.id.clone(),
         user_name: record.user_name.clone(),
@@ -136,7 +157,11 @@ pub fn update(
     })
 }
 
-fn insert_emails(tx: &mut WriteTx<'_>, user_id: &str, emails: &[EmailKey]) -> Result<(), StoreError> {
+fn insert_emails(
+    tx: &mut WriteTx<'_>,
+    user_id: &str,
+    emails: &[EmailKey],
+) -> Result<(), StoreError> {
     if emails.is_empty() {
         return Ok(());
     }
@@ -180,7 +205,11 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredUser, actor: &str) -> Result
 }
 
 /// One page of users in creation order, and the total count.
-pub fn page(conn: &mut DbConnection, offset: i64, limit: i64) -> Result<(i64, Vec<StoredUser>), StoreError> {
+pub fn page(
+    conn: &mut DbConnection,
+    offset: i64,
+    limit: i64,
+) -> Result<(i64, Vec<StoredUser>), StoreError> {
     let total: i64 = scim_users::table.count().get_result(conn)?;
     let rows = if limit == 0 {
         Vec::new()
@@ -277,7 +306,11 @@ pub fn memberships(
                 }
             }
         }
-        out.sort_by(|a, b| b.direct.cmp(&a.direct).then(a.display_name.cmp(&b.display_name)));
+        out.sort_by(|a, b| {
+            b.direct
+                .cmp(&a.direct)
+                .then(a.display_name.cmp(&b.display_name))
+        });
         result.insert(user, out);
     }
     Ok(result)

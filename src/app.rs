@@ -1,0 +1,68 @@
+//! Wiring: from a [`Config`] to a running server, shared by the binary and the tests.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::Server;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::http::{self, AppState, Settings};
+use crate::identity::Directory;
+use crate::scim::discovery::Capabilities;
+use crate::storage::Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// What this build of the server supports, as `/ServiceProviderConfig` announces it.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        patch: false,
+        bulk: None,
+        filter_max_results: None,
+        change_password: false,
+        sort: false,
+        etag: true,
+        documentation_uri: None,
+    }
+}
+
+/// Opens the database (running migrations), binds the listener and builds the server.
+/// The returned server must be awaited (or spawned) to run.
+pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
+    let db = Db::open(&config.database_url, config.pool_size)?;
+    let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    let bound = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    let base_url = config.base_url_for(bound);
+    let state = AppState {
+        directory: Directory::new(db.clone(), &base_url),
+        authenticator: Authenticator::new(db, &config.auth)?,
+        settings: Settings {
+            base_url,
+            default_page_size: config.default_page_size,
+            max_page_size: config.max_page_size,
+            max_payload_bytes: config.max_payload_bytes,
+            capabilities: capabilities(),
+        },
+    };
+    http::serve(listener, state).map_err(|source| StartError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })
+}

@@ -1,0 +1,58 @@
+//! Opaque API tokens: 256 random bits, shown once, stored only as a SHA-256 hash.
+
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::storage::tokens::{self, TokenRow};
+use crate::storage::{now_micros, Db, StoreError};
+
+const PREFIX: &str = "sgt_";
+
+/// A fresh token in plain text.
+pub fn generate() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// Hex SHA-256: tokens carry full entropy, so a fast unsalted hash is enough.
+pub fn hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Issues a token named `name` and returns it in plain text; only its hash is kept.
+pub fn issue(db: &Db, name: &str) -> Result<String, StoreError> {
+    let token = generate();
+    let row = TokenRow {
+        id: Uuid::new_v4().to_string(),
+        name: name.to_string(),
+        token_hash: hash(&token),
+        created_at: now_micros(),
+        revoked_at: None,
+    };
+    db.read(|conn| tokens::insert(conn, &row))?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_hash_stably() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        assert!(a.starts_with(PREFIX));
+        assert_eq!(hash(&a), hash(&a));
+        assert_eq!(hash(&a).len(), 64);
+    }
+}

@@ -1,0 +1,168 @@
+//! Configuration: defaults, then a TOML file, then environment variables (env wins).
+//!
+//! Environment variables are `SCIMGATE_` + the key, nested keys joined by `__`
+//! (`SCIMGATE_AUTH__JWT__ISSUER`); `DATABASE_URL` is honoured as well as
+//! `SCIMGATE_DATABASE_URL`. Secrets may also come from files (`secret_file`).
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+    /// `sqlite://PATH` (the embedded default) or `postgres://...`.
+    pub database_url: String,
+    pub pool_size: u32,
+    /// The externally visible SCIM base URL used in `meta.location` and `$ref`, e.g.
+    /// `https://idm.example.com/scim/v2`. Defaults to `http://LISTEN/scim/v2`.
+    pub base_url: Option<String>,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    pub max_payload_bytes: usize,
+    /// Page size when a list request names no `count`.
+    pub default_page_size: i64,
+    /// Largest page served; larger `count` values are lowered to it.
+    pub max_page_size: i64,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accept JWT bearer tokens from this issuer, besides API tokens.
+    pub jwt: Option<JwtConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// `HS256`, `RS256` or `ES256`.
+    pub algorithm: String,
+    /// HS256 shared secret, or `secret_file` holding it.
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// RS256/ES256 public key (PEM), inline or in `public_key_file`.
+    pub public_key_pem: Option<String>,
+    pub public_key_file: Option<PathBuf>,
+    /// Required `iss` claim.
+    pub issuer: String,
+    /// Required `aud` claim.
+    pub audience: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://scimgate.db".into(),
+            pool_size: 8,
+            base_url: None,
+            max_payload_bytes: 1024 * 1024,
+            default_page_size: 100,
+            max_page_size: 1000,
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn from_message(message: impl Into<String>) -> Self {
+        ConfigError(message.into())
+    }
+}
+
+impl Config {
+    /// Loads configuration. `file` is read when given (and must exist); otherwise
+    /// `scimgate.toml` in the working directory is read if present.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )))
+            }
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None => figment = figment.merge(Toml::file("scimgate.toml")),
+        }
+        figment = figment
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::prefixed("SCIMGATE_").split("__").ignore(&["CONFIG"]));
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.default_page_size < 0 || self.max_page_size < 1 {
+            return Err(ConfigError("page sizes must be positive".into()));
+        }
+        if let Some(jwt) = &self.auth.jwt {
+            jwt.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The base URL for `meta.location`, given the address actually bound.
+    pub fn base_url_for(&self, bound: std::net::SocketAddr) -> String {
+        match &self.base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}/scim/v2"),
+        }
+    }
+}
+
+impl JwtConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self.algorithm.as_str() {
+            "HS256" if self.secret.is_none() && self.secret_file.is_none() => Err(ConfigError(
+                "auth.jwt: HS256 needs secret or secret_file".into(),
+            )),
+            "RS256" | "ES256"
+                if self.public_key_pem.is_none() && self.public_key_file.is_none() =>
+            {
+                Err(ConfigError(
+                    "auth.jwt: RS256/ES256 need public_key_pem or public_key_file".into(),
+                ))
+            }
+            "HS256" | "RS256" | "ES256" => Ok(()),
+            other => Err(ConfigError(format!(
+                "auth.jwt.algorithm {other:?} is not one of HS256, RS256, ES256"
+            ))),
+        }
+    }
+
+    /// The key material, read from the file when one is named.
+    pub fn key_material(&self) -> Result<Vec<u8>, ConfigError> {
+        let (inline, file) = match self.algorithm.as_str() {
+            "HS256" => (&self.secret, &self.secret_file),
+            _ => (&self.public_key_pem, &self.public_key_file),
+        };
+        if let Some(path) = file {
+            let bytes = std::fs::read(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            // Secret files usually end in a newline that is not part of the secret.
+            return Ok(String::from_utf8_lossy(&bytes)
+                .trim_end()
+                .as_bytes()
+                .to_vec());
+        }
+        Ok(inline.clone().unwrap_or_default().into_bytes())
+    }
+}

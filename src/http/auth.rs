@@ -1,0 +1,67 @@
+//! Bearer authentication for every SCIM route; the principal rides in request extensions.
+
+use std::future::{ready, Ready};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
+
+use super::error::internal;
+use super::AppState;
+use crate::auth::{AuthError, Principal};
+use crate::scim::ScimError;
+
+/// Middleware: answers 401 with `WWW-Authenticate: Bearer` unless the request carries a valid
+/// bearer token.
+pub async fn require_bearer(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> actix_web::Result<ServiceResponse<actix_web::body::BoxBody>> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_string())
+        });
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        let error = ScimError::unauthorized("a bearer token is required");
+        return Ok(req.into_response(error.error_response()));
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(req.into_response(internal("application state missing").error_response()));
+    };
+    let verdict = web::block(move || state.authenticator.authenticate(&token)).await;
+    match verdict {
+        Ok(Ok(principal)) => {
+            req.extensions_mut().insert(principal);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Ok(Err(AuthError::Storage(e))) => Ok(req.into_response(internal(e).error_response())),
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "authentication failed");
+            let error = ScimError::unauthorized(e.to_string());
+            Ok(req.into_response(error.error_response()))
+        }
+        Err(e) => Ok(req.into_response(internal(e).error_response())),
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ScimError;
+    type Future = Ready<Result<Principal, ScimError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Principal>()
+                .cloned()
+                .ok_or_else(|| ScimError::unauthorized("a bearer token is required")),
+        )
+    }
+}

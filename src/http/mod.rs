@@ -1,0 +1,110 @@
+//! The HTTP edge: routes, authentication, media types and SCIM error mapping (actix-web).
+
+mod auth;
+mod discovery;
+mod error;
+mod media;
+mod resources;
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::auth::Authenticator;
+use crate::identity::Directory;
+use crate::scim::discovery::Capabilities;
+
+pub use media::SCIM_JSON;
+use resources::{Groups, Users};
+
+/// Settings the handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub base_url: String,
+    pub default_page_size: i64,
+    pub max_page_size: i64,
+    pub max_payload_bytes: usize,
+    pub capabilities: Capabilities,
+}
+
+pub struct AppState {
+    pub directory: Directory,
+    pub authenticator: Authenticator,
+    pub settings: Settings,
+}
+
+/// The SCIM base path; `Settings::base_url` is its external form.
+pub const SCIM_PATH: &str = "/scim/v2";
+
+/// Registers every route on an actix-web app.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        let payload_limit = state.settings.max_payload_bytes;
+        cfg.app_data(state)
+            .app_data(web::PayloadConfig::new(payload_limit))
+            .route(
+                "/healthz",
+                web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+            )
+            .service(
+                web::scope(SCIM_PATH)
+                    .wrap(from_fn(auth::require_bearer))
+                    .service(
+                        web::resource("/Users")
+                            .route(web::get().to(resources::list::<Users>))
+                            .route(web::post().to(resources::create::<Users>)),
+                    )
+                    .service(
+                        web::resource("/Users/{id}")
+                            .route(web::get().to(resources::get::<Users>))
+                            .route(web::put().to(resources::replace::<Users>))
+                            .route(web::delete().to(resources::delete::<Users>)),
+                    )
+                    .service(
+                        web::resource("/Groups")
+                            .route(web::get().to(resources::list::<Groups>))
+                            .route(web::post().to(resources::create::<Groups>)),
+                    )
+                    .service(
+                        web::resource("/Groups/{id}")
+                            .route(web::get().to(resources::get::<Groups>))
+                            .route(web::put().to(resources::replace::<Groups>))
+                            .route(web::delete().to(resources::delete::<Groups>)),
+                    )
+                    .service(
+                        web::resource("/ServiceProviderConfig")
+                            .route(web::get().to(discovery::service_provider_config)),
+                    )
+                    .service(
+                        web::resource("/ResourceTypes")
+                            .route(web::get().to(discovery::resource_types)),
+                    )
+                    .service(
+                        web::resource("/ResourceTypes/{name}")
+                            .route(web::get().to(discovery::resource_type)),
+                    )
+                    .service(web::resource("/Schemas").route(web::get().to(discovery::schemas)))
+                    .service(
+                        web::resource("/Schemas/{id}").route(web::get().to(discovery::schema)),
+                    ),
+            );
+    }
+}
+
+/// Starts the HTTP server on an already bound listener.
+pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<(Server, SocketAddr)> {
+    let addr = listener.local_addr()?;
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(ErrorHandlers::new().default_handler(error::scim_error_body))
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(configure(state.clone()))
+            .default_service(web::to(|| async { HttpResponse::NotFound().finish() }))
+    })
+    .listen(listener)?
+    .run();
+    Ok((server, addr))
+}

@@ -1,0 +1,264 @@
+//! Groups (RFC 7643 §4.2): members are Users or Groups, stored one row per membership.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::{
+    precondition, stored_data, string_attr, Directory, IdentityError, IfMatch, Page, Rendered,
+};
+use crate::scim::input::{self, carry_over_on_replace, check_required};
+use crate::scim::list::Paging;
+use crate::scim::output::render;
+use crate::scim::resource_type::GROUP;
+use crate::scim::ScimError;
+use crate::storage::change_log::Operation;
+use crate::storage::groups::{self, GroupRecord, Member, MemberKind, MemberRef, StoredGroup};
+use crate::storage::DbConnection;
+
+/// A member as a client named it, before it is checked against the store.
+#[derive(Debug, Clone)]
+struct RequestedMember {
+    id: String,
+    kind: Option<MemberKind>,
+}
+
+impl Directory {
+    pub fn create_group(
+        &self,
+        body: &Map<String, Value>,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        let mut data = input::canonicalize(&GROUP, body)?;
+        check_required(&GROUP, &data)?;
+        let requested = take_members(&mut data)?;
+        let record = group_record(Uuid::new_v4().to_string(), &data)?;
+        self.db.write(|tx| {
+            ensure_display_name_free(tx.conn(), &record.display_name, None)?;
+            let members = resolve_members(tx.conn(), &record.id, &requested)?;
+            let stored = groups::insert(tx, &record, &members, actor)?;
+            self.load_group(tx.conn(), stored)
+        })
+    }
+
+    pub fn get_group(&self, id: &str) -> Result<Rendered, IdentityError> {
+        self.db.read(|conn| {
+            let stored = groups::find(conn, id)?.ok_or_else(|| group_not_found(id))?;
+            self.load_group(conn, stored)
+        })
+    }
+
+    pub fn replace_group(
+        &self,
+        id: &str,
+        body: &Map<String, Value>,
+        condition: Option<&IfMatch>,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        let mut data = input::canonicalize(&GROUP, body)?;
+        let requested = take_members(&mut data)?;
+        self.db.write(|tx| {
+            let current = groups::find(tx.conn(), id)?.ok_or_else(|| group_not_found(id))?;
+            precondition::check(condition, current.version)?;
+            carry_over_on_replace(&GROUP, &stored_data(&current.data)?, &mut data)?;
+            check_required(&GROUP, &data)?;
+            let record = group_record(id.to_string(), &data)?;
+            ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
+            let members = resolve_members(tx.conn(), id, &requested)?;
+            let stored = groups::update(
+                tx,
+                &current,
+                &record,
+                Some(&members),
+                Operation::Replace,
+                actor,
+            )?;
+            self.load_group(tx.conn(), stored)
+        })
+    }
+
+    pub fn delete_group(
+        &self,
+        id: &str,
+        condition: Option<&IfMatch>,
+        actor: &str,
+    ) -> Result<(), IdentityError> {
+        self.db.write(|tx| {
+            let current = groups::find(tx.conn(), id)?.ok_or_else(|| group_not_found(id))?;
+            precondition::check(condition, current.version)?;
+            groups::delete(tx, &current, actor)?;
+            Ok(())
+        })
+    }
+
+    pub fn list_groups(&self, paging: Paging) -> Result<Page, IdentityError> {
+        self.db.read(|conn| {
+            let (total, rows) = groups::page(conn, paging.offset(), paging.count)?;
+            let ids: Vec<String> = rows.iter().map(|g| g.id.clone()).collect();
+            let mut members = groups::members_of(conn, &ids)?;
+            let mut resources = Vec::with_capacity(rows.len());
+            for stored in rows {
+                let list = members.remove(&stored.id).unwrap_or_default();
+                resources.push(
+                    self.render_group(&stored, stored_data(&stored.data)?, &list)
+                        .body,
+                );
+            }
+            Ok(Page { total, resources })
+        })
+    }
+
+    fn load_group(
+        &self,
+        conn: &mut DbConnection,
+        stored: StoredGroup,
+    ) -> Result<Rendered, IdentityError> {
+        let members = groups::members_of(conn, std::slice::from_ref(&stored.id))?
+            .remove(&stored.id)
+            .unwrap_or_default();
+        let data = stored_data(&stored.data)?;
+        Ok(self.render_group(&stored, data, &members))
+    }
+
+    fn render_group(
+        &self,
+        stored: &StoredGroup,
+        data: Map<String, Value>,
+        members: &[Member],
+    ) -> Rendered {
+        let mut derived = Map::new();
+        if !members.is_empty() {
+            let values: Vec<Value> = members
+                .iter()
+                .map(|m| {
+                    let endpoint = match m.kind {
+                        MemberKind::User => "/Users",
+                        MemberKind::Group => "/Groups",
+                    };
+                    let mut v = json!({
+                        "value": m.id,
+                        "$ref": self.location(endpoint, &m.id),
+                        "type": m.kind.as_str(),
+                    });
+                    if let Some(display) = &m.display {
+                        v["display"] = Value::String(display.clone());
+                    }
+                    v
+                })
+                .collect();
+            derived.insert("members".into(), Value::Array(values));
+        }
+        let meta = self.meta(
+            GROUP.endpoint,
+            &stored.id,
+            stored.version,
+            stored.created_at,
+            stored.last_modified,
+        );
+        Rendered {
+            body: render(&GROUP, &stored.id, &data, &derived, &meta),
+            version: stored.version,
+        }
+    }
+}
+
+fn group_not_found(id: &str) -> IdentityError {
+    IdentityError::NotFound(format!("Group {id} not found"))
+}
+
+fn ensure_display_name_free(
+    conn: &mut DbConnection,
+    display_name: &str,
+    own_id: Option<&str>,
+) -> Result<(), IdentityError> {
+    match groups::id_by_display_name(conn, display_name)? {
+        Some(holder) if Some(holder.as_str()) != own_id => Err(IdentityError::Conflict(format!(
+            "a group with displayName '{display_name}' already exists"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Removes `members` from the canonical data (they live in their own rows) and reads them.
+fn take_members(data: &mut Map<String, Value>) -> Result<Vec<RequestedMember>, ScimError> {
+    let Some(Value::Array(items)) = data.remove("members") else {
+        return Ok(Vec::new());
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(id) = item.get("value").and_then(Value::as_str) else {
+            return Err(ScimError::invalid_value(
+                "every member needs a 'value' with the member's id",
+            ));
+        };
+        let kind = match item.get("type").and_then(Value::as_str) {
+            None => None,
+            Some(t) if t.eq_ignore_ascii_case("User") => Some(MemberKind::User),
+            Some(t) if t.eq_ignore_ascii_case("Group") => Some(MemberKind::Group),
+            Some(t) => {
+                return Err(ScimError::invalid_value(format!(
+                    "member type '{t}' is not one of 'User', 'Group'"
+                )))
+            }
+        };
+        if seen.insert(id.to_string()) {
+            out.push(RequestedMember {
+                id: id.to_string(),
+                kind,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that every requested member exists, with the type the client named.
+fn resolve_members(
+    conn: &mut DbConnection,
+    group_id: &str,
+    requested: &[RequestedMember],
+) -> Result<Vec<MemberRef>, IdentityError> {
+    if requested.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = requested.iter().map(|m| m.id.clone()).collect();
+    let kinds = groups::resolve_kinds(conn, &ids)?;
+    let mut out = Vec::with_capacity(requested.len());
+    for member in requested {
+        if member.id == group_id {
+            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+        }
+        let Some(&kind) = kinds.get(&member.id) else {
+            return Err(
+                ScimError::invalid_value(format!("member '{}' does not exist", member.id)).into(),
+            );
+        };
+        if let Some(named) = member.kind {
+            if named != kind {
+                return Err(ScimError::invalid_value(format!(
+                    "member '{}' is a {}, not a {}",
+                    member.id,
+                    kind.as_str(),
+                    named.as_str()
+                ))
+                .into());
+            }
+        }
+        out.push(MemberRef {
+            id: member.id.clone(),
+            kind,
+        });
+    }
+    Ok(out)
+}
+
+fn group_record(id: String, data: &Map<String, Value>) -> Result<GroupRecord, IdentityError> {
+    let json = serde_json::to_string(data).map_err(|e| IdentityError::Corrupt(e.to_string()))?;
+    Ok(GroupRecord {
+        id,
+        display_name: string_attr(data, "displayName").unwrap_or_default(),
+        external_id: string_attr(data, "externalId"),
+        data: json,
+    })
+}

@@ -1,0 +1,90 @@
+//! The identity store's service layer: Users and Groups as the SCIM protocol defines them,
+//! on top of storage. Validates input, enforces uniqueness, mutability and preconditions, and
+//! performs every write in one transaction with its change-log row.
+
+mod error;
+mod groups;
+mod precondition;
+mod users;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+pub use error::IdentityError;
+pub use precondition::{strip_weak as precondition_strip_weak, IfMatch};
+
+use crate::scim::output::Meta;
+use crate::storage::{Db, Micros};
+
+/// A resource rendered for a response, with the version its ETag names.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: Value,
+    pub version: i64,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub total: i64,
+    pub resources: Vec<Value>,
+}
+
+/// Users and Groups. Cheap to clone; blocking (call it off the async executor).
+#[derive(Clone)]
+pub struct Directory {
+    db: Db,
+    /// The SCIM base URL, e.g. `https://idm.example.com/scim/v2`, for `meta.location` and `$ref`.
+    base_url: Arc<str>,
+}
+
+impl Directory {
+    pub fn new(db: Db, base_url: &str) -> Directory {
+        Directory {
+            db,
+            base_url: Arc::from(base_url.trim_end_matches('/')),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn location(&self, endpoint: &str, id: &str) -> String {
+        format!("{}{endpoint}/{id}", self.base_url)
+    }
+
+    fn meta(
+        &self,
+        endpoint: &str,
+        id: &str,
+        version: i64,
+        created: Micros,
+        last_modified: Micros,
+    ) -> Meta {
+        Meta {
+            created,
+            last_modified,
+            location: self.location(endpoint, id),
+            version,
+        }
+    }
+}
+
+/// Stored resource JSON back into a map; the storage layer only ever holds what we wrote.
+fn stored_data(data: &str) -> Result<Map<String, Value>, IdentityError> {
+    match serde_json::from_str::<Value>(data) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(IdentityError::Corrupt(
+            "stored resource is not a JSON object".into(),
+        )),
+        Err(e) => Err(IdentityError::Corrupt(format!(
+            "stored resource is not JSON: {e}"
+        ))),
+    }
+}
+
+fn string_attr(data: &Map<String, Value>, name: &str) -> Option<String> {
+    data.get(name).and_then(Value::as_str).map(str::to_string)
+}

@@ -1,0 +1,181 @@
+//! Users (RFC 7643 §4.1, with the enterprise extension §4.3).
+
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::{
+    precondition, stored_data, string_attr, Directory, IdentityError, IfMatch, Page, Rendered,
+};
+use crate::scim::input::{self, carry_over_on_replace, check_required};
+use crate::scim::list::Paging;
+use crate::scim::output::render;
+use crate::scim::resource_type::USER;
+use crate::storage::change_log::Operation;
+use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRecord};
+use crate::storage::DbConnection;
+
+impl Directory {
+    pub fn create_user(
+        &self,
+        body: &Map<String, Value>,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        let data = input::canonicalize(&USER, body)?;
+        check_required(&USER, &data)?;
+        let record = user_record(Uuid::new_v4().to_string(), &data)?;
+        let stored = self.db.write(|tx| {
+            ensure_user_name_free(tx.conn(), &record.user_name, None)?;
+            Ok::<_, IdentityError>(users::insert(tx, &record, actor)?)
+        })?;
+        Ok(self.render_user(&stored, data, &[]))
+    }
+
+    pub fn get_user(&self, id: &str) -> Result<Rendered, IdentityError> {
+        self.db.read(|conn| {
+            let stored = users::find(conn, id)?.ok_or_else(|| user_not_found(id))?;
+            self.load_user(conn, stored)
+        })
+    }
+
+    /// PUT (RFC 7644 §3.5.1): the body becomes the user's state, within mutability rules.
+    pub fn replace_user(
+        &self,
+        id: &str,
+        body: &Map<String, Value>,
+        condition: Option<&IfMatch>,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        let mut data = input::canonicalize(&USER, body)?;
+        self.db.write(|tx| {
+            let current = users::find(tx.conn(), id)?.ok_or_else(|| user_not_found(id))?;
+            precondition::check(condition, current.version)?;
+            carry_over_on_replace(&USER, &stored_data(&current.data)?, &mut data)?;
+            check_required(&USER, &data)?;
+            let record = user_record(id.to_string(), &data)?;
+            ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
+            let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
+            self.load_user(tx.conn(), stored)
+        })
+    }
+
+    pub fn delete_user(
+        &self,
+        id: &str,
+        condition: Option<&IfMatch>,
+        actor: &str,
+    ) -> Result<(), IdentityError> {
+        self.db.write(|tx| {
+            let current = users::find(tx.conn(), id)?.ok_or_else(|| user_not_found(id))?;
+            precondition::check(condition, current.version)?;
+            users::delete(tx, &current, actor)?;
+            Ok(())
+        })
+    }
+
+    pub fn list_users(&self, paging: Paging) -> Result<Page, IdentityError> {
+        self.db.read(|conn| {
+            let (total, rows) = users::page(conn, paging.offset(), paging.count)?;
+            let ids: Vec<String> = rows.iter().map(|u| u.id.clone()).collect();
+            let mut memberships = users::memberships(conn, &ids)?;
+            let mut resources = Vec::with_capacity(rows.len());
+            for stored in rows {
+                let groups = memberships.remove(&stored.id).unwrap_or_default();
+                let data = stored_data(&stored.data)?;
+                resources.push(self.render_user(&stored, data, &groups).body);
+            }
+            Ok(Page { total, resources })
+        })
+    }
+
+    fn load_user(
+        &self,
+        conn: &mut DbConnection,
+        stored: StoredUser,
+    ) -> Result<Rendered, IdentityError> {
+        let groups = users::memberships(conn, std::slice::from_ref(&stored.id))?
+            .remove(&stored.id)
+            .unwrap_or_default();
+        let data = stored_data(&stored.data)?;
+        Ok(self.render_user(&stored, data, &groups))
+    }
+
+    fn render_user(
+        &self,
+        stored: &StoredUser,
+        data: Map<String, Value>,
+        groups: &[GroupMembership],
+    ) -> Rendered {
+        let mut derived = Map::new();
+        if !groups.is_empty() {
+            let values: Vec<Value> = groups
+                .iter()
+                .map(|g| {
+                    json!({
+                        "value": g.group_id,
+                        "$ref": self.location("/Groups", &g.group_id),
+                        "display": g.display_name,
+                        "type": if g.direct { "direct" } else { "indirect" },
+                    })
+                })
+                .collect();
+            derived.insert("groups".into(), Value::Array(values));
+        }
+        let meta = self.meta(
+            USER.endpoint,
+            &stored.id,
+            stored.version,
+            stored.created_at,
+            stored.last_modified,
+        );
+        Rendered {
+            body: render(&USER, &stored.id, &data, &derived, &meta),
+            version: stored.version,
+        }
+    }
+}
+
+fn user_not_found(id: &str) -> IdentityError {
+    IdentityError::NotFound(format!("User {id} not found"))
+}
+
+fn ensure_user_name_free(
+    conn: &mut DbConnection,
+    user_name: &str,
+    own_id: Option<&str>,
+) -> Result<(), IdentityError> {
+    match users::id_by_user_name(conn, user_name)? {
+        Some(holder) if Some(holder.as_str()) != own_id => Err(IdentityError::Conflict(format!(
+            "userName '{user_name}' is already taken"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The indexed columns of a canonical user.
+fn user_record(id: String, data: &Map<String, Value>) -> Result<UserRecord, IdentityError> {
+    let user_name = string_attr(data, "userName").unwrap_or_default();
+    let emails = match data.get("emails") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|e| {
+                let value = e.get("value")?.as_str()?;
+                Some(EmailKey {
+                    value: value.to_string(),
+                    email_type: e.get("type").and_then(Value::as_str).map(str::to_string),
+                    primary: e.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let json = serde_json::to_string(data).map_err(|e| IdentityError::Corrupt(e.to_string()))?;
+    Ok(UserRecord {
+        id,
+        user_name,
+        external_id: string_attr(data, "externalId"),
+        display_name: string_attr(data, "displayName"),
+        active: data.get("active").and_then(Value::as_bool),
+        data: json,
+        emails,
+    })
+}

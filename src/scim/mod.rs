@@ -1,0 +1,12 @@
+//! The SCIM protocol vocabulary (RFC 7643, RFC 7644): schemas, resource types, the JSON shapes
+//! of requests and responses, and protocol errors. No I/O here.
+
+pub mod discovery;
+pub mod error;
+pub mod input;
+pub mod list;
+pub mod output;
+pub mod resource_type;
+pub mod schema;
+
+pub use error::{ScimError, ScimType};

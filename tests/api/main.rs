@@ -1,0 +1,18 @@
+//! The HTTP-level protocol suite. Every test runs against SQLite and against a real
+//! PostgreSQL server started by the harness; modules follow the RFC sections they check.
+
+#[path = "../support/postgres.rs"]
+mod postgres;
+
+mod harness;
+
+mod auth;
+mod change_log;
+mod cli;
+mod discovery;
+mod openapi;
+mod rfc7643_groups;
+mod rfc7643_users;
+mod rfc7644_crud;
+mod rfc7644_errors;
+mod rfc7644_etag;
