@@ -1,3 +1,5 @@
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 //! scimgate: a SCIM 2.0 provisioning server.
 //!
 //! Layers, each depending only on those below it:

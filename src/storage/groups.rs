@@ -309,6 +309,16 @@ pub fn page(
     Ok((total, rows))
 }
 
+/// (group id, member id, member type, user displayName, userName, group displayName).
+type MemberRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// Members of each given group, with display values, in a stable order.
 pub fn members_of(
     conn: &mut DbConnection,
@@ -316,14 +326,7 @@ pub fn members_of(
 ) -> Result<HashMap<String, Vec<Member>>, StoreError> {
     let mut result: HashMap<String, Vec<Member>> = HashMap::new();
     for chunk in group_ids.chunks(BIND_CHUNK) {
-        let rows: Vec<(
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = scim_group_members::table
+        let rows: Vec<MemberRow> = scim_group_members::table
             .left_join(scim_users::table.on(scim_users::id.eq(scim_group_members::member_id)))
             .left_join(
                 member_groups.on(member_groups
