@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the scim2-tester conformance checker (PyPI) against a scimgate started on SQLite and
+# prints every result. Exits non-zero when a check ends in ERROR or CRITICAL.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+cargo build --locked --bin scimgate
+bin=target/debug/scimgate
+
+venv=target/conformance-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check scim2-tester==0.5.2 httpx2==2.16.2
+
+work=$(mktemp -d)
+export SCIMGATE_DATABASE_URL="sqlite://$work/conformance.db"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export SCIMGATE_LISTEN="127.0.0.1:$port"
+token=$("$bin" token create --name conformance 2>/dev/null)
+
+"$bin" serve 2>"$work/server.log" &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz')" 2>/dev/null && break
+  sleep 0.1
+done
+
+"$venv/bin/python" tests/conformance/check.py "http://127.0.0.1:$port/scim/v2" "$token"
