@@ -25,13 +25,13 @@ pub enum StartError {
 }
 
 /// What this build of the server supports, as `/ServiceProviderConfig` announces it.
-pub fn capabilities() -> Capabilities {
+pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
         patch: false,
         bulk: None,
-        filter_max_results: None,
+        filter_max_results: Some(config.max_page_size),
         change_password: false,
-        sort: false,
+        sort: true,
         etag: true,
         documentation_uri: None,
     }
@@ -58,7 +58,7 @@ pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
             default_page_size: config.default_page_size,
             max_page_size: config.max_page_size,
             max_payload_bytes: config.max_payload_bytes,
-            capabilities: capabilities(),
+            capabilities: capabilities(config),
         },
     };
     http::serve(listener, state).map_err(|source| StartError::Listen {

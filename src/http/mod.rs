@@ -5,6 +5,7 @@ mod discovery;
 mod error;
 mod media;
 mod resources;
+mod search_request;
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -57,6 +58,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                             .route(web::post().to(resources::create::<Users>)),
                     )
                     .service(
+                        web::resource("/Users/.search")
+                            .route(web::post().to(resources::search::<Users>)),
+                    )
+                    .service(web::resource("/.search").route(web::post().to(resources::search_all)))
+                    .service(
                         web::resource("/Users/{id}")
                             .route(web::get().to(resources::get::<Users>))
                             .route(web::put().to(resources::replace::<Users>))
@@ -66,6 +72,10 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                         web::resource("/Groups")
                             .route(web::get().to(resources::list::<Groups>))
                             .route(web::post().to(resources::create::<Groups>)),
+                    )
+                    .service(
+                        web::resource("/Groups/.search")
+                            .route(web::post().to(resources::search::<Groups>)),
                     )
                     .service(
                         web::resource("/Groups/{id}")

@@ -8,26 +8,32 @@ use serde_json::{Map, Value};
 
 use super::error::internal;
 use super::media::{json_body, resource, scim_json};
+use super::search_request::SearchRequest;
 use super::AppState;
 use crate::auth::Principal;
-use crate::identity::{precondition_strip_weak, Directory, IdentityError, IfMatch, Page, Rendered};
-use crate::scim::list::{list_response, Paging};
+use crate::identity::{
+    precondition_strip_weak, Directory, IdentityError, IfMatch, Page, Query, Rendered,
+};
+use crate::scim::list::list_response;
 use crate::scim::output::etag;
-use crate::scim::{ScimError, ScimType};
+use crate::scim::projection::Projection;
+use crate::scim::ScimError;
 
 /// The identity operations behind one resource endpoint.
 pub trait Endpoint: 'static {
     fn create(
         d: &Directory,
         body: &Map<String, Value>,
+        p: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError>;
-    fn get(d: &Directory, id: &str) -> Result<Rendered, IdentityError>;
+    fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError>;
     fn replace(
         d: &Directory,
         id: &str,
         body: &Map<String, Value>,
         c: Option<&IfMatch>,
+        p: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError>;
     fn delete(
@@ -36,7 +42,7 @@ pub trait Endpoint: 'static {
         c: Option<&IfMatch>,
         actor: &str,
     ) -> Result<(), IdentityError>;
-    fn list(d: &Directory, paging: Paging) -> Result<Page, IdentityError>;
+    fn search(d: &Directory, query: &Query) -> Result<Page, IdentityError>;
 }
 
 pub struct Users;
@@ -46,21 +52,23 @@ impl Endpoint for Users {
     fn create(
         d: &Directory,
         body: &Map<String, Value>,
+        p: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        d.create_user(body, actor)
+        d.create_user(body, p, actor)
     }
-    fn get(d: &Directory, id: &str) -> Result<Rendered, IdentityError> {
-        d.get_user(id)
+    fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError> {
+        d.get_user(id, p)
     }
     fn replace(
         d: &Directory,
         id: &str,
         body: &Map<String, Value>,
         c: Option<&IfMatch>,
+        p: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        d.replace_user(id, body, c, actor)
+        d.replace_user(id, body, c, p, actor)
     }
     fn delete(
         d: &Directory,
@@ -70,8 +78,8 @@ impl Endpoint for Users {
     ) -> Result<(), IdentityError> {
         d.delete_user(id, c, actor)
     }
-    fn list(d: &Directory, paging: Paging) -> Result<Page, IdentityError> {
-        d.list_users(paging)
+    fn search(d: &Directory, query: &Query) -> Result<Page, IdentityError> {
+        d.search_users(query)
     }
 }
 
@@ -79,21 +87,23 @@ impl Endpoint for Groups {
     fn create(
         d: &Directory,
         body: &Map<String, Value>,
+        p: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        d.create_group(body, actor)
+        d.create_group(body, p, actor)
     }
-    fn get(d: &Directory, id: &str) -> Result<Rendered, IdentityError> {
-        d.get_group(id)
+    fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError> {
+        d.get_group(id, p)
     }
     fn replace(
         d: &Directory,
         id: &str,
         body: &Map<String, Value>,
         c: Option<&IfMatch>,
+        p: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        d.replace_group(id, body, c, actor)
+        d.replace_group(id, body, c, p, actor)
     }
     fn delete(
         d: &Directory,
@@ -103,8 +113,8 @@ impl Endpoint for Groups {
     ) -> Result<(), IdentityError> {
         d.delete_group(id, c, actor)
     }
-    fn list(d: &Directory, paging: Paging) -> Result<Page, IdentityError> {
-        d.list_groups(paging)
+    fn search(d: &Directory, query: &Query) -> Result<Page, IdentityError> {
+        d.search_groups(query)
     }
 }
 
@@ -134,7 +144,11 @@ pub async fn create<E: Endpoint>(
     body: Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
-    let rendered = blocking(&state, move |d| E::create(d, &body, &principal.actor)).await?;
+    let projection = projection_param(&req)?;
+    let rendered = blocking(&state, move |d| {
+        E::create(d, &body, &projection, &principal.actor)
+    })
+    .await?;
     Ok(resource(StatusCode::CREATED, &rendered))
 }
 
@@ -144,7 +158,8 @@ pub async fn get<E: Endpoint>(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let id = id.into_inner();
-    let rendered = blocking(&state, move |d| E::get(d, &id)).await?;
+    let projection = projection_param(&req)?;
+    let rendered = blocking(&state, move |d| E::get(d, &id, &projection)).await?;
     let current = etag(rendered.version);
     let not_modified = req
         .headers()
@@ -172,9 +187,17 @@ pub async fn replace<E: Endpoint>(
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
     let condition = if_match(&req);
+    let projection = projection_param(&req)?;
     let id = id.into_inner();
     let rendered = blocking(&state, move |d| {
-        E::replace(d, &id, &body, condition.as_ref(), &principal.actor)
+        E::replace(
+            d,
+            &id,
+            &body,
+            condition.as_ref(),
+            &projection,
+            &principal.actor,
+        )
     })
     .await?;
     Ok(resource(StatusCode::OK, &rendered))
@@ -200,31 +223,68 @@ pub async fn list<E: Endpoint>(
     req: HttpRequest,
 ) -> Result<HttpResponse, ScimError> {
     let params = query_params(&req)?;
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
-    if param("filter").is_some_and(|f| !f.trim().is_empty()) {
-        // Answering an unfiltered list would make an IdP believe a user it looks up exists.
-        return Err(ScimError::new(
-            400,
-            Some(ScimType::InvalidFilter),
-            "filtering is not supported by this server yet (see /ServiceProviderConfig)",
-        ));
-    }
-    let paging = Paging::from_params(
-        param("startIndex"),
-        param("count"),
-        state.settings.default_page_size,
-        state.settings.max_page_size,
-    )?;
-    let page = blocking(&state, move |d| E::list(d, paging)).await?;
+    let request = SearchRequest::from_params(&params);
+    let (query, paging) = request.into_query(&state.settings)?;
+    let page = blocking(&state, move |d| E::search(d, &query)).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_response(page.total, paging, page.resources),
     ))
+}
+
+/// `POST /{Resource}/.search` (RFC 7644 §3.4.3).
+pub async fn search<E: Endpoint>(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ScimError> {
+    let body = json_body(&req, &body)?;
+    let (query, paging) = SearchRequest::from_body(&body)?.into_query(&state.settings)?;
+    let page = blocking(&state, move |d| E::search(d, &query)).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(page.total, paging, page.resources),
+    ))
+}
+
+/// `POST /.search` at the root: Users, then Groups, paged as one list.
+pub async fn search_all(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ScimError> {
+    let body = json_body(&req, &body)?;
+    let (query, paging) = SearchRequest::from_body(&body)?.into_query(&state.settings)?;
+    let page = blocking(&state, move |d| {
+        let mut unpaged = query.clone();
+        unpaged.paging = None;
+        let users = d.search_users(&unpaged)?;
+        let groups = d.search_groups(&unpaged)?;
+        let total = users.total + groups.total;
+        let resources: Vec<Value> = users
+            .resources
+            .into_iter()
+            .chain(groups.resources)
+            .skip(paging.offset().max(0) as usize)
+            .take(paging.count.max(0) as usize)
+            .collect();
+        Ok(Page { total, resources })
+    })
+    .await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(page.total, paging, page.resources),
+    ))
+}
+
+/// `attributes` / `excludedAttributes` from the query string of a single-resource request.
+fn projection_param(req: &HttpRequest) -> Result<Projection, ScimError> {
+    let params = query_params(req)?;
+    let request = SearchRequest::from_params(&params);
+    Projection::parse(
+        request.attributes.as_deref(),
+        request.excluded_attributes.as_deref(),
+    )
 }
 
 /// Query parameters as pairs; names are matched case-insensitively by the callers.

@@ -5,16 +5,18 @@ use std::collections::HashSet;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::search::{Layout, Query};
 use super::{
     precondition, stored_data, string_attr, Directory, IdentityError, IfMatch, Page, Rendered,
 };
 use crate::scim::input::{self, carry_over_on_replace, check_required};
-use crate::scim::list::Paging;
 use crate::scim::output::render;
+use crate::scim::projection::Projection;
 use crate::scim::resource_type::GROUP;
 use crate::scim::ScimError;
 use crate::storage::change_log::Operation;
 use crate::storage::groups::{self, GroupRecord, Member, MemberKind, MemberRef, StoredGroup};
+use crate::storage::query::{self, Cond, Table};
 use crate::storage::DbConnection;
 
 /// A member as a client named it, before it is checked against the store.
@@ -28,6 +30,7 @@ impl Directory {
     pub fn create_group(
         &self,
         body: &Map<String, Value>,
+        projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         let mut data = input::canonicalize(&GROUP, body)?;
@@ -38,14 +41,14 @@ impl Directory {
             ensure_display_name_free(tx.conn(), &record.display_name, None)?;
             let members = resolve_members(tx.conn(), &record.id, &requested)?;
             let stored = groups::insert(tx, &record, &members, actor)?;
-            self.load_group(tx.conn(), stored)
+            self.load_group(tx.conn(), stored, projection)
         })
     }
 
-    pub fn get_group(&self, id: &str) -> Result<Rendered, IdentityError> {
+    pub fn get_group(&self, id: &str, projection: &Projection) -> Result<Rendered, IdentityError> {
         self.db.read(|conn| {
             let stored = groups::find(conn, id)?.ok_or_else(|| group_not_found(id))?;
-            self.load_group(conn, stored)
+            self.load_group(conn, stored, projection)
         })
     }
 
@@ -54,6 +57,7 @@ impl Directory {
         id: &str,
         body: &Map<String, Value>,
         condition: Option<&IfMatch>,
+        projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         let mut data = input::canonicalize(&GROUP, body)?;
@@ -74,7 +78,7 @@ impl Directory {
                 Operation::Replace,
                 actor,
             )?;
-            self.load_group(tx.conn(), stored)
+            self.load_group(tx.conn(), stored, projection)
         })
     }
 
@@ -92,20 +96,50 @@ impl Directory {
         })
     }
 
-    pub fn list_groups(&self, paging: Paging) -> Result<Page, IdentityError> {
+    pub fn search_groups(&self, query: &Query) -> Result<Page, IdentityError> {
+        let layout = Layout {
+            table: Table::Groups,
+            rt: &GROUP,
+        };
+        let cond = query
+            .filter
+            .as_ref()
+            .map(|f| layout.translate(f))
+            .transpose()?
+            .unwrap_or(Cond::True);
+        let sort = query
+            .sort_by
+            .as_ref()
+            .and_then(|p| layout.sort(p, query.descending));
+        let (offset, limit) = query
+            .paging
+            .map(|p| (p.offset(), p.count))
+            .unwrap_or((0, i64::MAX));
         self.db.read(|conn| {
-            let (total, rows) = groups::page(conn, paging.offset(), paging.count)?;
-            let ids: Vec<String> = rows.iter().map(|g| g.id.clone()).collect();
-            let mut members = groups::members_of(conn, &ids)?;
+            let page = query::search(conn, Table::Groups, &cond, sort.as_ref(), offset, limit)?;
+            let rows = groups::find_many(conn, &page.ids)?;
+            let mut members = if query.projection.wants(&GROUP, "members") {
+                groups::members_of(conn, &page.ids)?
+            } else {
+                Default::default()
+            };
             let mut resources = Vec::with_capacity(rows.len());
             for stored in rows {
                 let list = members.remove(&stored.id).unwrap_or_default();
                 resources.push(
-                    self.render_group(&stored, stored_data(&stored.data)?, &list)
-                        .body,
+                    self.render_group(
+                        &stored,
+                        stored_data(&stored.data)?,
+                        &list,
+                        &query.projection,
+                    )
+                    .body,
                 );
             }
-            Ok(Page { total, resources })
+            Ok(Page {
+                total: page.total,
+                resources,
+            })
         })
     }
 
@@ -113,12 +147,18 @@ impl Directory {
         &self,
         conn: &mut DbConnection,
         stored: StoredGroup,
+        projection: &Projection,
     ) -> Result<Rendered, IdentityError> {
-        let members = groups::members_of(conn, std::slice::from_ref(&stored.id))?
-            .remove(&stored.id)
-            .unwrap_or_default();
+        // Derived attributes can be large (a group's members): load them only when returned.
+        let members = if projection.wants(&GROUP, "members") {
+            groups::members_of(conn, std::slice::from_ref(&stored.id))?
+                .remove(&stored.id)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let data = stored_data(&stored.data)?;
-        Ok(self.render_group(&stored, data, &members))
+        Ok(self.render_group(&stored, data, &members, projection))
     }
 
     fn render_group(
@@ -126,6 +166,7 @@ impl Directory {
         stored: &StoredGroup,
         data: Map<String, Value>,
         members: &[Member],
+        projection: &Projection,
     ) -> Rendered {
         let mut derived = Map::new();
         if !members.is_empty() {
@@ -157,7 +198,7 @@ impl Directory {
             stored.last_modified,
         );
         Rendered {
-            body: render(&GROUP, &stored.id, &data, &derived, &meta),
+            body: projection.apply(&GROUP, render(&GROUP, &stored.id, &data, &derived, &meta)),
             version: stored.version,
         }
     }

@@ -5,6 +5,7 @@
 mod error;
 mod groups;
 mod precondition;
+mod search;
 mod users;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use serde_json::{Map, Value};
 
 pub use error::IdentityError;
 pub use precondition::{strip_weak as precondition_strip_weak, IfMatch};
+pub use search::Query;
 
 use crate::scim::output::Meta;
 use crate::storage::{Db, Micros};

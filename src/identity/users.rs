@@ -3,14 +3,16 @@
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::search::{Layout, Query};
 use super::{
     precondition, stored_data, string_attr, Directory, IdentityError, IfMatch, Page, Rendered,
 };
 use crate::scim::input::{self, carry_over_on_replace, check_required};
-use crate::scim::list::Paging;
 use crate::scim::output::render;
+use crate::scim::projection::Projection;
 use crate::scim::resource_type::USER;
 use crate::storage::change_log::Operation;
+use crate::storage::query::{self, Cond, Table};
 use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRecord};
 use crate::storage::DbConnection;
 
@@ -18,6 +20,7 @@ impl Directory {
     pub fn create_user(
         &self,
         body: &Map<String, Value>,
+        projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         let data = input::canonicalize(&USER, body)?;
@@ -27,13 +30,13 @@ impl Directory {
             ensure_user_name_free(tx.conn(), &record.user_name, None)?;
             Ok::<_, IdentityError>(users::insert(tx, &record, actor)?)
         })?;
-        Ok(self.render_user(&stored, data, &[]))
+        Ok(self.render_user(&stored, data, &[], projection))
     }
 
-    pub fn get_user(&self, id: &str) -> Result<Rendered, IdentityError> {
+    pub fn get_user(&self, id: &str, projection: &Projection) -> Result<Rendered, IdentityError> {
         self.db.read(|conn| {
             let stored = users::find(conn, id)?.ok_or_else(|| user_not_found(id))?;
-            self.load_user(conn, stored)
+            self.load_user(conn, stored, projection)
         })
     }
 
@@ -43,6 +46,7 @@ impl Directory {
         id: &str,
         body: &Map<String, Value>,
         condition: Option<&IfMatch>,
+        projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         let mut data = input::canonicalize(&USER, body)?;
@@ -54,7 +58,7 @@ impl Directory {
             let record = user_record(id.to_string(), &data)?;
             ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
-            self.load_user(tx.conn(), stored)
+            self.load_user(tx.conn(), stored, projection)
         })
     }
 
@@ -72,18 +76,47 @@ impl Directory {
         })
     }
 
-    pub fn list_users(&self, paging: Paging) -> Result<Page, IdentityError> {
+    /// Lists users matching a query: filter, sort and page evaluated in the database.
+    pub fn search_users(&self, query: &Query) -> Result<Page, IdentityError> {
+        let layout = Layout {
+            table: Table::Users,
+            rt: &USER,
+        };
+        let cond = query
+            .filter
+            .as_ref()
+            .map(|f| layout.translate(f))
+            .transpose()?
+            .unwrap_or(Cond::True);
+        let sort = query
+            .sort_by
+            .as_ref()
+            .and_then(|p| layout.sort(p, query.descending));
+        let (offset, limit) = query
+            .paging
+            .map(|p| (p.offset(), p.count))
+            .unwrap_or((0, i64::MAX));
         self.db.read(|conn| {
-            let (total, rows) = users::page(conn, paging.offset(), paging.count)?;
-            let ids: Vec<String> = rows.iter().map(|u| u.id.clone()).collect();
-            let mut memberships = users::memberships(conn, &ids)?;
+            let page = query::search(conn, Table::Users, &cond, sort.as_ref(), offset, limit)?;
+            let rows = users::find_many(conn, &page.ids)?;
+            let mut memberships = if query.projection.wants(&USER, "groups") {
+                users::memberships(conn, &page.ids)?
+            } else {
+                Default::default()
+            };
             let mut resources = Vec::with_capacity(rows.len());
             for stored in rows {
                 let groups = memberships.remove(&stored.id).unwrap_or_default();
                 let data = stored_data(&stored.data)?;
-                resources.push(self.render_user(&stored, data, &groups).body);
+                resources.push(
+                    self.render_user(&stored, data, &groups, &query.projection)
+                        .body,
+                );
             }
-            Ok(Page { total, resources })
+            Ok(Page {
+                total: page.total,
+                resources,
+            })
         })
     }
 
@@ -91,12 +124,18 @@ impl Directory {
         &self,
         conn: &mut DbConnection,
         stored: StoredUser,
+        projection: &Projection,
     ) -> Result<Rendered, IdentityError> {
-        let groups = users::memberships(conn, std::slice::from_ref(&stored.id))?
-            .remove(&stored.id)
-            .unwrap_or_default();
+        // Derived attributes can be large (a group's members): load them only when returned.
+        let groups = if projection.wants(&USER, "groups") {
+            users::memberships(conn, std::slice::from_ref(&stored.id))?
+                .remove(&stored.id)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let data = stored_data(&stored.data)?;
-        Ok(self.render_user(&stored, data, &groups))
+        Ok(self.render_user(&stored, data, &groups, projection))
     }
 
     fn render_user(
@@ -104,6 +143,7 @@ impl Directory {
         stored: &StoredUser,
         data: Map<String, Value>,
         groups: &[GroupMembership],
+        projection: &Projection,
     ) -> Rendered {
         let mut derived = Map::new();
         if !groups.is_empty() {
@@ -128,7 +168,7 @@ impl Directory {
             stored.last_modified,
         );
         Rendered {
-            body: render(&USER, &stored.id, &data, &derived, &meta),
+            body: projection.apply(&USER, render(&USER, &stored.id, &data, &derived, &meta)),
             version: stored.version,
         }
     }

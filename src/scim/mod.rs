@@ -3,9 +3,11 @@
 
 pub mod discovery;
 pub mod error;
+pub mod filter;
 pub mod input;
 pub mod list;
 pub mod output;
+pub mod projection;
 pub mod resource_type;
 pub mod schema;
 

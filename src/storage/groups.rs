@@ -290,23 +290,17 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredGroup, actor: &str) -> Resul
     Ok(())
 }
 
-pub fn page(
-    conn: &mut DbConnection,
-    offset: i64,
-    limit: i64,
-) -> Result<(i64, Vec<StoredGroup>), StoreError> {
-    let total: i64 = scim_groups::table.count().get_result(conn)?;
-    let rows = if limit == 0 {
-        Vec::new()
-    } else {
-        scim_groups::table
-            .order((scim_groups::created_at.asc(), scim_groups::id.asc()))
-            .offset(offset)
-            .limit(limit)
+/// The rows with these ids, in the order given (missing ones skipped).
+pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<StoredGroup>, StoreError> {
+    let mut by_id: HashMap<String, StoredGroup> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(BIND_CHUNK) {
+        let rows: Vec<StoredGroup> = scim_groups::table
+            .filter(scim_groups::id.eq_any(chunk))
             .select(StoredGroup::as_select())
-            .load(conn)?
-    };
-    Ok((total, rows))
+            .load(conn)?;
+        by_id.extend(rows.into_iter().map(|r| (r.id.clone(), r)));
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 /// (group id, member id, member type, user displayName, userName, group displayName).

@@ -204,24 +204,17 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredUser, actor: &str) -> Result
     Ok(())
 }
 
-/// One page of users in creation order, and the total count.
-pub fn page(
-    conn: &mut DbConnection,
-    offset: i64,
-    limit: i64,
-) -> Result<(i64, Vec<StoredUser>), StoreError> {
-    let total: i64 = scim_users::table.count().get_result(conn)?;
-    let rows = if limit == 0 {
-        Vec::new()
-    } else {
-        scim_users::table
-            .order((scim_users::created_at.asc(), scim_users::id.asc()))
-            .offset(offset)
-            .limit(limit)
+/// The rows with these ids, in the order given (missing ones skipped).
+pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<StoredUser>, StoreError> {
+    let mut by_id: HashMap<String, StoredUser> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(BIND_CHUNK) {
+        let rows: Vec<StoredUser> = scim_users::table
+            .filter(scim_users::id.eq_any(chunk))
             .select(StoredUser::as_select())
-            .load(conn)?
-    };
-    Ok((total, rows))
+            .load(conn)?;
+        by_id.extend(rows.into_iter().map(|r| (r.id.clone(), r)));
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 /// The groups of each given user, direct and inherited through nested groups (RFC 7643 §4.1.2).

@@ -19,8 +19,9 @@ fn service_provider_config_tells_the_truth(s: &TestServer) {
     for feature in ["patch", "bulk", "filter", "changePassword", "sort"] {
         assert!(c[feature]["supported"].is_boolean(), "{feature}");
     }
-    // Filtering is refused until it exists, so it must not be announced.
-    assert_eq!(c["filter"]["supported"], false);
+    assert_eq!(c["filter"]["supported"], true);
+    assert_eq!(c["filter"]["maxResults"], 1000);
+    assert_eq!(c["sort"]["supported"], true);
     assert_eq!(c["authenticationSchemes"][0]["type"], "oauthbearertoken");
     assert_eq!(c["meta"]["resourceType"], "ServiceProviderConfig");
 }

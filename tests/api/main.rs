@@ -1,3 +1,5 @@
+#![allow(clippy::cloned_ref_to_slice_refs)] // [x.clone()] reads better in assertions
+
 //! The HTTP-level protocol suite. Every test runs against SQLite and against a real
 //! PostgreSQL server started by the harness; modules follow the RFC sections they check.
 
@@ -16,3 +18,4 @@ mod rfc7643_users;
 mod rfc7644_crud;
 mod rfc7644_errors;
 mod rfc7644_etag;
+mod rfc7644_query;

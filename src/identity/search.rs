@@ -1,0 +1,479 @@
+//! Listing and searching (RFC 7644 §3.4.2-3): SCIM filters and sort keys translated to
+//! storage conditions on indexed columns, side tables or stored JSON paths.
+
+use crate::scim::filter::{self, AttrPath, CompareOp, Filter, Literal};
+use crate::scim::list::Paging;
+use crate::scim::projection::Projection;
+use crate::scim::resource_type::ResourceType;
+use crate::scim::schema::{AttrType, AttributeDef, COMMON_ATTRIBUTES};
+use crate::scim::{ScimError, ScimType};
+use crate::storage::query::{Collection, Cond, Expr, Literal as SqlLiteral, Op, Sort, Table};
+
+/// A list or `.search` request, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub filter: Option<Filter>,
+    pub sort_by: Option<AttrPath>,
+    pub descending: bool,
+    pub paging: Option<Paging>,
+    pub projection: Projection,
+}
+
+impl Query {
+    /// Parses the raw parameters. `sortOrder` is `ascending` (default) or `descending`.
+    pub fn parse(
+        filter: Option<&str>,
+        sort_by: Option<&str>,
+        sort_order: Option<&str>,
+        paging: Paging,
+        projection: Projection,
+    ) -> Result<Query, ScimError> {
+        let filter = filter
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(filter::parse)
+            .transpose()?;
+        let sort_by = sort_by
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(AttrPath::parse)
+            .transpose()?;
+        let descending = match sort_order.map(|s| s.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(s) if s == "ascending" || s.is_empty() => false,
+            Some(s) if s == "descending" => true,
+            Some(other) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder must be 'ascending' or 'descending', got '{other}'"
+                )))
+            }
+        };
+        Ok(Query {
+            filter,
+            sort_by,
+            descending,
+            paging: Some(paging),
+            projection,
+        })
+    }
+}
+
+/// How one resource type's attributes are stored, for translation.
+pub(super) struct Layout {
+    pub table: Table,
+    pub rt: &'static ResourceType,
+}
+
+/// Resolves a sub-attribute name (or the default `value`) inside a multi-valued attribute.
+type ElementResolver = dyn Fn(Option<&str>) -> Option<Target>;
+
+/// A resolved attribute: where its value lives and how it compares.
+enum Target {
+    /// Stored in a lower-cased key column: lower the literal in Rust, compare directly (indexed).
+    Key(Expr),
+    Scalar {
+        expr: Expr,
+        def: &'static AttributeDef,
+    },
+    Timestamp(Expr),
+    Constant(&'static str),
+    Multi {
+        collection: Collection,
+        element: Box<ElementResolver>,
+    },
+    /// Not an attribute of this resource type: matches nothing (RFC 7644 leaves it to us).
+    Unknown,
+}
+
+impl Layout {
+    pub fn translate(&self, filter: &Filter) -> Result<Cond, ScimError> {
+        self.translate_in(filter, None)
+    }
+
+    fn translate_in(
+        &self,
+        filter: &Filter,
+        element: Option<&ElementResolver>,
+    ) -> Result<Cond, ScimError> {
+        Ok(match filter {
+            Filter::And(a, b) => Cond::And(
+                Box::new(self.translate_in(a, element)?),
+                Box::new(self.translate_in(b, element)?),
+            ),
+            Filter::Or(a, b) => Cond::Or(
+                Box::new(self.translate_in(a, element)?),
+                Box::new(self.translate_in(b, element)?),
+            ),
+            Filter::Not(inner) => Cond::Not(Box::new(self.translate_in(inner, element)?)),
+            Filter::Present(path) => {
+                let target = self.target(path, element);
+                present(target)
+            }
+            Filter::Compare { path, op, value } => {
+                let target = self.target(path, element);
+                compare(target, *op, value)?
+            }
+            Filter::ValuePath { path, filter } => {
+                if element.is_some() {
+                    return Err(ScimError::bad_request(
+                        ScimType::InvalidFilter,
+                        "value paths cannot be nested",
+                    ));
+                }
+                match self.target(path, None) {
+                    Target::Multi {
+                        collection,
+                        element,
+                    } => {
+                        let inner = self.translate_in(filter, Some(element.as_ref()))?;
+                        Cond::Any {
+                            collection,
+                            cond: Box::new(inner),
+                        }
+                    }
+                    _ => Cond::False,
+                }
+            }
+        })
+    }
+
+    fn target(&self, path: &AttrPath, element: Option<&ElementResolver>) -> Target {
+        if let Some(element) = element {
+            // Inside a value path, names are sub-attributes of the value.
+            if path.sub_attribute.is_some() || path.schema.is_some() {
+                return Target::Unknown;
+            }
+            return element(Some(&path.attribute)).unwrap_or(Target::Unknown);
+        }
+        self.resolve(path)
+    }
+
+    pub(super) fn sort(&self, path: &AttrPath, descending: bool) -> Option<Sort> {
+        match self.resolve(path) {
+            Target::Key(expr) => Some(Sort {
+                expr,
+                fold_case: false,
+                descending,
+            }),
+            Target::Timestamp(expr) => Some(Sort {
+                expr,
+                fold_case: false,
+                descending,
+            }),
+            Target::Scalar { expr, def } => Some(Sort {
+                expr,
+                fold_case: def.kind == AttrType::String && !def.case_exact,
+                descending,
+            }),
+            _ => None,
+        }
+    }
+
+    fn resolve(&self, path: &AttrPath) -> Target {
+        let rt = self.rt;
+        let name = path.attribute.as_str();
+        let sub = path.sub_attribute.as_deref();
+        let schema = path.schema.as_deref();
+        let in_core = schema.is_none_or(|s| s.eq_ignore_ascii_case(rt.core.id));
+
+        if in_core {
+            if let Some(common) = COMMON_ATTRIBUTES
+                .iter()
+                .find(|a| a.name.eq_ignore_ascii_case(name))
+            {
+                return match (common.name, sub.map(str::to_ascii_lowercase).as_deref()) {
+                    ("id", None) => Target::Scalar {
+                        expr: Expr::Column("id"),
+                        def: common,
+                    },
+                    ("externalId", None) => Target::Scalar {
+                        expr: Expr::Column("external_id"),
+                        def: common,
+                    },
+                    ("meta", Some("created")) => Target::Timestamp(Expr::Column("created_at")),
+                    ("meta", Some("lastmodified")) => {
+                        Target::Timestamp(Expr::Column("last_modified"))
+                    }
+                    ("meta", Some("resourcetype")) => Target::Constant(rt.name),
+                    _ => Target::Unknown,
+                };
+            }
+            let Some(def) = rt.core.attribute(name) else {
+                return Target::Unknown;
+            };
+            if let Some(t) = self.indexed(def, sub) {
+                return t;
+            }
+            return json_target(vec![def.name.to_string()], def, sub);
+        }
+        let Some(ext) = schema.and_then(|s| rt.extension(s)) else {
+            return Target::Unknown;
+        };
+        let Some(def) = ext.attribute(name) else {
+            return Target::Unknown;
+        };
+        json_target(vec![ext.id.to_string(), def.name.to_string()], def, sub)
+    }
+
+    /// Attributes with their own columns or tables.
+    fn indexed(&self, def: &'static AttributeDef, sub: Option<&str>) -> Option<Target> {
+        match (self.table, def.name, sub) {
+            (Table::Users, "userName", None) => Some(Target::Key(Expr::Column("user_name_key"))),
+            (Table::Users, "displayName", None) => Some(Target::Scalar {
+                expr: Expr::Column("display_name"),
+                def,
+            }),
+            (Table::Users, "active", None) => Some(Target::Scalar {
+                expr: Expr::Column("active"),
+                def,
+            }),
+            (Table::Groups, "displayName", None) => {
+                Some(Target::Key(Expr::Column("display_name_key")))
+            }
+            (Table::Users, "emails", sub) if sub.is_none_or(is_indexed_email_field) => {
+                let element = move |s: Option<&str>| -> Option<Target> {
+                    let s = s.unwrap_or("value");
+                    let sub_def = def.sub_attribute(s)?;
+                    Some(match sub_def.name {
+                        "value" => Target::Key(Expr::ElementColumn("value_key")),
+                        "type" => Target::Scalar {
+                            expr: Expr::ElementColumn("email_type"),
+                            def: sub_def,
+                        },
+                        "primary" => Target::Scalar {
+                            expr: Expr::ElementColumn("is_primary"),
+                            def: sub_def,
+                        },
+                        _ => return None,
+                    })
+                };
+                Some(multi(Collection::UserEmails, element, sub))
+            }
+            (Table::Users, "groups", sub) => {
+                let element = move |s: Option<&str>| -> Option<Target> {
+                    let sub_def = def.sub_attribute(s.unwrap_or("value"))?;
+                    (sub_def.name == "value").then_some(Target::Scalar {
+                        expr: Expr::ElementColumn("group_id"),
+                        def: sub_def,
+                    })
+                };
+                Some(multi(Collection::UserMemberships, element, sub))
+            }
+            (Table::Groups, "members", sub) => {
+                let element = move |s: Option<&str>| -> Option<Target> {
+                    let sub_def = def.sub_attribute(s.unwrap_or("value"))?;
+                    Some(match sub_def.name {
+                        "value" => Target::Scalar {
+                            expr: Expr::ElementColumn("member_id"),
+                            def: sub_def,
+                        },
+                        "type" => Target::Scalar {
+                            expr: Expr::ElementColumn("member_type"),
+                            def: sub_def,
+                        },
+                        _ => return None,
+                    })
+                };
+                Some(multi(Collection::GroupMembers, element, sub))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn is_indexed_email_field(s: &str) -> bool {
+    ["value", "type", "primary"]
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case(s))
+}
+
+/// A multi-valued attribute; with a sub-attribute named, `emails.value eq x` means some
+/// value's `value` is x.
+fn multi(
+    collection: Collection,
+    element: impl Fn(Option<&str>) -> Option<Target> + 'static,
+    sub: Option<&str>,
+) -> Target {
+    match sub {
+        None => Target::Multi {
+            collection,
+            element: Box::new(element),
+        },
+        Some(s) => {
+            let s = s.to_string();
+            Target::Multi {
+                collection,
+                element: Box::new(move |_| element(Some(&s))),
+            }
+        }
+    }
+}
+
+fn json_target(mut path: Vec<String>, def: &'static AttributeDef, sub: Option<&str>) -> Target {
+    if def.multi_valued {
+        let element = move |s: Option<&str>| -> Option<Target> {
+            if def.sub_attributes.is_empty() {
+                return Some(Target::Scalar {
+                    expr: Expr::ElementJson(vec![]),
+                    def,
+                });
+            }
+            // Complex multi-valued attributes compare on `value` when no sub-attribute is named.
+            let sub_def = def.sub_attribute(s.unwrap_or("value"))?;
+            Some(Target::Scalar {
+                expr: Expr::ElementJson(vec![sub_def.name.to_string()]),
+                def: sub_def,
+            })
+        };
+        return multi(Collection::JsonArray(path), element, sub);
+    }
+    match sub {
+        None => Target::Scalar {
+            expr: Expr::Json(path),
+            def,
+        },
+        Some(s) => match def.sub_attribute(s) {
+            Some(sub_def) => {
+                path.push(sub_def.name.to_string());
+                Target::Scalar {
+                    expr: Expr::Json(path),
+                    def: sub_def,
+                }
+            }
+            None => Target::Unknown,
+        },
+    }
+}
+
+fn present(target: Target) -> Cond {
+    match target {
+        Target::Key(expr) | Target::Timestamp(expr) | Target::Scalar { expr, .. } => {
+            Cond::Present(expr)
+        }
+        Target::Constant(_) => Cond::True,
+        Target::Multi {
+            collection,
+            element,
+        } => match element(None) {
+            Some(inner) => Cond::Any {
+                collection,
+                cond: Box::new(present(inner)),
+            },
+            None => Cond::False,
+        },
+        Target::Unknown => Cond::False,
+    }
+}
+
+fn op_of(op: CompareOp) -> Op {
+    match op {
+        CompareOp::Eq => Op::Eq,
+        CompareOp::Ne => Op::Ne,
+        CompareOp::Co => Op::Co,
+        CompareOp::Sw => Op::Sw,
+        CompareOp::Ew => Op::Ew,
+        CompareOp::Gt => Op::Gt,
+        CompareOp::Ge => Op::Ge,
+        CompareOp::Lt => Op::Lt,
+        CompareOp::Le => Op::Le,
+    }
+}
+
+fn compare(target: Target, op: CompareOp, value: &Literal) -> Result<Cond, ScimError> {
+    let sql_op = op_of(op);
+    Ok(match target {
+        Target::Unknown => Cond::False,
+        Target::Key(expr) => match value {
+            Literal::String(s) => Cond::Compare {
+                expr,
+                op: sql_op,
+                value: SqlLiteral::Text(s.to_lowercase()),
+                fold_case: false,
+            },
+            Literal::Null => Cond::Compare {
+                expr,
+                op: sql_op,
+                value: SqlLiteral::Null,
+                fold_case: false,
+            },
+            Literal::Number(n) => Cond::Compare {
+                expr,
+                op: sql_op,
+                value: SqlLiteral::Text(n.to_string()),
+                fold_case: false,
+            },
+            Literal::Bool(_) => Cond::False,
+        },
+        Target::Timestamp(expr) => match value {
+            Literal::String(s) => {
+                let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+                    ScimError::bad_request(
+                        ScimType::InvalidFilter,
+                        format!("'{s}' is not an xsd:dateTime such as 2026-01-01T00:00:00Z"),
+                    )
+                })?;
+                Cond::Compare {
+                    expr,
+                    op: sql_op,
+                    value: SqlLiteral::Int(t.timestamp_micros()),
+                    fold_case: false,
+                }
+            }
+            Literal::Null => Cond::Compare {
+                expr,
+                op: sql_op,
+                value: SqlLiteral::Null,
+                fold_case: false,
+            },
+            _ => Cond::False,
+        },
+        Target::Constant(c) => {
+            let equal = matches!(value, Literal::String(s) if s.eq_ignore_ascii_case(c));
+            match op {
+                CompareOp::Eq if equal => Cond::True,
+                CompareOp::Ne if !equal => Cond::True,
+                _ => Cond::False,
+            }
+        }
+        Target::Scalar { expr, def } => scalar_compare(expr, def, sql_op, value),
+        Target::Multi {
+            collection,
+            element,
+        } => match element(None) {
+            Some(inner) => Cond::Any {
+                collection,
+                cond: Box::new(compare(inner, op, value)?),
+            },
+            None => Cond::False,
+        },
+    })
+}
+
+fn scalar_compare(expr: Expr, def: &AttributeDef, op: Op, value: &Literal) -> Cond {
+    let fold_case = def.kind == AttrType::String && !def.case_exact;
+    let literal = match (def.kind, value) {
+        (_, Literal::Null) => SqlLiteral::Null,
+        (AttrType::Boolean, Literal::Bool(b)) => SqlLiteral::Bool(*b),
+        (AttrType::Boolean, Literal::String(s)) if s.eq_ignore_ascii_case("true") => {
+            SqlLiteral::Bool(true)
+        }
+        (AttrType::Boolean, Literal::String(s)) if s.eq_ignore_ascii_case("false") => {
+            SqlLiteral::Bool(false)
+        }
+        (AttrType::Boolean, _) => return Cond::False,
+        (AttrType::Integer | AttrType::Decimal, Literal::Number(n)) => match n.as_i64() {
+            Some(i) => SqlLiteral::Int(i),
+            None => SqlLiteral::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        (AttrType::Integer | AttrType::Decimal, _) => return Cond::False,
+        (_, Literal::String(s)) => SqlLiteral::Text(s.clone()),
+        (_, Literal::Number(n)) => SqlLiteral::Text(n.to_string()),
+        (_, Literal::Bool(b)) => SqlLiteral::Text(b.to_string()),
+    };
+    Cond::Compare {
+        expr,
+        op,
+        value: literal,
+        fold_case,
+    }
+}

@@ -1,0 +1,462 @@
+//! Search conditions over resources, rendered to SQL for either backend.
+//!
+//! The identity layer translates SCIM filters into a [`Cond`] naming columns, paths in the
+//! stored JSON, and side tables; this module turns it into one SQL statement with bind
+//! parameters, so filtering, counting, sorting and paging all happen in the database and
+//! indexed columns are used where they exist.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Double, Text};
+
+use super::{Backend, DbConnection, StoreError};
+
+/// Where a scalar value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A column of the resource's own row.
+    Column(&'static str),
+    /// A path into the resource's stored JSON.
+    Json(Vec<String>),
+    /// Inside [`Cond::Any`] over a side table: one of its columns.
+    ElementColumn(&'static str),
+    /// Inside [`Cond::Any`] over a JSON array: a path into the element (empty: the element).
+    ElementJson(Vec<String>),
+}
+
+/// The multi-valued things [`Cond::Any`] ranges over.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Collection {
+    /// A JSON array in the stored resource.
+    JsonArray(Vec<String>),
+    /// A user's indexed e-mail rows (`value_key`, `email_type`, `is_primary`).
+    UserEmails,
+    /// A group's membership rows (`member_id`, `member_type`).
+    GroupMembers,
+    /// The membership rows naming a user as member (`group_id`).
+    UserMemberships,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Co,
+    Sw,
+    Ew,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Null,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    True,
+    False,
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+    /// `fold_case`: compare case-insensitively (both sides lowered in SQL).
+    Compare {
+        expr: Expr,
+        op: Op,
+        value: Literal,
+        fold_case: bool,
+    },
+    Present(Expr),
+    Any {
+        collection: Collection,
+        cond: Box<Cond>,
+    },
+}
+
+/// The resource table a search runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Users,
+    Groups,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Users => "scim_users",
+            Table::Groups => "scim_groups",
+        }
+    }
+}
+
+/// Sort key: an expression, optionally lowered, and a direction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sort {
+    pub expr: Expr,
+    pub fold_case: bool,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Bind {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+}
+
+/// SQL text plus its bind values, with the backend's placeholder style.
+struct Sql {
+    backend: Backend,
+    text: String,
+    binds: Vec<Bind>,
+}
+
+const ROW: &str = "r";
+const ELEMENT: &str = "e";
+
+impl Sql {
+    fn new(backend: Backend) -> Sql {
+        Sql {
+            backend,
+            text: String::new(),
+            binds: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    fn bind(&mut self, value: Bind) {
+        self.binds.push(value);
+        match self.backend {
+            Backend::Sqlite => self.text.push('?'),
+            Backend::Postgres => {
+                let n = self.binds.len();
+                self.text.push_str(&format!("${n}"));
+            }
+        }
+    }
+
+    /// A JSON path as the backend spells it; names come from the schema, quotes doubled anyway.
+    fn json_path(&self, base: &str, path: &[String], element: bool) -> String {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut p = String::from("$");
+                for seg in path {
+                    p.push_str(&format!(
+                        ".\"{}\"",
+                        seg.replace('"', "").replace('\'', "''")
+                    ));
+                }
+                if element && path.is_empty() {
+                    format!("{base}.value")
+                } else if element {
+                    format!("json_extract({base}.value, '{p}')")
+                } else {
+                    format!("json_extract({base}.data, '{p}')")
+                }
+            }
+            Backend::Postgres => {
+                let segs: Vec<String> = path
+                    .iter()
+                    .map(|s| format!("\"{}\"", s.replace(['"', '\'', '\\'], "")))
+                    .collect();
+                let source = if element {
+                    format!("{base}.value")
+                } else {
+                    format!("{base}.data::jsonb")
+                };
+                format!("({source} #>> '{{{}}}')", segs.join(","))
+            }
+        }
+    }
+
+    fn expr(&self, expr: &Expr) -> String {
+        match expr {
+            Expr::Column(c) => format!("{ROW}.{c}"),
+            Expr::ElementColumn(c) => format!("{ELEMENT}.{c}"),
+            Expr::Json(path) => self.json_path(ROW, path, false),
+            Expr::ElementJson(path) => self.json_path(ELEMENT, path, true),
+        }
+    }
+
+    fn cond(&mut self, cond: &Cond) {
+        match cond {
+            Cond::True => self.push("1=1"),
+            Cond::False => self.push("1=0"),
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                self.push("(");
+                self.cond(a);
+                self.push(if matches!(cond, Cond::And(..)) {
+                    " AND "
+                } else {
+                    " OR "
+                });
+                self.cond(b);
+                self.push(")");
+            }
+            Cond::Not(inner) => {
+                // NULL-safe: a comparison on a missing value is false, so its negation is true.
+                self.push("NOT COALESCE((");
+                self.cond(inner);
+                self.push("), 1=0)");
+            }
+            Cond::Present(expr) => {
+                let e = self.expr(expr);
+                self.push(&format!("({e} IS NOT NULL AND CAST({e} AS TEXT) <> '')"));
+            }
+            Cond::Any { collection, cond } => {
+                self.push("EXISTS (SELECT 1 FROM ");
+                let from = match (collection, self.backend) {
+                    (Collection::UserEmails, _) => {
+                        format!("scim_user_emails {ELEMENT} WHERE {ELEMENT}.user_id = {ROW}.id")
+                    }
+                    (Collection::GroupMembers, _) => {
+                        format!("scim_group_members {ELEMENT} WHERE {ELEMENT}.group_id = {ROW}.id")
+                    }
+                    (Collection::UserMemberships, _) => {
+                        format!("scim_group_members {ELEMENT} WHERE {ELEMENT}.member_id = {ROW}.id")
+                    }
+                    (Collection::JsonArray(path), Backend::Sqlite) => {
+                        let mut p = String::from("$");
+                        for seg in path {
+                            p.push_str(&format!(".\"{}\"", seg.replace(['"', '\''], "")));
+                        }
+                        format!("json_each({ROW}.data, '{p}') {ELEMENT} WHERE 1=1")
+                    }
+                    (Collection::JsonArray(path), Backend::Postgres) => {
+                        let segs: Vec<String> = path
+                            .iter()
+                            .map(|s| format!("\"{}\"", s.replace(['"', '\'', '\\'], "")))
+                            .collect();
+                        format!(
+                            "jsonb_array_elements(CASE WHEN jsonb_typeof({ROW}.data::jsonb #> '{{{0}}}') = 'array' THEN {ROW}.data::jsonb #> '{{{0}}}' ELSE '[]'::jsonb END) AS {ELEMENT}(value) WHERE 1=1",
+                            segs.join(",")
+                        )
+                    }
+                };
+                self.push(&from);
+                self.push(" AND (");
+                self.cond(cond);
+                self.push("))");
+            }
+            Cond::Compare {
+                expr,
+                op,
+                value,
+                fold_case,
+            } => self.compare(expr, *op, value, *fold_case),
+        }
+    }
+
+    fn compare(&mut self, expr: &Expr, op: Op, value: &Literal, fold_case: bool) {
+        let is_json = matches!(expr, Expr::Json(_) | Expr::ElementJson(_));
+        let e = self.expr(expr);
+        if let Literal::Null = value {
+            self.push(&match op {
+                Op::Eq => format!("{e} IS NULL"),
+                Op::Ne => format!("{e} IS NOT NULL"),
+                _ => "1=0".to_string(),
+            });
+            return;
+        }
+        // Booleans and numbers inside JSON: SQLite's json_extract yields 1/0 and numbers;
+        // PostgreSQL's #>> yields text.
+        let (lhs, bind) = match (value, self.backend, is_json) {
+            (Literal::Bool(b), Backend::Postgres, true) => (e, Bind::Text(b.to_string())),
+            (Literal::Bool(b), _, _) => (e, Bind::Bool(*b)),
+            (Literal::Int(i), Backend::Postgres, true) => (
+                format!("CAST({e} AS double precision)"),
+                Bind::Float(*i as f64),
+            ),
+            (Literal::Float(f), Backend::Postgres, true) => {
+                (format!("CAST({e} AS double precision)"), Bind::Float(*f))
+            }
+            (Literal::Int(i), _, _) => (e, Bind::Int(*i)),
+            (Literal::Float(f), _, _) => (e, Bind::Float(*f)),
+            (Literal::Text(t), _, _) => {
+                let lhs = if fold_case { format!("lower({e})") } else { e };
+                (lhs, Bind::Text(t.clone()))
+            }
+            (Literal::Null, _, _) => return,
+        };
+        let text_bind = matches!(bind, Bind::Text(_));
+        let fold = fold_case && text_bind;
+        let rhs = |sql: &mut Sql| {
+            if fold {
+                sql.push("lower(");
+                sql.bind(bind.clone());
+                sql.push(")");
+            } else {
+                sql.bind(bind.clone());
+            }
+        };
+        let substring_ops = matches!(op, Op::Co | Op::Sw | Op::Ew);
+        if substring_ops && !text_bind {
+            // co/sw/ew are defined on strings only.
+            self.push("1=0");
+            return;
+        }
+        self.push("(");
+        match op {
+            Op::Eq | Op::Gt | Op::Ge | Op::Lt | Op::Le => {
+                let sym = match op {
+                    Op::Eq => "=",
+                    Op::Gt => ">",
+                    Op::Ge => ">=",
+                    Op::Lt => "<",
+                    _ => "<=",
+                };
+                self.push(&format!("{lhs} {sym} "));
+                rhs(self);
+            }
+            Op::Ne => {
+                self.push(&format!("{lhs} IS NULL OR {lhs} <> "));
+                rhs(self);
+            }
+            Op::Co => match self.backend {
+                Backend::Sqlite => {
+                    self.push(&format!("instr({lhs}, "));
+                    rhs(self);
+                    self.push(") > 0");
+                }
+                Backend::Postgres => {
+                    self.push(&format!("strpos({lhs}, "));
+                    rhs(self);
+                    self.push(") > 0");
+                }
+            },
+            Op::Sw => {
+                self.push(&format!("substr({lhs}, 1, length("));
+                rhs(self);
+                self.push(")) = ");
+                rhs(self);
+            }
+            Op::Ew => {
+                self.push(&format!("length({lhs}) >= length("));
+                rhs(self);
+                self.push(") AND ");
+                match self.backend {
+                    Backend::Sqlite => self.push(&format!("substr({lhs}, -length(")),
+                    Backend::Postgres => self.push(&format!("right({lhs}, length(")),
+                }
+                rhs(self);
+                self.push(")) = ");
+                rhs(self);
+            }
+        }
+        self.push(")");
+    }
+
+    fn sort(&mut self, sort: &Sort) {
+        let e = self.expr(&sort.expr);
+        let e = if sort.fold_case {
+            format!("lower({e})")
+        } else {
+            e
+        };
+        // Missing values sort last in both directions on both backends (RFC 7644 §3.4.2.3).
+        self.push(&format!(
+            "CASE WHEN {e} IS NULL THEN 1 ELSE 0 END, {e} {}, ",
+            if sort.descending { "DESC" } else { "ASC" }
+        ));
+    }
+}
+
+/// What a search returns: the total matching, and the ids of the requested page in order.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub total: i64,
+    pub ids: Vec<String>,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Runs a filtered, sorted, paged search and returns matching ids in order.
+pub fn search(
+    conn: &mut DbConnection,
+    table: Table,
+    cond: &Cond,
+    sort: Option<&Sort>,
+    offset: i64,
+    limit: i64,
+) -> Result<SearchPage, StoreError> {
+    let backend = match conn {
+        DbConnection::Sqlite(_) => Backend::Sqlite,
+        DbConnection::Postgresql(_) => Backend::Postgres,
+    };
+    let mut count = Sql::new(backend);
+    count.push(&format!(
+        "SELECT COUNT(*) AS n FROM {} {ROW} WHERE ",
+        table.name()
+    ));
+    count.cond(cond);
+    let total = run::<Count>(conn, count)?.first().map(|c| c.n).unwrap_or(0);
+    if limit == 0 || offset >= total {
+        return Ok(SearchPage {
+            total,
+            ids: Vec::new(),
+        });
+    }
+    let mut page = Sql::new(backend);
+    page.push(&format!(
+        "SELECT {ROW}.id AS id FROM {} {ROW} WHERE ",
+        table.name()
+    ));
+    page.cond(cond);
+    page.push(" ORDER BY ");
+    if let Some(sort) = sort {
+        page.sort(sort);
+    }
+    page.push(&format!("{ROW}.created_at ASC, {ROW}.id ASC LIMIT "));
+    page.bind(Bind::Int(limit));
+    page.push(" OFFSET ");
+    page.bind(Bind::Int(offset));
+    let ids = run::<IdRow>(conn, page)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    Ok(SearchPage { total, ids })
+}
+
+fn run<T>(conn: &mut DbConnection, sql: Sql) -> Result<Vec<T>, StoreError>
+where
+    T: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::pg::Pg> + 'static,
+{
+    macro_rules! bound {
+        ($db:ty, $conn:expr) => {{
+            let mut query = diesel::sql_query(sql.text.clone()).into_boxed::<$db>();
+            for bind in &sql.binds {
+                query = match bind {
+                    Bind::Text(v) => query.bind::<Text, _>(v.clone()),
+                    Bind::Bool(v) => query.bind::<Bool, _>(*v),
+                    Bind::Int(v) => query.bind::<BigInt, _>(*v),
+                    Bind::Float(v) => query.bind::<Double, _>(*v),
+                };
+            }
+            query.load::<T>($conn)?
+        }};
+    }
+    Ok(match conn {
+        DbConnection::Sqlite(c) => bound!(diesel::sqlite::Sqlite, c),
+        DbConnection::Postgresql(c) => bound!(diesel::pg::Pg, c),
+    })
+}

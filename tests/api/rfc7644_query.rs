@@ -1,0 +1,404 @@
+//! RFC 7644 §3.4.2 (filter, sort, paging, projection) and §3.4.3 (`.search`).
+
+use serde_json::{json, Value};
+
+use crate::harness::{id_of, TestServer};
+use crate::on_both_backends;
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// Five users with varied attributes; returns their ids in creation order.
+fn population(s: &TestServer) -> Vec<String> {
+    let users = [
+        json!({"userName": "bjensen", "externalId": "E-1", "displayName": "Barbara Jensen", "title": "Tour Guide", "active": true,
+               "name": {"givenName": "Barbara", "familyName": "Jensen"},
+               "emails": [{"value": "bjensen@example.com", "type": "work", "primary": true}, {"value": "babs@home.org", "type": "home"}],
+               "phoneNumbers": [{"value": "555-0100", "type": "work"}],
+               ENTERPRISE: {"employeeNumber": "7", "department": "Tours"}}),
+        json!({"userName": "jsmith", "externalId": "e-1", "displayName": "John Smith", "active": false,
+               "name": {"givenName": "John", "familyName": "Smith"},
+               "emails": [{"value": "jsmith@EXAMPLE.com", "type": "home"}],
+               ENTERPRISE: {"employeeNumber": "8"}}),
+        json!({"userName": "alee", "displayName": "Alice Lee", "active": true, "title": "Engineer",
+               "name": {"givenName": "Alice", "familyName": "Lee"},
+               "emails": [{"value": "alee@corp.test", "type": "work"}]}),
+        json!({"userName": "zed", "active": true, "name": {"familyName": "Zed"}}),
+        json!({"userName": "Mallory", "displayName": "mallory", "active": true, "userType": "Contractor"}),
+    ];
+    users.iter().map(|u| id_of(&s.create_user(u))).collect()
+}
+
+fn filter(s: &TestServer, f: &str) -> Vec<String> {
+    let r = s.get(&format!("/Users?filter={}", urlencode(f)));
+    assert_eq!(r.status, 200, "{f}: {}", r.body);
+    let ids: Vec<String> = r.body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(id_of)
+        .collect();
+    assert_eq!(r.body["totalResults"], ids.len(), "{f}");
+    ids
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn comparison_operators(s: &TestServer) {
+    let ids = population(s);
+    let [b, j, a, z, m] = [&ids[0], &ids[1], &ids[2], &ids[3], &ids[4]];
+    assert_eq!(filter(s, "userName eq \"bjensen\""), [b.clone()]);
+    assert_eq!(
+        filter(s, "USERNAME EQ \"BJENSEN\""),
+        [b.clone()],
+        "userName is caseExact=false"
+    );
+    assert_eq!(filter(s, "userName eq \"mallory\""), [m.clone()]);
+    assert_eq!(
+        filter(s, "externalId eq \"E-1\""),
+        [b.clone()],
+        "externalId is caseExact"
+    );
+    assert_eq!(filter(s, "userName ne \"bjensen\"").len(), 4);
+    assert_eq!(filter(s, "userName co \"SMI\""), [j.clone()]);
+    assert_eq!(filter(s, "userName sw \"a\""), [a.clone()]);
+    assert_eq!(filter(s, "userName ew \"LEE\""), [a.clone()]);
+    assert_eq!(filter(s, "title pr"), [b.clone(), a.clone()]);
+    assert_eq!(filter(s, "displayName eq \"JOHN SMITH\""), [j.clone()]);
+    assert_eq!(filter(s, "name.familyName sw \"j\""), [b.clone()]);
+    assert_eq!(filter(s, "name.givenName eq \"alice\""), [a.clone()]);
+    assert_eq!(filter(s, "userName gt \"m\""), [z.clone(), m.clone()]);
+    assert_eq!(filter(s, "userName le \"alee\""), [a.clone()]);
+    assert_eq!(filter(s, "active eq false"), [j.clone()]);
+    assert_eq!(filter(s, "active eq true").len(), 4);
+    assert_eq!(filter(s, "title eq null").len(), 3);
+    assert_eq!(filter(s, "userType eq \"contractor\""), [m.clone()]);
+}
+
+fn logical_operators_and_precedence(s: &TestServer) {
+    let ids = population(s);
+    let [b, j, a, _z, m] = [&ids[0], &ids[1], &ids[2], &ids[3], &ids[4]];
+    // and binds tighter than or.
+    assert_eq!(
+        filter(
+            s,
+            "userName eq \"jsmith\" or userName eq \"alee\" and active eq false"
+        ),
+        [j.clone()]
+    );
+    assert_eq!(
+        filter(
+            s,
+            "(userName eq \"jsmith\" or userName eq \"alee\") and active eq true"
+        ),
+        [a.clone()]
+    );
+    assert_eq!(filter(s, "not (active eq true)"), [j.clone()]);
+    assert_eq!(
+        filter(s, "title pr and not (title co \"guide\")"),
+        [a.clone()]
+    );
+    assert_eq!(
+        filter(s, "userName eq \"mallory\" or userName eq \"bjensen\""),
+        [b.clone(), m.clone()]
+    );
+}
+
+fn multi_valued_and_value_paths(s: &TestServer) {
+    let ids = population(s);
+    let [b, j, a, _z, _m] = [&ids[0], &ids[1], &ids[2], &ids[3], &ids[4]];
+    assert_eq!(
+        filter(s, "emails.value eq \"jsmith@example.com\""),
+        [j.clone()],
+        "email values compare case-insensitively"
+    );
+    assert_eq!(filter(s, "emails[value eq \"babs@home.org\"]"), [b.clone()]);
+    assert_eq!(
+        filter(s, "emails co \"@corp\""),
+        [a.clone()],
+        "the value sub-attribute by default"
+    );
+    assert_eq!(
+        filter(s, "emails[type eq \"work\" and value co \"@example.com\"]"),
+        [b.clone()]
+    );
+    assert_eq!(
+        filter(s, "emails[type eq \"home\" and value co \"corp\"]"),
+        Vec::<String>::new()
+    );
+    assert_eq!(filter(s, "emails[primary eq true]"), [b.clone()]);
+    assert_eq!(filter(s, "phoneNumbers[type eq \"work\"]"), [b.clone()]);
+    assert_eq!(filter(s, "phoneNumbers.value eq \"555-0100\""), [b.clone()]);
+    assert_eq!(filter(s, "emails pr").len(), 3);
+}
+
+fn extension_paths_meta_and_unknowns(s: &TestServer) {
+    let ids = population(s);
+    let [b, j, ..] = [&ids[0], &ids[1], &ids[2], &ids[3], &ids[4]];
+    assert_eq!(
+        filter(s, &format!("{ENTERPRISE}:employeeNumber eq \"7\"")),
+        [b.clone()]
+    );
+    assert_eq!(
+        filter(s, &format!("{ENTERPRISE}:department pr")),
+        [b.clone()]
+    );
+    assert_eq!(
+        filter(
+            s,
+            "urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"jsmith\""
+        ),
+        [j.clone()]
+    );
+    assert_eq!(
+        filter(s, "meta.lastModified gt \"2000-01-01T00:00:00Z\"").len(),
+        5
+    );
+    assert_eq!(
+        filter(s, "meta.lastModified lt \"2000-01-01T00:00:00Z\"").len(),
+        0
+    );
+    assert_eq!(filter(s, "meta.resourceType eq \"User\"").len(), 5);
+    assert_eq!(filter(s, &format!("id eq \"{b}\"")), [b.clone()]);
+    assert_eq!(
+        filter(s, "favouriteColour eq \"blue\"").len(),
+        0,
+        "unknown attributes match nothing"
+    );
+    assert_eq!(
+        filter(s, "urn:example:custom:1.0:User:foo eq \"x\"").len(),
+        0
+    );
+    // A user's groups.
+    let g = s.create_group(&json!({"displayName": "Guides", "members": [{"value": b}]}));
+    assert_eq!(
+        filter(s, &format!("groups.value eq \"{}\"", id_of(&g))),
+        [b.clone()]
+    );
+}
+
+fn invalid_filters_are_400_with_position(s: &TestServer) {
+    for f in [
+        "userName eq",
+        "userName zz \"x\"",
+        "(userName eq \"x\"",
+        "userName eq x",
+        "emails[type eq \"work\"",
+        "meta.lastModified gt \"yesterday\"",
+    ] {
+        let r = s.get(&format!("/Users?filter={}", urlencode(f)));
+        r.assert_scim_error(400, Some("invalidFilter"));
+    }
+    let r = s.get(&format!(
+        "/Users?filter={}",
+        urlencode("userName eq \"a\" oops")
+    ));
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("position 16"),
+        "{}",
+        r.body
+    );
+}
+
+fn groups_filter_on_display_name_and_members(s: &TestServer) {
+    let u = id_of(&s.create_user(&json!({"userName": "member"})));
+    let g1 = id_of(&s.create_group(
+        &json!({"displayName": "Sales EMEA", "externalId": "x1", "members": [{"value": u}]}),
+    ));
+    let g2 = id_of(&s.create_group(&json!({"displayName": "Sales US"})));
+    let list = |f: &str| -> Vec<String> {
+        let r = s.get(&format!("/Groups?filter={}", urlencode(f)));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["Resources"]
+            .as_array()
+            .expect("Resources")
+            .iter()
+            .map(id_of)
+            .collect()
+    };
+    assert_eq!(list("displayName eq \"sales emea\""), [g1.clone()]);
+    assert_eq!(list("displayName sw \"Sales\""), [g1.clone(), g2.clone()]);
+    assert_eq!(list(&format!("members.value eq \"{u}\"")), [g1.clone()]);
+    assert_eq!(list(&format!("members[value eq \"{u}\"]")), [g1.clone()]);
+    assert_eq!(list("externalId eq \"x1\""), [g1.clone()]);
+    assert_eq!(list("members pr"), [g1.clone()]);
+}
+
+fn sorting(s: &TestServer) {
+    let ids = population(s);
+    let sorted = |q: &str| -> Vec<String> {
+        let r = s.get(&format!("/Users?{q}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["Resources"]
+            .as_array()
+            .expect("Resources")
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(
+        sorted("sortBy=userName"),
+        ["alee", "bjensen", "jsmith", "Mallory", "zed"]
+    );
+    assert_eq!(
+        sorted("sortBy=userName&sortOrder=descending"),
+        ["zed", "Mallory", "jsmith", "bjensen", "alee"]
+    );
+    assert_eq!(
+        sorted("sortBy=name.familyName&count=3"),
+        ["bjensen", "alee", "jsmith"]
+    );
+    // Missing values sort last.
+    assert_eq!(
+        sorted("sortBy=title").last().map(String::as_str),
+        Some("Mallory")
+    );
+    assert_eq!(
+        sorted("sortBy=title")[..2],
+        ["alee".to_string(), "bjensen".to_string()]
+    );
+    s.get("/Users?sortBy=userName&sortOrder=sideways")
+        .assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(ids.len(), 5);
+}
+
+fn paging_over_a_filter(s: &TestServer) {
+    for i in 0..7 {
+        s.create_user(&json!({"userName": format!("pager{i}"), "title": if i % 2 == 0 { "even" } else { "odd" }}));
+    }
+    let r = s.get(&format!(
+        "/Users?filter={}&startIndex=2&count=2&sortBy=userName",
+        urlencode("title eq \"even\"")
+    ));
+    assert_eq!(r.body["totalResults"], 4);
+    assert_eq!(r.body["itemsPerPage"], 2);
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .filter_map(|u| u["userName"].as_str())
+        .collect();
+    assert_eq!(names, ["pager2", "pager4"]);
+    let capped = s.get("/Users?count=100000");
+    assert_eq!(
+        capped.body["itemsPerPage"], 7,
+        "count above the maximum is lowered, not refused"
+    );
+}
+
+fn attributes_and_excluded_attributes(s: &TestServer) {
+    let ids = population(s);
+    let r = s.get(&format!(
+        "/Users/{}?attributes=userName,name.givenName,emails.value",
+        ids[0]
+    ));
+    assert_eq!(r.status, 200);
+    let keys: Vec<&String> = r.body.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["schemas", "id", "userName", "name", "emails"]);
+    assert_eq!(r.body["name"], json!({"givenName": "Barbara"}));
+    assert_eq!(
+        r.body["emails"],
+        json!([{"value": "bjensen@example.com"}, {"value": "babs@home.org"}])
+    );
+
+    let r = s.get(&format!(
+        "/Users/{}?excludedAttributes=emails,meta,{ENTERPRISE}",
+        ids[0]
+    ));
+    assert!(r.body.get("emails").is_none() && r.body.get("meta").is_none());
+    assert!(r.body.get(ENTERPRISE).is_none());
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+    );
+    assert_eq!(r.body["userName"], "bjensen");
+
+    let list = s.get("/Users?attributes=userName&count=2");
+    for u in list.body["Resources"].as_array().expect("Resources") {
+        let keys: Vec<&String> = u.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["schemas", "id", "userName"]);
+    }
+    // On writes too.
+    let r = s.post("/Users?attributes=id", &json!({"userName": "writer"}));
+    assert_eq!(r.status, 201);
+    assert!(r.body.get("userName").is_none() && r.body["id"].is_string());
+
+    let gid =
+        id_of(&s.create_group(&json!({"displayName": "Big", "members": [{"value": ids[0]}]})));
+    let r = s.get(&format!("/Groups/{gid}?excludedAttributes=members"));
+    assert!(r.body.get("members").is_none());
+    assert_eq!(r.body["displayName"], "Big");
+}
+
+fn search_endpoints(s: &TestServer) {
+    let ids = population(s);
+    s.create_group(&json!({"displayName": "Jensen fans"}));
+    let r = s.post(
+        "/Users/.search",
+        &json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": "name.familyName co \"e\"",
+            "attributes": ["userName"],
+            "sortBy": "userName",
+            "startIndex": 1,
+            "count": 10
+        }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 3);
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .filter_map(|u| u["userName"].as_str())
+        .collect();
+    assert_eq!(names, ["alee", "bjensen", "zed"]);
+    assert!(r.body["Resources"][0].get("name").is_none());
+
+    let r = s.post(
+        "/Groups/.search",
+        &json!({"filter": "displayName co \"fans\""}),
+    );
+    assert_eq!(r.body["totalResults"], 1);
+
+    let r = s.post("/.search", &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "meta.resourceType eq \"Group\" or userName eq \"zed\""}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 2);
+    let types: Vec<&Value> = r.body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|x| &x["meta"]["resourceType"])
+        .collect();
+    assert_eq!(types, [&json!("User"), &json!("Group")]);
+    assert_eq!(ids.len(), 5);
+
+    s.post("/Users/.search", &json!({"filter": "userName eq"}))
+        .assert_scim_error(400, Some("invalidFilter"));
+    s.post("/Users/.search", &json!({"schemas": ["urn:wrong"]}))
+        .assert_scim_error(400, Some("invalidValue"));
+}
+
+on_both_backends!(
+    comparison_operators,
+    logical_operators_and_precedence,
+    multi_valued_and_value_paths,
+    extension_paths_meta_and_unknowns,
+    invalid_filters_are_400_with_position,
+    groups_filter_on_display_name_and_members,
+    sorting,
+    paging_over_a_filter,
+    attributes_and_excluded_attributes,
+    search_endpoints,
+);
