@@ -27,7 +27,7 @@ pub enum StartError {
 /// What this build of the server supports, as `/ServiceProviderConfig` announces it.
 pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
-        patch: false,
+        patch: true,
         bulk: None,
         filter_max_results: Some(config.max_page_size),
         change_password: false,
@@ -58,6 +58,7 @@ pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
             default_page_size: config.default_page_size,
             max_page_size: config.max_page_size,
             max_payload_bytes: config.max_payload_bytes,
+            patch_returns_no_content: config.patch_returns_no_content,
             capabilities: capabilities(config),
         },
     };

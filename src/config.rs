@@ -27,6 +27,9 @@ pub struct Config {
     pub default_page_size: i64,
     /// Largest page served; larger `count` values are lowered to it.
     pub max_page_size: i64,
+    /// Answer a successful PATCH with `204 No Content` (RFC 7644 §3.5.2 allows either) instead
+    /// of `200` with the resource.
+    pub patch_returns_no_content: bool,
     pub auth: AuthConfig,
 }
 
@@ -71,6 +74,7 @@ impl Default for Config {
             max_payload_bytes: 1024 * 1024,
             default_page_size: 100,
             max_page_size: 1000,
+            patch_returns_no_content: false,
             auth: AuthConfig::default(),
         }
     }

@@ -27,6 +27,8 @@ pub struct Settings {
     pub default_page_size: i64,
     pub max_page_size: i64,
     pub max_payload_bytes: usize,
+    /// Answer a successful PATCH with 204 and no body instead of 200 and the resource.
+    pub patch_returns_no_content: bool,
     pub capabilities: Capabilities,
 }
 
@@ -66,6 +68,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                         web::resource("/Users/{id}")
                             .route(web::get().to(resources::get::<Users>))
                             .route(web::put().to(resources::replace::<Users>))
+                            .route(web::patch().to(resources::patch::<Users>))
                             .route(web::delete().to(resources::delete::<Users>)),
                     )
                     .service(
@@ -81,6 +84,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                         web::resource("/Groups/{id}")
                             .route(web::get().to(resources::get::<Groups>))
                             .route(web::put().to(resources::replace::<Groups>))
+                            .route(web::patch().to(resources::patch::<Groups>))
                             .route(web::delete().to(resources::delete::<Groups>)),
                     )
                     .service(

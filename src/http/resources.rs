@@ -36,6 +36,14 @@ pub trait Endpoint: 'static {
         p: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError>;
+    fn patch(
+        d: &Directory,
+        id: &str,
+        body: &Map<String, Value>,
+        c: Option<&IfMatch>,
+        p: &Projection,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError>;
     fn delete(
         d: &Directory,
         id: &str,
@@ -69,6 +77,16 @@ impl Endpoint for Users {
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         d.replace_user(id, body, c, p, actor)
+    }
+    fn patch(
+        d: &Directory,
+        id: &str,
+        body: &Map<String, Value>,
+        c: Option<&IfMatch>,
+        p: &Projection,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        d.patch_user(id, body, c, p, actor)
     }
     fn delete(
         d: &Directory,
@@ -104,6 +122,16 @@ impl Endpoint for Groups {
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         d.replace_group(id, body, c, p, actor)
+    }
+    fn patch(
+        d: &Directory,
+        id: &str,
+        body: &Map<String, Value>,
+        c: Option<&IfMatch>,
+        p: &Projection,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        d.patch_group(id, body, c, p, actor)
     }
     fn delete(
         d: &Directory,
@@ -200,6 +228,38 @@ pub async fn replace<E: Endpoint>(
         )
     })
     .await?;
+    Ok(resource(StatusCode::OK, &rendered))
+}
+
+pub async fn patch<E: Endpoint>(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, ScimError> {
+    let body = json_body(&req, &body)?;
+    let condition = if_match(&req);
+    let projection = projection_param(&req)?;
+    let id = id.into_inner();
+    let rendered = blocking(&state, move |d| {
+        E::patch(
+            d,
+            &id,
+            &body,
+            condition.as_ref(),
+            &projection,
+            &principal.actor,
+        )
+    })
+    .await?;
+    if state.settings.patch_returns_no_content {
+        let mut response = HttpResponse::NoContent().finish();
+        if let Ok(tag) = header::HeaderValue::from_str(&etag(rendered.version)) {
+            response.headers_mut().insert(header::ETAG, tag);
+        }
+        return Ok(response);
+    }
     Ok(resource(StatusCode::OK, &rendered))
 }
 

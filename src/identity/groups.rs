@@ -9,15 +9,17 @@ use super::search::{Layout, Query};
 use super::{
     precondition, stored_data, string_attr, Directory, IdentityError, IfMatch, Page, Rendered,
 };
+use crate::scim::filter_eval;
 use crate::scim::input::{self, carry_over_on_replace, check_required};
 use crate::scim::output::render;
+use crate::scim::patch::{self, MemberChange};
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::GROUP;
 use crate::scim::ScimError;
 use crate::storage::change_log::Operation;
 use crate::storage::groups::{self, GroupRecord, Member, MemberKind, MemberRef, StoredGroup};
 use crate::storage::query::{self, Cond, Table};
-use crate::storage::DbConnection;
+use crate::storage::{DbConnection, WriteTx};
 
 /// A member as a client named it, before it is checked against the store.
 #[derive(Debug, Clone)]
@@ -78,6 +80,36 @@ impl Directory {
                 Operation::Replace,
                 actor,
             )?;
+            self.load_group(tx.conn(), stored, projection)
+        })
+    }
+
+    /// PATCH (RFC 7644 §3.5.2), all operations in one transaction. Membership changes touch
+    /// only the membership rows they name.
+    pub fn patch_group(
+        &self,
+        id: &str,
+        body: &Map<String, Value>,
+        condition: Option<&IfMatch>,
+        projection: &Projection,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        let (attribute_ops, member_changes) = patch::split_member_ops(patch::parse_request(body)?)?;
+        self.db.write(|tx| {
+            let current = groups::find(tx.conn(), id)?.ok_or_else(|| group_not_found(id))?;
+            precondition::check(condition, current.version)?;
+            let mut doc = stored_data(&current.data)?;
+            for op in &attribute_ops {
+                patch::apply(&GROUP, &mut doc, op)?;
+            }
+            let data = input::canonicalize(&GROUP, &doc)?;
+            check_required(&GROUP, &data)?;
+            let record = group_record(id.to_string(), &data)?;
+            ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
+            for change in &member_changes {
+                apply_member_change(tx, id, change)?;
+            }
+            let stored = groups::update(tx, &current, &record, None, Operation::Modify, actor)?;
             self.load_group(tx.conn(), stored, projection)
         })
     }
@@ -223,18 +255,33 @@ fn ensure_display_name_free(
 
 /// Removes `members` from the canonical data (they live in their own rows) and reads them.
 fn take_members(data: &mut Map<String, Value>) -> Result<Vec<RequestedMember>, ScimError> {
-    let Some(Value::Array(items)) = data.remove("members") else {
-        return Ok(Vec::new());
+    match data.remove("members") {
+        Some(Value::Array(items)) => requested_members(&items),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Member values as a client sent them: objects with `value` (and maybe `type`), or bare ids.
+fn requested_members(items: &[Value]) -> Result<Vec<RequestedMember>, ScimError> {
+    let field = |item: &Value, name: &str| -> Option<String> {
+        item.as_object()
+            .and_then(|f| f.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string)
     };
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let Some(id) = item.get("value").and_then(Value::as_str) else {
+        let id = match item {
+            Value::String(id) => Some(id.clone()),
+            other => field(other, "value"),
+        };
+        let Some(id) = id else {
             return Err(ScimError::invalid_value(
                 "every member needs a 'value' with the member's id",
             ));
         };
-        let kind = match item.get("type").and_then(Value::as_str) {
+        let kind = match field(item, "type") {
             None => None,
             Some(t) if t.eq_ignore_ascii_case("User") => Some(MemberKind::User),
             Some(t) if t.eq_ignore_ascii_case("Group") => Some(MemberKind::Group),
@@ -244,14 +291,54 @@ fn take_members(data: &mut Map<String, Value>) -> Result<Vec<RequestedMember>, S
                 )))
             }
         };
-        if seen.insert(id.to_string()) {
-            out.push(RequestedMember {
-                id: id.to_string(),
-                kind,
-            });
+        if seen.insert(id.clone()) {
+            out.push(RequestedMember { id, kind });
         }
     }
     Ok(out)
+}
+
+/// Applies one membership change, touching only the rows it names.
+fn apply_member_change(
+    tx: &mut WriteTx<'_>,
+    group_id: &str,
+    change: &MemberChange,
+) -> Result<(), IdentityError> {
+    match change {
+        MemberChange::Add(values) => {
+            let refs = resolve_members(tx.conn(), group_id, &requested_members(values)?)?;
+            let ids: Vec<String> = refs.iter().map(|m| m.id.clone()).collect();
+            let present = groups::existing_member_ids(tx.conn(), group_id, &ids)?;
+            let new: Vec<MemberRef> = refs
+                .into_iter()
+                .filter(|m| !present.contains(&m.id))
+                .collect();
+            groups::add_member_rows(tx, group_id, &new)?;
+        }
+        MemberChange::Remove(ids) => groups::remove_member_rows(tx, group_id, ids)?,
+        MemberChange::RemoveAll => groups::remove_all_member_rows(tx, group_id)?,
+        MemberChange::Replace(values) => {
+            let refs = resolve_members(tx.conn(), group_id, &requested_members(values)?)?;
+            groups::set_members(tx, group_id, &refs)?;
+        }
+        MemberChange::RemoveWhere(filter) => {
+            let members_def = GROUP.core.attribute("members");
+            let current = groups::members_of(tx.conn(), &[group_id.to_string()])?
+                .remove(group_id)
+                .unwrap_or_default();
+            let doomed: Vec<String> = current
+                .into_iter()
+                .filter(|m| {
+                    let value =
+                        json!({"value": m.id, "type": m.kind.as_str(), "display": m.display});
+                    members_def.is_some_and(|d| filter_eval::matches(filter, &value, d))
+                })
+                .map(|m| m.id)
+                .collect();
+            groups::remove_member_rows(tx, group_id, &doomed)?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks that every requested member exists, with the type the client named.

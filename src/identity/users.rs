@@ -9,6 +9,7 @@ use super::{
 };
 use crate::scim::input::{self, carry_over_on_replace, check_required};
 use crate::scim::output::render;
+use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::USER;
 use crate::storage::change_log::Operation;
@@ -58,6 +59,33 @@ impl Directory {
             let record = user_record(id.to_string(), &data)?;
             ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
+            self.load_user(tx.conn(), stored, projection)
+        })
+    }
+
+    /// PATCH (RFC 7644 §3.5.2): every operation applies, or none does.
+    pub fn patch_user(
+        &self,
+        id: &str,
+        body: &Map<String, Value>,
+        condition: Option<&IfMatch>,
+        projection: &Projection,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        let ops = patch::parse_request(body)?;
+        self.db.write(|tx| {
+            let current = users::find(tx.conn(), id)?.ok_or_else(|| user_not_found(id))?;
+            precondition::check(condition, current.version)?;
+            let mut doc = stored_data(&current.data)?;
+            for op in &ops {
+                patch::apply(&USER, &mut doc, op)?;
+            }
+            // The patched document is validated like a new one: types, primaries, required.
+            let data = input::canonicalize(&USER, &doc)?;
+            check_required(&USER, &data)?;
+            let record = user_record(id.to_string(), &data)?;
+            ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
+            let stored = users::update(tx, &current, &record, Operation::Modify, actor)?;
             self.load_user(tx.conn(), stored, projection)
         })
     }

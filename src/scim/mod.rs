@@ -4,9 +4,11 @@
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod filter_eval;
 pub mod input;
 pub mod list;
 pub mod output;
+pub mod patch;
 pub mod projection;
 pub mod resource_type;
 pub mod schema;

@@ -153,25 +153,7 @@ pub fn update(
         ))
         .execute(tx.conn())?;
     if let Some(wanted) = members {
-        let existing: HashSet<String> = scim_group_members::table
-            .filter(scim_group_members::group_id.eq(&record.id))
-            .select(scim_group_members::member_id)
-            .load::<String>(tx.conn())?
-            .into_iter()
-            .collect();
-        let wanted_ids: HashSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
-        let to_remove: Vec<String> = existing
-            .iter()
-            .filter(|id| !wanted_ids.contains(id.as_str()))
-            .cloned()
-            .collect();
-        let to_add: Vec<MemberRef> = wanted
-            .iter()
-            .filter(|m| !existing.contains(&m.id))
-            .cloned()
-            .collect();
-        remove_member_rows(tx, &record.id, &to_remove)?;
-        add_member_rows(tx, &record.id, &to_add)?;
+        set_members(tx, &record.id, wanted)?;
     }
     change_log::append(
         tx,
@@ -190,6 +172,57 @@ pub fn update(
         created_at: current.created_at,
         last_modified: now,
     })
+}
+
+/// Makes the membership equal to `wanted`, touching only the rows that differ.
+pub fn set_members(
+    tx: &mut WriteTx<'_>,
+    group_id: &str,
+    wanted: &[MemberRef],
+) -> Result<(), StoreError> {
+    let existing: HashSet<String> = scim_group_members::table
+        .filter(scim_group_members::group_id.eq(group_id))
+        .select(scim_group_members::member_id)
+        .load::<String>(tx.conn())?
+        .into_iter()
+        .collect();
+    let wanted_ids: HashSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
+    let to_remove: Vec<String> = existing
+        .iter()
+        .filter(|id| !wanted_ids.contains(id.as_str()))
+        .cloned()
+        .collect();
+    let to_add: Vec<MemberRef> = wanted
+        .iter()
+        .filter(|m| !existing.contains(&m.id))
+        .cloned()
+        .collect();
+    remove_member_rows(tx, group_id, &to_remove)?;
+    add_member_rows(tx, group_id, &to_add)
+}
+
+/// Which of `candidates` are members of the group already (an indexed lookup per chunk).
+pub fn existing_member_ids(
+    conn: &mut DbConnection,
+    group_id: &str,
+    candidates: &[String],
+) -> Result<HashSet<String>, StoreError> {
+    let mut found = HashSet::new();
+    for chunk in candidates.chunks(BIND_CHUNK) {
+        let rows: Vec<String> = scim_group_members::table
+            .filter(scim_group_members::group_id.eq(group_id))
+            .filter(scim_group_members::member_id.eq_any(chunk))
+            .select(scim_group_members::member_id)
+            .load(conn)?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+pub fn remove_all_member_rows(tx: &mut WriteTx<'_>, group_id: &str) -> Result<(), StoreError> {
+    diesel::delete(scim_group_members::table.filter(scim_group_members::group_id.eq(group_id)))
+        .execute(tx.conn())?;
+    Ok(())
 }
 
 /// Inserts membership rows in batches; the caller guarantees they are not present yet.

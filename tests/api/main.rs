@@ -18,4 +18,5 @@ mod rfc7643_users;
 mod rfc7644_crud;
 mod rfc7644_errors;
 mod rfc7644_etag;
+mod rfc7644_patch;
 mod rfc7644_query;

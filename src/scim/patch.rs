@@ -1,0 +1,740 @@
+//! PATCH (RFC 7644 §3.5.2): parsing operations and applying them to a resource's canonical
+//! JSON. Group membership operations are split off so the store can add and remove single
+//! membership rows instead of rewriting a member list.
+//!
+//! Accepted as IdPs send them: `op` in any case (`"Replace"`), `Operations` in any case, values
+//! without a path whose keys are dotted (`"name.givenName"`) or extension-qualified, booleans as
+//! strings, and removal of members by value (`{"op":"Remove","path":"members","value":[...]}`).
+
+use serde_json::{Map, Value};
+
+use super::error::{ScimError, ScimType};
+use super::filter::{self, AttrPath, CompareOp, Filter, Literal};
+use super::filter_eval;
+use super::resource_type::ResourceType;
+use super::schema::{AttrType, AttributeDef, Mutability, COMMON_ATTRIBUTES};
+
+pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Add,
+    Replace,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchOp {
+    pub kind: OpKind,
+    pub path: Option<PatchPath>,
+    pub value: Option<Value>,
+}
+
+/// `attrPath`, `attrPath[filter]` or `attrPath[filter].subAttr`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchPath {
+    pub attr: AttrPath,
+    pub filter: Option<Filter>,
+    pub sub_attribute: Option<String>,
+}
+
+fn invalid_path(detail: impl Into<String>) -> ScimError {
+    ScimError::bad_request(ScimType::InvalidPath, detail)
+}
+
+fn no_target(detail: impl Into<String>) -> ScimError {
+    ScimError::bad_request(ScimType::NoTarget, detail)
+}
+
+impl PatchPath {
+    pub fn parse(text: &str) -> Result<PatchPath, ScimError> {
+        let text = text.trim();
+        let Some(open) = text.find('[') else {
+            return Ok(PatchPath {
+                attr: AttrPath::parse(text)
+                    .map_err(|_| invalid_path(format!("'{text}' is not a valid path")))?,
+                filter: None,
+                sub_attribute: None,
+            });
+        };
+        let close = text
+            .rfind(']')
+            .filter(|&c| c > open)
+            .ok_or_else(|| invalid_path(format!("'{text}': unbalanced '['")))?;
+        let attr = AttrPath::parse(&text[..open])
+            .map_err(|_| invalid_path(format!("'{text}' is not a valid path")))?;
+        if attr.sub_attribute.is_some() {
+            return Err(invalid_path(format!(
+                "'{text}': a filter applies to a multi-valued attribute"
+            )));
+        }
+        let filter = filter::parse(&text[open + 1..close])
+            .map_err(|e| invalid_path(format!("'{text}': {}", e.detail)))?;
+        let rest = &text[close + 1..];
+        let sub_attribute = match rest {
+            "" => None,
+            r => Some(
+                r.strip_prefix('.')
+                    .filter(|s| {
+                        !s.is_empty()
+                            && s.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+                    })
+                    .ok_or_else(|| {
+                        invalid_path(format!("'{text}': unexpected '{r}' after the filter"))
+                    })?
+                    .to_string(),
+            ),
+        };
+        Ok(PatchPath {
+            attr,
+            filter: Some(filter),
+            sub_attribute,
+        })
+    }
+}
+
+/// Reads a PatchOp request body.
+pub fn parse_request(body: &Map<String, Value>) -> Result<Vec<PatchOp>, ScimError> {
+    let get = |name: &str| {
+        body.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    if let Some(schemas) = get("schemas") {
+        let ok = schemas.as_array().is_some_and(|s| {
+            s.iter().any(|u| {
+                u.as_str()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(PATCH_OP_SCHEMA))
+            })
+        });
+        if !ok {
+            return Err(ScimError::invalid_value(format!(
+                "a PATCH request's schemas must be [\"{PATCH_OP_SCHEMA}\"]"
+            )));
+        }
+    }
+    let Some(Value::Array(ops)) = get("Operations") else {
+        return Err(ScimError::invalid_syntax(
+            "a PATCH request needs an 'Operations' array",
+        ));
+    };
+    if ops.is_empty() {
+        return Err(ScimError::invalid_syntax("'Operations' is empty"));
+    }
+    ops.iter().map(parse_op).collect()
+}
+
+fn parse_op(op: &Value) -> Result<PatchOp, ScimError> {
+    let Value::Object(fields) = op else {
+        return Err(ScimError::invalid_syntax(
+            "each operation must be a JSON object",
+        ));
+    };
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let kind = match get("op")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("add") => OpKind::Add,
+        Some("replace") => OpKind::Replace,
+        Some("remove") => OpKind::Remove,
+        Some(other) => {
+            return Err(ScimError::invalid_syntax(format!(
+                "unknown PATCH op '{other}'"
+            )))
+        }
+        None => return Err(ScimError::invalid_syntax("each operation needs an 'op'")),
+    };
+    let path = match get("path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) if p.trim().is_empty() => None,
+        Some(Value::String(p)) => Some(PatchPath::parse(p)?),
+        Some(_) => return Err(invalid_path("'path' must be a string")),
+    };
+    let value = get("value").filter(|v| !v.is_null()).cloned();
+    match (kind, &path, &value) {
+        (OpKind::Add | OpKind::Replace, _, None) => {
+            return Err(ScimError::invalid_syntax(
+                "'add' and 'replace' need a 'value'",
+            ))
+        }
+        (OpKind::Remove, None, _) => return Err(no_target("'remove' needs a 'path'")),
+        (OpKind::Add | OpKind::Replace, None, Some(v)) if !v.is_object() => {
+            return Err(ScimError::invalid_syntax(
+                "without a 'path', 'value' must be an object of attributes",
+            ))
+        }
+        _ => {}
+    }
+    Ok(PatchOp { kind, path, value })
+}
+
+/// A change to a group's membership, applied row by row by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberChange {
+    /// Member values to add (objects with `value`, maybe `type`).
+    Add(Vec<Value>),
+    Remove(Vec<String>),
+    RemoveWhere(Filter),
+    RemoveAll,
+    Replace(Vec<Value>),
+}
+
+/// Splits membership operations off a group's operation list.
+pub fn split_member_ops(ops: Vec<PatchOp>) -> Result<(Vec<PatchOp>, Vec<MemberChange>), ScimError> {
+    let is_members =
+        |p: &AttrPath| p.attribute.eq_ignore_ascii_case("members") && p.schema.is_none();
+    let as_list = |v: Value| match v {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    let mut others = Vec::new();
+    let mut changes = Vec::new();
+    for op in ops {
+        match (&op.path, op.kind) {
+            (None, _) => {
+                let Some(Value::Object(mut fields)) = op.value else {
+                    continue;
+                };
+                let key = fields
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case("members"))
+                    .cloned();
+                if let Some(members) = key.and_then(|k| fields.remove(&k)) {
+                    changes.push(match op.kind {
+                        OpKind::Replace => MemberChange::Replace(as_list(members)),
+                        _ => MemberChange::Add(as_list(members)),
+                    });
+                }
+                if !fields.is_empty() {
+                    others.push(PatchOp {
+                        kind: op.kind,
+                        path: None,
+                        value: Some(Value::Object(fields)),
+                    });
+                }
+            }
+            (Some(path), kind) if is_members(&path.attr) => {
+                if path.attr.sub_attribute.is_some() || path.sub_attribute.is_some() {
+                    return Err(ScimError::mutability(
+                        "member values are immutable: add or remove members instead",
+                    ));
+                }
+                let value = op.value.clone();
+                changes.push(match (kind, &path.filter, value) {
+                    (OpKind::Add, None, Some(v)) => MemberChange::Add(as_list(v)),
+                    (OpKind::Replace, None, Some(v)) => MemberChange::Replace(as_list(v)),
+                    (OpKind::Remove, None, Some(v)) => MemberChange::Remove(
+                        as_list(v)
+                            .iter()
+                            .filter_map(|m| match m {
+                                Value::String(id) => Some(id.clone()),
+                                other => other
+                                    .get("value")
+                                    .and_then(Value::as_str)
+                                    .map(str::to_string),
+                            })
+                            .collect(),
+                    ),
+                    (OpKind::Remove, None, None) => MemberChange::RemoveAll,
+                    (OpKind::Remove, Some(f), _) => match value_eq_ids(f) {
+                        Some(ids) => MemberChange::Remove(ids),
+                        None => MemberChange::RemoveWhere(f.clone()),
+                    },
+                    _ => {
+                        return Err(ScimError::mutability(
+                            "member values are immutable: add or remove members instead",
+                        ))
+                    }
+                });
+            }
+            _ => others.push(op),
+        }
+    }
+    Ok((others, changes))
+}
+
+/// `value eq "a" or value eq "b"` → the ids, so they can be removed without reading the list.
+fn value_eq_ids(filter: &Filter) -> Option<Vec<String>> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: Literal::String(id),
+        } if path.attribute.eq_ignore_ascii_case("value") && path.sub_attribute.is_none() => {
+            Some(vec![id.clone()])
+        }
+        Filter::Or(a, b) => {
+            let mut ids = value_eq_ids(a)?;
+            ids.extend(value_eq_ids(b)?);
+            Some(ids)
+        }
+        _ => None,
+    }
+}
+
+/// Where a path points inside the canonical JSON.
+struct Target {
+    /// `None` for the core schema, else the extension URN holding the attribute.
+    extension: Option<&'static str>,
+    def: &'static AttributeDef,
+}
+
+fn resolve(rt: &ResourceType, path: &AttrPath) -> Result<Option<Target>, ScimError> {
+    let core = path
+        .schema
+        .as_deref()
+        .is_none_or(|s| s.eq_ignore_ascii_case(rt.core.id));
+    if core {
+        if let Some(common) = COMMON_ATTRIBUTES
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(&path.attribute))
+        {
+            return Ok(Some(Target {
+                extension: None,
+                def: common,
+            }));
+        }
+        // Attributes this server does not serve are ignored, as on create.
+        return Ok(rt.core.attribute(&path.attribute).map(|def| Target {
+            extension: None,
+            def,
+        }));
+    }
+    let schema = path.schema.as_deref().unwrap_or_default();
+    let ext = rt.extension(schema).ok_or_else(|| {
+        invalid_path(format!(
+            "schema '{schema}' is not supported by the {} resource type",
+            rt.name
+        ))
+    })?;
+    let def = ext.attribute(&path.attribute).ok_or_else(|| {
+        invalid_path(format!(
+            "attribute '{}' is not defined by schema '{}'",
+            path.attribute, ext.id
+        ))
+    })?;
+    Ok(Some(Target {
+        extension: Some(ext.id),
+        def,
+    }))
+}
+
+fn is_true(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// Applies one operation to a resource's canonical JSON. The caller re-validates the result.
+pub fn apply(
+    rt: &ResourceType,
+    doc: &mut Map<String, Value>,
+    op: &PatchOp,
+) -> Result<(), ScimError> {
+    let Some(path) = &op.path else {
+        // No path: each key of the value is a path of its own (dotted and URN keys included).
+        let Some(Value::Object(fields)) = &op.value else {
+            return Ok(());
+        };
+        for (key, value) in fields {
+            if key.eq_ignore_ascii_case("schemas") {
+                continue;
+            }
+            if let Some(ext) = rt.extension(key) {
+                let Value::Object(ext_fields) = value else {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "extension '{}' must be a JSON object",
+                        ext.id
+                    )));
+                };
+                for (name, v) in ext_fields {
+                    let path = PatchPath::parse(&format!("{}:{name}", ext.id))?;
+                    apply(
+                        rt,
+                        doc,
+                        &PatchOp {
+                            kind: op.kind,
+                            path: Some(path),
+                            value: Some(v.clone()),
+                        },
+                    )?;
+                }
+                continue;
+            }
+            let path = PatchPath::parse(key)?;
+            apply(
+                rt,
+                doc,
+                &PatchOp {
+                    kind: op.kind,
+                    path: Some(path),
+                    value: Some(value.clone()),
+                },
+            )?;
+        }
+        return Ok(());
+    };
+    let Some(target) = resolve(rt, &path.attr)? else {
+        return Ok(());
+    };
+    let def = target.def;
+    if def.mutability == Mutability::ReadOnly {
+        return Err(ScimError::mutability(format!(
+            "attribute '{}' is read-only",
+            def.name
+        )));
+    }
+    let sub_def =
+        match &path.attr.sub_attribute {
+            Some(s) => Some(def.sub_attribute(s).ok_or_else(|| {
+                invalid_path(format!("'{}' has no sub-attribute '{s}'", def.name))
+            })?),
+            None => None,
+        };
+    if sub_def.is_some_and(|s| s.mutability == Mutability::ReadOnly) {
+        return Err(ScimError::mutability(format!(
+            "'{}.{}' is read-only",
+            def.name,
+            path.attr.sub_attribute.as_deref().unwrap_or_default()
+        )));
+    }
+    // An extension's attributes live in their own object; work on it, then put it back.
+    let mut extension = target.extension.map(|urn| match doc.remove(urn) {
+        Some(Value::Object(fields)) => fields,
+        _ => Map::new(),
+    });
+    let result = {
+        let holder: &mut Map<String, Value> = match extension.as_mut() {
+            Some(fields) => fields,
+            None => &mut *doc,
+        };
+        apply_to(holder, def, sub_def, path, op)
+    };
+    if let (Some(urn), Some(fields)) = (target.extension, extension) {
+        if !fields.is_empty() {
+            doc.insert(urn.to_string(), Value::Object(fields));
+        }
+    }
+    result
+}
+
+fn apply_to(
+    doc: &mut Map<String, Value>,
+    def: &AttributeDef,
+    sub_def: Option<&AttributeDef>,
+    path: &PatchPath,
+    op: &PatchOp,
+) -> Result<(), ScimError> {
+    let name = def.name.to_string();
+    if def.mutability == Mutability::Immutable && op.kind != OpKind::Add && doc.contains_key(&name)
+    {
+        let unchanged = op.kind == OpKind::Replace && doc.get(&name) == op.value.as_ref();
+        if !unchanged {
+            return Err(ScimError::mutability(format!(
+                "attribute '{}' is immutable",
+                def.name
+            )));
+        }
+    }
+    match &path.filter {
+        Some(filter) => apply_filtered(doc, def, &name, filter, path.sub_attribute.as_deref(), op),
+        None => apply_plain(doc, def, &name, sub_def, op),
+    }
+}
+
+fn apply_plain(
+    doc: &mut Map<String, Value>,
+    def: &AttributeDef,
+    name: &str,
+    sub_def: Option<&AttributeDef>,
+    op: &PatchOp,
+) -> Result<(), ScimError> {
+    let value = op.value.clone().unwrap_or(Value::Null);
+    match (op.kind, sub_def) {
+        (OpKind::Remove, Some(sub)) => {
+            match doc.get_mut(name) {
+                Some(Value::Object(fields)) => {
+                    fields.remove(sub.name);
+                }
+                Some(Value::Array(items)) => {
+                    for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                        item.remove(sub.name);
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        (OpKind::Remove, None) => {
+            match (op.value.as_ref(), def.multi_valued) {
+                // Remove only the given values (how Entra ID removes members and the like).
+                (Some(given), true) => {
+                    let given: Vec<Value> = match given {
+                        Value::Array(items) => items.clone(),
+                        other => vec![other.clone()],
+                    };
+                    if let Some(Value::Array(items)) = doc.get_mut(name) {
+                        items.retain(|item| !given.iter().any(|g| same_value(def, item, g)));
+                    }
+                }
+                _ => {
+                    doc.remove(name);
+                }
+            }
+            Ok(())
+        }
+        (_, Some(sub)) => {
+            let entry = doc
+                .entry(name.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            match entry {
+                Value::Object(fields) => {
+                    fields.insert(sub.name.to_string(), value);
+                }
+                Value::Array(items) => {
+                    // `emails.value` on a multi-valued attribute: RFC 7644 asks for a filter.
+                    if items.is_empty() {
+                        let mut fields = Map::new();
+                        fields.insert(sub.name.to_string(), value);
+                        items.push(Value::Object(fields));
+                    } else {
+                        return Err(invalid_path(format!(
+                            "use a filter to choose which '{name}' value to change"
+                        )));
+                    }
+                }
+                other => {
+                    let mut fields = Map::new();
+                    fields.insert(sub.name.to_string(), value);
+                    *other = Value::Object(fields);
+                }
+            }
+            Ok(())
+        }
+        (kind, None) if def.multi_valued => {
+            let mut new_items: Vec<Value> = match value {
+                Value::Array(items) => items,
+                Value::Null => Vec::new(),
+                single => vec![single],
+            };
+            let existing = match (kind, doc.remove(name)) {
+                (OpKind::Add, Some(Value::Array(items))) => items,
+                (OpKind::Add, Some(single)) => vec![single],
+                _ => Vec::new(),
+            };
+            let new_primary = new_items
+                .iter()
+                .any(|v| v.get("primary").is_some_and(is_true));
+            let mut merged: Vec<Value> = existing
+                .into_iter()
+                .map(|mut v| {
+                    if new_primary {
+                        if let Some(fields) = v.as_object_mut() {
+                            fields.remove("primary");
+                        }
+                    }
+                    v
+                })
+                .collect();
+            new_items.retain(|n| !merged.contains(n));
+            merged.extend(new_items);
+            doc.insert(name.to_string(), Value::Array(merged));
+            Ok(())
+        }
+        (_, None) if def.kind == AttrType::Complex => {
+            // Complex single-valued: the given sub-attributes replace or add, others stay.
+            match (doc.get_mut(name), value) {
+                (Some(Value::Object(existing)), Value::Object(given)) => {
+                    for (k, v) in given {
+                        existing.insert(k, v);
+                    }
+                }
+                (_, given) => {
+                    doc.insert(name.to_string(), given);
+                }
+            }
+            Ok(())
+        }
+        (_, None) => {
+            doc.insert(name.to_string(), value);
+            Ok(())
+        }
+    }
+}
+
+/// Do two values of a multi-valued attribute denote the same value?
+fn same_value(def: &AttributeDef, item: &Value, given: &Value) -> bool {
+    let key = |v: &Value| -> Option<String> {
+        match v {
+            Value::Object(fields) => fields
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+                .and_then(|(_, v)| v.as_str())
+                .map(str::to_string),
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        }
+    };
+    let case_exact = def.sub_attribute("value").is_some_and(|v| v.case_exact);
+    match (key(item), key(given)) {
+        (Some(a), Some(b)) if case_exact => a == b,
+        (Some(a), Some(b)) => a.to_lowercase() == b.to_lowercase(),
+        _ => item == given,
+    }
+}
+
+fn apply_filtered(
+    doc: &mut Map<String, Value>,
+    def: &AttributeDef,
+    name: &str,
+    filter: &Filter,
+    sub: Option<&str>,
+    op: &PatchOp,
+) -> Result<(), ScimError> {
+    if !def.multi_valued {
+        return Err(invalid_path(format!(
+            "'{name}' is not multi-valued; a filter cannot select its values"
+        )));
+    }
+    let sub_name = match sub {
+        Some(s) => Some(
+            def.sub_attribute(s)
+                .ok_or_else(|| invalid_path(format!("'{name}' has no sub-attribute '{s}'")))?
+                .name,
+        ),
+        None => None,
+    };
+    let value = op.value.clone().unwrap_or(Value::Null);
+    let mut items = match doc.remove(name) {
+        Some(Value::Array(items)) => items,
+        Some(single) => vec![single],
+        None => Vec::new(),
+    };
+    let matched: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| filter_eval::matches(filter, v, def))
+        .map(|(i, _)| i)
+        .collect();
+    let result = match op.kind {
+        OpKind::Remove => {
+            match sub_name {
+                Some(s) => {
+                    for &i in &matched {
+                        if let Some(fields) = items[i].as_object_mut() {
+                            fields.remove(s);
+                        }
+                    }
+                }
+                None => {
+                    let mut i = 0;
+                    items.retain(|_| {
+                        let keep = !matched.contains(&i);
+                        i += 1;
+                        keep
+                    });
+                }
+            }
+            Ok(())
+        }
+        OpKind::Add | OpKind::Replace => {
+            if matched.is_empty() {
+                // Entra ID sets `emails[type eq "work"].value` on users that have no work
+                // address yet: create the value the filter describes.
+                match (eq_fields(filter), sub_name) {
+                    (Some(mut fields), Some(s)) => {
+                        fields.insert(s.to_string(), value.clone());
+                        items.push(Value::Object(fields));
+                        Ok(())
+                    }
+                    (Some(mut fields), None) => match &value {
+                        Value::Object(given) => {
+                            fields.extend(given.clone());
+                            items.push(Value::Object(fields));
+                            Ok(())
+                        }
+                        _ => Err(ScimError::invalid_value(format!(
+                            "values of '{name}' are objects"
+                        ))),
+                    },
+                    (None, _) => Err(no_target(format!(
+                        "no value of '{name}' matches the filter"
+                    ))),
+                }
+            } else {
+                for &i in &matched {
+                    match (sub_name, &mut items[i]) {
+                        (Some(s), Value::Object(fields)) => {
+                            fields.insert(s.to_string(), value.clone());
+                        }
+                        (None, item) => match (op.kind, item, &value) {
+                            (OpKind::Add, Value::Object(fields), Value::Object(given)) => {
+                                fields.extend(given.clone())
+                            }
+                            (_, item, v) => *item = v.clone(),
+                        },
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+        }
+    };
+    if let Some(s) = sub_name {
+        if s == "primary" && is_true(&value) && op.kind != OpKind::Remove {
+            let selected: Vec<usize> = if matched.is_empty() {
+                vec![items.len().saturating_sub(1)]
+            } else {
+                matched.clone()
+            };
+            for (i, item) in items.iter_mut().enumerate() {
+                if !selected.contains(&i) {
+                    if let Some(fields) = item.as_object_mut() {
+                        fields.remove("primary");
+                    }
+                }
+            }
+        }
+    }
+    if !items.is_empty() {
+        doc.insert(name.to_string(), Value::Array(items));
+    }
+    result
+}
+
+/// `type eq "work" and display eq "x"` → {"type": "work", "display": "x"}.
+fn eq_fields(filter: &Filter) -> Option<Map<String, Value>> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } if path.sub_attribute.is_none() => {
+            let v = match value {
+                Literal::String(s) => Value::String(s.clone()),
+                Literal::Bool(b) => Value::Bool(*b),
+                Literal::Number(n) => Value::Number(n.clone()),
+                Literal::Null => return None,
+            };
+            let mut m = Map::new();
+            m.insert(path.attribute.clone(), v);
+            Some(m)
+        }
+        Filter::And(a, b) => {
+            let mut m = eq_fields(a)?;
+            m.extend(eq_fields(b)?);
+            Some(m)
+        }
+        _ => None,
+    }
+}
