@@ -71,29 +71,26 @@ pub fn canonicalize(
     Ok(out)
 }
 
-/// `schemas`, when sent, must be an array of strings and name the resource's core schema or
-/// its extensions; clients that omit it are served anyway.
+/// `schemas`, when sent, must be an array of strings naming the resource's core schema. Other
+/// URNs are ignored: Entra ID adds its own (`http://schemas.microsoft.com/...`) to groups.
+/// Clients that omit `schemas` are served anyway.
 fn check_schemas(rt: &ResourceType, body: &Map<String, Value>) -> Result<(), ScimError> {
     let Some((_, schemas)) = body.iter().find(|(k, _)| k.eq_ignore_ascii_case("schemas")) else {
         return Ok(());
     };
-    let Some(list) = schemas.as_array() else {
+    let urns: Option<Vec<&str>> = schemas
+        .as_array()
+        .and_then(|list| list.iter().map(Value::as_str).collect());
+    let Some(urns) = urns else {
         return Err(ScimError::invalid_syntax(
             "'schemas' must be an array of schema URNs",
         ));
     };
-    for urn in list {
-        let Some(urn) = urn.as_str() else {
-            return Err(ScimError::invalid_syntax(
-                "'schemas' must be an array of schema URNs",
-            ));
-        };
-        if !rt.knows_schema(urn) {
-            return Err(ScimError::invalid_value(format!(
-                "schema '{urn}' is not supported by the {} resource type",
-                rt.name
-            )));
-        }
+    if !urns.iter().any(|u| u.eq_ignore_ascii_case(rt.core.id)) {
+        return Err(ScimError::invalid_value(format!(
+            "'schemas' must include '{}' for the {} resource type",
+            rt.core.id, rt.name
+        )));
     }
     Ok(())
 }

@@ -372,6 +372,13 @@ pub fn apply(
                 continue;
             }
             let path = PatchPath::parse(key)?;
+            // Okta repeats `id` (and others send `meta`) in the value: read-only attributes in a
+            // path-less value are ignored, as in a PUT body.
+            let read_only =
+                resolve(rt, &path.attr)?.is_some_and(|t| t.def.mutability == Mutability::ReadOnly);
+            if read_only {
+                continue;
+            }
             apply(
                 rt,
                 doc,

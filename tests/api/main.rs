@@ -12,6 +12,7 @@ mod auth;
 mod change_log;
 mod cli;
 mod discovery;
+mod idp_dialects;
 mod openapi;
 mod rfc7643_groups;
 mod rfc7643_users;

@@ -202,6 +202,22 @@ fn unsupported_schema_is_rejected(s: &TestServer) {
         &json!({"schemas": ["urn:example:unknown"], "userName": "x"}),
     );
     r.assert_scim_error(400, Some("invalidValue"));
+    // A Group body sent to /Users.
+    let r = s.post(
+        "/Users",
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "x"}),
+    );
+    r.assert_scim_error(400, Some("invalidValue"));
+    // Vendor URNs beside the core schema are tolerated.
+    let r = s.post(
+        "/Users",
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:vendor:extra"], "userName": "x"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+    );
 }
 
 fn user_name_is_required(s: &TestServer) {
