@@ -8,7 +8,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::{self, AppState, Settings};
 use crate::identity::Directory;
-use crate::scim::discovery::Capabilities;
+use crate::scim::discovery::{BulkLimits, Capabilities};
 use crate::storage::Db;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,12 +28,19 @@ pub enum StartError {
 pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
         patch: true,
-        bulk: None,
+        bulk: Some(bulk_limits(config)),
         filter_max_results: Some(config.max_page_size),
         change_password: false,
         sort: true,
         etag: true,
         documentation_uri: None,
+    }
+}
+
+pub fn bulk_limits(config: &Config) -> BulkLimits {
+    BulkLimits {
+        max_operations: config.bulk_max_operations,
+        max_payload_size: config.bulk_max_payload_bytes,
     }
 }
 
@@ -59,6 +66,7 @@ pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
             max_page_size: config.max_page_size,
             max_payload_bytes: config.max_payload_bytes,
             patch_returns_no_content: config.patch_returns_no_content,
+            bulk: bulk_limits(config),
             capabilities: capabilities(config),
         },
     };

@@ -30,6 +30,10 @@ pub struct Config {
     /// Answer a successful PATCH with `204 No Content` (RFC 7644 §3.5.2 allows either) instead
     /// of `200` with the resource.
     pub patch_returns_no_content: bool,
+    /// Most operations one `/Bulk` request may carry (announced as `bulk.maxOperations`).
+    pub bulk_max_operations: i64,
+    /// Largest `/Bulk` body in bytes (announced as `bulk.maxPayloadSize`).
+    pub bulk_max_payload_bytes: i64,
     pub auth: AuthConfig,
 }
 
@@ -75,6 +79,8 @@ impl Default for Config {
             default_page_size: 100,
             max_page_size: 1000,
             patch_returns_no_content: false,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4 * 1024 * 1024,
             auth: AuthConfig::default(),
         }
     }

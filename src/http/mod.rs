@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, authentication, media types and SCIM error mapping (actix-web).
 
 mod auth;
+mod bulk;
 mod discovery;
 mod error;
 mod media;
@@ -15,7 +16,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::auth::Authenticator;
 use crate::identity::Directory;
-use crate::scim::discovery::Capabilities;
+use crate::scim::discovery::{BulkLimits, Capabilities};
 
 pub use media::SCIM_JSON;
 use resources::{Groups, Users};
@@ -29,6 +30,7 @@ pub struct Settings {
     pub max_payload_bytes: usize,
     /// Answer a successful PATCH with 204 and no body instead of 200 and the resource.
     pub patch_returns_no_content: bool,
+    pub bulk: BulkLimits,
     pub capabilities: Capabilities,
 }
 
@@ -45,6 +47,9 @@ pub const SCIM_PATH: &str = "/scim/v2";
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let payload_limit = state.settings.max_payload_bytes;
+        // The body limit lets a slightly oversized bulk request through so the handler can
+        // answer it with the RFC's 413 and the announced limit.
+        let bulk_payload_limit = state.settings.bulk.max_payload_size.max(0) as usize + 1;
         cfg.app_data(state)
             .app_data(web::PayloadConfig::new(payload_limit))
             .route(
@@ -86,6 +91,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                             .route(web::put().to(resources::replace::<Groups>))
                             .route(web::patch().to(resources::patch::<Groups>))
                             .route(web::delete().to(resources::delete::<Groups>)),
+                    )
+                    .service(
+                        web::resource("/Bulk")
+                            .app_data(web::PayloadConfig::new(bulk_payload_limit))
+                            .route(web::post().to(bulk::bulk)),
                     )
                     .service(
                         web::resource("/ServiceProviderConfig")

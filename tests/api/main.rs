@@ -16,6 +16,7 @@ mod idp_dialects;
 mod openapi;
 mod rfc7643_groups;
 mod rfc7643_users;
+mod rfc7644_bulk;
 mod rfc7644_crud;
 mod rfc7644_errors;
 mod rfc7644_etag;
