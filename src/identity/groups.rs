@@ -26,6 +26,7 @@ use crate::storage::{DbConnection, WriteTx};
 struct RequestedMember {
     id: String,
     kind: Option<MemberKind>,
+    display: Option<String>,
 }
 
 impl Directory {
@@ -292,7 +293,11 @@ fn requested_members(items: &[Value]) -> Result<Vec<RequestedMember>, ScimError>
             }
         };
         if seen.insert(id.clone()) {
-            out.push(RequestedMember { id, kind });
+            out.push(RequestedMember {
+                id,
+                kind,
+                display: field(item, "display"),
+            });
         }
     }
     Ok(out)
@@ -376,6 +381,7 @@ fn resolve_members(
         out.push(MemberRef {
             id: member.id.clone(),
             kind,
+            display: member.display.clone(),
         });
     }
     Ok(out)

@@ -130,7 +130,11 @@ fn merge_extension(
         Some(Value::Object(existing)) => existing,
         _ => Map::new(),
     };
-    for (key, value) in fields {
+    // Some client libraries repeat `schemas` inside an extension object.
+    for (key, value) in fields
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+    {
         let Some(def) = ext.attribute(key) else {
             return Err(ScimError::invalid_value(format!(
                 "attribute '{key}' is not defined by schema '{}'",

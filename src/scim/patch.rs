@@ -280,6 +280,20 @@ fn value_eq_ids(filter: &Filter) -> Option<Vec<String>> {
     }
 }
 
+/// The extension URN a path names as a whole, if it does. Such a path parses as schema
+/// `urn:...:2.0` with attribute `User`.
+fn whole_extension(rt: &ResourceType, path: &PatchPath) -> Option<&'static str> {
+    let schema = path.attr.schema.as_deref()?;
+    if path.filter.is_some() || path.attr.sub_attribute.is_some() {
+        return None;
+    }
+    let joined = format!("{schema}:{}", path.attr.attribute);
+    rt.extensions
+        .iter()
+        .find(|e| e.id.eq_ignore_ascii_case(&joined))
+        .map(|e| e.id)
+}
+
 /// Where a path points inside the canonical JSON.
 struct Target {
     /// `None` for the core schema, else the extension URN holding the attribute.
@@ -357,7 +371,10 @@ pub fn apply(
                         ext.id
                     )));
                 };
-                for (name, v) in ext_fields {
+                for (name, v) in ext_fields
+                    .iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+                {
                     let path = PatchPath::parse(&format!("{}:{name}", ext.id))?;
                     apply(
                         rt,
@@ -391,6 +408,36 @@ pub fn apply(
         }
         return Ok(());
     };
+    if let Some(ext) = whole_extension(rt, path) {
+        // The path names a whole extension (`urn:...:enterprise:2.0:User`).
+        if op.kind != OpKind::Add {
+            doc.remove(ext);
+        }
+        if op.kind == OpKind::Remove {
+            return Ok(());
+        }
+        let Some(Value::Object(fields)) = &op.value else {
+            return Err(ScimError::invalid_syntax(format!(
+                "extension '{ext}' must be a JSON object"
+            )));
+        };
+        for (name, v) in fields
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+        {
+            let path = PatchPath::parse(&format!("{ext}:{name}"))?;
+            apply(
+                rt,
+                doc,
+                &PatchOp {
+                    kind: OpKind::Add,
+                    path: Some(path),
+                    value: Some(v.clone()),
+                },
+            )?;
+        }
+        return Ok(());
+    }
     let Some(target) = resolve(rt, &path.attr)? else {
         return Ok(());
     };

@@ -8,8 +8,6 @@ use super::change_log::{self, Operation, ResourceKind};
 use super::schema::{scim_group_members, scim_groups, scim_users};
 use super::{DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
-diesel::alias!(scim_groups as member_groups: MemberGroups);
-
 #[derive(Debug, Clone)]
 pub struct GroupRecord {
     pub id: String,
@@ -45,15 +43,11 @@ impl MemberKind {
 pub struct MemberRef {
     pub id: String,
     pub kind: MemberKind,
-}
-
-/// A member as read back, with the display value resolved from the member itself.
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub id: String,
-    pub kind: MemberKind,
+    /// The label the client gave the member, kept as sent.
     pub display: Option<String>,
 }
+
+pub type Member = MemberRef;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = scim_groups)]
@@ -180,25 +174,37 @@ pub fn set_members(
     group_id: &str,
     wanted: &[MemberRef],
 ) -> Result<(), StoreError> {
-    let existing: HashSet<String> = scim_group_members::table
+    let existing: HashMap<String, Option<String>> = scim_group_members::table
         .filter(scim_group_members::group_id.eq(group_id))
-        .select(scim_group_members::member_id)
-        .load::<String>(tx.conn())?
+        .select((scim_group_members::member_id, scim_group_members::display))
+        .load::<(String, Option<String>)>(tx.conn())?
         .into_iter()
         .collect();
     let wanted_ids: HashSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
     let to_remove: Vec<String> = existing
-        .iter()
+        .keys()
         .filter(|id| !wanted_ids.contains(id.as_str()))
         .cloned()
         .collect();
     let to_add: Vec<MemberRef> = wanted
         .iter()
-        .filter(|m| !existing.contains(&m.id))
+        .filter(|m| !existing.contains_key(&m.id))
         .cloned()
         .collect();
     remove_member_rows(tx, group_id, &to_remove)?;
-    add_member_rows(tx, group_id, &to_add)
+    add_member_rows(tx, group_id, &to_add)?;
+    for member in wanted {
+        if matches!(existing.get(&member.id), Some(old) if *old != member.display) {
+            diesel::update(
+                scim_group_members::table
+                    .filter(scim_group_members::group_id.eq(group_id))
+                    .filter(scim_group_members::member_id.eq(&member.id)),
+            )
+            .set(scim_group_members::display.eq(&member.display))
+            .execute(tx.conn())?;
+        }
+    }
+    Ok(())
 }
 
 /// Which of `candidates` are members of the group already (an indexed lookup per chunk).
@@ -239,6 +245,7 @@ pub fn add_member_rows(
                     scim_group_members::group_id.eq(group_id),
                     scim_group_members::member_id.eq(m.id.as_str()),
                     scim_group_members::member_type.eq(m.kind.as_str()),
+                    scim_group_members::display.eq(m.display.as_deref()),
                 )
             })
             .collect();
@@ -336,50 +343,27 @@ pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<StoredGr
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
-/// (group id, member id, member type, user displayName, userName, group displayName).
-type MemberRow = (
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-/// Members of each given group, with display values, in a stable order.
+/// Members of each given group, in a stable order.
 pub fn members_of(
     conn: &mut DbConnection,
     group_ids: &[String],
 ) -> Result<HashMap<String, Vec<Member>>, StoreError> {
     let mut result: HashMap<String, Vec<Member>> = HashMap::new();
     for chunk in group_ids.chunks(BIND_CHUNK) {
-        let rows: Vec<MemberRow> = scim_group_members::table
-            .left_join(scim_users::table.on(scim_users::id.eq(scim_group_members::member_id)))
-            .left_join(
-                member_groups.on(member_groups
-                    .field(scim_groups::id)
-                    .eq(scim_group_members::member_id)),
-            )
+        let rows: Vec<(String, String, String, Option<String>)> = scim_group_members::table
             .filter(scim_group_members::group_id.eq_any(chunk))
             .order((scim_group_members::group_id, scim_group_members::member_id))
             .select((
                 scim_group_members::group_id,
                 scim_group_members::member_id,
                 scim_group_members::member_type,
-                scim_users::display_name.nullable(),
-                scim_users::user_name.nullable(),
-                member_groups.field(scim_groups::display_name).nullable(),
+                scim_group_members::display,
             ))
             .load(conn)?;
-        for (group_id, member_id, kind, user_display, user_name, group_display) in rows {
-            let kind = MemberKind::parse(&kind);
-            let display = match kind {
-                MemberKind::User => user_display.or(user_name),
-                MemberKind::Group => group_display,
-            };
+        for (group_id, member_id, kind, display) in rows {
             result.entry(group_id).or_default().push(Member {
                 id: member_id,
-                kind,
+                kind: MemberKind::parse(&kind),
                 display,
             });
         }

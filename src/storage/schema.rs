@@ -43,6 +43,7 @@ diesel::table! {
         group_id -> Text,
         member_id -> Text,
         member_type -> Text,
+        display -> Nullable<Text>,
     }
 }
 

@@ -74,6 +74,21 @@ fn add_replace_remove_with_paths(s: &TestServer) {
     assert_eq!(b[ENTERPRISE]["manager"]["value"], "boss-id");
     let b = ok(&patch(s, &p, json!([{"op": "remove", "path": format!("{ENTERPRISE}:department")}, {"op": "remove", "path": format!("{ENTERPRISE}:manager")}]))).clone();
     assert!(b.get(ENTERPRISE).is_none(), "{b}");
+    // The whole extension as a path; some libraries repeat `schemas` inside it.
+    let b = ok(&patch(s, &p, json!([{"op": "add", "path": ENTERPRISE, "value": {"schemas": [ENTERPRISE], "division": "East", "costCenter": "9"}}]))).clone();
+    assert_eq!(
+        b[ENTERPRISE],
+        json!({"costCenter": "9", "division": "East"})
+    );
+    let b = ok(&patch(
+        s,
+        &p,
+        json!([{"op": "replace", "path": ENTERPRISE, "value": {"division": "West"}}]),
+    ))
+    .clone();
+    assert_eq!(b[ENTERPRISE], json!({"division": "West"}));
+    let b = ok(&patch(s, &p, json!([{"op": "remove", "path": ENTERPRISE}]))).clone();
+    assert!(b.get(ENTERPRISE).is_none(), "{b}");
     assert_eq!(
         b["schemas"],
         json!(["urn:ietf:params:scim:schemas:core:2.0:User"])

@@ -15,8 +15,7 @@ const MEMBER_SUBS: [AttributeDef; 4] = [
         .describe("The URI corresponding to a SCIM resource that is a member of this Group.")
         .immutable(),
     AttributeDef::string("display")
-        .describe("A human-readable name for the member.")
-        .read_only(),
+        .describe("A human-readable name for the member, kept as the client sent it."),
     AttributeDef::string("type")
         .describe("A label indicating the type of resource, e.g., 'User' or 'Group'.")
         .canonical(&["User", "Group"])
