@@ -34,6 +34,8 @@ pub fn capabilities(config: &Config) -> Capabilities {
         sort: true,
         etag: true,
         documentation_uri: None,
+        default_page_size: config.default_page_size,
+        max_page_size: config.max_page_size,
     }
 }
 

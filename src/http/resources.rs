@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::identity::{
     precondition_strip_weak, Directory, IdentityError, IfMatch, Page, Query, Rendered,
 };
-use crate::scim::list::list_response;
+use crate::scim::list::{cursor_list_response, list_response, Paging};
 use crate::scim::output::etag;
 use crate::scim::projection::Projection;
 use crate::scim::ScimError;
@@ -285,10 +285,11 @@ pub async fn list<E: Endpoint>(
     let params = query_params(&req)?;
     let request = SearchRequest::from_params(&params);
     let (query, paging) = request.into_query(&state.settings)?;
+    let cursor_paged = query.cursor.is_some();
     let page = blocking(&state, move |d| E::search(d, &query)).await?;
     Ok(scim_json(
         StatusCode::OK,
-        &list_response(page.total, paging, page.resources),
+        &list_body(cursor_paged, paging, page),
     ))
 }
 
@@ -300,10 +301,11 @@ pub async fn search<E: Endpoint>(
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
     let (query, paging) = SearchRequest::from_body(&body)?.into_query(&state.settings)?;
+    let cursor_paged = query.cursor.is_some();
     let page = blocking(&state, move |d| E::search(d, &query)).await?;
     Ok(scim_json(
         StatusCode::OK,
-        &list_response(page.total, paging, page.resources),
+        &list_body(cursor_paged, paging, page),
     ))
 }
 
@@ -316,8 +318,10 @@ pub async fn search_all(
     let body = json_body(&req, &body)?;
     let (query, paging) = SearchRequest::from_body(&body)?.into_query(&state.settings)?;
     let page = blocking(&state, move |d| {
+        // Root searches page by index over Users then Groups.
         let mut unpaged = query.clone();
         unpaged.paging = None;
+        unpaged.cursor = None;
         let users = d.search_users(&unpaged)?;
         let groups = d.search_groups(&unpaged)?;
         let total = users.total + groups.total;
@@ -328,13 +332,25 @@ pub async fn search_all(
             .skip(paging.offset().max(0) as usize)
             .take(paging.count.max(0) as usize)
             .collect();
-        Ok(Page { total, resources })
+        Ok(Page {
+            total,
+            resources,
+            next_cursor: None,
+        })
     })
     .await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_response(page.total, paging, page.resources),
     ))
+}
+
+fn list_body(cursor_paged: bool, paging: Paging, page: Page) -> Value {
+    if cursor_paged {
+        cursor_list_response(page.total, page.next_cursor, page.resources)
+    } else {
+        list_response(page.total, paging, page.resources)
+    }
 }
 
 /// `attributes` / `excludedAttributes` from the query string of a single-resource request.

@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use super::Settings;
 use crate::identity::Query;
+use crate::scim::cursor;
 use crate::scim::list::Paging;
 use crate::scim::projection::Projection;
 use crate::scim::ScimError;
@@ -20,6 +21,8 @@ pub struct SearchRequest {
     pub count: Option<String>,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
+    /// RFC 9865: present (even empty) to ask for cursor paging.
+    pub cursor: Option<String>,
 }
 
 impl SearchRequest {
@@ -39,6 +42,7 @@ impl SearchRequest {
             count: get("count"),
             attributes: get("attributes"),
             excluded_attributes: get("excludedAttributes"),
+            cursor: get("cursor"),
         }
     }
 
@@ -98,6 +102,7 @@ impl SearchRequest {
             count: scalar("count")?,
             attributes: list("attributes")?,
             excluded_attributes: list("excludedAttributes")?,
+            cursor: scalar("cursor")?,
         })
     }
 
@@ -112,13 +117,14 @@ impl SearchRequest {
             self.attributes.as_deref(),
             self.excluded_attributes.as_deref(),
         )?;
-        let query = Query::parse(
+        let mut query = Query::parse(
             self.filter.as_deref(),
             self.sort_by.as_deref(),
             self.sort_order.as_deref(),
             paging,
             projection,
         )?;
+        query.cursor = self.cursor.as_deref().map(cursor::decode).transpose()?;
         Ok((query, paging))
     }
 }

@@ -18,7 +18,7 @@ use crate::scim::resource_type::GROUP;
 use crate::scim::ScimError;
 use crate::storage::change_log::Operation;
 use crate::storage::groups::{self, GroupRecord, Member, MemberKind, MemberRef, StoredGroup};
-use crate::storage::query::{self, Cond, Table};
+use crate::storage::query::Table;
 use crate::storage::{DbConnection, WriteTx};
 
 /// A member as a client named it, before it is checked against the store.
@@ -134,44 +134,27 @@ impl Directory {
             table: Table::Groups,
             rt: &GROUP,
         };
-        let cond = query
-            .filter
-            .as_ref()
-            .map(|f| layout.translate(f))
-            .transpose()?
-            .unwrap_or(Cond::True);
-        let sort = query
-            .sort_by
-            .as_ref()
-            .and_then(|p| layout.sort(p, query.descending));
-        let (offset, limit) = query
-            .paging
-            .map(|p| (p.offset(), p.count))
-            .unwrap_or((0, i64::MAX));
         self.db.read(|conn| {
-            let page = query::search(conn, Table::Groups, &cond, sort.as_ref(), offset, limit)?;
-            let rows = groups::find_many(conn, &page.ids)?;
+            let selection = layout.select(conn, query)?;
+            let rows = groups::find_many(conn, &selection.ids)?;
             let mut members = if query.projection.wants(&GROUP, "members") {
-                groups::members_of(conn, &page.ids)?
+                groups::members_of(conn, &selection.ids)?
             } else {
                 Default::default()
             };
             let mut resources = Vec::with_capacity(rows.len());
             for stored in rows {
-                let list = members.remove(&stored.id).unwrap_or_default();
+                let derived = members.remove(&stored.id).unwrap_or_default();
+                let data = stored_data(&stored.data)?;
                 resources.push(
-                    self.render_group(
-                        &stored,
-                        stored_data(&stored.data)?,
-                        &list,
-                        &query.projection,
-                    )
-                    .body,
+                    self.render_group(&stored, data, &derived, &query.projection)
+                        .body,
                 );
             }
             Ok(Page {
-                total: page.total,
+                total: selection.total,
                 resources,
+                next_cursor: selection.next_cursor,
             })
         })
     }

@@ -31,6 +31,8 @@ pub struct Rendered {
 pub struct Page {
     pub total: i64,
     pub resources: Vec<Value>,
+    /// Set when cursor paging was asked for and more results follow.
+    pub next_cursor: Option<String>,
 }
 
 /// Users and Groups. Cheap to clone; blocking (call it off the async executor).

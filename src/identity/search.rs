@@ -1,18 +1,22 @@
 //! Listing and searching (RFC 7644 §3.4.2-3): SCIM filters and sort keys translated to
 //! storage conditions on indexed columns, side tables or stored JSON paths.
 
+use crate::scim::cursor::{self, CursorPosition};
 use crate::scim::filter::{self, AttrPath, CompareOp, Filter, Literal};
 use crate::scim::list::Paging;
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::ResourceType;
 use crate::scim::schema::{AttrType, AttributeDef, COMMON_ATTRIBUTES};
 use crate::scim::{ScimError, ScimType};
-use crate::storage::query::{Collection, Cond, Expr, Literal as SqlLiteral, Op, Sort, Table};
+use crate::storage::query::{self, Collection, Cond, Expr, Literal as SqlLiteral, Op, Sort, Table};
+use crate::storage::DbConnection;
 
 /// A list or `.search` request, parsed.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
     pub filter: Option<Filter>,
+    /// Cursor paging (RFC 9865) instead of `startIndex` when set.
+    pub cursor: Option<CursorPosition>,
     pub sort_by: Option<AttrPath>,
     pub descending: bool,
     pub paging: Option<Paging>,
@@ -50,6 +54,7 @@ impl Query {
         };
         Ok(Query {
             filter,
+            cursor: None,
             sort_by,
             descending,
             paging: Some(paging),
@@ -85,7 +90,80 @@ enum Target {
     Unknown,
 }
 
+/// The ids a query selects, the total it matches, and the cursor to the next page.
+pub(super) struct Selection {
+    pub total: i64,
+    pub ids: Vec<String>,
+    pub next_cursor: Option<String>,
+}
+
 impl Layout {
+    /// Evaluates a query in the database: filter, sort, then index or cursor paging.
+    pub(super) fn select(
+        &self,
+        conn: &mut DbConnection,
+        query: &Query,
+    ) -> Result<Selection, super::IdentityError> {
+        let cond = query
+            .filter
+            .as_ref()
+            .map(|f| self.translate(f))
+            .transpose()?
+            .unwrap_or(Cond::True);
+        let sort = query
+            .sort_by
+            .as_ref()
+            .and_then(|p| self.sort(p, query.descending));
+        let count = query.paging.map(|p| p.count).unwrap_or(i64::MAX);
+        let Some(position) = &query.cursor else {
+            let offset = query.paging.map(|p| p.offset()).unwrap_or(0);
+            let page = query::search(conn, self.table, &cond, None, sort.as_ref(), offset, count)?;
+            return Ok(Selection {
+                total: page.total,
+                ids: page.rows.into_iter().map(|r| r.0).collect(),
+                next_cursor: None,
+            });
+        };
+        // One row more than asked tells whether another page follows.
+        let (after, offset) = match position {
+            CursorPosition::After { created, id } => (
+                Some(Cond::After {
+                    created_at: *created,
+                    id: id.clone(),
+                }),
+                0,
+            ),
+            CursorPosition::Offset(o) => (None, *o),
+            CursorPosition::Start => (None, 0),
+        };
+        let mut page = query::search(
+            conn,
+            self.table,
+            &cond,
+            after.as_ref(),
+            sort.as_ref(),
+            offset,
+            count.saturating_add(1),
+        )?;
+        let more = page.rows.len() as i64 > count;
+        page.rows.truncate(count.max(0) as usize);
+        let next_cursor = match (more, page.rows.last()) {
+            (true, Some((id, created))) if sort.is_none() => {
+                Some(cursor::encode(&CursorPosition::After {
+                    created: *created,
+                    id: id.clone(),
+                }))
+            }
+            (true, Some(_)) => Some(cursor::encode(&CursorPosition::Offset(offset + count))),
+            _ => None,
+        };
+        Ok(Selection {
+            total: page.total,
+            ids: page.rows.into_iter().map(|r| r.0).collect(),
+            next_cursor,
+        })
+    }
+
     pub fn translate(&self, filter: &Filter) -> Result<Cond, ScimError> {
         self.translate_in(filter, None)
     }

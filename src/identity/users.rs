@@ -13,7 +13,7 @@ use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::USER;
 use crate::storage::change_log::Operation;
-use crate::storage::query::{self, Cond, Table};
+use crate::storage::query::Table;
 use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRecord};
 use crate::storage::DbConnection;
 
@@ -110,40 +110,27 @@ impl Directory {
             table: Table::Users,
             rt: &USER,
         };
-        let cond = query
-            .filter
-            .as_ref()
-            .map(|f| layout.translate(f))
-            .transpose()?
-            .unwrap_or(Cond::True);
-        let sort = query
-            .sort_by
-            .as_ref()
-            .and_then(|p| layout.sort(p, query.descending));
-        let (offset, limit) = query
-            .paging
-            .map(|p| (p.offset(), p.count))
-            .unwrap_or((0, i64::MAX));
         self.db.read(|conn| {
-            let page = query::search(conn, Table::Users, &cond, sort.as_ref(), offset, limit)?;
-            let rows = users::find_many(conn, &page.ids)?;
+            let selection = layout.select(conn, query)?;
+            let rows = users::find_many(conn, &selection.ids)?;
             let mut memberships = if query.projection.wants(&USER, "groups") {
-                users::memberships(conn, &page.ids)?
+                users::memberships(conn, &selection.ids)?
             } else {
                 Default::default()
             };
             let mut resources = Vec::with_capacity(rows.len());
             for stored in rows {
-                let groups = memberships.remove(&stored.id).unwrap_or_default();
+                let derived = memberships.remove(&stored.id).unwrap_or_default();
                 let data = stored_data(&stored.data)?;
                 resources.push(
-                    self.render_user(&stored, data, &groups, &query.projection)
+                    self.render_user(&stored, data, &derived, &query.projection)
                         .body,
                 );
             }
             Ok(Page {
-                total: page.total,
+                total: selection.total,
                 resources,
+                next_cursor: selection.next_cursor,
             })
         })
     }

@@ -21,6 +21,8 @@ pub struct Capabilities {
     pub sort: bool,
     pub etag: bool,
     pub documentation_uri: Option<String>,
+    pub default_page_size: i64,
+    pub max_page_size: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +50,14 @@ pub fn service_provider_config(caps: &Capabilities, base_url: &str) -> Value {
         "changePassword": {"supported": caps.change_password},
         "sort": {"supported": caps.sort},
         "etag": {"supported": caps.etag},
+        // RFC 9865 §4: both index and cursor paging; cursors do not expire.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": caps.default_page_size,
+            "maxPageSize": caps.max_page_size,
+        },
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",

@@ -42,6 +42,24 @@ impl Paging {
     }
 }
 
+/// A cursor-paged list response (RFC 9865 §2.2): no `startIndex`; `nextCursor` while more remain.
+pub fn cursor_list_response(
+    total_results: i64,
+    next_cursor: Option<String>,
+    resources: Vec<Value>,
+) -> Value {
+    let mut body = json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total_results,
+        "itemsPerPage": resources.len(),
+    });
+    if let Some(next) = next_cursor {
+        body["nextCursor"] = Value::String(next);
+    }
+    body["Resources"] = Value::Array(resources);
+    body
+}
+
 pub fn list_response(total_results: i64, paging: Paging, resources: Vec<Value>) -> Value {
     json!({
         "schemas": [LIST_RESPONSE_SCHEMA],

@@ -1,6 +1,7 @@
 //! The SCIM protocol vocabulary (RFC 7643, RFC 7644): schemas, resource types, the JSON shapes
 //! of requests and responses, and protocol errors. No I/O here.
 
+pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod filter;

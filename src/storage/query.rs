@@ -77,6 +77,11 @@ pub enum Cond {
         collection: Collection,
         cond: Box<Cond>,
     },
+    /// Rows after this one in creation order (keyset pagination).
+    After {
+        created_at: i64,
+        id: String,
+    },
 }
 
 /// The resource table a search runs on.
@@ -254,6 +259,15 @@ impl Sql {
                 value,
                 fold_case,
             } => self.compare(expr, *op, value, *fold_case),
+            Cond::After { created_at, id } => {
+                self.push(&format!("({ROW}.created_at > "));
+                self.bind(Bind::Int(*created_at));
+                self.push(&format!(" OR ({ROW}.created_at = "));
+                self.bind(Bind::Int(*created_at));
+                self.push(&format!(" AND {ROW}.id > "));
+                self.bind(Bind::Text(id.clone()));
+                self.push("))");
+            }
         }
     }
 
@@ -371,11 +385,12 @@ impl Sql {
     }
 }
 
-/// What a search returns: the total matching, and the ids of the requested page in order.
+/// What a search returns: the total matching, and the requested page's ids (with creation
+/// times, for cursors) in order.
 #[derive(Debug, Clone)]
 pub struct SearchPage {
     pub total: i64,
-    pub ids: Vec<String>,
+    pub rows: Vec<(String, i64)>,
 }
 
 #[derive(QueryableByName)]
@@ -388,13 +403,17 @@ struct Count {
 struct IdRow {
     #[diesel(sql_type = Text)]
     id: String,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
 }
 
-/// Runs a filtered, sorted, paged search and returns matching ids in order.
+/// Runs a filtered, sorted, paged search and returns matching ids in order. `after` narrows
+/// the page (not the total) to rows after a keyset cursor.
 pub fn search(
     conn: &mut DbConnection,
     table: Table,
     cond: &Cond,
+    after: Option<&Cond>,
     sort: Option<&Sort>,
     offset: i64,
     limit: i64,
@@ -413,15 +432,19 @@ pub fn search(
     if limit == 0 || offset >= total {
         return Ok(SearchPage {
             total,
-            ids: Vec::new(),
+            rows: Vec::new(),
         });
     }
     let mut page = Sql::new(backend);
     page.push(&format!(
-        "SELECT {ROW}.id AS id FROM {} {ROW} WHERE ",
+        "SELECT {ROW}.id AS id, {ROW}.created_at AS created_at FROM {} {ROW} WHERE ",
         table.name()
     ));
     page.cond(cond);
+    if let Some(after) = after {
+        page.push(" AND ");
+        page.cond(after);
+    }
     page.push(" ORDER BY ");
     if let Some(sort) = sort {
         page.sort(sort);
@@ -430,11 +453,11 @@ pub fn search(
     page.bind(Bind::Int(limit));
     page.push(" OFFSET ");
     page.bind(Bind::Int(offset));
-    let ids = run::<IdRow>(conn, page)?
+    let rows = run::<IdRow>(conn, page)?
         .into_iter()
-        .map(|r| r.id)
+        .map(|r| (r.id, r.created_at))
         .collect();
-    Ok(SearchPage { total, ids })
+    Ok(SearchPage { total, rows })
 }
 
 fn run<T>(conn: &mut DbConnection, sql: Sql) -> Result<Vec<T>, StoreError>

@@ -22,3 +22,4 @@ mod rfc7644_errors;
 mod rfc7644_etag;
 mod rfc7644_patch;
 mod rfc7644_query;
+mod scale;

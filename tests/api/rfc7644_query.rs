@@ -401,4 +401,65 @@ on_both_backends!(
     paging_over_a_filter,
     attributes_and_excluded_attributes,
     search_endpoints,
+    cursor_paging,
 );
+
+/// RFC 9865 cursor paging: stable pages while resources are added, `nextCursor` until the end.
+fn cursor_paging(s: &TestServer) {
+    for i in 0..7 {
+        s.create_user(&json!({"userName": format!("c{i}")}));
+    }
+    let spc = s.get("/ServiceProviderConfig").body;
+    assert_eq!(spc["pagination"]["cursor"], true);
+    assert_eq!(spc["pagination"]["index"], true);
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let r = s.get(&format!("/Users?count=3&cursor={cursor}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.get("startIndex").is_none());
+        assert_eq!(r.body["totalResults"], if pages == 0 { 7 } else { 8 });
+        seen.extend(
+            r.body["Resources"]
+                .as_array()
+                .expect("Resources")
+                .iter()
+                .filter_map(|u| u["userName"].as_str().map(str::to_string)),
+        );
+        pages += 1;
+        if pages == 1 {
+            // A resource created while paging appears at the end, nothing is skipped.
+            s.create_user(&json!({"userName": "late"}));
+        }
+        match r.body["nextCursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "late"]);
+    assert_eq!(pages, 3);
+    // With a sort order the cursor walks the sorted list.
+    let r = s.post(
+        "/Users/.search",
+        &json!({"sortBy": "userName", "sortOrder": "descending", "count": 4, "cursor": ""}),
+    );
+    let next = r.body["nextCursor"]
+        .as_str()
+        .expect("nextCursor")
+        .to_string();
+    let r2 = s.post(
+        "/Users/.search",
+        &json!({"sortBy": "userName", "sortOrder": "descending", "count": 4, "cursor": next}),
+    );
+    let names: Vec<&str> = r2.body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .filter_map(|u| u["userName"].as_str())
+        .collect();
+    assert_eq!(names, ["c3", "c2", "c1", "c0"]);
+    assert!(r2.body.get("nextCursor").is_none());
+    s.get("/Users?cursor=not-a-cursor")
+        .assert_scim_error(400, Some("invalidCursor"));
+}
