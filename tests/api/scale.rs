@@ -37,9 +37,7 @@ fn one_member_changes_in_a_large_group(s: &TestServer) {
 
     let r = s.get(&format!("/Groups/{gid}?excludedAttributes=members"));
     assert!(r.body.get("members").is_none());
-    let r = s.get(&format!(
-        "/Groups?filter=displayName%20eq%20%22Everyone%22&attributes=displayName"
-    ));
+    let r = s.get("/Groups?filter=displayName%20eq%20%22Everyone%22&attributes=displayName");
     assert_eq!(r.body["totalResults"], 1);
 
     let rows_before =
