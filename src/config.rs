@@ -37,11 +37,23 @@ pub struct Config {
     pub auth: AuthConfig,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Accept JWT bearer tokens from this issuer, besides API tokens.
     pub jwt: Option<JwtConfig>,
+    /// How long a verified API token is remembered; a revoked token keeps working this long.
+    /// 0 checks the database on every request.
+    pub token_cache_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt: None,
+            token_cache_seconds: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,6 +6,10 @@ mod jwt;
 
 pub use jwt::JwtVerifier;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use crate::config::{AuthConfig, ConfigError};
 use crate::storage::{tokens, Db, StoreError};
 
@@ -30,12 +34,51 @@ pub enum AuthError {
 pub struct Authenticator {
     db: Db,
     jwt: Option<JwtVerifier>,
+    cache: std::sync::Arc<TokenCache>,
+}
+
+/// Recently verified API tokens, by hash, so a busy IdP does not cost a database read per
+/// request. A revoked token keeps working until its entry expires (`token_cache_seconds`).
+struct TokenCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Principal, Instant)>>,
+}
+
+impl TokenCache {
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, hash: &str) -> Option<Principal> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(hash)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, hash: String, principal: Principal) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= Self::MAX_ENTRIES {
+                let now = Instant::now();
+                entries.retain(|_, (_, expires)| *expires > now);
+            }
+            if entries.len() < Self::MAX_ENTRIES {
+                entries.insert(hash, (principal, Instant::now() + self.ttl));
+            }
+        }
+    }
 }
 
 impl Authenticator {
     pub fn new(db: Db, config: &AuthConfig) -> Result<Authenticator, ConfigError> {
         let jwt = config.jwt.as_ref().map(JwtVerifier::new).transpose()?;
-        Ok(Authenticator { db, jwt })
+        let cache = std::sync::Arc::new(TokenCache {
+            ttl: Duration::from_secs(config.token_cache_seconds),
+            entries: Mutex::new(HashMap::new()),
+        });
+        Ok(Authenticator { db, jwt, cache })
     }
 
     /// Checks a bearer token. Blocking: it may read the database.
@@ -49,12 +92,17 @@ impl Authenticator {
             }
         }
         let hash = api_token::hash(token);
+        if let Some(principal) = self.cache.get(&hash) {
+            return Ok(principal);
+        }
         let row = self
             .db
             .read(|conn| tokens::find_active_by_hash(conn, &hash))?
             .ok_or(AuthError::InvalidToken)?;
-        Ok(Principal {
+        let principal = Principal {
             actor: format!("token:{}", row.name),
-        })
+        };
+        self.cache.put(hash, principal.clone());
+        Ok(principal)
     }
 }

@@ -27,10 +27,15 @@ impl Directory {
         let data = input::canonicalize(&USER, body)?;
         check_required(&USER, &data)?;
         let record = user_record(Uuid::new_v4().to_string(), &data)?;
-        let stored = self.db.write(|tx| {
-            ensure_user_name_free(tx.conn(), &record.user_name, None)?;
-            Ok::<_, IdentityError>(users::insert(tx, &record, actor)?)
-        })?;
+        // The unique index decides; a taken userName comes back as a uniqueness violation.
+        let stored =
+            users::create(&self.db, &record, actor).map_err(|e| match IdentityError::from(e) {
+                IdentityError::Conflict(_) => IdentityError::Conflict(format!(
+                    "userName '{}' is already taken",
+                    record.user_name
+                )),
+                other => other,
+            })?;
         Ok(self.render_user(&stored, data, &[], projection))
     }
 

@@ -30,6 +30,9 @@ pub fn now_micros() -> Micros {
 pub struct Db {
     pool: DbPool,
     backend: Backend,
+    /// SQLite allows one writer; queueing writers here is fairer and faster than letting them
+    /// spin on SQLITE_BUSY with the busy handler's sleeps.
+    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Db {
@@ -39,7 +42,11 @@ impl Db {
         let pool = connection::build_pool(url, pool_size)?;
         let mut conn = pool.get()?;
         migrate::run(&mut conn)?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            sqlite_writer: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -65,6 +72,11 @@ impl Db {
         E: From<StoreError>,
     {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let _writer = match self.backend {
+            // A poisoned lock only means another writer panicked; the database is intact.
+            Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
         let now = now_micros();
         write_transaction(&mut conn, |conn| f(&mut WriteTx { conn, now }))
     }

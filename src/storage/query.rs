@@ -219,39 +219,47 @@ impl Sql {
                 self.push(&format!("({e} IS NOT NULL AND CAST({e} AS TEXT) <> '')"));
             }
             Cond::Any { collection, cond } => {
-                self.push("EXISTS (SELECT 1 FROM ");
-                let from = match (collection, self.backend) {
-                    (Collection::UserEmails, _) => {
-                        format!("scim_user_emails {ELEMENT} WHERE {ELEMENT}.user_id = {ROW}.id")
-                    }
-                    (Collection::GroupMembers, _) => {
-                        format!("scim_group_members {ELEMENT} WHERE {ELEMENT}.group_id = {ROW}.id")
-                    }
-                    (Collection::UserMemberships, _) => {
-                        format!("scim_group_members {ELEMENT} WHERE {ELEMENT}.member_id = {ROW}.id")
-                    }
-                    (Collection::JsonArray(path), Backend::Sqlite) => {
+                // Side tables: `id IN (SELECT ...)`, which both planners drive from the side
+                // table's index (SQLite would run a correlated EXISTS once per resource row).
+                let side = match collection {
+                    Collection::UserEmails => Some(("user_id", "scim_user_emails")),
+                    Collection::GroupMembers => Some(("group_id", "scim_group_members")),
+                    Collection::UserMemberships => Some(("member_id", "scim_group_members")),
+                    Collection::JsonArray(_) => None,
+                };
+                if let Some((key, table)) = side {
+                    self.push(&format!(
+                        "{ROW}.id IN (SELECT {ELEMENT}.{key} FROM {table} {ELEMENT} WHERE "
+                    ));
+                    self.cond(cond);
+                    self.push(")");
+                    return;
+                }
+                let Collection::JsonArray(path) = collection else {
+                    return;
+                };
+                let from = match self.backend {
+                    Backend::Sqlite => {
                         let mut p = String::from("$");
                         for seg in path {
                             p.push_str(&format!(".\"{}\"", seg.replace(['"', '\''], "")));
                         }
-                        format!("json_each({ROW}.data, '{p}') {ELEMENT} WHERE 1=1")
+                        format!("json_each({ROW}.data, '{p}') {ELEMENT}")
                     }
-                    (Collection::JsonArray(path), Backend::Postgres) => {
+                    Backend::Postgres => {
                         let segs: Vec<String> = path
                             .iter()
                             .map(|s| format!("\"{}\"", s.replace(['"', '\'', '\\'], "")))
                             .collect();
                         format!(
-                            "jsonb_array_elements(CASE WHEN jsonb_typeof({ROW}.data::jsonb #> '{{{0}}}') = 'array' THEN {ROW}.data::jsonb #> '{{{0}}}' ELSE '[]'::jsonb END) AS {ELEMENT}(value) WHERE 1=1",
+                            "jsonb_array_elements(CASE WHEN jsonb_typeof({ROW}.data::jsonb #> '{{{0}}}') = 'array' THEN {ROW}.data::jsonb #> '{{{0}}}' ELSE '[]'::jsonb END) AS {ELEMENT}(value)",
                             segs.join(",")
                         )
                     }
                 };
-                self.push(&from);
-                self.push(" AND (");
+                self.push(&format!("EXISTS (SELECT 1 FROM {from} WHERE "));
                 self.cond(cond);
-                self.push("))");
+                self.push(")");
             }
             Cond::Compare {
                 expr,

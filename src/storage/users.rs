@@ -6,7 +6,9 @@ use diesel::prelude::*;
 
 use super::change_log::{self, Operation, ResourceKind};
 use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
-use super::{groups, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+use super::{
+    groups, now_micros, Backend, Db, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK,
+};
 
 /// What the identity layer writes for one user: the canonical JSON plus the columns that are
 /// searched on and indexed.
@@ -71,6 +73,77 @@ pub fn id_by_user_name(
         .select(scim_users::id)
         .first(conn)
         .optional()?)
+}
+
+/// Creates a user with its e-mail rows and change-log row, atomically. On PostgreSQL this is a
+/// single statement (no BEGIN/COMMIT round trips): provisioning bursts are insert-bound.
+pub fn create(db: &Db, record: &UserRecord, actor: &str) -> Result<StoredUser, StoreError> {
+    if db.backend() == Backend::Postgres {
+        let now = now_micros();
+        let done = db.read(|conn| match conn {
+            DbConnection::Postgresql(pg) => {
+                insert_in_one_statement(pg, record, actor, now).map(Some)
+            }
+            DbConnection::Sqlite(_) => Ok(None),
+        })?;
+        if done.is_some() {
+            return Ok(StoredUser {
+                id: record.id.clone(),
+                user_name: record.user_name.clone(),
+                external_id: record.external_id.clone(),
+                data: record.data.clone(),
+                version: 1,
+                created_at: now,
+                last_modified: now,
+            });
+        }
+    }
+    db.write(|tx| insert(tx, record, actor))
+}
+
+fn insert_in_one_statement(
+    pg: &mut diesel::PgConnection,
+    record: &UserRecord,
+    actor: &str,
+    now: Micros,
+) -> Result<(), StoreError> {
+    use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
+    // Data-modifying CTEs run as one statement: all rows or none. Foreign keys are checked at
+    // the end of the statement, when the user row exists.
+    let sql = "WITH new_user AS (
+            INSERT INTO scim_users (id, user_name, user_name_key, external_id, display_name, active, data, version, created_at, last_modified)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
+        ), new_emails AS (
+            INSERT INTO scim_user_emails (user_id, position, value_key, email_type, is_primary)
+            SELECT $1, e.position, e.value_key, e.email_type, e.is_primary
+            FROM unnest($9::integer[], $10::text[], $11::text[], $12::boolean[]) AS e(position, value_key, email_type, is_primary)
+        )
+        INSERT INTO change_log (resource_type, resource_id, operation, version, actor, occurred_at)
+        VALUES ('User', $1, 'create', 1, $13, $8)";
+    let positions: Vec<i32> = (0..record.emails.len() as i32).collect();
+    let keys: Vec<String> = record
+        .emails
+        .iter()
+        .map(|e| e.value.to_lowercase())
+        .collect();
+    let types: Vec<Option<String>> = record.emails.iter().map(|e| e.email_type.clone()).collect();
+    let primaries: Vec<bool> = record.emails.iter().map(|e| e.primary).collect();
+    diesel::sql_query(sql)
+        .bind::<Text, _>(&record.id)
+        .bind::<Text, _>(&record.user_name)
+        .bind::<Text, _>(user_name_key(&record.user_name))
+        .bind::<Nullable<Text>, _>(&record.external_id)
+        .bind::<Nullable<Text>, _>(&record.display_name)
+        .bind::<Nullable<Bool>, _>(record.active)
+        .bind::<Text, _>(&record.data)
+        .bind::<BigInt, _>(now)
+        .bind::<Array<Integer>, _>(positions)
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<Nullable<Text>>, _>(types)
+        .bind::<Array<Bool>, _>(primaries)
+        .bind::<Text, _>(actor)
+        .execute(pg)?;
+    Ok(())
 }
 
 pub fn insert(

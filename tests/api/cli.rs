@@ -16,7 +16,7 @@ fn scimgate(database_url: &str, args: &[&str]) -> std::process::Output {
 }
 
 fn token_lifecycle(backend: Backend) {
-    let s = TestServer::start(backend);
+    let s = TestServer::start_with(backend, |c| c.auth.token_cache_seconds = 0);
     let out = scimgate(&s.database_url, &["token", "create", "--name", "okta"]);
     assert!(
         out.status.success(),

@@ -1,0 +1,349 @@
+//! `cargo bench`: scimgate over real HTTP on SQLite and on PostgreSQL.
+//!
+//! Loads 100,000 users (the POST /Users measurement) and 1,000 groups into each backend, then
+//! measures GET by id, `filter=userName eq`, `filter=emails[value eq]`, PATCH replace and a
+//! member add on a 50,000-member group, with concurrent clients; prints requests/s, p50 and p99.
+//! For PostgreSQL it also prints the raw single-row INSERT rate of the same server, with the
+//! same number of concurrent connections, so the ratio is visible.
+//!
+//! Sizes can be lowered for a quick run: `SCIMGATE_BENCH_USERS=10000 cargo bench`.
+
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+use scimgate::auth::api_token;
+use scimgate::config::Config;
+use scimgate::storage::Db;
+
+const CLIENTS: usize = 16;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Server {
+    base: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+fn start(database_url: String, dir: tempfile::TempDir) -> Server {
+    let config = Config {
+        listen: "127.0.0.1:0".into(),
+        database_url,
+        pool_size: CLIENTS as u32,
+        max_payload_bytes: 16 * 1024 * 1024,
+        max_page_size: 1000,
+        ..Config::default()
+    };
+    let db = Db::open(&config.database_url, 2).expect("open database");
+    let token = api_token::issue(&db, "bench").expect("token");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let (server, addr) = scimgate::app::start(&config).expect("start");
+            tx.send(addr).expect("send addr");
+            let _ = server.await;
+        })
+    });
+    let addr = rx.recv().expect("server address");
+    Server {
+        base: format!("http://{addr}/scim/v2"),
+        token,
+        _dir: dir,
+    }
+}
+
+/// Runs `total` requests from `CLIENTS` threads; `request(i)` sends request number i and says
+/// whether it succeeded. Returns (requests/s, p50, p99).
+fn measure(
+    total: usize,
+    request: impl Fn(&Client, usize) -> bool + Send + Sync + 'static,
+) -> (f64, Duration, Duration) {
+    let request = Arc::new(request);
+    let next = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let request = request.clone();
+            let next = next.clone();
+            let failures = failures.clone();
+            std::thread::spawn(move || {
+                let client = Client::builder()
+                    .timeout(Duration::from_secs(120))
+                    .build()
+                    .expect("client");
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let t = Instant::now();
+                    if !request(&client, i) {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("client thread"))
+        .collect();
+    let elapsed = started.elapsed();
+    let failed = failures.load(Ordering::Relaxed);
+    assert_eq!(failed, 0, "{failed} requests failed");
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    (total as f64 / elapsed.as_secs_f64(), pct(0.50), pct(0.99))
+}
+
+fn report(backend: &str, what: &str, (rate, p50, p99): (f64, Duration, Duration)) {
+    println!(
+        "{backend:<8} {what:<34} {rate:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        p50.as_secs_f64() * 1000.0,
+        p99.as_secs_f64() * 1000.0
+    );
+}
+
+fn bench_backend(backend: &str, server: Server) {
+    let users = env_usize("SCIMGATE_BENCH_USERS", 100_000);
+    let groups = env_usize("SCIMGATE_BENCH_GROUPS", 1_000);
+    let big_group = env_usize("SCIMGATE_BENCH_BIG_GROUP", 50_000).min(users);
+    let base = Arc::new(server.base.clone());
+    let token = Arc::new(server.token.clone());
+    let ids: Arc<Vec<std::sync::Mutex<String>>> = Arc::new(
+        (0..users)
+            .map(|_| std::sync::Mutex::new(String::new()))
+            .collect(),
+    );
+
+    let (b, t, slots) = (base.clone(), token.clone(), ids.clone());
+    let post = measure(users, move |c, i| {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": format!("user{i:06}@example.com"),
+            "name": {"givenName": "Given", "familyName": format!("Family{i}")},
+            "emails": [{"value": format!("user{i:06}@mail.example.com"), "type": "work", "primary": true}],
+            "active": true
+        });
+        let r = c
+            .post(format!("{b}/Users"))
+            .bearer_auth(&*t)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send();
+        match r
+            .ok()
+            .filter(|r| r.status().as_u16() == 201)
+            .and_then(|r| r.json::<Value>().ok())
+        {
+            Some(v) => {
+                if let (Some(id), Ok(mut slot)) = (v["id"].as_str(), slots[i].lock()) {
+                    *slot = id.to_string();
+                }
+                true
+            }
+            None => false,
+        }
+    });
+    report(backend, &format!("POST /Users ({users} loaded)"), post);
+    let ids: Arc<Vec<String>> = Arc::new(
+        ids.iter()
+            .map(|m| m.lock().map(|s| s.clone()).unwrap_or_default())
+            .collect(),
+    );
+
+    let (b, t) = (base.clone(), token.clone());
+    let load_groups = measure(groups, move |c, i| {
+        let body = json!({"displayName": format!("group{i:05}")});
+        c.post(format!("{b}/Groups"))
+            .bearer_auth(&*t)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .is_ok_and(|r| r.status().as_u16() == 201)
+    });
+    report(
+        backend,
+        &format!("POST /Groups ({groups} loaded)"),
+        load_groups,
+    );
+
+    let reads = 20_000;
+    let (b, t, ids2) = (base.clone(), token.clone(), ids.clone());
+    report(
+        backend,
+        "GET /Users/{id}",
+        measure(reads, move |c, i| {
+            let id = &ids2[(i * 7919) % ids2.len()];
+            c.get(format!("{b}/Users/{id}"))
+                .bearer_auth(&*t)
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        }),
+    );
+    let (b, t) = (base.clone(), token.clone());
+    report(
+        backend,
+        "GET filter=userName eq",
+        measure(reads, move |c, i| {
+            let n = (i * 7919) % users;
+            c.get(format!(
+                "{b}/Users?filter=userName%20eq%20%22user{n:06}%40example.com%22"
+            ))
+            .bearer_auth(&*t)
+            .send()
+            .ok()
+            .and_then(|r| r.json::<Value>().ok())
+            .is_some_and(|v| v["totalResults"] == 1)
+        }),
+    );
+    let (b, t) = (base.clone(), token.clone());
+    report(
+        backend,
+        "GET filter=emails[value eq]",
+        measure(reads, move |c, i| {
+            let n = (i * 7919) % users;
+            c.get(format!(
+                "{b}/Users?filter=emails%5Bvalue%20eq%20%22user{n:06}%40mail.example.com%22%5D"
+            ))
+            .bearer_auth(&*t)
+            .send()
+            .ok()
+            .and_then(|r| r.json::<Value>().ok())
+            .is_some_and(|v| v["totalResults"] == 1)
+        }),
+    );
+    let (b, t, ids2) = (base.clone(), token.clone(), ids.clone());
+    report(
+        backend,
+        "PATCH replace",
+        measure(10_000, move |c, i| {
+            let id = &ids2[(i * 7919) % ids2.len()];
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": format!("Title {i}")}]});
+            c.patch(format!("{b}/Users/{id}"))
+                .bearer_auth(&*t)
+                .header("content-type", "application/scim+json")
+                .body(body.to_string())
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        }),
+    );
+
+    // A group of `big_group` members, filled 5,000 at a time, then one-member adds.
+    let client = Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .expect("client");
+    let created: Value = client
+        .post(format!("{base}/Groups"))
+        .bearer_auth(&*token)
+        .header("content-type", "application/scim+json")
+        .body(json!({"displayName": "everyone"}).to_string())
+        .send()
+        .and_then(|r| r.json())
+        .expect("big group");
+    let gid = created["id"].as_str().expect("group id").to_string();
+    for chunk in ids[..big_group - 1000].chunks(5_000) {
+        let members: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+        let body = json!({"Operations": [{"op": "add", "path": "members", "value": members}]});
+        let r = client
+            .patch(format!("{base}/Groups/{gid}?excludedAttributes=members"))
+            .bearer_auth(&*token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .expect("fill group");
+        assert!(r.status().is_success());
+    }
+    let (b, t, ids2) = (base.clone(), token.clone(), ids.clone());
+    let offset = big_group - 1000;
+    report(
+        backend,
+        &format!("PATCH add member ({big_group}-member group)"),
+        measure(1000, move |c, i| {
+            let id = &ids2[offset + i];
+            let body =
+                json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]});
+            c.patch(format!("{b}/Groups/{gid}?excludedAttributes=members"))
+                .bearer_auth(&*t)
+                .header("content-type", "application/scim+json")
+                .body(body.to_string())
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        }),
+    );
+}
+
+/// Single-row INSERTs into a plain table from `CLIENTS` connections: the ceiling for POST.
+fn raw_postgres_inserts(url: &str) -> f64 {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    diesel::sql_query("CREATE TABLE raw_insert (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(&mut conn)
+        .expect("create");
+    let total = 50_000;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let url = url.to_string();
+            let next = next.clone();
+            std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).expect("connect");
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    diesel::sql_query("INSERT INTO raw_insert (id, body) VALUES ($1, $2)")
+                        .bind::<diesel::sql_types::Text, _>(format!("row{i}"))
+                        .bind::<diesel::sql_types::Text, _>("{\"userName\":\"x\"}")
+                        .execute(&mut conn)
+                        .expect("insert");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("insert thread");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    // `cargo bench` passes flags such as --bench; this binary takes none.
+    let sqlite_dir = tempfile::tempdir().expect("temp dir");
+    let sqlite_url = format!("sqlite://{}", sqlite_dir.path().join("bench.db").display());
+    println!(
+        "scimgate HTTP benchmark, {CLIENTS} concurrent clients, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    bench_backend("sqlite", start(sqlite_url, sqlite_dir));
+
+    let pg = postgres::shared();
+    let raw = raw_postgres_inserts(&pg.create_database());
+    println!("postgres raw single-row INSERT, {CLIENTS} connections: {raw:>9.0} rows/s");
+    bench_backend(
+        "postgres",
+        start(pg.create_database(), tempfile::tempdir().expect("temp dir")),
+    );
+}
