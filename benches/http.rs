@@ -23,7 +23,10 @@ use scimgate::auth::api_token;
 use scimgate::config::Config;
 use scimgate::storage::Db;
 
+/// Concurrent clients for throughput; latency is also measured with `LATENCY_CLIENTS`, since
+/// on a 2-core machine 16 clients mostly measure queueing behind each other.
 const CLIENTS: usize = 16;
+const LATENCY_CLIENTS: usize = 4;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -67,15 +70,41 @@ fn start(database_url: String, dir: tempfile::TempDir) -> Server {
 
 /// Runs `total` requests from `CLIENTS` threads; `request(i)` sends request number i and says
 /// whether it succeeded. Returns (requests/s, p50, p99).
+type Request = Arc<dyn Fn(&Client, usize) -> bool + Send + Sync>;
+
+/// Reads: throughput with `CLIENTS`, then latency with `LATENCY_CLIENTS`.
+fn measure_read(
+    backend: &str,
+    what: &str,
+    total: usize,
+    request: impl Fn(&Client, usize) -> bool + Send + Sync + 'static,
+) {
+    let request: Request = Arc::new(request);
+    let at = |n: usize| format!("{what} [{n} clients]");
+    report(
+        backend,
+        &at(CLIENTS),
+        measure_with(CLIENTS, total, request.clone()),
+    );
+    report(
+        backend,
+        &at(LATENCY_CLIENTS),
+        measure_with(LATENCY_CLIENTS, total, request),
+    );
+}
+
 fn measure(
     total: usize,
     request: impl Fn(&Client, usize) -> bool + Send + Sync + 'static,
 ) -> (f64, Duration, Duration) {
-    let request = Arc::new(request);
+    measure_with(CLIENTS, total, Arc::new(request))
+}
+
+fn measure_with(clients: usize, total: usize, request: Request) -> (f64, Duration, Duration) {
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let handles: Vec<_> = (0..CLIENTS)
+    let handles: Vec<_> = (0..clients)
         .map(|_| {
             let request = request.clone();
             let next = next.clone();
@@ -115,7 +144,7 @@ fn measure(
 
 fn report(backend: &str, what: &str, (rate, p50, p99): (f64, Duration, Duration)) {
     println!(
-        "{backend:<8} {what:<34} {rate:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        "{backend:<8} {what:<46} {rate:>7.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
         p50.as_secs_f64() * 1000.0,
         p99.as_secs_f64() * 1000.0
     );
@@ -187,38 +216,31 @@ fn bench_backend(backend: &str, server: Server) {
 
     let reads = 20_000;
     let (b, t, ids2) = (base.clone(), token.clone(), ids.clone());
-    report(
-        backend,
-        "GET /Users/{id}",
-        measure(reads, move |c, i| {
-            let id = &ids2[(i * 7919) % ids2.len()];
-            c.get(format!("{b}/Users/{id}"))
-                .bearer_auth(&*t)
-                .send()
-                .is_ok_and(|r| r.status().is_success())
-        }),
-    );
-    let (b, t) = (base.clone(), token.clone());
-    report(
-        backend,
-        "GET filter=userName eq",
-        measure(reads, move |c, i| {
-            let n = (i * 7919) % users;
-            c.get(format!(
-                "{b}/Users?filter=userName%20eq%20%22user{n:06}%40example.com%22"
-            ))
+    measure_read(backend, "GET /Users/{id}", reads, move |c, i| {
+        let id = &ids2[(i * 7919) % ids2.len()];
+        c.get(format!("{b}/Users/{id}"))
             .bearer_auth(&*t)
             .send()
-            .ok()
-            .and_then(|r| r.json::<Value>().ok())
-            .is_some_and(|v| v["totalResults"] == 1)
-        }),
-    );
+            .is_ok_and(|r| r.status().is_success())
+    });
     let (b, t) = (base.clone(), token.clone());
-    report(
+    measure_read(backend, "GET filter=userName eq", reads, move |c, i| {
+        let n = (i * 7919) % users;
+        c.get(format!(
+            "{b}/Users?filter=userName%20eq%20%22user{n:06}%40example.com%22"
+        ))
+        .bearer_auth(&*t)
+        .send()
+        .ok()
+        .and_then(|r| r.json::<Value>().ok())
+        .is_some_and(|v| v["totalResults"] == 1)
+    });
+    let (b, t) = (base.clone(), token.clone());
+    measure_read(
         backend,
         "GET filter=emails[value eq]",
-        measure(reads, move |c, i| {
+        reads,
+        move |c, i| {
             let n = (i * 7919) % users;
             c.get(format!(
                 "{b}/Users?filter=emails%5Bvalue%20eq%20%22user{n:06}%40mail.example.com%22%5D"
@@ -228,7 +250,7 @@ fn bench_backend(backend: &str, server: Server) {
             .ok()
             .and_then(|r| r.json::<Value>().ok())
             .is_some_and(|v| v["totalResults"] == 1)
-        }),
+        },
     );
     let (b, t, ids2) = (base.clone(), token.clone(), ids.clone());
     report(

@@ -413,6 +413,8 @@ struct IdRow {
     id: String,
     #[diesel(sql_type = BigInt)]
     created_at: i64,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
 }
 
 /// Runs a filtered, sorted, paged search and returns matching ids in order. `after` narrows
@@ -430,24 +432,32 @@ pub fn search(
         DbConnection::Sqlite(_) => Backend::Sqlite,
         DbConnection::Postgresql(_) => Backend::Postgres,
     };
-    let mut count = Sql::new(backend);
-    count.push(&format!(
-        "SELECT COUNT(*) AS n FROM {} {ROW} WHERE ",
-        table.name()
-    ));
-    count.cond(cond);
-    let total = run::<Count>(conn, count)?.first().map(|c| c.n).unwrap_or(0);
-    if limit == 0 || offset >= total {
+    let count_only = |conn: &mut DbConnection| -> Result<i64, StoreError> {
+        let mut count = Sql::new(backend);
+        count.push(&format!(
+            "SELECT COUNT(*) AS n FROM {} {ROW} WHERE ",
+            table.name()
+        ));
+        count.cond(cond);
+        Ok(run::<Count>(conn, count)?.first().map(|c| c.n).unwrap_or(0))
+    };
+    if limit == 0 {
         return Ok(SearchPage {
-            total,
+            total: count_only(conn)?,
             rows: Vec::new(),
         });
     }
+    // Without a keyset cursor the page carries the total as a window count: one query.
     let mut page = Sql::new(backend);
     page.push(&format!(
-        "SELECT {ROW}.id AS id, {ROW}.created_at AS created_at FROM {} {ROW} WHERE ",
-        table.name()
+        "SELECT {ROW}.id AS id, {ROW}.created_at AS created_at, "
     ));
+    page.push(if after.is_none() {
+        "COUNT(*) OVER () AS total"
+    } else {
+        "CAST(0 AS BIGINT) AS total"
+    });
+    page.push(&format!(" FROM {} {ROW} WHERE ", table.name()));
     page.cond(cond);
     if let Some(after) = after {
         page.push(" AND ");
@@ -461,10 +471,13 @@ pub fn search(
     page.bind(Bind::Int(limit));
     page.push(" OFFSET ");
     page.bind(Bind::Int(offset));
-    let rows = run::<IdRow>(conn, page)?
-        .into_iter()
-        .map(|r| (r.id, r.created_at))
-        .collect();
+    let found = run::<IdRow>(conn, page)?;
+    let total = match found.first() {
+        Some(first) if after.is_none() => first.total,
+        None if after.is_none() && offset == 0 => 0,
+        _ => count_only(conn)?,
+    };
+    let rows = found.into_iter().map(|r| (r.id, r.created_at)).collect();
     Ok(SearchPage { total, rows })
 }
 
