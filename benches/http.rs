@@ -314,6 +314,13 @@ fn bench_backend(backend: &str, server: Server) {
     );
 }
 
+diesel::table! {
+    raw_insert (id) {
+        id -> Text,
+        body -> Text,
+    }
+}
+
 /// Single-row INSERTs into a plain table from `CLIENTS` connections: the ceiling for POST.
 fn raw_postgres_inserts(url: &str) -> f64 {
     let mut conn = PgConnection::establish(url).expect("connect");
@@ -334,9 +341,12 @@ fn raw_postgres_inserts(url: &str) -> f64 {
                     if i >= total {
                         break;
                     }
-                    diesel::sql_query("INSERT INTO raw_insert (id, body) VALUES ($1, $2)")
-                        .bind::<diesel::sql_types::Text, _>(format!("row{i}"))
-                        .bind::<diesel::sql_types::Text, _>("{\"userName\":\"x\"}")
+                    // diesel prepares this once per connection, like `pgbench -M prepared`.
+                    diesel::insert_into(raw_insert::table)
+                        .values((
+                            raw_insert::id.eq(format!("row{i}")),
+                            raw_insert::body.eq("{\"userName\":\"x\"}"),
+                        ))
                         .execute(&mut conn)
                         .expect("insert");
                 }
@@ -351,6 +361,8 @@ fn raw_postgres_inserts(url: &str) -> f64 {
 
 fn main() {
     // `cargo bench` passes flags such as --bench; this binary takes none.
+    let backends =
+        std::env::var("SCIMGATE_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let sqlite_dir = tempfile::tempdir().expect("temp dir");
     let sqlite_url = format!("sqlite://{}", sqlite_dir.path().join("bench.db").display());
     println!(
@@ -359,13 +371,18 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    bench_backend("sqlite", start(sqlite_url, sqlite_dir));
-
-    let pg = postgres::shared();
-    let raw = raw_postgres_inserts(&pg.create_database());
-    println!("postgres raw single-row INSERT, {CLIENTS} connections: {raw:>9.0} rows/s");
-    bench_backend(
-        "postgres",
-        start(pg.create_database(), tempfile::tempdir().expect("temp dir")),
-    );
+    if backends.contains("sqlite") {
+        bench_backend("sqlite", start(sqlite_url, sqlite_dir));
+    }
+    if backends.contains("postgres") {
+        let pg = postgres::shared();
+        let raw = raw_postgres_inserts(&pg.create_database());
+        println!(
+            "postgres raw single-row INSERT (prepared), {CLIENTS} connections: {raw:>9.0} rows/s"
+        );
+        bench_backend(
+            "postgres",
+            start(pg.create_database(), tempfile::tempdir().expect("temp dir")),
+        );
+    }
 }

@@ -188,3 +188,65 @@ impl JwtConfig {
         Ok(inline.clone().unwrap_or_default().into_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn file_then_environment_with_env_winning() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "scimgate.toml",
+                r#"
+                    listen = "0.0.0.0:9000"
+                    database_url = "sqlite://from-file.db"
+                    pool_size = 3
+                    [auth.jwt]
+                    algorithm = "HS256"
+                    secret = "from-file"
+                    issuer = "https://issuer"
+                    audience = "scimgate"
+                "#,
+            )?;
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen, "0.0.0.0:9000");
+            assert_eq!(config.pool_size, 3);
+            assert_eq!(config.max_page_size, 1000, "defaults fill the rest");
+
+            jail.set_env("SCIMGATE_LISTEN", "127.0.0.1:7000");
+            jail.set_env("DATABASE_URL", "postgres://db/scim");
+            jail.set_env("SCIMGATE_AUTH__JWT__AUDIENCE", "from-env");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen, "127.0.0.1:7000");
+            assert_eq!(config.database_url, "postgres://db/scim");
+            let jwt = config.auth.jwt.ok_or("jwt settings")?;
+            assert_eq!(jwt.audience, "from-env");
+            assert_eq!(jwt.secret.as_deref(), Some("from-file"));
+
+            jail.set_env("SCIMGATE_DATABASE_URL", "sqlite://explicit.db");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.database_url, "sqlite://explicit.db",
+                "the prefixed variable wins"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_settings_are_reported() {
+        Jail::expect_with(|jail| {
+            jail.create_file("scimgate.toml", "lisen = \"typo\"")?;
+            assert!(Config::load(None).is_err(), "unknown keys are errors");
+            jail.create_file(
+                "scimgate.toml",
+                "[auth.jwt]\nalgorithm = \"HS512\"\nissuer = \"i\"\naudience = \"a\"",
+            )?;
+            let err = Config::load(None).expect_err("unsupported algorithm");
+            assert!(err.to_string().contains("HS512"));
+            Ok(())
+        });
+    }
+}

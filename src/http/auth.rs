@@ -36,7 +36,11 @@ pub async fn require_bearer(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(req.into_response(internal("application state missing").error_response()));
     };
-    let verdict = web::block(move || state.authenticator.authenticate(&token)).await;
+    // Most requests are answered from memory; only a cache miss costs a blocking DB read.
+    let verdict = match state.authenticator.authenticate_in_memory(&token) {
+        Some(v) => Ok(v),
+        None => web::block(move || state.authenticator.authenticate(&token)).await,
+    };
     match verdict {
         Ok(Ok(principal)) => {
             req.extensions_mut().insert(principal);

@@ -422,3 +422,65 @@ fn carry_over_in(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::error::ScimType;
+    use crate::scim::schema::{AttributeDef, SchemaDef};
+    use serde_json::json;
+
+    const ATTRS: [AttributeDef; 3] = [
+        AttributeDef::string("badge").immutable(),
+        AttributeDef::string("secret").write_only(),
+        AttributeDef::string("nick"),
+    ];
+    static CORE: SchemaDef = SchemaDef {
+        id: "urn:example:Thing",
+        name: "Thing",
+        description: "",
+        attributes: &ATTRS,
+    };
+    static THING: ResourceType = ResourceType {
+        name: "Thing",
+        endpoint: "/Things",
+        description: "",
+        core: &CORE,
+        extensions: &[],
+    };
+
+    fn map(v: serde_json::Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn immutable_attributes_may_be_repeated_but_not_changed() {
+        let stored = map(json!({"badge": "B-1", "secret": "s", "nick": "n"}));
+        let mut same = map(json!({"badge": "B-1"}));
+        carry_over_on_replace(&THING, &stored, &mut same).expect("repeating is fine");
+        assert_eq!(
+            same.get("secret"),
+            Some(&json!("s")),
+            "write-only values are kept"
+        );
+        assert!(
+            same.get("nick").is_none(),
+            "read-write values not resent are cleared"
+        );
+
+        let mut omitted = Map::new();
+        carry_over_on_replace(&THING, &stored, &mut omitted).expect("omitting is fine");
+        assert_eq!(omitted.get("badge"), Some(&json!("B-1")));
+
+        let mut changed = map(json!({"badge": "B-2"}));
+        let err =
+            carry_over_on_replace(&THING, &stored, &mut changed).expect_err("changing is not");
+        assert_eq!(err.scim_type, Some(ScimType::Mutability));
+
+        let mut first = map(json!({"badge": "B-9"}));
+        carry_over_on_replace(&THING, &Map::new(), &mut first).expect("setting once is fine");
+    }
+}

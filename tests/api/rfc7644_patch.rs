@@ -385,3 +385,30 @@ on_both_backends!(
     if_match_and_versions,
     group_membership_patches,
 );
+
+/// RFC 7644 §3.5.2 allows 204 instead of the resource; the server can be told to answer so.
+fn no_content_when_configured(backend: crate::harness::Backend) {
+    let s = TestServer::start_with(backend, |c| c.patch_returns_no_content = true);
+    let id = user(&s);
+    let r = patch(
+        &s,
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "title", "value": "Quiet"}]),
+    );
+    assert_eq!(r.status, 204);
+    assert!(r.body.is_null());
+    let etag = r.header("etag").expect("ETag on 204");
+    let current = s.get(&format!("/Users/{id}"));
+    assert_eq!(current.body["title"], "Quiet");
+    assert_eq!(current.header("etag"), Some(etag));
+}
+
+#[test]
+fn sqlite_no_content_when_configured() {
+    no_content_when_configured(crate::harness::Backend::Sqlite);
+}
+
+#[test]
+fn postgres_no_content_when_configured() {
+    no_content_when_configured(crate::harness::Backend::Postgres);
+}
