@@ -8,8 +8,10 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::{self, AppState, Settings};
 use crate::identity::Directory;
+use crate::provisioning::{Engine, Target};
 use crate::scim::discovery::{BulkLimits, Capabilities};
 use crate::storage::Db;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -46,8 +48,22 @@ pub fn bulk_limits(config: &Config) -> BulkLimits {
     }
 }
 
-/// Opens the database (running migrations), binds the listener and builds the server.
-/// The returned server must be awaited (or spawned) to run.
+/// The provisioning engine for the configured targets, or `None` when there is nothing to do.
+pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, StartError> {
+    if !config.worker.enabled || config.targets.is_empty() {
+        return Ok(None);
+    }
+    let targets = config
+        .targets
+        .iter()
+        .map(|t| Target::from_config(t).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Engine::new(directory, targets, config.worker.clone())))
+}
+
+/// Opens the database (running migrations), binds the listener and builds the server, and
+/// starts the provisioning workers on the current actix runtime. The returned server must be
+/// awaited (or spawned) to run.
 pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
     let db = Db::open(&config.database_url, config.pool_size)?;
     let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
@@ -59,8 +75,12 @@ pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
         source,
     })?;
     let base_url = config.base_url_for(bound);
+    let directory = Directory::new(db.clone(), &base_url);
+    if let Some(engine) = engine(config, directory.clone())? {
+        actix_web::rt::spawn(engine.run());
+    }
     let state = AppState {
-        directory: Directory::new(db.clone(), &base_url),
+        directory,
         authenticator: Authenticator::new(db, &config.auth)?,
         settings: Settings {
             base_url,

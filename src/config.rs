@@ -35,6 +35,147 @@ pub struct Config {
     /// Largest `/Bulk` body in bytes (announced as `bulk.maxPayloadSize`).
     pub bulk_max_payload_bytes: i64,
     pub auth: AuthConfig,
+    /// Outbound targets that accepted changes are provisioned to.
+    pub targets: Vec<TargetConfig>,
+    pub worker: WorkerConfig,
+}
+
+/// One outbound target (`[[targets]]` in the config file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub name: String,
+    /// `scim` (an application's SCIM endpoint).
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The target's SCIM base URL, e.g. `https://app.example.com/scim/v2`.
+    pub url: String,
+    #[serde(default)]
+    pub auth: TargetAuth,
+    /// Provision Users to this target.
+    #[serde(default = "yes")]
+    pub users: bool,
+    /// Only Users matching this SCIM filter are provisioned; those leaving it are deprovisioned.
+    pub users_filter: Option<String>,
+    /// Provision Groups to this target.
+    #[serde(default = "yes")]
+    pub groups: bool,
+    /// `delete` removes deprovisioned users on the target; `deactivate` sets `active: false`.
+    #[serde(default = "default_deprovision")]
+    pub deprovision: String,
+    /// Attempts before an order is given up (`Error`).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: i32,
+    /// Orders delivered at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// First retry delay; doubles per attempt (with jitter) up to `retry_max_ms`.
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+    #[serde(default = "default_retry_max_ms")]
+    pub retry_max_ms: u64,
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+/// How scimgate authenticates to a target. Secrets can come from files (`*_file`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TargetAuth {
+    /// `bearer`, `basic` or `none`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+/// The delivery workers inside `scimgate serve` (and `scimgate worker`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    pub enabled: bool,
+    /// How often idle workers look for new work.
+    pub poll_interval_ms: u64,
+    /// How long a claimed order stays with its worker before others may reclaim it.
+    pub lease_seconds: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            enabled: true,
+            poll_interval_ms: 200,
+            lease_seconds: 120,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_kind() -> String {
+    "scim".into()
+}
+fn default_deprovision() -> String {
+    "delete".into()
+}
+fn default_max_attempts() -> i32 {
+    10
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_retry_base_ms() -> u64 {
+    1_000
+}
+fn default_retry_max_ms() -> u64 {
+    300_000
+}
+fn default_timeout_seconds() -> u64 {
+    30
+}
+
+impl TargetConfig {
+    /// A SCIM target with default settings.
+    pub fn scim(name: &str, url: &str) -> TargetConfig {
+        TargetConfig {
+            name: name.into(),
+            kind: default_kind(),
+            enabled: true,
+            url: url.into(),
+            auth: TargetAuth::default(),
+            users: true,
+            users_filter: None,
+            groups: true,
+            deprovision: default_deprovision(),
+            max_attempts: default_max_attempts(),
+            concurrency: default_concurrency(),
+            retry_base_ms: default_retry_base_ms(),
+            retry_max_ms: default_retry_max_ms(),
+            timeout_seconds: default_timeout_seconds(),
+        }
+    }
+}
+
+impl TargetAuth {
+    /// Reads a secret given inline or in a file.
+    pub fn secret(
+        inline: &Option<String>,
+        file: &Option<PathBuf>,
+    ) -> Result<Option<String>, ConfigError> {
+        match (inline, file) {
+            (_, Some(path)) => std::fs::read_to_string(path)
+                .map(|s| Some(s.trim_end().to_string()))
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display()))),
+            (Some(value), None) => Ok(Some(value.clone())),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +234,8 @@ impl Default for Config {
             patch_returns_no_content: false,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
+            targets: Vec::new(),
+            worker: WorkerConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -137,6 +280,36 @@ impl Config {
         }
         if let Some(jwt) = &self.auth.jwt {
             jwt.validate()?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for t in &self.targets {
+            if !names.insert(t.name.as_str()) {
+                return Err(ConfigError(format!(
+                    "target name {:?} is used twice",
+                    t.name
+                )));
+            }
+            if t.kind != "scim" {
+                return Err(ConfigError(format!(
+                    "target {:?}: kind {:?} is not supported (scim)",
+                    t.name, t.kind
+                )));
+            }
+            if !matches!(t.deprovision.as_str(), "delete" | "deactivate") {
+                return Err(ConfigError(format!(
+                    "target {:?}: deprovision must be delete or deactivate",
+                    t.name
+                )));
+            }
+            if !matches!(
+                t.auth.kind.as_deref(),
+                None | Some("bearer" | "basic" | "none")
+            ) {
+                return Err(ConfigError(format!(
+                    "target {:?}: auth type must be bearer, basic or none",
+                    t.name
+                )));
+            }
         }
         Ok(())
     }

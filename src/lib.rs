@@ -14,7 +14,9 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod connectors;
 pub mod http;
 pub mod identity;
+pub mod provisioning;
 pub mod scim;
 pub mod storage;

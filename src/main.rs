@@ -24,6 +24,8 @@ enum Command {
     Serve,
     /// Bring the database schema up to date and exit.
     Migrate,
+    /// Run only the provisioning workers (no HTTP server).
+    Worker,
     /// Manage API bearer tokens.
     Token {
         #[command(subcommand)]
@@ -69,6 +71,23 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve(&config),
+        Command::Worker => {
+            let db = Db::open(&config.database_url, config.pool_size)?;
+            let base_url = config
+                .base_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}/scim/v2", config.listen));
+            let directory = scimgate::identity::Directory::new(db, &base_url);
+            let Some(engine) = scimgate::app::engine(&config, directory)? else {
+                return Err("no enabled targets and workers: nothing to do".into());
+            };
+            tracing::info!(
+                targets = config.targets.len(),
+                "provisioning workers running"
+            );
+            actix_web::rt::System::new().block_on(engine.run());
+            Ok(())
+        }
         Command::Migrate => {
             Db::open(&config.database_url, 1)?;
             eprintln!("database is up to date");

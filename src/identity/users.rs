@@ -7,7 +7,9 @@ use super::search::{Layout, Query};
 use super::{
     precondition, stored_data, string_attr, Directory, IdentityError, IfMatch, Page, Rendered,
 };
+use crate::scim::filter::{AttrPath, CompareOp, Filter, Literal};
 use crate::scim::input::{self, carry_over_on_replace, check_required};
+use crate::scim::list::Paging;
 use crate::scim::output::render;
 use crate::scim::patch;
 use crate::scim::projection::Projection;
@@ -66,6 +68,29 @@ impl Directory {
             let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
             self.load_user(tx.conn(), stored, projection)
         })
+    }
+
+    /// Whether the user matches `filter` (a target's scope), evaluated in the database.
+    pub fn user_matches(&self, id: &str, filter: &Filter) -> Result<bool, IdentityError> {
+        let by_id = Filter::Compare {
+            path: AttrPath::parse("id")?,
+            op: CompareOp::Eq,
+            value: Literal::String(id.to_string()),
+        };
+        let query = Query {
+            filter: Some(Filter::And(Box::new(by_id), Box::new(filter.clone()))),
+            paging: Some(Paging {
+                start_index: 1,
+                count: 0,
+            }),
+            ..Query::default()
+        };
+        let layout = Layout {
+            table: Table::Users,
+            rt: &USER,
+        };
+        self.db
+            .read(|conn| Ok(layout.select(conn, &query)?.total > 0))
     }
 
     /// PATCH (RFC 7644 §3.5.2): every operation applies, or none does.

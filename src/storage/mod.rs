@@ -11,6 +11,7 @@ pub mod schema;
 
 pub mod change_log;
 pub mod groups;
+pub mod orders;
 pub mod query;
 pub mod tokens;
 pub mod users;

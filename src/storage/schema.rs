@@ -78,4 +78,67 @@ diesel::allow_tables_to_appear_in_same_query!(
     scim_group_members,
     change_log,
     api_tokens,
+    orders,
+    order_attempts,
+    order_transitions,
+    identity_links,
+    planner_position,
 );
+
+diesel::table! {
+    planner_position (name) {
+        name -> Text,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> BigInt,
+        target -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        change_seq -> BigInt,
+        operation -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        remote_id -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    order_attempts (id) {
+        id -> BigInt,
+        order_id -> BigInt,
+        started_at -> BigInt,
+        duration_ms -> BigInt,
+        http_status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        response_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    order_transitions (id) {
+        id -> BigInt,
+        order_id -> BigInt,
+        state -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    identity_links (target, resource_type, source_id) {
+        target -> Text,
+        resource_type -> Text,
+        source_id -> Text,
+        remote_id -> Text,
+        linked_at -> BigInt,
+    }
+}

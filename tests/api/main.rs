@@ -14,6 +14,7 @@ mod cli;
 mod discovery;
 mod idp_dialects;
 mod openapi;
+mod provisioning;
 mod rfc7643_groups;
 mod rfc7643_users;
 mod rfc7644_bulk;

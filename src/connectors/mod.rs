@@ -1,0 +1,89 @@
+//! Connectors: how provisioning reaches one kind of target. The engine speaks to them only
+//! through [`Connector`], so LDAP (and others) slot in beside SCIM.
+
+pub mod scim;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What kind of object an order is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    User,
+    Group,
+}
+
+/// A successful call: the remote object's id when there is one, and the status seen.
+#[derive(Debug, Clone, Default)]
+pub struct Delivered {
+    pub remote_id: Option<String>,
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectorError {
+    /// Worth trying again later: network trouble, timeouts, 5xx, 429.
+    #[error("{message}")]
+    Retryable {
+        message: String,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    },
+    /// Trying again will not help: the target rejected the request.
+    #[error("{message}")]
+    Permanent {
+        message: String,
+        status: Option<u16>,
+    },
+}
+
+impl ConnectorError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ConnectorError::Retryable { status, .. } | ConnectorError::Permanent { status, .. } => {
+                *status
+            }
+        }
+    }
+}
+
+/// The operations the engine needs from any target.
+pub trait Connector: Send + Sync {
+    /// Finds an existing remote object that stands for this one (correlation before create).
+    fn find(
+        &self,
+        kind: ObjectKind,
+        attribute: &str,
+        value: &str,
+    ) -> BoxFuture<'_, Result<Option<String>, ConnectorError>>;
+    /// Creates the object; returns its remote id.
+    fn create<'a>(
+        &'a self,
+        kind: ObjectKind,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
+    /// Makes the remote object equal to `object` in every attribute scimgate manages.
+    fn update<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
+    /// Disables the remote object without deleting it (`active: false`).
+    fn deactivate<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
+    /// Deletes the remote object; an object already gone counts as done.
+    fn delete<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
+}

@@ -1,0 +1,300 @@
+//! The SCIM 2.0 target connector (RFC 7644 as a client), over reqwest.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::{BoxFuture, Connector, ConnectorError, Delivered, ObjectKind};
+
+const SCIM_JSON: &str = "application/scim+json";
+
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    Bearer(String),
+    Basic { username: String, password: String },
+}
+
+pub struct ScimConnector {
+    base: String,
+    auth: Auth,
+    client: Client,
+}
+
+impl ScimConnector {
+    pub fn new(base: &str, auth: Auth, timeout: Duration) -> Result<ScimConnector, reqwest::Error> {
+        let mut headers = HeaderMap::new();
+        headers.insert("accept", HeaderValue::from_static(SCIM_JSON));
+        let client = Client::builder()
+            .timeout(timeout)
+            .default_headers(headers)
+            .build()?;
+        Ok(ScimConnector {
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+            client,
+        })
+    }
+
+    fn endpoint(kind: ObjectKind) -> &'static str {
+        match kind {
+            ObjectKind::User => "Users",
+            ObjectKind::Group => "Groups",
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let builder = self.client.request(method, format!("{}/{path}", self.base));
+        match &self.auth {
+            Auth::None => builder,
+            Auth::Bearer(token) => builder.header(AUTHORIZATION, format!("Bearer {token}")),
+            Auth::Basic { username, password } => builder.basic_auth(username, Some(password)),
+        }
+    }
+
+    async fn send(
+        &self,
+        builder: RequestBuilder,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), ConnectorError> {
+        let builder = match body {
+            Some(b) => builder.header(CONTENT_TYPE, SCIM_JSON).body(b.to_string()),
+            None => builder,
+        };
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| ConnectorError::Retryable {
+                message: format!("request failed: {e}"),
+                status: None,
+                retry_after: None,
+            })?;
+        read(response).await
+    }
+}
+
+/// Reads a response; classifies failures as retryable (5xx, 429, 408) or permanent (other 4xx).
+async fn read(response: Response) -> Result<(StatusCode, Value), ConnectorError> {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ConnectorError::Retryable {
+            message: format!("reading the response failed: {e}"),
+            status: Some(status.as_u16()),
+            retry_after: None,
+        })?;
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok((status, body));
+    }
+    let detail = body["detail"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| text.chars().take(500).collect());
+    let message = format!("{} {}", status.as_u16(), detail);
+    if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
+        Err(ConnectorError::Retryable {
+            message,
+            status: Some(status.as_u16()),
+            retry_after,
+        })
+    } else {
+        Err(ConnectorError::Permanent {
+            message,
+            status: Some(status.as_u16()),
+        })
+    }
+}
+
+fn quote(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into())
+}
+
+impl Connector for ScimConnector {
+    fn find(
+        &self,
+        kind: ObjectKind,
+        attribute: &str,
+        value: &str,
+    ) -> BoxFuture<'_, Result<Option<String>, ConnectorError>> {
+        let filter = format!("{attribute} eq {}", quote(value));
+        Box::pin(async move {
+            let builder = self.request(Method::GET, Self::endpoint(kind)).query(&[
+                ("filter", filter.as_str()),
+                ("attributes", "id"),
+                ("count", "2"),
+            ]);
+            let (_, body) = self.send(builder, None).await?;
+            let found: Vec<&str> = body["Resources"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|x| x["id"].as_str()).collect())
+                .unwrap_or_default();
+            match found.as_slice() {
+                [] => Ok(None),
+                [one] => Ok(Some(one.to_string())),
+                _ => Err(ConnectorError::Permanent {
+                    message: format!(
+                        "several {} on the target match {filter}: not guessing",
+                        Self::endpoint(kind)
+                    ),
+                    status: None,
+                }),
+            }
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        kind: ObjectKind,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(async move {
+            let (status, body) = self
+                .send(
+                    self.request(Method::POST, Self::endpoint(kind)),
+                    Some(object),
+                )
+                .await?;
+            let remote_id = body["id"].as_str().map(str::to_string).ok_or_else(|| {
+                ConnectorError::Permanent {
+                    message: "the target answered a create without an id".into(),
+                    status: Some(status.as_u16()),
+                }
+            })?;
+            Ok(Delivered {
+                remote_id: Some(remote_id),
+                status: Some(status.as_u16()),
+            })
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(async move {
+            let path = format!("{}/{remote_id}", Self::endpoint(kind));
+            if kind == ObjectKind::Group {
+                return self.update_group(&path, remote_id, object).await;
+            }
+            let (status, _) = self
+                .send(self.request(Method::PUT, &path), Some(object))
+                .await?;
+            Ok(Delivered {
+                remote_id: Some(remote_id.to_string()),
+                status: Some(status.as_u16()),
+            })
+        })
+    }
+
+    fn deactivate<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(async move {
+            let path = format!("{}/{remote_id}", Self::endpoint(kind));
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]});
+            let (status, _) = self
+                .send(self.request(Method::PATCH, &path), Some(&body))
+                .await?;
+            Ok(Delivered {
+                remote_id: Some(remote_id.to_string()),
+                status: Some(status.as_u16()),
+            })
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(async move {
+            let path = format!("{}/{remote_id}", Self::endpoint(kind));
+            match self.send(self.request(Method::DELETE, &path), None).await {
+                Ok((status, _)) => Ok(Delivered {
+                    remote_id: Some(remote_id.to_string()),
+                    status: Some(status.as_u16()),
+                }),
+                // Already gone is what we wanted.
+                Err(ConnectorError::Permanent {
+                    status: Some(404), ..
+                }) => Ok(Delivered {
+                    remote_id: None,
+                    status: Some(404),
+                }),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
+impl ScimConnector {
+    /// Groups: the attributes by PATCH replace, and only the members that differ by PATCH
+    /// add/remove, so a large group is never rewritten for one change.
+    async fn update_group(
+        &self,
+        path: &str,
+        remote_id: &str,
+        desired: &Value,
+    ) -> Result<Delivered, ConnectorError> {
+        let (_, current) = self.send(self.request(Method::GET, path), None).await?;
+        let ids = |v: &Value| -> Vec<String> {
+            v["members"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|x| x["value"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let have = ids(&current);
+        let want = ids(desired);
+        let add: Vec<Value> = want
+            .iter()
+            .filter(|id| !have.contains(id))
+            .map(|id| json!({"value": id}))
+            .collect();
+        let remove: Vec<&String> = have.iter().filter(|id| !want.contains(id)).collect();
+        let mut operations =
+            vec![json!({"op": "replace", "path": "displayName", "value": desired["displayName"]})];
+        if let Some(external_id) = desired.get("externalId") {
+            operations.push(json!({"op": "replace", "path": "externalId", "value": external_id}));
+        }
+        if !add.is_empty() {
+            operations.push(json!({"op": "add", "path": "members", "value": add}));
+        }
+        for id in remove {
+            operations
+                .push(json!({"op": "remove", "path": format!("members[value eq {}]", quote(id))}));
+        }
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations});
+        let (status, _) = self
+            .send(
+                self.request(Method::PATCH, &format!("{path}?excludedAttributes=members")),
+                Some(&body),
+            )
+            .await?;
+        Ok(Delivered {
+            remote_id: Some(remote_id.to_string()),
+            status: Some(status.as_u16()),
+        })
+    }
+}

@@ -1,0 +1,306 @@
+//! Carrying out one order on its target: read the resource's current state, map it, correlate
+//! or create, update, or deprovision. Every step is idempotent, so a redelivered order (after a
+//! worker died) neither duplicates nor loses anything.
+
+use serde_json::{json, Map, Value};
+
+use crate::connectors::{ConnectorError, Delivered, ObjectKind};
+use crate::identity::{Directory, IdentityError};
+use crate::scim::projection::Projection;
+use crate::storage::orders::{self, Order};
+use crate::storage::Db;
+
+use super::Target;
+
+/// Runs blocking store work off the async workers; store trouble is worth a retry.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, ConnectorError> {
+    let retryable = |message: String| ConnectorError::Retryable {
+        message,
+        status: None,
+        retry_after: None,
+    };
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(retryable),
+        Err(e) => Err(retryable(format!("internal task failed: {e}"))),
+    }
+}
+
+/// The resource as it is now, or `None` once deleted.
+async fn current(
+    directory: &Directory,
+    kind: ObjectKind,
+    id: &str,
+) -> Result<Option<Value>, ConnectorError> {
+    let directory = directory.clone();
+    let id = id.to_string();
+    blocking(move || {
+        let found = match kind {
+            ObjectKind::User => directory.get_user(&id, &Projection::default()),
+            ObjectKind::Group => directory.get_group(&id, &Projection::default()),
+        };
+        match found {
+            Ok(r) => Ok(Some(r.body)),
+            Err(IdentityError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+fn kind_of(order: &Order) -> ObjectKind {
+    if order.resource_type == "Group" {
+        ObjectKind::Group
+    } else {
+        ObjectKind::User
+    }
+}
+
+/// What scimgate sends for a user: its attributes without server-side ones, with our id as the
+/// target's `externalId` so the target can be correlated back.
+fn outbound_user(resource: &Value, source_id: &str) -> Value {
+    let mut out = Map::new();
+    if let Value::Object(fields) = resource {
+        for (k, v) in fields {
+            if !matches!(k.as_str(), "id" | "meta" | "groups" | "externalId") {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out.insert("externalId".into(), Value::String(source_id.to_string()));
+    Value::Object(out)
+}
+
+async fn link_of(
+    db: &Db,
+    target: &str,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<String>, ConnectorError> {
+    let (db, target, resource_type, id) = (
+        db.clone(),
+        target.to_string(),
+        resource_type.to_string(),
+        id.to_string(),
+    );
+    blocking(move || {
+        db.read(|c| orders::link(c, &target, &resource_type, &id))
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+async fn set_link(
+    db: &Db,
+    target: &str,
+    resource_type: &str,
+    id: &str,
+    remote: &str,
+) -> Result<(), ConnectorError> {
+    let (db, target, resource_type, id, remote) = (
+        db.clone(),
+        target.to_string(),
+        resource_type.to_string(),
+        id.to_string(),
+        remote.to_string(),
+    );
+    blocking(move || {
+        orders::set_link(&db, &target, &resource_type, &id, &remote).map_err(|e| e.to_string())
+    })
+    .await
+}
+
+async fn remove_link(
+    db: &Db,
+    target: &str,
+    resource_type: &str,
+    id: &str,
+) -> Result<(), ConnectorError> {
+    let (db, target, resource_type, id) = (
+        db.clone(),
+        target.to_string(),
+        resource_type.to_string(),
+        id.to_string(),
+    );
+    blocking(move || {
+        orders::remove_link(&db, &target, &resource_type, &id).map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Delivers one order. `Ok` means the target now reflects the resource (or nothing was due).
+pub async fn deliver(
+    directory: &Directory,
+    target: &Target,
+    order: &Order,
+) -> Result<Delivered, ConnectorError> {
+    let db = directory.db();
+    let kind = kind_of(order);
+    let name = target.config.name.as_str();
+    let linked = link_of(db, name, &order.resource_type, &order.resource_id).await?;
+    let state = if order.operation == "delete" {
+        None
+    } else {
+        current(directory, kind, &order.resource_id).await?
+    };
+    let in_scope = match (&state, kind, &target.users_filter) {
+        (None, _, _) => false,
+        (Some(_), ObjectKind::User, Some(filter)) => {
+            let (directory, id, filter) =
+                (directory.clone(), order.resource_id.clone(), filter.clone());
+            blocking(move || {
+                directory
+                    .user_matches(&id, &filter)
+                    .map_err(|e| e.to_string())
+            })
+            .await?
+        }
+        (Some(_), _, _) => true,
+    };
+    let Some(resource) = state.filter(|_| in_scope) else {
+        return deprovision(db, target, order, kind, linked).await;
+    };
+    let object = match kind {
+        ObjectKind::User => outbound_user(&resource, &order.resource_id),
+        ObjectKind::Group => outbound_group(db, name, &resource, &order.resource_id).await?,
+    };
+    let connector = &target.connector;
+    if let Some(remote) = &linked {
+        match connector.update(kind, remote, &object).await {
+            // The remote object vanished: fall through and provision it again.
+            Err(ConnectorError::Permanent {
+                status: Some(404), ..
+            }) => {
+                remove_link(db, name, &order.resource_type, &order.resource_id).await?;
+            }
+            other => return other,
+        }
+    }
+    // Correlate before creating: the object may exist already (a previous attempt whose answer
+    // was lost, or an account created by hand).
+    let (attribute, value) = match kind {
+        ObjectKind::User => (
+            "userName",
+            object["userName"].as_str().unwrap_or_default().to_string(),
+        ),
+        ObjectKind::Group => (
+            "displayName",
+            object["displayName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+    };
+    let existing = connector.find(kind, attribute, &value).await?;
+    let remote = match existing {
+        Some(remote) => remote,
+        None => match connector.create(kind, &object).await {
+            Ok(Delivered {
+                remote_id: Some(remote),
+                ..
+            }) => {
+                set_link(db, name, &order.resource_type, &order.resource_id, &remote).await?;
+                return Ok(Delivered {
+                    remote_id: Some(remote),
+                    status: Some(201),
+                });
+            }
+            Ok(other) => return Ok(other),
+            // Someone created it meanwhile: correlate again.
+            Err(ConnectorError::Permanent {
+                status: Some(409), ..
+            }) => connector
+                .find(kind, attribute, &value)
+                .await?
+                .ok_or_else(|| ConnectorError::Permanent {
+                    message: format!(
+                        "the target reports a conflict but no {attribute} {value:?} can be found"
+                    ),
+                    status: Some(409),
+                })?,
+            Err(e) => return Err(e),
+        },
+    };
+    set_link(db, name, &order.resource_type, &order.resource_id, &remote).await?;
+    connector.update(kind, &remote, &object).await
+}
+
+/// Group members are sent as the target's ids; a member not provisioned there yet makes the
+/// group order wait (retryable) until the member's own order has executed.
+async fn outbound_group(
+    db: &Db,
+    target: &str,
+    resource: &Value,
+    source_id: &str,
+) -> Result<Value, ConnectorError> {
+    let members: Vec<(String, String)> = resource["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|x| {
+                    Some((
+                        x["value"].as_str()?.to_string(),
+                        x["type"].as_str().unwrap_or("User").to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut translated = Vec::with_capacity(members.len());
+    for kind in ["User", "Group"] {
+        let ids: Vec<String> = members
+            .iter()
+            .filter(|(_, t)| (t == "Group") == (kind == "Group"))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let (db2, target2, ids2) = (db.clone(), target.to_string(), ids.clone());
+        let links = blocking(move || {
+            db2.read(|c| orders::links(c, &target2, kind, &ids2))
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+        for id in &ids {
+            match links.get(id) {
+                Some(remote) => translated.push(json!({"value": remote, "type": kind})),
+                None => {
+                    return Err(ConnectorError::Retryable {
+                        message: format!("member {kind} {id} is not provisioned on {target} yet"),
+                        status: None,
+                        retry_after: None,
+                    })
+                }
+            }
+        }
+    }
+    Ok(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": resource["displayName"],
+        "externalId": source_id,
+        "members": translated,
+    }))
+}
+
+async fn deprovision(
+    db: &Db,
+    target: &Target,
+    order: &Order,
+    kind: ObjectKind,
+    linked: Option<String>,
+) -> Result<Delivered, ConnectorError> {
+    let Some(remote) = linked else {
+        // Never provisioned there: nothing to undo.
+        return Ok(Delivered::default());
+    };
+    let name = target.config.name.as_str();
+    let resource_gone = order.operation == "delete";
+    if kind == ObjectKind::User && target.config.deprovision == "deactivate" && !resource_gone {
+        return target.connector.deactivate(ObjectKind::User, &remote).await;
+    }
+    let done = target.connector.delete(kind, &remote).await?;
+    remove_link(db, name, &order.resource_type, &order.resource_id).await?;
+    Ok(done)
+}

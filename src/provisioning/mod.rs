@@ -1,0 +1,16 @@
+//! The outbound provisioning engine.
+//!
+//! Every accepted change is in the change log (written in the change's own transaction). The
+//! [`planner`] turns each entry into one order per target, transactionally with advancing its
+//! position, so no change is lost or planned twice. [`worker`]s claim orders under a lease,
+//! oldest first per resource, and [`deliver`] them through a target's connector; the outcome
+//! moves the order through its states with every attempt recorded.
+
+pub mod backoff;
+pub mod deliver;
+pub mod planner;
+pub mod target;
+pub mod worker;
+
+pub use target::Target;
+pub use worker::Engine;

@@ -1,0 +1,60 @@
+//! A configured target at run time: its settings and its connector.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{ConfigError, TargetAuth, TargetConfig};
+use crate::connectors::scim::{Auth, ScimConnector};
+use crate::connectors::Connector;
+use crate::scim::filter::{self, Filter};
+
+pub struct Target {
+    pub config: TargetConfig,
+    pub users_filter: Option<Filter>,
+    pub connector: Arc<dyn Connector>,
+}
+
+impl Target {
+    pub fn from_config(config: &TargetConfig) -> Result<Target, ConfigError> {
+        let auth = match config.auth.kind.as_deref() {
+            None | Some("none") => Auth::None,
+            Some("bearer") => Auth::Bearer(
+                TargetAuth::secret(&config.auth.token, &config.auth.token_file)?.ok_or_else(
+                    || {
+                        ConfigError::from_message(format!(
+                            "target {:?}: bearer auth needs token or token_file",
+                            config.name
+                        ))
+                    },
+                )?,
+            ),
+            Some(_) => Auth::Basic {
+                username: config.auth.username.clone().unwrap_or_default(),
+                password: TargetAuth::secret(&config.auth.password, &config.auth.password_file)?
+                    .unwrap_or_default(),
+            },
+        };
+        let connector = ScimConnector::new(
+            &config.url,
+            auth,
+            Duration::from_secs(config.timeout_seconds),
+        )
+        .map_err(|e| ConfigError::from_message(format!("target {:?}: {e}", config.name)))?;
+        let users_filter = config
+            .users_filter
+            .as_deref()
+            .map(filter::parse)
+            .transpose()
+            .map_err(|e| {
+                ConfigError::from_message(format!(
+                    "target {:?}: users_filter: {}",
+                    config.name, e.detail
+                ))
+            })?;
+        Ok(Target {
+            config: config.clone(),
+            users_filter,
+            connector: Arc::new(connector),
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! The delivery loop: plan new changes, reclaim expired leases, claim orders per target and
+//! deliver them concurrently, then record each outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use crate::config::WorkerConfig;
+use crate::connectors::ConnectorError;
+use crate::identity::Directory;
+use crate::storage::orders::{self, AttemptRecord, Order, OrderState};
+use crate::storage::{now_micros, Db};
+
+use super::{backoff, deliver, planner, Target};
+
+/// The provisioning engine of one process.
+#[derive(Clone)]
+pub struct Engine {
+    directory: Directory,
+    targets: Vec<Arc<Target>>,
+    config: WorkerConfig,
+    /// Identifies this process's leases.
+    owner: String,
+}
+
+impl Engine {
+    pub fn new(directory: Directory, targets: Vec<Arc<Target>>, config: WorkerConfig) -> Engine {
+        let owner = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4());
+        Engine {
+            directory,
+            targets,
+            config,
+            owner,
+        }
+    }
+
+    fn db(&self) -> &Db {
+        self.directory.db()
+    }
+
+    /// Runs until the process ends. Errors are logged and retried on the next round.
+    pub async fn run(self) {
+        let idle = Duration::from_millis(self.config.poll_interval_ms.max(10));
+        loop {
+            match self.round().await {
+                Ok(0) => tokio::time::sleep(idle).await,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "provisioning round failed");
+                    tokio::time::sleep(idle).await;
+                }
+            }
+        }
+    }
+
+    /// One round; returns how much work it found (0: idle).
+    pub async fn round(&self) -> Result<usize, String> {
+        let (db, targets) = (self.db().clone(), self.targets.clone());
+        let planned = tokio::task::spawn_blocking(move || -> Result<usize, String> {
+            let planned = planner::plan(&db, &targets, 1_000).map_err(|e| e.to_string())?;
+            orders::reclaim_expired(&db).map_err(|e| e.to_string())?;
+            Ok(planned)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let rounds = join_all(
+            self.targets
+                .iter()
+                .filter(|t| t.config.enabled)
+                .map(|t| self.serve_target(t.clone())),
+        )
+        .await;
+        let mut work = planned;
+        for r in rounds {
+            work += r?;
+        }
+        Ok(work)
+    }
+
+    async fn serve_target(&self, target: Arc<Target>) -> Result<usize, String> {
+        let db = self.db().clone();
+        let (name, owner) = (target.config.name.clone(), self.owner.clone());
+        let lease = Duration::from_secs(self.config.lease_seconds).as_micros() as i64;
+        let limit = target.config.concurrency.max(1) as i64;
+        let claimed =
+            tokio::task::spawn_blocking(move || orders::claim(&db, &name, &owner, lease, limit))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        let count = claimed.len();
+        join_all(
+            claimed
+                .into_iter()
+                .map(|order| self.execute(target.clone(), order)),
+        )
+        .await;
+        Ok(count)
+    }
+
+    async fn execute(&self, target: Arc<Target>, order: Order) {
+        let started_at = now_micros();
+        let clock = Instant::now();
+        let result = deliver::deliver(&self.directory, &target, &order).await;
+        let duration_ms = clock.elapsed().as_millis() as i64;
+        let cfg = &target.config;
+        let (state, next_attempt_at, attempt) = match result {
+            Ok(done) => (
+                OrderState::Executed,
+                None,
+                AttemptRecord {
+                    started_at,
+                    duration_ms,
+                    http_status: done.status.map(i32::from),
+                    error: None,
+                    response_id: done.remote_id,
+                },
+            ),
+            Err(error) => {
+                let http_status = error.status().map(i32::from);
+                let record = AttemptRecord {
+                    started_at,
+                    duration_ms,
+                    http_status,
+                    error: Some(error.to_string()),
+                    response_id: None,
+                };
+                match &error {
+                    ConnectorError::Retryable { retry_after, .. }
+                        if order.attempts < cfg.max_attempts =>
+                    {
+                        let delay = backoff::delay(
+                            order.attempts,
+                            cfg.retry_base_ms,
+                            cfg.retry_max_ms,
+                            *retry_after,
+                            rand::random::<f64>(),
+                        );
+                        (
+                            OrderState::Errored,
+                            Some(now_micros() + delay.as_micros() as i64),
+                            record,
+                        )
+                    }
+                    _ => (OrderState::Error, None, record),
+                }
+            }
+        };
+        tracing::debug!(order = order.id, target = %cfg.name, state = state.as_str(), "delivery finished");
+        let db = self.db().clone();
+        let owner = self.owner.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            orders::finish(&db, order.id, &owner, state, next_attempt_at, &attempt)
+        })
+        .await;
+        match recorded {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => tracing::warn!(
+                order = order.id,
+                "lease lost before the outcome was recorded"
+            ),
+            Ok(Err(error)) => {
+                tracing::error!(order = order.id, %error, "recording the outcome failed; the lease will expire and it will be retried")
+            }
+            Err(error) => tracing::error!(order = order.id, %error, "recording task failed"),
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! Provisioning orders: one per (change, target), their state machine, attempts and
+//! transitions, and identity links between local resources and remote objects.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::change_log::{self, ChangeEntry};
+use super::schema::{identity_links, order_attempts, order_transitions, orders, planner_position};
+use super::{Db, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+
+/// The states of RFC-less provisioning, as operators know them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderState {
+    /// Ready, not yet taken by a worker.
+    Pending,
+    /// A worker sent it and has no answer yet.
+    Transmitted,
+    /// The target said OK.
+    Executed,
+    /// Read back from the target and it matches.
+    Verified,
+    /// An attempt failed; it will be retried at `next_attempt_at`.
+    Errored,
+    /// Given up: permanent failure or attempts exhausted.
+    Error,
+    /// Held for review.
+    AwaitingApproval,
+    /// Superseded or cancelled, never sent.
+    Inactive,
+}
+
+impl OrderState {
+    pub const ALL: [OrderState; 8] = [
+        OrderState::Pending,
+        OrderState::Transmitted,
+        OrderState::Executed,
+        OrderState::Verified,
+        OrderState::Errored,
+        OrderState::Error,
+        OrderState::AwaitingApproval,
+        OrderState::Inactive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Pending => "pending",
+            OrderState::Transmitted => "transmitted",
+            OrderState::Executed => "executed",
+            OrderState::Verified => "verified",
+            OrderState::Errored => "errored",
+            OrderState::Error => "error",
+            OrderState::AwaitingApproval => "awaiting_approval",
+            OrderState::Inactive => "inactive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrderState> {
+        OrderState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// States after which nothing more happens to an order without an operator.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OrderState::Executed | OrderState::Verified | OrderState::Error | OrderState::Inactive
+        )
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = orders)]
+pub struct Order {
+    pub id: i64,
+    pub target: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub change_seq: i64,
+    pub operation: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: Micros,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<Micros>,
+    pub last_error: Option<String>,
+    pub remote_id: Option<String>,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = order_attempts)]
+pub struct Attempt {
+    pub id: i64,
+    pub order_id: i64,
+    pub started_at: Micros,
+    pub duration_ms: i64,
+    pub http_status: Option<i32>,
+    pub error: Option<String>,
+    pub response_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = order_transitions)]
+pub struct Transition {
+    pub id: i64,
+    pub order_id: i64,
+    pub state: String,
+    pub at: Micros,
+}
+
+/// An order the planner wants.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub target: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub operation: String,
+}
+
+/// Longest error text kept per attempt.
+const MAX_ERROR_LEN: usize = 2_000;
+
+fn bounded(text: &str) -> String {
+    if text.len() <= MAX_ERROR_LEN {
+        return text.to_string();
+    }
+    let mut end = MAX_ERROR_LEN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+fn transition(tx: &mut WriteTx<'_>, order_id: i64, state: OrderState) -> Result<(), StoreError> {
+    let now = tx.now();
+    diesel::insert_into(order_transitions::table)
+        .values((
+            order_transitions::order_id.eq(order_id),
+            order_transitions::state.eq(state.as_str()),
+            order_transitions::at.eq(now),
+        ))
+        .execute(tx.conn())?;
+    Ok(())
+}
+
+/// Reads the change log after the planner's position and turns each entry into orders, in one
+/// transaction with advancing the position: a crash loses no change and plans none twice.
+/// Returns how many change-log entries were planned.
+pub fn plan_batch<E>(
+    db: &Db,
+    limit: i64,
+    mut plan: impl FnMut(&mut DbConnection, &ChangeEntry) -> Result<Vec<NewOrder>, E>,
+) -> Result<usize, E>
+where
+    E: From<StoreError>,
+{
+    db.write(|tx| {
+        // On PostgreSQL the row lock makes concurrent planners (several instances) take turns.
+        let position: i64 = match tx.conn() {
+            DbConnection::Postgresql(pg) => planner_position::table
+                .filter(planner_position::name.eq("planner"))
+                .select(planner_position::last_seq)
+                .for_update()
+                .first(pg)
+                .map_err(StoreError::from)?,
+            DbConnection::Sqlite(_) => planner_position::table
+                .filter(planner_position::name.eq("planner"))
+                .select(planner_position::last_seq)
+                .first(tx.conn())
+                .map_err(StoreError::from)?,
+        };
+        let entries = change_log::since(tx.conn(), position, limit)?;
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            return Ok(0);
+        };
+        let now = tx.now();
+        for entry in &entries {
+            for order in plan(tx.conn(), entry)? {
+                let id: i64 = diesel::insert_into(orders::table)
+                    .values((
+                        orders::target.eq(&order.target),
+                        orders::resource_type.eq(&order.resource_type),
+                        orders::resource_id.eq(&order.resource_id),
+                        orders::change_seq.eq(entry.seq),
+                        orders::operation.eq(&order.operation),
+                        orders::state.eq(OrderState::Pending.as_str()),
+                        orders::attempts.eq(0),
+                        orders::next_attempt_at.eq(now),
+                        orders::created_at.eq(now),
+                        orders::updated_at.eq(now),
+                    ))
+                    .returning(orders::id)
+                    .get_result(tx.conn())
+                    .map_err(StoreError::from)?;
+                transition(tx, id, OrderState::Pending)?;
+            }
+        }
+        diesel::update(planner_position::table.filter(planner_position::name.eq("planner")))
+            .set(planner_position::last_seq.eq(last))
+            .execute(tx.conn())
+            .map_err(StoreError::from)?;
+        Ok(entries.len())
+    })
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Takes up to `limit` deliverable orders of one target for `owner`, under a lease. Only the
+/// oldest unfinished order of each resource is deliverable, so one resource's orders go out in
+/// change order; an order with a newer one pending behind it becomes `Inactive` (coalesced),
+/// since delivery always sends the resource's current state.
+pub fn claim(
+    db: &Db,
+    target: &str,
+    owner: &str,
+    lease: Micros,
+    limit: i64,
+) -> Result<Vec<Order>, StoreError> {
+    db.write(|tx| {
+        let now = tx.now();
+        const HEADS: &str = "SELECT o.id AS id FROM orders o
+            WHERE o.target = {1} AND o.state IN ('pending', 'errored') AND o.next_attempt_at <= {2}
+              AND NOT EXISTS (SELECT 1 FROM orders p
+                  WHERE p.target = o.target AND p.resource_type = o.resource_type
+                    AND p.resource_id = o.resource_id AND p.id < o.id
+                    AND p.state IN ('pending', 'transmitted', 'errored', 'awaiting_approval'))
+            ORDER BY o.id LIMIT {3}";
+        let heads: Vec<IdRow> = match tx.conn() {
+            DbConnection::Postgresql(pg) => {
+                let sql = HEADS
+                    .replace("{1}", "$1")
+                    .replace("{2}", "$2")
+                    .replace("{3}", "$3")
+                    + " FOR UPDATE SKIP LOCKED";
+                diesel::sql_query(sql)
+                    .bind::<Text, _>(target)
+                    .bind::<BigInt, _>(now)
+                    .bind::<BigInt, _>(limit)
+                    .load(pg)?
+            }
+            DbConnection::Sqlite(lite) => {
+                let sql = HEADS
+                    .replace("{1}", "?")
+                    .replace("{2}", "?")
+                    .replace("{3}", "?");
+                diesel::sql_query(sql)
+                    .bind::<Text, _>(target)
+                    .bind::<BigInt, _>(now)
+                    .bind::<BigInt, _>(limit)
+                    .load(lite)?
+            }
+        };
+        let mut claimed = Vec::with_capacity(heads.len());
+        for IdRow { id } in heads {
+            let order: Order = orders::table
+                .find(id)
+                .select(Order::as_select())
+                .first(tx.conn())?;
+            let newer_pending: i64 = orders::table
+                .filter(orders::target.eq(&order.target))
+                .filter(orders::resource_type.eq(&order.resource_type))
+                .filter(orders::resource_id.eq(&order.resource_id))
+                .filter(orders::id.gt(id))
+                .filter(orders::state.eq(OrderState::Pending.as_str()))
+                .count()
+                .get_result(tx.conn())?;
+            if newer_pending > 0 {
+                set_state(
+                    tx,
+                    id,
+                    OrderState::Inactive,
+                    Some("superseded by a newer change"),
+                )?;
+                continue;
+            }
+            diesel::update(orders::table.find(id))
+                .set((
+                    orders::state.eq(OrderState::Transmitted.as_str()),
+                    orders::attempts.eq(order.attempts + 1),
+                    orders::lease_owner.eq(owner),
+                    orders::lease_until.eq(now + lease),
+                    orders::updated_at.eq(now),
+                ))
+                .execute(tx.conn())?;
+            transition(tx, id, OrderState::Transmitted)?;
+            claimed.push(Order {
+                state: OrderState::Transmitted.as_str().to_string(),
+                attempts: order.attempts + 1,
+                lease_owner: Some(owner.to_string()),
+                lease_until: Some(now + lease),
+                ..order
+            });
+        }
+        Ok(claimed)
+    })
+}
+
+fn set_state(
+    tx: &mut WriteTx<'_>,
+    id: i64,
+    state: OrderState,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let now = tx.now();
+    diesel::update(orders::table.find(id))
+        .set((
+            orders::state.eq(state.as_str()),
+            orders::last_error.eq(error.map(bounded)),
+            orders::lease_owner.eq(None::<String>),
+            orders::lease_until.eq(None::<i64>),
+            orders::updated_at.eq(now),
+        ))
+        .execute(tx.conn())?;
+    transition(tx, id, state)
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub started_at: Micros,
+    pub duration_ms: i64,
+    pub http_status: Option<i32>,
+    pub error: Option<String>,
+    pub response_id: Option<String>,
+}
+
+/// Records an attempt and moves the order on, if `owner` still holds its lease (a reclaimed
+/// order's late answer must not overwrite the new holder's work). Returns whether it did.
+pub fn finish(
+    db: &Db,
+    order_id: i64,
+    owner: &str,
+    state: OrderState,
+    next_attempt_at: Option<Micros>,
+    attempt: &AttemptRecord,
+) -> Result<bool, StoreError> {
+    db.write(|tx| {
+        let now = tx.now();
+        let updated = diesel::update(
+            orders::table
+                .filter(orders::id.eq(order_id))
+                .filter(orders::lease_owner.eq(owner))
+                .filter(orders::state.eq(OrderState::Transmitted.as_str())),
+        )
+        .set((
+            orders::state.eq(state.as_str()),
+            orders::next_attempt_at.eq(next_attempt_at.unwrap_or(now)),
+            orders::last_error.eq(attempt.error.as_deref().map(bounded)),
+            orders::remote_id.eq(attempt.response_id.clone()),
+            orders::lease_owner.eq(None::<String>),
+            orders::lease_until.eq(None::<i64>),
+            orders::updated_at.eq(now),
+        ))
+        .execute(tx.conn())?;
+        diesel::insert_into(order_attempts::table)
+            .values((
+                order_attempts::order_id.eq(order_id),
+                order_attempts::started_at.eq(attempt.started_at),
+                order_attempts::duration_ms.eq(attempt.duration_ms),
+                order_attempts::http_status.eq(attempt.http_status),
+                order_attempts::error.eq(attempt.error.as_deref().map(bounded)),
+                order_attempts::response_id.eq(attempt.response_id.clone()),
+            ))
+            .execute(tx.conn())?;
+        if updated > 0 {
+            transition(tx, order_id, state)?;
+        }
+        Ok(updated > 0)
+    })
+}
+
+/// Orders whose worker vanished (lease expired while `Transmitted`) become retryable now.
+pub fn reclaim_expired(db: &Db) -> Result<usize, StoreError> {
+    db.write(|tx| {
+        let now = tx.now();
+        let expired: Vec<i64> = orders::table
+            .filter(orders::state.eq(OrderState::Transmitted.as_str()))
+            .filter(orders::lease_until.lt(now))
+            .select(orders::id)
+            .load(tx.conn())?;
+        for id in &expired {
+            diesel::update(orders::table.find(id))
+                .set((
+                    orders::state.eq(OrderState::Errored.as_str()),
+                    orders::next_attempt_at.eq(now),
+                    orders::last_error.eq(Some("lease expired: the worker stopped mid-delivery")),
+                    orders::lease_owner.eq(None::<String>),
+                    orders::lease_until.eq(None::<i64>),
+                    orders::updated_at.eq(now),
+                ))
+                .execute(tx.conn())?;
+            transition(tx, *id, OrderState::Errored)?;
+        }
+        Ok(expired.len())
+    })
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Order>, StoreError> {
+    Ok(orders::table
+        .find(id)
+        .select(Order::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn attempts_of(conn: &mut DbConnection, id: i64) -> Result<Vec<Attempt>, StoreError> {
+    Ok(order_attempts::table
+        .filter(order_attempts::order_id.eq(id))
+        .order(order_attempts::id.asc())
+        .select(Attempt::as_select())
+        .load(conn)?)
+}
+
+pub fn transitions_of(conn: &mut DbConnection, id: i64) -> Result<Vec<Transition>, StoreError> {
+    Ok(order_transitions::table
+        .filter(order_transitions::order_id.eq(id))
+        .order(order_transitions::id.asc())
+        .select(Transition::as_select())
+        .load(conn)?)
+}
+
+/// Orders of one resource on every target, oldest first.
+pub fn of_resource(
+    conn: &mut DbConnection,
+    resource_type: &str,
+    resource_id: &str,
+) -> Result<Vec<Order>, StoreError> {
+    Ok(orders::table
+        .filter(orders::resource_type.eq(resource_type))
+        .filter(orders::resource_id.eq(resource_id))
+        .order(orders::id.asc())
+        .select(Order::as_select())
+        .load(conn)?)
+}
+
+/// Orders per state for one target.
+pub fn counts(conn: &mut DbConnection, target: &str) -> Result<HashMap<String, i64>, StoreError> {
+    let rows: Vec<(String, i64)> = orders::table
+        .filter(orders::target.eq(target))
+        .group_by(orders::state)
+        .select((orders::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+pub fn link(
+    conn: &mut DbConnection,
+    target: &str,
+    resource_type: &str,
+    source_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(identity_links::table
+        .find((target, resource_type, source_id))
+        .select(identity_links::remote_id)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn links(
+    conn: &mut DbConnection,
+    target: &str,
+    resource_type: &str,
+    source_ids: &[String],
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut out = HashMap::new();
+    for chunk in source_ids.chunks(BIND_CHUNK) {
+        let rows: Vec<(String, String)> = identity_links::table
+            .filter(identity_links::target.eq(target))
+            .filter(identity_links::resource_type.eq(resource_type))
+            .filter(identity_links::source_id.eq_any(chunk))
+            .select((identity_links::source_id, identity_links::remote_id))
+            .load(conn)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+pub fn set_link(
+    db: &Db,
+    target: &str,
+    resource_type: &str,
+    source_id: &str,
+    remote_id: &str,
+) -> Result<(), StoreError> {
+    db.write(|tx| {
+        let now = tx.now();
+        diesel::delete(identity_links::table.find((target, resource_type, source_id)))
+            .execute(tx.conn())?;
+        diesel::insert_into(identity_links::table)
+            .values((
+                identity_links::target.eq(target),
+                identity_links::resource_type.eq(resource_type),
+                identity_links::source_id.eq(source_id),
+                identity_links::remote_id.eq(remote_id),
+                identity_links::linked_at.eq(now),
+            ))
+            .execute(tx.conn())?;
+        Ok(())
+    })
+}
+
+pub fn remove_link(
+    db: &Db,
+    target: &str,
+    resource_type: &str,
+    source_id: &str,
+) -> Result<(), StoreError> {
+    db.write(|tx| {
+        diesel::delete(identity_links::table.find((target, resource_type, source_id)))
+            .execute(tx.conn())?;
+        Ok(())
+    })
+}

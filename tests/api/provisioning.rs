@@ -1,0 +1,256 @@
+//! Outbound provisioning end to end: users and groups pushed into scimgate over SCIM arrive in
+//! a real SCIM target (a second scimgate), with order states recorded on the way.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use scimgate::config::{Config, TargetAuth, TargetConfig};
+use scimgate::storage::orders::{self, Order};
+
+use crate::harness::{id_of, Backend, TestServer};
+use crate::rfc7644_patch::patch;
+
+fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn target_for(app: &TestServer, name: &str) -> TargetConfig {
+    let mut t = TargetConfig::scim(name, &app.base);
+    t.auth = TargetAuth {
+        kind: Some("bearer".into()),
+        token: Some(app.token.clone()),
+        ..TargetAuth::default()
+    };
+    t.retry_base_ms = 50;
+    t.retry_max_ms = 500;
+    t
+}
+
+fn fast(c: &mut Config, targets: Vec<TargetConfig>) {
+    c.targets = targets;
+    c.worker.poll_interval_ms = 20;
+}
+
+/// The target's user with this userName, if it has one.
+fn remote_user(app: &TestServer, user_name: &str) -> Option<Value> {
+    let r = app.get(&format!("/Users?filter=userName%20eq%20%22{user_name}%22"));
+    r.body["Resources"]
+        .as_array()
+        .and_then(|a| a.first().cloned())
+}
+
+fn orders_of(s: &TestServer, kind: &str, id: &str) -> Vec<Order> {
+    s.db.read(|c| orders::of_resource(c, kind, id))
+        .expect("orders")
+}
+
+fn settled(s: &TestServer, kind: &str, id: &str) -> bool {
+    let list = orders_of(s, kind, id);
+    !list.is_empty()
+        && list
+            .iter()
+            .all(|o| matches!(o.state.as_str(), "executed" | "verified" | "inactive"))
+}
+
+fn users_and_groups_arrive_with_translated_members(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let s = TestServer::start_with(backend, |c| fast(c, vec![target_for(&app, "app")]));
+
+    let alice = s.create_user(&json!({"userName": "alice", "name": {"givenName": "Alice", "familyName": "Liddell"},
+        "emails": [{"value": "alice@example.com", "type": "work", "primary": true}], "title": "Explorer"}));
+    let alice_id = id_of(&alice);
+    let remote = wait_for("alice on the target", || remote_user(&app, "alice"));
+    assert_eq!(
+        remote["externalId"],
+        alice_id.as_str(),
+        "our id is the target's externalId"
+    );
+    assert_eq!(remote["name"]["familyName"], "Liddell");
+    assert_eq!(remote["emails"][0]["value"], "alice@example.com");
+    let remote_alice = id_of(&remote);
+    assert_ne!(remote_alice, alice_id, "the target assigns its own ids");
+
+    // An update travels too.
+    patch(
+        &s,
+        &format!("/Users/{alice_id}"),
+        json!([{"op": "replace", "path": "title", "value": "Queen"}]),
+    );
+    wait_for("the new title", || {
+        remote_user(&app, "alice").filter(|u| u["title"] == "Queen")
+    });
+
+    // A group arrives with its member translated to the target's id.
+    let group =
+        s.create_group(&json!({"displayName": "Wonderland", "members": [{"value": alice_id}]}));
+    let gid = id_of(&group);
+    let remote_group = wait_for("the group on the target", || {
+        let r = app.get("/Groups?filter=displayName%20eq%20%22Wonderland%22");
+        r.body["Resources"]
+            .as_array()
+            .and_then(|a| a.first().cloned())
+    });
+    assert_eq!(remote_group["members"][0]["value"], remote_alice.as_str());
+    assert_eq!(remote_group["externalId"], gid.as_str());
+
+    // Every order executed, with its attempts and transitions recorded.
+    wait_for("alice's orders to settle", || {
+        settled(&s, "User", &alice_id).then_some(())
+    });
+    let list = orders_of(&s, "User", &alice_id);
+    let first = &list[0];
+    assert_eq!(first.target, "app");
+    let attempts =
+        s.db.read(|c| orders::attempts_of(c, first.id))
+            .expect("attempts");
+    assert_eq!(attempts.len() as i32, first.attempts);
+    let transitions: Vec<String> =
+        s.db.read(|c| orders::transitions_of(c, first.id))
+            .expect("transitions")
+            .into_iter()
+            .map(|t| t.state)
+            .collect();
+    assert_eq!(transitions.first().map(String::as_str), Some("pending"));
+    assert!(
+        transitions.iter().any(|t| t == "transmitted"),
+        "{transitions:?}"
+    );
+
+    // Deleting the user removes it there, and the group loses the member.
+    assert_eq!(s.delete(&format!("/Users/{alice_id}")).status, 204);
+    wait_for("alice gone from the target", || {
+        remote_user(&app, "alice").is_none().then_some(())
+    });
+    wait_for("the member removed", || {
+        let g = app.get(&format!("/Groups/{}", id_of(&remote_group)));
+        g.body.get("members").is_none().then_some(())
+    });
+}
+
+/// A user already on the target (created by hand) is linked, not duplicated.
+fn existing_accounts_are_correlated(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let by_hand = app.create_user(&json!({"userName": "bob", "title": "Manual"}));
+    let s = TestServer::start_with(backend, |c| fast(c, vec![target_for(&app, "app")]));
+    let bob = id_of(&s.create_user(&json!({"userName": "bob", "title": "Synced"})));
+    wait_for("bob's order", || settled(&s, "User", &bob).then_some(()));
+    let all = app.get("/Users");
+    assert_eq!(all.body["totalResults"], 1, "no duplicate");
+    assert_eq!(all.body["Resources"][0]["id"], by_hand["id"]);
+    assert_eq!(all.body["Resources"][0]["title"], "Synced");
+}
+
+/// Scope: only users matching the filter go out; one that leaves the scope is deprovisioned.
+fn scope_entry_and_exit(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let mut t = target_for(&app, "engineers");
+    t.users_filter = Some("title eq \"Engineer\"".into());
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let carol = id_of(&s.create_user(&json!({"userName": "carol", "title": "Sales"})));
+    wait_for("carol's order", || {
+        settled(&s, "User", &carol).then_some(())
+    });
+    assert!(remote_user(&app, "carol").is_none(), "out of scope");
+    patch(
+        &s,
+        &format!("/Users/{carol}"),
+        json!([{"op": "replace", "path": "title", "value": "Engineer"}]),
+    );
+    wait_for("carol provisioned", || remote_user(&app, "carol"));
+    patch(
+        &s,
+        &format!("/Users/{carol}"),
+        json!([{"op": "replace", "path": "title", "value": "Manager"}]),
+    );
+    wait_for("carol deprovisioned", || {
+        remote_user(&app, "carol").is_none().then_some(())
+    });
+}
+
+/// An unreachable target: orders are retried with backoff, then given up as `Error`.
+fn unreachable_targets_are_retried_then_given_up(backend: Backend) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let url = format!("http://{}/scim/v2", closed.local_addr().expect("addr"));
+    drop(closed);
+    let mut t = TargetConfig::scim("down", &url);
+    t.retry_base_ms = 50;
+    t.max_attempts = 3;
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let dave = id_of(&s.create_user(&json!({"userName": "dave"})));
+    let order = wait_for("the order to be given up", || {
+        orders_of(&s, "User", &dave)
+            .into_iter()
+            .find(|o| o.state == "error")
+    });
+    assert_eq!(order.attempts, 3);
+    assert!(
+        order
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("request failed")),
+        "{:?}",
+        order.last_error
+    );
+    let states: Vec<String> =
+        s.db.read(|c| orders::transitions_of(c, order.id))
+            .expect("transitions")
+            .into_iter()
+            .map(|t| t.state)
+            .collect();
+    assert_eq!(
+        states.iter().filter(|st| *st == "errored").count(),
+        2,
+        "{states:?}"
+    );
+    let attempts =
+        s.db.read(|c| orders::attempts_of(c, order.id))
+            .expect("attempts");
+    assert_eq!(attempts.len(), 3);
+    assert!(
+        attempts
+            .windows(2)
+            .all(|w| w[1].started_at - w[0].started_at >= 30_000),
+        "backoff between attempts"
+    );
+}
+
+#[test]
+fn sqlite_users_and_groups_arrive_with_translated_members() {
+    users_and_groups_arrive_with_translated_members(Backend::Sqlite);
+}
+#[test]
+fn postgres_users_and_groups_arrive_with_translated_members() {
+    users_and_groups_arrive_with_translated_members(Backend::Postgres);
+}
+#[test]
+fn sqlite_existing_accounts_are_correlated() {
+    existing_accounts_are_correlated(Backend::Sqlite);
+}
+#[test]
+fn postgres_existing_accounts_are_correlated() {
+    existing_accounts_are_correlated(Backend::Postgres);
+}
+#[test]
+fn sqlite_scope_entry_and_exit() {
+    scope_entry_and_exit(Backend::Sqlite);
+}
+#[test]
+fn postgres_scope_entry_and_exit() {
+    scope_entry_and_exit(Backend::Postgres);
+}
+#[test]
+fn sqlite_unreachable_targets_are_retried_then_given_up() {
+    unreachable_targets_are_retried_then_given_up(Backend::Sqlite);
+}
+#[test]
+fn postgres_unreachable_targets_are_retried_then_given_up() {
+    unreachable_targets_are_retried_then_given_up(Backend::Postgres);
+}
