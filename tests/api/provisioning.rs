@@ -254,3 +254,136 @@ fn sqlite_unreachable_targets_are_retried_then_given_up() {
 fn postgres_unreachable_targets_are_retried_then_given_up() {
     unreachable_targets_are_retried_then_given_up(Backend::Postgres);
 }
+
+/// Drives the engine by hand: no background worker, one round at a time.
+fn manual(s: &TestServer, targets: Vec<TargetConfig>) -> scimgate::provisioning::Engine {
+    let mut config = Config {
+        targets,
+        ..Config::default()
+    };
+    config.worker.lease_seconds = 1;
+    let directory = scimgate::identity::Directory::new(s.db.clone(), &s.base);
+    scimgate::app::engine(&config, directory)
+        .expect("engine")
+        .expect("targets configured")
+}
+
+fn round(engine: &scimgate::provisioning::Engine) -> usize {
+    actix_web::rt::System::new()
+        .block_on(engine.round())
+        .expect("round")
+}
+
+/// Several changes queued for one resource go out as one, in the latest state; a create
+/// followed by a delete sends nothing.
+fn coalescing_and_order_per_resource(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let s = TestServer::start_with(backend, |c| c.worker.enabled = false);
+    let engine = manual(&s, vec![target_for(&app, "app")]);
+    let erin = id_of(&s.create_user(&json!({"userName": "erin", "title": "v1"})));
+    for v in 2..=4 {
+        patch(
+            &s,
+            &format!("/Users/{erin}"),
+            json!([{"op": "replace", "path": "title", "value": format!("v{v}")}]),
+        );
+    }
+    let ghost = id_of(&s.create_user(&json!({"userName": "ghost"})));
+    assert_eq!(s.delete(&format!("/Users/{ghost}")).status, 204);
+    for _ in 0..5 {
+        round(&engine);
+    }
+    let states: Vec<String> = orders_of(&s, "User", &erin)
+        .into_iter()
+        .map(|o| o.state)
+        .collect();
+    assert_eq!(
+        states,
+        ["inactive", "inactive", "inactive", "executed"],
+        "only the newest order is sent"
+    );
+    let remote = remote_user(&app, "erin").expect("erin arrived");
+    assert_eq!(remote["title"], "v4");
+    let ghost_orders: Vec<String> = orders_of(&s, "User", &ghost)
+        .into_iter()
+        .map(|o| o.state)
+        .collect();
+    assert_eq!(ghost_orders, ["inactive", "executed"]);
+    assert!(
+        remote_user(&app, "ghost").is_none(),
+        "create then delete sends nothing"
+    );
+    assert_eq!(app.get("/Users").body["totalResults"], 1);
+}
+
+/// A worker that dies mid-delivery leaves its order `Transmitted`; once the lease expires another
+/// worker redelivers it, and the target ends with exactly one account.
+fn expired_leases_are_reclaimed_without_duplicates(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let s = TestServer::start_with(backend, |c| c.worker.enabled = false);
+    let engine = manual(&s, vec![target_for(&app, "app")]);
+    let frank = id_of(&s.create_user(&json!({"userName": "frank"})));
+    round(&engine);
+    assert!(remote_user(&app, "frank").is_some());
+
+    // The next change is planned, then taken by a worker that dies (its lease: 1 µs).
+    patch(
+        &s,
+        &format!("/Users/{frank}"),
+        json!([{"op": "replace", "path": "title", "value": "final"}]),
+    );
+    let target =
+        scimgate::provisioning::Target::from_config(&target_for(&app, "app")).expect("target");
+    scimgate::provisioning::planner::plan(&s.db, &[std::sync::Arc::new(target)], 100)
+        .expect("plan");
+    let taken = orders::claim(&s.db, "app", "dead-worker", 1, 10).expect("claim");
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].state, "transmitted");
+    std::thread::sleep(Duration::from_millis(5));
+
+    for _ in 0..3 {
+        round(&engine);
+    }
+    let order = orders_of(&s, "User", &frank)
+        .into_iter()
+        .find(|o| o.id == taken[0].id)
+        .expect("order");
+    assert_eq!(order.state, "executed", "{order:?}");
+    assert_eq!(order.attempts, 2, "the lost attempt and the redelivery");
+    let transitions: Vec<String> =
+        s.db.read(|c| orders::transitions_of(c, order.id))
+            .expect("transitions")
+            .into_iter()
+            .map(|t| t.state)
+            .collect();
+    assert_eq!(
+        transitions,
+        [
+            "pending",
+            "transmitted",
+            "errored",
+            "transmitted",
+            "executed"
+        ]
+    );
+    let all = app.get("/Users");
+    assert_eq!(all.body["totalResults"], 1, "no duplicate on the target");
+    assert_eq!(all.body["Resources"][0]["title"], "final");
+}
+
+#[test]
+fn sqlite_coalescing_and_order_per_resource() {
+    coalescing_and_order_per_resource(Backend::Sqlite);
+}
+#[test]
+fn postgres_coalescing_and_order_per_resource() {
+    coalescing_and_order_per_resource(Backend::Postgres);
+}
+#[test]
+fn sqlite_expired_leases_are_reclaimed_without_duplicates() {
+    expired_leases_are_reclaimed_without_duplicates(Backend::Sqlite);
+}
+#[test]
+fn postgres_expired_leases_are_reclaimed_without_duplicates() {
+    expired_leases_are_reclaimed_without_duplicates(Backend::Postgres);
+}

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-cargo build --locked --bin scimgate
+# Built the way `cargo test` builds it (same features), so CI compiles nothing twice.
+cargo test --locked --no-run --quiet 2>/dev/null || cargo test --locked --no-run
 bin=target/debug/scimgate
 
 venv=target/conformance-venv
