@@ -12,6 +12,7 @@ mod auth;
 mod change_log;
 mod cli;
 mod discovery;
+mod faulty_target;
 mod idp_dialects;
 mod openapi;
 mod provisioning;

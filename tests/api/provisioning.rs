@@ -387,3 +387,96 @@ fn sqlite_expired_leases_are_reclaimed_without_duplicates() {
 fn postgres_expired_leases_are_reclaimed_without_duplicates() {
     expired_leases_are_reclaimed_without_duplicates(Backend::Postgres);
 }
+
+/// 500, 429 with Retry-After, an answer slower than the client's timeout (the user was created
+/// anyway) and a 409 after creating: the order retries through all of them and the target ends
+/// with exactly one account.
+fn faults_are_retried_and_never_duplicate(backend: Backend) {
+    use crate::faulty_target::{Fault, FaultyTarget};
+    let faulty = FaultyTarget::start(vec![
+        Fault::Status(500),
+        Fault::TooManyRequests {
+            retry_after_seconds: 1,
+        },
+        Fault::Status(503),
+    ]);
+    let mut t = TargetConfig::scim("flaky", &faulty.base);
+    t.retry_base_ms = 20;
+    t.timeout_seconds = 1;
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let gina = id_of(&s.create_user(&json!({"userName": "gina"})));
+    let order = wait_for("gina delivered", || {
+        orders_of(&s, "User", &gina)
+            .into_iter()
+            .find(|o| o.state == "executed")
+    });
+    assert_eq!(order.attempts, 4);
+    let attempts =
+        s.db.read(|c| orders::attempts_of(c, order.id))
+            .expect("attempts");
+    let statuses: Vec<Option<i32>> = attempts.iter().map(|a| a.http_status).collect();
+    assert_eq!(statuses, [Some(500), Some(429), Some(503), Some(201)]);
+    assert!(
+        attempts[2].started_at - attempts[1].started_at >= 1_000_000,
+        "Retry-After: 1 was honoured"
+    );
+    assert_eq!(faulty.users().len(), 1);
+
+    let slow = FaultyTarget::start(vec![
+        Fault::Slow(Duration::from_millis(2_500)),
+        Fault::ConflictAfterCreate,
+    ]);
+    let mut t = TargetConfig::scim("slow", &slow.base);
+    t.retry_base_ms = 20;
+    t.timeout_seconds = 1;
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let hugo = id_of(&s.create_user(&json!({"userName": "hugo"})));
+    let order = wait_for("hugo delivered", || {
+        orders_of(&s, "User", &hugo)
+            .into_iter()
+            .find(|o| o.state == "executed")
+    });
+    assert_eq!(
+        order.attempts, 2,
+        "the timed-out create, then correlation instead of a second create"
+    );
+    assert_eq!(
+        slow.users().len(),
+        1,
+        "the account created during the timeout is linked, not duplicated"
+    );
+    let posts = slow.requests().iter().filter(|(m, _)| m == "POST").count();
+    assert_eq!(posts, 1);
+
+    // 409 on create: resolved by correlating, in the same attempt.
+    let conflicting = FaultyTarget::start(vec![Fault::ConflictAfterCreate]);
+    let s = TestServer::start_with(backend, |c| {
+        fast(
+            c,
+            vec![TargetConfig::scim("conflicting", &conflicting.base)],
+        )
+    });
+    let ida = id_of(&s.create_user(&json!({"userName": "ida", "title": "T"})));
+    let order = wait_for("ida delivered", || {
+        orders_of(&s, "User", &ida)
+            .into_iter()
+            .find(|o| o.state == "executed")
+    });
+    assert_eq!(order.attempts, 1);
+    assert_eq!(order.remote_id.as_deref(), Some("remote-1"));
+    let users = conflicting.users();
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        users[0]["title"], "T",
+        "the linked account was then updated"
+    );
+}
+
+#[test]
+fn sqlite_faults_are_retried_and_never_duplicate() {
+    faults_are_retried_and_never_duplicate(Backend::Sqlite);
+}
+#[test]
+fn postgres_faults_are_retried_and_never_duplicate() {
+    faults_are_retried_and_never_duplicate(Backend::Postgres);
+}

@@ -1,0 +1,180 @@
+//! A deliberately unreliable SCIM target for delivery tests: a real HTTP server on loopback that
+//! answers POST /Users from a script of faults (500, 429 with Retry-After, a slow answer that
+//! outlives the client's timeout, 409 after creating), and otherwise behaves.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Status(u16),
+    TooManyRequests {
+        retry_after_seconds: u64,
+    },
+    /// Creates the user, but answers only after this long.
+    Slow(Duration),
+    /// Creates the user, then answers 409 as if it had existed.
+    ConflictAfterCreate,
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Fault>,
+    users: HashMap<String, Value>,
+    /// (method, path) of every request, in order.
+    log: Vec<(String, String)>,
+}
+
+pub struct FaultyTarget {
+    pub base: String,
+    state: Arc<Mutex<State>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl FaultyTarget {
+    pub fn start(script: Vec<Fault>) -> FaultyTarget {
+        let state = Arc::new(Mutex::new(State {
+            script: script.into(),
+            ..State::default()
+        }));
+        let shared = state.clone();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(web::Data::new(shared.clone()))
+                        .default_service(web::to(handle))
+                })
+                .workers(2)
+                .bind("127.0.0.1:0")
+                .expect("bind");
+                let addr = server.addrs()[0];
+                let server = server.run();
+                tx.send((server.handle(), addr)).expect("send");
+                let _ = server.await;
+            })
+        });
+        let (handle, addr) = rx.recv().expect("faulty target started");
+        FaultyTarget {
+            base: format!("http://{addr}/scim/v2"),
+            state,
+            handle,
+        }
+    }
+
+    pub fn users(&self) -> Vec<Value> {
+        self.state
+            .lock()
+            .map(|s| s.users.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.state.lock().map(|s| s.log.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for FaultyTarget {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+async fn handle(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let (fault, response) = {
+        let Ok(mut s) = state.lock() else {
+            return HttpResponse::InternalServerError().finish();
+        };
+        s.log.push((method.clone(), path.clone()));
+        match (method.as_str(), path.trim_start_matches("/scim/v2")) {
+            ("GET", "/Users") => {
+                let query = req
+                    .query_string()
+                    .replace("%22", "\"")
+                    .replace("%20", " ")
+                    .replace('+', " ");
+                let wanted = query.split('"').nth(1).unwrap_or_default().to_string();
+                let found: Vec<Value> = s
+                    .users
+                    .values()
+                    .filter(|u| u["userName"] == wanted.as_str())
+                    .cloned()
+                    .collect();
+                (None, HttpResponse::Ok().json(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": found.len(), "Resources": found})))
+            }
+            ("POST", "/Users") => {
+                let mut user: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let fault = s.script.pop_front();
+                let create = |s: &mut State, user: &mut Value| {
+                    let id = format!("remote-{}", s.users.len() + 1);
+                    user["id"] = json!(id);
+                    s.users.insert(id, user.clone());
+                };
+                match fault {
+                    Some(Fault::Status(code)) => (
+                        None,
+                        HttpResponse::build(
+                            actix_web::http::StatusCode::from_u16(code)
+                                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
+                        )
+                        .json(json!({"detail": "scripted failure"})),
+                    ),
+                    Some(Fault::TooManyRequests {
+                        retry_after_seconds,
+                    }) => (
+                        None,
+                        HttpResponse::TooManyRequests()
+                            .insert_header(("Retry-After", retry_after_seconds.to_string()))
+                            .json(json!({"detail": "slow down"})),
+                    ),
+                    Some(Fault::Slow(d)) => {
+                        create(&mut s, &mut user);
+                        (Some(d), HttpResponse::Created().json(user))
+                    }
+                    Some(Fault::ConflictAfterCreate) => {
+                        create(&mut s, &mut user);
+                        (
+                            None,
+                            HttpResponse::Conflict()
+                                .json(json!({"scimType": "uniqueness", "detail": "exists"})),
+                        )
+                    }
+                    None => {
+                        create(&mut s, &mut user);
+                        (None, HttpResponse::Created().json(user))
+                    }
+                }
+            }
+            ("PUT", p) if p.starts_with("/Users/") => {
+                let id = p.trim_start_matches("/Users/").to_string();
+                let mut user: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                user["id"] = json!(id);
+                if s.users.contains_key(&id) {
+                    s.users.insert(id, user.clone());
+                    (None, HttpResponse::Ok().json(user))
+                } else {
+                    (
+                        None,
+                        HttpResponse::NotFound().json(json!({"detail": "no such user"})),
+                    )
+                }
+            }
+            _ => (None, HttpResponse::NotFound().finish()),
+        }
+    };
+    if let Some(delay) = fault {
+        actix_web::rt::time::sleep(delay).await;
+    }
+    response
+}
