@@ -160,14 +160,15 @@ async fn handle(
                 let id = p.trim_start_matches("/Users/").to_string();
                 let mut user: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 user["id"] = json!(id);
-                if s.users.contains_key(&id) {
-                    s.users.insert(id, user.clone());
-                    (None, HttpResponse::Ok().json(user))
-                } else {
-                    (
+                match s.users.get_mut(&id) {
+                    Some(slot) => {
+                        *slot = user.clone();
+                        (None, HttpResponse::Ok().json(user))
+                    }
+                    None => (
                         None,
                         HttpResponse::NotFound().json(json!({"detail": "no such user"})),
-                    )
+                    ),
                 }
             }
             _ => (None, HttpResponse::NotFound().finish()),
