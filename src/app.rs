@@ -92,7 +92,11 @@ pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
             capabilities: capabilities(config),
         },
     };
-    http::serve(listener, state).map_err(|source| StartError::Listen {
+    let admin = crate::admin::AdminState {
+        db: state.directory.db().clone(),
+        targets: config.targets.clone(),
+    };
+    http::serve(listener, state, admin).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),
         source,
     })

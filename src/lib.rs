@@ -11,6 +11,7 @@
 //! PostgreSQL). `scim` is the protocol vocabulary (schemas, JSON shapes, error types) all of
 //! them speak; `config` and `auth` sit beside.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use scimgate::auth::api_token;
+use scimgate::auth::{api_token, Role};
 use scimgate::config::Config;
 use scimgate::storage::{now_micros, tokens, Db};
 
@@ -39,6 +39,9 @@ enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// A token for the admin API instead of the SCIM API.
+        #[arg(long)]
+        admin: bool,
     },
     /// List tokens (names and dates, never the tokens).
     List,
@@ -96,8 +99,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Token { command } => {
             let db = Db::open(&config.database_url, 1)?;
             match command {
-                TokenCommand::Create { name } => {
-                    let token = api_token::issue(&db, &name)?;
+                TokenCommand::Create { name, admin } => {
+                    let role = if admin { Role::Admin } else { Role::Scim };
+                    let token = api_token::issue_with_role(&db, &name, role)?;
                     eprintln!("Token '{name}' created. It is shown only now; store it safely:");
                     println!("{token}");
                 }
@@ -109,9 +113,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                             "active"
                         };
                         println!(
-                            "{}\t{}\tcreated {}",
+                            "{}\t{}\t{}\tcreated {}",
                             t.name,
                             state,
+                            t.role,
                             scimgate::scim::output::format_time(t.created_at)
                         );
                     }

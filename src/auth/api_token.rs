@@ -5,6 +5,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::Role;
 use crate::storage::tokens::{self, TokenRow};
 use crate::storage::{now_micros, Db, StoreError};
 
@@ -28,8 +29,14 @@ pub fn hash(token: &str) -> String {
         .collect()
 }
 
-/// Issues a token named `name` and returns it in plain text; only its hash is kept.
+/// Issues an identity-provider token named `name` and returns it in plain text; only its hash
+/// is kept.
 pub fn issue(db: &Db, name: &str) -> Result<String, StoreError> {
+    issue_with_role(db, name, Role::Scim)
+}
+
+/// Issues a token for the SCIM API or the admin API.
+pub fn issue_with_role(db: &Db, name: &str, role: Role) -> Result<String, StoreError> {
     let token = generate();
     let row = TokenRow {
         id: Uuid::new_v4().to_string(),
@@ -37,6 +44,7 @@ pub fn issue(db: &Db, name: &str) -> Result<String, StoreError> {
         token_hash: hash(&token),
         created_at: now_micros(),
         revoked_at: None,
+        role: role.as_str().to_string(),
     };
     db.read(|conn| tokens::insert(conn, &row))?;
     Ok(token)

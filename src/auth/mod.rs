@@ -13,11 +13,28 @@ use std::time::{Duration, Instant};
 use crate::config::{AuthConfig, ConfigError};
 use crate::storage::{tokens, Db, StoreError};
 
+/// What a token may be used for: identity providers' SCIM traffic, or operators' admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Scim,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Scim => "scim",
+            Role::Admin => "admin",
+        }
+    }
+}
+
 /// An authenticated client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// `token:NAME` for API tokens, `jwt:SUBJECT` for JWTs: the change log's actor.
     pub actor: String,
+    pub role: Role,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +106,7 @@ impl Authenticator {
             if jwt::looks_like_jwt(token) {
                 return Some(verifier.verify(token).map(|subject| Principal {
                     actor: format!("jwt:{subject}"),
+                    role: Role::Scim,
                 }));
             }
         }
@@ -97,24 +115,21 @@ impl Authenticator {
 
     /// Checks a bearer token. Blocking: it may read the database.
     pub fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
-        if let Some(verifier) = &self.jwt {
-            if jwt::looks_like_jwt(token) {
-                let subject = verifier.verify(token)?;
-                return Ok(Principal {
-                    actor: format!("jwt:{subject}"),
-                });
-            }
+        if let Some(verdict) = self.authenticate_in_memory(token) {
+            return verdict;
         }
         let hash = api_token::hash(token);
-        if let Some(principal) = self.cache.get(&hash) {
-            return Ok(principal);
-        }
         let row = self
             .db
             .read(|conn| tokens::find_active_by_hash(conn, &hash))?
             .ok_or(AuthError::InvalidToken)?;
         let principal = Principal {
             actor: format!("token:{}", row.name),
+            role: if row.role == "admin" {
+                Role::Admin
+            } else {
+                Role::Scim
+            },
         };
         self.cache.put(hash, principal.clone());
         Ok(principal)

@@ -10,12 +10,28 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
 
 use super::error::internal;
 use super::AppState;
-use crate::auth::{AuthError, Principal};
+use crate::auth::{AuthError, Principal, Role};
 use crate::scim::ScimError;
 
-/// Middleware: answers 401 with `WWW-Authenticate: Bearer` unless the request carries a valid
-/// bearer token.
+/// Middleware for the SCIM API: answers 401 with `WWW-Authenticate: Bearer` unless the request
+/// carries a valid identity-provider token (an API token or a JWT).
 pub async fn require_bearer(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> actix_web::Result<ServiceResponse<actix_web::body::BoxBody>> {
+    require(Role::Scim, req, next).await
+}
+
+/// Middleware for the admin API: only admin tokens (`scimgate token create --admin`).
+pub async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> actix_web::Result<ServiceResponse<actix_web::body::BoxBody>> {
+    require(Role::Admin, req, next).await
+}
+
+async fn require(
+    role: Role,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> actix_web::Result<ServiceResponse<actix_web::body::BoxBody>> {
@@ -42,9 +58,17 @@ pub async fn require_bearer(
         None => web::block(move || state.authenticator.authenticate(&token)).await,
     };
     match verdict {
-        Ok(Ok(principal)) => {
+        Ok(Ok(principal)) if principal.role == role => {
             req.extensions_mut().insert(principal);
             Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Ok(Ok(_)) => {
+            let error = ScimError::new(
+                403,
+                None,
+                format!("this token is not valid for the {} API", role.as_str()),
+            );
+            Ok(req.into_response(error.error_response()))
         }
         Ok(Err(AuthError::Storage(e))) => Ok(req.into_response(internal(e).error_response())),
         Ok(Err(e)) => {

@@ -49,12 +49,17 @@ pub fn internal(error: impl std::fmt::Display) -> ScimError {
 /// Gives every error response that actix-web itself produced (no route, wrong method, body too
 /// large, ...) a SCIM error body, so clients never see a plain-text error.
 pub fn scim_error_body<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let already_scim = res
+    // Handlers answer in JSON themselves (SCIM errors, admin API errors); only actix-web's own
+    // plain responses are rewritten.
+    let already_json = res
         .response()
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(SCIM_JSON.as_bytes()));
-    if already_scim {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(SCIM_JSON.as_bytes())
+                || v.as_bytes().starts_with(b"application/json")
+        });
+    if already_json {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

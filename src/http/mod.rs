@@ -57,6 +57,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 web::get().to(|| async { HttpResponse::Ok().body("ok") }),
             )
             .service(
+                web::scope("/admin")
+                    .wrap(from_fn(auth::require_admin))
+                    .configure(crate::admin::routes),
+            )
+            .service(
                 web::scope(SCIM_PATH)
                     .wrap(from_fn(auth::require_bearer))
                     .service(
@@ -118,11 +123,17 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
 }
 
 /// Starts the HTTP server on an already bound listener.
-pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<(Server, SocketAddr)> {
+pub fn serve(
+    listener: TcpListener,
+    state: AppState,
+    admin: crate::admin::AdminState,
+) -> std::io::Result<(Server, SocketAddr)> {
     let addr = listener.local_addr()?;
     let state = web::Data::new(state);
+    let admin = web::Data::new(admin);
     let server = HttpServer::new(move || {
         App::new()
+            .app_data(admin.clone())
             .wrap(ErrorHandlers::new().default_handler(error::scim_error_body))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(configure(state.clone()))

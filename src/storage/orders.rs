@@ -517,3 +517,155 @@ pub fn remove_link(
         Ok(())
     })
 }
+
+/// Filters for listing orders (the admin API).
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub state: Option<String>,
+    pub target: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub since: Option<Micros>,
+    pub until: Option<Micros>,
+    /// Keyset paging: orders with a larger id.
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
+pub fn list(conn: &mut DbConnection, filter: &OrderFilter) -> Result<Vec<Order>, StoreError> {
+    let mut query = orders::table.into_boxed();
+    if let Some(v) = &filter.state {
+        query = query.filter(orders::state.eq(v.clone()));
+    }
+    if let Some(v) = &filter.target {
+        query = query.filter(orders::target.eq(v.clone()));
+    }
+    if let Some(v) = &filter.resource_type {
+        query = query.filter(orders::resource_type.eq(v.clone()));
+    }
+    if let Some(v) = &filter.resource_id {
+        query = query.filter(orders::resource_id.eq(v.clone()));
+    }
+    if let Some(v) = filter.since {
+        query = query.filter(orders::created_at.ge(v));
+    }
+    if let Some(v) = filter.until {
+        query = query.filter(orders::created_at.lt(v));
+    }
+    if let Some(v) = filter.after_id {
+        query = query.filter(orders::id.gt(v));
+    }
+    Ok(query
+        .order(orders::id.asc())
+        .limit(filter.limit)
+        .select(Order::as_select())
+        .load(conn)?)
+}
+
+/// What an operator's action on an order came to.
+#[derive(Debug)]
+pub enum Action {
+    Done(Box<Order>),
+    NotFound,
+    /// The order's state does not allow it (e.g. cancelling one in flight).
+    Refused(String),
+}
+
+fn act(
+    db: &Db,
+    id: i64,
+    allowed: &[OrderState],
+    to: OrderState,
+    reset_attempts: bool,
+) -> Result<Action, StoreError> {
+    db.write(|tx| {
+        let Some(order) = find(tx.conn(), id)? else {
+            return Ok(Action::NotFound);
+        };
+        let current = OrderState::parse(&order.state);
+        if !current.is_some_and(|c| allowed.contains(&c)) {
+            return Ok(Action::Refused(format!("the order is {}", order.state)));
+        }
+        let now = tx.now();
+        diesel::update(orders::table.find(id))
+            .set((
+                orders::state.eq(to.as_str()),
+                orders::next_attempt_at.eq(now),
+                orders::updated_at.eq(now),
+                orders::attempts.eq(if reset_attempts { 0 } else { order.attempts }),
+            ))
+            .execute(tx.conn())?;
+        transition(tx, id, to)?;
+        Ok(find(tx.conn(), id)?.map_or(Action::NotFound, |o| Action::Done(Box::new(o))))
+    })
+}
+
+/// Sends a failed order again, with a fresh attempt budget.
+pub fn retry(db: &Db, id: i64) -> Result<Action, StoreError> {
+    act(
+        db,
+        id,
+        &[OrderState::Error, OrderState::Errored],
+        OrderState::Pending,
+        true,
+    )
+}
+
+/// Withdraws an order not yet delivered.
+pub fn cancel(db: &Db, id: i64) -> Result<Action, StoreError> {
+    act(
+        db,
+        id,
+        &[
+            OrderState::Pending,
+            OrderState::Errored,
+            OrderState::AwaitingApproval,
+            OrderState::Error,
+        ],
+        OrderState::Inactive,
+        false,
+    )
+}
+
+/// A target's delivery health at a glance.
+#[derive(Debug, Clone)]
+pub struct TargetStatus {
+    pub counts: HashMap<String, i64>,
+    pub oldest_pending_at: Option<Micros>,
+    pub last_success_at: Option<Micros>,
+    pub last_error: Option<(Micros, String)>,
+}
+
+pub fn status(conn: &mut DbConnection, target: &str) -> Result<TargetStatus, StoreError> {
+    let open = [
+        OrderState::Pending.as_str(),
+        OrderState::Errored.as_str(),
+        OrderState::Transmitted.as_str(),
+    ];
+    let oldest_pending_at: Option<Micros> = orders::table
+        .filter(orders::target.eq(target))
+        .filter(orders::state.eq_any(open))
+        .select(diesel::dsl::min(orders::created_at))
+        .first(conn)?;
+    let last_success_at: Option<Micros> = orders::table
+        .filter(orders::target.eq(target))
+        .filter(
+            orders::state.eq_any([OrderState::Executed.as_str(), OrderState::Verified.as_str()]),
+        )
+        .select(diesel::dsl::max(orders::updated_at))
+        .first(conn)?;
+    let last_error: Option<(Micros, Option<String>)> = orders::table
+        .filter(orders::target.eq(target))
+        .filter(orders::last_error.is_not_null())
+        .filter(orders::state.eq_any([OrderState::Error.as_str(), OrderState::Errored.as_str()]))
+        .order(orders::updated_at.desc())
+        .select((orders::updated_at, orders::last_error))
+        .first(conn)
+        .optional()?;
+    Ok(TargetStatus {
+        counts: counts(conn, target)?,
+        oldest_pending_at,
+        last_success_at,
+        last_error: last_error.map(|(at, e)| (at, e.unwrap_or_default())),
+    })
+}

@@ -66,6 +66,7 @@ diesel::table! {
         token_hash -> Text,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        role -> Text,
     }
 }
 

@@ -13,6 +13,8 @@ pub struct TokenRow {
     pub token_hash: String,
     pub created_at: Micros,
     pub revoked_at: Option<Micros>,
+    /// `scim` (identity providers) or `admin` (the admin API).
+    pub role: String,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &TokenRow) -> Result<(), StoreError> {
@@ -23,6 +25,7 @@ pub fn insert(conn: &mut DbConnection, row: &TokenRow) -> Result<(), StoreError>
             api_tokens::token_hash.eq(&row.token_hash),
             api_tokens::created_at.eq(row.created_at),
             api_tokens::revoked_at.eq(row.revoked_at),
+            api_tokens::role.eq(&row.role),
         ))
         .execute(conn)?;
     Ok(())

@@ -8,6 +8,7 @@ mod postgres;
 
 mod harness;
 
+mod admin;
 mod auth;
 mod change_log;
 mod cli;

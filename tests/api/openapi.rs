@@ -42,3 +42,41 @@ fn documented_operations_are_exactly_the_served_ones() {
         }
     }
 }
+
+/// The admin document and the admin routes agree the same way.
+#[test]
+fn admin_document_matches_admin_routes() {
+    let path = format!("{}/openapi/admin.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("admin openapi document");
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).expect("valid YAML");
+    let s = TestServer::start(Backend::Sqlite);
+    let token =
+        scimgate::auth::api_token::issue_with_role(&s.db, "ops", scimgate::auth::Role::Admin)
+            .expect("token");
+    let client = reqwest::blocking::Client::new();
+    for (template, item) in doc["paths"].as_object().expect("paths") {
+        let concrete = template
+            .replace("{id}", "1")
+            .replace("{name}", "none")
+            .replace("{type}", "users");
+        let url = s.base.replace("/scim/v2", &format!("/admin{concrete}"));
+        for method in METHODS {
+            let documented = item.get(method).is_some();
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let r = send(client.request(m, &url).bearer_auth(&token));
+            let routed = r.status != 405
+                && !(r.status == 404
+                    && r.body["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with("no SCIM endpoint")));
+            assert_eq!(
+                documented,
+                routed,
+                "{} /admin{template}: server answered {} {}",
+                method.to_uppercase(),
+                r.status,
+                r.body
+            );
+        }
+    }
+}

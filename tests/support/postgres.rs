@@ -1,32 +1,192 @@
-//! A throwaway PostgreSQL server for the test process: initdb into a temp dir, run on a free
-//! loopback port, one fresh database per test. The server dies with the test process.
+//! A throwaway PostgreSQL server for the test process: `initdb` into a temp dir, `postgres` on a
+//! free loopback port with trust auth, one fresh database per test.
+//!
+//! Lifetime: statics are never dropped, so the server is tied to the process two ways.
+//! * Normal exit: an `atexit` hook stops postgres with SIGQUIT (immediate shutdown, which still
+//!   releases its SysV and POSIX shared memory) and deletes the temp dir (tens of MB or more).
+//! * Any other death (abort, SIGKILL, ...): postgres is spawned from a thread that lives as long
+//!   as the server, with `PR_SET_PDEATHSIG = SIGKILL`, so the kernel kills it when the process
+//!   (and so that thread) goes away. Only the temp dir is left behind then.
+//!
+//! The server binaries must be installed (`apt-get install postgresql`); there is no skipping.
 
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// The superuser `initdb` creates; every database URL connects as this role.
+const USER: &str = "scimgate";
+/// How long the server gets to accept connections before the harness gives up.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Port attempts: another process may grab the port between probing and postgres binding it.
+const PORT_ATTEMPTS: usize = 5;
+/// Longest socket dir we hand to `-k`: a Unix socket path (dir + "/.s.PGSQL.NNNNN") is limited
+/// to 107 bytes. Longer temp dirs get no Unix socket at all; everything here uses TCP anyway.
+const MAX_SOCKET_DIR_LEN: usize = 80;
 
 pub struct PostgresServer {
     bindir: PathBuf,
     port: u16,
-    user: String,
+    /// Keeps the cluster's directory alive for the whole process (never dropped; the `atexit`
+    /// hook deletes the directory instead).
     _dir: tempfile::TempDir,
 }
 
-static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+/// The outcome of the one start attempt per process. A failure is remembered so every test
+/// fails at once with the same message instead of each retrying a 30 s startup.
+static SERVER: OnceLock<Result<PostgresServer, String>> = OnceLock::new();
+/// What the `atexit` hook needs: the postmaster pid and the directory to delete.
+static CLEANUP: OnceLock<(libc::pid_t, PathBuf)> = OnceLock::new();
+/// The last postmaster pid its owner thread reaped, so the hook never signals a reused pid.
+static REAPED: AtomicI32 = AtomicI32::new(0);
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
+/// The process-wide server, started on first use.
 pub fn shared() -> &'static PostgresServer {
-    SERVER.get_or_init(PostgresServer::start)
+    let started = SERVER.get_or_init(|| {
+        std::panic::catch_unwind(PostgresServer::start).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".to_string())
+        })
+    });
+    match started {
+        Ok(server) => server,
+        Err(message) => panic!("the test PostgreSQL server failed to start: {message}"),
+    }
 }
 
-/// Where initdb and postgres live: `pg_config --bindir`, Debian's versioned directory, or PATH.
+impl PostgresServer {
+    /// A new, empty database owned by the superuser; its URL.
+    pub fn create_database(&self) -> String {
+        let name = format!(
+            "scimgate_test_{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::Relaxed)
+        );
+        let out = psql(&self.bindir, self.port, "postgres")
+            .args(["-c", &format!("CREATE DATABASE {name}")])
+            .output()
+            .expect("run psql to create a test database");
+        assert!(
+            out.status.success(),
+            "CREATE DATABASE {name} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("postgres://{USER}@127.0.0.1:{}/{name}", self.port)
+    }
+
+    fn start() -> PostgresServer {
+        let bindir = find_bindir();
+        let owner = cluster_owner();
+        let dir = tempfile::Builder::new()
+            .prefix("scimgate-pg-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(std::env::temp_dir())
+            .expect("create a temp dir for the test PostgreSQL cluster");
+        // Mode 0700 (tempfile's default would follow the umask); hand it to the cluster owner.
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .expect("chown the PostgreSQL temp dir to the cluster owner");
+        }
+        let data = dir.path().join("data");
+        let log_path = dir.path().join("postgres.log");
+
+        let mut initdb = Command::new(bindir.join("initdb"));
+        as_owner(&mut initdb, owner)
+            .current_dir(dir.path())
+            .env("LC_ALL", "C")
+            .env_remove("PGDATA")
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                USER,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .arg("-D")
+            .arg(&data)
+            .stdin(Stdio::null());
+        let out = initdb
+            .output()
+            .unwrap_or_else(|e| panic!("could not run {}: {e}", bindir.join("initdb").display()));
+        assert!(
+            out.status.success(),
+            "initdb failed ({}) in {}:\n{}{}",
+            out.status,
+            dir.path().display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let mut failures = Vec::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let postmaster = spawn_postmaster(&bindir, dir.path(), &data, &log_path, port, owner);
+            match wait_ready(&bindir, port, &postmaster) {
+                Ok(()) => {
+                    let pid = postmaster.pid;
+                    if CLEANUP.set((pid, dir.path().to_path_buf())).is_ok() {
+                        // SAFETY: registers a plain extern "C" fn; it only runs at exit.
+                        unsafe { libc::atexit(stop_at_exit) };
+                    }
+                    return PostgresServer {
+                        bindir,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                Err(Failure::Exited(status)) => {
+                    let log = read_log(&log_path);
+                    let port_taken = log.contains("could not bind")
+                        || log.contains("Address already in use")
+                        || log.contains("could not create any TCP/IP sockets");
+                    failures.push(format!("port {port}: postgres exited with {status}"));
+                    if !port_taken {
+                        break;
+                    }
+                }
+                Err(Failure::TimedOut) => {
+                    postmaster.kill_and_wait();
+                    failures.push(format!(
+                        "port {port}: not accepting connections after {STARTUP_TIMEOUT:?}"
+                    ));
+                    break;
+                }
+            }
+        }
+        // Dropping `dir` on the way out removes the cluster.
+        panic!(
+            "PostgreSQL did not start ({}). Server log {}:\n{}",
+            failures.join("; "),
+            log_path.display(),
+            read_log(&log_path)
+        );
+    }
+}
+
+/// Where `initdb` and `postgres` live: `pg_config --bindir`, the newest Debian
+/// `/usr/lib/postgresql/N/bin`, or a directory on PATH holding both.
 fn find_bindir() -> PathBuf {
+    let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if out.status.success() && dir.join("initdb").exists() && dir.join("postgres").exists() {
+        // Debian's pg_config comes with the client package and may point at /usr/bin,
+        // which has psql but not the server: only trust it if the server is there.
+        if out.status.success() && has_server(&dir) {
             return dir;
         }
     }
@@ -34,45 +194,52 @@ fn find_bindir() -> PathBuf {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| {
-            let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").exists().then_some((version, bin))
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            has_server(&bin).then_some((version, bin))
         })
         .collect();
     versions.sort();
     if let Some((_, bin)) = versions.pop() {
         return bin;
     }
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let dir = PathBuf::from(dir);
-        if dir.join("initdb").exists() && dir.join("postgres").exists() {
-            return dir;
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has_server(&dir) {
+                return dir;
+            }
         }
     }
-    panic!("PostgreSQL server binaries not found: apt-get install postgresql");
+    panic!(
+        "PostgreSQL server binaries (initdb, postgres) not found via `pg_config --bindir`, \
+         /usr/lib/postgresql/*/bin or PATH; the integration tests need a real server: \
+         apt-get install postgresql"
+    );
 }
 
-/// initdb refuses to run as root; as root, run the cluster as `postgres` (or `nobody`).
-fn cluster_owner() -> Option<(u32, u32)> {
+/// initdb and postgres refuse to run as root; as root, run the cluster as `postgres` if that
+/// account exists, else `nobody`. `None` means: run as the current user.
+fn cluster_owner() -> Option<(libc::uid_t, libc::gid_t)> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return None;
     }
     for name in [c"postgres", c"nobody"] {
-        // SAFETY: a valid NUL-terminated name; the returned record is read at once.
+        // SAFETY: a valid NUL-terminated name; the static record is read before any other
+        // passwd lookup could overwrite it (this runs once, under the OnceLock).
         let pw = unsafe { libc::getpwnam(name.as_ptr()) };
         if !pw.is_null() {
             // SAFETY: checked non-null above.
-            let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-            return Some((uid, gid));
+            return Some(unsafe { ((*pw).pw_uid, (*pw).pw_gid) });
         }
     }
-    panic!("running as root and neither a 'postgres' nor a 'nobody' user exists");
+    panic!("running as root, and neither a `postgres` nor a `nobody` account exists to run initdb");
 }
 
-fn as_owner(cmd: &mut Command, owner: Option<(u32, u32)>) -> &mut Command {
+fn as_owner(cmd: &mut Command, owner: Option<(libc::uid_t, libc::gid_t)>) -> &mut Command {
     if let Some((uid, gid)) = owner {
+        // std drops supplementary groups too when switching away from root.
         cmd.uid(uid).gid(gid);
     }
     cmd
@@ -80,170 +247,204 @@ fn as_owner(cmd: &mut Command, owner: Option<(u32, u32)>) -> &mut Command {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("bind 127.0.0.1:0 to find a free port for PostgreSQL")
 }
 
-impl PostgresServer {
-    fn start() -> PostgresServer {
-        let bindir = find_bindir();
-        let owner = cluster_owner();
-        let dir = tempfile::Builder::new()
-            .prefix("scimgate-pg-")
-            .tempdir()
-            .expect("temp dir for PostgreSQL");
-        let data = dir.path().join("data");
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown temp dir");
-        }
-        let user = "scimgate".to_string();
-        let out = as_owner(
-            Command::new(bindir.join("initdb")).current_dir(dir.path()),
-            owner,
-        )
-        .args([
-            "-A",
-            "trust",
-            "-U",
-            &user,
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-            "-D",
-        ])
-        .arg(&data)
-        .output()
-        .expect("run initdb");
-        assert!(
-            out.status.success(),
-            "initdb failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"))
+}
 
-        for _attempt in 0..5 {
-            let port = free_port();
-            if Self::launch(&bindir, dir.path(), &data, port, owner) {
-                return PostgresServer {
-                    bindir,
-                    port,
-                    user,
-                    _dir: dir,
-                };
+/// A psql invocation against the test server: no psqlrc, no password prompt, stop on error.
+fn psql(bindir: &Path, port: u16, database: &str) -> Command {
+    let mut cmd = Command::new(bindir.join("psql"));
+    for var in [
+        "PGSERVICE",
+        "PGSERVICEFILE",
+        "PGOPTIONS",
+        "PGSSLMODE",
+        "PGPASSWORD",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.args(["-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+        .args(["-p", &port.to_string(), "-U", USER, "-d", database])
+        .stdin(Stdio::null());
+    cmd
+}
+
+struct Postmaster {
+    pid: libc::pid_t,
+    /// Receives the exit status once the owner thread has reaped the postmaster.
+    exited: mpsc::Receiver<ExitStatus>,
+}
+
+impl Postmaster {
+    fn kill_and_wait(&self) {
+        // SAFETY: plain syscall on a pid our owner thread has not reaped yet.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        let _ = self.exited.recv_timeout(Duration::from_secs(10));
+    }
+}
+
+enum Failure {
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+/// Starts postgres from a dedicated thread that outlives it: PR_SET_PDEATHSIG fires when the
+/// *thread* that forked the child ends, so that thread blocks in `wait` for as long as the
+/// server runs (i.e. until the process exits).
+fn spawn_postmaster(
+    bindir: &Path,
+    dir: &Path,
+    data: &Path,
+    log_path: &Path,
+    port: u16,
+    owner: Option<(libc::uid_t, libc::gid_t)>,
+) -> Postmaster {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .expect("open the PostgreSQL log file");
+    let log_err = log
+        .try_clone()
+        .expect("clone the PostgreSQL log file handle");
+    let socket_dir = match dir.to_str() {
+        Some(s) if s.len() <= MAX_SOCKET_DIR_LEN => s.to_string(),
+        _ => String::new(),
+    };
+
+    let mut cmd = Command::new(bindir.join("postgres"));
+    as_owner(&mut cmd, owner)
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .env_remove("PGDATA")
+        .arg("-D")
+        .arg(data)
+        .args([
+            "-k",
+            &socket_dir,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-F",
+        ])
+        .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+        .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls between fork and exec. std runs this after the
+    // uid/gid switch, which matters: changing credentials clears the death signal.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT as libc::c_ulong) != 0 {
+                return Err(io::Error::last_os_error());
             }
-        }
-        let log = std::fs::read_to_string(dir.path().join("postgres.log")).unwrap_or_default();
-        panic!("PostgreSQL did not start:\n{log}");
+            // The process may have died between fork and prctl: then no signal would come.
+            if libc::getppid() != parent {
+                return Err(io::Error::other(
+                    "test process exited before postgres started",
+                ));
+            }
+            Ok(())
+        });
     }
 
-    /// Starts postgres from a thread that lives as long as the process: PR_SET_PDEATHSIG fires
-    /// when the spawning thread ends, so the server is killed exactly when the tests end.
-    fn launch(
-        bindir: &Path,
-        dir: &Path,
-        data: &Path,
-        port: u16,
-        owner: Option<(u32, u32)>,
-    ) -> bool {
-        let log_path = dir.join("postgres.log");
-        let mut cmd = Command::new(bindir.join("postgres"));
-        as_owner(&mut cmd, owner)
-            .current_dir(dir)
-            .arg("-D")
-            .arg(data)
-            .arg("-k")
-            .arg(dir)
-            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ])
-            .args(["-c", "max_connections=300", "-c", "shared_buffers=64MB"])
-            .stdin(Stdio::null());
-        let log = std::fs::File::create(&log_path).expect("postgres log file");
-        let log_err = log.try_clone().expect("postgres log file");
-        cmd.stdout(log).stderr(log_err);
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("postgres-owner".into())
-            .spawn(move || {
-                let child = cmd.spawn();
-                let ok = child.is_ok();
-                let _ = tx.send(child.map(|c| c.id()));
-                if ok {
-                    loop {
-                        std::thread::park();
-                    }
+    let (spawned_tx, spawned_rx) = mpsc::channel::<io::Result<u32>>();
+    let (exited_tx, exited_rx) = mpsc::channel::<ExitStatus>();
+    std::thread::Builder::new()
+        .name(format!("postgres-{port}"))
+        .spawn(move || {
+            let mut child = match cmd.spawn() {
+                Ok(child) => child,
+                Err(e) => {
+                    let _ = spawned_tx.send(Err(e));
+                    return;
                 }
-            })
-            .expect("spawn postgres owner thread");
-        let Ok(Ok(_pid)) = rx.recv() else {
-            return false;
-        };
+            };
+            let _ = spawned_tx.send(Ok(child.id()));
+            match child.wait() {
+                // The server is gone, so this thread may end too.
+                Ok(status) => {
+                    REAPED.store(child.id() as libc::pid_t, Ordering::SeqCst);
+                    let _ = exited_tx.send(status);
+                }
+                // Cannot tell whether it is still running (e.g. someone else reaped it):
+                // stay alive so the death signal does not fire early.
+                Err(_) => loop {
+                    std::thread::park();
+                },
+            }
+        })
+        .expect("spawn the thread that owns the postgres process");
+    let pid = spawned_rx
+        .recv()
+        .expect("the postgres owner thread reports the spawn")
+        .unwrap_or_else(|e| panic!("could not start {}: {e}", bindir.join("postgres").display()));
+    Postmaster {
+        pid: pid as libc::pid_t,
+        exited: exited_rx,
+    }
+}
 
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let ready = Command::new(bindir.join("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q"])
+/// Polls until the server answers `select 1`, it exits, or the timeout passes.
+fn wait_ready(bindir: &Path, port: u16, postmaster: &Postmaster) -> Result<(), Failure> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Ok(status) = postmaster.exited.try_recv() {
+            return Err(Failure::Exited(status));
+        }
+        let accepting = Command::new(bindir.join("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", USER])
+            .args(["-d", "postgres", "-t", "2"])
+            .stdin(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if accepting {
+            let queried = psql(bindir, port, "postgres")
+                .args(["-c", "select 1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
-            if ready {
-                return true;
+            if queried {
+                return Ok(());
             }
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            if log.contains("could not bind") || log.contains("FATAL") {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
-        false
+        if Instant::now() >= deadline {
+            return Err(Failure::TimedOut);
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
+}
 
-    /// A new, empty database; its URL.
-    pub fn create_database(&self) -> String {
-        let name = format!(
-            "scimgate_test_{}_{}",
-            std::process::id(),
-            NEXT_DB.fetch_add(1, Ordering::SeqCst)
-        );
-        let out = Command::new(self.bindir.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                &self.user,
-                "-d",
-                "postgres",
-            ])
-            .args([
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-q",
-                "-c",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "CREATE DATABASE failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        format!("postgres://{}@127.0.0.1:{}/{name}", self.user, self.port)
+/// The `atexit` hook: immediate shutdown (SIGQUIT makes postgres stop its backends and release
+/// shared memory without a checkpoint), then delete the cluster directory.
+extern "C" fn stop_at_exit() {
+    let Some((pid, dir)) = CLEANUP.get() else {
+        return;
+    };
+    if REAPED.load(Ordering::SeqCst) == *pid {
+        // It died earlier; the pid may belong to someone else by now.
+        let _ = std::fs::remove_dir_all(dir);
+        return;
     }
+    // SAFETY: plain syscalls. The owner thread is still blocked in `wait` (exit() runs atexit
+    // hooks before other threads stop), so it reaps the postmaster and the pid stays ours
+    // until then; kill(pid, 0) fails with ESRCH once it is reaped.
+    unsafe {
+        if libc::kill(*pid, libc::SIGQUIT) == 0 {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while libc::kill(*pid, 0) == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

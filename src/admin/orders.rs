@@ -1,0 +1,182 @@
+//! `/admin/orders`: list, inspect, retry and cancel provisioning orders.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::{blocking, time, AdminError, AdminState};
+use crate::storage::orders::{self, Action, Attempt, Order, OrderFilter, OrderState, Transition};
+
+pub fn order_json(o: &Order) -> Value {
+    json!({
+        "id": o.id,
+        "target": o.target,
+        "resourceType": o.resource_type,
+        "resourceId": o.resource_id,
+        "changeSeq": o.change_seq,
+        "operation": o.operation,
+        "state": o.state,
+        "attempts": o.attempts,
+        "nextAttemptAt": time(o.next_attempt_at),
+        "leaseOwner": o.lease_owner,
+        "lastError": o.last_error,
+        "remoteId": o.remote_id,
+        "created": time(o.created_at),
+        "lastModified": time(o.updated_at),
+    })
+}
+
+fn attempt_json(a: &Attempt) -> Value {
+    json!({"started": time(a.started_at), "durationMs": a.duration_ms, "httpStatus": a.http_status, "error": a.error, "responseId": a.response_id})
+}
+
+fn transition_json(t: &Transition) -> Value {
+    json!({"state": t.state, "at": time(t.at)})
+}
+
+fn params(req: &HttpRequest) -> Result<Vec<(String, String)>, AdminError> {
+    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .map_err(|e| AdminError::BadRequest(format!("malformed query string: {e}")))
+}
+
+fn timestamp(name: &str, raw: &str) -> Result<i64, AdminError> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.timestamp_micros())
+        .map_err(|_| {
+            AdminError::BadRequest(format!(
+                "{name} must be an RFC 3339 time such as 2026-01-01T00:00:00Z"
+            ))
+        })
+}
+
+/// `GET /admin/orders?state=&target=&resourceType=&resourceId=&since=&until=&after=&limit=`
+pub async fn list(
+    state: web::Data<AdminState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let mut filter = OrderFilter {
+        limit: 100,
+        ..OrderFilter::default()
+    };
+    for (k, v) in params(&req)? {
+        match k.as_str() {
+            "state" => {
+                if OrderState::parse(&v).is_none() {
+                    return Err(AdminError::BadRequest(format!("unknown state {v:?}")));
+                }
+                filter.state = Some(v)
+            }
+            "target" => filter.target = Some(v),
+            "resourceType" => filter.resource_type = Some(v),
+            "resourceId" => filter.resource_id = Some(v),
+            "since" => filter.since = Some(timestamp("since", &v)?),
+            "until" => filter.until = Some(timestamp("until", &v)?),
+            "after" => {
+                filter.after_id = Some(
+                    v.parse()
+                        .map_err(|_| AdminError::BadRequest("after must be an order id".into()))?,
+                )
+            }
+            "limit" => {
+                filter.limit = v
+                    .parse::<i64>()
+                    .map_err(|_| AdminError::BadRequest("limit must be a number".into()))?
+                    .clamp(1, 1000)
+            }
+            other => {
+                return Err(AdminError::BadRequest(format!(
+                    "unknown parameter {other:?}"
+                )))
+            }
+        }
+    }
+    let db = state.db.clone();
+    let limit = filter.limit;
+    let found = blocking(move || Ok(db.read(|c| orders::list(c, &filter))?)).await?;
+    let next = (found.len() as i64 == limit)
+        .then(|| found.last().map(|o| o.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({
+        "orders": found.iter().map(order_json).collect::<Vec<_>>(),
+        "next": next,
+    })))
+}
+
+fn order_id(raw: &str) -> Result<i64, AdminError> {
+    raw.parse()
+        .map_err(|_| AdminError::NotFound(format!("no order {raw}")))
+}
+
+/// `GET /admin/orders/{id}`: the order with its attempts and state transitions.
+pub async fn get(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let id = order_id(&id)?;
+    let db = state.db.clone();
+    let (order, attempts, transitions) = blocking(move || {
+        db.read(|c| {
+            let order = orders::find(c, id)?
+                .ok_or_else(|| AdminError::NotFound(format!("no order {id}")))?;
+            Ok((
+                order,
+                orders::attempts_of(c, id)?,
+                orders::transitions_of(c, id)?,
+            ))
+        })
+    })
+    .await?;
+    let mut body = order_json(&order);
+    body["attemptLog"] = attempts.iter().map(attempt_json).collect();
+    body["transitions"] = transitions.iter().map(transition_json).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn act(
+    state: web::Data<AdminState>,
+    id: &str,
+    action: fn(&crate::storage::Db, i64) -> Result<Action, crate::storage::StoreError>,
+) -> Result<HttpResponse, AdminError> {
+    let id = order_id(id)?;
+    let db = state.db.clone();
+    match blocking(move || Ok(action(&db, id)?)).await? {
+        Action::Done(order) => Ok(HttpResponse::Ok().json(order_json(&order))),
+        Action::NotFound => Err(AdminError::NotFound(format!("no order {id}"))),
+        Action::Refused(why) => Err(AdminError::Conflict(why)),
+    }
+}
+
+/// `POST /admin/orders/{id}/retry`: a failed order goes back to `Pending` with fresh attempts.
+pub async fn retry(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    act(state, &id, orders::retry).await
+}
+
+/// `POST /admin/orders/{id}/cancel`: an undelivered order becomes `Inactive`.
+pub async fn cancel(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    act(state, &id, orders::cancel).await
+}
+
+/// `GET /admin/resources/{type}/{id}/orders`: where one user or group stands on every target.
+pub async fn of_resource(
+    state: web::Data<AdminState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    let (kind, id) = path.into_inner();
+    let kind = match kind.to_ascii_lowercase().as_str() {
+        "users" | "user" => "User",
+        "groups" | "group" => "Group",
+        _ => return Err(AdminError::NotFound(format!("no resource type {kind:?}"))),
+    };
+    let db = state.db.clone();
+    let found = blocking(move || Ok(db.read(|c| orders::of_resource(c, kind, &id))?)).await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(json!({"orders": found.iter().map(order_json).collect::<Vec<_>>()})),
+    )
+}

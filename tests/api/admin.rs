@@ -1,0 +1,142 @@
+//! The admin API: orders and targets for operators, behind admin-only tokens.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use scimgate::auth::{api_token, Role};
+use scimgate::config::{TargetAuth, TargetConfig};
+
+use crate::harness::{id_of, send, Backend, Resp, TestServer};
+
+fn admin(s: &TestServer, token: &str, method: Method, path: &str) -> Resp {
+    let url = s.base.replace("/scim/v2", &format!("/admin{path}"));
+    send(
+        reqwest::blocking::Client::new()
+            .request(method, url)
+            .bearer_auth(token),
+    )
+}
+
+fn operators_see_and_act_on_orders(backend: Backend) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let url = format!("http://{}/scim/v2", closed.local_addr().expect("addr"));
+    drop(closed);
+    let mut target = TargetConfig::scim("down", &url);
+    target.max_attempts = 1;
+    target.auth = TargetAuth {
+        kind: Some("bearer".into()),
+        token: Some("s3cret-target-token".into()),
+        ..TargetAuth::default()
+    };
+    let s = TestServer::start_with(backend, |c| {
+        c.targets = vec![target];
+        c.worker.poll_interval_ms = 20;
+    });
+    let ops = api_token::issue_with_role(&s.db, "ops", Role::Admin).expect("admin token");
+
+    // Tokens are not interchangeable.
+    assert_eq!(admin(&s, &s.token, Method::GET, "/orders").status, 403);
+    assert_eq!(
+        send(s.anonymous(Method::GET, "/Users").bearer_auth(&ops)).status,
+        403
+    );
+    assert_eq!(
+        send(reqwest::blocking::Client::new().get(s.base.replace("/scim/v2", "/admin/orders")))
+            .status,
+        401
+    );
+
+    let uid = id_of(&s.create_user(&json!({"userName": "stuck"})));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let order = loop {
+        let r = admin(&s, &ops, Method::GET, "/orders?state=error&target=down");
+        assert_eq!(r.status, 200, "{}", r.body);
+        if let Some(o) = r.body["orders"].as_array().and_then(|a| a.first()).cloned() {
+            break o;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the order never failed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(order["resourceId"], uid.as_str());
+    assert_eq!(order["resourceType"], "User");
+    let id = order["id"].as_i64().expect("order id");
+
+    let detail = admin(&s, &ops, Method::GET, &format!("/orders/{id}"));
+    assert_eq!(detail.body["attemptLog"].as_array().map(Vec::len), Some(1));
+    let states: Vec<&str> = detail.body["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .filter_map(|t| t["state"].as_str())
+        .collect();
+    assert_eq!(states, ["pending", "transmitted", "error"]);
+
+    let status = admin(&s, &ops, Method::GET, "/targets/down/status");
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert_eq!(status.body["orders"]["error"], 1);
+    assert_eq!(status.body["orders"]["pending"], 0);
+    assert!(status.body["lastError"]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("request failed")));
+    assert!(
+        !status.body.to_string().contains("s3cret"),
+        "secrets are never echoed"
+    );
+    let targets = admin(&s, &ops, Method::GET, "/targets");
+    assert_eq!(targets.body["targets"][0]["auth"], "bearer");
+    assert!(!targets.body.to_string().contains("s3cret"));
+
+    let where_stands = admin(
+        &s,
+        &ops,
+        Method::GET,
+        &format!("/resources/users/{uid}/orders"),
+    );
+    assert_eq!(where_stands.body["orders"][0]["id"], id);
+
+    // Retry puts it back in line with a fresh attempt budget; it fails again on this target.
+    let retried = admin(&s, &ops, Method::POST, &format!("/orders/{id}/retry"));
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    assert_eq!(retried.body["attempts"], 0);
+    let again: Value = loop {
+        let r = admin(&s, &ops, Method::GET, &format!("/orders/{id}"));
+        if r.body["state"] == "error" && r.body["attemptLog"].as_array().map(Vec::len) == Some(2) {
+            break r.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retried order never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(again["attempts"], 1);
+
+    let cancelled = admin(&s, &ops, Method::POST, &format!("/orders/{id}/cancel"));
+    assert_eq!(cancelled.body["state"], "inactive");
+    assert_eq!(
+        admin(&s, &ops, Method::POST, &format!("/orders/{id}/cancel")).status,
+        409
+    );
+    assert_eq!(admin(&s, &ops, Method::GET, "/orders/999999").status, 404);
+    assert_eq!(
+        admin(&s, &ops, Method::GET, "/orders?state=bogus").status,
+        400
+    );
+    assert_eq!(
+        admin(&s, &ops, Method::GET, "/targets/nope/status").status,
+        404
+    );
+}
+
+#[test]
+fn sqlite_operators_see_and_act_on_orders() {
+    operators_see_and_act_on_orders(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_operators_see_and_act_on_orders() {
+    operators_see_and_act_on_orders(Backend::Postgres);
+}
