@@ -74,6 +74,12 @@ pub trait Connector: Send + Sync {
         remote_id: &'a str,
         object: &'a Value,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
+    /// Reads the remote object back (for verification); `None` when it does not exist.
+    fn read<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ConnectorError>>;
     /// Disables the remote object without deleting it (`active: false`).
     fn deactivate<'a>(
         &'a self,

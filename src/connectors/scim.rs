@@ -201,6 +201,23 @@ impl Connector for ScimConnector {
         })
     }
 
+    fn read<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ConnectorError>> {
+        Box::pin(async move {
+            let path = format!("{}/{remote_id}", Self::endpoint(kind));
+            match self.send(self.request(Method::GET, &path), None).await {
+                Ok((_, body)) => Ok(Some(body)),
+                Err(ConnectorError::Permanent {
+                    status: Some(404), ..
+                }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
     fn deactivate<'a>(
         &'a self,
         kind: ObjectKind,

@@ -129,12 +129,99 @@ async fn remove_link(
     .await
 }
 
-/// Delivers one order. `Ok` means the target now reflects the resource (or nothing was due).
+/// How a delivered object compared when read back from the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Nothing to read back (a deletion, or nothing was due).
+    NotApplicable,
+    Matches,
+    /// The first difference found, in words.
+    Drift(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub delivered: Delivered,
+    pub verification: Verification,
+}
+
+/// Delivers one order, then reads the object back to verify it. `Ok` means the target now
+/// reflects the resource (or nothing was due).
 pub async fn deliver(
     directory: &Directory,
     target: &Target,
     order: &Order,
-) -> Result<Delivered, ConnectorError> {
+) -> Result<Outcome, ConnectorError> {
+    let (delivered, sent) = apply(directory, target, order).await?;
+    let verification = match (&sent, &delivered.remote_id) {
+        (Some(object), Some(remote_id)) => {
+            match target.connector.read(kind_of(order), remote_id).await? {
+                None => Verification::Drift("the object is missing on the target".into()),
+                Some(remote) => match first_difference(kind_of(order), object, &remote) {
+                    None => Verification::Matches,
+                    Some(difference) => Verification::Drift(difference),
+                },
+            }
+        }
+        _ => Verification::NotApplicable,
+    };
+    Ok(Outcome {
+        delivered,
+        verification,
+    })
+}
+
+/// Compares what was sent with what the target holds, attribute by attribute; the target may
+/// add attributes of its own.
+fn first_difference(kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
+    fn covers(sent: &Value, remote: &Value) -> bool {
+        match (sent, remote) {
+            (Value::Object(a), Value::Object(b)) => a
+                .iter()
+                .all(|(k, v)| v.is_null() || b.get(k).is_some_and(|r| covers(v, r))),
+            (Value::Array(a), Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| covers(x, y))
+            }
+            (a, b) => a == b,
+        }
+    }
+    let Value::Object(fields) = sent else {
+        return None;
+    };
+    for (name, value) in fields {
+        if matches!(name.as_str(), "schemas" | "password") {
+            continue;
+        }
+        let remote_value = remote.get(name).unwrap_or(&Value::Null);
+        let same = if kind == ObjectKind::Group && name == "members" {
+            let ids = |v: &Value| -> std::collections::BTreeSet<String> {
+                v.as_array()
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|x| x["value"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            ids(value) == ids(remote_value)
+        } else {
+            covers(value, remote_value)
+        };
+        if !same {
+            return Some(format!(
+                "drift: '{name}' is {remote_value} on the target, {value} was sent"
+            ));
+        }
+    }
+    None
+}
+
+/// Carries out the order; returns the call's result and the object sent, if any.
+async fn apply(
+    directory: &Directory,
+    target: &Target,
+    order: &Order,
+) -> Result<(Delivered, Option<Value>), ConnectorError> {
     let db = directory.db();
     let kind = kind_of(order);
     let name = target.config.name.as_str();
@@ -159,15 +246,28 @@ pub async fn deliver(
         (Some(_), _, _) => true,
     };
     let Some(resource) = state.filter(|_| in_scope) else {
-        return deprovision(db, target, order, kind, linked).await;
+        return Ok((deprovision(db, target, order, kind, linked).await?, None));
     };
     let object = match kind {
         ObjectKind::User => outbound_user(&resource, &order.resource_id),
         ObjectKind::Group => outbound_group(db, name, &resource, &order.resource_id).await?,
     };
+    let delivered = upsert(db, target, order, kind, linked, &object).await?;
+    Ok((delivered, Some(object)))
+}
+
+async fn upsert(
+    db: &Db,
+    target: &Target,
+    order: &Order,
+    kind: ObjectKind,
+    linked: Option<String>,
+    object: &Value,
+) -> Result<Delivered, ConnectorError> {
+    let name = target.config.name.as_str();
     let connector = &target.connector;
     if let Some(remote) = &linked {
-        match connector.update(kind, remote, &object).await {
+        match connector.update(kind, remote, object).await {
             // The remote object vanished: fall through and provision it again.
             Err(ConnectorError::Permanent {
                 status: Some(404), ..
@@ -195,7 +295,7 @@ pub async fn deliver(
     let existing = connector.find(kind, attribute, &value).await?;
     let remote = match existing {
         Some(remote) => remote,
-        None => match connector.create(kind, &object).await {
+        None => match connector.create(kind, object).await {
             Ok(Delivered {
                 remote_id: Some(remote),
                 ..
@@ -223,7 +323,7 @@ pub async fn deliver(
         },
     };
     set_link(db, name, &order.resource_type, &order.resource_id, &remote).await?;
-    connector.update(kind, &remote, &object).await
+    connector.update(kind, &remote, object).await
 }
 
 /// Group members are sent as the target's ids; a member not provisioned there yet makes the
@@ -303,4 +403,28 @@ async fn deprovision(
     let done = target.connector.delete(kind, &remote).await?;
     remove_link(db, name, &order.resource_type, &order.resource_id).await?;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verification_finds_drift_but_tolerates_target_additions() {
+        let sent = json!({"schemas": ["x"], "userName": "a", "name": {"givenName": "A"}, "emails": [{"value": "a@x"}], "password": "p"});
+        let same = json!({"id": "r1", "userName": "a", "name": {"givenName": "A", "familyName": "Added"}, "emails": [{"value": "a@x", "primary": false}], "meta": {}});
+        assert_eq!(first_difference(ObjectKind::User, &sent, &same), None);
+        let drifted =
+            json!({"userName": "a", "name": {"givenName": "B"}, "emails": [{"value": "a@x"}]});
+        let found = first_difference(ObjectKind::User, &sent, &drifted).expect("drift");
+        assert!(found.contains("'name'"), "{found}");
+        let group = json!({"displayName": "G", "members": [{"value": "1"}, {"value": "2"}]});
+        let reordered = json!({"displayName": "G", "members": [{"value": "2", "display": "x"}, {"value": "1"}]});
+        assert_eq!(
+            first_difference(ObjectKind::Group, &group, &reordered),
+            None
+        );
+        let missing = json!({"displayName": "G", "members": [{"value": "1"}]});
+        assert!(first_difference(ObjectKind::Group, &group, &missing).is_some());
+    }
 }

@@ -12,6 +12,7 @@ use crate::identity::Directory;
 use crate::storage::orders::{self, AttemptRecord, Order, OrderState};
 use crate::storage::{now_micros, Db};
 
+use super::deliver::Verification;
 use super::{backoff, deliver, planner, Target};
 
 /// The provisioning engine of one process.
@@ -104,18 +105,27 @@ impl Engine {
         let result = deliver::deliver(&self.directory, &target, &order).await;
         let duration_ms = clock.elapsed().as_millis() as i64;
         let cfg = &target.config;
+        let mut verification = Verification::NotApplicable;
         let (state, next_attempt_at, attempt) = match result {
-            Ok(done) => (
-                OrderState::Executed,
-                None,
-                AttemptRecord {
-                    started_at,
-                    duration_ms,
-                    http_status: done.status.map(i32::from),
-                    error: None,
-                    response_id: done.remote_id,
-                },
-            ),
+            Ok(outcome) => {
+                let drift = match &outcome.verification {
+                    Verification::Drift(d) => Some(d.clone()),
+                    _ => None,
+                };
+                verification = outcome.verification;
+                let done = outcome.delivered;
+                (
+                    OrderState::Executed,
+                    None,
+                    AttemptRecord {
+                        started_at,
+                        duration_ms,
+                        http_status: done.status.map(i32::from),
+                        error: drift,
+                        response_id: done.remote_id,
+                    },
+                )
+            }
             Err(error) => {
                 let http_status = error.status().map(i32::from);
                 let record = AttemptRecord {
@@ -154,6 +164,14 @@ impl Engine {
         })
         .await;
         match recorded {
+            Ok(Ok(true)) if verification == Verification::Matches => {
+                let db = self.db().clone();
+                let marked =
+                    tokio::task::spawn_blocking(move || orders::mark_verified(&db, order.id)).await;
+                if !matches!(marked, Ok(Ok(()))) {
+                    tracing::warn!(order = order.id, "could not mark the order verified");
+                }
+            }
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => tracing::warn!(
                 order = order.id,

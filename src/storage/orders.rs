@@ -375,6 +375,27 @@ pub fn finish(
     })
 }
 
+/// An executed order whose object was read back from the target and matched.
+pub fn mark_verified(db: &Db, order_id: i64) -> Result<(), StoreError> {
+    db.write(|tx| {
+        let now = tx.now();
+        let updated = diesel::update(
+            orders::table
+                .filter(orders::id.eq(order_id))
+                .filter(orders::state.eq(OrderState::Executed.as_str())),
+        )
+        .set((
+            orders::state.eq(OrderState::Verified.as_str()),
+            orders::updated_at.eq(now),
+        ))
+        .execute(tx.conn())?;
+        if updated > 0 {
+            transition(tx, order_id, OrderState::Verified)?;
+        }
+        Ok(())
+    })
+}
+
 /// Orders whose worker vanished (lease expired while `Transmitted`) become retryable now.
 pub fn reclaim_expired(db: &Db) -> Result<usize, StoreError> {
     db.write(|tx| {

@@ -156,6 +156,15 @@ async fn handle(
                     }
                 }
             }
+            ("GET", p) if p.starts_with("/Users/") => {
+                match s.users.get(p.trim_start_matches("/Users/")) {
+                    Some(user) => (None, HttpResponse::Ok().json(user)),
+                    None => (
+                        None,
+                        HttpResponse::NotFound().json(json!({"detail": "no such user"})),
+                    ),
+                }
+            }
             ("PUT", p) if p.starts_with("/Users/") => {
                 let id = p.trim_start_matches("/Users/").to_string();
                 let mut user: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

@@ -299,7 +299,7 @@ fn coalescing_and_order_per_resource(backend: Backend) {
         .collect();
     assert_eq!(
         states,
-        ["inactive", "inactive", "inactive", "executed"],
+        ["inactive", "inactive", "inactive", "verified"],
         "only the newest order is sent"
     );
     let remote = remote_user(&app, "erin").expect("erin arrived");
@@ -348,7 +348,7 @@ fn expired_leases_are_reclaimed_without_duplicates(backend: Backend) {
         .into_iter()
         .find(|o| o.id == taken[0].id)
         .expect("order");
-    assert_eq!(order.state, "executed", "{order:?}");
+    assert_eq!(order.state, "verified", "{order:?}");
     assert_eq!(order.attempts, 2, "the lost attempt and the redelivery");
     let transitions: Vec<String> =
         s.db.read(|c| orders::transitions_of(c, order.id))
@@ -363,7 +363,8 @@ fn expired_leases_are_reclaimed_without_duplicates(backend: Backend) {
             "transmitted",
             "errored",
             "transmitted",
-            "executed"
+            "executed",
+            "verified"
         ]
     );
     let all = app.get("/Users");
@@ -408,7 +409,7 @@ fn faults_are_retried_and_never_duplicate(backend: Backend) {
     let order = wait_for("gina delivered", || {
         orders_of(&s, "User", &gina)
             .into_iter()
-            .find(|o| o.state == "executed")
+            .find(|o| o.state == "verified")
     });
     assert_eq!(order.attempts, 4);
     let attempts =
@@ -434,7 +435,7 @@ fn faults_are_retried_and_never_duplicate(backend: Backend) {
     let order = wait_for("hugo delivered", || {
         orders_of(&s, "User", &hugo)
             .into_iter()
-            .find(|o| o.state == "executed")
+            .find(|o| o.state == "verified")
     });
     assert_eq!(
         order.attempts, 2,
@@ -460,7 +461,7 @@ fn faults_are_retried_and_never_duplicate(backend: Backend) {
     let order = wait_for("ida delivered", || {
         orders_of(&s, "User", &ida)
             .into_iter()
-            .find(|o| o.state == "executed")
+            .find(|o| o.state == "verified")
     });
     assert_eq!(order.attempts, 1);
     assert_eq!(order.remote_id.as_deref(), Some("remote-1"));

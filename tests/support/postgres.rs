@@ -4,9 +4,12 @@
 //! Lifetime: statics are never dropped, so the server is tied to the process two ways.
 //! * Normal exit: an `atexit` hook stops postgres with SIGQUIT (immediate shutdown, which still
 //!   releases its SysV and POSIX shared memory) and deletes the temp dir (tens of MB or more).
-//! * Any other death (abort, SIGKILL, ...): postgres is spawned from a thread that lives as long
-//!   as the server, with `PR_SET_PDEATHSIG = SIGKILL`, so the kernel kills it when the process
-//!   (and so that thread) goes away. Only the temp dir is left behind then.
+//! * Any other death (Ctrl-C, abort, SIGKILL, ...): postgres is spawned from a thread that lives
+//!   as long as the server, with `PR_SET_PDEATHSIG`, so the kernel signals it when the process
+//!   (and so that thread) goes away. The signal is SIGQUIT rather than SIGKILL: postgres answers
+//!   it with the same immediate shutdown (its backends get SIGKILL after 5 s at worst), while a
+//!   SIGKILLed postmaster would leak a SysV segment and /dev/shm files on every run. Only the
+//!   temp dir is left behind then.
 //!
 //! The server binaries must be installed (`apt-get install postgresql`); there is no skipping.
 
