@@ -76,7 +76,9 @@ pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
     })?;
     let base_url = config.base_url_for(bound);
     let directory = Directory::new(db.clone(), &base_url);
+    let mut quarantine = Default::default();
     if let Some(engine) = engine(config, directory.clone())? {
+        quarantine = engine.quarantine();
         actix_web::rt::spawn(engine.run());
     }
     let state = AppState {
@@ -95,6 +97,7 @@ pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
     let admin = crate::admin::AdminState {
         db: state.directory.db().clone(),
         targets: config.targets.clone(),
+        quarantine,
     };
     http::serve(listener, state, admin).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),

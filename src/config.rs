@@ -78,6 +78,12 @@ pub struct TargetConfig {
     pub retry_max_ms: u64,
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// Retryable failures in a row after which the target is quarantined (0: never).
+    #[serde(default = "default_quarantine_after")]
+    pub quarantine_after: u32,
+    /// How long a quarantined target rests before a probe (doubling after failed probes).
+    #[serde(default = "default_probe_interval_ms")]
+    pub probe_interval_ms: u64,
 }
 
 /// How scimgate authenticates to a target. Secrets can come from files (`*_file`).
@@ -139,6 +145,12 @@ fn default_retry_max_ms() -> u64 {
 fn default_timeout_seconds() -> u64 {
     30
 }
+fn default_quarantine_after() -> u32 {
+    20
+}
+fn default_probe_interval_ms() -> u64 {
+    60_000
+}
 
 impl TargetConfig {
     /// A SCIM target with default settings.
@@ -158,6 +170,8 @@ impl TargetConfig {
             retry_base_ms: default_retry_base_ms(),
             retry_max_ms: default_retry_max_ms(),
             timeout_seconds: default_timeout_seconds(),
+            quarantine_after: default_quarantine_after(),
+            probe_interval_ms: default_probe_interval_ms(),
         }
     }
 }

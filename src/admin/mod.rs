@@ -16,6 +16,8 @@ pub use error::AdminError;
 pub struct AdminState {
     pub db: Db,
     pub targets: Vec<TargetConfig>,
+    /// This process's view of target health.
+    pub quarantine: std::sync::Arc<crate::provisioning::quarantine::QuarantineBoard>,
 }
 
 /// Registers the admin routes (inside a scope the caller protects).

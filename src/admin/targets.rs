@@ -50,6 +50,7 @@ pub async fn status(
         })
         .collect();
     let now = crate::storage::now_micros();
+    let health = state.quarantine.health(&name);
     Ok(HttpResponse::Ok().json(json!({
         "target": summary(target),
         "orders": counts,
@@ -57,5 +58,11 @@ pub async fn status(
         "oldestOpenOrderAgeSeconds": status.oldest_pending_at.map(|t| (now - t) / 1_000_000),
         "lastSuccess": status.last_success_at.map(time),
         "lastError": status.last_error.map(|(at, e)| json!({"at": time(at), "error": e})),
+        "quarantine": {
+            "quarantined": health.quarantined_since.is_some(),
+            "since": health.quarantined_since.map(time),
+            "nextProbe": health.next_probe_at.map(time),
+            "consecutiveFailures": health.consecutive_failures,
+        },
     })))
 }

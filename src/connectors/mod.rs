@@ -40,6 +40,10 @@ pub enum ConnectorError {
         message: String,
         status: Option<u16>,
     },
+    /// Not the target's fault: the order waits for something else first (a group member that
+    /// is not provisioned yet).
+    #[error("{message}")]
+    Deferred { message: String },
 }
 
 impl ConnectorError {
@@ -48,6 +52,7 @@ impl ConnectorError {
             ConnectorError::Retryable { status, .. } | ConnectorError::Permanent { status, .. } => {
                 *status
             }
+            ConnectorError::Deferred { .. } => None,
         }
     }
 }

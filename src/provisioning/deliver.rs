@@ -367,10 +367,8 @@ async fn outbound_group(
             match links.get(id) {
                 Some(remote) => translated.push(json!({"value": remote, "type": kind})),
                 None => {
-                    return Err(ConnectorError::Retryable {
+                    return Err(ConnectorError::Deferred {
                         message: format!("member {kind} {id} is not provisioned on {target} yet"),
-                        status: None,
-                        retry_after: None,
                     })
                 }
             }

@@ -9,6 +9,7 @@
 pub mod backoff;
 pub mod deliver;
 pub mod planner;
+pub mod quarantine;
 pub mod target;
 pub mod worker;
 

@@ -13,12 +13,14 @@ use crate::storage::orders::{self, AttemptRecord, Order, OrderState};
 use crate::storage::{now_micros, Db};
 
 use super::deliver::Verification;
+use super::quarantine::{Permit, QuarantineBoard};
 use super::{backoff, deliver, planner, Target};
 
 /// The provisioning engine of one process.
 #[derive(Clone)]
 pub struct Engine {
     directory: Directory,
+    quarantine: Arc<QuarantineBoard>,
     targets: Vec<Arc<Target>>,
     config: WorkerConfig,
     /// Identifies this process's leases.
@@ -30,10 +32,16 @@ impl Engine {
         let owner = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4());
         Engine {
             directory,
+            quarantine: Arc::default(),
             targets,
             config,
             owner,
         }
+    }
+
+    /// Target health, shared with the admin API.
+    pub fn quarantine(&self) -> Arc<QuarantineBoard> {
+        self.quarantine.clone()
     }
 
     fn db(&self) -> &Db {
@@ -83,7 +91,11 @@ impl Engine {
         let db = self.db().clone();
         let (name, owner) = (target.config.name.clone(), self.owner.clone());
         let lease = Duration::from_secs(self.config.lease_seconds).as_micros() as i64;
-        let limit = target.config.concurrency.max(1) as i64;
+        let limit = match self.quarantine.permit(&target.config.name) {
+            Permit::Open => target.config.concurrency.max(1) as i64,
+            Permit::Probe => 1,
+            Permit::Closed => return Ok(0),
+        };
         let claimed =
             tokio::task::spawn_blocking(move || orders::claim(&db, &name, &owner, lease, limit))
                 .await
@@ -103,6 +115,17 @@ impl Engine {
         let started_at = now_micros();
         let clock = Instant::now();
         let result = deliver::deliver(&self.directory, &target, &order).await;
+        let name = target.config.name.as_str();
+        match &result {
+            Ok(_) => self.quarantine.succeeded(name),
+            Err(ConnectorError::Retryable { .. }) => {
+                let interval =
+                    Duration::from_millis(target.config.probe_interval_ms).as_micros() as i64;
+                self.quarantine
+                    .failed(name, target.config.quarantine_after, interval);
+            }
+            Err(_) => {}
+        }
         let duration_ms = clock.elapsed().as_millis() as i64;
         let cfg = &target.config;
         let mut verification = Verification::NotApplicable;
@@ -135,15 +158,18 @@ impl Engine {
                     error: Some(error.to_string()),
                     response_id: None,
                 };
-                match &error {
-                    ConnectorError::Retryable { retry_after, .. }
-                        if order.attempts < cfg.max_attempts =>
-                    {
+                let retry_after = match &error {
+                    ConnectorError::Retryable { retry_after, .. } => Some(*retry_after),
+                    ConnectorError::Deferred { .. } => Some(None),
+                    ConnectorError::Permanent { .. } => None,
+                };
+                match retry_after {
+                    Some(retry_after) if order.attempts < cfg.max_attempts => {
                         let delay = backoff::delay(
                             order.attempts,
                             cfg.retry_base_ms,
                             cfg.retry_max_ms,
-                            *retry_after,
+                            retry_after,
                             rand::random::<f64>(),
                         );
                         (

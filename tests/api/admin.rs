@@ -140,3 +140,74 @@ fn sqlite_operators_see_and_act_on_orders() {
 fn postgres_operators_see_and_act_on_orders() {
     operators_see_and_act_on_orders(Backend::Postgres);
 }
+
+/// A target failing repeatedly is quarantined (visible in its status), probed, and released
+/// when a probe succeeds; its backlog is then delivered.
+fn quarantine_and_recovery(backend: Backend) {
+    use crate::faulty_target::{Fault, FaultyTarget};
+    let faulty = FaultyTarget::start(vec![
+        Fault::Status(503),
+        Fault::Status(503),
+        Fault::Status(503),
+    ]);
+    let mut target = TargetConfig::scim("shaky", &faulty.base);
+    target.retry_base_ms = 20;
+    target.retry_max_ms = 50;
+    target.quarantine_after = 2;
+    target.probe_interval_ms = 700;
+    let s = TestServer::start_with(backend, |c| {
+        c.targets = vec![target];
+        c.worker.poll_interval_ms = 20;
+    });
+    let ops = api_token::issue_with_role(&s.db, "ops", Role::Admin).expect("admin token");
+    s.create_user(&json!({"userName": "patient"}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let quarantined = loop {
+        let r = admin(&s, &ops, Method::GET, "/targets/shaky/status");
+        if r.body["quarantine"]["quarantined"] == true {
+            break r.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never quarantined: {}",
+            r.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(quarantined["quarantine"]["consecutiveFailures"].as_u64() >= Some(2));
+    assert!(quarantined["quarantine"]["nextProbe"].is_string());
+    assert!(faulty.users().is_empty(), "nothing delivered while failing");
+    let recovered = loop {
+        let r = admin(&s, &ops, Method::GET, "/targets/shaky/status");
+        if r.body["orders"]["verified"] == 1 {
+            break r.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recovered: {}",
+            r.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(recovered["quarantine"]["quarantined"], false);
+    assert_eq!(faulty.users().len(), 1);
+    let posts = faulty
+        .requests()
+        .iter()
+        .filter(|(m, _)| m == "POST")
+        .count();
+    assert_eq!(
+        posts, 4,
+        "three failures (the last a probe), then the successful probe"
+    );
+}
+
+#[test]
+fn sqlite_quarantine_and_recovery() {
+    quarantine_and_recovery(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_quarantine_and_recovery() {
+    quarantine_and_recovery(Backend::Postgres);
+}

@@ -123,9 +123,13 @@ impl PostgresServer {
             .arg("-D")
             .arg(&data)
             .stdin(Stdio::null());
-        let out = initdb
-            .output()
-            .unwrap_or_else(|e| panic!("could not run {}: {e}", bindir.join("initdb").display()));
+        let out = initdb.output().unwrap_or_else(|e| {
+            panic!(
+                "could not run {} (as uid/gid {owner:?}; it must be able to reach {}): {e}",
+                bindir.join("initdb").display(),
+                dir.path().display()
+            )
+        });
         assert!(
             out.status.success(),
             "initdb failed ({}) in {}:\n{}{}",
@@ -138,6 +142,7 @@ impl PostgresServer {
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
+            let log_start = std::fs::metadata(&log_path).map_or(0, |m| m.len() as usize);
             let postmaster = spawn_postmaster(&bindir, dir.path(), &data, &log_path, port, owner);
             match wait_ready(&bindir, port, &postmaster) {
                 Ok(()) => {
@@ -153,7 +158,9 @@ impl PostgresServer {
                     };
                 }
                 Err(Failure::Exited(status)) => {
-                    let log = read_log(&log_path);
+                    // Only this attempt's part of the (appended) log.
+                    let log = std::fs::read(&log_path).unwrap_or_default();
+                    let log = String::from_utf8_lossy(log.get(log_start..).unwrap_or_default());
                     let port_taken = log.contains("could not bind")
                         || log.contains("Address already in use")
                         || log.contains("could not create any TCP/IP sockets");
