@@ -78,6 +78,9 @@ pub struct TargetConfig {
     pub retry_max_ms: u64,
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// An order still failing this long after it was planned is given up (`Error`).
+    #[serde(default = "default_max_age_seconds")]
+    pub max_age_seconds: u64,
     /// Retryable failures in a row after which the target is quarantined (0: never).
     #[serde(default = "default_quarantine_after")]
     pub quarantine_after: u32,
@@ -145,6 +148,9 @@ fn default_retry_max_ms() -> u64 {
 fn default_timeout_seconds() -> u64 {
     30
 }
+fn default_max_age_seconds() -> u64 {
+    7 * 24 * 3600
+}
 fn default_quarantine_after() -> u32 {
     20
 }
@@ -170,6 +176,7 @@ impl TargetConfig {
             retry_base_ms: default_retry_base_ms(),
             retry_max_ms: default_retry_max_ms(),
             timeout_seconds: default_timeout_seconds(),
+            max_age_seconds: default_max_age_seconds(),
             quarantine_after: default_quarantine_after(),
             probe_interval_ms: default_probe_interval_ms(),
         }

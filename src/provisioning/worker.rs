@@ -163,8 +163,13 @@ impl Engine {
                     ConnectorError::Deferred { .. } => Some(None),
                     ConnectorError::Permanent { .. } => None,
                 };
+                let age = Duration::from_micros(
+                    now_micros().saturating_sub(order.created_at).max(0) as u64,
+                );
+                let within_budget = order.attempts < cfg.max_attempts
+                    && age < Duration::from_secs(cfg.max_age_seconds);
                 match retry_after {
-                    Some(retry_after) if order.attempts < cfg.max_attempts => {
+                    Some(retry_after) if within_budget => {
                         let delay = backoff::delay(
                             order.attempts,
                             cfg.retry_base_ms,

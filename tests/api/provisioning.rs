@@ -481,3 +481,37 @@ fn sqlite_faults_are_retried_and_never_duplicate() {
 fn postgres_faults_are_retried_and_never_duplicate() {
     faults_are_retried_and_never_duplicate(Backend::Postgres);
 }
+
+/// `deprovision = "deactivate"`: a user leaving the scope is disabled on the target, not
+/// deleted; deleting the user deletes it there.
+fn deactivate_policy(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let mut t = target_for(&app, "soft");
+    t.users_filter = Some("active eq true".into());
+    t.deprovision = "deactivate".into();
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let jo = id_of(&s.create_user(&json!({"userName": "jo", "active": true})));
+    wait_for("jo provisioned", || remote_user(&app, "jo"));
+    patch(
+        &s,
+        &format!("/Users/{jo}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    );
+    let disabled = wait_for("jo disabled", || {
+        remote_user(&app, "jo").filter(|u| u["active"] == false)
+    });
+    assert_eq!(disabled["userName"], "jo", "kept, not deleted");
+    assert_eq!(s.delete(&format!("/Users/{jo}")).status, 204);
+    wait_for("jo deleted", || {
+        remote_user(&app, "jo").is_none().then_some(())
+    });
+}
+
+#[test]
+fn sqlite_deactivate_policy() {
+    deactivate_policy(Backend::Sqlite);
+}
+#[test]
+fn postgres_deactivate_policy() {
+    deactivate_policy(Backend::Postgres);
+}
