@@ -93,7 +93,7 @@ pub struct TargetConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TargetAuth {
-    /// `bearer`, `basic` or `none`.
+    /// `bearer`, `basic`, `oauth_client_credentials` or `none`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub token: Option<String>,
@@ -101,6 +101,12 @@ pub struct TargetAuth {
     pub username: Option<String>,
     pub password: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// OAuth 2.0 client credentials: the token endpoint, client and optional scope.
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub scope: Option<String>,
 }
 
 /// The delivery workers inside `scimgate serve` (and `scimgate worker`).
@@ -324,10 +330,10 @@ impl Config {
             }
             if !matches!(
                 t.auth.kind.as_deref(),
-                None | Some("bearer" | "basic" | "none")
+                None | Some("bearer" | "basic" | "none" | "oauth_client_credentials")
             ) {
                 return Err(ConfigError(format!(
-                    "target {:?}: auth type must be bearer, basic or none",
+                    "target {:?}: auth type must be bearer, basic, oauth_client_credentials or none",
                     t.name
                 )));
             }

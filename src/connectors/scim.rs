@@ -1,6 +1,6 @@
 //! The SCIM 2.0 target connector (RFC 7644 as a client), over reqwest.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
@@ -14,13 +14,26 @@ const SCIM_JSON: &str = "application/scim+json";
 pub enum Auth {
     None,
     Bearer(String),
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// OAuth 2.0 client credentials (RFC 6749 §4.4): a token fetched from `token_url` and
+    /// fetched again shortly before it expires, or when the target answers 401.
+    ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+    },
 }
 
 pub struct ScimConnector {
     base: String,
     auth: Auth,
     client: Client,
+    /// The current OAuth access token and when to stop using it.
+    access_token: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
 impl ScimConnector {
@@ -35,7 +48,67 @@ impl ScimConnector {
             base: base.trim_end_matches('/').to_string(),
             auth,
             client,
+            access_token: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// A valid OAuth access token, fetched when there is none or it is about to expire.
+    async fn oauth_token(&self, force_refresh: bool) -> Result<String, ConnectorError> {
+        let Auth::ClientCredentials {
+            token_url,
+            client_id,
+            client_secret,
+            scope,
+        } = &self.auth
+        else {
+            return Ok(String::new());
+        };
+        let mut cached = self.access_token.lock().await;
+        if let (false, Some((token, until))) = (force_refresh, cached.as_ref()) {
+            if *until > Instant::now() {
+                return Ok(token.clone());
+            }
+        }
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope.as_str()));
+        }
+        let response = self
+            .client
+            .post(token_url)
+            .basic_auth(client_id, Some(client_secret))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| ConnectorError::Retryable {
+                message: format!("token request failed: {e}"),
+                status: None,
+                retry_after: None,
+            })?;
+        let (_, body) = read(response).await.map_err(|e| match e {
+            ConnectorError::Permanent { message, status } => ConnectorError::Permanent {
+                message: format!("token endpoint refused: {message}"),
+                status,
+            },
+            other => other,
+        })?;
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| ConnectorError::Permanent {
+                message: "the token endpoint answered without an access_token".into(),
+                status: None,
+            })?;
+        // Renew a little early so a request never carries a token expiring in flight.
+        let lifetime = body["expires_in"]
+            .as_u64()
+            .unwrap_or(300)
+            .saturating_sub(30)
+            .max(1);
+        *cached = Some((
+            token.to_string(),
+            Instant::now() + Duration::from_secs(lifetime),
+        ));
+        Ok(token.to_string())
     }
 
     fn endpoint(kind: ObjectKind) -> &'static str {
@@ -48,7 +121,7 @@ impl ScimConnector {
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let builder = self.client.request(method, format!("{}/{path}", self.base));
         match &self.auth {
-            Auth::None => builder,
+            Auth::None | Auth::ClientCredentials { .. } => builder,
             Auth::Bearer(token) => builder.header(AUTHORIZATION, format!("Bearer {token}")),
             Auth::Basic { username, password } => builder.basic_auth(username, Some(password)),
         }
@@ -63,6 +136,33 @@ impl ScimConnector {
             Some(b) => builder.header(CONTENT_TYPE, SCIM_JSON).body(b.to_string()),
             None => builder,
         };
+        if !matches!(self.auth, Auth::ClientCredentials { .. }) {
+            return self.send_once(builder).await;
+        }
+        // With OAuth, a 401 means the token was revoked or expired early: fetch a new one once.
+        let retry = builder.try_clone();
+        let token = self.oauth_token(false).await?;
+        match self.send_once(builder.bearer_auth(token)).await {
+            Err(ConnectorError::Permanent {
+                status: Some(401), ..
+            }) if retry.is_some() => {
+                let token = self.oauth_token(true).await?;
+                match retry {
+                    Some(again) => self.send_once(again.bearer_auth(token)).await,
+                    None => Err(ConnectorError::Permanent {
+                        message: "unauthorized".into(),
+                        status: Some(401),
+                    }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn send_once(
+        &self,
+        builder: RequestBuilder,
+    ) -> Result<(StatusCode, Value), ConnectorError> {
         let response = builder
             .send()
             .await

@@ -28,6 +28,32 @@ impl Target {
                     },
                 )?,
             ),
+            Some("oauth_client_credentials") => {
+                let missing = |what: &str| {
+                    ConfigError::from_message(format!(
+                        "target {:?}: OAuth client credentials need {what}",
+                        config.name
+                    ))
+                };
+                Auth::ClientCredentials {
+                    token_url: config
+                        .auth
+                        .token_url
+                        .clone()
+                        .ok_or_else(|| missing("token_url"))?,
+                    client_id: config
+                        .auth
+                        .client_id
+                        .clone()
+                        .ok_or_else(|| missing("client_id"))?,
+                    client_secret: TargetAuth::secret(
+                        &config.auth.client_secret,
+                        &config.auth.client_secret_file,
+                    )?
+                    .ok_or_else(|| missing("client_secret or client_secret_file"))?,
+                    scope: config.auth.scope.clone(),
+                }
+            }
             Some(_) => Auth::Basic {
                 username: config.auth.username.clone().unwrap_or_default(),
                 password: TargetAuth::secret(&config.auth.password, &config.auth.password_file)?

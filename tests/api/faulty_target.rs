@@ -23,6 +23,10 @@ pub enum Fault {
 
 #[derive(Default)]
 struct State {
+    /// OAuth mode: SCIM calls need `Bearer <valid_token>`; tokens come from POST /token.
+    oauth: bool,
+    valid_token: Option<String>,
+    tokens_issued: usize,
     script: VecDeque<Fault>,
     users: HashMap<String, Value>,
     /// (method, path) of every request, in order.
@@ -37,10 +41,40 @@ pub struct FaultyTarget {
 
 impl FaultyTarget {
     pub fn start(script: Vec<Fault>) -> FaultyTarget {
-        let state = Arc::new(Mutex::new(State {
+        Self::start_with(State {
             script: script.into(),
             ..State::default()
-        }));
+        })
+    }
+
+    /// A target guarded by OAuth 2.0 client credentials (client `scimgate`, secret `s3cret`).
+    pub fn start_oauth() -> FaultyTarget {
+        Self::start_with(State {
+            oauth: true,
+            ..State::default()
+        })
+    }
+
+    /// Revokes the token in use: the next SCIM call gets 401.
+    pub fn revoke_tokens(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.valid_token = None;
+        }
+    }
+
+    pub fn tokens_issued(&self) -> usize {
+        self.state
+            .lock()
+            .map(|s| s.tokens_issued)
+            .unwrap_or_default()
+    }
+
+    pub fn token_url(&self) -> String {
+        self.base.replace("/scim/v2", "/token")
+    }
+
+    fn start_with(initial: State) -> FaultyTarget {
+        let state = Arc::new(Mutex::new(initial));
         let shared = state.clone();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -97,6 +131,40 @@ async fn handle(
             return HttpResponse::InternalServerError().finish();
         };
         s.log.push((method.clone(), path.clone()));
+        if path == "/token" {
+            let basic = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let form = String::from_utf8_lossy(&body);
+            // "scimgate:s3cret" in base64
+            if basic != "Basic c2NpbWdhdGU6czNjcmV0"
+                || !form.contains("grant_type=client_credentials")
+            {
+                return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+            }
+            s.tokens_issued += 1;
+            let token = format!("tok-{}", s.tokens_issued);
+            s.valid_token = Some(token.clone());
+            return HttpResponse::Ok()
+                .json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}));
+        }
+        if s.oauth {
+            let presented = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let ok = s
+                .valid_token
+                .as_ref()
+                .is_some_and(|t| presented == format!("Bearer {t}"));
+            if !ok {
+                return HttpResponse::Unauthorized().json(json!({"detail": "invalid token"}));
+            }
+        }
         match (method.as_str(), path.trim_start_matches("/scim/v2")) {
             ("GET", "/Users") => {
                 let query = req

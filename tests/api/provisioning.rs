@@ -515,3 +515,39 @@ fn sqlite_deactivate_policy() {
 fn postgres_deactivate_policy() {
     deactivate_policy(Backend::Postgres);
 }
+
+/// OAuth 2.0 client credentials: the token is fetched once, reused, and fetched again when the
+/// target answers 401.
+fn oauth_client_credentials(backend: Backend) {
+    use crate::faulty_target::FaultyTarget;
+    let oauth = FaultyTarget::start_oauth();
+    let mut t = TargetConfig::scim("oauth", &oauth.base);
+    t.auth = TargetAuth {
+        kind: Some("oauth_client_credentials".into()),
+        token_url: Some(oauth.token_url()),
+        client_id: Some("scimgate".into()),
+        client_secret: Some("s3cret".into()),
+        ..TargetAuth::default()
+    };
+    t.retry_base_ms = 20;
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let kim = id_of(&s.create_user(&json!({"userName": "kim"})));
+    wait_for("kim delivered", || settled(&s, "User", &kim).then_some(()));
+    let lee = id_of(&s.create_user(&json!({"userName": "lee"})));
+    wait_for("lee delivered", || settled(&s, "User", &lee).then_some(()));
+    assert_eq!(oauth.tokens_issued(), 1, "one token serves many calls");
+    oauth.revoke_tokens();
+    let max = id_of(&s.create_user(&json!({"userName": "max"})));
+    wait_for("max delivered", || settled(&s, "User", &max).then_some(()));
+    assert_eq!(oauth.tokens_issued(), 2, "a 401 fetches a new token");
+    assert_eq!(oauth.users().len(), 3);
+}
+
+#[test]
+fn sqlite_oauth_client_credentials() {
+    oauth_client_credentials(Backend::Sqlite);
+}
+#[test]
+fn postgres_oauth_client_credentials() {
+    oauth_client_credentials(Backend::Postgres);
+}
