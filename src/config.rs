@@ -81,6 +81,13 @@ pub struct TargetConfig {
     /// An order still failing this long after it was planned is given up (`Error`).
     #[serde(default = "default_max_age_seconds")]
     pub max_age_seconds: u64,
+    /// How users are mapped to the target's attributes; empty: every User attribute as is.
+    #[serde(default)]
+    pub mapping: Vec<crate::provisioning::mapping::MappingRule>,
+    /// `patch` sends only the managed attributes that differ from the target's copy; `put`
+    /// replaces the whole user.
+    #[serde(default = "default_update_method")]
+    pub update_method: String,
     /// Retryable failures in a row after which the target is quarantined (0: never).
     #[serde(default = "default_quarantine_after")]
     pub quarantine_after: u32,
@@ -154,6 +161,9 @@ fn default_retry_max_ms() -> u64 {
 fn default_timeout_seconds() -> u64 {
     30
 }
+fn default_update_method() -> String {
+    "patch".into()
+}
 fn default_max_age_seconds() -> u64 {
     7 * 24 * 3600
 }
@@ -183,6 +193,8 @@ impl TargetConfig {
             retry_max_ms: default_retry_max_ms(),
             timeout_seconds: default_timeout_seconds(),
             max_age_seconds: default_max_age_seconds(),
+            mapping: Vec::new(),
+            update_method: default_update_method(),
             quarantine_after: default_quarantine_after(),
             probe_interval_ms: default_probe_interval_ms(),
         }
@@ -320,6 +332,12 @@ impl Config {
                 return Err(ConfigError(format!(
                     "target {:?}: kind {:?} is not supported (scim)",
                     t.name, t.kind
+                )));
+            }
+            if !matches!(t.update_method.as_str(), "patch" | "put") {
+                return Err(ConfigError(format!(
+                    "target {:?}: update_method must be patch or put",
+                    t.name
                 )));
             }
             if !matches!(t.deprovision.as_str(), "delete" | "deactivate") {

@@ -57,6 +57,23 @@ impl ConnectorError {
     }
 }
 
+/// Does the target's value hold everything that was sent? Targets may add attributes and
+/// sub-attributes of their own; `null` in what was sent means "no value".
+pub fn covers(sent: &Value, remote: &Value) -> bool {
+    match (sent, remote) {
+        (Value::Null, r) => r.is_null(),
+        (Value::Object(a), Value::Object(b)) => a
+            .iter()
+            .all(|(k, v)| covers(v, b.get(k).unwrap_or(&Value::Null))),
+        // An object of nothing but nulls is what a missing object holds.
+        (Value::Object(a), Value::Null) => a.values().all(|v| covers(v, &Value::Null)),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| covers(x, y))
+        }
+        (a, b) => a == b,
+    }
+}
+
 /// The operations the engine needs from any target.
 pub trait Connector: Send + Sync {
     /// Finds an existing remote object that stands for this one (correlation before create).

@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::{BoxFuture, Connector, ConnectorError, Delivered, ObjectKind};
+use super::{covers, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind};
 
 const SCIM_JSON: &str = "application/scim+json";
 
@@ -28,16 +28,31 @@ pub enum Auth {
     },
 }
 
+/// How users are updated on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateMethod {
+    /// Read the target's copy and PATCH only the managed attributes that differ.
+    Patch,
+    /// PUT the whole user (attributes not sent are cleared by the target).
+    Put,
+}
+
 pub struct ScimConnector {
     base: String,
     auth: Auth,
+    update: UpdateMethod,
     client: Client,
     /// The current OAuth access token and when to stop using it.
     access_token: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
 impl ScimConnector {
-    pub fn new(base: &str, auth: Auth, timeout: Duration) -> Result<ScimConnector, reqwest::Error> {
+    pub fn new(
+        base: &str,
+        auth: Auth,
+        update: UpdateMethod,
+        timeout: Duration,
+    ) -> Result<ScimConnector, reqwest::Error> {
         let mut headers = HeaderMap::new();
         headers.insert("accept", HeaderValue::from_static(SCIM_JSON));
         let client = Client::builder()
@@ -47,6 +62,7 @@ impl ScimConnector {
         Ok(ScimConnector {
             base: base.trim_end_matches('/').to_string(),
             auth,
+            update,
             client,
             access_token: tokio::sync::Mutex::new(None),
         })
@@ -261,6 +277,7 @@ impl Connector for ScimConnector {
         object: &'a Value,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
         Box::pin(async move {
+            let object = &without_nulls(object);
             let (status, body) = self
                 .send(
                     self.request(Method::POST, Self::endpoint(kind)),
@@ -291,6 +308,10 @@ impl Connector for ScimConnector {
             if kind == ObjectKind::Group {
                 return self.update_group(&path, remote_id, object).await;
             }
+            if self.update == UpdateMethod::Patch {
+                return self.patch_user(&path, remote_id, object).await;
+            }
+            let object = &without_nulls(object);
             let (status, _) = self
                 .send(self.request(Method::PUT, &path), Some(object))
                 .await?;
@@ -362,7 +383,85 @@ impl Connector for ScimConnector {
     }
 }
 
+/// `object` without the `null`s that mark managed attributes with no value (for PUT).
+fn without_nulls(object: &Value) -> Value {
+    match object {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .filter(|(_, v)| !matches!(v, Value::Object(m) if m.is_empty()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 impl ScimConnector {
+    /// Users by PATCH: read the target's copy, then replace the managed attributes that differ
+    /// and remove those the source no longer has. Nothing is sent when nothing differs.
+    async fn patch_user(
+        &self,
+        path: &str,
+        remote_id: &str,
+        desired: &Value,
+    ) -> Result<Delivered, ConnectorError> {
+        let (_, current) = self.send(self.request(Method::GET, path), None).await?;
+        let mut operations = Vec::new();
+        let mut compare = |op_path: String, want: &Value, have: &Value| {
+            if want.is_null() {
+                if !have.is_null() {
+                    operations.push(json!({"op": "remove", "path": op_path}));
+                }
+            } else if !covers(want, have) {
+                operations.push(json!({"op": "replace", "path": op_path, "value": want}));
+            }
+        };
+        let Value::Object(fields) = desired else {
+            return Ok(Delivered {
+                remote_id: Some(remote_id.to_string()),
+                status: None,
+            });
+        };
+        for (name, want) in fields {
+            if name == "schemas" {
+                continue;
+            }
+            if name.starts_with("urn:") {
+                if let Value::Object(ext) = want {
+                    for (sub, sub_want) in ext {
+                        let have = current
+                            .get(name)
+                            .and_then(|e| e.get(sub))
+                            .unwrap_or(&Value::Null);
+                        compare(format!("{name}:{sub}"), sub_want, have);
+                    }
+                }
+                continue;
+            }
+            compare(
+                name.clone(),
+                want,
+                current.get(name).unwrap_or(&Value::Null),
+            );
+        }
+        if operations.is_empty() {
+            return Ok(Delivered {
+                remote_id: Some(remote_id.to_string()),
+                status: Some(200),
+            });
+        }
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations});
+        let (status, _) = self
+            .send(self.request(Method::PATCH, path), Some(&body))
+            .await?;
+        Ok(Delivered {
+            remote_id: Some(remote_id.to_string()),
+            status: Some(status.as_u16()),
+        })
+    }
+
     /// Groups: the attributes by PATCH replace, and only the members that differ by PATCH
     /// add/remove, so a large group is never rewritten for one change.
     async fn update_group(

@@ -2,9 +2,9 @@
 //! or create, update, or deprovision. Every step is idempotent, so a redelivered order (after a
 //! worker died) neither duplicates nor loses anything.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::connectors::{ConnectorError, Delivered, ObjectKind};
+use crate::connectors::{covers, ConnectorError, Delivered, ObjectKind};
 use crate::identity::{Directory, IdentityError};
 use crate::scim::projection::Projection;
 use crate::storage::orders::{self, Order};
@@ -55,21 +55,6 @@ fn kind_of(order: &Order) -> ObjectKind {
     } else {
         ObjectKind::User
     }
-}
-
-/// What scimgate sends for a user: its attributes without server-side ones, with our id as the
-/// target's `externalId` so the target can be correlated back.
-fn outbound_user(resource: &Value, source_id: &str) -> Value {
-    let mut out = Map::new();
-    if let Value::Object(fields) = resource {
-        for (k, v) in fields {
-            if !matches!(k.as_str(), "id" | "meta" | "groups" | "externalId") {
-                out.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    out.insert("externalId".into(), Value::String(source_id.to_string()));
-    Value::Object(out)
 }
 
 async fn link_of(
@@ -174,17 +159,6 @@ pub async fn deliver(
 /// Compares what was sent with what the target holds, attribute by attribute; the target may
 /// add attributes of its own.
 fn first_difference(kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
-    fn covers(sent: &Value, remote: &Value) -> bool {
-        match (sent, remote) {
-            (Value::Object(a), Value::Object(b)) => a
-                .iter()
-                .all(|(k, v)| v.is_null() || b.get(k).is_some_and(|r| covers(v, r))),
-            (Value::Array(a), Value::Array(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| covers(x, y))
-            }
-            (a, b) => a == b,
-        }
-    }
     let Value::Object(fields) = sent else {
         return None;
     };
@@ -249,7 +223,7 @@ async fn apply(
         return Ok((deprovision(db, target, order, kind, linked).await?, None));
     };
     let object = match kind {
-        ObjectKind::User => outbound_user(&resource, &order.resource_id),
+        ObjectKind::User => target.mapping.user(&resource, &order.resource_id),
         ObjectKind::Group => outbound_group(db, name, &resource, &order.resource_id).await?,
     };
     let delivered = upsert(db, target, order, kind, linked, &object).await?;

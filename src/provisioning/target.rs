@@ -3,14 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::mapping::Mapping;
 use crate::config::{ConfigError, TargetAuth, TargetConfig};
-use crate::connectors::scim::{Auth, ScimConnector};
+use crate::connectors::scim::{Auth, ScimConnector, UpdateMethod};
 use crate::connectors::Connector;
 use crate::scim::filter::{self, Filter};
 
 pub struct Target {
     pub config: TargetConfig,
     pub users_filter: Option<Filter>,
+    pub mapping: Mapping,
     pub connector: Arc<dyn Connector>,
 }
 
@@ -60,9 +62,15 @@ impl Target {
                     .unwrap_or_default(),
             },
         };
+        let update = if config.update_method == "put" {
+            UpdateMethod::Put
+        } else {
+            UpdateMethod::Patch
+        };
         let connector = ScimConnector::new(
             &config.url,
             auth,
+            update,
             Duration::from_secs(config.timeout_seconds),
         )
         .map_err(|e| ConfigError::from_message(format!("target {:?}: {e}", config.name)))?;
@@ -77,9 +85,12 @@ impl Target {
                     config.name, e.detail
                 ))
             })?;
+        let mapping = Mapping::from_rules(&config.mapping)
+            .map_err(|e| ConfigError::from_message(format!("target {:?}: {e}", config.name)))?;
         Ok(Target {
             config: config.clone(),
             users_filter,
+            mapping,
             connector: Arc::new(connector),
         })
     }

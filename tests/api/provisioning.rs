@@ -551,3 +551,104 @@ fn sqlite_oauth_client_credentials() {
 fn postgres_oauth_client_credentials() {
     oauth_client_credentials(Backend::Postgres);
 }
+
+/// A mapping computes what the target receives; updates PATCH only the managed attributes that
+/// changed, so attributes the target's owners set by hand survive.
+fn mapping_and_partial_updates(backend: Backend) {
+    use scimgate::provisioning::mapping::MappingRule;
+    let app = TestServer::start(Backend::Sqlite);
+    let mut t = target_for(&app, "mapped");
+    let rule = |target: &str,
+                source: Option<&str>,
+                constant: Option<&str>,
+                template: Option<&str>,
+                transform: Option<&str>| MappingRule {
+        target: target.into(),
+        source: source.map(Into::into),
+        constant: constant.map(Into::into),
+        template: template.map(Into::into),
+        transform: transform.map(Into::into),
+    };
+    t.mapping = vec![
+        rule(
+            "userName",
+            None,
+            None,
+            Some("{name.givenName}.{name.familyName}"),
+            Some("lower"),
+        ),
+        rule("displayName", Some("displayName"), None, None, None),
+        rule("emails", Some("emails[primary]"), None, None, None),
+        rule("userType", None, Some("Employee"), None, None),
+        rule(
+            "title",
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+            None,
+            None,
+            None,
+        ),
+    ];
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let uid = id_of(&s.create_user(&json!({
+        "userName": "src-login",
+        "name": {"givenName": "Nora", "familyName": "Batty"},
+        "displayName": "Nora B.",
+        "emails": [{"value": "home@x.example", "type": "home"}, {"value": "nora@x.example", "type": "work", "primary": true}],
+        "nickName": "not mapped",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Cafe"}
+    })));
+    let remote = wait_for("nora mapped", || remote_user(&app, "nora.batty"));
+    assert_eq!(remote["displayName"], "Nora B.");
+    assert_eq!(
+        remote["emails"],
+        json!([{"value": "nora@x.example", "type": "work", "primary": true}])
+    );
+    assert_eq!(remote["userType"], "Employee");
+    assert_eq!(remote["title"], "Cafe");
+    assert!(
+        remote.get("nickName").is_none(),
+        "unmapped attributes stay home"
+    );
+    wait_for("nora's order", || settled(&s, "User", &uid).then_some(()));
+    let order = orders_of(&s, "User", &uid).pop().expect("order");
+    assert_eq!(order.state, "verified", "{order:?}");
+
+    // The target's owners set an attribute scimgate does not manage.
+    let rid = id_of(&remote);
+    let r = patch(
+        &app,
+        &format!("/Users/{rid}"),
+        json!([{"op": "add", "path": "locale", "value": "en-GB"}]),
+    );
+    assert_eq!(r.status, 200);
+    // A source change: only displayName (changed) is sent; department removal clears title.
+    patch(
+        &s,
+        &format!("/Users/{uid}"),
+        json!([
+            {"op": "replace", "path": "displayName", "value": "Nora Batty"},
+            {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}
+        ]),
+    );
+    let updated = wait_for("the update", || {
+        remote_user(&app, "nora.batty").filter(|u| u["displayName"] == "Nora Batty")
+    });
+    assert!(
+        updated.get("title").is_none(),
+        "a managed attribute the source lost is removed"
+    );
+    assert_eq!(
+        updated["locale"], "en-GB",
+        "unmanaged attributes survive updates"
+    );
+    assert_eq!(updated["userType"], "Employee");
+}
+
+#[test]
+fn sqlite_mapping_and_partial_updates() {
+    mapping_and_partial_updates(Backend::Sqlite);
+}
+#[test]
+fn postgres_mapping_and_partial_updates() {
+    mapping_and_partial_updates(Backend::Postgres);
+}

@@ -1,0 +1,405 @@
+//! Attribute mapping: which attributes of a source User go to a target, under which names, and
+//! how they are computed (a source path, a constant, or a template such as
+//! `{name.givenName}.{name.familyName}`, optionally lower-cased, upper-cased or trimmed).
+//!
+//! The result names every attribute the target's mapping manages: a value, or `null` when the
+//! source has none, so updates can remove what the source no longer has without touching
+//! attributes scimgate does not manage.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::ConfigError;
+use crate::scim::filter::{self, Filter};
+use crate::scim::filter_eval;
+use crate::scim::resource_type::USER;
+use crate::scim::schema::{self, AttributeDef};
+
+/// One mapping rule as written in the configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingRule {
+    /// Target attribute: `title`, `name.familyName`, or `urn:...:User:department`.
+    pub target: String,
+    /// Source attribute, with an optional value selector: `emails[primary].value`,
+    /// `phoneNumbers[type eq "work"].value`.
+    pub source: Option<String>,
+    pub constant: Option<String>,
+    pub template: Option<String>,
+    /// `lower`, `upper` or `trim`.
+    pub transform: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Computed {
+    Source(SourcePath),
+    Constant(String),
+    Template(Vec<TemplatePart>),
+}
+
+#[derive(Debug, Clone)]
+enum TemplatePart {
+    Text(String),
+    Field(SourcePath),
+}
+
+/// `attr`, `attr.sub`, `attr[filter].sub`, `urn:...:attr`.
+#[derive(Debug, Clone)]
+struct SourcePath {
+    extension: Option<&'static str>,
+    attribute: &'static AttributeDef,
+    filter: Option<Filter>,
+    sub: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Transform {
+    Lower,
+    Upper,
+    Trim,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    target: Vec<String>,
+    computed: Computed,
+    transform: Option<Transform>,
+}
+
+/// A target's user mapping; without rules, every User attribute goes out as it is.
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    rules: Vec<Rule>,
+}
+
+fn bad(target: &str, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError::from_message(format!("mapping for {target:?}: {why}"))
+}
+
+fn parse_source(text: &str, rule: &str) -> Result<SourcePath, ConfigError> {
+    // `[primary]` is shorthand for `[primary eq true]`.
+    let text = text.trim().replace("[primary]", "[primary eq true]");
+    let (head, filter, sub) = match text.find('[') {
+        Some(open) => {
+            let close = text.rfind(']').ok_or_else(|| bad(rule, "unbalanced '['"))?;
+            let f = filter::parse(&text[open + 1..close]).map_err(|e| bad(rule, e.detail))?;
+            let rest = text[close + 1..].trim_start_matches('.');
+            (
+                text[..open].to_string(),
+                Some(f),
+                (!rest.is_empty()).then(|| rest.to_string()),
+            )
+        }
+        None => (text.clone(), None, None),
+    };
+    let path = filter::AttrPath::parse(&head).map_err(|e| bad(rule, e.detail))?;
+    let (extension, attribute) = match path.schema.as_deref() {
+        None => (None, USER.core.attribute(&path.attribute)),
+        Some(urn) if urn.eq_ignore_ascii_case(schema::USER_SCHEMA) => {
+            (None, USER.core.attribute(&path.attribute))
+        }
+        Some(urn) => match USER.extension(urn) {
+            Some(ext) => (Some(ext.id), ext.attribute(&path.attribute)),
+            None => (None, None),
+        },
+    };
+    let attribute =
+        attribute.ok_or_else(|| bad(rule, format!("{head:?} is not a User attribute")))?;
+    Ok(SourcePath {
+        extension,
+        attribute,
+        filter,
+        sub: sub.or(path.sub_attribute),
+    })
+}
+
+fn parse_template(text: &str, rule: &str) -> Result<Vec<TemplatePart>, ConfigError> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(TemplatePart::Text(rest[..open].to_string()));
+        }
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| bad(rule, "unclosed '{' in template"))?
+            + open;
+        parts.push(TemplatePart::Field(parse_source(
+            &rest[open + 1..close],
+            rule,
+        )?));
+        rest = &rest[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(TemplatePart::Text(rest.to_string()));
+    }
+    Ok(parts)
+}
+
+/// `urn:...:User:department` → [urn, department]; `name.familyName` → [name, familyName].
+fn target_path(text: &str) -> Result<Vec<String>, ConfigError> {
+    let path = filter::AttrPath::parse(text).map_err(|e| bad(text, e.detail))?;
+    let mut out = Vec::new();
+    if let Some(urn) = path
+        .schema
+        .filter(|u| !u.eq_ignore_ascii_case(schema::USER_SCHEMA))
+    {
+        out.push(urn);
+    }
+    out.push(path.attribute);
+    out.extend(path.sub_attribute);
+    Ok(out)
+}
+
+impl Mapping {
+    pub fn from_rules(rules: &[MappingRule]) -> Result<Mapping, ConfigError> {
+        let mut out = Vec::with_capacity(rules.len());
+        for r in rules {
+            let computed = match (&r.source, &r.constant, &r.template) {
+                (Some(s), None, None) => Computed::Source(parse_source(s, &r.target)?),
+                (None, Some(c), None) => Computed::Constant(c.clone()),
+                (None, None, Some(t)) => Computed::Template(parse_template(t, &r.target)?),
+                _ => {
+                    return Err(bad(
+                        &r.target,
+                        "give exactly one of source, constant, template",
+                    ))
+                }
+            };
+            let transform = match r.transform.as_deref() {
+                None => None,
+                Some("lower") => Some(Transform::Lower),
+                Some("upper") => Some(Transform::Upper),
+                Some("trim") => Some(Transform::Trim),
+                Some(other) => return Err(bad(&r.target, format!("unknown transform {other:?}"))),
+            };
+            out.push(Rule {
+                target: target_path(&r.target)?,
+                computed,
+                transform,
+            });
+        }
+        Ok(Mapping { rules: out })
+    }
+
+    /// The object to send for a user (`resource` as scimgate renders it).
+    pub fn user(&self, resource: &Value, source_id: &str) -> Value {
+        let mut out = Map::new();
+        if self.rules.is_empty() {
+            // Every attribute of the User schema and its extensions, null where absent.
+            for def in USER.core.attributes {
+                if !matches!(def.name, "groups" | "password") {
+                    out.insert(
+                        def.name.to_string(),
+                        resource.get(def.name).cloned().unwrap_or(Value::Null),
+                    );
+                }
+            }
+            for ext in USER.extensions {
+                let mut fields = Map::new();
+                for def in ext.attributes {
+                    fields.insert(
+                        def.name.to_string(),
+                        resource[ext.id]
+                            .get(def.name)
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                    );
+                }
+                out.insert(ext.id.to_string(), Value::Object(fields));
+            }
+        } else {
+            for rule in &self.rules {
+                let value = match &rule.computed {
+                    Computed::Source(p) => read(resource, p),
+                    Computed::Constant(c) => Some(Value::String(c.clone())),
+                    Computed::Template(parts) => template(resource, parts).map(Value::String),
+                };
+                let value = match (value, rule.transform) {
+                    (Some(Value::String(s)), Some(t)) => Some(Value::String(match t {
+                        Transform::Lower => s.to_lowercase(),
+                        Transform::Upper => s.to_uppercase(),
+                        Transform::Trim => s.trim().to_string(),
+                    })),
+                    (v, _) => v,
+                };
+                // A single value for a multi-valued attribute goes out as a one-element list.
+                let multi = rule.target.len() == 1
+                    && USER
+                        .core
+                        .attribute(&rule.target[0])
+                        .is_some_and(|d| d.multi_valued);
+                let value = match value {
+                    Some(v) if multi && !v.is_array() => Value::Array(vec![v]),
+                    Some(v) => v,
+                    None => Value::Null,
+                };
+                set(&mut out, &rule.target, value);
+            }
+        }
+        let mut schemas = vec![Value::String(schema::USER_SCHEMA.into())];
+        for ext in USER.extensions {
+            if out.get(ext.id).is_some_and(|v| {
+                v.as_object()
+                    .is_some_and(|m| m.values().any(|x| !x.is_null()))
+            }) {
+                schemas.push(Value::String(ext.id.into()));
+            }
+        }
+        out.insert("schemas".into(), Value::Array(schemas));
+        out.entry("externalId").or_insert(Value::Null);
+        if out["externalId"].is_null() {
+            out.insert("externalId".into(), Value::String(source_id.to_string()));
+        }
+        Value::Object(out)
+    }
+}
+
+fn read(resource: &Value, path: &SourcePath) -> Option<Value> {
+    let holder = match path.extension {
+        Some(urn) => resource.get(urn)?,
+        None => resource,
+    };
+    let value = holder.get(path.attribute.name)?;
+    let value = match (&path.filter, value) {
+        (Some(f), Value::Array(items)) => items
+            .iter()
+            .find(|v| filter_eval::matches(f, v, path.attribute))?,
+        // `[primary]` on a list without a primary value: the first value stands in.
+        (None, Value::Array(items)) if path.sub.is_some() => items.first()?,
+        (_, v) => v,
+    };
+    let value = match &path.sub {
+        Some(sub) => value.get(sub.as_str())?,
+        None => value,
+    };
+    (!value.is_null()).then(|| value.clone())
+}
+
+fn template(resource: &Value, parts: &[TemplatePart]) -> Option<String> {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            TemplatePart::Text(t) => out.push_str(t),
+            TemplatePart::Field(p) => match read(resource, p)? {
+                Value::String(s) => out.push_str(&s),
+                other => out.push_str(&other.to_string()),
+            },
+        }
+    }
+    Some(out)
+}
+
+fn set(out: &mut Map<String, Value>, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            out.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = out
+                .entry(first.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            if let Value::Object(inner) = entry {
+                set(inner, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(
+        target: &str,
+        source: Option<&str>,
+        constant: Option<&str>,
+        template: Option<&str>,
+        transform: Option<&str>,
+    ) -> MappingRule {
+        MappingRule {
+            target: target.into(),
+            source: source.map(Into::into),
+            constant: constant.map(Into::into),
+            template: template.map(Into::into),
+            transform: transform.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn rules_compute_the_target_object() {
+        let mapping = Mapping::from_rules(&[
+            rule(
+                "userName",
+                None,
+                None,
+                Some("{name.givenName}.{name.familyName}@corp.example"),
+                Some("lower"),
+            ),
+            rule("emails", None, None, None, None).with_source("emails[type eq \"work\"]"),
+            rule(
+                "title",
+                Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+                None,
+                None,
+                Some("upper"),
+            ),
+            rule("userType", None, Some("Employee"), None, None),
+            rule("nickName", Some("emails[primary].value"), None, None, None),
+            rule("displayName", Some("nickName"), None, None, None),
+        ])
+        .expect("valid rules");
+        let user = json!({
+            "userName": "bj",
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [{"value": "home@x", "type": "home"}, {"value": "work@x", "type": "work", "primary": true}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Tours"}
+        });
+        let out = mapping.user(&user, "src-1");
+        assert_eq!(out["userName"], "barbara.jensen@corp.example");
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "work@x", "type": "work", "primary": true}])
+        );
+        assert_eq!(out["title"], "TOURS");
+        assert_eq!(out["userType"], "Employee");
+        assert_eq!(out["nickName"], "work@x");
+        assert_eq!(
+            out["displayName"],
+            Value::Null,
+            "managed but absent: null, so it is removed"
+        );
+        assert_eq!(out["externalId"], "src-1");
+    }
+
+    #[test]
+    fn bad_rules_are_configuration_errors() {
+        assert!(Mapping::from_rules(&[rule("title", Some("shoeSize"), None, None, None)]).is_err());
+        assert!(
+            Mapping::from_rules(&[rule("title", Some("title"), Some("x"), None, None)]).is_err()
+        );
+        assert!(
+            Mapping::from_rules(&[rule("title", None, None, Some("{name.givenName"), None)])
+                .is_err()
+        );
+        assert!(
+            Mapping::from_rules(&[rule("title", Some("title"), None, None, Some("reverse"))])
+                .is_err()
+        );
+    }
+
+    trait WithSource {
+        fn with_source(self, s: &str) -> Self;
+    }
+    impl WithSource for MappingRule {
+        fn with_source(mut self, s: &str) -> Self {
+            self.source = Some(s.into());
+            self
+        }
+    }
+}
