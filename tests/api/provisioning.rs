@@ -652,3 +652,47 @@ fn sqlite_mapping_and_partial_updates() {
 fn postgres_mapping_and_partial_updates() {
     mapping_and_partial_updates(Backend::Postgres);
 }
+
+/// Two workers (as two instances would) share one store: every order is claimed once, and the
+/// target gets each user exactly once.
+fn concurrent_workers_claim_each_order_once(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let s = TestServer::start_with(backend, |c| c.worker.enabled = false);
+    let mut t = target_for(&app, "app");
+    t.concurrency = 8;
+    let first = manual(&s, vec![t.clone()]);
+    let second = manual(&s, vec![t]);
+    let ids: Vec<String> = (0..40)
+        .map(|i| id_of(&s.create_user(&json!({"userName": format!("w{i:02}")}))))
+        .collect();
+    let work = |engine: scimgate::provisioning::Engine| {
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                for _ in 0..40 {
+                    if engine.round().await.expect("round") == 0 {
+                        break;
+                    }
+                }
+            })
+        })
+    };
+    let (a, b) = (work(first), work(second));
+    a.join().expect("first worker");
+    b.join().expect("second worker");
+    for id in &ids {
+        let list = orders_of(&s, "User", id);
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].attempts, 1, "claimed once: {:?}", list[0]);
+        assert_eq!(list[0].state, "verified");
+    }
+    assert_eq!(app.get("/Users?count=0").body["totalResults"], 40);
+}
+
+#[test]
+fn sqlite_concurrent_workers_claim_each_order_once() {
+    concurrent_workers_claim_each_order_once(Backend::Sqlite);
+}
+#[test]
+fn postgres_concurrent_workers_claim_each_order_once() {
+    concurrent_workers_claim_each_order_once(Backend::Postgres);
+}
