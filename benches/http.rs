@@ -55,9 +55,9 @@ fn start(database_url: String, dir: tempfile::TempDir) -> Server {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let (server, addr) = scimgate::app::start(&config).expect("start");
-            tx.send(addr).expect("send addr");
-            let _ = server.await;
+            let started = scimgate::app::start(&config).expect("start");
+            tx.send(started.addr).expect("send addr");
+            let _ = started.server.await;
         })
     });
     let addr = rx.recv().expect("server address");

@@ -8,7 +8,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::http::{self, AppState, Settings};
 use crate::identity::Directory;
-use crate::provisioning::{Engine, Target};
+use crate::provisioning::{Engine, EngineHandle, Target};
 use crate::scim::discovery::{BulkLimits, Capabilities};
 use crate::storage::Db;
 use std::sync::Arc;
@@ -64,7 +64,7 @@ pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, S
 /// Opens the database (running migrations), binds the listener and builds the server, and
 /// starts the provisioning workers on the current actix runtime. The returned server must be
 /// awaited (or spawned) to run.
-pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
+pub fn start(config: &Config) -> Result<Started, StartError> {
     let db = Db::open(&config.database_url, config.pool_size)?;
     let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),
@@ -77,9 +77,10 @@ pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
     let base_url = config.base_url_for(bound);
     let directory = Directory::new(db.clone(), &base_url);
     let mut quarantine = Default::default();
+    let mut workers = None;
     if let Some(engine) = engine(config, directory.clone())? {
         quarantine = engine.quarantine();
-        actix_web::rt::spawn(engine.run());
+        workers = Some(engine.spawn());
     }
     let state = AppState {
         directory,
@@ -99,8 +100,22 @@ pub fn start(config: &Config) -> Result<(Server, SocketAddr), StartError> {
         targets: config.targets.clone(),
         quarantine,
     };
-    http::serve(listener, state, admin).map_err(|source| StartError::Listen {
-        addr: config.listen.clone(),
-        source,
+    let (server, addr) =
+        http::serve(listener, state, admin).map_err(|source| StartError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    Ok(Started {
+        server,
+        addr,
+        workers,
     })
+}
+
+/// A started scimgate: the HTTP server (await it to run) and the provisioning workers.
+pub struct Started {
+    pub server: Server,
+    pub addr: SocketAddr,
+    /// Stop these after the server, so in-flight deliveries finish or are released.
+    pub workers: Option<EngineHandle>,
 }

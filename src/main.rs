@@ -137,9 +137,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let system = actix_web::rt::System::new();
     system.block_on(async {
-        let (server, addr) = scimgate::app::start(config)?;
-        tracing::info!(%addr, database = %redact(&config.database_url), "scimgate listening");
-        server.await?;
+        let started = scimgate::app::start(config)?;
+        tracing::info!(addr = %started.addr, database = %redact(&config.database_url), "scimgate listening");
+        // The server returns after SIGINT/SIGTERM once open requests are answered; then the
+        // workers stop claiming and finish (or release) what they hold.
+        started.server.await?;
+        if let Some(workers) = started.workers {
+            workers.shutdown(std::time::Duration::from_secs(30)).await;
+        }
         Ok(())
     })
 }

@@ -15,4 +15,4 @@ pub mod target;
 pub mod worker;
 
 pub use target::Target;
-pub use worker::Engine;
+pub use worker::{Engine, EngineHandle};

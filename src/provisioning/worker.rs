@@ -49,17 +49,45 @@ impl Engine {
     }
 
     /// Runs until the process ends. Errors are logged and retried on the next round.
+    /// Runs until the process ends. Errors are logged and retried on the next round.
     pub async fn run(self) {
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        self.run_until(stop).await;
+    }
+
+    /// Runs until `stop` turns true. A round in progress is finished first, so in-flight
+    /// deliveries complete and record their outcome.
+    pub async fn run_until(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let idle = Duration::from_millis(self.config.poll_interval_ms.max(10));
-        loop {
-            match self.round().await {
-                Ok(0) => tokio::time::sleep(idle).await,
-                Ok(_) => {}
+        while !*stop.borrow() {
+            let pause = match self.round().await {
+                Ok(0) => true,
+                Ok(_) => false,
                 Err(error) => {
                     tracing::warn!(%error, "provisioning round failed");
-                    tokio::time::sleep(idle).await;
+                    true
+                }
+            };
+            if pause {
+                tokio::select! {
+                    _ = tokio::time::sleep(idle) => {}
+                    _ = stop.changed() => {}
                 }
             }
+        }
+        tracing::info!("provisioning workers stopped");
+    }
+
+    /// Starts the engine on the current runtime; the handle stops it gracefully.
+    pub fn spawn(self) -> EngineHandle {
+        let (stop, receiver) = tokio::sync::watch::channel(false);
+        let (db, owner) = (self.db().clone(), self.owner.clone());
+        let task = actix_web::rt::spawn(self.run_until(receiver));
+        EngineHandle {
+            stop,
+            task,
+            db,
+            owner,
         }
     }
 
@@ -212,6 +240,31 @@ impl Engine {
                 tracing::error!(order = order.id, %error, "recording the outcome failed; the lease will expire and it will be retried")
             }
             Err(error) => tracing::error!(order = order.id, %error, "recording task failed"),
+        }
+    }
+}
+
+/// A running engine, to stop it when the server stops.
+pub struct EngineHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: actix_web::rt::task::JoinHandle<()>,
+    db: Db,
+    owner: String,
+}
+
+impl EngineHandle {
+    /// Stops claiming, lets in-flight deliveries finish for up to `grace`, then releases what
+    /// is still leased to this process so another worker can take it at once.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            let (db, owner) = (self.db, self.owner);
+            match tokio::task::spawn_blocking(move || orders::release_leases(&db, &owner)).await {
+                Ok(Ok(n)) => tracing::warn!(released = n, "in-flight orders released at shutdown"),
+                _ => {
+                    tracing::error!("could not release in-flight orders; their leases will expire")
+                }
+            }
         }
     }
 }

@@ -396,6 +396,32 @@ pub fn mark_verified(db: &Db, order_id: i64) -> Result<(), StoreError> {
     })
 }
 
+/// Gives back every order leased to `owner` (a worker shutting down): retryable at once.
+pub fn release_leases(db: &Db, owner: &str) -> Result<usize, StoreError> {
+    db.write(|tx| {
+        let now = tx.now();
+        let held: Vec<i64> = orders::table
+            .filter(orders::state.eq(OrderState::Transmitted.as_str()))
+            .filter(orders::lease_owner.eq(owner))
+            .select(orders::id)
+            .load(tx.conn())?;
+        for id in &held {
+            diesel::update(orders::table.find(id))
+                .set((
+                    orders::state.eq(OrderState::Errored.as_str()),
+                    orders::next_attempt_at.eq(now),
+                    orders::last_error.eq(Some("released: the worker shut down mid-delivery")),
+                    orders::lease_owner.eq(None::<String>),
+                    orders::lease_until.eq(None::<i64>),
+                    orders::updated_at.eq(now),
+                ))
+                .execute(tx.conn())?;
+            transition(tx, *id, OrderState::Errored)?;
+        }
+        Ok(held.len())
+    })
+}
+
 /// Orders whose worker vanished (lease expired while `Transmitted`) become retryable now.
 pub fn reclaim_expired(db: &Db) -> Result<usize, StoreError> {
     db.write(|tx| {

@@ -114,9 +114,9 @@ impl TestServer {
             let system = actix_web::rt::System::new();
             system.block_on(async move {
                 match scimgate::app::start(&config) {
-                    Ok((server, addr)) => {
-                        let _ = tx.send(Ok((server.handle(), addr)));
-                        let _ = server.await;
+                    Ok(started) => {
+                        let _ = tx.send(Ok((started.server.handle(), started.addr)));
+                        let _ = started.server.await;
                     }
                     Err(e) => {
                         let _ = tx.send(Err(e.to_string()));

@@ -696,3 +696,66 @@ fn sqlite_concurrent_workers_claim_each_order_once() {
 fn postgres_concurrent_workers_claim_each_order_once() {
     concurrent_workers_claim_each_order_once(Backend::Postgres);
 }
+
+/// Graceful shutdown: workers stop claiming; an in-flight delivery that outlasts the grace
+/// period is released for another worker instead of waiting for its lease to expire, and one
+/// that finishes in time is recorded.
+fn graceful_shutdown(backend: Backend) {
+    use crate::faulty_target::{Fault, FaultyTarget};
+    let slow = FaultyTarget::start(vec![
+        Fault::Slow(Duration::from_millis(1_500)),
+        Fault::Slow(Duration::from_millis(300)),
+    ]);
+    let mut t = TargetConfig::scim("slow", &slow.base);
+    t.timeout_seconds = 10;
+    let s = TestServer::start_with(backend, |c| c.worker.enabled = false);
+    let engine = manual(&s, vec![t.clone()]);
+    let uid = id_of(&s.create_user(&json!({"userName": "lena"})));
+    let in_flight = |s: &TestServer, id: &str| {
+        orders_of(s, "User", id)
+            .iter()
+            .any(|o| o.state == "transmitted")
+    };
+    actix_web::rt::System::new().block_on(async {
+        let handle = engine.spawn();
+        while !in_flight(&s, &uid) {
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle.shutdown(Duration::from_millis(100)).await;
+    });
+    let order = orders_of(&s, "User", &uid).pop().expect("order");
+    assert_eq!(order.state, "errored");
+    assert!(
+        order
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("released")),
+        "{order:?}"
+    );
+    assert!(order.lease_owner.is_none());
+
+    // With enough grace the in-flight delivery completes before the workers stop.
+    let engine = manual(&s, vec![t]);
+    let mia = id_of(&s.create_user(&json!({"userName": "mia"})));
+    actix_web::rt::System::new().block_on(async {
+        let handle = engine.spawn();
+        while !in_flight(&s, &mia) {
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle.shutdown(Duration::from_secs(10)).await;
+    });
+    let order = orders_of(&s, "User", &mia).pop().expect("order");
+    assert!(
+        matches!(order.state.as_str(), "executed" | "verified"),
+        "{order:?}"
+    );
+}
+
+#[test]
+fn sqlite_graceful_shutdown() {
+    graceful_shutdown(Backend::Sqlite);
+}
+#[test]
+fn postgres_graceful_shutdown() {
+    graceful_shutdown(Backend::Postgres);
+}
