@@ -78,6 +78,10 @@ pub struct TargetConfig {
     pub retry_max_ms: u64,
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// Most orders delivered per second (a token bucket allowing bursts of one second's worth);
+    /// unset: no limit beyond `concurrency`.
+    #[serde(default)]
+    pub max_orders_per_second: Option<f64>,
     /// An order still failing this long after it was planned is given up (`Error`).
     #[serde(default = "default_max_age_seconds")]
     pub max_age_seconds: u64,
@@ -193,6 +197,7 @@ impl TargetConfig {
             retry_max_ms: default_retry_max_ms(),
             timeout_seconds: default_timeout_seconds(),
             max_age_seconds: default_max_age_seconds(),
+            max_orders_per_second: None,
             mapping: Vec::new(),
             update_method: default_update_method(),
             quarantine_after: default_quarantine_after(),

@@ -21,6 +21,8 @@ use super::{backoff, deliver, planner, Target};
 pub struct Engine {
     directory: Directory,
     quarantine: Arc<QuarantineBoard>,
+    /// Per-target token buckets for `max_orders_per_second`.
+    buckets: Arc<std::sync::Mutex<std::collections::HashMap<String, Bucket>>>,
     targets: Vec<Arc<Target>>,
     config: WorkerConfig,
     /// Identifies this process's leases.
@@ -33,6 +35,7 @@ impl Engine {
         Engine {
             directory,
             quarantine: Arc::default(),
+            buckets: Arc::default(),
             targets,
             config,
             owner,
@@ -124,6 +127,13 @@ impl Engine {
             Permit::Probe => 1,
             Permit::Closed => return Ok(0),
         };
+        let limit = match target.config.max_orders_per_second {
+            Some(rate) => self.take_tokens(&target.config.name, rate, limit),
+            None => limit,
+        };
+        if limit == 0 {
+            return Ok(0);
+        }
         let claimed =
             tokio::task::spawn_blocking(move || orders::claim(&db, &name, &owner, lease, limit))
                 .await
@@ -137,6 +147,25 @@ impl Engine {
         )
         .await;
         Ok(count)
+    }
+
+    /// Up to `wanted` orders the target's rate allows now (tokens refill continuously).
+    fn take_tokens(&self, target: &str, rate: f64, wanted: i64) -> i64 {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return wanted;
+        };
+        let now = Instant::now();
+        let capacity = rate.max(1.0);
+        let bucket = buckets.entry(target.to_string()).or_insert(Bucket {
+            tokens: capacity,
+            refilled: now,
+        });
+        bucket.tokens = (bucket.tokens + now.duration_since(bucket.refilled).as_secs_f64() * rate)
+            .min(capacity);
+        bucket.refilled = now;
+        let granted = (bucket.tokens.floor() as i64).clamp(0, wanted);
+        bucket.tokens -= granted as f64;
+        granted
     }
 
     async fn execute(&self, target: Arc<Target>, order: Order) {
@@ -242,6 +271,12 @@ impl Engine {
             Err(error) => tracing::error!(order = order.id, %error, "recording task failed"),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
 }
 
 /// A running engine, to stop it when the server stops.

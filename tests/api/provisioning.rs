@@ -759,3 +759,49 @@ fn sqlite_graceful_shutdown() {
 fn postgres_graceful_shutdown() {
     graceful_shutdown(Backend::Postgres);
 }
+
+/// `max_orders_per_second` spreads deliveries out: ten orders at five a second take about a
+/// second after the first burst of five.
+fn rate_limit(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let mut t = target_for(&app, "limited");
+    t.max_orders_per_second = Some(5.0);
+    t.concurrency = 10;
+    let s = TestServer::start_with(backend, |c| c.worker.enabled = false);
+    let ids: Vec<String> = (0..10)
+        .map(|i| id_of(&s.create_user(&json!({"userName": format!("r{i}")}))))
+        .collect();
+    let engine = manual(&s, vec![t]);
+    actix_web::rt::System::new().block_on(async {
+        let handle = engine.spawn();
+        while !ids.iter().all(|id| settled(&s, "User", id)) {
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        handle.shutdown(Duration::from_secs(5)).await;
+    });
+    let mut starts: Vec<i64> = ids
+        .iter()
+        .flat_map(|id| orders_of(&s, "User", id))
+        .flat_map(|o| {
+            s.db.read(|c| orders::attempts_of(c, o.id))
+                .expect("attempts")
+        })
+        .map(|a| a.started_at)
+        .collect();
+    starts.sort();
+    assert_eq!(starts.len(), 10);
+    let spread = starts[9] - starts[0];
+    assert!(
+        spread >= 800_000,
+        "ten orders at 5/s must take about a second, took {spread} µs"
+    );
+}
+
+#[test]
+fn sqlite_rate_limit() {
+    rate_limit(Backend::Sqlite);
+}
+#[test]
+fn postgres_rate_limit() {
+    rate_limit(Backend::Postgres);
+}
