@@ -76,42 +76,27 @@ async fn link_of(
     .await
 }
 
-async fn set_link(
-    db: &Db,
-    target: &str,
-    resource_type: &str,
-    id: &str,
-    remote: &str,
-) -> Result<(), ConnectorError> {
-    let (db, target, resource_type, id, remote) = (
-        db.clone(),
-        target.to_string(),
-        resource_type.to_string(),
-        id.to_string(),
-        remote.to_string(),
-    );
-    blocking(move || {
-        orders::set_link(&db, &target, &resource_type, &id, &remote).map_err(|e| e.to_string())
-    })
-    .await
+/// The identity-link change a delivery made, written with the order's outcome in one
+/// transaction. Losing it (a crash before that write) is safe: the next attempt correlates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkChange {
+    Set(String),
+    Remove,
 }
 
-async fn remove_link(
-    db: &Db,
-    target: &str,
-    resource_type: &str,
-    id: &str,
-) -> Result<(), ConnectorError> {
-    let (db, target, resource_type, id) = (
-        db.clone(),
-        target.to_string(),
-        resource_type.to_string(),
-        id.to_string(),
-    );
-    blocking(move || {
-        orders::remove_link(&db, &target, &resource_type, &id).map_err(|e| e.to_string())
-    })
-    .await
+#[derive(Debug, Default)]
+struct LinkLog(std::sync::Mutex<Option<LinkChange>>);
+
+impl LinkLog {
+    fn record(&self, change: LinkChange) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(change);
+        }
+    }
+
+    fn take(&self) -> Option<LinkChange> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
 }
 
 /// How a delivered object compared when read back from the target.
@@ -128,6 +113,7 @@ pub enum Verification {
 pub struct Outcome {
     pub delivered: Delivered,
     pub verification: Verification,
+    pub link: Option<LinkChange>,
 }
 
 /// Delivers one order, then reads the object back to verify it. `Ok` means the target now
@@ -137,7 +123,8 @@ pub async fn deliver(
     target: &Target,
     order: &Order,
 ) -> Result<Outcome, ConnectorError> {
-    let (delivered, sent) = apply(directory, target, order).await?;
+    let links = LinkLog::default();
+    let (delivered, sent) = apply(directory, target, order, &links).await?;
     let verification = match (&sent, &delivered.remote_id) {
         (Some(object), Some(remote_id)) => {
             match target.connector.read(kind_of(order), remote_id).await? {
@@ -153,6 +140,7 @@ pub async fn deliver(
     Ok(Outcome {
         delivered,
         verification,
+        link: links.take(),
     })
 }
 
@@ -195,6 +183,7 @@ async fn apply(
     directory: &Directory,
     target: &Target,
     order: &Order,
+    links: &LinkLog,
 ) -> Result<(Delivered, Option<Value>), ConnectorError> {
     let db = directory.db();
     let kind = kind_of(order);
@@ -220,25 +209,23 @@ async fn apply(
         (Some(_), _, _) => true,
     };
     let Some(resource) = state.filter(|_| in_scope) else {
-        return Ok((deprovision(db, target, order, kind, linked).await?, None));
+        return Ok((deprovision(target, kind, linked, order, links).await?, None));
     };
     let object = match kind {
         ObjectKind::User => target.mapping.user(&resource, &order.resource_id),
         ObjectKind::Group => outbound_group(db, name, &resource, &order.resource_id).await?,
     };
-    let delivered = upsert(db, target, order, kind, linked, &object).await?;
+    let delivered = upsert(target, kind, linked, &object, links).await?;
     Ok((delivered, Some(object)))
 }
 
 async fn upsert(
-    db: &Db,
     target: &Target,
-    order: &Order,
     kind: ObjectKind,
     linked: Option<String>,
     object: &Value,
+    links: &LinkLog,
 ) -> Result<Delivered, ConnectorError> {
-    let name = target.config.name.as_str();
     let connector = &target.connector;
     if let Some(remote) = &linked {
         match connector.update(kind, remote, object).await {
@@ -246,7 +233,7 @@ async fn upsert(
             Err(ConnectorError::Permanent {
                 status: Some(404), ..
             }) => {
-                remove_link(db, name, &order.resource_type, &order.resource_id).await?;
+                links.record(LinkChange::Remove);
             }
             other => return other,
         }
@@ -274,7 +261,7 @@ async fn upsert(
                 remote_id: Some(remote),
                 ..
             }) => {
-                set_link(db, name, &order.resource_type, &order.resource_id, &remote).await?;
+                links.record(LinkChange::Set(remote.clone()));
                 return Ok(Delivered {
                     remote_id: Some(remote),
                     status: Some(201),
@@ -296,7 +283,7 @@ async fn upsert(
             Err(e) => return Err(e),
         },
     };
-    set_link(db, name, &order.resource_type, &order.resource_id, &remote).await?;
+    links.record(LinkChange::Set(remote.clone()));
     connector.update(kind, &remote, object).await
 }
 
@@ -357,23 +344,22 @@ async fn outbound_group(
 }
 
 async fn deprovision(
-    db: &Db,
     target: &Target,
-    order: &Order,
     kind: ObjectKind,
     linked: Option<String>,
+    order: &Order,
+    links: &LinkLog,
 ) -> Result<Delivered, ConnectorError> {
     let Some(remote) = linked else {
         // Never provisioned there: nothing to undo.
         return Ok(Delivered::default());
     };
-    let name = target.config.name.as_str();
     let resource_gone = order.operation == "delete";
     if kind == ObjectKind::User && target.config.deprovision == "deactivate" && !resource_gone {
         return target.connector.deactivate(ObjectKind::User, &remote).await;
     }
     let done = target.connector.delete(kind, &remote).await?;
-    remove_link(db, name, &order.resource_type, &order.resource_id).await?;
+    links.record(LinkChange::Remove);
     Ok(done)
 }
 

@@ -9,10 +9,10 @@ use futures_util::future::join_all;
 use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
 use crate::identity::Directory;
-use crate::storage::orders::{self, AttemptRecord, Order, OrderState};
+use crate::storage::orders::{self, AttemptRecord, Finish, Order, OrderState};
 use crate::storage::{now_micros, Db};
 
-use super::deliver::Verification;
+use super::deliver::{LinkChange, Verification};
 use super::quarantine::{Permit, QuarantineBoard};
 use super::{backoff, deliver, planner, Target};
 
@@ -185,14 +185,19 @@ impl Engine {
         }
         let duration_ms = clock.elapsed().as_millis() as i64;
         let cfg = &target.config;
-        let mut verification = Verification::NotApplicable;
+        let mut verified = false;
+        let mut link = None;
         let (state, next_attempt_at, attempt) = match result {
             Ok(outcome) => {
                 let drift = match &outcome.verification {
                     Verification::Drift(d) => Some(d.clone()),
                     _ => None,
                 };
-                verification = outcome.verification;
+                verified = outcome.verification == Verification::Matches;
+                link = outcome.link.map(|change| match change {
+                    LinkChange::Set(remote) => Some(remote),
+                    LinkChange::Remove => None,
+                });
                 let done = outcome.delivered;
                 (
                     OrderState::Executed,
@@ -247,28 +252,27 @@ impl Engine {
         tracing::debug!(order = order.id, target = %cfg.name, state = state.as_str(), "delivery finished");
         let db = self.db().clone();
         let owner = self.owner.clone();
+        let finish = Finish {
+            state,
+            next_attempt_at,
+            link,
+            verified,
+        };
+        let order_id = order.id;
         let recorded = tokio::task::spawn_blocking(move || {
-            orders::finish(&db, order.id, &owner, state, next_attempt_at, &attempt)
+            orders::finish(&db, &order, &owner, &finish, &attempt)
         })
         .await;
         match recorded {
-            Ok(Ok(true)) if verification == Verification::Matches => {
-                let db = self.db().clone();
-                let marked =
-                    tokio::task::spawn_blocking(move || orders::mark_verified(&db, order.id)).await;
-                if !matches!(marked, Ok(Ok(()))) {
-                    tracing::warn!(order = order.id, "could not mark the order verified");
-                }
-            }
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => tracing::warn!(
-                order = order.id,
+                order = order_id,
                 "lease lost before the outcome was recorded"
             ),
             Ok(Err(error)) => {
-                tracing::error!(order = order.id, %error, "recording the outcome failed; the lease will expire and it will be retried")
+                tracing::error!(order = order_id, %error, "recording the outcome failed; the lease will expire and it will be retried")
             }
-            Err(error) => tracing::error!(order = order.id, %error, "recording task failed"),
+            Err(error) => tracing::error!(order = order_id, %error, "recording task failed"),
         }
     }
 }

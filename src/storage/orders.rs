@@ -334,12 +334,12 @@ pub struct AttemptRecord {
 /// order's late answer must not overwrite the new holder's work). Returns whether it did.
 pub fn finish(
     db: &Db,
-    order_id: i64,
+    order: &Order,
     owner: &str,
-    state: OrderState,
-    next_attempt_at: Option<Micros>,
+    outcome: &Finish,
     attempt: &AttemptRecord,
 ) -> Result<bool, StoreError> {
+    let (order_id, state, next_attempt_at) = (order.id, outcome.state, outcome.next_attempt_at);
     db.write(|tx| {
         let now = tx.now();
         let updated = diesel::update(
@@ -370,30 +370,45 @@ pub fn finish(
             .execute(tx.conn())?;
         if updated > 0 {
             transition(tx, order_id, state)?;
+            if let Some(link) = &outcome.link {
+                diesel::delete(identity_links::table.find((
+                    &order.target,
+                    &order.resource_type,
+                    &order.resource_id,
+                )))
+                .execute(tx.conn())?;
+                if let Some(remote) = link {
+                    diesel::insert_into(identity_links::table)
+                        .values((
+                            identity_links::target.eq(&order.target),
+                            identity_links::resource_type.eq(&order.resource_type),
+                            identity_links::source_id.eq(&order.resource_id),
+                            identity_links::remote_id.eq(remote),
+                            identity_links::linked_at.eq(now),
+                        ))
+                        .execute(tx.conn())?;
+                }
+            }
+            if outcome.verified {
+                diesel::update(orders::table.find(order_id))
+                    .set(orders::state.eq(OrderState::Verified.as_str()))
+                    .execute(tx.conn())?;
+                transition(tx, order_id, OrderState::Verified)?;
+            }
         }
         Ok(updated > 0)
     })
 }
 
-/// An executed order whose object was read back from the target and matched.
-pub fn mark_verified(db: &Db, order_id: i64) -> Result<(), StoreError> {
-    db.write(|tx| {
-        let now = tx.now();
-        let updated = diesel::update(
-            orders::table
-                .filter(orders::id.eq(order_id))
-                .filter(orders::state.eq(OrderState::Executed.as_str())),
-        )
-        .set((
-            orders::state.eq(OrderState::Verified.as_str()),
-            orders::updated_at.eq(now),
-        ))
-        .execute(tx.conn())?;
-        if updated > 0 {
-            transition(tx, order_id, OrderState::Verified)?;
-        }
-        Ok(())
-    })
+/// How an attempt ends, as the worker decided it.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub state: OrderState,
+    pub next_attempt_at: Option<Micros>,
+    /// An identity-link change to record with it: `Some(Some(remote))` sets, `Some(None)` removes.
+    pub link: Option<Option<String>>,
+    /// Read back from the target and found matching: the order ends `Verified`.
+    pub verified: bool,
 }
 
 /// Gives back every order leased to `owner` (a worker shutting down): retryable at once.
@@ -526,43 +541,6 @@ pub fn links(
         out.extend(rows);
     }
     Ok(out)
-}
-
-pub fn set_link(
-    db: &Db,
-    target: &str,
-    resource_type: &str,
-    source_id: &str,
-    remote_id: &str,
-) -> Result<(), StoreError> {
-    db.write(|tx| {
-        let now = tx.now();
-        diesel::delete(identity_links::table.find((target, resource_type, source_id)))
-            .execute(tx.conn())?;
-        diesel::insert_into(identity_links::table)
-            .values((
-                identity_links::target.eq(target),
-                identity_links::resource_type.eq(resource_type),
-                identity_links::source_id.eq(source_id),
-                identity_links::remote_id.eq(remote_id),
-                identity_links::linked_at.eq(now),
-            ))
-            .execute(tx.conn())?;
-        Ok(())
-    })
-}
-
-pub fn remove_link(
-    db: &Db,
-    target: &str,
-    resource_type: &str,
-    source_id: &str,
-) -> Result<(), StoreError> {
-    db.write(|tx| {
-        diesel::delete(identity_links::table.find((target, resource_type, source_id)))
-            .execute(tx.conn())?;
-        Ok(())
-    })
 }
 
 /// Filters for listing orders (the admin API).

@@ -1,0 +1,227 @@
+//! `cargo bench --bench delivery`: outbound delivery throughput and latency.
+//!
+//! A target scimgate (SQLite) first takes N user creates from a plain HTTP load loop at the
+//! engine's concurrency: the target's own rate. A second, fresh target then receives the same
+//! N users from scimgate's engine (N queued orders, delivered with correlation lookups and
+//! read-back verification): orders/s. Finally, with the engine idle, single inbound writes are
+//! timed until their order is Executed (p50/p99).
+//!
+//! `SCIMGATE_BENCH_ORDERS` (default 10,000) and `SCIMGATE_BENCH_CONCURRENCY` (default 8).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::json;
+
+use scimgate::auth::api_token;
+use scimgate::config::{Config, TargetAuth, TargetConfig};
+use scimgate::identity::Directory;
+use scimgate::scim::projection::Projection;
+use scimgate::storage::orders::OrderFilter;
+use scimgate::storage::{orders, Db};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Server {
+    base: String,
+    token: String,
+    db: Db,
+    _dir: tempfile::TempDir,
+}
+
+fn start(adjust: impl FnOnce(&mut Config) + Send + 'static) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite://{}", dir.path().join("db").display()),
+        pool_size: 16,
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let db = Db::open(&config.database_url, 4).expect("open");
+    let token = api_token::issue(&db, "bench").expect("token");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let started = scimgate::app::start(&config).expect("start");
+            tx.send(started.addr).expect("addr");
+            let _ = started.server.await;
+        })
+    });
+    let addr = rx.recv().expect("started");
+    Server {
+        base: format!("http://{addr}/scim/v2"),
+        token,
+        db,
+        _dir: dir,
+    }
+}
+
+fn user(i: usize) -> serde_json::Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("d{i:06}"),
+        "name": {"givenName": "D", "familyName": format!("F{i}")}, "emails": [{"value": format!("d{i}@x.example"), "primary": true}]})
+}
+
+fn plain_load(target: &Server, total: usize, clients: usize) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (next, base, token) = (next.clone(), target.base.clone(), target.token.clone());
+            std::thread::spawn(move || {
+                let c = Client::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let r = c
+                        .post(format!("{base}/Users"))
+                        .bearer_auth(&token)
+                        .header("content-type", "application/scim+json")
+                        .body(user(i).to_string())
+                        .send();
+                    assert!(
+                        r.is_ok_and(|r| r.status().as_u16() == 201),
+                        "plain create failed"
+                    );
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("client");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn open_orders(db: &Db) -> usize {
+    let mut open = 0;
+    for state in ["pending", "transmitted", "errored"] {
+        let filter = OrderFilter {
+            state: Some(state.into()),
+            limit: 1_000_000,
+            ..OrderFilter::default()
+        };
+        open += db.read(|c| orders::list(c, &filter)).expect("orders").len();
+    }
+    open
+}
+
+fn main() {
+    let total = env_usize("SCIMGATE_BENCH_ORDERS", 10_000);
+    let clients = env_usize("SCIMGATE_BENCH_CONCURRENCY", 8);
+    println!(
+        "delivery benchmark: {total} orders, concurrency {clients}, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    let baseline_target = start(|_| {});
+    let plain = plain_load(&baseline_target, total, clients);
+    println!("target alone, plain HTTP POST /Users loop:   {plain:>8.0} creates/s");
+
+    let target = start(|_| {});
+    let target_cfg = {
+        let mut t = TargetConfig::scim("bench", &target.base);
+        t.auth = TargetAuth {
+            kind: Some("bearer".into()),
+            token: Some(target.token.clone()),
+            ..TargetAuth::default()
+        };
+        t.concurrency = clients;
+        t
+    };
+    let source = start(|c| c.worker.enabled = false);
+    let directory = Directory::new(source.db.clone(), &source.base);
+    for i in 0..total {
+        let body = match user(i) {
+            serde_json::Value::Object(m) => m,
+            _ => unreachable!("a JSON object"),
+        };
+        directory
+            .create_user(&body, &Projection::default(), "bench")
+            .expect("create");
+    }
+    let mut config = Config {
+        targets: vec![target_cfg.clone()],
+        ..Config::default()
+    };
+    config.worker.poll_interval_ms = 10;
+    let engine = scimgate::app::engine(&config, directory.clone())
+        .expect("engine")
+        .expect("targets");
+    let db = source.db.clone();
+    let started = Instant::now();
+    let elapsed = actix_web::rt::System::new().block_on(async move {
+        let handle = engine.spawn();
+        // Planning happens in the first rounds; wait until orders exist and none is open.
+        loop {
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+            let planned = db
+                .read(|c| orders::counts(c, "bench"))
+                .expect("counts")
+                .values()
+                .sum::<i64>();
+            if planned as usize >= total && open_orders(&db) == 0 {
+                break;
+            }
+        }
+        let elapsed = started.elapsed();
+        handle.shutdown(Duration::from_secs(5)).await;
+        elapsed
+    });
+    let delivered = total as f64 / elapsed.as_secs_f64();
+    let counts = source
+        .db
+        .read(|c| orders::counts(c, "bench"))
+        .expect("counts");
+    println!("engine delivering {total} queued orders:       {delivered:>8.0} orders/s ({:.0} % of the target alone); states {counts:?}", 100.0 * delivered / plain);
+
+    // Idle latency: one inbound write at a time, until its order is executed.
+    let engine = scimgate::app::engine(&config, directory)
+        .expect("engine")
+        .expect("targets");
+    let client = Client::new();
+    let mut latencies = Vec::new();
+    let (source_base, source_token, db) =
+        (source.base.clone(), source.token.clone(), source.db.clone());
+    actix_web::rt::System::new().block_on(async move {
+        let handle = engine.spawn();
+        for i in 0..200 {
+            let t = Instant::now();
+            let body = user(total + i).to_string();
+            let (c, b, tok) = (client.clone(), source_base.clone(), source_token.clone());
+            let id = actix_web::rt::task::spawn_blocking(move || {
+                let r: serde_json::Value = c.post(format!("{b}/Users")).bearer_auth(&tok).header("content-type", "application/scim+json").body(body).send().expect("post").json().expect("json");
+                r["id"].as_str().unwrap_or_default().to_string()
+            })
+            .await
+            .expect("post task");
+            loop {
+                let done = db.read(|c| orders::of_resource(c, "User", &id)).expect("orders").iter().any(|o| o.state == "executed" || o.state == "verified");
+                if done {
+                    break;
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(1)).await;
+            }
+            latencies.push(t.elapsed());
+        }
+        handle.shutdown(Duration::from_secs(5)).await;
+        latencies.sort();
+        let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        println!(
+            "inbound write → Executed on the target, idle: p50 {:>6.1} ms   p99 {:>6.1} ms (worker poll interval 10 ms)",
+            pct(0.5).as_secs_f64() * 1000.0,
+            pct(0.99).as_secs_f64() * 1000.0
+        );
+    });
+}
