@@ -69,6 +69,46 @@ fn user(i: usize) -> serde_json::Value {
         "name": {"givenName": "D", "familyName": format!("F{i}")}, "emails": [{"value": format!("d{i}@x.example"), "primary": true}]})
 }
 
+/// A plain loop doing what delivery does per user (look up, create, read back): the target's
+/// rate for the engine's request mix.
+fn plain_mix(target: &Server, total: usize, clients: usize) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (next, base, token) = (next.clone(), target.base.clone(), target.token.clone());
+            std::thread::spawn(move || {
+                let c = Client::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let found = c.get(format!("{base}/Users?filter=userName%20eq%20%22m{i:06}%22&attributes=id&count=2")).bearer_auth(&token).send();
+                    assert!(found.is_ok_and(|r| r.status().is_success()), "lookup failed");
+                    let mut body = user(i);
+                    body["userName"] = json!(format!("m{i:06}"));
+                    let created: serde_json::Value = c
+                        .post(format!("{base}/Users"))
+                        .bearer_auth(&token)
+                        .header("content-type", "application/scim+json")
+                        .body(body.to_string())
+                        .send()
+                        .and_then(|r| r.json())
+                        .expect("create");
+                    let id = created["id"].as_str().unwrap_or_default();
+                    let read = c.get(format!("{base}/Users/{id}")).bearer_auth(&token).send();
+                    assert!(read.is_ok_and(|r| r.status().is_success()), "read back failed");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("client");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
 fn plain_load(target: &Server, total: usize, clients: usize) -> f64 {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -128,6 +168,9 @@ fn main() {
     let baseline_target = start(|_| {});
     let plain = plain_load(&baseline_target, total, clients);
     println!("target alone, plain HTTP POST /Users loop:   {plain:>8.0} creates/s");
+    let mix_target = start(|_| {});
+    let mix = plain_mix(&mix_target, total, clients);
+    println!("target alone, lookup + create + read loop:    {mix:>8.0} users/s");
 
     let target = start(|_| {});
     let target_cfg = {
@@ -184,7 +227,11 @@ fn main() {
         .db
         .read(|c| orders::counts(c, "bench"))
         .expect("counts");
-    println!("engine delivering {total} queued orders:       {delivered:>8.0} orders/s ({:.0} % of the target alone); states {counts:?}", 100.0 * delivered / plain);
+    println!(
+        "engine delivering {total} queued orders:       {delivered:>8.0} orders/s ({:.0} % of plain creates, {:.0} % of the same request mix); states {counts:?}",
+        100.0 * delivered / plain,
+        100.0 * delivered / mix
+    );
 
     // Idle latency: one inbound write at a time, until its order is executed.
     let engine = scimgate::app::engine(&config, directory)
