@@ -131,16 +131,6 @@ fn operators_see_and_act_on_orders(backend: Backend) {
     );
 }
 
-#[test]
-fn sqlite_operators_see_and_act_on_orders() {
-    operators_see_and_act_on_orders(Backend::Sqlite);
-}
-
-#[test]
-fn postgres_operators_see_and_act_on_orders() {
-    operators_see_and_act_on_orders(Backend::Postgres);
-}
-
 /// A target failing repeatedly is quarantined (visible in its status), probed, and released
 /// when a probe succeeds; its backlog is then delivered.
 fn quarantine_and_recovery(backend: Backend) {
@@ -202,12 +192,4 @@ fn quarantine_and_recovery(backend: Backend) {
     );
 }
 
-#[test]
-fn sqlite_quarantine_and_recovery() {
-    quarantine_and_recovery(Backend::Sqlite);
-}
-
-#[test]
-fn postgres_quarantine_and_recovery() {
-    quarantine_and_recovery(Backend::Postgres);
-}
+crate::for_each_backend!(operators_see_and_act_on_orders, quarantine_and_recovery,);

@@ -166,24 +166,6 @@ fn asymmetric_jwts_are_verified(backend: Backend) {
     }
 }
 
-#[test]
-fn sqlite_hs256_jwts_are_verified() {
-    hs256_jwts_are_verified(Backend::Sqlite);
-}
-
-#[test]
-fn postgres_hs256_jwts_are_verified() {
-    hs256_jwts_are_verified(Backend::Postgres);
-}
-
-#[test]
-fn sqlite_asymmetric_jwts_are_verified() {
-    asymmetric_jwts_are_verified(Backend::Sqlite);
-}
-
-#[test]
-fn postgres_asymmetric_jwts_are_verified() {
-    asymmetric_jwts_are_verified(Backend::Postgres);
-}
-
 on_both_backends!(missing_or_bad_tokens_get_401, revoked_tokens_stop_working);
+
+crate::for_each_backend!(hs256_jwts_are_verified, asymmetric_jwts_are_verified,);

@@ -55,16 +55,6 @@ fn token_lifecycle(backend: Backend) {
 }
 
 #[test]
-fn sqlite_token_lifecycle() {
-    token_lifecycle(Backend::Sqlite);
-}
-
-#[test]
-fn postgres_token_lifecycle() {
-    token_lifecycle(Backend::Postgres);
-}
-
-#[test]
 fn bad_configuration_is_reported() {
     let out = Command::new(env!("CARGO_BIN_EXE_scimgate"))
         .args(["--config", "/nonexistent/scimgate.toml", "migrate"])
@@ -73,3 +63,5 @@ fn bad_configuration_is_reported() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+crate::for_each_backend!(token_lifecycle,);

@@ -264,3 +264,25 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// For test functions that take the backend themselves (they start their own servers):
+/// declares `sqlite_NAME` and `postgres_NAME`.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod per_backend {
+            $(
+                pub mod $name {
+                    #[test]
+                    fn sqlite() {
+                        super::super::$name($crate::harness::Backend::Sqlite);
+                    }
+                    #[test]
+                    fn postgres() {
+                        super::super::$name($crate::harness::Backend::Postgres);
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -222,39 +222,6 @@ fn unreachable_targets_are_retried_then_given_up(backend: Backend) {
     );
 }
 
-#[test]
-fn sqlite_users_and_groups_arrive_with_translated_members() {
-    users_and_groups_arrive_with_translated_members(Backend::Sqlite);
-}
-#[test]
-fn postgres_users_and_groups_arrive_with_translated_members() {
-    users_and_groups_arrive_with_translated_members(Backend::Postgres);
-}
-#[test]
-fn sqlite_existing_accounts_are_correlated() {
-    existing_accounts_are_correlated(Backend::Sqlite);
-}
-#[test]
-fn postgres_existing_accounts_are_correlated() {
-    existing_accounts_are_correlated(Backend::Postgres);
-}
-#[test]
-fn sqlite_scope_entry_and_exit() {
-    scope_entry_and_exit(Backend::Sqlite);
-}
-#[test]
-fn postgres_scope_entry_and_exit() {
-    scope_entry_and_exit(Backend::Postgres);
-}
-#[test]
-fn sqlite_unreachable_targets_are_retried_then_given_up() {
-    unreachable_targets_are_retried_then_given_up(Backend::Sqlite);
-}
-#[test]
-fn postgres_unreachable_targets_are_retried_then_given_up() {
-    unreachable_targets_are_retried_then_given_up(Backend::Postgres);
-}
-
 /// Drives the engine by hand: no background worker, one round at a time.
 fn manual(s: &TestServer, targets: Vec<TargetConfig>) -> scimgate::provisioning::Engine {
     let mut config = Config {
@@ -372,23 +339,6 @@ fn expired_leases_are_reclaimed_without_duplicates(backend: Backend) {
     assert_eq!(all.body["Resources"][0]["title"], "final");
 }
 
-#[test]
-fn sqlite_coalescing_and_order_per_resource() {
-    coalescing_and_order_per_resource(Backend::Sqlite);
-}
-#[test]
-fn postgres_coalescing_and_order_per_resource() {
-    coalescing_and_order_per_resource(Backend::Postgres);
-}
-#[test]
-fn sqlite_expired_leases_are_reclaimed_without_duplicates() {
-    expired_leases_are_reclaimed_without_duplicates(Backend::Sqlite);
-}
-#[test]
-fn postgres_expired_leases_are_reclaimed_without_duplicates() {
-    expired_leases_are_reclaimed_without_duplicates(Backend::Postgres);
-}
-
 /// 500, 429 with Retry-After, an answer slower than the client's timeout (the user was created
 /// anyway) and a 409 after creating: the order retries through all of them and the target ends
 /// with exactly one account.
@@ -473,15 +423,6 @@ fn faults_are_retried_and_never_duplicate(backend: Backend) {
     );
 }
 
-#[test]
-fn sqlite_faults_are_retried_and_never_duplicate() {
-    faults_are_retried_and_never_duplicate(Backend::Sqlite);
-}
-#[test]
-fn postgres_faults_are_retried_and_never_duplicate() {
-    faults_are_retried_and_never_duplicate(Backend::Postgres);
-}
-
 /// `deprovision = "deactivate"`: a user leaving the scope is disabled on the target, not
 /// deleted; deleting the user deletes it there.
 fn deactivate_policy(backend: Backend) {
@@ -505,15 +446,6 @@ fn deactivate_policy(backend: Backend) {
     wait_for("jo deleted", || {
         remote_user(&app, "jo").is_none().then_some(())
     });
-}
-
-#[test]
-fn sqlite_deactivate_policy() {
-    deactivate_policy(Backend::Sqlite);
-}
-#[test]
-fn postgres_deactivate_policy() {
-    deactivate_policy(Backend::Postgres);
 }
 
 /// OAuth 2.0 client credentials: the token is fetched once, reused, and fetched again when the
@@ -541,15 +473,6 @@ fn oauth_client_credentials(backend: Backend) {
     wait_for("max delivered", || settled(&s, "User", &max).then_some(()));
     assert_eq!(oauth.tokens_issued(), 2, "a 401 fetches a new token");
     assert_eq!(oauth.users().len(), 3);
-}
-
-#[test]
-fn sqlite_oauth_client_credentials() {
-    oauth_client_credentials(Backend::Sqlite);
-}
-#[test]
-fn postgres_oauth_client_credentials() {
-    oauth_client_credentials(Backend::Postgres);
 }
 
 /// A mapping computes what the target receives; updates PATCH only the managed attributes that
@@ -644,15 +567,6 @@ fn mapping_and_partial_updates(backend: Backend) {
     assert_eq!(updated["userType"], "Employee");
 }
 
-#[test]
-fn sqlite_mapping_and_partial_updates() {
-    mapping_and_partial_updates(Backend::Sqlite);
-}
-#[test]
-fn postgres_mapping_and_partial_updates() {
-    mapping_and_partial_updates(Backend::Postgres);
-}
-
 /// Two workers (as two instances would) share one store: every order is claimed once, and the
 /// target gets each user exactly once.
 fn concurrent_workers_claim_each_order_once(backend: Backend) {
@@ -686,15 +600,6 @@ fn concurrent_workers_claim_each_order_once(backend: Backend) {
         assert_eq!(list[0].state, "verified");
     }
     assert_eq!(app.get("/Users?count=0").body["totalResults"], 40);
-}
-
-#[test]
-fn sqlite_concurrent_workers_claim_each_order_once() {
-    concurrent_workers_claim_each_order_once(Backend::Sqlite);
-}
-#[test]
-fn postgres_concurrent_workers_claim_each_order_once() {
-    concurrent_workers_claim_each_order_once(Backend::Postgres);
 }
 
 /// Graceful shutdown: workers stop claiming; an in-flight delivery that outlasts the grace
@@ -751,15 +656,6 @@ fn graceful_shutdown(backend: Backend) {
     );
 }
 
-#[test]
-fn sqlite_graceful_shutdown() {
-    graceful_shutdown(Backend::Sqlite);
-}
-#[test]
-fn postgres_graceful_shutdown() {
-    graceful_shutdown(Backend::Postgres);
-}
-
 /// `max_orders_per_second` spreads deliveries out: ten orders at five a second take about a
 /// second after the first burst of five.
 fn rate_limit(backend: Backend) {
@@ -797,11 +693,18 @@ fn rate_limit(backend: Backend) {
     );
 }
 
-#[test]
-fn sqlite_rate_limit() {
-    rate_limit(Backend::Sqlite);
-}
-#[test]
-fn postgres_rate_limit() {
-    rate_limit(Backend::Postgres);
-}
+crate::for_each_backend!(
+    users_and_groups_arrive_with_translated_members,
+    existing_accounts_are_correlated,
+    scope_entry_and_exit,
+    unreachable_targets_are_retried_then_given_up,
+    coalescing_and_order_per_resource,
+    expired_leases_are_reclaimed_without_duplicates,
+    faults_are_retried_and_never_duplicate,
+    deactivate_policy,
+    oauth_client_credentials,
+    mapping_and_partial_updates,
+    concurrent_workers_claim_each_order_once,
+    graceful_shutdown,
+    rate_limit,
+);

@@ -143,18 +143,10 @@ fn limits_are_enforced_and_announced(backend: Backend) {
     assert_eq!(s.get("/Users").body["totalResults"], 0);
 }
 
-#[test]
-fn sqlite_limits_are_enforced_and_announced() {
-    limits_are_enforced_and_announced(Backend::Sqlite);
-}
-
-#[test]
-fn postgres_limits_are_enforced_and_announced() {
-    limits_are_enforced_and_announced(Backend::Postgres);
-}
-
 on_both_backends!(
     bulk_ids_resolve_across_operations,
     errors_are_per_operation_and_fail_on_errors_stops,
     bad_requests
 );
+
+crate::for_each_backend!(limits_are_enforced_and_announced,);

@@ -403,12 +403,4 @@ fn no_content_when_configured(backend: crate::harness::Backend) {
     assert_eq!(current.header("etag"), Some(etag));
 }
 
-#[test]
-fn sqlite_no_content_when_configured() {
-    no_content_when_configured(crate::harness::Backend::Sqlite);
-}
-
-#[test]
-fn postgres_no_content_when_configured() {
-    no_content_when_configured(crate::harness::Backend::Postgres);
-}
+crate::for_each_backend!(no_content_when_configured,);
