@@ -19,7 +19,6 @@ use scimgate::auth::api_token;
 use scimgate::config::{Config, TargetAuth, TargetConfig};
 use scimgate::identity::Directory;
 use scimgate::scim::projection::Projection;
-use scimgate::storage::orders::OrderFilter;
 use scimgate::storage::{orders, Db};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -142,17 +141,12 @@ fn plain_load(target: &Server, total: usize, clients: usize) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-fn open_orders(db: &Db) -> usize {
-    let mut open = 0;
-    for state in ["pending", "transmitted", "errored"] {
-        let filter = OrderFilter {
-            state: Some(state.into()),
-            limit: 1_000_000,
-            ..OrderFilter::default()
-        };
-        open += db.read(|c| orders::list(c, &filter)).expect("orders").len();
-    }
-    open
+fn open_orders(db: &Db) -> i64 {
+    let counts = db.read(|c| orders::counts(c, "bench")).expect("counts");
+    ["pending", "transmitted", "errored"]
+        .iter()
+        .map(|s| counts.get(*s).copied().unwrap_or(0))
+        .sum()
 }
 
 fn main() {
