@@ -224,38 +224,51 @@ pub fn claim(
 ) -> Result<Vec<Order>, StoreError> {
     db.write(|tx| {
         let now = tx.now();
+        // One state at a time, so each scan walks the (target, state, id) index in id order
+        // and stops after `limit` rows, however long the backlog.
         const HEADS: &str = "SELECT o.id AS id FROM orders o
-            WHERE o.target = {1} AND o.state IN ('pending', 'errored') AND o.next_attempt_at <= {2}
+            WHERE o.target = {1} AND o.state = {4} AND o.next_attempt_at <= {2}
               AND NOT EXISTS (SELECT 1 FROM orders p
                   WHERE p.target = o.target AND p.resource_type = o.resource_type
                     AND p.resource_id = o.resource_id AND p.id < o.id
                     AND p.state IN ('pending', 'transmitted', 'errored', 'awaiting_approval'))
             ORDER BY o.id LIMIT {3}";
-        let heads: Vec<IdRow> = match tx.conn() {
-            DbConnection::Postgresql(pg) => {
-                let sql = HEADS
-                    .replace("{1}", "$1")
-                    .replace("{2}", "$2")
-                    .replace("{3}", "$3")
-                    + " FOR UPDATE SKIP LOCKED";
-                diesel::sql_query(sql)
-                    .bind::<Text, _>(target)
-                    .bind::<BigInt, _>(now)
-                    .bind::<BigInt, _>(limit)
-                    .load(pg)?
-            }
-            DbConnection::Sqlite(lite) => {
-                let sql = HEADS
-                    .replace("{1}", "?")
-                    .replace("{2}", "?")
-                    .replace("{3}", "?");
-                diesel::sql_query(sql)
-                    .bind::<Text, _>(target)
-                    .bind::<BigInt, _>(now)
-                    .bind::<BigInt, _>(limit)
-                    .load(lite)?
-            }
-        };
+        let mut heads: Vec<IdRow> = Vec::new();
+        for state in [OrderState::Pending, OrderState::Errored] {
+            let found: Vec<IdRow> = match tx.conn() {
+                DbConnection::Postgresql(pg) => {
+                    let sql = HEADS
+                        .replace("{1}", "$1")
+                        .replace("{2}", "$2")
+                        .replace("{3}", "$3")
+                        .replace("{4}", "$4")
+                        + " FOR UPDATE SKIP LOCKED";
+                    diesel::sql_query(sql)
+                        .bind::<Text, _>(target)
+                        .bind::<BigInt, _>(now)
+                        .bind::<BigInt, _>(limit)
+                        .bind::<Text, _>(state.as_str())
+                        .load(pg)?
+                }
+                DbConnection::Sqlite(lite) => {
+                    // SQLite numbers `?` by position: bind in text order (target, state, now, limit).
+                    let sql = HEADS
+                        .replace("{1}", "?1")
+                        .replace("{2}", "?3")
+                        .replace("{3}", "?4")
+                        .replace("{4}", "?2");
+                    diesel::sql_query(sql)
+                        .bind::<Text, _>(target)
+                        .bind::<Text, _>(state.as_str())
+                        .bind::<BigInt, _>(now)
+                        .bind::<BigInt, _>(limit)
+                        .load(lite)?
+                }
+            };
+            heads.extend(found);
+        }
+        heads.sort_by_key(|h| h.id);
+        heads.truncate(limit.max(0) as usize);
         let mut claimed = Vec::with_capacity(heads.len());
         for IdRow { id } in heads {
             let order: Order = orders::table

@@ -26,7 +26,7 @@ CREATE TABLE orders (
 );
 -- A change becomes at most one order per target, whatever crashes in between.
 CREATE UNIQUE INDEX orders_target_change ON orders (target, change_seq);
-CREATE INDEX orders_claim ON orders (target, state, next_attempt_at);
+CREATE INDEX orders_claim ON orders (target, state, id);
 CREATE INDEX orders_resource ON orders (target, resource_type, resource_id, id);
 
 CREATE TABLE order_attempts (
