@@ -5,6 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use futures_util::StreamExt;
+
+/// Orders claimed per delivery slot in one round.
+const BATCH_PER_SLOT: usize = 4;
 
 use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
@@ -122,8 +126,11 @@ impl Engine {
         let db = self.db().clone();
         let (name, owner) = (target.config.name.clone(), self.owner.clone());
         let lease = Duration::from_secs(self.config.lease_seconds).as_micros() as i64;
+        let in_flight = target.config.concurrency.max(1);
+        // A round takes several orders per delivery slot and keeps every slot busy until they
+        // are done, so one slow delivery does not idle the others.
         let limit = match self.quarantine.permit(&target.config.name) {
-            Permit::Open => target.config.concurrency.max(1) as i64,
+            Permit::Open => (in_flight * BATCH_PER_SLOT) as i64,
             Permit::Probe => 1,
             Permit::Closed => return Ok(0),
         };
@@ -140,11 +147,13 @@ impl Engine {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
         let count = claimed.len();
-        join_all(
+        futures_util::stream::iter(
             claimed
                 .into_iter()
                 .map(|order| self.execute(target.clone(), order)),
         )
+        .buffer_unordered(in_flight)
+        .collect::<Vec<()>>()
         .await;
         Ok(count)
     }
