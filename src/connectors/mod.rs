@@ -25,6 +25,16 @@ pub struct Delivered {
     pub status: Option<u16>,
 }
 
+impl Delivered {
+    /// A call on an existing remote object that answered `status`.
+    pub fn at(remote_id: &str, status: reqwest::StatusCode) -> Delivered {
+        Delivered {
+            remote_id: Some(remote_id.to_string()),
+            status: Some(status.as_u16()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConnectorError {
     /// Worth trying again later: network trouble, timeouts, 5xx, 429.

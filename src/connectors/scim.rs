@@ -127,6 +127,11 @@ impl ScimConnector {
         Ok(token.to_string())
     }
 
+    /// `Users/{id}` or `Groups/{id}`.
+    fn object_path(kind: ObjectKind, remote_id: &str) -> String {
+        format!("{}/{remote_id}", Self::endpoint(kind))
+    }
+
     fn endpoint(kind: ObjectKind) -> &'static str {
         match kind {
             ObjectKind::User => "Users",
@@ -304,7 +309,7 @@ impl Connector for ScimConnector {
         object: &'a Value,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
         Box::pin(async move {
-            let path = format!("{}/{remote_id}", Self::endpoint(kind));
+            let path = Self::object_path(kind, remote_id);
             if kind == ObjectKind::Group {
                 return self.update_group(&path, remote_id, object).await;
             }
@@ -315,10 +320,7 @@ impl Connector for ScimConnector {
             let (status, _) = self
                 .send(self.request(Method::PUT, &path), Some(object))
                 .await?;
-            Ok(Delivered {
-                remote_id: Some(remote_id.to_string()),
-                status: Some(status.as_u16()),
-            })
+            Ok(Delivered::at(remote_id, status))
         })
     }
 
@@ -328,7 +330,7 @@ impl Connector for ScimConnector {
         remote_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Value>, ConnectorError>> {
         Box::pin(async move {
-            let path = format!("{}/{remote_id}", Self::endpoint(kind));
+            let path = Self::object_path(kind, remote_id);
             match self.send(self.request(Method::GET, &path), None).await {
                 Ok((_, body)) => Ok(Some(body)),
                 Err(ConnectorError::Permanent {
@@ -345,16 +347,13 @@ impl Connector for ScimConnector {
         remote_id: &'a str,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
         Box::pin(async move {
-            let path = format!("{}/{remote_id}", Self::endpoint(kind));
+            let path = Self::object_path(kind, remote_id);
             let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "replace", "path": "active", "value": false}]});
             let (status, _) = self
                 .send(self.request(Method::PATCH, &path), Some(&body))
                 .await?;
-            Ok(Delivered {
-                remote_id: Some(remote_id.to_string()),
-                status: Some(status.as_u16()),
-            })
+            Ok(Delivered::at(remote_id, status))
         })
     }
 
@@ -364,12 +363,9 @@ impl Connector for ScimConnector {
         remote_id: &'a str,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
         Box::pin(async move {
-            let path = format!("{}/{remote_id}", Self::endpoint(kind));
+            let path = Self::object_path(kind, remote_id);
             match self.send(self.request(Method::DELETE, &path), None).await {
-                Ok((status, _)) => Ok(Delivered {
-                    remote_id: Some(remote_id.to_string()),
-                    status: Some(status.as_u16()),
-                }),
+                Ok((status, _)) => Ok(Delivered::at(remote_id, status)),
                 // Already gone is what we wanted.
                 Err(ConnectorError::Permanent {
                     status: Some(404), ..
@@ -456,10 +452,7 @@ impl ScimConnector {
         let (status, _) = self
             .send(self.request(Method::PATCH, path), Some(&body))
             .await?;
-        Ok(Delivered {
-            remote_id: Some(remote_id.to_string()),
-            status: Some(status.as_u16()),
-        })
+        Ok(Delivered::at(remote_id, status))
     }
 
     /// Groups: the attributes by PATCH replace, and only the members that differ by PATCH
@@ -508,9 +501,6 @@ impl ScimConnector {
                 Some(&body),
             )
             .await?;
-        Ok(Delivered {
-            remote_id: Some(remote_id.to_string()),
-            status: Some(status.as_u16()),
-        })
+        Ok(Delivered::at(remote_id, status))
     }
 }

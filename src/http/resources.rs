@@ -56,95 +56,58 @@ pub trait Endpoint: 'static {
 pub struct Users;
 pub struct Groups;
 
-impl Endpoint for Users {
-    fn create(
-        d: &Directory,
-        body: &Map<String, Value>,
-        p: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError> {
-        d.create_user(body, p, actor)
-    }
-    fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError> {
-        d.get_user(id, p)
-    }
-    fn replace(
-        d: &Directory,
-        id: &str,
-        body: &Map<String, Value>,
-        c: Option<&IfMatch>,
-        p: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError> {
-        d.replace_user(id, body, c, p, actor)
-    }
-    fn patch(
-        d: &Directory,
-        id: &str,
-        body: &Map<String, Value>,
-        c: Option<&IfMatch>,
-        p: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError> {
-        d.patch_user(id, body, c, p, actor)
-    }
-    fn delete(
-        d: &Directory,
-        id: &str,
-        c: Option<&IfMatch>,
-        actor: &str,
-    ) -> Result<(), IdentityError> {
-        d.delete_user(id, c, actor)
-    }
-    fn search(d: &Directory, query: &Query) -> Result<Page, IdentityError> {
-        d.search_users(query)
-    }
+/// Binds an endpoint to the identity service's methods for its resource type.
+macro_rules! endpoint {
+    ($endpoint:ident: $create:ident, $get:ident, $replace:ident, $patch:ident, $delete:ident, $search:ident) => {
+        impl Endpoint for $endpoint {
+            fn create(
+                d: &Directory,
+                body: &Map<String, Value>,
+                p: &Projection,
+                actor: &str,
+            ) -> Result<Rendered, IdentityError> {
+                d.$create(body, p, actor)
+            }
+            fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError> {
+                d.$get(id, p)
+            }
+            fn replace(
+                d: &Directory,
+                id: &str,
+                body: &Map<String, Value>,
+                c: Option<&IfMatch>,
+                p: &Projection,
+                actor: &str,
+            ) -> Result<Rendered, IdentityError> {
+                d.$replace(id, body, c, p, actor)
+            }
+            fn patch(
+                d: &Directory,
+                id: &str,
+                body: &Map<String, Value>,
+                c: Option<&IfMatch>,
+                p: &Projection,
+                actor: &str,
+            ) -> Result<Rendered, IdentityError> {
+                d.$patch(id, body, c, p, actor)
+            }
+            fn delete(
+                d: &Directory,
+                id: &str,
+                c: Option<&IfMatch>,
+                actor: &str,
+            ) -> Result<(), IdentityError> {
+                d.$delete(id, c, actor)
+            }
+            fn search(d: &Directory, query: &Query) -> Result<Page, IdentityError> {
+                d.$search(query)
+            }
+        }
+    };
 }
 
-impl Endpoint for Groups {
-    fn create(
-        d: &Directory,
-        body: &Map<String, Value>,
-        p: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError> {
-        d.create_group(body, p, actor)
-    }
-    fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError> {
-        d.get_group(id, p)
-    }
-    fn replace(
-        d: &Directory,
-        id: &str,
-        body: &Map<String, Value>,
-        c: Option<&IfMatch>,
-        p: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError> {
-        d.replace_group(id, body, c, p, actor)
-    }
-    fn patch(
-        d: &Directory,
-        id: &str,
-        body: &Map<String, Value>,
-        c: Option<&IfMatch>,
-        p: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError> {
-        d.patch_group(id, body, c, p, actor)
-    }
-    fn delete(
-        d: &Directory,
-        id: &str,
-        c: Option<&IfMatch>,
-        actor: &str,
-    ) -> Result<(), IdentityError> {
-        d.delete_group(id, c, actor)
-    }
-    fn search(d: &Directory, query: &Query) -> Result<Page, IdentityError> {
-        d.search_groups(query)
-    }
-}
+endpoint!(Users: create_user, get_user, replace_user, patch_user, delete_user, search_users);
+endpoint!(Groups: create_group, get_group, replace_group, patch_group, delete_group, search_groups);
 
 /// Runs blocking identity work on the blocking pool.
 async fn blocking<T: Send + 'static>(
