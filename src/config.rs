@@ -45,13 +45,17 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub name: String,
-    /// `scim` (an application's SCIM endpoint).
+    /// `scim` (an application's SCIM endpoint) or `ldap` (a directory).
     #[serde(default = "default_kind")]
     pub kind: String,
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// The target's SCIM base URL, e.g. `https://app.example.com/scim/v2`.
+    /// The target's SCIM base URL, e.g. `https://app.example.com/scim/v2`, or for `ldap`
+    /// targets the directory's `ldap://host:389` / `ldaps://host:636` URL.
     pub url: String,
+    /// How an `ldap` target's directory is laid out (`[targets.ldap]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<crate::connectors::ldap::settings::LdapSettings>,
     #[serde(default)]
     pub auth: TargetAuth,
     /// Provision Users to this target.
@@ -186,6 +190,7 @@ impl TargetConfig {
             kind: default_kind(),
             enabled: true,
             url: url.into(),
+            ldap: None,
             auth: TargetAuth::default(),
             users: true,
             users_filter: None,
@@ -333,9 +338,9 @@ impl Config {
                     t.name
                 )));
             }
-            if t.kind != "scim" {
+            if !matches!(t.kind.as_str(), "scim" | "ldap") {
                 return Err(ConfigError(format!(
-                    "target {:?}: kind {:?} is not supported (scim)",
+                    "target {:?}: kind {:?} is not supported (scim, ldap)",
                     t.name, t.kind
                 )));
             }
@@ -353,10 +358,10 @@ impl Config {
             }
             if !matches!(
                 t.auth.kind.as_deref(),
-                None | Some("bearer" | "basic" | "none" | "oauth_client_credentials")
+                None | Some("bearer" | "basic" | "simple" | "none" | "oauth_client_credentials")
             ) {
                 return Err(ConfigError(format!(
-                    "target {:?}: auth type must be bearer, basic, oauth_client_credentials or none",
+                    "target {:?}: auth type must be bearer, basic, simple (LDAP bind), oauth_client_credentials or none",
                     t.name
                 )));
             }

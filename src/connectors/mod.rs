@@ -1,6 +1,7 @@
 //! Connectors: how provisioning reaches one kind of target. The engine speaks to them only
 //! through [`Connector`], so LDAP (and others) slot in beside SCIM.
 
+pub mod ldap;
 pub mod scim;
 
 use std::future::Future;
@@ -84,15 +85,49 @@ pub fn covers(sent: &Value, remote: &Value) -> bool {
     }
 }
 
+/// Compares what was sent with what a SCIM-shaped target holds, attribute by attribute; the
+/// target may add attributes of its own.
+pub fn first_difference(kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
+    let Value::Object(fields) = sent else {
+        return None;
+    };
+    for (name, value) in fields {
+        if matches!(name.as_str(), "schemas" | "password") {
+            continue;
+        }
+        let remote_value = remote.get(name).unwrap_or(&Value::Null);
+        let same = if kind == ObjectKind::Group && name == "members" {
+            let ids = |v: &Value| -> std::collections::BTreeSet<String> {
+                v.as_array()
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|x| x["value"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            ids(value) == ids(remote_value)
+        } else {
+            covers(value, remote_value)
+        };
+        if !same {
+            return Some(format!(
+                "drift: '{name}' is {remote_value} on the target, {value} was sent"
+            ));
+        }
+    }
+    None
+}
+
 /// The operations the engine needs from any target.
 pub trait Connector: Send + Sync {
-    /// Finds an existing remote object that stands for this one (correlation before create).
-    fn find(
-        &self,
+    /// Finds an existing remote object that stands for `object` (correlation before create):
+    /// by the attribute the target correlates on (`userName`, `uid`, a group's name).
+    fn find<'a>(
+        &'a self,
         kind: ObjectKind,
-        attribute: &str,
-        value: &str,
-    ) -> BoxFuture<'_, Result<Option<String>, ConnectorError>>;
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Option<String>, ConnectorError>>;
     /// Creates the object; returns its remote id.
     fn create<'a>(
         &'a self,
@@ -106,6 +141,11 @@ pub trait Connector: Send + Sync {
         remote_id: &'a str,
         object: &'a Value,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
+    /// How `remote` (as [`Connector::read`] returned it) differs from the `sent` object, in
+    /// words; `None` when it holds everything that was sent.
+    fn difference(&self, kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
+        first_difference(kind, sent, remote)
+    }
     /// Reads the remote object back (for verification); `None` when it does not exist.
     fn read<'a>(
         &'a self,
@@ -124,4 +164,29 @@ pub trait Connector: Send + Sync {
         kind: ObjectKind,
         remote_id: &'a str,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn verification_finds_drift_but_tolerates_target_additions() {
+        let sent = json!({"schemas": ["x"], "userName": "a", "name": {"givenName": "A"}, "emails": [{"value": "a@x"}], "password": "p"});
+        let same = json!({"id": "r1", "userName": "a", "name": {"givenName": "A", "familyName": "Added"}, "emails": [{"value": "a@x", "primary": false}], "meta": {}});
+        assert_eq!(first_difference(ObjectKind::User, &sent, &same), None);
+        let drifted =
+            json!({"userName": "a", "name": {"givenName": "B"}, "emails": [{"value": "a@x"}]});
+        let found = first_difference(ObjectKind::User, &sent, &drifted).expect("drift");
+        assert!(found.contains("'name'"), "{found}");
+        let group = json!({"displayName": "G", "members": [{"value": "1"}, {"value": "2"}]});
+        let reordered = json!({"displayName": "G", "members": [{"value": "2", "display": "x"}, {"value": "1"}]});
+        assert_eq!(
+            first_difference(ObjectKind::Group, &group, &reordered),
+            None
+        );
+        let missing = json!({"displayName": "G", "members": [{"value": "1"}]});
+        assert!(first_difference(ObjectKind::Group, &group, &missing).is_some());
+    }
 }

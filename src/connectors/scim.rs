@@ -244,12 +244,16 @@ fn quote(value: &str) -> String {
 }
 
 impl Connector for ScimConnector {
-    fn find(
-        &self,
+    fn find<'a>(
+        &'a self,
         kind: ObjectKind,
-        attribute: &str,
-        value: &str,
-    ) -> BoxFuture<'_, Result<Option<String>, ConnectorError>> {
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Option<String>, ConnectorError>> {
+        let attribute = match kind {
+            ObjectKind::User => "userName",
+            ObjectKind::Group => "displayName",
+        };
+        let value = object[attribute].as_str().unwrap_or_default();
         let filter = format!("{attribute} eq {}", quote(value));
         Box::pin(async move {
             let builder = self.request(Method::GET, Self::endpoint(kind)).query(&[

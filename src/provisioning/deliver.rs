@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::connectors::{covers, ConnectorError, Delivered, ObjectKind};
+use crate::connectors::{ConnectorError, Delivered, ObjectKind};
 use crate::identity::{Directory, IdentityError};
 use crate::scim::projection::Projection;
 use crate::storage::orders::{self, Order};
@@ -129,10 +129,12 @@ pub async fn deliver(
         (Some(object), Some(remote_id)) => {
             match target.connector.read(kind_of(order), remote_id).await? {
                 None => Verification::Drift("the object is missing on the target".into()),
-                Some(remote) => match first_difference(kind_of(order), object, &remote) {
-                    None => Verification::Matches,
-                    Some(difference) => Verification::Drift(difference),
-                },
+                Some(remote) => {
+                    match target.connector.difference(kind_of(order), object, &remote) {
+                        None => Verification::Matches,
+                        Some(difference) => Verification::Drift(difference),
+                    }
+                }
             }
         }
         _ => Verification::NotApplicable,
@@ -142,40 +144,6 @@ pub async fn deliver(
         verification,
         link: links.take(),
     })
-}
-
-/// Compares what was sent with what the target holds, attribute by attribute; the target may
-/// add attributes of its own.
-fn first_difference(kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
-    let Value::Object(fields) = sent else {
-        return None;
-    };
-    for (name, value) in fields {
-        if matches!(name.as_str(), "schemas" | "password") {
-            continue;
-        }
-        let remote_value = remote.get(name).unwrap_or(&Value::Null);
-        let same = if kind == ObjectKind::Group && name == "members" {
-            let ids = |v: &Value| -> std::collections::BTreeSet<String> {
-                v.as_array()
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|x| x["value"].as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            ids(value) == ids(remote_value)
-        } else {
-            covers(value, remote_value)
-        };
-        if !same {
-            return Some(format!(
-                "drift: '{name}' is {remote_value} on the target, {value} was sent"
-            ));
-        }
-    }
-    None
 }
 
 /// Carries out the order; returns the call's result and the object sent, if any.
@@ -235,25 +203,12 @@ async fn upsert(
             }) => {
                 links.record(LinkChange::Remove);
             }
-            other => return other,
+            other => return updated(other, remote, links),
         }
     }
     // Correlate before creating: the object may exist already (a previous attempt whose answer
     // was lost, or an account created by hand).
-    let (attribute, value) = match kind {
-        ObjectKind::User => (
-            "userName",
-            object["userName"].as_str().unwrap_or_default().to_string(),
-        ),
-        ObjectKind::Group => (
-            "displayName",
-            object["displayName"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        ),
-    };
-    let existing = connector.find(kind, attribute, &value).await?;
+    let existing = connector.find(kind, object).await?;
     let remote = match existing {
         Some(remote) => remote,
         None => match connector.create(kind, object).await {
@@ -270,21 +225,42 @@ async fn upsert(
             Ok(other) => return Ok(other),
             // Someone created it meanwhile: correlate again.
             Err(ConnectorError::Permanent {
-                status: Some(409), ..
+                status: Some(409),
+                message,
             }) => connector
-                .find(kind, attribute, &value)
+                .find(kind, object)
                 .await?
                 .ok_or_else(|| ConnectorError::Permanent {
-                    message: format!(
-                        "the target reports a conflict but no {attribute} {value:?} can be found"
-                    ),
+                    message: format!("{message}; and no existing object can be found to link"),
                     status: Some(409),
                 })?,
             Err(e) => return Err(e),
         },
     };
     links.record(LinkChange::Set(remote.clone()));
-    connector.update(kind, &remote, object).await
+    updated(
+        connector.update(kind, &remote, object).await,
+        &remote,
+        links,
+    )
+}
+
+/// Records a new link when an update moved the object (an LDAP rename changes its DN).
+fn updated(
+    result: Result<Delivered, ConnectorError>,
+    linked: &str,
+    links: &LinkLog,
+) -> Result<Delivered, ConnectorError> {
+    if let Ok(Delivered {
+        remote_id: Some(now),
+        ..
+    }) = &result
+    {
+        if now != linked {
+            links.record(LinkChange::Set(now.clone()));
+        }
+    }
+    result
 }
 
 /// Group members are sent as the target's ids; a member not provisioned there yet makes the
@@ -356,33 +332,10 @@ async fn deprovision(
     };
     let resource_gone = order.operation == "delete";
     if kind == ObjectKind::User && target.config.deprovision == "deactivate" && !resource_gone {
-        return target.connector.deactivate(ObjectKind::User, &remote).await;
+        let done = target.connector.deactivate(ObjectKind::User, &remote).await;
+        return updated(done, &remote, links);
     }
     let done = target.connector.delete(kind, &remote).await?;
     links.record(LinkChange::Remove);
     Ok(done)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verification_finds_drift_but_tolerates_target_additions() {
-        let sent = json!({"schemas": ["x"], "userName": "a", "name": {"givenName": "A"}, "emails": [{"value": "a@x"}], "password": "p"});
-        let same = json!({"id": "r1", "userName": "a", "name": {"givenName": "A", "familyName": "Added"}, "emails": [{"value": "a@x", "primary": false}], "meta": {}});
-        assert_eq!(first_difference(ObjectKind::User, &sent, &same), None);
-        let drifted =
-            json!({"userName": "a", "name": {"givenName": "B"}, "emails": [{"value": "a@x"}]});
-        let found = first_difference(ObjectKind::User, &sent, &drifted).expect("drift");
-        assert!(found.contains("'name'"), "{found}");
-        let group = json!({"displayName": "G", "members": [{"value": "1"}, {"value": "2"}]});
-        let reordered = json!({"displayName": "G", "members": [{"value": "2", "display": "x"}, {"value": "1"}]});
-        assert_eq!(
-            first_difference(ObjectKind::Group, &group, &reordered),
-            None
-        );
-        let missing = json!({"displayName": "G", "members": [{"value": "1"}]});
-        assert!(first_difference(ObjectKind::Group, &group, &missing).is_some());
-    }
 }

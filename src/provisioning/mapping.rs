@@ -6,6 +6,8 @@
 //! source has none, so updates can remove what the source no longer has without touching
 //! attributes scimgate does not manage.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -16,7 +18,7 @@ use crate::scim::resource_type::USER;
 use crate::scim::schema::{self, AttributeDef};
 
 /// One mapping rule as written in the configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappingRule {
     /// Target attribute: `title`, `name.familyName`, or `urn:...:User:department`.
@@ -28,6 +30,15 @@ pub struct MappingRule {
     pub template: Option<String>,
     /// `lower`, `upper` or `trim`.
     pub transform: Option<String>,
+    /// Tried in order when the computed value is empty: source paths, or templates (text with
+    /// `{...}`). Directories need values for attributes like `cn` and `sn` even when the
+    /// source has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback: Vec<String>,
+    /// Replaces computed values, e.g. `{ "true" = "512", "false" = "514" }` for Active
+    /// Directory's `userAccountControl` from `active`. Values not listed go out unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,13 +74,17 @@ enum Transform {
 struct Rule {
     target: Vec<String>,
     computed: Computed,
+    fallbacks: Vec<Computed>,
     transform: Option<Transform>,
+    values: BTreeMap<String, String>,
 }
 
 /// A target's user mapping; without rules, every User attribute goes out as it is.
 #[derive(Debug, Clone, Default)]
 pub struct Mapping {
     rules: Vec<Rule>,
+    /// Directory targets get exactly the mapped attributes: no SCIM `schemas` or `externalId`.
+    directory: bool,
 }
 
 fn bad(target: &str, why: impl std::fmt::Display) -> ConfigError {
@@ -152,6 +167,15 @@ fn target_path(text: &str) -> Result<Vec<String>, ConfigError> {
 }
 
 impl Mapping {
+    /// A mapping for a directory (LDAP) target: rule targets are attribute names, and the
+    /// object holds nothing else.
+    pub fn for_directory(rules: &[MappingRule]) -> Result<Mapping, ConfigError> {
+        Ok(Mapping {
+            directory: true,
+            ..Mapping::from_rules(rules)?
+        })
+    }
+
     pub fn from_rules(rules: &[MappingRule]) -> Result<Mapping, ConfigError> {
         let mut out = Vec::with_capacity(rules.len());
         for r in rules {
@@ -173,13 +197,29 @@ impl Mapping {
                 Some("trim") => Some(Transform::Trim),
                 Some(other) => return Err(bad(&r.target, format!("unknown transform {other:?}"))),
             };
+            let fallbacks = r
+                .fallback
+                .iter()
+                .map(|f| {
+                    if f.contains('{') {
+                        parse_template(f, &r.target).map(Computed::Template)
+                    } else {
+                        parse_source(f, &r.target).map(Computed::Source)
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             out.push(Rule {
                 target: target_path(&r.target)?,
                 computed,
+                fallbacks,
                 transform,
+                values: r.values.clone(),
             });
         }
-        Ok(Mapping { rules: out })
+        Ok(Mapping {
+            rules: out,
+            directory: false,
+        })
     }
 
     /// The object to send for a user (`resource` as scimgate renders it).
@@ -210,11 +250,13 @@ impl Mapping {
             }
         } else {
             for rule in &self.rules {
-                let value = match &rule.computed {
-                    Computed::Source(p) => read(resource, p),
-                    Computed::Constant(c) => Some(Value::String(c.clone())),
-                    Computed::Template(parts) => template(resource, parts).map(Value::String),
-                };
+                let value = std::iter::once(&rule.computed)
+                    .chain(&rule.fallbacks)
+                    .find_map(|c| compute(resource, c).filter(|v| !is_empty(v)));
+                let value = value.map(|v| match rule.values.get(&plain_text(&v)) {
+                    Some(replacement) => Value::String(replacement.clone()),
+                    None => v,
+                });
                 let value = match (value, rule.transform) {
                     (Some(Value::String(s)), Some(t)) => Some(Value::String(match t {
                         Transform::Lower => s.to_lowercase(),
@@ -224,7 +266,8 @@ impl Mapping {
                     (v, _) => v,
                 };
                 // A single value for a multi-valued attribute goes out as a one-element list.
-                let multi = rule.target.len() == 1
+                let multi = !self.directory
+                    && rule.target.len() == 1
                     && USER
                         .core
                         .attribute(&rule.target[0])
@@ -236,6 +279,9 @@ impl Mapping {
                 };
                 set(&mut out, &rule.target, value);
             }
+        }
+        if self.directory {
+            return Value::Object(out);
         }
         let mut schemas = vec![Value::String(schema::USER_SCHEMA.into())];
         for ext in USER.extensions {
@@ -252,6 +298,31 @@ impl Mapping {
             out.insert("externalId".into(), Value::String(source_id.to_string()));
         }
         Value::Object(out)
+    }
+}
+
+fn compute(resource: &Value, computed: &Computed) -> Option<Value> {
+    match computed {
+        Computed::Source(p) => read(resource, p),
+        Computed::Constant(c) => Some(Value::String(c.clone())),
+        Computed::Template(parts) => template(resource, parts).map(Value::String),
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+/// The text a value is looked up by in a rule's `values`: strings as they are, others as JSON.
+fn plain_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -328,6 +399,7 @@ mod tests {
             constant: constant.map(Into::into),
             template: template.map(Into::into),
             transform: transform.map(Into::into),
+            ..MappingRule::default()
         }
     }
 
@@ -375,6 +447,45 @@ mod tests {
             "managed but absent: null, so it is removed"
         );
         assert_eq!(out["externalId"], "src-1");
+    }
+
+    #[test]
+    fn directory_mappings_fall_back_and_translate_values() {
+        let mut cn = rule("cn", Some("displayName"), None, None, None);
+        cn.fallback = vec![
+            "{name.givenName} {name.familyName}".into(),
+            "userName".into(),
+        ];
+        let mut control = rule("userAccountControl", Some("active"), None, None, None);
+        control.values = [("true", "512"), ("false", "514")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mapping = Mapping::for_directory(&[
+            cn,
+            control,
+            rule("uid", Some("userName"), None, None, None),
+            rule("mail", Some("emails[primary].value"), None, None, None),
+        ])
+        .expect("valid rules");
+        let named = mapping.user(
+            &json!({"userName": "bj", "name": {"givenName": "Barbara", "familyName": "Jensen"}, "active": false}),
+            "src-1",
+        );
+        assert_eq!(
+            named,
+            json!({"cn": "Barbara Jensen", "userAccountControl": "514", "uid": "bj", "mail": null}),
+            "a directory object holds exactly the mapped attributes"
+        );
+        let bare = mapping.user(
+            &json!({"userName": "bj", "displayName": " ", "active": true}),
+            "src-1",
+        );
+        assert_eq!(
+            bare["cn"], "bj",
+            "an empty value and a half-filled template fall through"
+        );
+        assert_eq!(bare["userAccountControl"], "512");
     }
 
     #[test]

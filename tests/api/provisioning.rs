@@ -491,6 +491,7 @@ fn mapping_and_partial_updates(backend: Backend) {
         constant: constant.map(Into::into),
         template: template.map(Into::into),
         transform: transform.map(Into::into),
+        ..MappingRule::default()
     };
     t.mapping = vec![
         rule(

@@ -1,0 +1,623 @@
+//! The LDAP target connector (OpenLDAP, Active Directory): users and groups as directory
+//! entries. Remote ids are DNs; an update that changes a DN renames the entry and reports the
+//! new DN, which the engine records as the new link.
+
+mod entry;
+mod errors;
+mod pool;
+pub mod settings;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use ldap3::{LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use self::entry::{Attributes, DnTemplate};
+use self::pool::Pool;
+use self::settings::{GroupClass, LdapSettings};
+use super::{BoxFuture, Connector, ConnectorError, Delivered, ObjectKind};
+
+pub use self::settings::Preset;
+
+pub struct LdapConnector {
+    pool: Pool,
+    base_dn: String,
+    user_dn: DnTemplate,
+    group_dn: DnTemplate,
+    user_classes: Vec<String>,
+    correlation: String,
+    group_class: GroupClass,
+    placeholder: String,
+    disabled_container: Option<String>,
+    disable_mark: Option<(String, String)>,
+    posix: bool,
+    /// The next uidNumber / gidNumber to hand out, learnt from the directory on first use.
+    next_uid_number: Mutex<Option<u64>>,
+    next_gid_number: Mutex<Option<u64>>,
+    uid_number_start: u64,
+    gid_number_start: u64,
+}
+
+fn permanent(message: String) -> ConnectorError {
+    ConnectorError::Permanent {
+        message,
+        status: None,
+    }
+}
+
+fn at(dn: &str, status: u16) -> Delivered {
+    Delivered {
+        remote_id: Some(dn.to_string()),
+        status: Some(status),
+    }
+}
+
+impl LdapConnector {
+    /// `bind` is the service DN and its password; `None` binds anonymously.
+    pub fn new(
+        url: &str,
+        settings: &LdapSettings,
+        bind: Option<(String, String)>,
+        timeout: Duration,
+    ) -> Result<LdapConnector, String> {
+        if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+            return Err(format!("{url:?} is not an ldap:// or ldaps:// URL"));
+        }
+        if settings.base_dn.trim().is_empty() {
+            return Err("ldap.base_dn is required (e.g. \"dc=example,dc=org\")".into());
+        }
+        let mut connection = LdapConnSettings::new().set_starttls(settings.starttls);
+        if let Some(ca) = &settings.ca_cert_file {
+            connection = connection.set_config(pool::tls_config(ca)?);
+        }
+        let placeholder = settings
+            .empty_group_member
+            .clone()
+            .or_else(|| bind.as_ref().map(|(dn, _)| dn.clone()))
+            .unwrap_or_else(|| settings.base_dn.clone());
+        Ok(LdapConnector {
+            pool: Pool::new(
+                url,
+                connection,
+                bind,
+                settings.pool_size.unwrap_or(4),
+                timeout,
+            ),
+            base_dn: settings.base_dn.clone(),
+            user_dn: DnTemplate::new(&settings.user_dn_template(), &settings.base_dn)?,
+            group_dn: DnTemplate::new(&settings.group_dn_template(), &settings.base_dn)?,
+            user_classes: settings.user_classes(),
+            correlation: settings.correlation(),
+            group_class: settings.groups(),
+            placeholder,
+            disabled_container: settings.disabled_container.clone(),
+            disable_mark: settings.disable_mark(),
+            posix: settings.posix,
+            next_uid_number: Mutex::new(None),
+            next_gid_number: Mutex::new(None),
+            uid_number_start: settings.uid_number_start.unwrap_or(10_000),
+            gid_number_start: settings.gid_number_start.unwrap_or(10_000),
+        })
+    }
+
+    /// Runs one directory operation within the target's timeout.
+    async fn call<T>(
+        &self,
+        doing: &str,
+        operation: impl Future<Output = Result<T, LdapError>>,
+    ) -> Result<T, ConnectorError> {
+        match tokio::time::timeout(self.pool.timeout(), operation).await {
+            Ok(result) => result.map_err(|e| errors::from_error(e, doing)),
+            Err(_) => Err(errors::timed_out(doing)),
+        }
+    }
+
+    /// Entries under `base` matching `filter`; a missing base is no entries.
+    async fn search(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: Vec<String>,
+    ) -> Result<Vec<SearchEntry>, ConnectorError> {
+        let mut ldap = self.pool.get().await?;
+        let doing = format!("searching {base} for {filter}");
+        let found = self
+            .call(&doing, async {
+                ldap.search(base, scope, filter, attributes)
+                    .await?
+                    .success()
+            })
+            .await;
+        match found {
+            Ok((entries, _)) => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
+            Err(ConnectorError::Permanent {
+                status: Some(404), ..
+            }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The entry's attributes (all user attributes when `names` is empty).
+    async fn entry(
+        &self,
+        dn: &str,
+        names: Vec<String>,
+    ) -> Result<Option<Attributes>, ConnectorError> {
+        let names = if names.is_empty() {
+            vec!["*".to_string()]
+        } else {
+            names
+        };
+        let found = self
+            .search(dn, Scope::Base, "(objectClass=*)", names)
+            .await?;
+        Ok(found
+            .into_iter()
+            .next()
+            .map(|e| e.attrs.into_iter().collect()))
+    }
+
+    async fn modify(&self, dn: &str, mods: Vec<Mod<String>>) -> Result<(), ConnectorError> {
+        if mods.is_empty() {
+            return Ok(());
+        }
+        let mut ldap = self.pool.get().await?;
+        let doing = format!("modifying {dn}");
+        self.call(&doing, async { ldap.modify(dn, mods).await?.success() })
+            .await
+            .map(|_| ())
+    }
+
+    async fn add(&self, dn: &str, attributes: &Attributes) -> Result<(), ConnectorError> {
+        let values: Vec<(String, HashSet<String>)> = attributes
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
+            .collect();
+        let mut ldap = self.pool.get().await?;
+        let doing = format!("adding {dn}");
+        let first = self
+            .call(&doing, async {
+                ldap.add(dn, values.clone()).await?.success()
+            })
+            .await;
+        match first {
+            // The container is missing: create it (organizational units only), then retry.
+            Err(ConnectorError::Permanent {
+                status: Some(404), ..
+            }) if self.ensure_container(entry::split_dn(dn).1).await? => self
+                .call(&doing, async { ldap.add(dn, values).await?.success() })
+                .await
+                .map(|_| ()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Creates the `ou=` containers above an entry; `false` when the missing one is not an
+    /// organizational unit (scimgate does not guess what else it should be).
+    async fn ensure_container(&self, dn: &str) -> Result<bool, ConnectorError> {
+        let mut missing = Vec::new();
+        let mut current = dn;
+        while !current.is_empty() && !entry::same_dn(current, &self.base_dn) {
+            if self.entry(current, vec!["1.1".into()]).await?.is_some() {
+                break;
+            }
+            let rdn = entry::split_dn(current).0;
+            if !rdn.to_ascii_lowercase().starts_with("ou=") {
+                return Ok(false);
+            }
+            missing.push(current);
+            current = entry::split_dn(current).1;
+        }
+        let mut ldap = self.pool.get().await?;
+        for container in missing.into_iter().rev() {
+            let ou = entry::rdn_value(container);
+            let attributes = vec![
+                (
+                    "objectClass".to_string(),
+                    HashSet::from(["top".to_string(), "organizationalUnit".to_string()]),
+                ),
+                ("ou".to_string(), HashSet::from([ou])),
+            ];
+            let doing = format!("adding container {container}");
+            match self
+                .call(&doing, async {
+                    ldap.add(container, attributes).await?.success()
+                })
+                .await
+            {
+                Ok(_) => {}
+                // Another worker made it first.
+                Err(ConnectorError::Permanent {
+                    status: Some(409), ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Renames or moves `from` to `to`, and points groups that listed `from` at `to`.
+    async fn rename(&self, from: &str, to: &str, kind: ObjectKind) -> Result<(), ConnectorError> {
+        let (rdn, parent) = entry::split_dn(to);
+        let moves = !entry::same_dn(entry::split_dn(from).1, parent);
+        if moves {
+            self.ensure_container(parent).await?;
+        }
+        let mut ldap = self.pool.get().await?;
+        let doing = format!("renaming {from} to {to}");
+        self.call(&doing, async {
+            ldap.modifydn(from, rdn, true, moves.then_some(parent))
+                .await?
+                .success()
+        })
+        .await?;
+        if kind == ObjectKind::User || self.group_class != GroupClass::PosixGroup {
+            self.repoint_members(from, Some(to)).await?;
+        }
+        Ok(())
+    }
+
+    /// Groups that list `old` as a member list `new` instead (or lose it, for `None`).
+    async fn repoint_members(&self, old: &str, new: Option<&str>) -> Result<(), ConnectorError> {
+        let attribute = self.group_class.member_attribute();
+        if self.group_class == GroupClass::PosixGroup {
+            return Ok(());
+        }
+        let filter = format!("({attribute}={})", ldap3::ldap_escape(old));
+        let groups = self
+            .search(&self.base_dn, Scope::Subtree, &filter, vec!["1.1".into()])
+            .await?;
+        for group in groups {
+            let mut mods = Vec::new();
+            if let Some(new) = new {
+                mods.push(Mod::Add(
+                    attribute.to_string(),
+                    HashSet::from([new.to_string()]),
+                ));
+            }
+            mods.push(Mod::Delete(
+                attribute.to_string(),
+                HashSet::from([old.to_string()]),
+            ));
+            match self.modify(&group.dn, mods.clone()).await {
+                Ok(()) => {}
+                // The last member of a group that needs one: the placeholder takes its place.
+                Err(ConnectorError::Permanent { message, .. })
+                    if new.is_none() && message.contains("LDAP 65 ") =>
+                {
+                    mods.insert(
+                        0,
+                        Mod::Add(
+                            attribute.to_string(),
+                            HashSet::from([self.placeholder.clone()]),
+                        ),
+                    );
+                    self.modify(&group.dn, mods).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next free number of `attribute` (`uidNumber`, `gidNumber`), starting above what
+    /// the directory already uses.
+    async fn allocate(&self, attribute: &str) -> Result<String, ConnectorError> {
+        let (counter, start) = if attribute == "uidNumber" {
+            (&self.next_uid_number, self.uid_number_start)
+        } else {
+            (&self.next_gid_number, self.gid_number_start)
+        };
+        let mut next = counter.lock().await;
+        let value = match *next {
+            Some(n) => n,
+            None => {
+                let used = self
+                    .search(
+                        &self.base_dn,
+                        Scope::Subtree,
+                        &format!("({attribute}=*)"),
+                        vec![attribute.to_string()],
+                    )
+                    .await?;
+                used.iter()
+                    .filter_map(|e| {
+                        entry::get(&e.attrs.clone().into_iter().collect(), attribute).cloned()
+                    })
+                    .flatten()
+                    .filter_map(|v| v.parse::<u64>().ok())
+                    .map(|n| n + 1)
+                    .max()
+                    .unwrap_or(start)
+                    .max(start)
+            }
+        };
+        *next = Some(value + 1);
+        Ok(value.to_string())
+    }
+
+    fn user_attributes(&self, object: &Value) -> Attributes {
+        entry::attributes_of(object)
+    }
+
+    /// A SCIM group as the entry's attributes: its name and its members (DNs, or user ids
+    /// for `posixGroup`); a group that needs a member keeps the placeholder while empty.
+    fn group_attributes(&self, object: &Value) -> Attributes {
+        let member_dns: Vec<String> = entry::values_of(&object["members"]);
+        let mut members: Vec<String> = if self.group_class == GroupClass::PosixGroup {
+            member_dns.iter().map(|dn| entry::rdn_value(dn)).collect()
+        } else {
+            member_dns
+        };
+        if members.is_empty() && self.group_class.needs_a_member() {
+            members.push(self.placeholder.clone());
+        }
+        let mut attributes = Attributes::new();
+        attributes.insert("cn".into(), entry::values_of(&object["displayName"]));
+        attributes.insert(self.group_class.member_attribute().into(), members);
+        attributes
+    }
+
+    fn attributes(&self, kind: ObjectKind, object: &Value) -> Attributes {
+        match kind {
+            ObjectKind::User => self.user_attributes(object),
+            ObjectKind::Group => self.group_attributes(object),
+        }
+    }
+
+    fn dn_of(&self, kind: ObjectKind, attributes: &Attributes) -> Result<String, ConnectorError> {
+        let template = match kind {
+            ObjectKind::User => &self.user_dn,
+            ObjectKind::Group => &self.group_dn,
+        };
+        template.render(attributes).map_err(permanent)
+    }
+
+    fn members(&self, kind: ObjectKind) -> Option<&'static str> {
+        (kind == ObjectKind::Group).then(|| self.group_class.member_attribute())
+    }
+
+    async fn find_entry(
+        &self,
+        kind: ObjectKind,
+        object: &Value,
+    ) -> Result<Option<String>, ConnectorError> {
+        let attributes = self.attributes(kind, object);
+        let (attribute, class) = match kind {
+            ObjectKind::User => (
+                self.correlation.as_str(),
+                self.user_classes
+                    .last()
+                    .cloned()
+                    .unwrap_or_else(|| "person".into()),
+            ),
+            ObjectKind::Group => ("cn", self.group_class.object_classes()[1].to_string()),
+        };
+        let Some(value) = entry::get(&attributes, attribute).and_then(|v| v.first()) else {
+            return Err(permanent(format!(
+                "the mapping gives no '{attribute}' to find the entry by"
+            )));
+        };
+        let filter = format!(
+            "(&(objectClass={class})({attribute}={}))",
+            ldap3::ldap_escape(value.as_str())
+        );
+        let found = self
+            .search(&self.base_dn, Scope::Subtree, &filter, vec!["1.1".into()])
+            .await?;
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.dn.clone())),
+            many => Err(permanent(format!(
+                "{} entries match {filter}: not guessing which one is meant",
+                many.len()
+            ))),
+        }
+    }
+
+    async fn create_entry(
+        &self,
+        kind: ObjectKind,
+        object: &Value,
+    ) -> Result<Delivered, ConnectorError> {
+        let mut attributes = self.attributes(kind, object);
+        let dn = self.dn_of(kind, &attributes)?;
+        let classes = match kind {
+            ObjectKind::User => self.user_classes.clone(),
+            ObjectKind::Group => self
+                .group_class
+                .object_classes()
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        };
+        let numbered = match kind {
+            ObjectKind::User if self.posix => Some("uidNumber"),
+            ObjectKind::Group if self.group_class == GroupClass::PosixGroup => Some("gidNumber"),
+            _ => None,
+        };
+        if let Some(number) = numbered {
+            if entry::get(&attributes, number).is_none_or(|v| v.is_empty()) {
+                attributes.insert(number.into(), vec![self.allocate(number).await?]);
+            }
+            if kind == ObjectKind::User {
+                for (required, fallback) in [
+                    ("gidNumber", self.gid_number_start.to_string()),
+                    ("homeDirectory", format!("/home/{}", entry::rdn_value(&dn))),
+                ] {
+                    if entry::get(&attributes, required).is_none_or(|v| v.is_empty()) {
+                        attributes.insert(required.into(), vec![fallback]);
+                    }
+                }
+            }
+        }
+        attributes.insert("objectClass".into(), classes);
+        self.add(&dn, &attributes).await?;
+        Ok(at(&dn, 201))
+    }
+
+    async fn update_entry(
+        &self,
+        kind: ObjectKind,
+        dn: &str,
+        object: &Value,
+    ) -> Result<Delivered, ConnectorError> {
+        let desired = self.attributes(kind, object);
+        let mut names: Vec<String> = desired.keys().cloned().collect();
+        if let Some((attribute, _)) = &self.disable_mark {
+            names.push(attribute.clone());
+        }
+        let Some(current) = self.entry(dn, names).await? else {
+            return Err(ConnectorError::Permanent {
+                message: format!("{dn} is not in the directory"),
+                status: Some(404),
+            });
+        };
+        let wanted_dn = self.dn_of(kind, &desired)?;
+        let dn = if entry::same_dn(dn, &wanted_dn) {
+            dn.to_string()
+        } else {
+            self.rename(dn, &wanted_dn, kind).await?;
+            wanted_dn
+        };
+        let mut mods = entry::changes(&current, &desired, self.members(kind));
+        // An entry deactivated by a mark comes back to life when it is provisioned again.
+        if let Some((attribute, value)) = &self.disable_mark {
+            let managed = entry::get(&desired, attribute).is_some();
+            let marked = entry::get(&current, attribute).is_some_and(|v| v.contains(value));
+            if kind == ObjectKind::User && !managed && marked {
+                mods.push(Mod::Delete(
+                    attribute.clone(),
+                    HashSet::from([value.clone()]),
+                ));
+            }
+        }
+        self.modify(&dn, mods).await?;
+        Ok(at(&dn, 200))
+    }
+
+    async fn deactivate_entry(&self, dn: &str) -> Result<Delivered, ConnectorError> {
+        if let Some(container) = &self.disabled_container {
+            if entry::same_dn(entry::split_dn(dn).1, container) {
+                return Ok(at(dn, 200));
+            }
+            let moved = format!("{},{container}", entry::split_dn(dn).0);
+            self.rename(dn, &moved, ObjectKind::User).await?;
+            return Ok(at(&moved, 200));
+        }
+        let Some((attribute, value)) = &self.disable_mark else {
+            return Err(permanent(
+                "deactivation needs ldap.disabled_container or ldap.disable_attribute".into(),
+            ));
+        };
+        self.modify(
+            dn,
+            vec![Mod::Replace(
+                attribute.clone(),
+                HashSet::from([value.clone()]),
+            )],
+        )
+        .await?;
+        Ok(at(dn, 200))
+    }
+
+    async fn delete_entry(&self, kind: ObjectKind, dn: &str) -> Result<Delivered, ConnectorError> {
+        let mut ldap = self.pool.get().await?;
+        let doing = format!("deleting {dn}");
+        match self
+            .call(&doing, async { ldap.delete(dn).await?.success() })
+            .await
+        {
+            Ok(_) => {}
+            // Already gone counts as done.
+            Err(ConnectorError::Permanent {
+                status: Some(404), ..
+            }) => return Ok(at(dn, 404)),
+            Err(e) => return Err(e),
+        }
+        if kind == ObjectKind::User {
+            self.repoint_members(dn, None).await?;
+        }
+        Ok(at(dn, 200))
+    }
+}
+
+/// A directory entry as JSON: each attribute's values as a list.
+fn entry_json(dn: &str, attributes: Attributes) -> Value {
+    let mut out = Map::new();
+    out.insert("dn".into(), Value::String(dn.to_string()));
+    for (name, values) in attributes {
+        out.insert(
+            name,
+            Value::Array(values.into_iter().map(Value::String).collect()),
+        );
+    }
+    Value::Object(out)
+}
+
+impl Connector for LdapConnector {
+    fn find<'a>(
+        &'a self,
+        kind: ObjectKind,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Option<String>, ConnectorError>> {
+        Box::pin(self.find_entry(kind, object))
+    }
+
+    fn create<'a>(
+        &'a self,
+        kind: ObjectKind,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(self.create_entry(kind, object))
+    }
+
+    fn update<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(self.update_entry(kind, remote_id, object))
+    }
+
+    fn difference(&self, kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
+        let mut held = entry::attributes_of(remote);
+        held.remove("dn");
+        entry::difference(&held, &self.attributes(kind, sent), self.members(kind))
+    }
+
+    fn read<'a>(
+        &'a self,
+        _kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ConnectorError>> {
+        Box::pin(async move {
+            Ok(self
+                .entry(remote_id, Vec::new())
+                .await?
+                .map(|attributes| entry_json(remote_id, attributes)))
+        })
+    }
+
+    fn deactivate<'a>(
+        &'a self,
+        _kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(self.deactivate_entry(remote_id))
+    }
+
+    fn delete<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(self.delete_entry(kind, remote_id))
+    }
+}
