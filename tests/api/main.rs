@@ -5,6 +5,8 @@
 
 #[path = "../support/postgres.rs"]
 mod postgres;
+#[path = "../support/slapd.rs"]
+mod slapd;
 
 mod harness;
 
@@ -15,6 +17,7 @@ mod cli;
 mod discovery;
 mod faulty_target;
 mod idp_dialects;
+mod ldap_target;
 mod openapi;
 mod provisioning;
 mod rfc7643_groups;

@@ -11,7 +11,7 @@ use scimgate::storage::orders::{self, Order};
 use crate::harness::{id_of, Backend, TestServer};
 use crate::rfc7644_patch::patch;
 
-fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(v) = check() {
@@ -47,12 +47,12 @@ fn remote_user(app: &TestServer, user_name: &str) -> Option<Value> {
         .and_then(|a| a.first().cloned())
 }
 
-fn orders_of(s: &TestServer, kind: &str, id: &str) -> Vec<Order> {
+pub(crate) fn orders_of(s: &TestServer, kind: &str, id: &str) -> Vec<Order> {
     s.db.read(|c| orders::of_resource(c, kind, id))
         .expect("orders")
 }
 
-fn settled(s: &TestServer, kind: &str, id: &str) -> bool {
+pub(crate) fn settled(s: &TestServer, kind: &str, id: &str) -> bool {
     let list = orders_of(s, kind, id);
     !list.is_empty()
         && list
