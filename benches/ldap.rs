@@ -110,6 +110,14 @@ fn main() {
         ..Config::default()
     };
     config.worker.poll_interval_ms = 10;
+    // The orders are queued before the clock starts: this measures delivery, not planning.
+    let planned_target = std::sync::Arc::new(
+        scimgate::provisioning::Target::from_config(&config.targets[0]).expect("target"),
+    );
+    while scimgate::provisioning::planner::plan(&db, &[planned_target.clone()], 5_000)
+        .expect("plan")
+        > 0
+    {}
     let engine = scimgate::app::engine(&config, source)
         .expect("engine")
         .expect("targets");

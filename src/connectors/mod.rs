@@ -24,6 +24,9 @@ pub enum ObjectKind {
 pub struct Delivered {
     pub remote_id: Option<String>,
     pub status: Option<u16>,
+    /// The object as the target holds it right after the call, when the call itself returned
+    /// it atomically (an LDAP post-read control); verification then needs no separate read.
+    pub read_back: Option<Value>,
 }
 
 impl Delivered {
@@ -32,6 +35,7 @@ impl Delivered {
         Delivered {
             remote_id: Some(remote_id.to_string()),
             status: Some(status.as_u16()),
+            read_back: None,
         }
     }
 }

@@ -302,6 +302,7 @@ impl Connector for ScimConnector {
             Ok(Delivered {
                 remote_id: Some(remote_id),
                 status: Some(status.as_u16()),
+                read_back: None,
             })
         })
     }
@@ -376,6 +377,7 @@ impl Connector for ScimConnector {
                 }) => Ok(Delivered {
                     remote_id: None,
                     status: Some(404),
+                    read_back: None,
                 }),
                 Err(e) => Err(e),
             }
@@ -422,6 +424,7 @@ impl ScimConnector {
             return Ok(Delivered {
                 remote_id: Some(remote_id.to_string()),
                 status: None,
+                read_back: None,
             });
         };
         for (name, want) in fields {
@@ -450,6 +453,7 @@ impl ScimConnector {
             return Ok(Delivered {
                 remote_id: Some(remote_id.to_string()),
                 status: Some(200),
+                read_back: None,
             });
         }
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations});

@@ -27,22 +27,30 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// The resource as it is now, or `None` once deleted.
-async fn current(
+/// The resource as it is now (`None` once deleted, or when the order is a deletion) and its
+/// current link on the target, read together.
+async fn current_and_link(
     directory: &Directory,
-    kind: ObjectKind,
-    id: &str,
-) -> Result<Option<Value>, ConnectorError> {
+    target: &str,
+    order: &Order,
+) -> Result<(Option<Value>, Option<String>), ConnectorError> {
     let directory = directory.clone();
-    let id = id.to_string();
+    let (target, order) = (target.to_string(), order.clone());
     blocking(move || {
-        let found = match kind {
-            ObjectKind::User => directory.get_user(&id, &Projection::default()),
-            ObjectKind::Group => directory.get_group(&id, &Projection::default()),
+        let link = directory
+            .db()
+            .read(|c| orders::link(c, &target, &order.resource_type, &order.resource_id))
+            .map_err(|e| e.to_string())?;
+        if order.operation == "delete" {
+            return Ok((None, link));
+        }
+        let found = match kind_of(&order) {
+            ObjectKind::User => directory.get_user(&order.resource_id, &Projection::default()),
+            ObjectKind::Group => directory.get_group(&order.resource_id, &Projection::default()),
         };
         match found {
-            Ok(r) => Ok(Some(r.body)),
-            Err(IdentityError::NotFound(_)) => Ok(None),
+            Ok(r) => Ok((Some(r.body), link)),
+            Err(IdentityError::NotFound(_)) => Ok((None, link)),
             Err(e) => Err(e.to_string()),
         }
     })
@@ -55,25 +63,6 @@ fn kind_of(order: &Order) -> ObjectKind {
     } else {
         ObjectKind::User
     }
-}
-
-async fn link_of(
-    db: &Db,
-    target: &str,
-    resource_type: &str,
-    id: &str,
-) -> Result<Option<String>, ConnectorError> {
-    let (db, target, resource_type, id) = (
-        db.clone(),
-        target.to_string(),
-        resource_type.to_string(),
-        id.to_string(),
-    );
-    blocking(move || {
-        db.read(|c| orders::link(c, &target, &resource_type, &id))
-            .map_err(|e| e.to_string())
-    })
-    .await
 }
 
 /// The identity-link change a delivery made, written with the order's outcome in one
@@ -127,7 +116,11 @@ pub async fn deliver(
     let (delivered, sent) = apply(directory, target, order, &links).await?;
     let verification = match (&sent, &delivered.remote_id) {
         (Some(object), Some(remote_id)) => {
-            match target.connector.read(kind_of(order), remote_id).await? {
+            let remote = match &delivered.read_back {
+                Some(held) => Some(held.clone()),
+                None => target.connector.read(kind_of(order), remote_id).await?,
+            };
+            match remote {
                 None => Verification::Drift("the object is missing on the target".into()),
                 Some(remote) => {
                     match target.connector.difference(kind_of(order), object, &remote) {
@@ -156,12 +149,7 @@ async fn apply(
     let db = directory.db();
     let kind = kind_of(order);
     let name = target.config.name.as_str();
-    let linked = link_of(db, name, &order.resource_type, &order.resource_id).await?;
-    let state = if order.operation == "delete" {
-        None
-    } else {
-        current(directory, kind, &order.resource_id).await?
-    };
+    let (state, linked) = current_and_link(directory, name, order).await?;
     let in_scope = match (&state, kind, &target.users_filter) {
         (None, _, _) => false,
         (Some(_), ObjectKind::User, Some(filter)) => {
@@ -212,17 +200,13 @@ async fn upsert(
     let remote = match existing {
         Some(remote) => remote,
         None => match connector.create(kind, object).await {
-            Ok(Delivered {
-                remote_id: Some(remote),
-                ..
-            }) => {
-                links.record(LinkChange::Set(remote.clone()));
-                return Ok(Delivered {
-                    remote_id: Some(remote),
-                    status: Some(201),
-                });
+            Ok(mut done) => {
+                if let Some(remote) = &done.remote_id {
+                    links.record(LinkChange::Set(remote.clone()));
+                    done.status = Some(201);
+                }
+                return Ok(done);
             }
-            Ok(other) => return Ok(other),
             // Someone created it meanwhile: correlate again.
             Err(ConnectorError::Permanent {
                 status: Some(409),

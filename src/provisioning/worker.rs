@@ -147,15 +147,45 @@ impl Engine {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
         let count = claimed.len();
-        futures_util::stream::iter(
+        let outcomes = futures_util::stream::iter(
             claimed
                 .into_iter()
                 .map(|order| self.execute(target.clone(), order)),
         )
         .buffer_unordered(in_flight)
-        .collect::<Vec<()>>()
+        .collect::<Vec<Outcome>>()
         .await;
+        self.record(outcomes).await;
         Ok(count)
+    }
+
+    /// Writes a round's outcomes in one transaction. Losing them (a crash first) is safe:
+    /// the leases expire and the orders are redelivered, idempotently.
+    async fn record(&self, outcomes: Vec<Outcome>) {
+        let db = self.db().clone();
+        let owner = self.owner.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            let rows: Vec<_> = outcomes
+                .iter()
+                .map(|o| (&o.order, &o.finish, &o.attempt))
+                .collect();
+            let ids: Vec<i64> = outcomes.iter().map(|o| o.order.id).collect();
+            orders::finish_all(&db, &owner, &rows).map(|flags| (ids, flags))
+        })
+        .await;
+        match recorded {
+            Ok(Ok((ids, flags))) => {
+                for (order, kept) in ids.iter().zip(flags) {
+                    if !kept {
+                        tracing::warn!(order, "lease lost before the outcome was recorded");
+                    }
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, "recording outcomes failed; the leases will expire and the orders will be retried")
+            }
+            Err(error) => tracing::error!(%error, "recording task failed"),
+        }
     }
 
     /// Up to `wanted` orders the target's rate allows now (tokens refill continuously).
@@ -177,7 +207,7 @@ impl Engine {
         granted
     }
 
-    async fn execute(&self, target: Arc<Target>, order: Order) {
+    async fn execute(&self, target: Arc<Target>, order: Order) -> Outcome {
         let started_at = now_micros();
         let clock = Instant::now();
         let result = deliver::deliver(&self.directory, &target, &order).await;
@@ -259,31 +289,24 @@ impl Engine {
             }
         };
         tracing::debug!(order = order.id, target = %cfg.name, state = state.as_str(), "delivery finished");
-        let db = self.db().clone();
-        let owner = self.owner.clone();
-        let finish = Finish {
-            state,
-            next_attempt_at,
-            link,
-            verified,
-        };
-        let order_id = order.id;
-        let recorded = tokio::task::spawn_blocking(move || {
-            orders::finish(&db, &order, &owner, &finish, &attempt)
-        })
-        .await;
-        match recorded {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => tracing::warn!(
-                order = order_id,
-                "lease lost before the outcome was recorded"
-            ),
-            Ok(Err(error)) => {
-                tracing::error!(order = order_id, %error, "recording the outcome failed; the lease will expire and it will be retried")
-            }
-            Err(error) => tracing::error!(order = order_id, %error, "recording task failed"),
+        Outcome {
+            order,
+            finish: Finish {
+                state,
+                next_attempt_at,
+                link,
+                verified,
+            },
+            attempt,
         }
     }
+}
+
+/// One delivery's result, waiting to be recorded with the rest of its round.
+struct Outcome {
+    order: Order,
+    finish: Finish,
+    attempt: AttemptRecord,
 }
 
 #[derive(Debug, Clone, Copy)]

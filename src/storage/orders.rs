@@ -352,8 +352,34 @@ pub fn finish(
     outcome: &Finish,
     attempt: &AttemptRecord,
 ) -> Result<bool, StoreError> {
-    let (order_id, state, next_attempt_at) = (order.id, outcome.state, outcome.next_attempt_at);
+    let recorded = finish_all(db, owner, &[(order, outcome, attempt)])?;
+    Ok(recorded.first().copied().unwrap_or(false))
+}
+
+/// [`finish`] for several orders in one transaction (a worker's round records its outcomes
+/// together); one flag per order, in order.
+pub fn finish_all(
+    db: &Db,
+    owner: &str,
+    outcomes: &[(&Order, &Finish, &AttemptRecord)],
+) -> Result<Vec<bool>, StoreError> {
     db.write(|tx| {
+        outcomes
+            .iter()
+            .map(|(order, outcome, attempt)| record_outcome(tx, owner, order, outcome, attempt))
+            .collect()
+    })
+}
+
+fn record_outcome(
+    tx: &mut WriteTx<'_>,
+    owner: &str,
+    order: &Order,
+    outcome: &Finish,
+    attempt: &AttemptRecord,
+) -> Result<bool, StoreError> {
+    let (order_id, state, next_attempt_at) = (order.id, outcome.state, outcome.next_attempt_at);
+    {
         let now = tx.now();
         let updated = diesel::update(
             orders::table
@@ -410,7 +436,7 @@ pub fn finish(
             }
         }
         Ok(updated > 0)
-    })
+    }
 }
 
 /// How an attempt ends, as the worker decided it.

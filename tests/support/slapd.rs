@@ -100,7 +100,7 @@ impl Slapd {
         }
         conf.push_str(&format!(
             "pidfile {dir}/slapd.pid\nmodulepath {MODULE_DIR}\nmoduleload back_mdb\n\
-             sizelimit unlimited\n",
+             sizelimit unlimited\nloglevel 0\n",
             dir = self.dir.path().display()
         ));
         if self.tls {

@@ -4,6 +4,7 @@
 
 mod entry;
 mod errors;
+mod lookup;
 mod pool;
 pub mod settings;
 
@@ -11,7 +12,8 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
-use ldap3::{LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
+use ldap3::controls::{ControlType, PostRead, PostReadResp};
+use ldap3::{LdapConnSettings, LdapError, LdapResult, Mod, Scope, SearchEntry};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
@@ -36,6 +38,9 @@ pub struct LdapConnector {
     posix: bool,
     /// The next uidNumber / gidNumber to hand out, learnt from the directory on first use.
     next_uid_number: Mutex<Option<u64>>,
+    /// Correlation lookups in flight, per kind, shared into batched searches.
+    user_lookups: lookup::Lookups,
+    group_lookups: lookup::Lookups,
     next_gid_number: Mutex<Option<u64>>,
     uid_number_start: u64,
     gid_number_start: u64,
@@ -52,7 +57,21 @@ fn at(dn: &str, status: u16) -> Delivered {
     Delivered {
         remote_id: Some(dn.to_string()),
         status: Some(status),
+        read_back: None,
     }
+}
+
+/// The entry a post-read control returned (RFC 4527), if the server sent one. A malformed
+/// control makes the parser panic; that is treated as no control (the entry is read instead).
+fn post_read(result: &LdapResult) -> Option<Attributes> {
+    let control = result
+        .ctrls
+        .iter()
+        .find(|c| matches!(c.0, Some(ControlType::PostReadResp)))?;
+    let raw = control.1.clone();
+    std::panic::catch_unwind(move || raw.parse::<PostReadResp>())
+        .ok()
+        .map(|entry| entry.attrs.into_iter().collect())
 }
 
 impl LdapConnector {
@@ -97,6 +116,8 @@ impl LdapConnector {
             disable_mark: settings.disable_mark(),
             posix: settings.posix,
             next_uid_number: Mutex::new(None),
+            user_lookups: lookup::Lookups::default(),
+            group_lookups: lookup::Lookups::default(),
             next_gid_number: Mutex::new(None),
             uid_number_start: settings.uid_number_start.unwrap_or(10_000),
             gid_number_start: settings.gid_number_start.unwrap_or(10_000),
@@ -162,27 +183,51 @@ impl LdapConnector {
     }
 
     async fn modify(&self, dn: &str, mods: Vec<Mod<String>>) -> Result<(), ConnectorError> {
-        if mods.is_empty() {
-            return Ok(());
-        }
-        let mut ldap = self.pool.get().await?;
-        let doing = format!("modifying {dn}");
-        self.call(&doing, async { ldap.modify(dn, mods).await?.success() })
-            .await
-            .map(|_| ())
+        self.modify_and_read(dn, mods, Vec::new()).await.map(|_| ())
     }
 
-    async fn add(&self, dn: &str, attributes: &Attributes) -> Result<(), ConnectorError> {
+    /// Modifies the entry; with `read_back` attribute names, also returns those attributes as
+    /// they are right after the change (post-read control), when the server supports it.
+    async fn modify_and_read(
+        &self,
+        dn: &str,
+        mods: Vec<Mod<String>>,
+        read_back: Vec<String>,
+    ) -> Result<Option<Attributes>, ConnectorError> {
+        if mods.is_empty() {
+            return Ok(None);
+        }
+        let mut ldap = self.pool.get().await?;
+        if !read_back.is_empty() {
+            ldap.with_controls(PostRead::new(read_back));
+        }
+        let doing = format!("modifying {dn}");
+        let result = self
+            .call(&doing, async { ldap.modify(dn, mods).await?.success() })
+            .await?;
+        Ok(post_read(&result))
+    }
+
+    /// Adds the entry and returns it as stored (post-read), when the server supports that.
+    async fn add(
+        &self,
+        dn: &str,
+        attributes: &Attributes,
+    ) -> Result<Option<Attributes>, ConnectorError> {
         let values: Vec<(String, HashSet<String>)> = attributes
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
             .collect();
+        let names: Vec<String> = attributes.keys().cloned().collect();
         let mut ldap = self.pool.get().await?;
         let doing = format!("adding {dn}");
         let first = self
             .call(&doing, async {
-                ldap.add(dn, values.clone()).await?.success()
+                ldap.with_controls(PostRead::new(names.clone()))
+                    .add(dn, values.clone())
+                    .await?
+                    .success()
             })
             .await;
         match first {
@@ -190,10 +235,15 @@ impl LdapConnector {
             Err(ConnectorError::Permanent {
                 status: Some(404), ..
             }) if self.ensure_container(entry::split_dn(dn).1).await? => self
-                .call(&doing, async { ldap.add(dn, values).await?.success() })
+                .call(&doing, async {
+                    ldap.with_controls(PostRead::new(names))
+                        .add(dn, values)
+                        .await?
+                        .success()
+                })
                 .await
-                .map(|_| ()),
-            other => other.map(|_| ()),
+                .map(|r| post_read(&r)),
+            other => other.map(|r| post_read(&r)),
         }
     }
 
@@ -403,18 +453,41 @@ impl LdapConnector {
                 "the mapping gives no '{attribute}' to find the entry by"
             )));
         };
-        let filter = format!(
-            "(&(objectClass={class})({attribute}={}))",
-            ldap3::ldap_escape(value.as_str())
-        );
-        let found = self
-            .search(&self.base_dn, Scope::Subtree, &filter, vec!["1.1".into()])
-            .await?;
+        let lookups = match kind {
+            ObjectKind::User => &self.user_lookups,
+            ObjectKind::Group => &self.group_lookups,
+        };
+        let search = |values: Vec<String>| {
+            let class = class.clone();
+            async move {
+                let any: String = values
+                    .iter()
+                    .map(|v| format!("({attribute}={})", ldap3::ldap_escape(v.as_str())))
+                    .collect();
+                let filter = format!("(&(objectClass={class})(|{any}))");
+                let found = self
+                    .search(&self.base_dn, Scope::Subtree, &filter, vec![attribute.to_string()])
+                    .await?;
+                Ok(found
+                    .into_iter()
+                    .map(|e| {
+                        let held = e
+                            .attrs
+                            .into_iter()
+                            .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
+                            .flat_map(|(_, values)| values)
+                            .collect();
+                        (e.dn, held)
+                    })
+                    .collect())
+            }
+        };
+        let found = lookups.find(value, search).await?;
         match found.as_slice() {
             [] => Ok(None),
-            [one] => Ok(Some(one.dn.clone())),
+            [one] => Ok(Some(one.clone())),
             many => Err(permanent(format!(
-                "{} entries match {filter}: not guessing which one is meant",
+                "{} entries have {attribute}={value}: not guessing which one is meant",
                 many.len()
             ))),
         }
@@ -457,8 +530,11 @@ impl LdapConnector {
             }
         }
         attributes.insert("objectClass".into(), classes);
-        self.add(&dn, &attributes).await?;
-        Ok(at(&dn, 201))
+        let stored = self.add(&dn, &attributes).await?;
+        Ok(Delivered {
+            read_back: stored.map(|held| entry_json(&dn, held)),
+            ..at(&dn, 201)
+        })
     }
 
     async fn update_entry(
@@ -497,8 +573,17 @@ impl LdapConnector {
                 ));
             }
         }
-        self.modify(&dn, mods).await?;
-        Ok(at(&dn, 200))
+        // Unchanged attributes were just read: they are the read-back.
+        let held = if mods.is_empty() {
+            Some(current)
+        } else {
+            let names = desired.keys().cloned().collect();
+            self.modify_and_read(&dn, mods, names).await?
+        };
+        Ok(Delivered {
+            read_back: held.map(|held| entry_json(&dn, held)),
+            ..at(&dn, 200)
+        })
     }
 
     async fn deactivate_entry(&self, dn: &str) -> Result<Delivered, ConnectorError> {
