@@ -121,6 +121,7 @@ fn main() {
     let engine = scimgate::app::engine(&config, source)
         .expect("engine")
         .expect("targets");
+    println!("{total} orders queued; delivering");
     let started = Instant::now();
     let watched = db.clone();
     let elapsed = actix_web::rt::System::new().block_on(async move {
@@ -142,7 +143,9 @@ fn main() {
     });
     let rate = total as f64 / elapsed.as_secs_f64();
     let counts = db.read(|c| orders::counts(c, "ldap")).expect("counts");
-    let in_directory = directory.search(&format!("ou=people,{SUFFIX}"), "(uid=*)").len();
+    let in_directory = directory
+        .search(&format!("ou=people,{SUFFIX}"), "(uid=*)")
+        .len();
     println!(
         "engine provisioning queued orders:  {rate:>8.0} users/s ({:.0} % of plain ldapadd); \
          {in_directory} entries in the directory; states {counts:?}",

@@ -145,6 +145,33 @@ fn transition(tx: &mut WriteTx<'_>, order_id: i64, state: OrderState) -> Result<
     Ok(())
 }
 
+/// Records several transitions in one statement.
+fn transitions(tx: &mut WriteTx<'_>, rows: &[(i64, OrderState)]) -> Result<(), StoreError> {
+    let now = tx.now();
+    for chunk in rows.chunks(500) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(id, state)| {
+                (
+                    order_transitions::order_id.eq(*id),
+                    order_transitions::state.eq(state.as_str()),
+                    order_transitions::at.eq(now),
+                )
+            })
+            .collect();
+        // Multi-row INSERT exists on both backends but not on diesel's MultiBackend.
+        match tx.conn() {
+            DbConnection::Sqlite(c) => diesel::insert_into(order_transitions::table)
+                .values(values)
+                .execute(c)?,
+            DbConnection::Postgresql(c) => diesel::insert_into(order_transitions::table)
+                .values(values)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
 /// Reads the change log after the planner's position and turns each entry into orders, in one
 /// transaction with advancing the position: a crash loses no change and plans none twice.
 /// Returns how many change-log entries were planned.
@@ -269,68 +296,79 @@ pub fn claim(
         }
         heads.sort_by_key(|h| h.id);
         heads.truncate(limit.max(0) as usize);
-        let mut claimed = Vec::with_capacity(heads.len());
-        for IdRow { id } in heads {
-            let order: Order = orders::table
-                .find(id)
-                .select(Order::as_select())
-                .first(tx.conn())?;
-            let newer_pending: i64 = orders::table
-                .filter(orders::target.eq(&order.target))
-                .filter(orders::resource_type.eq(&order.resource_type))
-                .filter(orders::resource_id.eq(&order.resource_id))
-                .filter(orders::id.gt(id))
-                .filter(orders::state.eq(OrderState::Pending.as_str()))
-                .count()
-                .get_result(tx.conn())?;
-            if newer_pending > 0 {
-                set_state(
-                    tx,
-                    id,
-                    OrderState::Inactive,
-                    Some("superseded by a newer change"),
-                )?;
-                continue;
-            }
-            diesel::update(orders::table.find(id))
+        let ids: Vec<i64> = heads.iter().map(|h| h.id).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: Vec<Order> = orders::table
+            .filter(orders::id.eq_any(&ids))
+            .order(orders::id)
+            .select(Order::as_select())
+            .load(tx.conn())?;
+        // The newest pending order of each of these resources: an older head is superseded.
+        let resource_ids: Vec<&str> = found.iter().map(|o| o.resource_id.as_str()).collect();
+        let pending: Vec<(String, String, i64)> = orders::table
+            .filter(orders::target.eq(target))
+            .filter(orders::state.eq(OrderState::Pending.as_str()))
+            .filter(orders::resource_id.eq_any(&resource_ids))
+            .select((orders::resource_type, orders::resource_id, orders::id))
+            .load(tx.conn())?;
+        let mut newest: HashMap<(&str, &str), i64> = HashMap::new();
+        for (kind, id, order_id) in &pending {
+            let slot = newest
+                .entry((kind.as_str(), id.as_str()))
+                .or_insert(*order_id);
+            *slot = (*slot).max(*order_id);
+        }
+        let (superseded, claimable): (Vec<Order>, Vec<Order>) = found.into_iter().partition(|o| {
+            newest
+                .get(&(o.resource_type.as_str(), o.resource_id.as_str()))
+                .is_some_and(|n| *n > o.id)
+        });
+        let now = tx.now();
+        if !superseded.is_empty() {
+            let ids: Vec<i64> = superseded.iter().map(|o| o.id).collect();
+            diesel::update(orders::table.filter(orders::id.eq_any(&ids)))
                 .set((
-                    orders::state.eq(OrderState::Transmitted.as_str()),
-                    orders::attempts.eq(order.attempts + 1),
-                    orders::lease_owner.eq(owner),
-                    orders::lease_until.eq(now + lease),
+                    orders::state.eq(OrderState::Inactive.as_str()),
+                    orders::last_error.eq(Some("superseded by a newer change")),
+                    orders::lease_owner.eq(None::<String>),
+                    orders::lease_until.eq(None::<i64>),
                     orders::updated_at.eq(now),
                 ))
                 .execute(tx.conn())?;
-            transition(tx, id, OrderState::Transmitted)?;
-            claimed.push(Order {
+            let rows: Vec<_> = ids.iter().map(|id| (*id, OrderState::Inactive)).collect();
+            transitions(tx, &rows)?;
+        }
+        if claimable.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = claimable.iter().map(|o| o.id).collect();
+        diesel::update(orders::table.filter(orders::id.eq_any(&ids)))
+            .set((
+                orders::state.eq(OrderState::Transmitted.as_str()),
+                orders::attempts.eq(orders::attempts + 1),
+                orders::lease_owner.eq(owner),
+                orders::lease_until.eq(now + lease),
+                orders::updated_at.eq(now),
+            ))
+            .execute(tx.conn())?;
+        let rows: Vec<_> = ids
+            .iter()
+            .map(|id| (*id, OrderState::Transmitted))
+            .collect();
+        transitions(tx, &rows)?;
+        Ok(claimable
+            .into_iter()
+            .map(|order| Order {
                 state: OrderState::Transmitted.as_str().to_string(),
                 attempts: order.attempts + 1,
                 lease_owner: Some(owner.to_string()),
                 lease_until: Some(now + lease),
                 ..order
-            });
-        }
-        Ok(claimed)
+            })
+            .collect())
     })
-}
-
-fn set_state(
-    tx: &mut WriteTx<'_>,
-    id: i64,
-    state: OrderState,
-    error: Option<&str>,
-) -> Result<(), StoreError> {
-    let now = tx.now();
-    diesel::update(orders::table.find(id))
-        .set((
-            orders::state.eq(state.as_str()),
-            orders::last_error.eq(error.map(bounded)),
-            orders::lease_owner.eq(None::<String>),
-            orders::lease_until.eq(None::<i64>),
-            orders::updated_at.eq(now),
-        ))
-        .execute(tx.conn())?;
-    transition(tx, id, state)
 }
 
 /// What one delivery attempt came to.
@@ -364,13 +402,57 @@ pub fn finish_all(
     outcomes: &[(&Order, &Finish, &AttemptRecord)],
 ) -> Result<Vec<bool>, StoreError> {
     db.write(|tx| {
-        outcomes
-            .iter()
-            .map(|(order, outcome, attempt)| record_outcome(tx, owner, order, outcome, attempt))
-            .collect()
+        let mut recorded = Vec::with_capacity(outcomes.len());
+        let mut moved = Vec::with_capacity(outcomes.len() * 2);
+        for (order, outcome, attempt) in outcomes {
+            let kept = record_outcome(tx, owner, order, outcome, attempt)?;
+            if kept {
+                moved.push((order.id, outcome.state));
+                if outcome.verified {
+                    moved.push((order.id, OrderState::Verified));
+                }
+            }
+            recorded.push(kept);
+        }
+        record_attempts(tx, outcomes)?;
+        transitions(tx, &moved)?;
+        Ok(recorded)
     })
 }
 
+/// Every attempt is kept, whether or not the order was still this worker's.
+fn record_attempts(
+    tx: &mut WriteTx<'_>,
+    outcomes: &[(&Order, &Finish, &AttemptRecord)],
+) -> Result<(), StoreError> {
+    for chunk in outcomes.chunks(200) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(order, _, attempt)| {
+                (
+                    order_attempts::order_id.eq(order.id),
+                    order_attempts::started_at.eq(attempt.started_at),
+                    order_attempts::duration_ms.eq(attempt.duration_ms),
+                    order_attempts::http_status.eq(attempt.http_status),
+                    order_attempts::error.eq(attempt.error.as_deref().map(bounded)),
+                    order_attempts::response_id.eq(attempt.response_id.clone()),
+                )
+            })
+            .collect();
+        match tx.conn() {
+            DbConnection::Sqlite(c) => diesel::insert_into(order_attempts::table)
+                .values(rows)
+                .execute(c)?,
+            DbConnection::Postgresql(c) => diesel::insert_into(order_attempts::table)
+                .values(rows)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Moves one order to its outcome (straight to `Verified` when the read-back matched) and
+/// records its identity-link change; `false` when the order is no longer this worker's.
 fn record_outcome(
     tx: &mut WriteTx<'_>,
     owner: &str,
@@ -378,65 +460,51 @@ fn record_outcome(
     outcome: &Finish,
     attempt: &AttemptRecord,
 ) -> Result<bool, StoreError> {
-    let (order_id, state, next_attempt_at) = (order.id, outcome.state, outcome.next_attempt_at);
-    {
-        let now = tx.now();
-        let updated = diesel::update(
-            orders::table
-                .filter(orders::id.eq(order_id))
-                .filter(orders::lease_owner.eq(owner))
-                .filter(orders::state.eq(OrderState::Transmitted.as_str())),
-        )
-        .set((
-            orders::state.eq(state.as_str()),
-            orders::next_attempt_at.eq(next_attempt_at.unwrap_or(now)),
-            orders::last_error.eq(attempt.error.as_deref().map(bounded)),
-            orders::remote_id.eq(attempt.response_id.clone()),
-            orders::lease_owner.eq(None::<String>),
-            orders::lease_until.eq(None::<i64>),
-            orders::updated_at.eq(now),
-        ))
-        .execute(tx.conn())?;
-        diesel::insert_into(order_attempts::table)
-            .values((
-                order_attempts::order_id.eq(order_id),
-                order_attempts::started_at.eq(attempt.started_at),
-                order_attempts::duration_ms.eq(attempt.duration_ms),
-                order_attempts::http_status.eq(attempt.http_status),
-                order_attempts::error.eq(attempt.error.as_deref().map(bounded)),
-                order_attempts::response_id.eq(attempt.response_id.clone()),
-            ))
-            .execute(tx.conn())?;
-        if updated > 0 {
-            transition(tx, order_id, state)?;
-            if let Some(link) = &outcome.link {
-                diesel::delete(identity_links::table.find((
-                    &order.target,
-                    &order.resource_type,
-                    &order.resource_id,
-                )))
-                .execute(tx.conn())?;
-                if let Some(remote) = link {
-                    diesel::insert_into(identity_links::table)
-                        .values((
-                            identity_links::target.eq(&order.target),
-                            identity_links::resource_type.eq(&order.resource_type),
-                            identity_links::source_id.eq(&order.resource_id),
-                            identity_links::remote_id.eq(remote),
-                            identity_links::linked_at.eq(now),
-                        ))
-                        .execute(tx.conn())?;
-                }
-            }
-            if outcome.verified {
-                diesel::update(orders::table.find(order_id))
-                    .set(orders::state.eq(OrderState::Verified.as_str()))
-                    .execute(tx.conn())?;
-                transition(tx, order_id, OrderState::Verified)?;
-            }
-        }
-        Ok(updated > 0)
+    let now = tx.now();
+    let state = if outcome.verified {
+        OrderState::Verified
+    } else {
+        outcome.state
+    };
+    let updated = diesel::update(
+        orders::table
+            .filter(orders::id.eq(order.id))
+            .filter(orders::lease_owner.eq(owner))
+            .filter(orders::state.eq(OrderState::Transmitted.as_str())),
+    )
+    .set((
+        orders::state.eq(state.as_str()),
+        orders::next_attempt_at.eq(outcome.next_attempt_at.unwrap_or(now)),
+        orders::last_error.eq(attempt.error.as_deref().map(bounded)),
+        orders::remote_id.eq(attempt.response_id.clone()),
+        orders::lease_owner.eq(None::<String>),
+        orders::lease_until.eq(None::<i64>),
+        orders::updated_at.eq(now),
+    ))
+    .execute(tx.conn())?;
+    if updated == 0 {
+        return Ok(false);
     }
+    if let Some(link) = &outcome.link {
+        diesel::delete(identity_links::table.find((
+            &order.target,
+            &order.resource_type,
+            &order.resource_id,
+        )))
+        .execute(tx.conn())?;
+        if let Some(remote) = link {
+            diesel::insert_into(identity_links::table)
+                .values((
+                    identity_links::target.eq(&order.target),
+                    identity_links::resource_type.eq(&order.resource_type),
+                    identity_links::source_id.eq(&order.resource_id),
+                    identity_links::remote_id.eq(remote),
+                    identity_links::linked_at.eq(now),
+                ))
+                .execute(tx.conn())?;
+        }
+    }
+    Ok(true)
 }
 
 /// How an attempt ends, as the worker decided it.

@@ -27,7 +27,12 @@ pub struct Lookups {
 /// How the directory's values compare with a looked-up value: case and runs of spaces do not
 /// count (the matching rules of the attributes used for correlation ignore them).
 pub fn same_value(a: &str, b: &str) -> bool {
-    let fold = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let fold = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
     fold(a) == fold(b)
 }
 
@@ -116,9 +121,13 @@ mod tests {
                                 // The directory holds every even user, in lower case.
                                 Ok(values
                                     .iter()
-                                    .filter_map(|v| v.trim_start_matches("User").parse::<u32>().ok())
+                                    .filter_map(|v| {
+                                        v.trim_start_matches("User").parse::<u32>().ok()
+                                    })
                                     .filter(|n| n % 2 == 0)
-                                    .map(|n| (format!("uid=user{n},dc=x"), vec![format!("user{n}")]))
+                                    .map(|n| {
+                                        (format!("uid=user{n},dc=x"), vec![format!("user{n}")])
+                                    })
                                     .collect())
                             }
                         })

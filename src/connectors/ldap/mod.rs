@@ -466,7 +466,12 @@ impl LdapConnector {
                     .collect();
                 let filter = format!("(&(objectClass={class})(|{any}))");
                 let found = self
-                    .search(&self.base_dn, Scope::Subtree, &filter, vec![attribute.to_string()])
+                    .search(
+                        &self.base_dn,
+                        Scope::Subtree,
+                        &filter,
+                        vec![attribute.to_string()],
+                    )
                     .await?;
                 Ok(found
                     .into_iter()
