@@ -4,7 +4,7 @@
 //! The engine's figure includes everything an order costs: claiming it, reading the source,
 //! the correlation search, the add, and the read-back that verifies it.
 //!
-//! `SCIMGATE_BENCH_ORDERS` (default 10,000) and `SCIMGATE_BENCH_CONCURRENCY` (default 8).
+//! `SCIMGATE_BENCH_ORDERS` (default 10,000) and `SCIMGATE_BENCH_CONCURRENCY` (default 32: a directory takes many operations at once; ldapadd sends one at a time).
 
 #[path = "../tests/support/slapd.rs"]
 mod slapd;
@@ -58,7 +58,7 @@ fn open_orders(db: &Db) -> i64 {
 
 fn main() {
     let total = env_usize("SCIMGATE_BENCH_ORDERS", 10_000);
-    let concurrency = env_usize("SCIMGATE_BENCH_CONCURRENCY", 8);
+    let concurrency = env_usize("SCIMGATE_BENCH_CONCURRENCY", 32);
     println!(
         "LDAP benchmark: {total} users, concurrency {concurrency}, {} cores",
         std::thread::available_parallelism()
@@ -114,7 +114,7 @@ fn main() {
     let planned_target = std::sync::Arc::new(
         scimgate::provisioning::Target::from_config(&config.targets[0]).expect("target"),
     );
-    while scimgate::provisioning::planner::plan(&db, &[planned_target.clone()], 5_000)
+    while scimgate::provisioning::planner::plan(&db, std::slice::from_ref(&planned_target), 5_000)
         .expect("plan")
         > 0
     {}

@@ -48,6 +48,31 @@ impl Directory {
         })
     }
 
+    /// Several users at once (the provisioning engine reads a round's users together); ids
+    /// that do not exist are simply absent from the result.
+    pub fn get_users(
+        &self,
+        ids: &[String],
+        projection: &Projection,
+    ) -> Result<std::collections::HashMap<String, Value>, IdentityError> {
+        self.db.read(|conn| {
+            let rows = users::find_many(conn, ids)?;
+            let mut memberships = if projection.wants(&USER, "groups") {
+                users::memberships(conn, ids)?
+            } else {
+                Default::default()
+            };
+            let mut out = std::collections::HashMap::with_capacity(rows.len());
+            for stored in rows {
+                let derived = memberships.remove(&stored.id).unwrap_or_default();
+                let data = stored_data(&stored.data)?;
+                let body = self.render_user(&stored, data, &derived, projection).body;
+                out.insert(stored.id.clone(), body);
+            }
+            Ok(out)
+        })
+    }
+
     /// PUT (RFC 7644 §3.5.1): the body becomes the user's state, within mutability rules.
     pub fn replace_user(
         &self,

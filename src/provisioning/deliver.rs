@@ -2,6 +2,8 @@
 //! or create, update, or deprovision. Every step is idempotent, so a redelivered order (after a
 //! worker died) neither duplicates nor loses anything.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
 use crate::connectors::{ConnectorError, Delivered, ObjectKind};
@@ -27,32 +29,70 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// The resource as it is now (`None` once deleted, or when the order is a deletion) and its
-/// current link on the target, read together.
-async fn current_and_link(
+/// What a delivery starts from: the resource as it is now (`None` once deleted, or when the
+/// order is a deletion) and its current link on the target.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub state: Option<Value>,
+    pub link: Option<String>,
+}
+
+/// Snapshots for a round's orders, read together (a few queries for the whole round instead
+/// of several per order). Reading before delivering is safe: a change made meanwhile has an
+/// order of its own, delivered after this one.
+pub async fn snapshots(
     directory: &Directory,
     target: &str,
-    order: &Order,
-) -> Result<(Option<Value>, Option<String>), ConnectorError> {
+    orders: &[Order],
+) -> Result<HashMap<i64, Snapshot>, ConnectorError> {
     let directory = directory.clone();
-    let (target, order) = (target.to_string(), order.clone());
+    let target = target.to_string();
+    let orders: Vec<Order> = orders.to_vec();
     blocking(move || {
-        let link = directory
-            .db()
-            .read(|c| orders::link(c, &target, &order.resource_type, &order.resource_id))
-            .map_err(|e| e.to_string())?;
-        if order.operation == "delete" {
-            return Ok((None, link));
-        }
-        let found = match kind_of(&order) {
-            ObjectKind::User => directory.get_user(&order.resource_id, &Projection::default()),
-            ObjectKind::Group => directory.get_group(&order.resource_id, &Projection::default()),
+        let ids = |kind: &str, live: bool| -> Vec<String> {
+            orders
+                .iter()
+                .filter(|o| o.resource_type == kind && (!live || o.operation != "delete"))
+                .map(|o| o.resource_id.clone())
+                .collect()
         };
-        match found {
-            Ok(r) => Ok((Some(r.body), link)),
-            Err(IdentityError::NotFound(_)) => Ok((None, link)),
-            Err(e) => Err(e.to_string()),
+        let (user_ids, group_ids) = (ids("User", false), ids("Group", false));
+        let (user_links, group_links) = directory
+            .db()
+            .read(|c| {
+                Ok::<_, crate::storage::StoreError>((
+                    orders::links(c, &target, "User", &user_ids)?,
+                    orders::links(c, &target, "Group", &group_ids)?,
+                ))
+            })
+            .map_err(|e| e.to_string())?;
+        let users = directory
+            .get_users(&ids("User", true), &Projection::default())
+            .map_err(|e| e.to_string())?;
+        let mut out = HashMap::with_capacity(orders.len());
+        for order in &orders {
+            let live = order.operation != "delete";
+            let (state, link) = match kind_of(order) {
+                ObjectKind::User => (
+                    users.get(&order.resource_id).filter(|_| live).cloned(),
+                    user_links.get(&order.resource_id).cloned(),
+                ),
+                ObjectKind::Group => {
+                    let state = if live {
+                        match directory.get_group(&order.resource_id, &Projection::default()) {
+                            Ok(r) => Some(r.body),
+                            Err(IdentityError::NotFound(_)) => None,
+                            Err(e) => return Err(e.to_string()),
+                        }
+                    } else {
+                        None
+                    };
+                    (state, group_links.get(&order.resource_id).cloned())
+                }
+            };
+            out.insert(order.id, Snapshot { state, link });
         }
+        Ok(out)
     })
     .await
 }
@@ -111,9 +151,10 @@ pub async fn deliver(
     directory: &Directory,
     target: &Target,
     order: &Order,
+    snapshot: Snapshot,
 ) -> Result<Outcome, ConnectorError> {
     let links = LinkLog::default();
-    let (delivered, sent) = apply(directory, target, order, &links).await?;
+    let (delivered, sent) = apply(directory, target, order, snapshot, &links).await?;
     let verification = match (&sent, &delivered.remote_id) {
         (Some(object), Some(remote_id)) => {
             let remote = match &delivered.read_back {
@@ -144,12 +185,16 @@ async fn apply(
     directory: &Directory,
     target: &Target,
     order: &Order,
+    snapshot: Snapshot,
     links: &LinkLog,
 ) -> Result<(Delivered, Option<Value>), ConnectorError> {
     let db = directory.db();
     let kind = kind_of(order);
     let name = target.config.name.as_str();
-    let (state, linked) = current_and_link(directory, name, order).await?;
+    let Snapshot {
+        state,
+        link: linked,
+    } = snapshot;
     let in_scope = match (&state, kind, &target.users_filter) {
         (None, _, _) => false,
         (Some(_), ObjectKind::User, Some(filter)) => {

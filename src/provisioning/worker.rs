@@ -16,7 +16,7 @@ use crate::identity::Directory;
 use crate::storage::orders::{self, AttemptRecord, Finish, Order, OrderState};
 use crate::storage::{now_micros, Db};
 
-use super::deliver::{LinkChange, Verification};
+use super::deliver::{LinkChange, Snapshot, Verification};
 use super::quarantine::{Permit, QuarantineBoard};
 use super::{backoff, deliver, planner, Target};
 
@@ -147,11 +147,22 @@ impl Engine {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
         let count = claimed.len();
-        let outcomes = futures_util::stream::iter(
-            claimed
-                .into_iter()
-                .map(|order| self.execute(target.clone(), order)),
-        )
+        // Without snapshots (the store failed to answer) each delivery fails retryably.
+        let mut snapshots =
+            match deliver::snapshots(&self.directory, &target.config.name, &claimed).await {
+                Ok(found) => Some(found),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the round's resources failed");
+                    None
+                }
+            };
+        let outcomes = futures_util::stream::iter(claimed.into_iter().map(|order| {
+            let snapshot = match snapshots.as_mut() {
+                Some(found) => Ok(found.remove(&order.id).unwrap_or_default()),
+                None => Err(()),
+            };
+            self.execute(target.clone(), order, snapshot)
+        }))
         .buffer_unordered(in_flight)
         .collect::<Vec<Outcome>>()
         .await;
@@ -207,10 +218,22 @@ impl Engine {
         granted
     }
 
-    async fn execute(&self, target: Arc<Target>, order: Order) -> Outcome {
+    async fn execute(
+        &self,
+        target: Arc<Target>,
+        order: Order,
+        snapshot: Result<Snapshot, ()>,
+    ) -> Outcome {
         let started_at = now_micros();
         let clock = Instant::now();
-        let result = deliver::deliver(&self.directory, &target, &order).await;
+        let result = match snapshot {
+            Ok(snapshot) => deliver::deliver(&self.directory, &target, &order, snapshot).await,
+            Err(()) => Err(ConnectorError::Retryable {
+                message: "the resource could not be read from the store".into(),
+                status: None,
+                retry_after: None,
+            }),
+        };
         let name = target.config.name.as_str();
         match &result {
             Ok(_) => self.quarantine.succeeded(name),
