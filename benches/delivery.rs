@@ -175,6 +175,8 @@ fn main() {
             ..TargetAuth::default()
         };
         t.concurrency = clients;
+        // The target is a scimgate: it answers `or` filters, so lookups and read-backs batch.
+        t.batch_lookups = true;
         t
     };
     let source = start(|c| c.worker.enabled = false);

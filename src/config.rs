@@ -96,6 +96,12 @@ pub struct TargetConfig {
     /// replaces the whole user.
     #[serde(default = "default_update_method")]
     pub update_method: String,
+    /// The SCIM target answers `or` filters (`userName eq "a" or userName eq "b"`, and on
+    /// `id`) completely: concurrent correlation lookups and read-backs then share one request.
+    /// Off by default, since many applications support only `userName eq`; a target that
+    /// rejects such a filter with 400 is asked one object at a time again.
+    #[serde(default)]
+    pub batch_lookups: bool,
     /// Retryable failures in a row after which the target is quarantined (0: never).
     #[serde(default = "default_quarantine_after")]
     pub quarantine_after: u32,
@@ -205,6 +211,7 @@ impl TargetConfig {
             max_orders_per_second: None,
             mapping: Vec::new(),
             update_method: default_update_method(),
+            batch_lookups: false,
             quarantine_after: default_quarantine_after(),
             probe_interval_ms: default_probe_interval_ms(),
         }

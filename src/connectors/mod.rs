@@ -1,6 +1,7 @@
 //! Connectors: how provisioning reaches one kind of target. The engine speaks to them only
 //! through [`Connector`], so LDAP (and others) slot in beside SCIM.
 
+pub mod batch;
 pub mod ldap;
 pub mod scim;
 

@@ -144,7 +144,8 @@ fn scim_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
         update,
         Duration::from_secs(config.timeout_seconds),
     )
-    .map_err(|e| invalid(config, e))?;
+    .map_err(|e| invalid(config, e))?
+    .batching_lookups(config.batch_lookups);
     let mapping = Mapping::from_rules(&config.mapping).map_err(|e| invalid(config, e))?;
     Ok((Arc::new(connector), mapping))
 }

@@ -31,6 +31,8 @@ struct State {
     users: HashMap<String, Value>,
     /// (method, path) of every request, in order.
     log: Vec<(String, String)>,
+    /// Answer filters with `or` with 400, as targets that support only `userName eq` do.
+    reject_or_filters: bool,
 }
 
 pub struct FaultyTarget {
@@ -43,6 +45,14 @@ impl FaultyTarget {
     pub fn start(script: Vec<Fault>) -> FaultyTarget {
         Self::start_with(State {
             script: script.into(),
+            ..State::default()
+        })
+    }
+
+    /// A well-behaved target that answers `or` filters with 400 (as many applications do).
+    pub fn start_without_or_filters() -> FaultyTarget {
+        Self::start_with(State {
+            reject_or_filters: true,
             ..State::default()
         })
     }
@@ -172,11 +182,29 @@ async fn handle(
                     .replace("%22", "\"")
                     .replace("%20", " ")
                     .replace('+', " ");
-                let wanted = query.split('"').nth(1).unwrap_or_default().to_string();
+                if query.contains(" or ") && s.reject_or_filters {
+                    return HttpResponse::BadRequest().json(
+                        json!({"scimType": "invalidFilter", "detail": "or is not supported"}),
+                    );
+                }
+                // `attr eq "v"`, possibly joined by `or`: the quoted values are every other piece.
+                let (attribute, wanted): (&str, Vec<String>) = (
+                    if query.contains("filter=id ") {
+                        "id"
+                    } else {
+                        "userName"
+                    },
+                    query
+                        .split('"')
+                        .skip(1)
+                        .step_by(2)
+                        .map(str::to_string)
+                        .collect(),
+                );
                 let found: Vec<Value> = s
                     .users
                     .values()
-                    .filter(|u| u["userName"] == wanted.as_str())
+                    .filter(|u| wanted.iter().any(|w| u[attribute] == w.as_str()))
                     .cloned()
                     .collect();
                 (None, HttpResponse::Ok().json(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": found.len(), "Resources": found})))

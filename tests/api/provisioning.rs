@@ -694,7 +694,78 @@ fn rate_limit(backend: Backend) {
     );
 }
 
+/// Creates `count` users named `{prefix}{n}` in one Bulk request, so their orders are queued
+/// together.
+fn bulk_users(s: &TestServer, prefix: &str, count: usize) {
+    let operations: Vec<Value> = (0..count)
+        .map(|n| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("b{n}"),
+            "data": {"userName": format!("{prefix}{n}")}})
+        })
+        .collect();
+    let r = crate::harness::send(crate::harness::scim_body(
+        s.request(reqwest::Method::POST, "/Bulk"),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations}),
+    ));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+fn batched_lookups_share_requests_and_fall_back(backend: Backend) {
+    use crate::faulty_target::FaultyTarget;
+    let capable = FaultyTarget::start(vec![]);
+    let plain = FaultyTarget::start_without_or_filters();
+    let target = |name: &str, base: &str| {
+        let mut t = TargetConfig::scim(name, base);
+        t.batch_lookups = true;
+        t.concurrency = 8;
+        t
+    };
+    let s = TestServer::start_with(backend, |c| {
+        c.worker.enabled = false;
+        fast(
+            c,
+            vec![
+                target("capable", &capable.base),
+                target("plain", &plain.base),
+            ],
+        );
+    });
+    bulk_users(&s, "batch", 40);
+    let engine = manual(
+        &s,
+        vec![
+            target("capable", &capable.base),
+            target("plain", &plain.base),
+        ],
+    );
+    while round(&engine) > 0 {}
+
+    for (name, t) in [("capable", &capable), ("plain", &plain)] {
+        let mut names: Vec<String> = t
+            .users()
+            .iter()
+            .filter_map(|u| u["userName"].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 40, "{name}: every user once");
+        assert_eq!(t.users().len(), 40, "{name}: no duplicates");
+    }
+    let gets = |t: &FaultyTarget| t.requests().iter().filter(|(m, _)| m == "GET").count();
+    assert!(
+        gets(&capable) <= 40,
+        "40 lookups and 40 read-backs shared requests: {} GETs",
+        gets(&capable)
+    );
+    assert!(
+        gets(&plain) >= 80,
+        "a target without `or` filters is asked one object at a time: {} GETs",
+        gets(&plain)
+    );
+}
+
 crate::for_each_backend!(
+    batched_lookups_share_requests_and_fall_back,
     users_and_groups_arrive_with_translated_members,
     existing_accounts_are_correlated,
     scope_entry_and_exit,

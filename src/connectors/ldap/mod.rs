@@ -4,7 +4,6 @@
 
 mod entry;
 mod errors;
-mod lookup;
 mod pool;
 pub mod settings;
 
@@ -20,7 +19,11 @@ use tokio::sync::Mutex;
 use self::entry::{Attributes, DnTemplate};
 use self::pool::Pool;
 use self::settings::{GroupClass, LdapSettings};
+use super::batch::Lookups;
 use super::{BoxFuture, Connector, ConnectorError, Delivered, ObjectKind};
+
+/// Most correlation values one directory search asks for.
+const LOOKUP_BATCH: usize = 200;
 
 pub use self::settings::Preset;
 
@@ -39,8 +42,8 @@ pub struct LdapConnector {
     /// The next uidNumber / gidNumber to hand out, learnt from the directory on first use.
     next_uid_number: Mutex<Option<u64>>,
     /// Correlation lookups in flight, per kind, shared into batched searches.
-    user_lookups: lookup::Lookups,
-    group_lookups: lookup::Lookups,
+    user_lookups: Lookups<String>,
+    group_lookups: Lookups<String>,
     next_gid_number: Mutex<Option<u64>>,
     uid_number_start: u64,
     gid_number_start: u64,
@@ -116,8 +119,8 @@ impl LdapConnector {
             disable_mark: settings.disable_mark(),
             posix: settings.posix,
             next_uid_number: Mutex::new(None),
-            user_lookups: lookup::Lookups::default(),
-            group_lookups: lookup::Lookups::default(),
+            user_lookups: Lookups::new(LOOKUP_BATCH),
+            group_lookups: Lookups::new(LOOKUP_BATCH),
             next_gid_number: Mutex::new(None),
             uid_number_start: settings.uid_number_start.unwrap_or(10_000),
             gid_number_start: settings.gid_number_start.unwrap_or(10_000),

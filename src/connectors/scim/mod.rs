@@ -1,11 +1,16 @@
 //! The SCIM 2.0 target connector (RFC 7644 as a client), over reqwest.
 
+mod lookups;
+
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+use self::lookups::LOOKUP_BATCH;
+use super::batch::Lookups;
 use super::{covers, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind};
 
 const SCIM_JSON: &str = "application/scim+json";
@@ -44,6 +49,13 @@ pub struct ScimConnector {
     client: Client,
     /// The current OAuth access token and when to stop using it.
     access_token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    /// Concurrent lookups, shared into batched requests.
+    user_names: Lookups<String>,
+    group_names: Lookups<String>,
+    user_reads: Lookups<Value>,
+    group_reads: Lookups<Value>,
+    /// Set for targets known to answer `or` filters; cleared when the target rejects one.
+    batch_filters: AtomicBool,
 }
 
 impl ScimConnector {
@@ -65,7 +77,19 @@ impl ScimConnector {
             update,
             client,
             access_token: tokio::sync::Mutex::new(None),
+            user_names: Lookups::new(LOOKUP_BATCH),
+            group_names: Lookups::new(LOOKUP_BATCH),
+            user_reads: Lookups::new(LOOKUP_BATCH),
+            group_reads: Lookups::new(LOOKUP_BATCH),
+            batch_filters: AtomicBool::new(false),
         })
+    }
+
+    /// Shares concurrent lookups into `or` filters (the target must answer them completely).
+    pub fn batching_lookups(self, on: bool) -> ScimConnector {
+        self.batch_filters
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        self
     }
 
     /// A valid OAuth access token, fetched when there is none or it is about to expire.
@@ -254,25 +278,16 @@ impl Connector for ScimConnector {
             ObjectKind::Group => "displayName",
         };
         let value = object[attribute].as_str().unwrap_or_default();
-        let filter = format!("{attribute} eq {}", quote(value));
         Box::pin(async move {
-            let builder = self.request(Method::GET, Self::endpoint(kind)).query(&[
-                ("filter", filter.as_str()),
-                ("attributes", "id"),
-                ("count", "2"),
-            ]);
-            let (_, body) = self.send(builder, None).await?;
-            let found: Vec<&str> = body["Resources"]
-                .as_array()
-                .map(|r| r.iter().filter_map(|x| x["id"].as_str()).collect())
-                .unwrap_or_default();
+            let found = self.ids_named(kind, value).await?;
             match found.as_slice() {
                 [] => Ok(None),
                 [one] => Ok(Some(one.to_string())),
                 _ => Err(ConnectorError::Permanent {
                     message: format!(
-                        "several {} on the target match {filter}: not guessing",
-                        Self::endpoint(kind)
+                        "several {} on the target have {attribute} {}: not guessing",
+                        Self::endpoint(kind),
+                        quote(value)
                     ),
                     status: None,
                 }),
@@ -334,16 +349,7 @@ impl Connector for ScimConnector {
         kind: ObjectKind,
         remote_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Value>, ConnectorError>> {
-        Box::pin(async move {
-            let path = Self::object_path(kind, remote_id);
-            match self.send(self.request(Method::GET, &path), None).await {
-                Ok((_, body)) => Ok(Some(body)),
-                Err(ConnectorError::Permanent {
-                    status: Some(404), ..
-                }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
+        Box::pin(self.object(kind, remote_id))
     }
 
     fn deactivate<'a>(

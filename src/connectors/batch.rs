@@ -1,27 +1,27 @@
-//! Correlation lookups, many at once. Concurrent `find`s on one target queue here; whoever
-//! holds the turn searches for everything queued in one `(|(uid=a)(uid=b)...)` and hands each
-//! caller its answer. A backlog of creates then costs the directory one search per batch
-//! instead of one per order, and a lone lookup is still a single search.
+//! Lookups by value, many at once. Concurrent lookups on one target queue here; whoever holds
+//! the turn asks the target for everything queued in one request (`(|(uid=a)(uid=b)...)`,
+//! `userName eq "a" or userName eq "b"`) and hands each caller its answer. A backlog of orders
+//! then costs the target one request per batch instead of one per order, and a lone lookup is
+//! still a single request.
 
 use tokio::sync::oneshot;
 
 use crate::connectors::ConnectorError;
 
-/// Most values one search asks for.
-pub const MAX_BATCH: usize = 200;
+type Answer<T> = Result<Vec<T>, ConnectorError>;
 
-type Answer = Result<Vec<String>, ConnectorError>;
-
-struct Request {
+struct Request<T> {
     value: String,
-    reply: oneshot::Sender<Answer>,
+    reply: oneshot::Sender<Answer<T>>,
 }
 
-/// The queue of one kind of lookup (users, groups).
-#[derive(Default)]
-pub struct Lookups {
-    pending: std::sync::Mutex<Vec<Request>>,
+/// The queue of one kind of lookup (users by name, groups by name, objects by id); `T` is
+/// what a hit yields (an id, a DN, a whole object).
+pub struct Lookups<T> {
+    pending: std::sync::Mutex<Vec<Request<T>>>,
     turn: tokio::sync::Mutex<()>,
+    /// Most values one request asks for.
+    max_batch: usize,
 }
 
 /// How the directory's values compare with a looked-up value: case and runs of spaces do not
@@ -36,13 +36,21 @@ pub fn same_value(a: &str, b: &str) -> bool {
     fold(a) == fold(b)
 }
 
-impl Lookups {
+impl<T: Clone> Lookups<T> {
+    pub fn new(max_batch: usize) -> Lookups<T> {
+        Lookups {
+            pending: std::sync::Mutex::new(Vec::new()),
+            turn: tokio::sync::Mutex::new(()),
+            max_batch: max_batch.max(1),
+        }
+    }
+
     /// Queues `value`, then waits for its answer, serving the queue when its turn comes.
-    /// `search` finds the entries holding any of the values: `(dn, values)` pairs.
-    pub async fn find<S, F>(&self, value: &str, search: S) -> Answer
+    /// `search` finds the hits for any of the values: each with the values it holds.
+    pub async fn find<S, F>(&self, value: &str, search: S) -> Answer<T>
     where
         S: Fn(Vec<String>) -> F,
-        F: std::future::Future<Output = Result<Vec<(String, Vec<String>)>, ConnectorError>>,
+        F: std::future::Future<Output = Result<Vec<(T, Vec<String>)>, ConnectorError>>,
     {
         let (reply, mut answer) = oneshot::channel();
         if let Ok(mut pending) = self.pending.lock() {
@@ -56,9 +64,9 @@ impl Lookups {
             if let Ok(done) = answer.try_recv() {
                 return done;
             }
-            let batch: Vec<Request> = match self.pending.lock() {
+            let batch: Vec<Request<T>> = match self.pending.lock() {
                 Ok(mut pending) => {
-                    let n = pending.len().min(MAX_BATCH);
+                    let n = pending.len().min(self.max_batch);
                     pending.drain(..n).collect()
                 }
                 Err(_) => Vec::new(),
@@ -79,7 +87,7 @@ impl Lookups {
                         let found = entries
                             .iter()
                             .filter(|(_, held)| held.iter().any(|v| same_value(v, &request.value)))
-                            .map(|(dn, _)| dn.clone())
+                            .map(|(hit, _)| hit.clone())
                             .collect();
                         let _ = request.reply.send(Ok(found));
                     }
@@ -106,7 +114,7 @@ mod tests {
             .enable_time()
             .build()
             .expect("runtime");
-        let lookups = Arc::new(Lookups::default());
+        let lookups = Arc::new(Lookups::<String>::new(200));
         let searches = Arc::new(AtomicUsize::new(0));
         let answers = runtime.block_on(async {
             let tasks = (0..50).map(|i| {
