@@ -379,10 +379,9 @@ impl LdapConnector {
                     )
                     .await?;
                 used.iter()
-                    .filter_map(|e| {
-                        entry::get(&e.attrs.clone().into_iter().collect(), attribute).cloned()
-                    })
-                    .flatten()
+                    .flat_map(|e| &e.attrs)
+                    .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
+                    .flat_map(|(_, values)| values)
                     .filter_map(|v| v.parse::<u64>().ok())
                     .map(|n| n + 1)
                     .max()

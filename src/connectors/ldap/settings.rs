@@ -246,3 +246,64 @@ impl LdapSettings {
         rules
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provisioning::mapping::Mapping;
+    use serde_json::json;
+
+    fn user() -> serde_json::Value {
+        json!({
+            "userName": "bjensen@example.com", "active": false,
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [{"value": "bj@example.com", "type": "work"}],
+            ENTERPRISE: {"department": "Tours", "employeeNumber": "7"}
+        })
+    }
+
+    #[test]
+    fn the_active_directory_preset_speaks_active_directory() {
+        let settings = LdapSettings {
+            preset: Preset::ActiveDirectory,
+            base_dn: "DC=corp,DC=example".into(),
+            ..LdapSettings::default()
+        };
+        let mapping = Mapping::for_directory(&settings.default_mapping()).expect("preset");
+        let entry = mapping.user(&user(), "src");
+        assert_eq!(entry["sAMAccountName"], "bjensen@example.com");
+        assert_eq!(entry["userPrincipalName"], "bjensen@example.com");
+        assert_eq!(entry["userAccountControl"], "514", "inactive: disabled account");
+        assert_eq!(entry["cn"], "Barbara Jensen");
+        assert_eq!(entry["mail"], "bj@example.com", "the work e-mail when none is primary");
+        assert_eq!(entry["department"], "Tours");
+        assert!(entry.get("uid").is_none());
+        assert_eq!(settings.user_dn_template(), "CN={cn},CN=Users,{base_dn}");
+        assert_eq!(settings.groups(), GroupClass::AdGroup);
+        assert_eq!(settings.correlation(), "sAMAccountName");
+        assert_eq!(
+            settings.disable_mark(),
+            Some(("userAccountControl".into(), "514".into()))
+        );
+        assert!(settings.user_classes().contains(&"user".to_string()));
+    }
+
+    #[test]
+    fn the_openldap_preset_fills_inet_org_person() {
+        let settings = LdapSettings {
+            base_dn: "dc=example,dc=org".into(),
+            posix: true,
+            ..LdapSettings::default()
+        };
+        let mapping = Mapping::for_directory(&settings.default_mapping()).expect("preset");
+        let entry = mapping.user(&user(), "src");
+        assert_eq!(entry["uid"], "bjensen@example.com");
+        assert_eq!(entry["sn"], "Jensen");
+        assert_eq!(entry["departmentNumber"], "Tours");
+        assert_eq!(entry["employeeNumber"], "7");
+        assert!(entry.get("userAccountControl").is_none());
+        assert_eq!(settings.disable_mark(), None, "OpenLDAP has no disabled flag");
+        assert!(settings.user_classes().contains(&"posixAccount".to_string()));
+        assert_eq!(settings.groups().member_attribute(), "member");
+    }
+}
