@@ -437,6 +437,35 @@ fn starttls_with_a_private_ca(backend: Backend) {
     assert_eq!(directory.users_named("secure").len(), 1);
 }
 
+fn ldaps_with_a_private_ca(backend: Backend) {
+    let directory = Slapd::start_tls();
+    let mut target = ldap_target(&directory, |_, l| {
+        l.ca_cert_file = Some(Slapd::ca_file());
+    });
+    target.url = directory.ldaps_url();
+    let s = serve(backend, target);
+    let id = id_of(&s.create_user(&json!({"userName": "tunnelled"})));
+    user_settled(&s, "User", &id);
+    assert_eq!(directory.users_named("tunnelled").len(), 1);
+}
+
+fn nested_groups_list_group_dns(backend: Backend) {
+    let directory = Slapd::start();
+    let s = serve(backend, ldap_target(&directory, |_, _| {}));
+    let ann = id_of(&s.create_user(&json!({"userName": "ann"})));
+    let inner =
+        id_of(&s.create_group(&json!({"displayName": "inner", "members": [{"value": ann}]})));
+    let outer = id_of(&s.create_group(&json!({"displayName": "outer",
+        "members": [{"value": inner, "type": "Group"}, {"value": ann}]})));
+    user_settled(&s, "Group", &outer);
+    let mut members = directory
+        .entry(&group_dn("outer"))
+        .expect("outer")
+        .values("member");
+    members.sort();
+    assert_eq!(members, vec![group_dn("inner"), people("ann")]);
+}
+
 fn posix_accounts_and_groups(backend: Backend) {
     let directory = Slapd::start();
     let target = ldap_target(&directory, |_, l| {
@@ -492,5 +521,7 @@ crate::for_each_backend!(
     changes_made_while_the_directory_is_down_arrive_when_it_is_back,
     schema_violations_are_permanent_with_the_servers_message,
     starttls_with_a_private_ca,
+    ldaps_with_a_private_ca,
+    nested_groups_list_group_dns,
     posix_accounts_and_groups,
 );

@@ -25,6 +25,8 @@ const SCHEMA_DIR: &str = "/etc/ldap/schema";
 
 pub struct Slapd {
     pub port: u16,
+    /// The `ldaps://` port, when started with TLS.
+    pub tls_port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
     tls: bool,
@@ -75,6 +77,7 @@ impl Slapd {
         std::fs::create_dir(dir.path().join("db")).expect("db dir");
         let mut server = Slapd {
             port: 0,
+            tls_port: 0,
             dir,
             child: None,
             tls,
@@ -91,6 +94,11 @@ impl Slapd {
 
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// `ldaps://localhost:PORT` (the certificate names localhost and 127.0.0.1).
+    pub fn ldaps_url(&self) -> String {
+        format!("ldaps://localhost:{}", self.tls_port)
     }
 
     fn write_config(&self) {
@@ -126,19 +134,29 @@ impl Slapd {
     fn launch(&mut self) {
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = if self.port != 0 {
-                self.port
-            } else {
+            let free_port = || {
                 TcpListener::bind("127.0.0.1:0")
                     .and_then(|l| l.local_addr())
                     .map(|a| a.port())
                     .expect("free port")
             };
+            let port = if self.port != 0 {
+                self.port
+            } else {
+                free_port()
+            };
+            if self.tls && self.tls_port == 0 {
+                self.tls_port = free_port();
+            }
+            let mut listeners = format!("ldap://127.0.0.1:{port}/");
+            if self.tls {
+                listeners.push_str(&format!(" ldaps://127.0.0.1:{}/", self.tls_port));
+            }
             let mut command = Command::new("/usr/sbin/slapd");
             command
                 .args(["-d", "0", "-f"])
                 .arg(self.dir.path().join("slapd.conf"))
-                .args(["-h", &format!("ldap://127.0.0.1:{port}/")])
+                .args(["-h", &listeners])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(

@@ -273,9 +273,15 @@ mod tests {
         let entry = mapping.user(&user(), "src");
         assert_eq!(entry["sAMAccountName"], "bjensen@example.com");
         assert_eq!(entry["userPrincipalName"], "bjensen@example.com");
-        assert_eq!(entry["userAccountControl"], "514", "inactive: disabled account");
+        assert_eq!(
+            entry["userAccountControl"], "514",
+            "inactive: disabled account"
+        );
         assert_eq!(entry["cn"], "Barbara Jensen");
-        assert_eq!(entry["mail"], "bj@example.com", "the work e-mail when none is primary");
+        assert_eq!(
+            entry["mail"], "bj@example.com",
+            "the work e-mail when none is primary"
+        );
         assert_eq!(entry["department"], "Tours");
         assert!(entry.get("uid").is_none());
         assert_eq!(settings.user_dn_template(), "CN={cn},CN=Users,{base_dn}");
@@ -302,8 +308,14 @@ mod tests {
         assert_eq!(entry["departmentNumber"], "Tours");
         assert_eq!(entry["employeeNumber"], "7");
         assert!(entry.get("userAccountControl").is_none());
-        assert_eq!(settings.disable_mark(), None, "OpenLDAP has no disabled flag");
-        assert!(settings.user_classes().contains(&"posixAccount".to_string()));
+        assert_eq!(
+            settings.disable_mark(),
+            None,
+            "OpenLDAP has no disabled flag"
+        );
+        assert!(settings
+            .user_classes()
+            .contains(&"posixAccount".to_string()));
         assert_eq!(settings.groups().member_attribute(), "member");
     }
 }
