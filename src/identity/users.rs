@@ -49,11 +49,13 @@ impl Directory {
     }
 
     /// Several users at once (the provisioning engine reads a round's users together); ids
-    /// that do not exist are simply absent from the result.
+    /// that do not exist are simply absent from the result. `with_password` adds the stored
+    /// password (never returned over SCIM) for targets whose mapping provisions it.
     pub fn get_users(
         &self,
         ids: &[String],
         projection: &Projection,
+        with_password: bool,
     ) -> Result<std::collections::HashMap<String, Value>, IdentityError> {
         self.db.read(|conn| {
             let rows = users::find_many(conn, ids)?;
@@ -66,7 +68,11 @@ impl Directory {
             for stored in rows {
                 let derived = memberships.remove(&stored.id).unwrap_or_default();
                 let data = stored_data(&stored.data)?;
-                let body = self.render_user(&stored, data, &derived, projection).body;
+                let password = data.get("password").cloned().filter(|_| with_password);
+                let mut body = self.render_user(&stored, data, &derived, projection).body;
+                if let (Some(password), Value::Object(fields)) = (password, &mut body) {
+                    fields.insert("password".into(), password);
+                }
                 out.insert(stored.id.clone(), body);
             }
             Ok(out)

@@ -42,11 +42,12 @@ pub struct Snapshot {
 /// order of its own, delivered after this one.
 pub async fn snapshots(
     directory: &Directory,
-    target: &str,
+    target: &Target,
     orders: &[Order],
 ) -> Result<HashMap<i64, Snapshot>, ConnectorError> {
     let directory = directory.clone();
-    let target = target.to_string();
+    let with_password = !target.mapping.secret_targets().is_empty();
+    let target = target.config.name.clone();
     let orders: Vec<Order> = orders.to_vec();
     blocking(move || {
         let ids = |kind: &str, live: bool| -> Vec<String> {
@@ -67,7 +68,7 @@ pub async fn snapshots(
             })
             .map_err(|e| e.to_string())?;
         let users = directory
-            .get_users(&ids("User", true), &Projection::default())
+            .get_users(&ids("User", true), &Projection::default(), with_password)
             .map_err(|e| e.to_string())?;
         let mut out = HashMap::with_capacity(orders.len());
         for order in &orders {
@@ -216,20 +217,39 @@ async fn apply(
         ObjectKind::User => target.mapping.user(&resource, &order.resource_id),
         ObjectKind::Group => outbound_group(db, name, &resource, &order.resource_id).await?,
     };
-    let delivered = upsert(target, kind, linked, &object, links).await?;
-    Ok((delivered, Some(object)))
+    let secrets = match kind {
+        ObjectKind::User => target.mapping.secret_targets(),
+        ObjectKind::Group => Vec::new(),
+    };
+    let delivered = upsert(target, kind, linked, &object, &secrets, links).await?;
+    Ok((delivered, Some(without(&object, &secrets))))
 }
 
+/// The object without the given top-level attributes.
+fn without(object: &Value, names: &[String]) -> Value {
+    let mut object = object.clone();
+    if let Value::Object(fields) = &mut object {
+        for name in names {
+            fields.remove(name);
+        }
+    }
+    object
+}
+
+/// Updates the linked object, or correlates and creates it. Attributes computed from the
+/// password (`secrets`) go out only with a create.
 async fn upsert(
     target: &Target,
     kind: ObjectKind,
     linked: Option<String>,
     object: &Value,
+    secrets: &[String],
     links: &LinkLog,
 ) -> Result<Delivered, ConnectorError> {
     let connector = &target.connector;
+    let changes = &without(object, secrets);
     if let Some(remote) = &linked {
-        match connector.update(kind, remote, object).await {
+        match connector.update(kind, remote, changes).await {
             // The remote object vanished: fall through and provision it again.
             Err(ConnectorError::Permanent {
                 status: Some(404), ..

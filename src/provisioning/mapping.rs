@@ -222,6 +222,28 @@ impl Mapping {
         })
     }
 
+    /// Top-level attributes computed from the user's password. They go out only when an
+    /// account is created (a password cannot be read back to tell whether it changed), and
+    /// verification skips them.
+    pub fn secret_targets(&self) -> Vec<String> {
+        let reads_password = |c: &Computed| match c {
+            Computed::Source(p) => p.attribute.name == "password",
+            Computed::Template(parts) => parts.iter().any(
+                |part| matches!(part, TemplatePart::Field(p) if p.attribute.name == "password"),
+            ),
+            Computed::Constant(_) => false,
+        };
+        self.rules
+            .iter()
+            .filter(|r| {
+                std::iter::once(&r.computed)
+                    .chain(&r.fallbacks)
+                    .any(reads_password)
+            })
+            .filter_map(|r| r.target.first().cloned())
+            .collect()
+    }
+
     /// The object to send for a user (`resource` as scimgate renders it).
     pub fn user(&self, resource: &Value, source_id: &str) -> Value {
         let mut out = Map::new();

@@ -74,12 +74,19 @@ fn ldap_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
             "deprovision = \"deactivate\" needs ldap.disabled_container or ldap.disable_attribute",
         ));
     }
+    let encrypted = config.url.starts_with("ldaps://") || settings.starttls;
     let rules = if config.mapping.is_empty() {
-        settings.default_mapping()
+        settings.default_mapping(encrypted)
     } else {
         config.mapping.clone()
     };
     let mapping = Mapping::for_directory(&rules).map_err(|e| invalid(config, e))?;
+    if !encrypted && !mapping.secret_targets().is_empty() {
+        return Err(invalid(
+            config,
+            "passwords are only sent over an encrypted connection: use ldaps:// or ldap.starttls",
+        ));
+    }
     let connector = LdapConnector::new(
         &config.url,
         &settings,

@@ -148,14 +148,13 @@ impl Engine {
                 .map_err(|e| e.to_string())?;
         let count = claimed.len();
         // Without snapshots (the store failed to answer) each delivery fails retryably.
-        let mut snapshots =
-            match deliver::snapshots(&self.directory, &target.config.name, &claimed).await {
-                Ok(found) => Some(found),
-                Err(error) => {
-                    tracing::warn!(%error, "reading the round's resources failed");
-                    None
-                }
-            };
+        let mut snapshots = match deliver::snapshots(&self.directory, &target, &claimed).await {
+            Ok(found) => Some(found),
+            Err(error) => {
+                tracing::warn!(%error, "reading the round's resources failed");
+                None
+            }
+        };
         let outcomes = futures_util::stream::iter(claimed.into_iter().map(|order| {
             let snapshot = match snapshots.as_mut() {
                 Some(found) => Ok(found.remove(&order.id).unwrap_or_default()),

@@ -437,6 +437,75 @@ fn starttls_with_a_private_ca(backend: Backend) {
     assert_eq!(directory.users_named("secure").len(), 1);
 }
 
+fn initial_passwords_go_only_over_tls(backend: Backend) {
+    let directory = Slapd::start_tls();
+    let rules = || {
+        vec![
+            MappingRule {
+                target: "uid".into(),
+                source: Some("userName".into()),
+                ..MappingRule::default()
+            },
+            MappingRule {
+                target: "sn".into(),
+                source: Some("userName".into()),
+                ..MappingRule::default()
+            },
+            MappingRule {
+                target: "cn".into(),
+                source: Some("userName".into()),
+                ..MappingRule::default()
+            },
+            MappingRule {
+                target: "userPassword".into(),
+                source: Some("password".into()),
+                ..MappingRule::default()
+            },
+        ]
+    };
+    let plain = ldap_target(&directory, |t, _| t.mapping = rules());
+    let refused = scimgate::provisioning::Target::from_config(&plain)
+        .err()
+        .expect("refused");
+    assert!(refused.to_string().contains("encrypted"), "{refused}");
+
+    let target = ldap_target(&directory, |t, l| {
+        t.mapping = rules();
+        l.starttls = true;
+        l.ca_cert_file = Some(Slapd::ca_file());
+    });
+    let s = serve(backend, target);
+    let id = id_of(&s.create_user(&json!({"userName": "pat", "password": "Initial-1"})));
+    user_settled(&s, "User", &id);
+    let entry = directory.users_named("pat").pop().expect("pat");
+    assert_eq!(entry.value("userPassword").as_deref(), Some("Initial-1"));
+    let order = orders_of(&s, "User", &id).pop().expect("order");
+    assert_eq!(
+        order.state, "verified",
+        "the unreadable password is not compared"
+    );
+
+    // Later changes leave the directory's password alone (it cannot be read back to compare).
+    let r = patch(
+        &s,
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "password", "value": "Changed-2"}]),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = patch(
+        &s,
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "title", "value": "x"}]),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    wait_for("the later orders settled", || {
+        let list = orders_of(&s, "User", &id);
+        (list.len() >= 2 && settled(&s, "User", &id)).then_some(())
+    });
+    let entry = directory.users_named("pat").pop().expect("pat");
+    assert_eq!(entry.value("userPassword").as_deref(), Some("Initial-1"));
+}
+
 fn ldaps_with_a_private_ca(backend: Backend) {
     let directory = Slapd::start_tls();
     let mut target = ldap_target(&directory, |_, l| {
@@ -522,6 +591,7 @@ crate::for_each_backend!(
     schema_violations_are_permanent_with_the_servers_message,
     starttls_with_a_private_ca,
     ldaps_with_a_private_ca,
+    initial_passwords_go_only_over_tls,
     nested_groups_list_group_dns,
     posix_accounts_and_groups,
 );

@@ -236,7 +236,7 @@ mod tests {
         let dn = t
             .render(&attrs(&[("UID", &["smith, john+x"])]))
             .expect("rendered");
-        assert_eq!(dn, "uid=smith\\, john\\+x,ou=people,dc=example,dc=org");
+        assert_eq!(dn, "uid=smith\\2c john\\2bx,ou=people,dc=example,dc=org");
         assert_eq!(split_dn(&dn).1, "ou=people,dc=example,dc=org");
         assert_eq!(rdn_value(&dn), "smith, john+x");
         assert!(t.render(&attrs(&[("cn", &["x"])])).is_err());

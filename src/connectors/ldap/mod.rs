@@ -29,6 +29,8 @@ pub use self::settings::Preset;
 
 pub struct LdapConnector {
     pool: Pool,
+    /// The connection is encrypted (ldaps:// or StartTLS): passwords may be sent.
+    tls: bool,
     base_dn: String,
     user_dn: DnTemplate,
     group_dn: DnTemplate,
@@ -62,6 +64,17 @@ fn at(dn: &str, status: u16) -> Delivered {
         status: Some(status),
         read_back: None,
     }
+}
+
+/// Attributes that carry a password: written only over TLS, never compared.
+const PASSWORD_ATTRIBUTES: [&str; 2] = ["userPassword", "unicodePwd"];
+
+/// Active Directory's password format: the password in double quotes, UTF-16LE.
+fn unicode_password(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(|unit| unit.to_le_bytes())
+        .collect()
 }
 
 /// The entry a post-read control returned (RFC 4527), if the server sent one. A malformed
@@ -108,6 +121,7 @@ impl LdapConnector {
                 settings.pool_size.unwrap_or(4),
                 timeout,
             ),
+            tls: url.starts_with("ldaps://") || settings.starttls,
             base_dn: settings.base_dn.clone(),
             user_dn: DnTemplate::new(&settings.user_dn_template(), &settings.base_dn)?,
             group_dn: DnTemplate::new(&settings.group_dn_template(), &settings.base_dn)?,
@@ -217,11 +231,28 @@ impl LdapConnector {
         dn: &str,
         attributes: &Attributes,
     ) -> Result<Option<Attributes>, ConnectorError> {
-        let values: Vec<(String, HashSet<String>)> = attributes
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.clone(), v.iter().cloned().collect()))
-            .collect();
+        let mut values: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = Vec::with_capacity(attributes.len());
+        for (name, held) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
+            let secret = PASSWORD_ATTRIBUTES
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name));
+            if secret && !self.tls {
+                return Err(permanent(format!(
+                    "{name} is only sent over TLS (ldaps:// or starttls)"
+                )));
+            }
+            let encoded = held
+                .iter()
+                .map(|v| {
+                    if name.eq_ignore_ascii_case("unicodePwd") {
+                        unicode_password(v)
+                    } else {
+                        v.clone().into_bytes()
+                    }
+                })
+                .collect();
+            values.push((name.clone().into_bytes(), encoded));
+        }
         let names: Vec<String> = attributes.keys().cloned().collect();
         let mut ldap = self.pool.get().await?;
         let doing = format!("adding {dn}");
@@ -681,7 +712,13 @@ impl Connector for LdapConnector {
     fn difference(&self, kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
         let mut held = entry::attributes_of(remote);
         held.remove("dn");
-        entry::difference(&held, &self.attributes(kind, sent), self.members(kind))
+        let mut desired = self.attributes(kind, sent);
+        desired.retain(|name, _| {
+            !PASSWORD_ATTRIBUTES
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name))
+        });
+        entry::difference(&held, &desired, self.members(kind))
     }
 
     fn read<'a>(
@@ -711,5 +748,18 @@ impl Connector for LdapConnector {
         remote_id: &'a str,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
         Box::pin(self.delete_entry(kind, remote_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_directory_passwords_are_quoted_utf16le() {
+        assert_eq!(
+            unicode_password("aé"),
+            vec![0x22, 0, 0x61, 0, 0xe9, 0, 0x22, 0]
+        );
     }
 }

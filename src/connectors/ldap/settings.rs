@@ -198,7 +198,9 @@ impl LdapSettings {
     }
 
     /// The user mapping used when a target names none: SCIM attributes to the directory's.
-    pub fn default_mapping(&self) -> Vec<MappingRule> {
+    /// Over an encrypted connection the Active Directory preset also sets the initial
+    /// password (`unicodePwd`) of accounts it creates.
+    pub fn default_mapping(&self, encrypted: bool) -> Vec<MappingRule> {
         let cn = with_fallback(
             source("cn", "displayName"),
             &[
@@ -233,6 +235,9 @@ impl LdapSettings {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             rules.push(control);
+            if encrypted {
+                rules.push(source("unicodePwd", "password"));
+            }
         } else {
             rules.insert(0, source("uid", "userName"));
             rules.push(source(
@@ -269,7 +274,10 @@ mod tests {
             base_dn: "DC=corp,DC=example".into(),
             ..LdapSettings::default()
         };
-        let mapping = Mapping::for_directory(&settings.default_mapping()).expect("preset");
+        let mapping = Mapping::for_directory(&settings.default_mapping(true)).expect("preset");
+        assert_eq!(mapping.secret_targets(), vec!["unicodePwd".to_string()]);
+        let plain = Mapping::for_directory(&settings.default_mapping(false)).expect("preset");
+        assert!(plain.secret_targets().is_empty(), "no password without TLS");
         let entry = mapping.user(&user(), "src");
         assert_eq!(entry["sAMAccountName"], "bjensen@example.com");
         assert_eq!(entry["userPrincipalName"], "bjensen@example.com");
@@ -301,7 +309,7 @@ mod tests {
             posix: true,
             ..LdapSettings::default()
         };
-        let mapping = Mapping::for_directory(&settings.default_mapping()).expect("preset");
+        let mapping = Mapping::for_directory(&settings.default_mapping(true)).expect("preset");
         let entry = mapping.user(&user(), "src");
         assert_eq!(entry["uid"], "bjensen@example.com");
         assert_eq!(entry["sn"], "Jensen");
