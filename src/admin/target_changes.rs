@@ -51,12 +51,14 @@ pub async fn create(
     let text = as_json(&config)?;
     let db = state.db.clone();
     let n = name.clone();
-    let row = blocking(move || db.write(|tx| Ok(targets::insert(tx, &n, &text)?))).await?;
-    let Some(row) = row else {
-        return Err(AdminError::Conflict(format!(
-            "a target named {name:?} exists"
-        )));
-    };
+    // An error inside the transaction rolls it back, generation bump included.
+    let row = blocking(move || {
+        db.write(|tx| {
+            targets::insert(tx, &n, &text)?
+                .ok_or_else(|| AdminError::Conflict(format!("a target named {n:?} exists")))
+        })
+    })
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/admin/targets/{name}")))
         .json(stored_view(config, row)))
@@ -162,9 +164,9 @@ pub async fn delete(
     read_only(&state, &name)?;
     let db = state.db.clone();
     let n = name.clone();
-    let inactivated = blocking(move || db.write(|tx| Ok(targets::delete(tx, &n)?)))
-        .await?
-        .ok_or_else(|| not_found(&name))?;
+    let inactivated =
+        blocking(move || db.write(|tx| targets::delete(tx, &n)?.ok_or_else(|| not_found(&n))))
+            .await?;
     Ok(HttpResponse::Ok().json(json!({
         "name": name,
         "deleted": true,
