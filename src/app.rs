@@ -48,9 +48,10 @@ pub fn bulk_limits(config: &Config) -> BulkLimits {
     }
 }
 
-/// The provisioning engine for the configured targets, or `None` when there is nothing to do.
+/// The provisioning engine for the config file's targets and those created through the admin
+/// API, or `None` when the workers are disabled.
 pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, StartError> {
-    if !config.worker.enabled || config.targets.is_empty() {
+    if !config.worker.enabled {
         return Ok(None);
     }
     let targets = config
@@ -76,12 +77,7 @@ pub fn start(config: &Config) -> Result<Started, StartError> {
     })?;
     let base_url = config.base_url_for(bound);
     let directory = Directory::new(db.clone(), &base_url);
-    let mut quarantine = Default::default();
-    let mut workers = None;
-    if let Some(engine) = engine(config, directory.clone())? {
-        quarantine = engine.quarantine();
-        workers = Some(engine.spawn());
-    }
+    let workers = engine(config, directory.clone())?.map(Engine::spawn);
     let state = AppState {
         directory,
         authenticator: Authenticator::new(db, &config.auth)?,
@@ -98,7 +94,6 @@ pub fn start(config: &Config) -> Result<Started, StartError> {
     let admin = crate::admin::AdminState {
         db: state.directory.db().clone(),
         targets: config.targets.clone(),
-        quarantine,
     };
     let (server, addr) =
         http::serve(listener, state, admin).map_err(|source| StartError::Listen {

@@ -330,7 +330,8 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks settings that deserialising cannot (the admin API checks a new target with it).
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.default_page_size < 0 || self.max_page_size < 1 {
             return Err(ConfigError("page sizes must be positive".into()));
         }

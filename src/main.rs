@@ -82,11 +82,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|| format!("http://{}/scim/v2", config.listen));
             let directory = scimgate::identity::Directory::new(db, &base_url);
             let Some(engine) = scimgate::app::engine(&config, directory)? else {
-                return Err("no enabled targets and workers: nothing to do".into());
+                return Err(
+                    "the workers are disabled (worker.enabled = false): nothing to do".into(),
+                );
             };
             tracing::info!(
-                targets = config.targets.len(),
-                "provisioning workers running"
+                config_targets = config.targets.len(),
+                "provisioning workers running (targets created through the admin API join too)"
             );
             actix_web::rt::System::new().block_on(engine.run());
             Ok(())

@@ -3,6 +3,10 @@
 
 mod error;
 mod orders;
+mod target_changes;
+mod target_check;
+mod target_input;
+mod target_view;
 mod targets;
 
 use actix_web::web;
@@ -15,9 +19,8 @@ pub use error::AdminError;
 /// What the admin handlers read.
 pub struct AdminState {
     pub db: Db,
+    /// The config file's targets (read-only here); the others are in the database.
     pub targets: Vec<TargetConfig>,
-    /// This process's view of target health.
-    pub quarantine: std::sync::Arc<crate::provisioning::quarantine::QuarantineBoard>,
 }
 
 /// Registers the admin routes (inside a scope the caller protects).
@@ -26,7 +29,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/orders/{id}").route(web::get().to(orders::get)))
         .service(web::resource("/orders/{id}/retry").route(web::post().to(orders::retry)))
         .service(web::resource("/orders/{id}/cancel").route(web::post().to(orders::cancel)))
-        .service(web::resource("/targets").route(web::get().to(targets::list)))
+        .service(
+            web::resource("/targets")
+                .route(web::get().to(targets::list))
+                .route(web::post().to(target_changes::create)),
+        )
+        .service(
+            web::resource("/targets/{name}")
+                .route(web::get().to(targets::get))
+                .route(web::put().to(target_changes::replace))
+                .route(web::delete().to(target_changes::delete)),
+        )
+        .service(
+            web::resource("/targets/{name}/enable").route(web::post().to(target_changes::enable)),
+        )
+        .service(
+            web::resource("/targets/{name}/disable").route(web::post().to(target_changes::disable)),
+        )
+        .service(web::resource("/targets/{name}/test").route(web::post().to(target_check::test)))
         .service(web::resource("/targets/{name}/status").route(web::get().to(targets::status)))
         .service(
             web::resource("/resources/{type}/{id}/orders")

@@ -1,45 +1,108 @@
-//! `/admin/targets`: the configured targets and their delivery health. Secrets never appear.
+//! `/admin/targets` reads: every target (config file and API) with its settings, and each
+//! target's delivery health as the database holds it, whichever instance answers. Secrets
+//! never appear.
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+use super::target_view::{view, Known, Source};
 use super::{blocking, time, AdminError, AdminState};
 use crate::config::TargetConfig;
+use crate::provisioning::quarantine::Health;
 use crate::storage::orders::{self, OrderState};
+use crate::storage::targets::{self, StoredTarget};
+use crate::storage::{target_health, DbConnection};
 
-fn summary(t: &TargetConfig) -> Value {
-    json!({
-        "name": t.name,
-        "kind": t.kind,
-        "enabled": t.enabled,
-        "url": t.url,
-        "auth": t.auth.kind.as_deref().unwrap_or("none"),
-        "users": t.users,
-        "usersFilter": t.users_filter,
-        "groups": t.groups,
-        "deprovision": t.deprovision,
-        "maxAttempts": t.max_attempts,
-        "concurrency": t.concurrency,
+/// A stored target's settings.
+pub fn stored_config(row: &StoredTarget) -> Result<TargetConfig, AdminError> {
+    serde_json::from_str(&row.config).map_err(|e| {
+        AdminError::Internal(format!("stored target {:?} is unreadable: {e}", row.name))
     })
 }
 
-pub async fn list(state: web::Data<AdminState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .json(json!({"targets": state.targets.iter().map(summary).collect::<Vec<_>>()}))
+/// The target named `name`, from the config file or the database.
+pub fn lookup(
+    state: &AdminState,
+    conn: &mut DbConnection,
+    name: &str,
+) -> Result<Option<Known>, AdminError> {
+    if let Some(config) = state.targets.iter().find(|t| t.name == name) {
+        return Ok(Some(Known {
+            config: config.clone(),
+            source: Source::File,
+        }));
+    }
+    let Some(row) = targets::find(conn, name)? else {
+        return Ok(None);
+    };
+    Ok(Some(Known {
+        config: stored_config(&row)?,
+        source: Source::Api(row),
+    }))
 }
 
-/// `GET /admin/targets/{name}/status`: orders per state, oldest open order, last success/error.
+pub fn not_found(name: &str) -> AdminError {
+    AdminError::NotFound(format!("no target named {name:?}"))
+}
+
+/// `GET /admin/targets`: the config file's targets, then the API's, by name.
+pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, AdminError> {
+    let db = state.db.clone();
+    let rows = blocking(move || Ok(db.read(targets::list)?)).await?;
+    let mut all: Vec<Value> = state
+        .targets
+        .iter()
+        .map(|t| {
+            view(&Known {
+                config: t.clone(),
+                source: Source::File,
+            })
+        })
+        .collect();
+    for row in rows {
+        if state.targets.iter().any(|t| t.name == row.name) {
+            continue; // shadowed by the config file's target
+        }
+        all.push(view(&Known {
+            config: stored_config(&row)?,
+            source: Source::Api(row),
+        }));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "targets": all })))
+}
+
+/// `GET /admin/targets/{name}`
+pub async fn get(
+    state: web::Data<AdminState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let name = name.into_inner();
+    let known = blocking(move || {
+        let db = state.db.clone();
+        db.read(|c| lookup(&state, c, &name))?
+            .ok_or_else(|| not_found(&name))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view(&known)))
+}
+
+/// `GET /admin/targets/{name}/status`: orders per state, oldest open order, last success and
+/// error, and quarantine.
 pub async fn status(
     state: web::Data<AdminState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    let Some(target) = state.targets.iter().find(|t| t.name == name) else {
-        return Err(AdminError::NotFound(format!("no target named {name:?}")));
-    };
-    let db = state.db.clone();
-    let n = name.clone();
-    let status = blocking(move || Ok(db.read(|c| orders::status(c, &n))?)).await?;
+    let (known, status, health) = blocking(move || {
+        let db = state.db.clone();
+        db.read(|c| {
+            let known = lookup(&state, c, &name)?.ok_or_else(|| not_found(&name))?;
+            let status = orders::status(c, &name)?;
+            let health = target_health::find(c, &name)?;
+            Ok((known, status, health))
+        })
+    })
+    .await?;
     let counts: serde_json::Map<String, Value> = OrderState::ALL
         .iter()
         .map(|s| {
@@ -50,9 +113,9 @@ pub async fn status(
         })
         .collect();
     let now = crate::storage::now_micros();
-    let health = state.quarantine.health(&name);
+    let health = health.as_ref().map(Health::from_row).unwrap_or_default();
     Ok(HttpResponse::Ok().json(json!({
-        "target": summary(target),
+        "target": view(&known),
         "orders": counts,
         "oldestOpenOrder": status.oldest_pending_at.map(time),
         "oldestOpenOrderAgeSeconds": status.oldest_pending_at.map(|t| (now - t) / 1_000_000),
@@ -62,6 +125,7 @@ pub async fn status(
             "quarantined": health.quarantined_since.is_some(),
             "since": health.quarantined_since.map(time),
             "nextProbe": health.next_probe_at.map(time),
+            "probeIntervalSeconds": health.quarantined_since.map(|_| health.probe_delay as f64 / 1e6),
             "consecutiveFailures": health.consecutive_failures,
         },
     })))

@@ -169,6 +169,16 @@ pub trait Connector: Send + Sync {
         kind: ObjectKind,
         remote_id: &'a str,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
+    /// Tests the connection (the admin API's `POST /admin/targets/{name}/test`): one cheap,
+    /// authenticated call that changes nothing on the target.
+    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async {
+            Err(ConnectorError::Permanent {
+                message: "this kind of target cannot test its connection yet".into(),
+                status: None,
+            })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod deliver;
 pub mod mapping;
 pub mod planner;
 pub mod quarantine;
+pub mod registry;
 pub mod target;
 pub mod worker;
 

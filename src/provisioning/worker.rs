@@ -18,6 +18,7 @@ use crate::storage::{now_micros, Db};
 
 use super::deliver::{LinkChange, Snapshot, Verification};
 use super::quarantine::{Permit, QuarantineBoard};
+use super::registry::TargetRegistry;
 use super::{backoff, deliver, planner, Target};
 
 /// The provisioning engine of one process.
@@ -27,7 +28,8 @@ pub struct Engine {
     quarantine: Arc<QuarantineBoard>,
     /// Per-target token buckets for `max_orders_per_second`.
     buckets: Arc<std::sync::Mutex<std::collections::HashMap<String, Bucket>>>,
-    targets: Vec<Arc<Target>>,
+    /// The config file's targets and those created through the admin API.
+    targets: Arc<TargetRegistry>,
     config: WorkerConfig,
     /// Identifies this process's leases.
     owner: String,
@@ -40,13 +42,13 @@ impl Engine {
             directory,
             quarantine: Arc::default(),
             buckets: Arc::default(),
-            targets,
+            targets: Arc::new(TargetRegistry::new(targets)),
             config,
             owner,
         }
     }
 
-    /// Target health, shared with the admin API.
+    /// This worker's view of target health, as of its last round (the database holds it).
     pub fn quarantine(&self) -> Arc<QuarantineBoard> {
         self.quarantine.clone()
     }
@@ -101,8 +103,13 @@ impl Engine {
     /// One round; returns how much work it found (0: idle).
     pub async fn round(&self) -> Result<usize, String> {
         let (db, targets) = (self.db().clone(), self.targets.clone());
+        let quarantine = self.quarantine.clone();
         let planned = tokio::task::spawn_blocking(move || -> Result<usize, String> {
-            let planned = planner::plan(&db, &targets, 1_000).map_err(|e| e.to_string())?;
+            // Health before targets: an operator's change writes both at once, and health read
+            // first never pairs new health with old settings.
+            quarantine.sync(&db).map_err(|e| e.to_string())?;
+            let planned =
+                planner::plan_registered(&db, &targets, 1_000).map_err(|e| e.to_string())?;
             orders::reclaim_expired(&db).map_err(|e| e.to_string())?;
             Ok(planned)
         })
@@ -110,11 +117,19 @@ impl Engine {
         .map_err(|e| e.to_string())??;
         let rounds = join_all(
             self.targets
+                .current()
                 .iter()
                 .filter(|t| t.config.enabled)
                 .map(|t| self.serve_target(t.clone())),
         )
         .await;
+        if self.quarantine.has_pending() {
+            let (db, quarantine) = (self.db().clone(), self.quarantine.clone());
+            tokio::task::spawn_blocking(move || quarantine.flush(&db))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        }
         let mut work = planned;
         for r in rounds {
             work += r?;

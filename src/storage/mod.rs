@@ -13,6 +13,8 @@ pub mod change_log;
 pub mod groups;
 pub mod orders;
 pub mod query;
+pub mod target_health;
+pub mod targets;
 pub mod tokens;
 pub mod users;
 

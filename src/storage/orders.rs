@@ -801,3 +801,37 @@ pub fn status(conn: &mut DbConnection, target: &str) -> Result<TargetStatus, Sto
         last_error: last_error.map(|(at, e)| (at, e.unwrap_or_default())),
     })
 }
+
+/// Withdraws every unfinished order of a target (it was deleted), in flight or not: they
+/// become `Inactive` with `reason`, and a late outcome of one in flight is not recorded.
+pub fn inactivate_open(
+    tx: &mut WriteTx<'_>,
+    target: &str,
+    reason: &str,
+) -> Result<usize, StoreError> {
+    let open: Vec<i64> = orders::table
+        .filter(orders::target.eq(target))
+        .filter(orders::state.eq_any([
+            OrderState::Pending.as_str(),
+            OrderState::Transmitted.as_str(),
+            OrderState::Errored.as_str(),
+            OrderState::AwaitingApproval.as_str(),
+        ]))
+        .select(orders::id)
+        .load(tx.conn())?;
+    let now = tx.now();
+    for ids in open.chunks(BIND_CHUNK) {
+        diesel::update(orders::table.filter(orders::id.eq_any(ids)))
+            .set((
+                orders::state.eq(OrderState::Inactive.as_str()),
+                orders::last_error.eq(Some(bounded(reason))),
+                orders::lease_owner.eq(None::<String>),
+                orders::lease_until.eq(None::<i64>),
+                orders::updated_at.eq(now),
+            ))
+            .execute(tx.conn())?;
+        let rows: Vec<_> = ids.iter().map(|id| (*id, OrderState::Inactive)).collect();
+        transitions(tx, &rows)?;
+    }
+    Ok(open.len())
+}

@@ -143,3 +143,31 @@ diesel::table! {
         linked_at -> BigInt,
     }
 }
+
+diesel::table! {
+    targets (name) {
+        name -> Text,
+        config -> Text,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    targets_generation (id) {
+        id -> Integer,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    target_health (target) {
+        target -> Text,
+        consecutive_failures -> Integer,
+        quarantined_since -> Nullable<BigInt>,
+        next_probe_at -> Nullable<BigInt>,
+        probe_delay -> BigInt,
+        updated_at -> BigInt,
+    }
+}

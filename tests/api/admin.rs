@@ -169,7 +169,8 @@ fn quarantine_and_recovery(backend: Backend) {
     assert!(faulty.users().is_empty(), "nothing delivered while failing");
     let recovered = loop {
         let r = admin(&s, &ops, Method::GET, "/targets/shaky/status");
-        if r.body["orders"]["verified"] == 1 {
+        // Health is written after the order's outcome: wait for both.
+        if r.body["orders"]["verified"] == 1 && r.body["quarantine"]["quarantined"] == false {
             break r.body;
         }
         assert!(

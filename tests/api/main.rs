@@ -11,6 +11,7 @@ mod slapd;
 mod harness;
 
 mod admin;
+mod admin_targets;
 mod auth;
 mod change_log;
 mod cli;

@@ -268,6 +268,17 @@ fn quote(value: &str) -> String {
 }
 
 impl Connector for ScimConnector {
+    /// `GET Users?count=1` with the target's credentials (fetching an OAuth token first when
+    /// it uses client credentials).
+    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            let builder = self
+                .request(Method::GET, Self::endpoint(ObjectKind::User))
+                .query(&[("count", "1")]);
+            self.send(builder, None).await.map(|_| ())
+        })
+    }
+
     fn find<'a>(
         &'a self,
         kind: ObjectKind,

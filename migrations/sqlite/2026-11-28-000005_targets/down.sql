@@ -1,0 +1,3 @@
+DROP TABLE target_health;
+DROP TABLE targets_generation;
+DROP TABLE targets;

@@ -1,0 +1,129 @@
+//! Targets created through the admin API: their settings as JSON text, a version per row, and
+//! the generation counter that every instance polls to notice creations, updates and deletions.
+//! Targets declared in the config file are not stored here.
+
+use diesel::prelude::*;
+
+use super::schema::{identity_links, target_health, targets, targets_generation};
+use super::{orders, DbConnection, Micros, StoreError, WriteTx};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = targets)]
+pub struct StoredTarget {
+    pub name: String,
+    /// The target's `TargetConfig` as JSON, secrets included.
+    pub config: String,
+    /// The targets generation at this row's last change.
+    pub version: i64,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+/// The targets generation: it moves with every create, update and delete.
+pub fn generation(conn: &mut DbConnection) -> Result<i64, StoreError> {
+    Ok(targets_generation::table
+        .find(1)
+        .select(targets_generation::value)
+        .first(conn)?)
+}
+
+/// Moves the generation on; on PostgreSQL the row lock also makes concurrent target writers
+/// take turns, so a name check after it sees every committed target.
+fn bump(tx: &mut WriteTx<'_>) -> Result<i64, StoreError> {
+    Ok(diesel::update(targets_generation::table.find(1))
+        .set(targets_generation::value.eq(targets_generation::value + 1))
+        .returning(targets_generation::value)
+        .get_result(tx.conn())?)
+}
+
+pub fn list(conn: &mut DbConnection) -> Result<Vec<StoredTarget>, StoreError> {
+    Ok(targets::table
+        .order(targets::name.asc())
+        .select(StoredTarget::as_select())
+        .load(conn)?)
+}
+
+pub fn find(conn: &mut DbConnection, name: &str) -> Result<Option<StoredTarget>, StoreError> {
+    Ok(targets::table
+        .find(name)
+        .select(StoredTarget::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Stores a new target; `None` when the name is taken.
+pub fn insert(
+    tx: &mut WriteTx<'_>,
+    name: &str,
+    config: &str,
+) -> Result<Option<StoredTarget>, StoreError> {
+    let version = bump(tx)?;
+    if find(tx.conn(), name)?.is_some() {
+        return Ok(None);
+    }
+    let now = tx.now();
+    let inserted = diesel::insert_into(targets::table)
+        .values((
+            targets::name.eq(name),
+            targets::config.eq(config),
+            targets::version.eq(version),
+            targets::created_at.eq(now),
+            targets::updated_at.eq(now),
+        ))
+        .execute(tx.conn())
+        .map_err(StoreError::from);
+    match inserted {
+        Err(e) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(e),
+        Ok(_) => find(tx.conn(), name),
+    }
+}
+
+/// Replaces a stored target's settings if it is still at `expected` version; `None` when it
+/// is not (changed meanwhile, or deleted).
+pub fn update(
+    tx: &mut WriteTx<'_>,
+    name: &str,
+    expected: i64,
+    config: &str,
+) -> Result<Option<StoredTarget>, StoreError> {
+    let version = bump(tx)?;
+    let now = tx.now();
+    let updated = diesel::update(
+        targets::table
+            .filter(targets::name.eq(name))
+            .filter(targets::version.eq(expected)),
+    )
+    .set((
+        targets::config.eq(config),
+        targets::version.eq(version),
+        targets::updated_at.eq(now),
+    ))
+    .execute(tx.conn())?;
+    if updated == 0 {
+        return Ok(None);
+    }
+    find(tx.conn(), name)
+}
+
+/// Deletes a stored target with its health and identity links; its open orders become
+/// `Inactive` (their history stays). Returns how many orders that was, or `None` when there
+/// is no such target.
+pub fn delete(tx: &mut WriteTx<'_>, name: &str) -> Result<Option<usize>, StoreError> {
+    bump(tx)?;
+    let deleted = diesel::delete(targets::table.find(name)).execute(tx.conn())?;
+    if deleted == 0 {
+        return Ok(None);
+    }
+    let inactivated = orders::inactivate_open(tx, name, "the target was deleted")?;
+    forget_health(tx, name)?;
+    diesel::delete(identity_links::table.filter(identity_links::target.eq(name)))
+        .execute(tx.conn())?;
+    Ok(Some(inactivated))
+}
+
+/// Clears a target's recorded health (an operator changed it: it starts afresh).
+pub fn forget_health(tx: &mut WriteTx<'_>, name: &str) -> Result<(), StoreError> {
+    diesel::delete(target_health::table.find(name)).execute(tx.conn())?;
+    Ok(())
+}
