@@ -171,14 +171,7 @@ pub trait Connector: Send + Sync {
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
     /// Tests the connection (the admin API's `POST /admin/targets/{name}/test`): one cheap,
     /// authenticated call that changes nothing on the target.
-    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
-        Box::pin(async {
-            Err(ConnectorError::Permanent {
-                message: "this kind of target cannot test its connection yet".into(),
-                status: None,
-            })
-        })
-    }
+    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>>;
 }
 
 #[cfg(test)]

@@ -396,6 +396,37 @@ fn connection_tests(backend: Backend) {
     ops.never_showed("sgt_not-a-token");
 }
 
+fn ldap_connection_tests(backend: Backend) {
+    use crate::slapd::{Slapd, ADMIN_DN, ADMIN_PASSWORD, SUFFIX};
+    let directory = Slapd::start();
+    let s = TestServer::start_with(backend, fast);
+    let ops = Ops::on(&s);
+    let ldap = |name: &str, password: &str, base_dn: &str| {
+        json!({"name": name, "kind": "ldap", "url": directory.url(),
+            "auth": {"type": "simple", "username": ADMIN_DN, "password": password},
+            "ldap": {"base_dn": base_dn}})
+    };
+    for body in [
+        ldap("dir", ADMIN_PASSWORD, SUFFIX),
+        ldap("dir-wrong-password", "not-the-password", SUFFIX),
+        ldap("dir-wrong-base", ADMIN_PASSWORD, "dc=elsewhere,dc=org"),
+    ] {
+        let r = ops.post("/targets", Some(&body));
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = ops.post("/targets/dir/test", None);
+    assert_eq!(r.body["ok"], true, "{}", r.text);
+    let r = ops.post("/targets/dir-wrong-password/test", None);
+    assert_eq!(r.body["ok"], false, "{}", r.text);
+    assert!(r.text.contains("invalidCredentials"), "{}", r.text);
+    let r = ops.post("/targets/dir-wrong-base/test", None);
+    assert_eq!(r.body["ok"], false, "{}", r.text);
+    assert!(r.text.contains("dc=elsewhere"), "{}", r.text);
+    let r = ops.get("/targets/dir");
+    assert_eq!(r.body["kind"], "ldap", "{}", r.text);
+    ops.never_showed(ADMIN_PASSWORD);
+}
+
 /// Two instances on one database: a quarantine one of them records is honoured by both (no
 /// deliveries from either while it lasts, the backlog kept) and reported by both.
 fn quarantine_is_shared_by_instances(backend: Backend) {
@@ -457,6 +488,7 @@ fn quarantine_is_shared_by_instances(backend: Backend) {
 }
 
 crate::for_each_backend!(
+    ldap_connection_tests,
     api_targets_are_served_and_follow_changes,
     deleting_a_target_inactivates_its_open_orders,
     bad_input_is_refused,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 pub const SUFFIX: &str = "dc=example,dc=org";
 pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
-pub const ADMIN_PASSWORD: &str = "secret";
+pub const ADMIN_PASSWORD: &str = "test-slapd-pw-7f3a";
 const SCHEMAS: [&str; 4] = ["core", "cosine", "inetorgperson", "nis"];
 const MODULE_DIR: &str = "/usr/lib/ldap";
 const SCHEMA_DIR: &str = "/etc/ldap/schema";

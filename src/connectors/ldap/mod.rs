@@ -684,6 +684,20 @@ fn entry_json(dn: &str, attributes: Attributes) -> Value {
 }
 
 impl Connector for LdapConnector {
+    /// A fresh bound connection and a read of the base DN.
+    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            self.pool.reset().await;
+            match self.entry(&self.base_dn, vec!["1.1".into()]).await? {
+                Some(_) => Ok(()),
+                None => Err(permanent(format!(
+                    "base_dn {} is not in the directory",
+                    self.base_dn
+                ))),
+            }
+        })
+    }
+
     fn find<'a>(
         &'a self,
         kind: ObjectKind,

@@ -67,6 +67,14 @@ impl Pool {
         self.timeout
     }
 
+    /// Drops every open connection: the next use connects and binds afresh (a connection
+    /// test must prove the current settings, not an old connection).
+    pub async fn reset(&self) {
+        for slot in &self.slots {
+            *slot.lock().await = None;
+        }
+    }
+
     /// A bound connection handle, opening (or reopening) one when needed.
     pub async fn get(&self) -> Result<Ldap, ConnectorError> {
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
