@@ -218,12 +218,19 @@ fn main() {
         // Planning happens in the first rounds; wait until orders exist and none is open.
         loop {
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-            let planned = db
-                .read(|c| orders::counts(c, "bench"))
-                .expect("counts")
-                .values()
-                .sum::<i64>();
-            if planned as usize >= total && open_orders(&db) == 0 {
+            // Counted off the engine's thread, so watching does not slow it down.
+            let watching = db.clone();
+            let done = actix_web::rt::task::spawn_blocking(move || {
+                let planned: i64 = watching
+                    .read(|c| orders::counts(c, "bench"))
+                    .expect("counts")
+                    .values()
+                    .sum();
+                planned as usize >= total && open_orders(&watching) == 0
+            })
+            .await
+            .expect("count task");
+            if done {
                 break;
             }
         }

@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use futures_util::StreamExt;
 
 /// Orders claimed per delivery slot in one round.
-const BATCH_PER_SLOT: usize = 4;
+const BATCH_PER_SLOT: usize = 16;
 
 use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;

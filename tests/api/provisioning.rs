@@ -752,13 +752,14 @@ fn batched_lookups_share_requests_and_fall_back(backend: Backend) {
         assert_eq!(t.users().len(), 40, "{name}: no duplicates");
     }
     let gets = |t: &FaultyTarget| t.requests().iter().filter(|(m, _)| m == "GET").count();
+    // Read-backs come with the creates' answers; lookups share requests where they can.
     assert!(
-        gets(&capable) <= 40,
-        "40 lookups and 40 read-backs shared requests: {} GETs",
+        gets(&capable) <= 20,
+        "40 lookups shared requests: {} GETs",
         gets(&capable)
     );
     assert!(
-        gets(&plain) >= 80,
+        gets(&plain) >= 40,
         "a target without `or` filters is asked one object at a time: {} GETs",
         gets(&plain)
     );

@@ -263,6 +263,13 @@ async fn read(response: Response) -> Result<(StatusCode, Value), ConnectorError>
     }
 }
 
+/// The resource a create or update answered with (RFC 7644 §3.3, §3.5): the target's own
+/// representation right after the change, which verification compares instead of reading it
+/// again. A `204 No Content` answer has none, and the object is read back with a GET.
+fn representation(body: Value) -> Option<Value> {
+    body["id"].is_string().then_some(body)
+}
+
 fn quote(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into())
 }
@@ -328,7 +335,7 @@ impl Connector for ScimConnector {
             Ok(Delivered {
                 remote_id: Some(remote_id),
                 status: Some(status.as_u16()),
-                read_back: None,
+                read_back: representation(body),
             })
         })
     }
@@ -348,10 +355,13 @@ impl Connector for ScimConnector {
                 return self.patch_user(&path, remote_id, object).await;
             }
             let object = &without_nulls(object);
-            let (status, _) = self
+            let (status, body) = self
                 .send(self.request(Method::PUT, &path), Some(object))
                 .await?;
-            Ok(Delivered::at(remote_id, status))
+            Ok(Delivered {
+                read_back: representation(body),
+                ..Delivered::at(remote_id, status)
+            })
         })
     }
 
@@ -426,7 +436,13 @@ impl ScimConnector {
         remote_id: &str,
         desired: &Value,
     ) -> Result<Delivered, ConnectorError> {
-        let (_, current) = self.send(self.request(Method::GET, path), None).await?;
+        let current = self
+            .object(ObjectKind::User, remote_id)
+            .await?
+            .ok_or_else(|| ConnectorError::Permanent {
+                message: format!("{path} is not on the target"),
+                status: Some(404),
+            })?;
         let mut operations = Vec::new();
         let mut compare = |op_path: String, want: &Value, have: &Value| {
             if want.is_null() {
@@ -467,17 +483,21 @@ impl ScimConnector {
             );
         }
         if operations.is_empty() {
+            // Just read, and nothing differs: that read is the read-back.
             return Ok(Delivered {
                 remote_id: Some(remote_id.to_string()),
                 status: Some(200),
-                read_back: None,
+                read_back: Some(current),
             });
         }
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations});
-        let (status, _) = self
+        let (status, answer) = self
             .send(self.request(Method::PATCH, path), Some(&body))
             .await?;
-        Ok(Delivered::at(remote_id, status))
+        Ok(Delivered {
+            read_back: representation(answer),
+            ..Delivered::at(remote_id, status)
+        })
     }
 
     /// Groups: the attributes by PATCH replace, and only the members that differ by PATCH
