@@ -130,7 +130,10 @@ impl Engine {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
         }
-        let mut work = planned;
+        // Changes planned for no target are no work: an instance without targets (a pure SCIM
+        // service, or one waiting for targets to be added) rests between planning passes.
+        let serving = self.targets.current().iter().any(|t| t.config.enabled);
+        let mut work = if serving { planned } else { 0 };
         for r in rounds {
             work += r?;
         }
