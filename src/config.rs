@@ -122,6 +122,9 @@ pub struct TargetAuth {
     pub username: Option<String>,
     pub password: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// The name of an environment variable holding the password (an LDAP bind password
+    /// handed to the process by its supervisor).
+    pub password_env: Option<String>,
     /// OAuth 2.0 client credentials: the token endpoint, client and optional scope.
     pub token_url: Option<String>,
     pub client_id: Option<String>,
@@ -219,6 +222,16 @@ impl TargetConfig {
 }
 
 impl TargetAuth {
+    /// The password, given inline, in a file or in an environment variable.
+    pub fn password(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(name) = &self.password_env {
+            return std::env::var(name)
+                .map(Some)
+                .map_err(|_| ConfigError(format!("environment variable {name} is not set")));
+        }
+        TargetAuth::secret(&self.password, &self.password_file)
+    }
+
     /// Reads a secret given inline or in a file.
     pub fn secret(
         inline: &Option<String>,

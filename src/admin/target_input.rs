@@ -110,6 +110,13 @@ pub fn check(config: &TargetConfig) -> Result<(), AdminError> {
             ));
         }
     }
+    if auth.password_env.is_some() {
+        return bad(
+            "auth.password_env: targets created through the API take their secrets inline; \
+             environment variables are for the config file"
+                .into(),
+        );
+    }
     if has_credentials(&config.url) {
         return bad("url: put credentials in auth, not in the URL".into());
     }

@@ -57,7 +57,9 @@ fn ldap_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
                 .username
                 .clone()
                 .ok_or_else(|| invalid(config, "a simple bind needs username (the bind DN)"))?,
-            TargetAuth::secret(&config.auth.password, &config.auth.password_file)?
+            config
+                .auth
+                .password()?
                 .ok_or_else(|| invalid(config, "a simple bind needs password or password_file"))?,
         )),
         Some(other) => {
@@ -136,8 +138,7 @@ fn scim_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
         }
         Some(_) => Auth::Basic {
             username: config.auth.username.clone().unwrap_or_default(),
-            password: TargetAuth::secret(&config.auth.password, &config.auth.password_file)?
-                .unwrap_or_default(),
+            password: config.auth.password()?.unwrap_or_default(),
         },
     };
     let update = if config.update_method == "put" {
@@ -155,4 +156,63 @@ fn scim_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
     .batching_lookups(config.batch_lookups);
     let mapping = Mapping::from_rules(&config.mapping).map_err(|e| invalid(config, e))?;
     Ok((Arc::new(connector), mapping))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::ldap::settings::LdapSettings;
+
+    fn ldap_target(auth: TargetAuth) -> TargetConfig {
+        let mut config = TargetConfig::scim("dir", "ldap://127.0.0.1:1");
+        config.kind = "ldap".into();
+        config.auth = auth;
+        config.ldap = Some(LdapSettings {
+            base_dn: "dc=example,dc=org".into(),
+            ..LdapSettings::default()
+        });
+        config
+    }
+
+    #[test]
+    fn the_bind_password_may_come_from_the_environment() {
+        let variable = "SCIMGATE_TEST_BIND_PASSWORD_5F1C";
+        let auth = TargetAuth {
+            kind: Some("simple".into()),
+            username: Some("cn=admin,dc=example,dc=org".into()),
+            password_env: Some(variable.into()),
+            ..TargetAuth::default()
+        };
+        let missing = Target::from_config(&ldap_target(auth.clone()))
+            .err()
+            .expect("unset variable");
+        assert!(missing.to_string().contains(variable), "{missing}");
+        // Only this test reads or writes the variable.
+        std::env::set_var(variable, "from-the-environment");
+        assert!(Target::from_config(&ldap_target(auth.clone())).is_ok());
+        assert_eq!(
+            auth.password().expect("read").as_deref(),
+            Some("from-the-environment")
+        );
+        std::env::remove_var(variable);
+    }
+
+    #[test]
+    fn ldap_targets_need_a_usable_layout() {
+        let mut config = ldap_target(TargetAuth::default());
+        config.deprovision = "deactivate".into();
+        let refused = Target::from_config(&config)
+            .err()
+            .expect("no way to deactivate");
+        assert!(
+            refused.to_string().contains("disabled_container"),
+            "{refused}"
+        );
+        let mut config = ldap_target(TargetAuth::default());
+        config.url = "http://127.0.0.1:1".into();
+        assert!(Target::from_config(&config).is_err(), "not an LDAP URL");
+        let mut config = ldap_target(TargetAuth::default());
+        config.ldap = None;
+        assert!(Target::from_config(&config).is_err(), "base_dn is required");
+    }
 }

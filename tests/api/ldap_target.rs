@@ -248,6 +248,22 @@ fn an_existing_entry_is_correlated_not_duplicated(backend: Backend) {
     assert_eq!(order.remote_id.as_deref(), Some(people("carol").as_str()));
 }
 
+fn deleting_an_entry_already_gone_counts_as_done(backend: Backend) {
+    let directory = Slapd::start();
+    let s = serve(backend, ldap_target(&directory, |_, _| {}));
+    let id = id_of(&s.create_user(&json!({"userName": "ghost"})));
+    user_settled(&s, "User", &id);
+    directory.modify(&format!("dn: {}\nchangetype: delete\n", people("ghost")));
+    assert_eq!(s.delete(&format!("/Users/{id}")).status, 204);
+    let order = wait_for("the delete order finished", || {
+        orders_of(&s, "User", &id)
+            .into_iter()
+            .find(|o| o.operation == "delete" && o.state == "executed")
+    });
+    assert_eq!(order.attempts, 1, "no retries: {order:?}");
+    assert!(directory.users_named("ghost").is_empty());
+}
+
 fn deactivation_moves_the_entry_aside_and_back(backend: Backend) {
     let directory = Slapd::start();
     let disabled = format!("ou=disabled,{SUFFIX}");
@@ -586,6 +602,7 @@ crate::for_each_backend!(
     users_groups_renames_and_deletes_reach_the_directory,
     an_existing_entry_is_correlated_not_duplicated,
     deactivation_moves_the_entry_aside_and_back,
+    deleting_an_entry_already_gone_counts_as_done,
     a_group_of_5000_changes_by_single_members,
     changes_made_while_the_directory_is_down_arrive_when_it_is_back,
     schema_violations_are_permanent_with_the_servers_message,
