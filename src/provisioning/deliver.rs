@@ -219,10 +219,10 @@ async fn apply(
     };
     let secrets = match kind {
         ObjectKind::User => target.mapping.secret_targets(),
-        ObjectKind::Group => Vec::new(),
+        ObjectKind::Group => &[],
     };
-    let delivered = upsert(target, kind, linked, &object, &secrets, links).await?;
-    Ok((delivered, Some(without(&object, &secrets))))
+    let delivered = upsert(target, kind, linked, &object, secrets, links).await?;
+    Ok((delivered, Some(without(&object, secrets))))
 }
 
 /// The object without the given top-level attributes.

@@ -85,6 +85,8 @@ pub struct Mapping {
     rules: Vec<Rule>,
     /// Directory targets get exactly the mapped attributes: no SCIM `schemas` or `externalId`.
     directory: bool,
+    /// Top-level targets computed from the password (see [`Mapping::secret_targets`]).
+    secrets: Vec<String>,
 }
 
 fn bad(target: &str, why: impl std::fmt::Display) -> ConfigError {
@@ -216,32 +218,19 @@ impl Mapping {
                 values: r.values.clone(),
             });
         }
+        let secrets = secret_targets(&out);
         Ok(Mapping {
             rules: out,
             directory: false,
+            secrets,
         })
     }
 
     /// Top-level attributes computed from the user's password. They go out only when an
     /// account is created (a password cannot be read back to tell whether it changed), and
     /// verification skips them.
-    pub fn secret_targets(&self) -> Vec<String> {
-        let reads_password = |c: &Computed| match c {
-            Computed::Source(p) => p.attribute.name == "password",
-            Computed::Template(parts) => parts.iter().any(
-                |part| matches!(part, TemplatePart::Field(p) if p.attribute.name == "password"),
-            ),
-            Computed::Constant(_) => false,
-        };
-        self.rules
-            .iter()
-            .filter(|r| {
-                std::iter::once(&r.computed)
-                    .chain(&r.fallbacks)
-                    .any(reads_password)
-            })
-            .filter_map(|r| r.target.first().cloned())
-            .collect()
+    pub fn secret_targets(&self) -> &[String] {
+        &self.secrets
     }
 
     /// The object to send for a user (`resource` as scimgate renders it).
@@ -321,6 +310,25 @@ impl Mapping {
         }
         Value::Object(out)
     }
+}
+
+fn secret_targets(rules: &[Rule]) -> Vec<String> {
+    let reads_password = |c: &Computed| match c {
+        Computed::Source(p) => p.attribute.name == "password",
+        Computed::Template(parts) => parts
+            .iter()
+            .any(|part| matches!(part, TemplatePart::Field(p) if p.attribute.name == "password")),
+        Computed::Constant(_) => false,
+    };
+    rules
+        .iter()
+        .filter(|r| {
+            std::iter::once(&r.computed)
+                .chain(&r.fallbacks)
+                .any(reads_password)
+        })
+        .filter_map(|r| r.target.first().cloned())
+        .collect()
 }
 
 fn compute(resource: &Value, computed: &Computed) -> Option<Value> {

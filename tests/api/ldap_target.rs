@@ -49,6 +49,15 @@ fn ldap_target(
     target
 }
 
+/// A mapping rule taking `target` from the SCIM attribute `source`.
+fn rule(target: &str, source: &str) -> MappingRule {
+    MappingRule {
+        target: target.into(),
+        source: Some(source.into()),
+        ..MappingRule::default()
+    }
+}
+
 fn serve(backend: Backend, target: TargetConfig) -> TestServer {
     TestServer::start_with(backend, |c: &mut Config| {
         c.targets = vec![target];
@@ -406,26 +415,10 @@ fn schema_violations_are_permanent_with_the_servers_message(backend: Backend) {
     let directory = Slapd::start();
     let target = ldap_target(&directory, |t, _| {
         t.mapping = vec![
-            MappingRule {
-                target: "uid".into(),
-                source: Some("userName".into()),
-                ..MappingRule::default()
-            },
-            MappingRule {
-                target: "sn".into(),
-                source: Some("userName".into()),
-                ..MappingRule::default()
-            },
-            MappingRule {
-                target: "cn".into(),
-                source: Some("userName".into()),
-                ..MappingRule::default()
-            },
-            MappingRule {
-                target: "shoeSize".into(),
-                source: Some("title".into()),
-                ..MappingRule::default()
-            },
+            rule("uid", "userName"),
+            rule("sn", "userName"),
+            rule("cn", "userName"),
+            rule("shoeSize", "title"),
         ];
     });
     let s = serve(backend, target);
@@ -457,26 +450,10 @@ fn initial_passwords_go_only_over_tls(backend: Backend) {
     let directory = Slapd::start_tls();
     let rules = || {
         vec![
-            MappingRule {
-                target: "uid".into(),
-                source: Some("userName".into()),
-                ..MappingRule::default()
-            },
-            MappingRule {
-                target: "sn".into(),
-                source: Some("userName".into()),
-                ..MappingRule::default()
-            },
-            MappingRule {
-                target: "cn".into(),
-                source: Some("userName".into()),
-                ..MappingRule::default()
-            },
-            MappingRule {
-                target: "userPassword".into(),
-                source: Some("password".into()),
-                ..MappingRule::default()
-            },
+            rule("uid", "userName"),
+            rule("sn", "userName"),
+            rule("cn", "userName"),
+            rule("userPassword", "password"),
         ]
     };
     let plain = ldap_target(&directory, |t, _| t.mapping = rules());
