@@ -93,6 +93,7 @@ pub fn start(config: &Config) -> Result<Started, StartError> {
     };
     let admin = crate::admin::AdminState {
         db: state.directory.db().clone(),
+        directory: state.directory.clone(),
         targets: config.targets.clone(),
     };
     let (server, addr) =

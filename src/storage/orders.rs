@@ -87,6 +87,16 @@ pub struct Order {
     pub remote_id: Option<String>,
     pub created_at: Micros,
     pub updated_at: Micros,
+    /// `change` (the change log), `sync` (a full sync's correction) or `on_demand`.
+    pub origin: String,
+    pub sync_id: Option<i64>,
+    /// Why the order awaits approval.
+    pub held_reason: Option<String>,
+    /// Approved by an operator: not held for review again.
+    pub approved: bool,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Micros>,
+    pub decision_comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -110,6 +110,13 @@ diesel::table! {
         remote_id -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        origin -> Text,
+        sync_id -> Nullable<BigInt>,
+        held_reason -> Nullable<Text>,
+        approved -> Bool,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<BigInt>,
+        decision_comment -> Nullable<Text>,
     }
 }
 
@@ -169,5 +176,76 @@ diesel::table! {
         next_probe_at -> Nullable<BigInt>,
         probe_delay -> BigInt,
         updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    accounts (target, resource_type, remote_id) {
+        target -> Text,
+        resource_type -> Text,
+        remote_id -> Text,
+        attributes -> Text,
+        identity_id -> Nullable<Text>,
+        situation -> Text,
+        candidates -> Nullable<Text>,
+        aggregation_id -> BigInt,
+        last_seen -> BigInt,
+    }
+}
+
+diesel::table! {
+    sync_runs (id) {
+        id -> BigInt,
+        target -> Text,
+        kind -> Text,
+        dry_run -> Bool,
+        state -> Text,
+        trigger -> Text,
+        started_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        summary -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sync_drift (id) {
+        id -> BigInt,
+        sync_id -> BigInt,
+        resource_type -> Text,
+        identity_id -> Nullable<Text>,
+        remote_id -> Nullable<Text>,
+        finding -> Text,
+        attributes -> Nullable<Text>,
+        action -> Text,
+        order_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    target_locks (target) {
+        target -> Text,
+        holder -> Text,
+        sync_id -> Nullable<BigInt>,
+        acquired_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    work_items (id) {
+        id -> BigInt,
+        order_id -> BigInt,
+        target -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        action -> Text,
+        summary -> Text,
+        data -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        closed_at -> Nullable<BigInt>,
+        closed_by -> Nullable<Text>,
+        outcome -> Nullable<Text>,
     }
 }

@@ -1,0 +1,16 @@
+DROP TABLE work_items;
+DROP TABLE target_locks;
+DROP TABLE sync_drift;
+DROP TABLE sync_runs;
+DROP TABLE accounts;
+DROP INDEX orders_sync;
+DROP INDEX orders_target_change;
+DELETE FROM orders WHERE origin <> 'change';
+CREATE UNIQUE INDEX orders_target_change ON orders (target, change_seq);
+ALTER TABLE orders DROP COLUMN decision_comment;
+ALTER TABLE orders DROP COLUMN decided_at;
+ALTER TABLE orders DROP COLUMN decided_by;
+ALTER TABLE orders DROP COLUMN approved;
+ALTER TABLE orders DROP COLUMN held_reason;
+ALTER TABLE orders DROP COLUMN sync_id;
+ALTER TABLE orders DROP COLUMN origin;
