@@ -102,6 +102,12 @@ pub struct TargetConfig {
     /// rejects such a filter with 400 is asked one object at a time again.
     #[serde(default)]
     pub batch_lookups: bool,
+    /// Aggregation, correlation, full sync and the mass-delete guard (`[targets.reconcile]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::reconcile::ReconcileSettings::is_default"
+    )]
+    pub reconcile: crate::reconcile::ReconcileSettings,
     /// Retryable failures in a row after which the target is quarantined (0: never).
     #[serde(default = "default_quarantine_after")]
     pub quarantine_after: u32,
@@ -215,6 +221,7 @@ impl TargetConfig {
             mapping: Vec::new(),
             update_method: default_update_method(),
             batch_lookups: false,
+            reconcile: Default::default(),
             quarantine_after: default_quarantine_after(),
             probe_interval_ms: default_probe_interval_ms(),
         }

@@ -19,5 +19,6 @@ pub mod connectors;
 pub mod http;
 pub mod identity;
 pub mod provisioning;
+pub mod reconcile;
 pub mod scim;
 pub mod storage;

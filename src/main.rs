@@ -26,6 +26,20 @@ enum Command {
     Migrate,
     /// Run only the provisioning workers (no HTTP server).
     Worker,
+    /// Read every account and group of a target and correlate them to identities.
+    Aggregate {
+        #[arg(long)]
+        target: String,
+    },
+    /// Full sync of a target: aggregate, compare with the identities, emit corrective orders
+    /// (delivered by the workers) and print the drift summary.
+    Sync {
+        #[arg(long)]
+        target: String,
+        /// Compute and report the corrections without emitting any.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage API bearer tokens.
     Token {
         #[command(subcommand)]
@@ -91,6 +105,16 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 "provisioning workers running (targets created through the admin API join too)"
             );
             actix_web::rt::System::new().block_on(engine.run());
+            Ok(())
+        }
+        Command::Aggregate { target } => {
+            let report = scimgate::reconcile::command::aggregate(&config, &target)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Sync { target, dry_run } => {
+            let report = scimgate::reconcile::command::sync(&config, &target, dry_run)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::Migrate => {

@@ -3,6 +3,7 @@
 
 mod error;
 mod orders;
+mod syncs;
 mod target_changes;
 mod target_check;
 mod target_input;
@@ -50,6 +51,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/targets/{name}/test").route(web::post().to(target_check::test)))
         .service(web::resource("/targets/{name}/status").route(web::get().to(targets::status)))
+        .service(web::resource("/targets/{name}/aggregate").route(web::post().to(syncs::aggregate)))
+        .service(web::resource("/targets/{name}/sync").route(web::post().to(syncs::sync)))
+        .service(web::resource("/targets/{name}/syncs").route(web::get().to(syncs::list)))
+        .service(web::resource("/targets/{name}/syncs/{id}").route(web::get().to(syncs::get)))
+        .service(web::resource("/targets/{name}/accounts").route(web::get().to(syncs::accounts)))
         .service(
             web::resource("/resources/{type}/{id}/orders")
                 .route(web::get().to(orders::of_resource)),

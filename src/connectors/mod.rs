@@ -90,12 +90,42 @@ pub fn covers(sent: &Value, remote: &Value) -> bool {
     }
 }
 
+/// One attribute that differs between what scimgate manages and what a target holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttributeDrift {
+    pub name: String,
+    pub expected: Value,
+    pub actual: Value,
+}
+
+impl AttributeDrift {
+    /// The drift in words, as verification reports it.
+    pub fn describe(&self) -> String {
+        format!(
+            "drift: '{}' is {} on the target, {} was sent",
+            self.name, self.actual, self.expected
+        )
+    }
+}
+
+/// One object as an aggregation read it from a target: its remote id and its attributes as
+/// [`Connector::read`] returns them.
+#[derive(Debug, Clone)]
+pub struct RemoteObject {
+    pub remote_id: String,
+    pub attributes: Value,
+}
+
+/// Objects per page handed from a connector to an aggregation.
+pub type PageSink = tokio::sync::mpsc::Sender<Vec<RemoteObject>>;
+
 /// Compares what was sent with what a SCIM-shaped target holds, attribute by attribute; the
-/// target may add attributes of its own.
-pub fn first_difference(kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
+/// target may add attributes of its own. Every attribute that differs.
+pub fn scim_differences(kind: ObjectKind, sent: &Value, remote: &Value) -> Vec<AttributeDrift> {
     let Value::Object(fields) = sent else {
-        return None;
+        return Vec::new();
     };
+    let mut out = Vec::new();
     for (name, value) in fields {
         if matches!(name.as_str(), "schemas" | "password") {
             continue;
@@ -116,12 +146,21 @@ pub fn first_difference(kind: ObjectKind, sent: &Value, remote: &Value) -> Optio
             covers(value, remote_value)
         };
         if !same {
-            return Some(format!(
-                "drift: '{name}' is {remote_value} on the target, {value} was sent"
-            ));
+            out.push(AttributeDrift {
+                name: name.clone(),
+                expected: value.clone(),
+                actual: remote_value.clone(),
+            });
         }
     }
-    None
+    out
+}
+
+/// The first difference [`scim_differences`] finds, in words.
+pub fn first_difference(kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
+    scim_differences(kind, sent, remote)
+        .first()
+        .map(AttributeDrift::describe)
 }
 
 /// The operations the engine needs from any target.
@@ -149,8 +188,26 @@ pub trait Connector: Send + Sync {
     /// How `remote` (as [`Connector::read`] returned it) differs from the `sent` object, in
     /// words; `None` when it holds everything that was sent.
     fn difference(&self, kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
-        first_difference(kind, sent, remote)
+        self.differences(kind, sent, remote)
+            .first()
+            .map(AttributeDrift::describe)
     }
+    /// Every managed attribute in which `remote` differs from `sent` (a full sync's drift).
+    fn differences(&self, kind: ObjectKind, sent: &Value, remote: &Value) -> Vec<AttributeDrift> {
+        scim_differences(kind, sent, remote)
+    }
+    /// Whether an object as read from the target is deactivated (so a full sync does not
+    /// deactivate it again).
+    fn is_disabled(&self, remote: &Value) -> bool {
+        remote.get("active") == Some(&Value::Bool(false))
+    }
+    /// Reads every object of `kind` on the target, page by page into `sink` (an aggregation);
+    /// returns how many were read. Pages are bounded, so a large target streams.
+    fn aggregate<'a>(
+        &'a self,
+        kind: ObjectKind,
+        sink: &'a PageSink,
+    ) -> BoxFuture<'a, Result<u64, ConnectorError>>;
     /// Reads the remote object back (for verification); `None` when it does not exist.
     fn read<'a>(
         &'a self,

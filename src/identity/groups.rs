@@ -48,6 +48,25 @@ impl Directory {
         })
     }
 
+    /// Up to `limit` groups after id `after`, in id order, with their members.
+    pub fn groups_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Value)>, IdentityError> {
+        let ids = self.db.read(|conn| groups::ids_after(conn, after, limit))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.get_group(&id, &Projection::default()) {
+                Ok(found) => out.push((id, found.body)),
+                // Deleted meanwhile.
+                Err(IdentityError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     pub fn get_group(&self, id: &str, projection: &Projection) -> Result<Rendered, IdentityError> {
         self.db.read(|conn| {
             let stored = groups::find(conn, id)?.ok_or_else(|| group_not_found(id))?;

@@ -101,6 +101,38 @@ impl Directory {
         })
     }
 
+    /// Up to `limit` users after id `after`, in id order, as scimgate renders them (a full
+    /// sync walks every user this way).
+    pub fn users_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Value)>, IdentityError> {
+        let ids = self.db.read(|conn| users::ids_after(conn, after, limit))?;
+        let mut found = self.get_users(&ids, &Projection::default(), false)?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| found.remove(&id).map(|user| (id, user)))
+            .collect())
+    }
+
+    /// The ids of every user matching `filter` (a target's scope), evaluated in the database.
+    pub fn user_ids_matching(
+        &self,
+        filter: &Filter,
+    ) -> Result<std::collections::HashSet<String>, IdentityError> {
+        let query = Query {
+            filter: Some(filter.clone()),
+            ..Query::default()
+        };
+        let layout = Layout {
+            table: Table::Users,
+            rt: &USER,
+        };
+        self.db
+            .read(|conn| Ok(layout.select(conn, &query)?.ids.into_iter().collect()))
+    }
+
     /// Whether the user matches `filter` (a target's scope), evaluated in the database.
     pub fn user_matches(&self, id: &str, filter: &Filter) -> Result<bool, IdentityError> {
         let by_id = Filter::Compare {

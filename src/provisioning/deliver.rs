@@ -14,6 +14,12 @@ use crate::storage::Db;
 
 use super::Target;
 
+/// The operation of a full sync's order deleting an orphan account (its resource id is the
+/// remote id).
+pub const ORPHAN_DELETE: &str = "delete_orphan";
+/// ... and of one disabling it.
+pub const ORPHAN_DISABLE: &str = "disable_orphan";
+
 /// Runs blocking store work off the async workers; store trouble is worth a retry.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, String> + Send + 'static,
@@ -192,6 +198,21 @@ async fn apply(
     let db = directory.db();
     let kind = kind_of(order);
     let name = target.config.name.as_str();
+    // A full sync's orders for accounts no identity stands for.
+    match order.operation.as_str() {
+        ORPHAN_DELETE => {
+            let done = target.connector.delete(kind, &order.resource_id).await?;
+            return Ok((done, None));
+        }
+        ORPHAN_DISABLE => {
+            let done = target
+                .connector
+                .deactivate(kind, &order.resource_id)
+                .await?;
+            return Ok((done, None));
+        }
+        _ => {}
+    }
     let Snapshot {
         state,
         link: linked,
@@ -312,15 +333,9 @@ fn updated(
     result
 }
 
-/// Group members are sent as the target's ids; a member not provisioned there yet makes the
-/// group order wait (retryable) until the member's own order has executed.
-async fn outbound_group(
-    db: &Db,
-    target: &str,
-    resource: &Value,
-    source_id: &str,
-) -> Result<Value, ConnectorError> {
-    let members: Vec<(String, String)> = resource["members"]
+/// A group's members: (local id, "User" or "Group").
+fn members_of(resource: &Value) -> Vec<(String, String)> {
+    resource["members"]
         .as_array()
         .map(|m| {
             m.iter()
@@ -332,31 +347,26 @@ async fn outbound_group(
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The group as sent to a target, members named by their remote ids (`remote_of(kind, id)`);
+/// `Err` names the first member not provisioned on the target yet.
+pub fn group_object(
+    resource: &Value,
+    source_id: &str,
+    remote_of: impl Fn(&str, &str) -> Option<String>,
+) -> Result<Value, (String, String)> {
+    let members = members_of(resource);
     let mut translated = Vec::with_capacity(members.len());
     for kind in ["User", "Group"] {
-        let ids: Vec<String> = members
-            .iter()
-            .filter(|(_, t)| (t == "Group") == (kind == "Group"))
-            .map(|(id, _)| id.clone())
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let (db2, target2, ids2) = (db.clone(), target.to_string(), ids.clone());
-        let links = blocking(move || {
-            db2.read(|c| orders::links(c, &target2, kind, &ids2))
-                .map_err(|e| e.to_string())
-        })
-        .await?;
-        for id in &ids {
-            match links.get(id) {
+        for (id, member_kind) in &members {
+            if (member_kind == "Group") != (kind == "Group") {
+                continue;
+            }
+            match remote_of(kind, id) {
                 Some(remote) => translated.push(json!({"value": remote, "type": kind})),
-                None => {
-                    return Err(ConnectorError::Deferred {
-                        message: format!("member {kind} {id} is not provisioned on {target} yet"),
-                    })
-                }
+                None => return Err((kind.to_string(), id.clone())),
             }
         }
     }
@@ -366,6 +376,45 @@ async fn outbound_group(
         "externalId": source_id,
         "members": translated,
     }))
+}
+
+/// Group members are sent as the target's ids; a member not provisioned there yet makes the
+/// group order wait (retryable) until the member's own order has executed.
+async fn outbound_group(
+    db: &Db,
+    target: &str,
+    resource: &Value,
+    source_id: &str,
+) -> Result<Value, ConnectorError> {
+    let members = members_of(resource);
+    let mut links: HashMap<(String, String), String> = HashMap::new();
+    for kind in ["User", "Group"] {
+        let ids: Vec<String> = members
+            .iter()
+            .filter(|(_, t)| (t == "Group") == (kind == "Group"))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let (db2, target2) = (db.clone(), target.to_string());
+        let found = blocking(move || {
+            db2.read(|c| orders::links(c, &target2, kind, &ids))
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+        links.extend(
+            found
+                .into_iter()
+                .map(|(id, remote)| ((kind.to_string(), id), remote)),
+        );
+    }
+    group_object(resource, source_id, |kind, id| {
+        links.get(&(kind.to_string(), id.to_string())).cloned()
+    })
+    .map_err(|(kind, id)| ConnectorError::Deferred {
+        message: format!("member {kind} {id} is not provisioned on {target} yet"),
+    })
 }
 
 async fn deprovision(

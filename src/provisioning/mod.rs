@@ -8,6 +8,7 @@
 
 pub mod backoff;
 pub mod deliver;
+pub mod guard;
 pub mod mapping;
 pub mod planner;
 pub mod quarantine;

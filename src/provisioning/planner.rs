@@ -12,6 +12,7 @@ use crate::storage::{targets, Db, StoreError};
 
 use std::sync::Arc;
 
+use super::guard::DeleteGuard;
 use super::registry::TargetRegistry;
 use super::Target;
 
@@ -65,6 +66,7 @@ fn plan_with(
     limit: i64,
 ) -> Result<usize, PlanError> {
     let mut checked = generation.is_none();
+    let mut guard = DeleteGuard::default();
     orders::plan_batch(db, limit, |conn, entry: &ChangeEntry| {
         if !checked {
             if Some(targets::generation(conn)?) != generation {
@@ -78,22 +80,28 @@ fn plan_with(
         } else {
             "upsert"
         };
-        Ok(targets
-            .iter()
-            .filter(|t| {
-                t.config.enabled
-                    && if user {
-                        t.config.users
-                    } else {
-                        t.config.groups
-                    }
-            })
-            .map(|t| NewOrder {
+        let mut planned = Vec::new();
+        for t in targets.iter().filter(|t| {
+            t.config.enabled
+                && if user {
+                    t.config.users
+                } else {
+                    t.config.groups
+                }
+        }) {
+            let held_reason = if user && operation == "delete" {
+                guard.admit(conn, t)?
+            } else {
+                None
+            };
+            planned.push(NewOrder {
                 target: t.config.name.clone(),
                 resource_type: entry.resource_type.clone(),
                 resource_id: entry.resource_id.clone(),
                 operation: operation.to_string(),
-            })
-            .collect())
+                held_reason,
+            });
+        }
+        Ok(planned)
     })
 }

@@ -33,6 +33,8 @@ pub struct Engine {
     config: WorkerConfig,
     /// Identifies this process's leases.
     owner: String,
+    /// Starts scheduled full syncs.
+    scheduler: Arc<crate::reconcile::schedule::Scheduler>,
 }
 
 impl Engine {
@@ -45,6 +47,7 @@ impl Engine {
             targets: Arc::new(TargetRegistry::new(targets)),
             config,
             owner,
+            scheduler: Arc::default(),
         }
     }
 
@@ -57,7 +60,6 @@ impl Engine {
         self.directory.db()
     }
 
-    /// Runs until the process ends. Errors are logged and retried on the next round.
     /// Runs until the process ends. Errors are logged and retried on the next round.
     pub async fn run(self) {
         let (_keep, stop) = tokio::sync::watch::channel(false);
@@ -115,6 +117,8 @@ impl Engine {
         })
         .await
         .map_err(|e| e.to_string())??;
+        self.scheduler
+            .tick(&self.directory, &self.targets.current());
         let rounds = join_all(
             self.targets
                 .current()

@@ -330,6 +330,20 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredGroup, actor: &str) -> Resul
     Ok(())
 }
 
+/// Up to `limit` group ids after `after`, in id order (walking every group in pages).
+pub fn ids_after(
+    conn: &mut DbConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(scim_groups::table
+        .filter(scim_groups::id.gt(after))
+        .order(scim_groups::id)
+        .limit(limit)
+        .select(scim_groups::id)
+        .load(conn)?)
+}
+
 /// The rows with these ids, in the order given (missing ones skipped).
 pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<StoredGroup>, StoreError> {
     let mut by_id: HashMap<String, StoredGroup> = HashMap::with_capacity(ids.len());

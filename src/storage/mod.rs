@@ -9,11 +9,17 @@ mod error;
 pub mod migrate;
 pub mod schema;
 
+pub mod accounts;
 pub mod change_log;
+pub mod corrections;
+pub mod deletions;
 pub mod groups;
+pub mod identity_links;
 pub mod orders;
 pub mod query;
+pub mod sync_runs;
 pub mod target_health;
+pub mod target_locks;
 pub mod targets;
 pub mod tokens;
 pub mod users;

@@ -127,6 +127,8 @@ pub struct NewOrder {
     pub resource_type: String,
     pub resource_id: String,
     pub operation: String,
+    /// Set when the order must wait for approval (the mass-delete guard): why.
+    pub held_reason: Option<String>,
 }
 
 /// Longest error text kept per attempt.
@@ -215,6 +217,11 @@ where
         let now = tx.now();
         for entry in &entries {
             for order in plan(tx.conn(), entry)? {
+                let state = if order.held_reason.is_some() {
+                    OrderState::AwaitingApproval
+                } else {
+                    OrderState::Pending
+                };
                 let id: i64 = diesel::insert_into(orders::table)
                     .values((
                         orders::target.eq(&order.target),
@@ -222,7 +229,8 @@ where
                         orders::resource_id.eq(&order.resource_id),
                         orders::change_seq.eq(entry.seq),
                         orders::operation.eq(&order.operation),
-                        orders::state.eq(OrderState::Pending.as_str()),
+                        orders::held_reason.eq(&order.held_reason),
+                        orders::state.eq(state.as_str()),
                         orders::attempts.eq(0),
                         orders::next_attempt_at.eq(now),
                         orders::created_at.eq(now),
@@ -231,7 +239,7 @@ where
                     .returning(orders::id)
                     .get_result(tx.conn())
                     .map_err(StoreError::from)?;
-                transition(tx, id, OrderState::Pending)?;
+                transition(tx, id, state)?;
             }
         }
         diesel::update(planner_position::table.filter(planner_position::name.eq("planner")))
@@ -260,6 +268,9 @@ pub fn claim(
     limit: i64,
 ) -> Result<Vec<Order>, StoreError> {
     db.write(|tx| {
+        if !super::target_locks::may_deliver(tx, target)? {
+            return Ok(Vec::new());
+        }
         let now = tx.now();
         // One state at a time, so each scan walks the (target, state, id) index in id order
         // and stops after `limit` rows, however long the backlog.

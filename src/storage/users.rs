@@ -277,6 +277,20 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredUser, actor: &str) -> Result
     Ok(())
 }
 
+/// Up to `limit` user ids after `after`, in id order (walking every user in pages).
+pub fn ids_after(
+    conn: &mut DbConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(scim_users::table
+        .filter(scim_users::id.gt(after))
+        .order(scim_users::id)
+        .limit(limit)
+        .select(scim_users::id)
+        .load(conn)?)
+}
+
 /// The rows with these ids, in the order given (missing ones skipped).
 pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<StoredUser>, StoreError> {
     let mut by_id: HashMap<String, StoredUser> = HashMap::with_capacity(ids.len());

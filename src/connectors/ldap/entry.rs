@@ -189,6 +189,31 @@ pub fn changes(
     mods
 }
 
+/// Every attribute whose values differ: its name, the values wanted and the values held.
+pub fn differences(
+    current: &Attributes,
+    desired: &Attributes,
+    members: Option<&str>,
+) -> Vec<(String, Vec<String>, Vec<String>)> {
+    let mut names: Vec<String> = Vec::new();
+    for change in changes(current, desired, members) {
+        let name = match change {
+            Mod::Add(n, _) | Mod::Delete(n, _) | Mod::Replace(n, _) | Mod::Increment(n, _) => n,
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let wanted = get(desired, &name).cloned().unwrap_or_default();
+            let have = get(current, &name).cloned().unwrap_or_default();
+            (name, wanted, have)
+        })
+        .collect()
+}
+
 /// The first attribute whose values differ, in words (`None`: the entry matches).
 pub fn difference(
     current: &Attributes,

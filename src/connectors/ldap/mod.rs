@@ -20,7 +20,13 @@ use self::entry::{Attributes, DnTemplate};
 use self::pool::Pool;
 use self::settings::{GroupClass, LdapSettings};
 use super::batch::Lookups;
-use super::{BoxFuture, Connector, ConnectorError, Delivered, ObjectKind};
+use super::{
+    AttributeDrift, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink,
+    RemoteObject,
+};
+
+/// Entries per page of an aggregation's paged search.
+const AGGREGATION_PAGE: usize = 500;
 
 /// Most correlation values one directory search asks for.
 const LOOKUP_BATCH: usize = 200;
@@ -670,6 +676,85 @@ impl LdapConnector {
     }
 }
 
+impl LdapConnector {
+    /// The entry's attributes and the object's, minus what cannot be compared (passwords).
+    fn comparable(
+        &self,
+        kind: ObjectKind,
+        sent: &Value,
+        remote: &Value,
+    ) -> (Attributes, Attributes) {
+        let mut held = entry::attributes_of(remote);
+        held.remove("dn");
+        let mut desired = self.attributes(kind, sent);
+        desired.retain(|name, _| {
+            !PASSWORD_ATTRIBUTES
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name))
+        });
+        (held, desired)
+    }
+
+    /// Every entry of `kind` under the base DN, by a paged search (RFC 2696), one page at a
+    /// time into `sink`.
+    async fn aggregate_entries(
+        &self,
+        kind: ObjectKind,
+        sink: &PageSink,
+    ) -> Result<u64, ConnectorError> {
+        let class = match kind {
+            ObjectKind::User => self
+                .user_classes
+                .last()
+                .cloned()
+                .unwrap_or_else(|| "person".into()),
+            ObjectKind::Group => self.group_class.object_classes()[1].to_string(),
+        };
+        let filter = format!("(objectClass={class})");
+        let doing = format!("aggregating {filter} under {}", self.base_dn);
+        let mut ldap = self.pool.get().await?;
+        let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> = vec![
+            Box::new(ldap3::adapters::EntriesOnly::new()),
+            Box::new(ldap3::adapters::PagedResults::new(AGGREGATION_PAGE as i32)),
+        ];
+        let mut stream = self
+            .call(
+                &doing,
+                ldap.streaming_search_with(
+                    adapters,
+                    &self.base_dn,
+                    Scope::Subtree,
+                    &filter,
+                    vec!["*"],
+                ),
+            )
+            .await?;
+        let mut page = Vec::with_capacity(AGGREGATION_PAGE);
+        let mut total = 0u64;
+        while let Some(found) = self.call(&doing, stream.next()).await? {
+            let found = SearchEntry::construct(found);
+            let attributes: Attributes = found.attrs.into_iter().collect();
+            page.push(RemoteObject {
+                attributes: entry_json(&found.dn, attributes),
+                remote_id: found.dn,
+            });
+            total += 1;
+            if page.len() == AGGREGATION_PAGE {
+                let full = std::mem::replace(&mut page, Vec::with_capacity(AGGREGATION_PAGE));
+                if sink.send(full).await.is_err() {
+                    return Err(permanent("the aggregation was stopped".into()));
+                }
+            }
+        }
+        self.call(&doing, async { stream.finish().await.success() })
+            .await?;
+        if !page.is_empty() && sink.send(page).await.is_err() {
+            return Err(permanent("the aggregation was stopped".into()));
+        }
+        Ok(total)
+    }
+}
+
 /// A directory entry as JSON: each attribute's values as a list.
 fn entry_json(dn: &str, attributes: Attributes) -> Value {
     let mut out = Map::new();
@@ -724,15 +809,46 @@ impl Connector for LdapConnector {
     }
 
     fn difference(&self, kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
-        let mut held = entry::attributes_of(remote);
-        held.remove("dn");
-        let mut desired = self.attributes(kind, sent);
-        desired.retain(|name, _| {
-            !PASSWORD_ATTRIBUTES
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(name))
-        });
+        let (held, desired) = self.comparable(kind, sent, remote);
         entry::difference(&held, &desired, self.members(kind))
+    }
+
+    fn differences(&self, kind: ObjectKind, sent: &Value, remote: &Value) -> Vec<AttributeDrift> {
+        let (held, desired) = self.comparable(kind, sent, remote);
+        let list =
+            |values: Vec<String>| Value::Array(values.into_iter().map(Value::from).collect());
+        entry::differences(&held, &desired, self.members(kind))
+            .into_iter()
+            .map(|(name, wanted, have)| AttributeDrift {
+                name,
+                expected: list(wanted),
+                actual: list(have),
+            })
+            .collect()
+    }
+
+    fn is_disabled(&self, remote: &Value) -> bool {
+        let dn = remote["dn"].as_str().unwrap_or_default();
+        let moved = self
+            .disabled_container
+            .as_ref()
+            .is_some_and(|container| entry::same_dn(entry::split_dn(dn).1, container));
+        let marked = self
+            .disable_mark
+            .as_ref()
+            .is_some_and(|(attribute, value)| {
+                let held = entry::attributes_of(remote);
+                entry::get(&held, attribute).is_some_and(|v| v.contains(value))
+            });
+        moved || marked
+    }
+
+    fn aggregate<'a>(
+        &'a self,
+        kind: ObjectKind,
+        sink: &'a PageSink,
+    ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
+        Box::pin(self.aggregate_entries(kind, sink))
     }
 
     fn read<'a>(

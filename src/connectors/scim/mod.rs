@@ -1,5 +1,6 @@
 //! The SCIM 2.0 target connector (RFC 7644 as a client), over reqwest.
 
+mod aggregate;
 mod lookups;
 
 use std::sync::atomic::AtomicBool;
@@ -11,7 +12,7 @@ use serde_json::{json, Value};
 
 use self::lookups::LOOKUP_BATCH;
 use super::batch::Lookups;
-use super::{covers, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind};
+use super::{covers, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink};
 
 const SCIM_JSON: &str = "application/scim+json";
 
@@ -284,6 +285,14 @@ impl Connector for ScimConnector {
                 .query(&[("count", "1")]);
             self.send(builder, None).await.map(|_| ())
         })
+    }
+
+    fn aggregate<'a>(
+        &'a self,
+        kind: ObjectKind,
+        sink: &'a PageSink,
+    ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
+        Box::pin(self.aggregate_resources(kind, sink))
     }
 
     fn find<'a>(

@@ -1,0 +1,41 @@
+//! The mass-delete guard for inbound changes: user deletions planned for a target within its
+//! window add up, and those beyond the target's threshold (a count, or a share of its linked
+//! accounts) wait for approval instead of executing.
+
+use std::collections::HashMap;
+
+use super::Target;
+use crate::storage::{deletions, now_micros, DbConnection, StoreError};
+
+/// Counts for one planning transaction.
+#[derive(Debug, Default)]
+pub struct DeleteGuard {
+    /// Per target: deletions counted so far, and linked users.
+    counted: HashMap<String, (u64, u64)>,
+}
+
+impl DeleteGuard {
+    /// Counts one more deletion for the target; returns why it must be held, if it must.
+    pub fn admit(
+        &mut self,
+        conn: &mut DbConnection,
+        target: &Target,
+    ) -> Result<Option<String>, StoreError> {
+        let settings = &target.config.reconcile;
+        if settings.mass_delete_count.is_none() && settings.mass_delete_percent.is_none() {
+            return Ok(None);
+        }
+        let name = &target.config.name;
+        if !self.counted.contains_key(name) {
+            let since = now_micros() - settings.mass_delete_window_micros();
+            let recent = deletions::planned_since(conn, name, since)?;
+            let linked = deletions::linked_users(conn, name)?;
+            self.counted.insert(name.clone(), (recent, linked));
+        }
+        let Some((recent, linked)) = self.counted.get_mut(name) else {
+            return Ok(None);
+        };
+        *recent += 1;
+        Ok(settings.mass_delete(*recent, *linked))
+    }
+}

@@ -1,0 +1,229 @@
+//! Aggregation: every account and group on a target, read page by page into the accounts
+//! table and correlated to identities as it streams, so a large directory never sits in
+//! memory whole.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::correlation::{Correlator, Rule};
+use super::error::{blocking, ReconcileError};
+use crate::config::TargetConfig;
+use crate::connectors::{ObjectKind, RemoteObject};
+use crate::identity::Directory;
+use crate::provisioning::Target;
+use crate::storage::accounts::{self, situation, SeenAccount};
+use crate::storage::identity_links;
+
+/// Identities read per page while building the correlation index.
+const IDENTITY_PAGE: i64 = 1_000;
+
+/// What one aggregation found for one kind of object.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct KindReport {
+    pub read: u64,
+    pub linked: u64,
+    pub correlated: u64,
+    pub uncorrelated: u64,
+    pub ambiguous: u64,
+    /// Accounts a previous aggregation saw that are gone from the target.
+    pub forgotten: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct AggregationReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<KindReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<KindReport>,
+}
+
+pub fn resource_type(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::User => "User",
+        ObjectKind::Group => "Group",
+    }
+}
+
+/// The target's user correlation rules, or the default: `userName` against the attribute
+/// the target correlates on.
+pub fn user_rules(config: &TargetConfig) -> Result<Vec<Rule>, ReconcileError> {
+    let configured = &config.reconcile.correlation;
+    if !configured.is_empty() {
+        return configured
+            .iter()
+            .map(|r| Rule::parse(r))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ReconcileError::Config(format!("target {:?}: {e}", config.name)));
+    }
+    let account = match (config.kind.as_str(), &config.ldap) {
+        ("ldap", Some(ldap)) => ldap.correlation(),
+        _ => "userName".to_string(),
+    };
+    Rule::parse(&format!("userName = {account}"))
+        .map(|r| vec![r])
+        .map_err(ReconcileError::Config)
+}
+
+/// Groups correlate by name.
+pub fn group_rules(config: &TargetConfig) -> Vec<Rule> {
+    let account = if config.kind == "ldap" {
+        "cn"
+    } else {
+        "displayName"
+    };
+    Rule::parse(&format!("displayName = {account}"))
+        .map(|r| vec![r])
+        .unwrap_or_default()
+}
+
+/// Aggregates every kind the target provisions, as part of run `run_id`.
+pub async fn aggregate(
+    directory: &Directory,
+    target: &Target,
+    run_id: i64,
+) -> Result<AggregationReport, ReconcileError> {
+    let mut report = AggregationReport::default();
+    if target.config.users {
+        let rules = user_rules(&target.config)?;
+        report.users =
+            Some(aggregate_kind(directory, target, ObjectKind::User, rules, run_id).await?);
+    }
+    if target.config.groups {
+        let rules = group_rules(&target.config);
+        report.groups =
+            Some(aggregate_kind(directory, target, ObjectKind::Group, rules, run_id).await?);
+    }
+    Ok(report)
+}
+
+/// Builds the correlation index: every identity of the kind, with the target's links.
+async fn correlator(
+    directory: &Directory,
+    target: &str,
+    kind: ObjectKind,
+    rules: Vec<Rule>,
+) -> Result<Correlator, ReconcileError> {
+    let (directory, target) = (directory.clone(), target.to_string());
+    blocking(move || {
+        let links = directory
+            .db()
+            .read(|c| identity_links::all_of(c, &target, resource_type(kind)))?;
+        let mut correlator = Correlator::new(rules, &links);
+        let mut after = String::new();
+        loop {
+            let page = match kind {
+                ObjectKind::User => directory.users_after(&after, IDENTITY_PAGE)?,
+                ObjectKind::Group => directory.groups_after(&after, IDENTITY_PAGE)?,
+            };
+            let Some((last, _)) = page.last() else {
+                return Ok(correlator);
+            };
+            after = last.clone();
+            for (id, identity) in &page {
+                correlator.add_identity(id, identity);
+            }
+        }
+    })
+    .await
+}
+
+async fn aggregate_kind(
+    directory: &Directory,
+    target: &Target,
+    kind: ObjectKind,
+    rules: Vec<Rule>,
+    run_id: i64,
+) -> Result<KindReport, ReconcileError> {
+    let name = target.config.name.clone();
+    let mut correlator = correlator(directory, &name, kind, rules).await?;
+    // A few pages in flight: the directory reads ahead while the last page is written.
+    let (sender, mut receiver) = mpsc::channel::<Vec<RemoteObject>>(4);
+    let connector = target.connector.clone();
+    let reading = async move {
+        let sender = sender;
+        connector.aggregate(kind, &sender).await
+    };
+    let db = directory.db().clone();
+    let writing = async {
+        let mut report = KindReport::default();
+        while let Some(page) = receiver.recv().await {
+            let mut seen = Vec::with_capacity(page.len());
+            let mut new_links = Vec::new();
+            for object in page {
+                let placed = correlator.place(&object.remote_id, &object.attributes);
+                report.read += 1;
+                match placed.situation {
+                    situation::LINKED => report.linked += 1,
+                    situation::CORRELATED => {
+                        report.correlated += 1;
+                        if let Some(id) = &placed.identity_id {
+                            new_links.push((id.clone(), object.remote_id.clone()));
+                        }
+                    }
+                    situation::AMBIGUOUS => report.ambiguous += 1,
+                    _ => report.uncorrelated += 1,
+                }
+                seen.push(SeenAccount {
+                    remote_id: object.remote_id,
+                    attributes: object.attributes.to_string(),
+                    identity_id: placed.identity_id,
+                    situation: placed.situation,
+                    candidates: (!placed.candidates.is_empty())
+                        .then(|| Value::from(placed.candidates).to_string()),
+                });
+            }
+            let (db, name) = (db.clone(), name.clone());
+            blocking(move || {
+                db.write(|tx| {
+                    accounts::record(tx, &name, resource_type(kind), run_id, &seen)?;
+                    identity_links::add_missing(tx, &name, resource_type(kind), &new_links)
+                })
+                .map_err(ReconcileError::from)
+            })
+            .await?;
+        }
+        Ok::<_, ReconcileError>(report)
+    };
+    let (read, written) = tokio::join!(reading, writing);
+    let mut report = written?;
+    read?;
+    let (db, name) = (directory.db().clone(), name.clone());
+    report.forgotten = blocking(move || {
+        db.write(|tx| accounts::forget_unseen(tx, &name, resource_type(kind), run_id))
+            .map_err(ReconcileError::from)
+    })
+    .await? as u64;
+    Ok(report)
+}
+
+/// Accounts per (resource type, situation), for reports.
+pub fn situation_counts(
+    directory: &Directory,
+    target: &str,
+) -> Result<HashMap<(String, String), i64>, ReconcileError> {
+    Ok(directory.db().read(|c| accounts::counts(c, target))?)
+}
+
+/// Runs aggregation `id` (a run started with kind `aggregate`) on its own and records how it
+/// ended.
+pub async fn run(
+    directory: &Directory,
+    target: &Target,
+    id: i64,
+) -> Result<AggregationReport, ReconcileError> {
+    let result = aggregate(directory, target, id).await;
+    let (summary, error) = match &result {
+        Ok(report) => (serde_json::to_value(report).unwrap_or_default(), None),
+        Err(e) => (Value::Object(Default::default()), Some(e.to_string())),
+    };
+    let db = directory.db().clone();
+    blocking(move || {
+        db.write(|tx| crate::storage::sync_runs::finish(tx, id, &summary, error.as_deref()))
+            .map_err(ReconcileError::from)
+    })
+    .await?;
+    result
+}

@@ -1,0 +1,330 @@
+//! Correlation: which identity a target account stands for. Rules (`userName = uid`) are
+//! tried in order; an account matching exactly one identity that has no other account is
+//! correlated; several matches are ambiguous and never guessed.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::storage::accounts::situation;
+
+/// A path into a JSON object: `attr`, `attr.sub`, `attr[primary].sub`, `attr[work].sub`
+/// (a `type` value), or an extension attribute `urn:...:User:employeeNumber`.
+#[derive(Debug, Clone, PartialEq)]
+struct Path {
+    extension: Option<String>,
+    attribute: String,
+    selector: Option<Selector>,
+    sub: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Selector {
+    Primary,
+    Type(String),
+}
+
+impl Path {
+    fn parse(text: &str) -> Result<Path, String> {
+        let text = text.trim();
+        let (extension, rest) = match text.rfind(':') {
+            Some(at) if text.to_ascii_lowercase().starts_with("urn:") => {
+                (Some(text[..at].to_string()), &text[at + 1..])
+            }
+            _ => (None, text),
+        };
+        let (head, sub) = match rest.rsplit_once("].") {
+            Some((head, sub)) => (format!("{head}]"), Some(sub.to_string())),
+            None => match rest.split_once('.') {
+                Some((head, sub)) if !rest.contains('[') => {
+                    (head.to_string(), Some(sub.to_string()))
+                }
+                _ => (rest.to_string(), None),
+            },
+        };
+        let (attribute, selector) = match head.split_once('[') {
+            Some((attribute, selector)) => {
+                let inner = selector
+                    .strip_suffix(']')
+                    .ok_or_else(|| format!("{text:?}: unclosed '['"))?
+                    .trim();
+                let selector = if inner.eq_ignore_ascii_case("primary") {
+                    Selector::Primary
+                } else {
+                    Selector::Type(inner.trim_matches('"').to_string())
+                };
+                (attribute.to_string(), Some(selector))
+            }
+            None => (head, None),
+        };
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        if !valid(&attribute) || sub.as_deref().is_some_and(|s| !valid(s)) {
+            return Err(format!("{text:?} is not an attribute path"));
+        }
+        Ok(Path {
+            extension,
+            attribute,
+            selector,
+            sub,
+        })
+    }
+
+    /// The path's values in `object`, normalised for comparison (trimmed, lower case):
+    /// identifiers like userName, uid and mail compare without case on both sides.
+    fn values(&self, object: &Value) -> Vec<String> {
+        let container = match &self.extension {
+            Some(urn) => field(object, urn),
+            None => Some(object),
+        };
+        let Some(found) = container.and_then(|c| field(c, &self.attribute)) else {
+            return Vec::new();
+        };
+        let items: Vec<&Value> = match found {
+            Value::Array(list) => list.iter().collect(),
+            other => vec![other],
+        };
+        let selected = items.into_iter().filter(|item| match &self.selector {
+            None => true,
+            Some(Selector::Primary) => field(item, "primary")
+                .is_some_and(|p| p == &Value::Bool(true) || p.as_str() == Some("true")),
+            Some(Selector::Type(t)) => field(item, "type")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(t)),
+        });
+        let mut out = Vec::new();
+        for item in selected {
+            let value = match &self.sub {
+                Some(sub) => field(item, sub),
+                None if item.is_object() => field(item, "value"),
+                None => Some(item),
+            };
+            match value {
+                Some(Value::String(s)) if !s.trim().is_empty() => out.push(s.trim().to_lowercase()),
+                Some(Value::Array(list)) => out.extend(
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .filter(|s| !s.trim().is_empty())
+                        .map(|s| s.trim().to_lowercase()),
+                ),
+                Some(Value::Number(n)) => out.push(n.to_string()),
+                Some(Value::Bool(b)) => out.push(b.to_string()),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// A field by name, ignoring case (SCIM attribute names and LDAP attribute types are both
+/// case-insensitive).
+fn field<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    let fields = object.as_object()?;
+    fields.get(name).or_else(|| {
+        fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// One correlation rule: an identity path equals an account path.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    identity: Path,
+    account: Path,
+    text: String,
+}
+
+impl Rule {
+    pub fn parse(text: &str) -> Result<Rule, String> {
+        let (identity, account) = text
+            .split_once('=')
+            .ok_or_else(|| format!("correlation rule {text:?}: expected IDENTITY = ACCOUNT"))?;
+        Ok(Rule {
+            identity: Path::parse(identity).map_err(|e| format!("correlation rule: {e}"))?,
+            account: Path::parse(account).map_err(|e| format!("correlation rule: {e}"))?,
+            text: text.trim().to_string(),
+        })
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// How an account was placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub situation: &'static str,
+    pub identity_id: Option<String>,
+    /// Ambiguous: the identities that matched.
+    pub candidates: Vec<String>,
+}
+
+/// Correlates accounts of one kind on one target: identities indexed by each rule's values,
+/// and the links already recorded.
+pub struct Correlator {
+    rules: Vec<Rule>,
+    /// Per rule: normalised value → identity ids.
+    index: Vec<HashMap<String, Vec<String>>>,
+    /// Linked remote id (as stored, and lower case for DNs) → identity.
+    linked: HashMap<String, String>,
+    /// Identities already standing for an account (linked, or correlated in this run).
+    taken: HashSet<String>,
+}
+
+impl Correlator {
+    /// `links`: identity id → remote id, as provisioning recorded them.
+    pub fn new(rules: Vec<Rule>, links: &HashMap<String, String>) -> Correlator {
+        let mut linked = HashMap::with_capacity(links.len() * 2);
+        for (identity, remote) in links {
+            linked.insert(remote.clone(), identity.clone());
+            linked.insert(remote.to_lowercase(), identity.clone());
+        }
+        Correlator {
+            index: vec![HashMap::new(); rules.len()],
+            rules,
+            linked,
+            taken: links.keys().cloned().collect(),
+        }
+    }
+
+    /// Adds one identity to the index.
+    pub fn add_identity(&mut self, id: &str, identity: &Value) {
+        for (rule, index) in self.rules.iter().zip(self.index.iter_mut()) {
+            for value in rule.identity.values(identity) {
+                let ids = index.entry(value).or_default();
+                if !ids.iter().any(|known| known == id) {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+    }
+
+    /// Places one account: linked, correlated (and from now on taken), ambiguous, or an
+    /// orphan.
+    pub fn place(&mut self, remote_id: &str, account: &Value) -> Placement {
+        let linked = self
+            .linked
+            .get(remote_id)
+            .or_else(|| self.linked.get(&remote_id.to_lowercase()));
+        if let Some(identity) = linked {
+            return Placement {
+                situation: situation::LINKED,
+                identity_id: Some(identity.clone()),
+                candidates: Vec::new(),
+            };
+        }
+        for (rule, index) in self.rules.iter().zip(&self.index) {
+            let mut matches: Vec<String> = Vec::new();
+            for value in rule.account.values(account) {
+                for id in index.get(&value).into_iter().flatten() {
+                    if !matches.contains(id) {
+                        matches.push(id.clone());
+                    }
+                }
+            }
+            match matches.len() {
+                0 => continue,
+                1 if !self.taken.contains(&matches[0]) => {
+                    self.taken.insert(matches[0].clone());
+                    return Placement {
+                        situation: situation::CORRELATED,
+                        identity_id: matches.pop(),
+                        candidates: Vec::new(),
+                    };
+                }
+                _ => {
+                    return Placement {
+                        situation: situation::AMBIGUOUS,
+                        identity_id: None,
+                        candidates: matches,
+                    }
+                }
+            }
+        }
+        Placement {
+            situation: situation::UNCORRELATED,
+            identity_id: None,
+            candidates: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn correlator(rules: &[&str], links: &[(&str, &str)]) -> Correlator {
+        let rules = rules
+            .iter()
+            .map(|r| Rule::parse(r).expect("rule"))
+            .collect();
+        let links = links
+            .iter()
+            .map(|(i, r)| (i.to_string(), r.to_string()))
+            .collect();
+        let mut c = Correlator::new(rules, &links);
+        c.add_identity(
+            "u1",
+            &json!({"userName": "BJensen", "emails": [{"value": "b@x.org", "primary": true}, {"value": "old@x.org", "type": "home"}], "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "701"}}),
+        );
+        c.add_identity(
+            "u2",
+            &json!({"userName": "jsmith", "emails": [{"value": "shared@x.org", "primary": true}]}),
+        );
+        c.add_identity(
+            "u3",
+            &json!({"userName": "jsmith2", "emails": [{"value": "shared@x.org", "primary": true}]}),
+        );
+        c
+    }
+
+    #[test]
+    fn rules_are_tried_in_order_and_never_guess() {
+        let mut c = correlator(
+            &[
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber = employeeNumber",
+                "userName = uid",
+                "emails[primary].value = mail",
+            ],
+            &[("u9", "uid=linked,dc=x")],
+        );
+        let by_number = c.place(
+            "uid=a,dc=x",
+            &json!({"employeeNumber": ["701"], "uid": ["zzz"]}),
+        );
+        assert_eq!(by_number.situation, situation::CORRELATED);
+        assert_eq!(by_number.identity_id.as_deref(), Some("u1"));
+        // u1 stands for an account now: a second match is not guessed.
+        let again = c.place("uid=b,dc=x", &json!({"uid": ["bjensen"]}));
+        assert_eq!(again.situation, situation::AMBIGUOUS);
+        let shared = c.place("uid=c,dc=x", &json!({"mail": ["SHARED@x.org"]}));
+        assert_eq!(shared.situation, situation::AMBIGUOUS);
+        assert_eq!(shared.candidates.len(), 2);
+        let by_name = c.place("uid=d,dc=x", &json!({"UID": ["JSmith"]}));
+        assert_eq!(by_name.identity_id.as_deref(), Some("u2"));
+        let orphan = c.place("uid=e,dc=x", &json!({"uid": ["nobody"]}));
+        assert_eq!(orphan.situation, situation::UNCORRELATED);
+        let linked = c.place("UID=LINKED,DC=X", &json!({}));
+        assert_eq!(linked.situation, situation::LINKED);
+        assert_eq!(linked.identity_id.as_deref(), Some("u9"));
+    }
+
+    #[test]
+    fn paths_select_primary_and_typed_values() {
+        let user = json!({"emails": [{"value": "a@x", "type": "work"}, {"value": "b@x", "type": "home", "primary": true}], "name": {"givenName": "Ann"}});
+        let values = |p: &str| Path::parse(p).expect("path").values(&user);
+        assert_eq!(values("emails[primary].value"), vec!["b@x"]);
+        assert_eq!(values("emails[work].value"), vec!["a@x"]);
+        assert_eq!(values("emails"), vec!["a@x", "b@x"]);
+        assert_eq!(values("name.givenName"), vec!["ann"]);
+        assert!(Rule::parse("userName uid").is_err());
+        assert!(Rule::parse("user name = uid").is_err());
+    }
+}

@@ -1,0 +1,378 @@
+//! The full sync's comparison: every identity mapped through the target's mapping against the
+//! account aggregated for it, and every account no identity stands for. Only managed
+//! attributes are compared (the mapping's), and only groups scimgate manages (linked ones).
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{json, Value};
+
+use super::aggregate::resource_type;
+use super::error::ReconcileError;
+use super::OrphanPolicy;
+use crate::connectors::{AttributeDrift, ObjectKind};
+use crate::identity::Directory;
+use crate::provisioning::deliver::{group_object, ORPHAN_DELETE, ORPHAN_DISABLE};
+use crate::provisioning::Target;
+use crate::storage::accounts::{self, situation, Account, AccountFilter};
+use crate::storage::corrections::Correction;
+use crate::storage::identity_links;
+use crate::storage::sync_runs::NewFinding;
+
+/// Identities (and accounts) compared per page.
+const PAGE: i64 = 1_000;
+
+/// One finding and the order that corrects it, if any.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub finding: NewFinding,
+    pub correction: Option<Correction>,
+}
+
+impl Planned {
+    /// Whether carrying it out deletes or disables an account (the mass-delete guard counts
+    /// these).
+    pub fn removes(&self) -> bool {
+        matches!(self.finding.action, "delete" | "disable" | "deprovision")
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub compared: u64,
+    pub planned: Vec<Planned>,
+    /// Linked user accounts on the target (the guard's percentage is of these).
+    pub population: u64,
+}
+
+/// What a finding is about.
+#[derive(Clone, Copy)]
+struct Subject<'a> {
+    kind: ObjectKind,
+    identity: Option<&'a str>,
+    remote: Option<&'a str>,
+}
+
+struct Comparison<'a> {
+    target: &'a Target,
+    plan: Plan,
+}
+
+impl Comparison<'_> {
+    fn note(
+        &mut self,
+        subject: Subject<'_>,
+        finding: &'static str,
+        action: &'static str,
+        attributes: Option<Value>,
+        operation: Option<&str>,
+    ) {
+        let Subject {
+            kind,
+            identity,
+            remote,
+        } = subject;
+        let resource_type = resource_type(kind).to_string();
+        let correction = operation.map(|operation| {
+            let orphan = operation == ORPHAN_DELETE || operation == ORPHAN_DISABLE;
+            Correction {
+                resource_type: resource_type.clone(),
+                resource_id: if orphan { remote } else { identity }
+                    .unwrap_or_default()
+                    .to_string(),
+                operation: operation.to_string(),
+                remote_id: remote.map(str::to_string),
+                held_reason: None,
+            }
+        });
+        self.plan.planned.push(Planned {
+            finding: NewFinding {
+                resource_type,
+                identity_id: identity.map(str::to_string),
+                remote_id: remote.map(str::to_string),
+                finding,
+                attributes: attributes.map(|a| a.to_string()),
+                action,
+                order_id: None,
+            },
+            correction,
+        });
+    }
+
+    /// Compares one identity's desired object with its account, if it has one.
+    fn object(
+        &mut self,
+        kind: ObjectKind,
+        id: &str,
+        desired: Result<Value, String>,
+        account: Option<&Account>,
+    ) {
+        let remote = account.map(|a| a.remote_id.as_str());
+        let Some(account) = account else {
+            self.note(
+                Subject {
+                    kind,
+                    identity: Some(id),
+                    remote: None,
+                },
+                "missing",
+                "create",
+                None,
+                Some("upsert"),
+            );
+            return;
+        };
+        let actual: Value = serde_json::from_str(&account.attributes).unwrap_or(Value::Null);
+        let mut drift = match &desired {
+            Ok(desired) => self.target.connector.differences(kind, desired, &actual),
+            // A member not provisioned yet: the group is incomplete on the target.
+            Err(why) => vec![AttributeDrift {
+                name: "members".into(),
+                expected: Value::String(why.clone()),
+                actual: Value::Null,
+            }],
+        };
+        if kind == ObjectKind::User
+            && self.target.connector.is_disabled(&actual)
+            && !drift.iter().any(|d| d.name == "active")
+        {
+            drift.push(AttributeDrift {
+                name: "active".into(),
+                expected: Value::Bool(true),
+                actual: Value::Bool(false),
+            });
+        }
+        if !drift.is_empty() {
+            let listed = serde_json::to_value(&drift).unwrap_or(Value::Null);
+            self.note(
+                Subject {
+                    kind,
+                    identity: Some(id),
+                    remote,
+                },
+                "differs",
+                "update",
+                Some(listed),
+                Some("upsert"),
+            );
+        }
+    }
+
+    /// An account no present identity stands for.
+    fn orphan(&mut self, account: &Account, policy: OrphanPolicy) {
+        let kind = ObjectKind::User;
+        let remote = Some(account.remote_id.as_str());
+        let identity = account.identity_id.as_deref();
+        let actual: Value = serde_json::from_str(&account.attributes).unwrap_or(Value::Null);
+        match policy {
+            OrphanPolicy::Ignore => self.note(
+                Subject {
+                    kind,
+                    identity,
+                    remote,
+                },
+                "orphan",
+                "none",
+                None,
+                None,
+            ),
+            OrphanPolicy::Disable if self.target.connector.is_disabled(&actual) => self.note(
+                Subject {
+                    kind,
+                    identity,
+                    remote,
+                },
+                "orphan",
+                "none",
+                None,
+                None,
+            ),
+            OrphanPolicy::Disable => self.note(
+                Subject {
+                    kind,
+                    identity,
+                    remote,
+                },
+                "orphan",
+                "disable",
+                None,
+                Some(ORPHAN_DISABLE),
+            ),
+            OrphanPolicy::Delete => self.note(
+                Subject {
+                    kind,
+                    identity,
+                    remote,
+                },
+                "orphan",
+                "delete",
+                None,
+                Some(ORPHAN_DELETE),
+            ),
+        }
+    }
+}
+
+/// Computes the corrective plan for the target from its last aggregation.
+pub fn plan(directory: &Directory, target: &Target) -> Result<Plan, ReconcileError> {
+    let config = &target.config;
+    let name = config.name.as_str();
+    let policy = config
+        .reconcile
+        .orphan_policy()
+        .map_err(ReconcileError::Config)?;
+    let db = directory.db();
+    let user_links = db.read(|c| identity_links::all_of(c, name, "User"))?;
+    let group_links = db.read(|c| identity_links::all_of(c, name, "Group"))?;
+    let mut cmp = Comparison {
+        target,
+        plan: Plan::default(),
+    };
+    if config.users {
+        users(directory, &mut cmp, &user_links, policy)?;
+    }
+    if config.groups {
+        groups(directory, &mut cmp, &user_links, &group_links)?;
+    }
+    Ok(cmp.plan)
+}
+
+fn users(
+    directory: &Directory,
+    cmp: &mut Comparison<'_>,
+    links: &HashMap<String, String>,
+    policy: OrphanPolicy,
+) -> Result<(), ReconcileError> {
+    let target = cmp.target;
+    let name = target.config.name.as_str();
+    let db = directory.db();
+    let scope = match &target.users_filter {
+        Some(filter) => Some(directory.user_ids_matching(filter)?),
+        None => None,
+    };
+    let secrets = target.mapping.secret_targets();
+    let mut present: HashSet<String> = HashSet::new();
+    let mut after = String::new();
+    loop {
+        let page = directory.users_after(&after, PAGE)?;
+        let Some((last, _)) = page.last() else { break };
+        after = last.clone();
+        let remote_ids: Vec<String> = page
+            .iter()
+            .filter_map(|(id, _)| links.get(id).cloned())
+            .collect();
+        let held = db.read(|c| accounts::by_remote_ids(c, name, "User", &remote_ids))?;
+        for (id, user) in &page {
+            present.insert(id.clone());
+            cmp.plan.compared += 1;
+            let account = links.get(id).and_then(|r| held.get(r));
+            let in_scope = scope.as_ref().is_none_or(|s| s.contains(id));
+            if in_scope {
+                let mut desired = target.mapping.user(user, id);
+                if let Value::Object(fields) = &mut desired {
+                    for secret in secrets {
+                        fields.remove(secret);
+                    }
+                }
+                cmp.object(ObjectKind::User, id, Ok(desired), account);
+            } else if let Some(account) = account {
+                let actual: Value =
+                    serde_json::from_str(&account.attributes).unwrap_or(Value::Null);
+                let deactivates = target.config.deprovision == "deactivate";
+                if !(deactivates && target.connector.is_disabled(&actual)) {
+                    let remote = Some(account.remote_id.as_str());
+                    cmp.note(
+                        Subject {
+                            kind: ObjectKind::User,
+                            identity: Some(id),
+                            remote,
+                        },
+                        "out_of_scope",
+                        "deprovision",
+                        None,
+                        Some("upsert"),
+                    );
+                }
+            }
+        }
+    }
+    cmp.plan.population = links.len() as u64;
+    // Accounts no present identity stands for: orphans, ambiguous ones, and those still
+    // linked to a user deleted here.
+    let mut filter = AccountFilter {
+        resource_type: Some("User".into()),
+        limit: PAGE,
+        ..AccountFilter::default()
+    };
+    loop {
+        let page = db.read(|c| accounts::page(c, name, &filter))?;
+        let Some(last) = page.last() else { break };
+        filter.after = Some(last.remote_id.clone());
+        for account in &page {
+            match account.situation.as_str() {
+                situation::AMBIGUOUS => {
+                    let candidates = account
+                        .candidates
+                        .as_deref()
+                        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+                        .map(|c| json!([{"name": "candidates", "expected": Value::Null, "actual": c}]));
+                    cmp.note(
+                        Subject {
+                            kind: ObjectKind::User,
+                            identity: None,
+                            remote: Some(&account.remote_id),
+                        },
+                        "ambiguous",
+                        "none",
+                        candidates,
+                        None,
+                    );
+                }
+                situation::UNCORRELATED => cmp.orphan(account, policy),
+                _ if account
+                    .identity_id
+                    .as_ref()
+                    .is_some_and(|id| !present.contains(id)) =>
+                {
+                    cmp.orphan(account, policy)
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn groups(
+    directory: &Directory,
+    cmp: &mut Comparison<'_>,
+    user_links: &HashMap<String, String>,
+    group_links: &HashMap<String, String>,
+) -> Result<(), ReconcileError> {
+    let name = cmp.target.config.name.clone();
+    let db = directory.db();
+    let mut after = String::new();
+    loop {
+        let page = directory.groups_after(&after, PAGE)?;
+        let Some((last, _)) = page.last() else { break };
+        after = last.clone();
+        let remote_ids: Vec<String> = page
+            .iter()
+            .filter_map(|(id, _)| group_links.get(id).cloned())
+            .collect();
+        let held = db.read(|c| accounts::by_remote_ids(c, &name, "Group", &remote_ids))?;
+        for (id, group) in &page {
+            cmp.plan.compared += 1;
+            let desired = group_object(group, id, |kind, member| {
+                if kind == "Group" {
+                    group_links.get(member).cloned()
+                } else {
+                    user_links.get(member).cloned()
+                }
+            })
+            .map_err(|(kind, member)| format!("member {kind} {member} is not provisioned yet"));
+            let account = group_links.get(id).and_then(|r| held.get(r));
+            cmp.object(ObjectKind::Group, id, desired, account);
+        }
+    }
+    Ok(())
+}

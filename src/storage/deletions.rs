@@ -1,0 +1,35 @@
+//! Counts for the mass-delete guard: recent deletions planned for a target, and how many
+//! accounts it has linked.
+
+use diesel::prelude::*;
+
+use super::orders::OrderState;
+use super::schema::{identity_links, orders};
+use super::{DbConnection, Micros, StoreError};
+
+/// User deletions planned for the target since `since` (not counting cancelled ones).
+pub fn planned_since(
+    conn: &mut DbConnection,
+    target: &str,
+    since: Micros,
+) -> Result<u64, StoreError> {
+    let n: i64 = orders::table
+        .filter(orders::target.eq(target))
+        .filter(orders::resource_type.eq("User"))
+        .filter(orders::operation.eq("delete"))
+        .filter(orders::created_at.gt(since))
+        .filter(orders::state.ne(OrderState::Inactive.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(n as u64)
+}
+
+/// Users linked to accounts on the target.
+pub fn linked_users(conn: &mut DbConnection, target: &str) -> Result<u64, StoreError> {
+    let n: i64 = identity_links::table
+        .filter(identity_links::target.eq(target))
+        .filter(identity_links::resource_type.eq("User"))
+        .count()
+        .get_result(conn)?;
+    Ok(n as u64)
+}
