@@ -11,7 +11,7 @@ use crate::config::TargetConfig;
 use crate::provisioning::quarantine::Health;
 use crate::storage::orders::{self, OrderState};
 use crate::storage::targets::{self, StoredTarget};
-use crate::storage::{target_health, DbConnection};
+use crate::storage::{deletions, target_health, target_locks, DbConnection};
 
 /// A stored target's settings.
 pub fn stored_config(row: &StoredTarget) -> Result<TargetConfig, AdminError> {
@@ -93,13 +93,15 @@ pub async fn status(
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    let (known, status, health) = blocking(move || {
+    let (known, status, health, guard, lock) = blocking(move || {
         let db = state.db.clone();
         db.read(|c| {
             let known = lookup(&state, c, &name)?.ok_or_else(|| not_found(&name))?;
             let status = orders::status(c, &name)?;
             let health = target_health::find(c, &name)?;
-            Ok((known, status, health))
+            let guard = deletions::held_by_guard(c, &name)?;
+            let lock = target_locks::held(c, &name, crate::storage::now_micros())?;
+            Ok((known, status, health, guard, lock))
         })
     })
     .await?;
@@ -128,5 +130,7 @@ pub async fn status(
             "probeIntervalSeconds": health.quarantined_since.map(|_| health.probe_delay as f64 / 1e6),
             "consecutiveFailures": health.consecutive_failures,
         },
+        "massDeleteGuard": {"held": guard.0, "reason": guard.1},
+        "fullSync": lock.map(|l| json!({"running": true, "syncId": l.sync_id, "since": time(l.acquired_at)})),
     })))
 }

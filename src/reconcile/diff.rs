@@ -40,7 +40,7 @@ impl Planned {
 pub struct Plan {
     pub compared: u64,
     pub planned: Vec<Planned>,
-    /// Linked user accounts on the target (the guard's percentage is of these).
+    /// User accounts on the target (the guard's percentage is of these).
     pub population: u64,
 }
 
@@ -295,7 +295,12 @@ fn users(
             }
         }
     }
-    cmp.plan.population = links.len() as u64;
+    cmp.plan.population = db
+        .read(|c| accounts::counts(c, name))?
+        .iter()
+        .filter(|((kind, _), _)| kind == "User")
+        .map(|(_, n)| *n as u64)
+        .sum();
     // Accounts no present identity stands for: orphans, ambiguous ones, and those still
     // linked to a user deleted here.
     let mut filter = AccountFilter {

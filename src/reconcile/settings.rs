@@ -53,18 +53,18 @@ impl ReconcileSettings {
         if deletions == 0 {
             return None;
         }
-        if let Some(limit) = self.mass_delete_count {
-            if deletions > limit {
-                return Some(format!(
-                    "mass-delete guard: {deletions} deletions or disables exceed the limit of {limit}"
-                ));
-            }
-        }
         if let Some(percent) = self.mass_delete_percent {
             let share = 100.0 * deletions as f64 / population.max(1) as f64;
             if share > percent {
                 return Some(format!(
                     "mass-delete guard: {deletions} of {population} accounts ({share:.0}%) would be deleted or disabled, more than {percent}%"
+                ));
+            }
+        }
+        if let Some(limit) = self.mass_delete_count {
+            if deletions > limit {
+                return Some(format!(
+                    "mass-delete guard: {deletions} deletions or disables exceed the limit of {limit}"
                 ));
             }
         }

@@ -33,3 +33,21 @@ pub fn linked_users(conn: &mut DbConnection, target: &str) -> Result<u64, StoreE
         .get_result(conn)?;
     Ok(n as u64)
 }
+
+/// Orders of the target the mass-delete guard holds, and the latest reason.
+pub fn held_by_guard(
+    conn: &mut DbConnection,
+    target: &str,
+) -> Result<(i64, Option<String>), StoreError> {
+    let held = orders::table
+        .filter(orders::target.eq(target))
+        .filter(orders::state.eq(OrderState::AwaitingApproval.as_str()))
+        .filter(orders::held_reason.like("mass-delete guard%"));
+    let count: i64 = held.count().get_result(conn)?;
+    let reason: Option<Option<String>> = held
+        .order(orders::id.desc())
+        .select(orders::held_reason)
+        .first(conn)
+        .optional()?;
+    Ok((count, reason.flatten()))
+}

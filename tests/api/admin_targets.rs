@@ -16,22 +16,22 @@ use crate::provisioning::{orders_of, settled, wait_for};
 use crate::rfc7644_patch::patch;
 
 /// An admin API response with its raw text, to look for secrets in.
-struct Answer {
-    status: u16,
-    text: String,
-    body: Value,
-    location: Option<String>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) text: String,
+    pub(crate) body: Value,
+    pub(crate) location: Option<String>,
 }
 
 /// An operator: an admin token on one server, keeping every response text it got.
-struct Ops<'a> {
+pub(crate) struct Ops<'a> {
     server: &'a TestServer,
     token: String,
     seen: std::cell::RefCell<String>,
 }
 
 impl<'a> Ops<'a> {
-    fn on(server: &'a TestServer) -> Ops<'a> {
+    pub(crate) fn on(server: &'a TestServer) -> Ops<'a> {
         Ops {
             server,
             token: api_token::issue_with_role(&server.db, "ops", Role::Admin).expect("token"),
@@ -39,7 +39,7 @@ impl<'a> Ops<'a> {
         }
     }
 
-    fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Answer {
+    pub(crate) fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Answer {
         let url = self
             .server
             .base
@@ -70,19 +70,19 @@ impl<'a> Ops<'a> {
         }
     }
 
-    fn get(&self, path: &str) -> Answer {
+    pub(crate) fn get(&self, path: &str) -> Answer {
         self.call(Method::GET, path, None)
     }
 
-    fn post(&self, path: &str, body: Option<&Value>) -> Answer {
+    pub(crate) fn post(&self, path: &str, body: Option<&Value>) -> Answer {
         self.call(Method::POST, path, body)
     }
 
-    fn put(&self, path: &str, body: &Value) -> Answer {
+    pub(crate) fn put(&self, path: &str, body: &Value) -> Answer {
         self.call(Method::PUT, path, Some(body))
     }
 
-    fn delete(&self, path: &str) -> Answer {
+    pub(crate) fn delete(&self, path: &str) -> Answer {
         self.call(Method::DELETE, path, None)
     }
 
@@ -99,7 +99,7 @@ fn fast(c: &mut Config) {
 }
 
 /// Settings for a SCIM target at `app`, authenticated with its token.
-fn settings(name: &str, app: &TestServer) -> Value {
+pub(crate) fn settings(name: &str, app: &TestServer) -> Value {
     json!({
         "name": name,
         "url": app.base,

@@ -21,6 +21,7 @@ mod idp_dialects;
 mod ldap_target;
 mod openapi;
 mod provisioning;
+mod reconcile;
 mod rfc7643_groups;
 mod rfc7643_users;
 mod rfc7644_bulk;
