@@ -1,0 +1,213 @@
+//! `cargo bench --bench reconcile`: a full sync of 100,000 users with 1% drift, against a real
+//! slapd and against a SCIM target (a second scimgate): the time to aggregate, to diff, and the
+//! orders emitted; the LDAP aggregation against a plain paged `ldapsearch` of the same entries.
+//!
+//! `SCIMGATE_BENCH_USERS` (default 100,000) sets the population.
+
+#[path = "../tests/support/slapd.rs"]
+mod slapd;
+
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+
+use scimgate::auth::api_token;
+use scimgate::config::{Config, TargetAuth, TargetConfig};
+use scimgate::connectors::ldap::settings::LdapSettings;
+use scimgate::identity::Directory;
+use scimgate::provisioning::Target;
+use scimgate::reconcile::full_sync::{self, SyncOptions, SyncReport};
+use scimgate::scim::projection::Projection;
+use scimgate::storage::Db;
+
+use slapd::{Slapd, ADMIN_DN, ADMIN_PASSWORD, SUFFIX};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn drifted(i: usize) -> bool {
+    i % 100 == 7
+}
+
+fn user(i: usize) -> Map<String, Value> {
+    let Value::Object(body) = json!({
+        "userName": format!("user{i:06}"),
+        "name": {"givenName": "Given", "familyName": format!("Family{i}")},
+        "emails": [{"value": format!("user{i:06}@example.org"), "type": "work", "primary": true}],
+        "title": "Engineer"
+    }) else {
+        unreachable!("a JSON object")
+    };
+    body
+}
+
+/// The entry the default OpenLDAP mapping makes of `user(i)`, drifted for 1% of users.
+fn ldif(i: usize) -> String {
+    let title = if drifted(i) { "Drifted" } else { "Engineer" };
+    format!(
+        "dn: uid=user{i:06},ou=people,{SUFFIX}\nobjectClass: top\nobjectClass: person\n\
+         objectClass: organizationalPerson\nobjectClass: inetOrgPerson\nuid: user{i:06}\n\
+         cn: Given Family{i}\nsn: Family{i}\ngivenName: Given\n\
+         mail: user{i:06}@example.org\ntitle: {title}\n\n"
+    )
+}
+
+fn memory_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn sync(directory: &Directory, target: TargetConfig) -> SyncReport {
+    let target = Arc::new(Target::from_config(&target).expect("target"));
+    let options = SyncOptions {
+        dry_run: false,
+        trigger: "cli",
+    };
+    let id = full_sync::start(directory.db(), &target.config.name, options).expect("start");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(full_sync::run(directory, &target, id, options))
+        .expect("full sync")
+}
+
+fn report(label: &str, total: usize, r: &SyncReport) {
+    println!(
+        "{label}: aggregate {:>6} ms ({:.0} accounts/s), diff {:>6} ms ({:.0} identities/s), \
+         {} differ, {} missing, {} orphans, {} orders emitted",
+        r.aggregate_ms,
+        total as f64 / (r.aggregate_ms.max(1) as f64 / 1e3),
+        r.diff_ms,
+        r.compared as f64 / (r.diff_ms.max(1) as f64 / 1e3),
+        r.differs,
+        r.missing,
+        r.orphans,
+        r.orders_emitted
+    );
+}
+
+/// A second scimgate holding `total` users (1% drifted), whose externalIds are `ids`.
+fn scim_target(ids: &[String]) -> (String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite://{}", dir.path().join("target.db").display()),
+        pool_size: 8,
+        max_page_size: 1_000,
+        ..Config::default()
+    };
+    let db = Db::open(&config.database_url, 4).expect("open");
+    let token = api_token::issue(&db, "bench").expect("token");
+    let held = Directory::new(db, "http://localhost/scim/v2");
+    for (i, id) in ids.iter().enumerate() {
+        let mut body = user(i);
+        body.insert("externalId".into(), Value::from(id.as_str()));
+        if drifted(i) {
+            body.insert("title".into(), Value::from("Drifted"));
+        }
+        held.create_user(&body, &Projection::default(), "bench")
+            .expect("create");
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let started = scimgate::app::start(&config).expect("start");
+            tx.send(started.addr).expect("addr");
+            let _ = started.server.await;
+        })
+    });
+    let addr = rx.recv().expect("started");
+    (format!("http://{addr}/scim/v2"), token, dir)
+}
+
+fn main() {
+    let total = env_usize("SCIMGATE_BENCH_USERS", 100_000);
+    println!(
+        "Full-sync benchmark: {total} users, 1% drift, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("source.db").display());
+    let db = Db::open(&database_url, 4).expect("open");
+    let source = Directory::new(db, "http://localhost/scim/v2");
+    let clock = Instant::now();
+    let ids: Vec<String> = (0..total)
+        .map(|i| {
+            let created = source
+                .create_user(&user(i), &Projection::default(), "bench")
+                .expect("create");
+            created.body["id"].as_str().expect("id").to_string()
+        })
+        .collect();
+    println!("{total} source users created in {:.1} s", clock.elapsed().as_secs_f64());
+
+    // LDAP: the entries exist already (as if provisioned before, then drifted).
+    let directory = Slapd::start();
+    let file = dir.path().join("users.ldif");
+    let mut text = String::new();
+    for i in 0..total {
+        let _ = write!(text, "{}", ldif(i));
+    }
+    std::fs::write(&file, text).expect("write ldif");
+    directory.add_file(&file);
+    let clock = Instant::now();
+    let status = Command::new("ldapsearch")
+        .args(["-x", "-LLL", "-H", &directory.url(), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
+        .args(["-E", "pr=500/noprompt", "-b", SUFFIX, "(objectClass=inetOrgPerson)", "*"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("ldapsearch");
+    assert!(status.success(), "ldapsearch failed");
+    let plain_ms = clock.elapsed().as_millis() as u64;
+    println!("plain paged ldapsearch of the same entries: {plain_ms} ms");
+    let mut target = TargetConfig::scim("ldap", &directory.url());
+    target.kind = "ldap".into();
+    target.groups = false;
+    target.auth = TargetAuth {
+        kind: Some("simple".into()),
+        username: Some(ADMIN_DN.into()),
+        password: Some(ADMIN_PASSWORD.into()),
+        ..TargetAuth::default()
+    };
+    target.ldap = Some(LdapSettings {
+        base_dn: SUFFIX.into(),
+        ..LdapSettings::default()
+    });
+    let rss_before = memory_kib("VmRSS:");
+    let ldap = sync(&source, target);
+    report("LDAP (slapd)", total, &ldap);
+    println!(
+        "  aggregation took {:.2}x the plain ldapsearch; resident memory {} MiB before, peak {} MiB",
+        ldap.aggregate_ms as f64 / plain_ms.max(1) as f64,
+        rss_before / 1024,
+        memory_kib("VmHWM:") / 1024
+    );
+    drop(directory);
+
+    let (base, token, _target_dir) = scim_target(&ids);
+    let mut target = TargetConfig::scim("app", &base);
+    target.groups = false;
+    target.auth = TargetAuth {
+        kind: Some("bearer".into()),
+        token: Some(token),
+        ..TargetAuth::default()
+    };
+    let scim = sync(&source, target);
+    report("SCIM (scimgate)", total, &scim);
+}
