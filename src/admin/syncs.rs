@@ -102,7 +102,7 @@ fn account_json(a: &Account) -> Value {
         "identityId": a.identity_id,
         "candidates": a.candidates.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok()),
         "attributes": serde_json::from_str::<Value>(&a.attributes).unwrap_or(Value::Null),
-        "lastSeen": time(a.last_seen),
+        "recorded": time(a.last_seen),
     })
 }
 

@@ -116,6 +116,24 @@ impl Directory {
             .collect())
     }
 
+    /// Up to `limit` users after id `after`, in id order, as stored: the attributes a client
+    /// sent, without derived ones (`groups`, `meta`). Cheaper than rendering, for indexing
+    /// users by their own attributes (correlation).
+    pub fn stored_users_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Value)>, IdentityError> {
+        let rows = self.db.read(|conn| users::rows_after(conn, after, limit))?;
+        rows.into_iter()
+            .map(|row| {
+                let mut data = stored_data(&row.data)?;
+                data.insert("id".into(), Value::String(row.id.clone()));
+                Ok((row.id, Value::Object(data)))
+            })
+            .collect()
+    }
+
     /// The ids of every user matching `filter` (a target's scope), evaluated in the database.
     pub fn user_ids_matching(
         &self,

@@ -2,7 +2,7 @@
 //! table and correlated to identities as it streams, so a large directory never sits in
 //! memory whole.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -19,6 +19,8 @@ use crate::storage::identity_links;
 
 /// Identities read per page while building the correlation index.
 const IDENTITY_PAGE: i64 = 1_000;
+/// Pages read ahead of correlation (a page is a few hundred objects).
+const READ_AHEAD_PAGES: usize = 16;
 
 /// What one aggregation found for one kind of object.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -115,7 +117,7 @@ async fn correlator(
         let mut after = String::new();
         loop {
             let page = match kind {
-                ObjectKind::User => directory.users_after(&after, IDENTITY_PAGE)?,
+                ObjectKind::User => directory.stored_users_after(&after, IDENTITY_PAGE)?,
                 ObjectKind::Group => directory.groups_after(&after, IDENTITY_PAGE)?,
             };
             let Some((last, _)) = page.last() else {
@@ -138,9 +140,9 @@ async fn aggregate_kind(
     run_id: i64,
 ) -> Result<KindReport, ReconcileError> {
     let name = target.config.name.clone();
-    let mut correlator = correlator(directory, &name, kind, rules).await?;
-    // A few pages in flight: the directory reads ahead while the last page is written.
-    let (sender, mut receiver) = mpsc::channel::<Vec<RemoteObject>>(4);
+    // The directory is read while the identities are indexed; a bounded number of pages
+    // waits meanwhile, so memory stays bounded however large the target.
+    let (sender, mut receiver) = mpsc::channel::<Vec<RemoteObject>>(READ_AHEAD_PAGES);
     let connector = target.connector.clone();
     let reading = async move {
         let sender = sender;
@@ -148,55 +150,119 @@ async fn aggregate_kind(
     };
     let db = directory.db().clone();
     let writing = async {
+        let mut correlator = correlator(directory, &name, kind, rules).await?;
         let mut report = KindReport::default();
+        // Only ids: enough to tell, at the end, which recorded accounts are gone.
+        let mut present: HashSet<String> = HashSet::new();
+        // One page is written while the next is correlated.
+        let mut in_flight: Option<tokio::task::JoinHandle<Result<(), ReconcileError>>> = None;
         while let Some(page) = receiver.recv().await {
-            let mut seen = Vec::with_capacity(page.len());
-            let mut new_links = Vec::new();
-            for object in page {
-                let placed = correlator.place(&object.remote_id, &object.attributes);
-                report.read += 1;
-                match placed.situation {
-                    situation::LINKED => report.linked += 1,
-                    situation::CORRELATED => {
-                        report.correlated += 1;
-                        if let Some(id) = &placed.identity_id {
-                            new_links.push((id.clone(), object.remote_id.clone()));
-                        }
-                    }
-                    situation::AMBIGUOUS => report.ambiguous += 1,
-                    _ => report.uncorrelated += 1,
-                }
-                seen.push(SeenAccount {
-                    remote_id: object.remote_id,
-                    attributes: object.attributes.to_string(),
-                    identity_id: placed.identity_id,
-                    situation: placed.situation,
-                    candidates: (!placed.candidates.is_empty())
-                        .then(|| Value::from(placed.candidates).to_string()),
-                });
+            let (seen, new_links) = place(&mut correlator, page, &mut report);
+            if let Some(previous) = in_flight.take() {
+                previous
+                    .await
+                    .map_err(|e| ReconcileError::Task(e.to_string()))??;
             }
+            present.extend(seen.iter().map(|a| a.remote_id.clone()));
             let (db, name) = (db.clone(), name.clone());
-            blocking(move || {
-                db.write(|tx| {
-                    accounts::record(tx, &name, resource_type(kind), run_id, &seen)?;
-                    identity_links::add_missing(tx, &name, resource_type(kind), &new_links)
-                })
-                .map_err(ReconcileError::from)
-            })
-            .await?;
+            in_flight = Some(tokio::task::spawn_blocking(move || {
+                record(&db, &name, kind, run_id, seen, &new_links)
+            }));
         }
-        Ok::<_, ReconcileError>(report)
+        if let Some(last) = in_flight {
+            last.await
+                .map_err(|e| ReconcileError::Task(e.to_string()))??;
+        }
+        Ok::<_, ReconcileError>((report, present))
     };
     let (read, written) = tokio::join!(reading, writing);
-    let mut report = written?;
+    let (mut report, present) = written?;
+    // A read that failed part way must not make the unread accounts look gone.
     read?;
     let (db, name) = (directory.db().clone(), name.clone());
-    report.forgotten = blocking(move || {
-        db.write(|tx| accounts::forget_unseen(tx, &name, resource_type(kind), run_id))
-            .map_err(ReconcileError::from)
-    })
-    .await? as u64;
+    report.forgotten = blocking(move || forget_unseen(&db, &name, kind, &present)).await?;
     Ok(report)
+}
+
+/// Records a page: only the accounts that are new or changed since the last aggregation are
+/// written (a steady target costs reads, not writes), with the links correlation made.
+fn record(
+    db: &crate::storage::Db,
+    target: &str,
+    kind: ObjectKind,
+    run_id: i64,
+    seen: Vec<SeenAccount>,
+    new_links: &[(String, String)],
+) -> Result<(), ReconcileError> {
+    let ids: Vec<String> = seen.iter().map(|a| a.remote_id.clone()).collect();
+    let known = db.read(|c| accounts::by_remote_ids(c, target, resource_type(kind), &ids))?;
+    let changed: Vec<SeenAccount> = seen
+        .into_iter()
+        .filter(|a| !known.get(&a.remote_id).is_some_and(|k| k.same_as(a)))
+        .collect();
+    if changed.is_empty() && new_links.is_empty() {
+        return Ok(());
+    }
+    Ok(db.write(|tx| {
+        accounts::record(tx, target, resource_type(kind), run_id, &changed)?;
+        identity_links::add_missing(tx, target, resource_type(kind), new_links)
+    })?)
+}
+
+/// Forgets the recorded accounts this aggregation did not see; returns how many.
+fn forget_unseen(
+    db: &crate::storage::Db,
+    target: &str,
+    kind: ObjectKind,
+    present: &HashSet<String>,
+) -> Result<u64, ReconcileError> {
+    let mut gone = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page =
+            db.read(|c| accounts::remote_ids_after(c, target, resource_type(kind), &after, 5_000))?;
+        let Some(last) = page.last() else { break };
+        after = last.clone();
+        gone.extend(page.into_iter().filter(|id| !present.contains(id)));
+    }
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    Ok(db.write(|tx| accounts::forget(tx, target, resource_type(kind), &gone))? as u64)
+}
+
+/// Correlates one page: the rows to record and the links correlation made.
+fn place(
+    correlator: &mut Correlator,
+    page: Vec<RemoteObject>,
+    report: &mut KindReport,
+) -> (Vec<SeenAccount>, Vec<(String, String)>) {
+    let mut seen = Vec::with_capacity(page.len());
+    let mut new_links = Vec::new();
+    for object in page {
+        let placed = correlator.place(&object.remote_id, &object.attributes);
+        report.read += 1;
+        match placed.situation {
+            situation::LINKED => report.linked += 1,
+            situation::CORRELATED => {
+                report.correlated += 1;
+                if let Some(id) = &placed.identity_id {
+                    new_links.push((id.clone(), object.remote_id.clone()));
+                }
+            }
+            situation::AMBIGUOUS => report.ambiguous += 1,
+            _ => report.uncorrelated += 1,
+        }
+        seen.push(SeenAccount {
+            remote_id: object.remote_id,
+            attributes: object.attributes.to_string(),
+            identity_id: placed.identity_id,
+            situation: placed.situation,
+            candidates: (!placed.candidates.is_empty())
+                .then(|| Value::from(placed.candidates).to_string()),
+        });
+    }
+    (seen, new_links)
 }
 
 /// Accounts per (resource type, situation), for reports.

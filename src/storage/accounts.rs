@@ -34,8 +34,20 @@ pub struct Account {
     pub situation: String,
     /// JSON array of identity ids, for ambiguous accounts.
     pub candidates: Option<String>,
+    /// The aggregation that last recorded a change to it.
     pub aggregation_id: i64,
+    /// When that was.
     pub last_seen: Micros,
+}
+
+impl Account {
+    /// Whether the account is recorded exactly as `seen`.
+    pub fn same_as(&self, seen: &SeenAccount) -> bool {
+        self.attributes == seen.attributes
+            && self.identity_id == seen.identity_id
+            && self.situation == seen.situation
+            && self.candidates == seen.candidates
+    }
 }
 
 /// One account as an aggregation found it.
@@ -48,7 +60,7 @@ pub struct SeenAccount {
     pub candidates: Option<String>,
 }
 
-/// Records a page of accounts seen by aggregation `aggregation_id`, replacing what an earlier
+/// Records accounts as aggregation `aggregation_id` saw them, replacing what an earlier
 /// aggregation recorded for the same remote ids.
 pub fn record(
     tx: &mut WriteTx<'_>,
@@ -105,20 +117,42 @@ pub fn record(
     Ok(())
 }
 
-/// Forgets the accounts an aggregation did not see again (gone from the target).
-pub fn forget_unseen(
+/// Up to `limit` remote ids of the target's accounts after `after`, in order.
+pub fn remote_ids_after(
+    conn: &mut DbConnection,
+    target: &str,
+    resource_type: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(accounts::table
+        .filter(accounts::target.eq(target))
+        .filter(accounts::resource_type.eq(resource_type))
+        .filter(accounts::remote_id.gt(after))
+        .order(accounts::remote_id)
+        .limit(limit)
+        .select(accounts::remote_id)
+        .load(conn)?)
+}
+
+/// Forgets these accounts (gone from the target).
+pub fn forget(
     tx: &mut WriteTx<'_>,
     target: &str,
     resource_type: &str,
-    aggregation_id: i64,
+    remote_ids: &[String],
 ) -> Result<usize, StoreError> {
-    Ok(diesel::delete(
-        accounts::table
-            .filter(accounts::target.eq(target))
-            .filter(accounts::resource_type.eq(resource_type))
-            .filter(accounts::aggregation_id.ne(aggregation_id)),
-    )
-    .execute(tx.conn())?)
+    let mut forgotten = 0;
+    for chunk in remote_ids.chunks(BIND_CHUNK) {
+        forgotten += diesel::delete(
+            accounts::table
+                .filter(accounts::target.eq(target))
+                .filter(accounts::resource_type.eq(resource_type))
+                .filter(accounts::remote_id.eq_any(chunk)),
+        )
+        .execute(tx.conn())?;
+    }
+    Ok(forgotten)
 }
 
 /// The accounts with these remote ids.

@@ -44,9 +44,8 @@ pub fn add_missing(
             })
             .collect();
         match tx.conn() {
-            DbConnection::Sqlite(c) => diesel::insert_into(identity_links::table)
+            DbConnection::Sqlite(c) => diesel::insert_or_ignore_into(identity_links::table)
                 .values(rows)
-                .on_conflict_do_nothing()
                 .execute(c)?,
             DbConnection::Postgresql(c) => diesel::insert_into(identity_links::table)
                 .values(rows)

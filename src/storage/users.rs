@@ -291,6 +291,20 @@ pub fn ids_after(
         .load(conn)?)
 }
 
+/// Up to `limit` user rows after id `after`, in id order.
+pub fn rows_after(
+    conn: &mut DbConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<StoredUser>, StoreError> {
+    Ok(scim_users::table
+        .filter(scim_users::id.gt(after))
+        .order(scim_users::id)
+        .limit(limit)
+        .select(StoredUser::as_select())
+        .load(conn)?)
+}
+
 /// The rows with these ids, in the order given (missing ones skipped).
 pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<StoredUser>, StoreError> {
     let mut by_id: HashMap<String, StoredUser> = HashMap::with_capacity(ids.len());

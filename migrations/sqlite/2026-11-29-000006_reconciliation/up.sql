@@ -34,8 +34,6 @@ CREATE TABLE accounts (
     last_seen BIGINT NOT NULL,
     PRIMARY KEY (target, resource_type, remote_id)
 );
-CREATE INDEX accounts_identity ON accounts (target, resource_type, identity_id);
-CREATE INDEX accounts_situation ON accounts (target, situation);
 
 -- Aggregations and full syncs, with what they found.
 CREATE TABLE sync_runs (

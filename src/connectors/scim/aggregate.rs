@@ -7,7 +7,7 @@ use super::ScimConnector;
 use crate::connectors::{ConnectorError, ObjectKind, PageSink, RemoteObject};
 
 /// Resources asked for per page; a target may return fewer.
-const PAGE: usize = 200;
+const PAGE: usize = 1_000;
 
 impl ScimConnector {
     pub(super) async fn aggregate_resources(
