@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::orders::OrderState;
-use super::schema::{orders, target_locks};
+use super::schema::{orders, sync_runs, target_locks};
 use super::{Db, DbConnection, Micros, StoreError, WriteTx};
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -71,6 +71,26 @@ pub fn acquire(
         let now = tx.now();
         if held(tx.conn(), target, now)?.is_some() {
             return Ok::<_, StoreError>(false);
+        }
+        // An expired lock's holder died mid-sync: its run will never finish by itself.
+        let abandoned: Option<Option<i64>> = target_locks::table
+            .find(target)
+            .select(target_locks::sync_id)
+            .first(tx.conn())
+            .optional()?;
+        if let Some(Some(run)) = abandoned {
+            diesel::update(
+                sync_runs::table
+                    .find(run)
+                    .filter(sync_runs::state.eq("running")),
+            )
+            .set((
+                sync_runs::state.eq("failed"),
+                sync_runs::finished_at.eq(now),
+                sync_runs::error
+                    .eq("abandoned: the process running it stopped renewing the target lock"),
+            ))
+            .execute(tx.conn())?;
         }
         diesel::delete(target_locks::table.find(target)).execute(tx.conn())?;
         diesel::insert_into(target_locks::table)

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use scimgate::config::{Config, TargetAuth, TargetConfig};
 use scimgate::connectors::ldap::settings::LdapSettings;
 use scimgate::storage::orders::{self, Order, OrderFilter};
-use scimgate::storage::target_locks;
+use scimgate::storage::{sync_runs, target_locks};
 
 use crate::admin_targets::{settings, Ops};
 use crate::harness::{id_of, Backend, TestServer};
@@ -430,6 +430,10 @@ fn full_sync_holds_the_target_lock(backend: Backend) {
     let s = serve(backend, vec![scim_target(&app, "app")]);
     // While a sync holds the target, incremental delivery waits, then resumes.
     let lock_ttl = 60_000_000;
+    // A sync whose process died: its lock expires, and the next holder closes its run.
+    let stale = sync_runs::start(&s.db, "app", "full_sync", false, "cli").expect("run");
+    assert!(target_locks::acquire(&s.db, "app", "dead", Some(stale), 1).expect("lock"));
+    std::thread::sleep(Duration::from_millis(5));
     assert!(target_locks::acquire(&s.db, "app", "test-sync", None, lock_ttl).expect("lock"));
     assert!(!target_locks::acquire(&s.db, "app", "other", None, lock_ttl).expect("lock"));
     let ops = Ops::on(&s);
