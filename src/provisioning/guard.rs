@@ -10,7 +10,7 @@ use crate::storage::{deletions, now_micros, DbConnection, StoreError};
 /// Counts for one planning transaction.
 #[derive(Debug, Default)]
 pub struct DeleteGuard {
-    /// Per target: deletions counted so far, and linked users.
+    /// Per target: deletions counted so far, and the accounts they are a share of.
     counted: HashMap<String, (u64, u64)>,
 }
 
@@ -28,14 +28,16 @@ impl DeleteGuard {
         let name = &target.config.name;
         if !self.counted.contains_key(name) {
             let since = now_micros() - settings.mass_delete_window_micros();
-            let recent = deletions::planned_since(conn, name, since)?;
-            let linked = deletions::linked_users(conn, name)?;
-            self.counted.insert(name.clone(), (recent, linked));
+            let (recent, done) = deletions::planned_since(conn, name, since)?;
+            // The share is of the accounts there were when the window began: those linked
+            // now, and those this window's deletions already removed.
+            let population = deletions::linked_users(conn, name)? + done;
+            self.counted.insert(name.clone(), (recent, population));
         }
-        let Some((recent, linked)) = self.counted.get_mut(name) else {
+        let Some((recent, population)) = self.counted.get_mut(name) else {
             return Ok(None);
         };
         *recent += 1;
-        Ok(settings.mass_delete(*recent, *linked))
+        Ok(settings.mass_delete(*recent, *population))
     }
 }

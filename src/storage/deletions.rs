@@ -7,21 +7,29 @@ use super::orders::OrderState;
 use super::schema::{identity_links, orders};
 use super::{DbConnection, Micros, StoreError};
 
-/// User deletions planned for the target since `since` (not counting cancelled ones).
+/// User deletions planned for the target since `since` (not counting cancelled ones), and
+/// how many of them are done (their accounts no longer linked).
 pub fn planned_since(
     conn: &mut DbConnection,
     target: &str,
     since: Micros,
-) -> Result<u64, StoreError> {
-    let n: i64 = orders::table
+) -> Result<(u64, u64), StoreError> {
+    let recent = orders::table
         .filter(orders::target.eq(target))
         .filter(orders::resource_type.eq("User"))
         .filter(orders::operation.eq("delete"))
-        .filter(orders::created_at.gt(since))
+        .filter(orders::created_at.gt(since));
+    let planned: i64 = recent
         .filter(orders::state.ne(OrderState::Inactive.as_str()))
         .count()
         .get_result(conn)?;
-    Ok(n as u64)
+    let done: i64 = recent
+        .filter(
+            orders::state.eq_any([OrderState::Executed.as_str(), OrderState::Verified.as_str()]),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok((planned as u64, done as u64))
 }
 
 /// Users linked to accounts on the target.

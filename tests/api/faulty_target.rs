@@ -33,6 +33,9 @@ struct State {
     log: Vec<(String, String)>,
     /// Answer filters with `or` with 400, as targets that support only `userName eq` do.
     reject_or_filters: bool,
+    /// Answer `cursor` paging (RFC 9865) with 400; without this it is ignored, as by targets
+    /// that know only index paging.
+    reject_cursors: bool,
 }
 
 pub struct FaultyTarget {
@@ -53,6 +56,15 @@ impl FaultyTarget {
     pub fn start_without_or_filters() -> FaultyTarget {
         Self::start_with(State {
             reject_or_filters: true,
+            ..State::default()
+        })
+    }
+
+    /// A well-behaved target that knows only index paging, two users a page, and answers a
+    /// `cursor` with 400 when `reject_cursors`.
+    pub fn start_index_paged(reject_cursors: bool) -> FaultyTarget {
+        Self::start_with(State {
+            reject_cursors,
             ..State::default()
         })
     }
@@ -129,6 +141,27 @@ impl Drop for FaultyTarget {
     }
 }
 
+/// A list of every user, index-paged two at a time (`startIndex`, 1-based).
+fn index_page(s: &State, query: &str) -> HttpResponse {
+    if s.reject_cursors && query.split('&').any(|p| p.starts_with("cursor")) {
+        return HttpResponse::BadRequest()
+            .json(json!({"scimType": "invalidValue", "detail": "cursor paging is not supported"}));
+    }
+    let start: usize = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("startIndex="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut all: Vec<&Value> = s.users.values().collect();
+    all.sort_by_key(|u| u["id"].as_str().unwrap_or_default().to_string());
+    let page: Vec<&Value> = all.iter().skip(start - 1).take(2).copied().collect();
+    HttpResponse::Ok().json(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": all.len(), "startIndex": start, "itemsPerPage": page.len(), "Resources": page,
+    }))
+}
+
 async fn handle(
     req: HttpRequest,
     body: web::Bytes,
@@ -182,6 +215,9 @@ async fn handle(
                     .replace("%22", "\"")
                     .replace("%20", " ")
                     .replace('+', " ");
+                if !query.contains("filter=") {
+                    return index_page(&s, &query);
+                }
                 if query.contains(" or ") && s.reject_or_filters {
                     return HttpResponse::BadRequest().json(
                         json!({"scimType": "invalidFilter", "detail": "or is not supported"}),

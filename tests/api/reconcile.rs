@@ -13,6 +13,7 @@ use scimgate::storage::orders::{self, Order, OrderFilter};
 use scimgate::storage::{sync_runs, target_locks};
 
 use crate::admin_targets::{settings, Ops};
+use crate::faulty_target::FaultyTarget;
 use crate::harness::{id_of, Backend, TestServer};
 use crate::provisioning::{settled, wait_for};
 use crate::rfc7644_patch::patch;
@@ -551,7 +552,31 @@ fn schedules_and_the_command_line(backend: Backend) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no target named"));
 }
 
+fn aggregation_pages_targets_without_cursors(backend: Backend) {
+    for reject_cursors in [false, true] {
+        let app = FaultyTarget::start_index_paged(reject_cursors);
+        let mut target = TargetConfig::scim("paged", &app.base);
+        target.groups = false;
+        let s = serve(backend, vec![target]);
+        let ops = Ops::on(&s);
+        for n in 0..5 {
+            let id = id_of(&s.create_user(&json!({"userName": format!("p{n}")})));
+            wait_for("provisioned", || settled(&s, "User", &id).then_some(()));
+        }
+        let done = run(&ops, "paged", "aggregate");
+        assert_eq!(done["summary"]["users"]["read"], 5, "{done}");
+        assert_eq!(done["summary"]["users"]["linked"], 5, "{done}");
+        let pages = app
+            .requests()
+            .iter()
+            .filter(|(m, p)| m == "GET" && p.ends_with("/Users"))
+            .count();
+        assert!(pages >= 3, "two users a page: {pages} list requests");
+    }
+}
+
 crate::for_each_backend!(
+    aggregation_pages_targets_without_cursors,
     full_sync_repairs_drift_on_a_scim_target,
     aggregation_correlates_a_populated_directory,
     full_sync_repairs_a_directory,
