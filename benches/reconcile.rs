@@ -77,7 +77,7 @@ fn sync(directory: &Directory, target: TargetConfig) -> SyncReport {
         trigger: "cli",
     };
     let id = full_sync::start(directory.db(), &target.config.name, options).expect("start");
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");

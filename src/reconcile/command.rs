@@ -40,7 +40,7 @@ fn directory(config: &Config) -> Result<Directory, ReconcileError> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ReconcileError> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| ReconcileError::Task(e.to_string()))
