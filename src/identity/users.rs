@@ -107,9 +107,10 @@ impl Directory {
         &self,
         after: &str,
         limit: i64,
+        projection: &Projection,
     ) -> Result<Vec<(String, Value)>, IdentityError> {
         let ids = self.db.read(|conn| users::ids_after(conn, after, limit))?;
-        let mut found = self.get_users(&ids, &Projection::default(), false)?;
+        let mut found = self.get_users(&ids, projection, false)?;
         Ok(ids
             .into_iter()
             .filter_map(|id| found.remove(&id).map(|user| (id, user)))

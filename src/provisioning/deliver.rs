@@ -53,6 +53,7 @@ pub async fn snapshots(
 ) -> Result<HashMap<i64, Snapshot>, ConnectorError> {
     let directory = directory.clone();
     let with_password = !target.mapping.secret_targets().is_empty();
+    let projection = target.mapping.user_projection();
     let target = target.config.name.clone();
     let orders: Vec<Order> = orders.to_vec();
     blocking(move || {
@@ -74,7 +75,7 @@ pub async fn snapshots(
             })
             .map_err(|e| e.to_string())?;
         let users = directory
-            .get_users(&ids("User", true), &Projection::default(), with_password)
+            .get_users(&ids("User", true), &projection, with_password)
             .map_err(|e| e.to_string())?;
         let mut out = HashMap::with_capacity(orders.len());
         for order in &orders {

@@ -233,6 +233,33 @@ impl Mapping {
         &self.secrets
     }
 
+    /// What to read of a user for this mapping: memberships (`groups`) are the costly part,
+    /// read only when a rule uses them.
+    pub fn user_projection(&self) -> crate::scim::projection::Projection {
+        use crate::scim::projection::Projection;
+        if self.reads_groups() {
+            Projection::default()
+        } else {
+            Projection::parse(None, Some("groups")).unwrap_or_default()
+        }
+    }
+
+    /// Whether any rule reads the user's `groups`; without rules, `groups` is not sent.
+    fn reads_groups(&self) -> bool {
+        let reads = |c: &Computed| {
+            match c {
+            Computed::Source(path) => path.extension.is_none() && path.attribute.name == "groups",
+            Computed::Template(parts) => parts.iter().any(|p| {
+                matches!(p, TemplatePart::Field(path) if path.extension.is_none() && path.attribute.name == "groups")
+            }),
+            Computed::Constant(_) => false,
+        }
+        };
+        self.rules
+            .iter()
+            .any(|r| reads(&r.computed) || r.fallbacks.iter().any(reads))
+    }
+
     /// The object to send for a user (`resource` as scimgate renders it).
     pub fn user(&self, resource: &Value, source_id: &str) -> Value {
         let mut out = Map::new();

@@ -250,10 +250,11 @@ fn users(
         None => None,
     };
     let secrets = target.mapping.secret_targets();
+    let projection = target.mapping.user_projection();
     let mut present: HashSet<String> = HashSet::new();
     let mut after = String::new();
     loop {
-        let page = directory.users_after(&after, PAGE)?;
+        let page = directory.users_after(&after, PAGE, &projection)?;
         let Some((last, _)) = page.last() else { break };
         after = last.clone();
         let remote_ids: Vec<String> = page
