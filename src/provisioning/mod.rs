@@ -9,10 +9,12 @@
 pub mod backoff;
 pub mod deliver;
 pub mod guard;
+pub mod manual;
 pub mod mapping;
 pub mod planner;
 pub mod quarantine;
 pub mod registry;
+pub mod review;
 pub mod target;
 pub mod worker;
 

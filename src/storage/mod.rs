@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod schema;
 
 pub mod accounts;
+pub mod approvals;
 pub mod change_log;
 pub mod corrections;
 pub mod deletions;
@@ -23,6 +24,7 @@ pub mod target_locks;
 pub mod targets;
 pub mod tokens;
 pub mod users;
+pub mod work_items;
 
 pub use connection::{sqlite_path, write_transaction, Backend, DbConnection, DbPool};
 pub use error::StoreError;
