@@ -22,6 +22,7 @@ mod ldap_target;
 mod openapi;
 mod provisioning;
 mod reconcile;
+mod review;
 mod rfc7643_groups;
 mod rfc7643_users;
 mod rfc7644_bulk;
