@@ -292,7 +292,7 @@ mod tests {
         let text = summary("create", ObjectKind::User, &who, "Payroll", None, &user);
         assert_eq!(
             text,
-            "Create an account for bjensen (Barbara Jensen) in Payroll: emails=bjensen@example.com, name.familyName=Jensen, name.givenName=Barbara, userName=bjensen"
+            "Create an account for bjensen (Barbara Jensen) in Payroll: userName=bjensen, name.givenName=Barbara, name.familyName=Jensen, emails=bjensen@example.com"
         );
         let gone = summary(
             "delete",

@@ -32,3 +32,4 @@ mod rfc7644_etag;
 mod rfc7644_patch;
 mod rfc7644_query;
 mod scale;
+mod work_items;
