@@ -3,6 +3,7 @@
 
 mod approvals;
 mod error;
+mod on_demand;
 mod orders;
 mod syncs;
 mod target_changes;
@@ -39,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/orders/{id}/cancel").route(web::post().to(orders::cancel)))
         .service(web::resource("/orders/{id}/approve").route(web::post().to(approvals::approve)))
         .service(web::resource("/orders/{id}/decline").route(web::post().to(approvals::decline)))
+        .service(web::resource("/provision-on-demand").route(web::post().to(on_demand::run)))
         .service(web::resource("/work-items").route(web::get().to(work_items::list)))
         .service(web::resource("/work-items/{id}").route(web::get().to(work_items::get)))
         .service(

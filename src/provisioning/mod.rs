@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod deliver;
 pub mod guard;
 pub mod manual;
+pub mod on_demand;
 pub mod mapping;
 pub mod planner;
 pub mod quarantine;

@@ -7,6 +7,7 @@
 mod connection;
 mod error;
 pub mod migrate;
+pub mod on_demand;
 pub mod schema;
 
 pub mod accounts;
