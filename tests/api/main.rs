@@ -19,6 +19,7 @@ mod discovery;
 mod faulty_target;
 mod idp_dialects;
 mod ldap_target;
+mod on_demand;
 mod openapi;
 mod provisioning;
 mod reconcile;
