@@ -155,7 +155,10 @@ fn main() {
             created.body["id"].as_str().expect("id").to_string()
         })
         .collect();
-    println!("{total} source users created in {:.1} s", clock.elapsed().as_secs_f64());
+    println!(
+        "{total} source users created in {:.1} s",
+        clock.elapsed().as_secs_f64()
+    );
 
     // LDAP: the entries exist already (as if provisioned before, then drifted).
     let directory = Slapd::start();
@@ -168,8 +171,24 @@ fn main() {
     directory.add_file(&file);
     let clock = Instant::now();
     let status = Command::new("ldapsearch")
-        .args(["-x", "-LLL", "-H", &directory.url(), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
-        .args(["-E", "pr=500/noprompt", "-b", SUFFIX, "(objectClass=inetOrgPerson)", "*"])
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            &directory.url(),
+            "-D",
+            ADMIN_DN,
+            "-w",
+            ADMIN_PASSWORD,
+        ])
+        .args([
+            "-E",
+            "pr=500/noprompt",
+            "-b",
+            SUFFIX,
+            "(objectClass=inetOrgPerson)",
+            "*",
+        ])
         .stdout(Stdio::null())
         .status()
         .expect("ldapsearch");

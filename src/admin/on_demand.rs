@@ -29,7 +29,9 @@ pub async fn run(
     raw: web::Bytes,
 ) -> Result<HttpResponse, AdminError> {
     let body: Body = serde_json::from_slice(&raw).map_err(|e| {
-        AdminError::BadRequest(format!("send {{\"userId\": \"...\", \"target\": \"...\"}}: {e}"))
+        AdminError::BadRequest(format!(
+            "send {{\"userId\": \"...\", \"target\": \"...\"}}: {e}"
+        ))
     })?;
     let (state2, name) = (state.clone(), body.target.clone());
     let known = blocking(move || {
@@ -54,13 +56,15 @@ pub async fn run(
     let target = Target::from_config(&config)
         .map_err(|e| AdminError::Conflict(format!("the target cannot be used: {e}")))?;
     let (directory, user_id) = (state.directory.clone(), body.user_id.clone());
-    blocking(move || match directory.get_user(&user_id, &Projection::default()) {
-        Ok(_) => Ok(()),
-        Err(IdentityError::NotFound(_)) => {
-            Err(AdminError::NotFound(format!("no user {user_id:?}")))
-        }
-        Err(e) => Err(AdminError::Internal(e.to_string())),
-    })
+    blocking(
+        move || match directory.get_user(&user_id, &Projection::default()) {
+            Ok(_) => Ok(()),
+            Err(IdentityError::NotFound(_)) => {
+                Err(AdminError::NotFound(format!("no user {user_id:?}")))
+            }
+            Err(e) => Err(AdminError::Internal(e.to_string())),
+        },
+    )
     .await?;
     let owner = format!("on-demand:{}", uuid::Uuid::new_v4());
     let (db, name, user_id, lease_owner) = (
@@ -69,8 +73,16 @@ pub async fn run(
         body.user_id.clone(),
         owner.clone(),
     );
-    let order = match blocking(move || Ok(runs::start(&db, &name, &user_id, &lease_owner, LEASE_MICROS)?))
-        .await?
+    let order = match blocking(move || {
+        Ok(runs::start(
+            &db,
+            &name,
+            &user_id,
+            &lease_owner,
+            LEASE_MICROS,
+        )?)
+    })
+    .await?
     {
         Started::Order(order) => *order,
         Started::Busy(open) => {

@@ -65,7 +65,13 @@ impl Traced {
         object
     }
 
-    fn request(&self, call: &str, kind: ObjectKind, remote_id: Option<&str>, object: Option<&Value>) {
+    fn request(
+        &self,
+        call: &str,
+        kind: ObjectKind,
+        remote_id: Option<&str>,
+        object: Option<&Value>,
+    ) {
         self.trace.push(json!({
             "step": "request",
             "call": call,
@@ -222,13 +228,19 @@ impl Connector for Traced {
 
 /// Runs `order` (started by [`crate::storage::on_demand::start`] under `owner`'s lease) on
 /// `target` now, records its outcome like a worker would, and returns the trace.
-pub async fn run(directory: &Directory, mut target: Target, order: Order, owner: &str) -> Vec<Value> {
+pub async fn run(
+    directory: &Directory,
+    mut target: Target,
+    order: Order,
+    owner: &str,
+) -> Vec<Value> {
     let trace = Arc::new(Trace::default());
     let secrets = target.mapping.secret_targets().to_vec();
     let started_at = now_micros();
     let clock = Instant::now();
     let result = async {
-        let mut found = deliver::snapshots(directory, &target, std::slice::from_ref(&order)).await?;
+        let mut found =
+            deliver::snapshots(directory, &target, std::slice::from_ref(&order)).await?;
         let snapshot = found.remove(&order.id).unwrap_or_default();
         let in_scope = deliver::in_scope(directory, &target, &order, &snapshot).await?;
         trace.push(json!({
@@ -262,7 +274,11 @@ pub async fn run(directory: &Directory, mut target: Target, order: Order, owner:
     } else {
         finish.state
     };
-    let (db, owner, error) = (directory.db().clone(), owner.to_string(), attempt.error.clone());
+    let (db, owner, error) = (
+        directory.db().clone(),
+        owner.to_string(),
+        attempt.error.clone(),
+    );
     let recorded = tokio::task::spawn_blocking(move || {
         orders::finish_all(&db, &owner, &[(&order, &finish, &attempt)])
     })

@@ -72,7 +72,8 @@ pub fn start(
                 ))
                 .execute(tx.conn())?;
         }
-        let order = orders::find(tx.conn(), id)?.ok_or(StoreError::Query(diesel::result::Error::NotFound))?;
+        let order = orders::find(tx.conn(), id)?
+            .ok_or(StoreError::Query(diesel::result::Error::NotFound))?;
         Ok(Started::Order(Box::new(order)))
     })
 }
