@@ -382,6 +382,12 @@ impl Config {
                     t.name, t.kind
                 )));
             }
+            if t.url.is_empty() && t.kind != "manual" {
+                return Err(ConfigError(format!(
+                    "target {:?}: url is required (only manual targets have none)",
+                    t.name
+                )));
+            }
             if !matches!(t.update_method.as_str(), "patch" | "put") {
                 return Err(ConfigError(format!(
                     "target {:?}: update_method must be patch or put",

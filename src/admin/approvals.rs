@@ -98,6 +98,17 @@ async fn decide_all(
     approve: bool,
 ) -> Result<HttpResponse, AdminError> {
     let body: BulkBody = body(raw)?;
+    // An empty query would decide every held order of every target: say so explicitly.
+    if body.target.is_none()
+        && body.operation.is_none()
+        && body.resource_type.is_none()
+        && body.resource_id.is_none()
+    {
+        return Err(AdminError::BadRequest(
+            "name the orders to decide: at least one of target, operation, resourceType, resourceId"
+                .into(),
+        ));
+    }
     let query = HeldQuery {
         target: body.target,
         operation: body.operation,

@@ -427,7 +427,8 @@ pub fn finish_all(
         let mut moved = Vec::with_capacity(outcomes.len() * 2);
         for (order, outcome, attempt) in outcomes {
             let kept = record_outcome(tx, owner, order, outcome, attempt)?;
-            if kept {
+            // A manual target's order stays transmitted while its work item is open.
+            if kept && outcome.state != OrderState::Transmitted {
                 moved.push((order.id, outcome.state));
                 if outcome.verified {
                     moved.push((order.id, OrderState::Verified));

@@ -241,7 +241,11 @@ fn review_all_and_bulk_decline(backend: Backend) {
             .as_deref()
             .is_some_and(|r| r.contains("all")));
     }
-    // The bulk query must be the documented one.
+    // The bulk query must be the documented one, and name something.
+    assert_eq!(
+        admin(&s, &ops, Method::POST, "/orders/decline", None).status,
+        400
+    );
     assert_eq!(
         admin(
             &s,
