@@ -287,7 +287,72 @@ fn review_all_and_bulk_decline(backend: Backend) {
     );
 }
 
+/// A user leaving `users_filter` is deprovisioned on the target: the deprovisioning rule holds
+/// that too, though the change itself was an update. Bad rules are refused up front.
+fn leaving_scope_is_deprovisioning(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let mut t = target_for(&app, "app");
+    t.users_filter = Some("title eq \"Engineer\"".into());
+    t.deprovision = "deactivate".into();
+    t.review.deprovisioning = true;
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let ops = api_token::issue_with_role(&s.db, "ops", Role::Admin).expect("admin token");
+    let id = id_of(&s.create_user(&json!({"userName": "mover", "title": "Engineer"})));
+    wait_for("mover on the target", || remote_user(&app, "mover"));
+    let moved = s
+        .request(Method::PUT, &format!("/Users/{id}"))
+        .header("content-type", "application/scim+json")
+        .body(json!({"userName": "mover", "title": "Sales"}).to_string())
+        .send()
+        .expect("put");
+    assert_eq!(moved.status(), 200);
+    let held = order_in(&s, "User", &id, "awaiting_approval");
+    assert_eq!(held.operation, "upsert");
+    assert!(held
+        .held_reason
+        .as_deref()
+        .is_some_and(|r| r.contains("deprovisioning")));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_ne!(
+        remote_user(&app, "mover").expect("still there")["active"],
+        false,
+        "not deactivated while held"
+    );
+    let approved = admin(
+        &s,
+        &ops,
+        Method::POST,
+        &format!("/orders/{}/approve", held.id),
+        None,
+    );
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    wait_for("mover deactivated", || {
+        remote_user(&app, "mover").filter(|u| u["active"] == false)
+    });
+
+    let bad = admin(
+        &s,
+        &ops,
+        Method::POST,
+        "/targets",
+        Some(json!({"name": "strict", "url": app.base, "review": {"filter": "title eq"}})),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("review.filter")));
+    let unknown = admin(
+        &s,
+        &ops,
+        Method::POST,
+        "/targets",
+        Some(json!({"name": "strict", "url": app.base, "review": {"everything": true}})),
+    );
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+}
+
 crate::for_each_backend!(
     rules_hold_orders_until_approved_or_declined,
-    review_all_and_bulk_decline
+    review_all_and_bulk_decline,
+    leaving_scope_is_deprovisioning
 );

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use scimgate::auth::{api_token, Role};
 use scimgate::config::TargetConfig;
-use scimgate::storage::orders;
+use scimgate::storage::{orders, work_items};
 
 use crate::harness::{id_of, Backend, TestServer};
 use crate::provisioning::{orders_of, wait_for};
@@ -65,6 +65,15 @@ fn people_carry_out_manual_orders(backend: Backend) {
     let first = order_in(&s, "User", &id, "transmitted");
     assert_eq!(item["orderId"], first.id);
     assert!(first.lease_owner.is_none() && first.lease_until.is_none());
+    // Delivering the order again (a crash before its outcome was recorded) opens no second item.
+    let again = work_items::NewWorkItem {
+        action: "create".into(),
+        summary: "a second one".into(),
+        data: "{}".into(),
+    };
+    let same = work_items::open_once(&s.db, &first, &again).expect("open once");
+    assert_eq!(json!(same.id), item["id"]);
+    assert_eq!(json!(same.summary), item["summary"]);
     let fetched = admin(
         &s,
         &ops,
