@@ -45,13 +45,16 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub name: String,
-    /// `scim` (an application's SCIM endpoint) or `ldap` (a directory).
+    /// `scim` (an application's SCIM endpoint), `ldap` (a directory) or `manual` (work items
+    /// for a person to carry out).
     #[serde(default = "default_kind")]
     pub kind: String,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// The target's SCIM base URL, e.g. `https://app.example.com/scim/v2`, or for `ldap`
-    /// targets the directory's `ldap://host:389` / `ldaps://host:636` URL.
+    /// targets the directory's `ldap://host:389` / `ldaps://host:636` URL; `manual` targets
+    /// have none.
+    #[serde(default)]
     pub url: String,
     /// How an `ldap` target's directory is laid out (`[targets.ldap]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,6 +111,12 @@ pub struct TargetConfig {
         skip_serializing_if = "crate::reconcile::ReconcileSettings::is_default"
     )]
     pub reconcile: crate::reconcile::ReconcileSettings,
+    /// Which orders wait for an operator's approval (`[targets.review]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::provisioning::review::ReviewRules::is_default"
+    )]
+    pub review: crate::provisioning::review::ReviewRules,
     /// Retryable failures in a row after which the target is quarantined (0: never).
     #[serde(default = "default_quarantine_after")]
     pub quarantine_after: u32,
@@ -222,6 +231,7 @@ impl TargetConfig {
             update_method: default_update_method(),
             batch_lookups: false,
             reconcile: Default::default(),
+            review: Default::default(),
             quarantine_after: default_quarantine_after(),
             probe_interval_ms: default_probe_interval_ms(),
         }
@@ -366,10 +376,16 @@ impl Config {
                     t.name
                 )));
             }
-            if !matches!(t.kind.as_str(), "scim" | "ldap") {
+            if !matches!(t.kind.as_str(), "scim" | "ldap" | "manual") {
                 return Err(ConfigError(format!(
-                    "target {:?}: kind {:?} is not supported (scim, ldap)",
+                    "target {:?}: kind {:?} is not supported (scim, ldap, manual)",
                     t.name, t.kind
+                )));
+            }
+            if t.url.is_empty() && t.kind != "manual" {
+                return Err(ConfigError(format!(
+                    "target {:?}: url is required (only manual targets have none)",
+                    t.name
                 )));
             }
             if !matches!(t.update_method.as_str(), "patch" | "put") {

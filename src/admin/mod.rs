@@ -1,7 +1,9 @@
 //! The admin API (`/admin`): operators see and act on provisioning orders and targets. JSON,
 //! authenticated with admin tokens only (`scimgate token create --admin`).
 
+mod approvals;
 mod error;
+mod on_demand;
 mod orders;
 mod syncs;
 mod target_changes;
@@ -9,6 +11,7 @@ mod target_check;
 mod target_input;
 mod target_view;
 mod targets;
+mod work_items;
 
 use actix_web::web;
 
@@ -29,9 +32,21 @@ pub struct AdminState {
 /// Registers the admin routes (inside a scope the caller protects).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/orders").route(web::get().to(orders::list)))
+        // Before `/orders/{id}`, which would take these paths and answer 405.
+        .service(web::resource("/orders/approve").route(web::post().to(approvals::approve_all)))
+        .service(web::resource("/orders/decline").route(web::post().to(approvals::decline_all)))
         .service(web::resource("/orders/{id}").route(web::get().to(orders::get)))
         .service(web::resource("/orders/{id}/retry").route(web::post().to(orders::retry)))
         .service(web::resource("/orders/{id}/cancel").route(web::post().to(orders::cancel)))
+        .service(web::resource("/orders/{id}/approve").route(web::post().to(approvals::approve)))
+        .service(web::resource("/orders/{id}/decline").route(web::post().to(approvals::decline)))
+        .service(web::resource("/provision-on-demand").route(web::post().to(on_demand::run)))
+        .service(web::resource("/work-items").route(web::get().to(work_items::list)))
+        .service(web::resource("/work-items/{id}").route(web::get().to(work_items::get)))
+        .service(
+            web::resource("/work-items/{id}/complete").route(web::post().to(work_items::complete)),
+        )
+        .service(web::resource("/work-items/{id}/fail").route(web::post().to(work_items::fail)))
         .service(
             web::resource("/targets")
                 .route(web::get().to(targets::list))

@@ -22,6 +22,12 @@ pub fn order_json(o: &Order) -> Value {
         "remoteId": o.remote_id,
         "created": time(o.created_at),
         "lastModified": time(o.updated_at),
+        "origin": o.origin,
+        "heldReason": o.held_reason,
+        "approved": o.approved,
+        "decidedBy": o.decided_by,
+        "decided": o.decided_at.map(time),
+        "decisionComment": o.decision_comment,
     })
 }
 

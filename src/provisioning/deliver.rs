@@ -12,7 +12,7 @@ use crate::scim::projection::Projection;
 use crate::storage::orders::{self, Order};
 use crate::storage::Db;
 
-use super::Target;
+use super::{manual, review, Target};
 
 /// The operation of a full sync's order deleting an orphan account (its resource id is the
 /// remote id).
@@ -105,7 +105,7 @@ pub async fn snapshots(
     .await
 }
 
-fn kind_of(order: &Order) -> ObjectKind {
+pub fn kind_of(order: &Order) -> ObjectKind {
     if order.resource_type == "Group" {
         ObjectKind::Group
     } else {
@@ -151,6 +151,28 @@ pub struct Outcome {
     pub delivered: Delivered,
     pub verification: Verification,
     pub link: Option<LinkChange>,
+    /// Nothing was sent: the order waits for a person.
+    pub parked: Option<Parked>,
+}
+
+/// Why an order went nowhere yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parked {
+    /// A review rule holds it for approval; why, in words.
+    Held(String),
+    /// A manual target's work item stands for it until a person completes or fails it.
+    WithPerson,
+}
+
+impl Outcome {
+    pub fn parked(why: Parked) -> Outcome {
+        Outcome {
+            delivered: Delivered::default(),
+            verification: Verification::NotApplicable,
+            link: None,
+            parked: Some(why),
+        }
+    }
 }
 
 /// Delivers one order, then reads the object back to verify it. `Ok` means the target now
@@ -161,8 +183,21 @@ pub async fn deliver(
     order: &Order,
     snapshot: Snapshot,
 ) -> Result<Outcome, ConnectorError> {
+    let in_scope = in_scope(directory, target, order, &snapshot).await?;
+    let facts = review::Facts {
+        order,
+        state: snapshot.state.as_ref(),
+        deprovisions: deprovisions(order, &snapshot, in_scope),
+    };
+    let rules = &target.config.review;
+    if let Some(reason) = review::held_reason(directory, &target.config.name, rules, facts).await? {
+        return Ok(Outcome::parked(Parked::Held(reason)));
+    }
+    if target.config.kind == manual::KIND {
+        return manual::hand_over(directory, target, order, snapshot, in_scope).await;
+    }
     let links = LinkLog::default();
-    let (delivered, sent) = apply(directory, target, order, snapshot, &links).await?;
+    let (delivered, sent) = apply(directory, target, order, snapshot, in_scope, &links).await?;
     let verification = match (&sent, &delivered.remote_id) {
         (Some(object), Some(remote_id)) => {
             let remote = match &delivered.read_back {
@@ -185,6 +220,7 @@ pub async fn deliver(
         delivered,
         verification,
         link: links.take(),
+        parked: None,
     })
 }
 
@@ -194,6 +230,7 @@ async fn apply(
     target: &Target,
     order: &Order,
     snapshot: Snapshot,
+    in_scope: bool,
     links: &LinkLog,
 ) -> Result<(Delivered, Option<Value>), ConnectorError> {
     let db = directory.db();
@@ -218,20 +255,6 @@ async fn apply(
         state,
         link: linked,
     } = snapshot;
-    let in_scope = match (&state, kind, &target.users_filter) {
-        (None, _, _) => false,
-        (Some(_), ObjectKind::User, Some(filter)) => {
-            let (directory, id, filter) =
-                (directory.clone(), order.resource_id.clone(), filter.clone());
-            blocking(move || {
-                directory
-                    .user_matches(&id, &filter)
-                    .map_err(|e| e.to_string())
-            })
-            .await?
-        }
-        (Some(_), _, _) => true,
-    };
     let Some(resource) = state.filter(|_| in_scope) else {
         return Ok((deprovision(target, kind, linked, order, links).await?, None));
     };
@@ -245,6 +268,39 @@ async fn apply(
     };
     let delivered = upsert(target, kind, linked, &object, secrets, links).await?;
     Ok((delivered, Some(without(&object, secrets))))
+}
+
+/// Whether the resource is (still) in the target's scope: it exists and, for a user, matches
+/// `users_filter`. An orphan account's order has no resource: never in scope.
+pub async fn in_scope(
+    directory: &Directory,
+    target: &Target,
+    order: &Order,
+    snapshot: &Snapshot,
+) -> Result<bool, ConnectorError> {
+    if matches!(order.operation.as_str(), ORPHAN_DELETE | ORPHAN_DISABLE) {
+        return Ok(false);
+    }
+    match (&snapshot.state, kind_of(order), &target.users_filter) {
+        (None, _, _) => Ok(false),
+        (Some(_), ObjectKind::User, Some(filter)) => {
+            let (directory, id, filter) =
+                (directory.clone(), order.resource_id.clone(), filter.clone());
+            blocking(move || {
+                directory
+                    .user_matches(&id, &filter)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+        (Some(_), _, _) => Ok(true),
+    }
+}
+
+/// Whether delivering the order deletes or deactivates something on the target.
+pub fn deprovisions(order: &Order, snapshot: &Snapshot, in_scope: bool) -> bool {
+    matches!(order.operation.as_str(), ORPHAN_DELETE | ORPHAN_DISABLE)
+        || (!in_scope && snapshot.link.is_some())
 }
 
 /// The object without the given top-level attributes.
@@ -381,7 +437,7 @@ pub fn group_object(
 
 /// Group members are sent as the target's ids; a member not provisioned there yet makes the
 /// group order wait (retryable) until the member's own order has executed.
-async fn outbound_group(
+pub(super) async fn outbound_group(
     db: &Db,
     target: &str,
     resource: &Value,

@@ -9,10 +9,13 @@
 pub mod backoff;
 pub mod deliver;
 pub mod guard;
+pub mod manual;
 pub mod mapping;
+pub mod on_demand;
 pub mod planner;
 pub mod quarantine;
 pub mod registry;
+pub mod review;
 pub mod target;
 pub mod worker;
 

@@ -19,8 +19,13 @@ pub struct Target {
 
 impl Target {
     pub fn from_config(config: &TargetConfig) -> Result<Target, ConfigError> {
+        config.review.check().map_err(|e| invalid(config, e))?;
         let (connector, mapping) = match config.kind.as_str() {
             "ldap" => ldap_connector(config)?,
+            super::manual::KIND => (
+                Arc::new(super::manual::NoConnector) as Arc<dyn Connector>,
+                Mapping::from_rules(&config.mapping).map_err(|e| invalid(config, e))?,
+            ),
             _ => scim_connector(config)?,
         };
         let users_filter = config

@@ -16,7 +16,7 @@ use crate::identity::Directory;
 use crate::storage::orders::{self, AttemptRecord, Finish, Order, OrderState};
 use crate::storage::{now_micros, Db};
 
-use super::deliver::{LinkChange, Snapshot, Verification};
+use super::deliver::{LinkChange, Outcome as Delivery, Parked, Snapshot, Verification};
 use super::quarantine::{Permit, QuarantineBoard};
 use super::registry::TargetRegistry;
 use super::{backoff, deliver, planner, Target};
@@ -257,6 +257,8 @@ impl Engine {
         };
         let name = target.config.name.as_str();
         match &result {
+            // Held for review or handed to a person: the target was not contacted.
+            Ok(outcome) if outcome.parked.is_some() => {}
             Ok(_) => self.quarantine.succeeded(name),
             Err(ConnectorError::Retryable { .. }) => {
                 let interval =
@@ -270,7 +272,29 @@ impl Engine {
         let cfg = &target.config;
         let mut verified = false;
         let mut link = None;
+        let mut held_reason = None;
         let (state, next_attempt_at, attempt) = match result {
+            Ok(Delivery {
+                parked: Some(parked),
+                ..
+            }) => {
+                let state = match parked {
+                    Parked::Held(reason) => {
+                        held_reason = Some(reason);
+                        OrderState::AwaitingApproval
+                    }
+                    // Stays transmitted, without a lease, until the work item is closed.
+                    Parked::WithPerson => OrderState::Transmitted,
+                };
+                let attempt = AttemptRecord {
+                    started_at,
+                    duration_ms,
+                    http_status: None,
+                    error: None,
+                    response_id: None,
+                };
+                (state, None, attempt)
+            }
             Ok(outcome) => {
                 let drift = match &outcome.verification {
                     Verification::Drift(d) => Some(d.clone()),
@@ -340,6 +364,7 @@ impl Engine {
                 next_attempt_at,
                 link,
                 verified,
+                held_reason,
             },
             attempt,
         }

@@ -7,9 +7,11 @@
 mod connection;
 mod error;
 pub mod migrate;
+pub mod on_demand;
 pub mod schema;
 
 pub mod accounts;
+pub mod approvals;
 pub mod change_log;
 pub mod corrections;
 pub mod deletions;
@@ -23,6 +25,7 @@ pub mod target_locks;
 pub mod targets;
 pub mod tokens;
 pub mod users;
+pub mod work_items;
 
 pub use connection::{sqlite_path, write_transaction, Backend, DbConnection, DbPool};
 pub use error::StoreError;

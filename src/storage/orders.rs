@@ -427,7 +427,8 @@ pub fn finish_all(
         let mut moved = Vec::with_capacity(outcomes.len() * 2);
         for (order, outcome, attempt) in outcomes {
             let kept = record_outcome(tx, owner, order, outcome, attempt)?;
-            if kept {
+            // A manual target's order stays transmitted while its work item is open.
+            if kept && outcome.state != OrderState::Transmitted {
                 moved.push((order.id, outcome.state));
                 if outcome.verified {
                     moved.push((order.id, OrderState::Verified));
@@ -506,6 +507,11 @@ fn record_outcome(
     if updated == 0 {
         return Ok(false);
     }
+    if let Some(reason) = &outcome.held_reason {
+        diesel::update(orders::table.find(order.id))
+            .set(orders::held_reason.eq(reason))
+            .execute(tx.conn())?;
+    }
     if let Some(link) = &outcome.link {
         diesel::delete(identity_links::table.find((
             &order.target,
@@ -537,6 +543,8 @@ pub struct Finish {
     pub link: Option<Option<String>>,
     /// Read back from the target and found matching: the order ends `Verified`.
     pub verified: bool,
+    /// Held for approval (`AwaitingApproval`): why.
+    pub held_reason: Option<String>,
 }
 
 /// Gives back every order leased to `owner` (a worker shutting down): retryable at once.

@@ -1,0 +1,356 @@
+//! Provision on demand: one user's plan on one target, run now outside the worker loop, with a
+//! step-by-step trace. The run is recorded as an order (origin `on_demand`) and goes through
+//! the same delivery as the workers' (review rules, manual targets, correlation, read-back);
+//! the trace comes from a connector wrapped around the target's own, recording every call and
+//! its result.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::connectors::{
+    AttributeDrift, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink,
+};
+use crate::identity::Directory;
+use crate::storage::now_micros;
+use crate::storage::orders::{self, AttemptRecord, Finish, Order, OrderState};
+
+use super::deliver::{self, LinkChange, Parked, Verification};
+use super::Target;
+
+/// The steps of a run, in order.
+#[derive(Default)]
+struct Trace(Mutex<Vec<Value>>);
+
+impl Trace {
+    fn push(&self, step: Value) {
+        if let Ok(mut steps) = self.0.lock() {
+            steps.push(step);
+        }
+    }
+
+    fn take(&self) -> Vec<Value> {
+        self.0
+            .lock()
+            .map(|mut steps| std::mem::take(&mut *steps))
+            .unwrap_or_default()
+    }
+}
+
+/// The target's connector, recording each call and its result.
+struct Traced {
+    inner: Arc<dyn Connector>,
+    trace: Arc<Trace>,
+    /// Attributes never shown (computed from the password).
+    secrets: Vec<String>,
+}
+
+fn kind_name(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::User => "User",
+        ObjectKind::Group => "Group",
+    }
+}
+
+impl Traced {
+    fn shown(&self, object: &Value) -> Value {
+        let mut object = object.clone();
+        if let Value::Object(fields) = &mut object {
+            fields.remove("password");
+            for name in &self.secrets {
+                fields.remove(name);
+            }
+        }
+        object
+    }
+
+    fn request(
+        &self,
+        call: &str,
+        kind: ObjectKind,
+        remote_id: Option<&str>,
+        object: Option<&Value>,
+    ) {
+        self.trace.push(json!({
+            "step": "request",
+            "call": call,
+            "resourceType": kind_name(kind),
+            "remoteId": remote_id,
+            "object": object.map(|o| self.shown(o)),
+        }));
+    }
+
+    fn response(&self, call: &str, result: &Result<Delivered, ConnectorError>) {
+        self.trace.push(match result {
+            Ok(done) => json!({
+                "step": "response",
+                "call": call,
+                "ok": true,
+                "status": done.status,
+                "remoteId": done.remote_id,
+            }),
+            Err(error) => failure("response", call, error),
+        });
+    }
+}
+
+fn failure(step: &str, call: &str, error: &ConnectorError) -> Value {
+    json!({
+        "step": step,
+        "call": call,
+        "ok": false,
+        "status": error.status(),
+        "error": error.to_string(),
+    })
+}
+
+impl Connector for Traced {
+    fn find<'a>(
+        &'a self,
+        kind: ObjectKind,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Option<String>, ConnectorError>> {
+        Box::pin(async move {
+            let found = self.inner.find(kind, object).await;
+            self.trace.push(match &found {
+                Ok(remote) => json!({
+                    "step": "lookup",
+                    "call": "find",
+                    "resourceType": kind_name(kind),
+                    "ok": true,
+                    "found": remote,
+                }),
+                Err(error) => failure("lookup", "find", error),
+            });
+            found
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        kind: ObjectKind,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(async move {
+            self.request("create", kind, None, Some(object));
+            let result = self.inner.create(kind, object).await;
+            self.response("create", &result);
+            result
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+        object: &'a Value,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(async move {
+            self.request("update", kind, Some(remote_id), Some(object));
+            let result = self.inner.update(kind, remote_id, object).await;
+            self.response("update", &result);
+            result
+        })
+    }
+
+    fn difference(&self, kind: ObjectKind, sent: &Value, remote: &Value) -> Option<String> {
+        self.inner.difference(kind, sent, remote)
+    }
+
+    fn differences(&self, kind: ObjectKind, sent: &Value, remote: &Value) -> Vec<AttributeDrift> {
+        self.inner.differences(kind, sent, remote)
+    }
+
+    fn is_disabled(&self, remote: &Value) -> bool {
+        self.inner.is_disabled(remote)
+    }
+
+    fn aggregate<'a>(
+        &'a self,
+        kind: ObjectKind,
+        sink: &'a PageSink,
+    ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
+        self.inner.aggregate(kind, sink)
+    }
+
+    fn read<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ConnectorError>> {
+        Box::pin(async move {
+            let read = self.inner.read(kind, remote_id).await;
+            self.trace.push(match &read {
+                Ok(object) => json!({
+                    "step": "read-back",
+                    "call": "read",
+                    "remoteId": remote_id,
+                    "ok": true,
+                    "object": object.as_ref().map(|o| self.shown(o)),
+                }),
+                Err(error) => failure("read-back", "read", error),
+            });
+            read
+        })
+    }
+
+    fn deactivate<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(async move {
+            self.request("deactivate", kind, Some(remote_id), None);
+            let result = self.inner.deactivate(kind, remote_id).await;
+            self.response("deactivate", &result);
+            result
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        kind: ObjectKind,
+        remote_id: &'a str,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(async move {
+            self.request("delete", kind, Some(remote_id), None);
+            let result = self.inner.delete(kind, remote_id).await;
+            self.response("delete", &result);
+            result
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        self.inner.check()
+    }
+}
+
+/// Runs `order` (started by [`crate::storage::on_demand::start`] under `owner`'s lease) on
+/// `target` now, records its outcome like a worker would, and returns the trace.
+pub async fn run(
+    directory: &Directory,
+    mut target: Target,
+    order: Order,
+    owner: &str,
+) -> Vec<Value> {
+    let trace = Arc::new(Trace::default());
+    let secrets = target.mapping.secret_targets().to_vec();
+    let started_at = now_micros();
+    let clock = Instant::now();
+    let result = async {
+        let mut found =
+            deliver::snapshots(directory, &target, std::slice::from_ref(&order)).await?;
+        let snapshot = found.remove(&order.id).unwrap_or_default();
+        let in_scope = deliver::in_scope(directory, &target, &order, &snapshot).await?;
+        trace.push(json!({
+            "step": "scope",
+            "inScope": in_scope,
+            "usersFilter": target.config.users_filter,
+            "linked": snapshot.link,
+        }));
+        if let Some(state) = snapshot.state.as_ref().filter(|_| in_scope) {
+            let mapped = target.mapping.user(state, &order.resource_id);
+            let shown = Traced {
+                inner: target.connector.clone(),
+                trace: trace.clone(),
+                secrets: secrets.clone(),
+            }
+            .shown(&mapped);
+            trace.push(json!({"step": "mapping", "object": shown}));
+        }
+        target.connector = Arc::new(Traced {
+            inner: target.connector.clone(),
+            trace: trace.clone(),
+            secrets,
+        });
+        deliver::deliver(directory, &target, &order, snapshot).await
+    }
+    .await;
+    let duration_ms = clock.elapsed().as_millis() as i64;
+    let (finish, attempt) = outcome(&target, result, started_at, duration_ms);
+    let state = if finish.verified {
+        OrderState::Verified
+    } else {
+        finish.state
+    };
+    let (db, owner, error) = (
+        directory.db().clone(),
+        owner.to_string(),
+        attempt.error.clone(),
+    );
+    let recorded = tokio::task::spawn_blocking(move || {
+        orders::finish_all(&db, &owner, &[(&order, &finish, &attempt)])
+    })
+    .await;
+    let mut steps = trace.take();
+    let recorded = match recorded {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    steps.push(json!({
+        "step": "result",
+        "state": state.as_str(),
+        "error": error,
+        "recordingError": recorded,
+    }));
+    steps
+}
+
+/// The order's outcome, as a worker decides it; a retryable failure is left to the workers.
+fn outcome(
+    target: &Target,
+    result: Result<deliver::Outcome, ConnectorError>,
+    started_at: i64,
+    duration_ms: i64,
+) -> (Finish, AttemptRecord) {
+    let mut attempt = AttemptRecord {
+        started_at,
+        duration_ms,
+        http_status: None,
+        error: None,
+        response_id: None,
+    };
+    let mut finish = Finish {
+        state: OrderState::Executed,
+        next_attempt_at: None,
+        link: None,
+        verified: false,
+        held_reason: None,
+    };
+    match result {
+        Ok(done) => match done.parked {
+            Some(Parked::Held(reason)) => {
+                finish.state = OrderState::AwaitingApproval;
+                finish.held_reason = Some(reason);
+            }
+            Some(Parked::WithPerson) => finish.state = OrderState::Transmitted,
+            None => {
+                finish.verified = done.verification == Verification::Matches;
+                if let Verification::Drift(drift) = &done.verification {
+                    attempt.error = Some(drift.clone());
+                }
+                finish.link = done.link.map(|change| match change {
+                    LinkChange::Set(remote) => Some(remote),
+                    LinkChange::Remove => None,
+                });
+                attempt.http_status = done.delivered.status.map(i32::from);
+                attempt.response_id = done.delivered.remote_id;
+            }
+        },
+        Err(error) => {
+            attempt.http_status = error.status().map(i32::from);
+            attempt.error = Some(error.to_string());
+            match error {
+                ConnectorError::Permanent { .. } => finish.state = OrderState::Error,
+                _ => {
+                    finish.state = OrderState::Errored;
+                    finish.next_attempt_at =
+                        Some(now_micros() + target.config.retry_base_ms as i64 * 1_000);
+                }
+            }
+        }
+    }
+    (finish, attempt)
+}

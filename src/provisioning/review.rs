@@ -1,0 +1,116 @@
+//! Provisioning review: a target's rules (`[targets.review]`) hold matching orders in
+//! `awaiting_approval` until an operator approves or declines them.
+//!
+//! The rules are applied at delivery, not at planning: only then does the worker know the
+//! resource as it is (a user leaving `users_filter` scope is an ordinary update in the change
+//! log, yet deprovisions on the target), whether there is anything on the target to remove
+//! (a link), and the same decision serves change-log, full-sync and retried orders alike. An
+//! order an operator approved is not held again.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::connectors::ConnectorError;
+use crate::identity::Directory;
+use crate::scim::filter;
+use crate::storage::orders::Order;
+
+/// `[targets.review]`: which orders of the target wait for approval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReviewRules {
+    /// Every order.
+    pub all: bool,
+    /// Orders that delete or deactivate something on the target (a deleted user, a user leaving
+    /// `users_filter`, an orphan account).
+    pub deprovisioning: bool,
+    /// Sensitive entitlements: orders for these groups (by displayName), which carry every
+    /// change of their membership.
+    pub groups: Vec<String>,
+    /// Orders for users matching this SCIM filter, e.g. `title eq "CFO"`.
+    pub filter: Option<String>,
+}
+
+impl ReviewRules {
+    pub fn is_default(&self) -> bool {
+        self == &ReviewRules::default()
+    }
+
+    /// Checks what deserialising cannot: the filter parses.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(text) = &self.filter {
+            filter::parse(text).map_err(|e| format!("review.filter: {}", e.detail))?;
+        }
+        Ok(())
+    }
+}
+
+/// What delivery knows about an order when the rules are applied.
+pub struct Facts<'a> {
+    pub order: &'a Order,
+    /// The resource now; `None` once deleted.
+    pub state: Option<&'a Value>,
+    /// The order would delete or deactivate something on the target.
+    pub deprovisions: bool,
+}
+
+/// Why the order must wait for approval, naming the rule; `None` when it may go out.
+pub async fn held_reason(
+    directory: &Directory,
+    target: &str,
+    rules: &ReviewRules,
+    facts: Facts<'_>,
+) -> Result<Option<String>, ConnectorError> {
+    let order = facts.order;
+    if order.approved || rules.is_default() {
+        return Ok(None);
+    }
+    if rules.all {
+        return Ok(Some(format!(
+            "review rule all: every order of target {target} is reviewed"
+        )));
+    }
+    if rules.deprovisioning && facts.deprovisions {
+        return Ok(Some(format!(
+            "review rule deprovisioning: this order deletes or deactivates an account on {target}"
+        )));
+    }
+    if order.resource_type == "Group" {
+        let name = facts
+            .state
+            .and_then(|g| g["displayName"].as_str())
+            .unwrap_or_default();
+        if let Some(sensitive) = rules.groups.iter().find(|g| g.eq_ignore_ascii_case(name)) {
+            return Ok(Some(format!(
+                "review rule groups: {sensitive:?} is a sensitive group on {target}"
+            )));
+        }
+    }
+    if let (Some(text), Some(_), "User") =
+        (&rules.filter, facts.state, order.resource_type.as_str())
+    {
+        let parsed = filter::parse(text).map_err(|e| ConnectorError::Permanent {
+            message: format!("review.filter of {target}: {}", e.detail),
+            status: None,
+        })?;
+        let (directory, id) = (directory.clone(), order.resource_id.clone());
+        let matches = tokio::task::spawn_blocking(move || directory.user_matches(&id, &parsed))
+            .await
+            .map_err(|e| retryable(e.to_string()))?
+            .map_err(|e| retryable(e.to_string()))?;
+        if matches {
+            return Ok(Some(format!(
+                "review rule filter: the user matches {text} on {target}"
+            )));
+        }
+    }
+    Ok(None)
+}
+
+fn retryable(message: String) -> ConnectorError {
+    ConnectorError::Retryable {
+        message,
+        status: None,
+        retry_after: None,
+    }
+}
