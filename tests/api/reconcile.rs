@@ -424,6 +424,20 @@ fn mass_deletion_waits_for_approval(backend: Backend) {
         "{}",
         status.text
     );
+
+    // An operator approves: the held deletions go out.
+    let approved = ops.post(
+        "/orders/approve",
+        Some(&json!({"target": "app", "comment": "the cleanup is intended"})),
+    );
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    assert_eq!(approved.body["approved"], 11);
+    wait_for("only the keeper left", || {
+        (app.get("/Users").body["totalResults"] == 1).then_some(())
+    });
+    assert!(remote_user(&app, "keeper").is_some());
+    let status = ops.get("/targets/app/status");
+    assert_eq!(status.body["massDeleteGuard"]["held"], 0, "{}", status.text);
 }
 
 fn full_sync_holds_the_target_lock(backend: Backend) {
