@@ -101,7 +101,9 @@ pub async fn aggregate(
     Ok(report)
 }
 
-/// Builds the correlation index: every identity of the kind, with the target's links.
+/// A correlator knowing the target's links; identities are indexed only once an account
+/// turns up that no link explains ([`indexed`]), so a target whose accounts are all linked
+/// never pays for reading every identity.
 async fn correlator(
     directory: &Directory,
     target: &str,
@@ -113,7 +115,19 @@ async fn correlator(
         let links = directory
             .db()
             .read(|c| identity_links::all_of(c, &target, resource_type(kind)))?;
-        let mut correlator = Correlator::new(rules, &links);
+        Ok(Correlator::new(rules, &links))
+    })
+    .await
+}
+
+/// The correlator with every identity of the kind indexed by the rules' values.
+async fn indexed(
+    directory: &Directory,
+    kind: ObjectKind,
+    mut correlator: Correlator,
+) -> Result<Correlator, ReconcileError> {
+    let directory = directory.clone();
+    blocking(move || {
         let mut after = String::new();
         loop {
             let page = match kind {
@@ -156,7 +170,12 @@ async fn aggregate_kind(
         let mut present: HashSet<String> = HashSet::new();
         // One page is written while the next is correlated.
         let mut in_flight: Option<tokio::task::JoinHandle<Result<(), ReconcileError>>> = None;
+        let mut identities_indexed = false;
         while let Some(page) = receiver.recv().await {
+            if !identities_indexed && page.iter().any(|o| !correlator.is_linked(&o.remote_id)) {
+                correlator = indexed(directory, kind, correlator).await?;
+                identities_indexed = true;
+            }
             let (seen, new_links) = place(&mut correlator, page, &mut report);
             if let Some(previous) = in_flight.take() {
                 previous

@@ -205,6 +205,11 @@ impl Correlator {
         }
     }
 
+    /// Whether a link explains this account.
+    pub fn is_linked(&self, remote_id: &str) -> bool {
+        self.linked.contains_key(remote_id) || self.linked.contains_key(&remote_id.to_lowercase())
+    }
+
     /// Places one account: linked, correlated (and from now on taken), ambiguous, or an
     /// orphan.
     pub fn place(&mut self, remote_id: &str, account: &Value) -> Placement {
