@@ -184,7 +184,7 @@ fn main() {
         ])
         .args([
             "-E",
-            "pr=500/noprompt",
+            "pr=2000/noprompt",
             "-b",
             SUFFIX,
             "(objectClass=inetOrgPerson)",
@@ -195,7 +195,7 @@ fn main() {
         .expect("ldapsearch");
     assert!(status.success(), "ldapsearch failed");
     let plain_ms = clock.elapsed().as_millis() as u64;
-    println!("plain paged ldapsearch of the same entries: {plain_ms} ms");
+    println!("plain paged ldapsearch of the same entries (pages of 2,000, as the connector asks): {plain_ms} ms");
     let mut target = TargetConfig::scim("ldap", &directory.url());
     target.kind = "ldap".into();
     target.groups = false;

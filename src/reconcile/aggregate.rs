@@ -19,8 +19,8 @@ use crate::storage::identity_links;
 
 /// Identities read per page while building the correlation index.
 const IDENTITY_PAGE: i64 = 1_000;
-/// Pages read ahead of correlation (a page is a few hundred objects).
-const READ_AHEAD_PAGES: usize = 16;
+/// Pages read ahead of correlation (a page is up to a few thousand objects).
+const READ_AHEAD_PAGES: usize = 4;
 
 /// What one aggregation found for one kind of object.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -214,7 +214,7 @@ fn record(
     new_links: &[(String, String)],
 ) -> Result<(), ReconcileError> {
     let ids: Vec<String> = seen.iter().map(|a| a.remote_id.clone()).collect();
-    let known = db.read(|c| accounts::by_remote_ids(c, target, resource_type(kind), &ids))?;
+    let known = db.read(|c| accounts::recorded(c, target, resource_type(kind), &ids))?;
     let changed: Vec<SeenAccount> = seen
         .into_iter()
         .filter(|a| !known.get(&a.remote_id).is_some_and(|k| k.same_as(a)))
@@ -272,9 +272,11 @@ fn place(
             situation::AMBIGUOUS => report.ambiguous += 1,
             _ => report.uncorrelated += 1,
         }
+        let attributes = object.attributes.to_string();
         seen.push(SeenAccount {
             remote_id: object.remote_id,
-            attributes: object.attributes.to_string(),
+            fingerprint: fingerprint(&attributes),
+            attributes,
             identity_id: placed.identity_id,
             situation: placed.situation,
             candidates: (!placed.candidates.is_empty())
@@ -282,6 +284,17 @@ fn place(
         });
     }
     (seen, new_links)
+}
+
+/// FNV-1a of the account's attributes: stable across processes and releases, unlike std's
+/// hasher.
+fn fingerprint(attributes: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in attributes.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
 }
 
 /// Accounts per (resource type, situation), for reports.

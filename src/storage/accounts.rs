@@ -30,6 +30,7 @@ pub struct Account {
     pub remote_id: String,
     /// JSON, as the target's connector reads the object.
     pub attributes: String,
+    pub fingerprint: i64,
     pub identity_id: Option<String>,
     pub situation: String,
     /// JSON array of identity ids, for ambiguous accounts.
@@ -40,14 +41,51 @@ pub struct Account {
     pub last_seen: Micros,
 }
 
-impl Account {
+/// What is recorded of an account, short of its attributes: enough to tell whether an
+/// aggregation saw it unchanged.
+#[derive(Debug, Clone, Queryable)]
+pub struct Recorded {
+    pub remote_id: String,
+    pub fingerprint: i64,
+    pub identity_id: Option<String>,
+    pub situation: String,
+    pub candidates: Option<String>,
+}
+
+impl Recorded {
     /// Whether the account is recorded exactly as `seen`.
     pub fn same_as(&self, seen: &SeenAccount) -> bool {
-        self.attributes == seen.attributes
+        self.fingerprint == seen.fingerprint
             && self.identity_id == seen.identity_id
             && self.situation == seen.situation
             && self.candidates == seen.candidates
     }
+}
+
+/// How the accounts with these remote ids are recorded.
+pub fn recorded(
+    conn: &mut DbConnection,
+    target: &str,
+    resource_type: &str,
+    remote_ids: &[String],
+) -> Result<HashMap<String, Recorded>, StoreError> {
+    let mut out = HashMap::with_capacity(remote_ids.len());
+    for chunk in remote_ids.chunks(BIND_CHUNK) {
+        let found: Vec<Recorded> = accounts::table
+            .filter(accounts::target.eq(target))
+            .filter(accounts::resource_type.eq(resource_type))
+            .filter(accounts::remote_id.eq_any(chunk))
+            .select((
+                accounts::remote_id,
+                accounts::fingerprint,
+                accounts::identity_id,
+                accounts::situation,
+                accounts::candidates,
+            ))
+            .load(conn)?;
+        out.extend(found.into_iter().map(|a| (a.remote_id.clone(), a)));
+    }
+    Ok(out)
 }
 
 /// One account as an aggregation found it.
@@ -55,6 +93,7 @@ impl Account {
 pub struct SeenAccount {
     pub remote_id: String,
     pub attributes: String,
+    pub fingerprint: i64,
     pub identity_id: Option<String>,
     pub situation: &'static str,
     pub candidates: Option<String>,
@@ -79,6 +118,7 @@ pub fn record(
                     accounts::resource_type.eq(resource_type),
                     accounts::remote_id.eq(&a.remote_id),
                     accounts::attributes.eq(&a.attributes),
+                    accounts::fingerprint.eq(a.fingerprint),
                     accounts::identity_id.eq(&a.identity_id),
                     accounts::situation.eq(a.situation),
                     accounts::candidates.eq(&a.candidates),
@@ -100,6 +140,7 @@ pub fn record(
                     .do_update()
                     .set((
                         accounts::attributes.eq(excluded(accounts::attributes)),
+                        accounts::fingerprint.eq(excluded(accounts::fingerprint)),
                         accounts::identity_id.eq(excluded(accounts::identity_id)),
                         accounts::situation.eq(excluded(accounts::situation)),
                         accounts::candidates.eq(excluded(accounts::candidates)),

@@ -185,6 +185,7 @@ diesel::table! {
         resource_type -> Text,
         remote_id -> Text,
         attributes -> Text,
+        fingerprint -> BigInt,
         identity_id -> Nullable<Text>,
         situation -> Text,
         candidates -> Nullable<Text>,

@@ -24,6 +24,8 @@ CREATE TABLE accounts (
     remote_id TEXT NOT NULL,
     -- The object as the target's connector reads it (JSON).
     attributes TEXT NOT NULL,
+    -- A hash of `attributes`: an unchanged account is recognised without reading them.
+    fingerprint BIGINT NOT NULL,
     -- The local resource it is linked or correlated to.
     identity_id TEXT,
     -- 'linked', 'correlated', 'uncorrelated' or 'ambiguous'.

@@ -26,7 +26,7 @@ use super::{
 };
 
 /// Entries per page of an aggregation's paged search.
-const AGGREGATION_PAGE: usize = 500;
+const AGGREGATION_PAGE: usize = 2_000;
 
 /// Most correlation values one directory search asks for.
 const LOOKUP_BATCH: usize = 200;
