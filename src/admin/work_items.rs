@@ -47,12 +47,12 @@ pub async fn list(
     for (k, v) in params {
         match k.as_str() {
             "target" => filter.target = Some(v),
-            "state" if matches!(v.as_str(), "open" | "completed" | "failed") => {
+            "state" if matches!(v.as_str(), "open" | "completed" | "failed" | "withdrawn") => {
                 filter.state = Some(v)
             }
             "state" => {
                 return Err(AdminError::BadRequest(format!(
-                    "state must be open, completed or failed, not {v:?}"
+                    "state must be open, completed, failed or withdrawn, not {v:?}"
                 )))
             }
             "after" => {

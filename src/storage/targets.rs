@@ -107,7 +107,7 @@ pub fn update(
 }
 
 /// Deletes a stored target with its health and identity links; its open orders become
-/// `Inactive` (their history stays). Returns how many orders that was, or `None` when there
+/// `Inactive` and its open work items `withdrawn` (their history stays). Returns how many orders that was, or `None` when there
 /// is no such target.
 pub fn delete(tx: &mut WriteTx<'_>, name: &str) -> Result<Option<usize>, StoreError> {
     bump(tx)?;
@@ -116,6 +116,7 @@ pub fn delete(tx: &mut WriteTx<'_>, name: &str) -> Result<Option<usize>, StoreEr
         return Ok(None);
     }
     let inactivated = orders::inactivate_open(tx, name, "the target was deleted")?;
+    super::work_items::withdraw_open(tx, name, "the target was deleted")?;
     forget_health(tx, name)?;
     diesel::delete(identity_links::table.filter(identity_links::target.eq(name)))
         .execute(tx.conn())?;

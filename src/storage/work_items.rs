@@ -255,3 +255,24 @@ fn finish_order(
         .execute(tx.conn())?;
     Ok(())
 }
+
+/// Withdraws the target's open work items (the target was deleted): nobody is to carry them
+/// out any more. Returns how many.
+pub fn withdraw_open(
+    tx: &mut WriteTx<'_>,
+    target: &str,
+    reason: &str,
+) -> Result<usize, StoreError> {
+    let now = tx.now();
+    Ok(diesel::update(
+        work_items::table
+            .filter(work_items::target.eq(target))
+            .filter(work_items::state.eq("open")),
+    )
+    .set((
+        work_items::state.eq("withdrawn"),
+        work_items::closed_at.eq(now),
+        work_items::outcome.eq(reason),
+    ))
+    .execute(tx.conn())?)
+}

@@ -212,6 +212,19 @@ fn manual_targets_need_no_url(backend: Backend) {
         item["summary"],
         format!("Create an account for walkin in desk: userName=walkin, externalId={id}")
     );
+    // Deleting the target withdraws what nobody is to carry out any more.
+    assert_eq!(
+        admin(&s, &ops, Method::DELETE, "/targets/desk", None).status,
+        200
+    );
+    let withdrawn = admin(
+        &s,
+        &ops,
+        Method::GET,
+        &format!("/work-items/{}", item["id"]),
+        None,
+    );
+    assert_eq!(withdrawn.body["state"], "withdrawn", "{}", withdrawn.body);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("scimgate.toml");
     let toml = "[[targets]]\nname = \"payroll\"\nkind = \"manual\"\n[targets.review]\ndeprovisioning = true\n";

@@ -96,7 +96,7 @@ CREATE TABLE work_items (
     summary TEXT NOT NULL,
     -- What to do, as data (JSON).
     data TEXT NOT NULL,
-    -- 'open', 'completed' or 'failed'.
+    -- 'open', 'completed', 'failed' or 'withdrawn' (its target was deleted).
     state TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     closed_at BIGINT,
