@@ -202,10 +202,13 @@ pub trait Connector: Send + Sync {
         remote.get("active") == Some(&Value::Bool(false))
     }
     /// Reads every object of `kind` on the target, page by page into `sink` (an aggregation);
-    /// returns how many were read. Pages are bounded, so a large target streams.
+    /// returns how many were read. Pages are bounded, so a large target streams. `attributes`
+    /// names what the caller compares and correlates on (empty: everything); a connector may
+    /// read more.
     fn aggregate<'a>(
         &'a self,
         kind: ObjectKind,
+        attributes: &'a [String],
         sink: &'a PageSink,
     ) -> BoxFuture<'a, Result<u64, ConnectorError>>;
     /// Reads the remote object back (for verification); `None` when it does not exist.

@@ -249,6 +249,7 @@ impl Connector for NoConnector {
     fn aggregate<'a>(
         &'a self,
         _: ObjectKind,
+        _: &'a [String],
         _: &'a PageSink,
     ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
         Box::pin(async { Ok(0) })

@@ -233,6 +233,19 @@ impl Mapping {
         &self.secrets
     }
 
+    /// The top-level attributes the mapping sets, password-derived ones aside (what a full sync
+    /// compares); empty when the mapping sends every User attribute.
+    pub fn compared_attributes(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .rules
+            .iter()
+            .filter_map(|r| r.target.first().cloned())
+            .filter(|name| !self.secrets.contains(name))
+            .collect();
+        names.dedup();
+        names
+    }
+
     /// What to read of a user for this mapping: memberships (`groups`) are the costly part,
     /// read only when a rule uses them.
     pub fn user_projection(&self) -> crate::scim::projection::Projection {

@@ -169,9 +169,10 @@ impl Connector for Traced {
     fn aggregate<'a>(
         &'a self,
         kind: ObjectKind,
+        attributes: &'a [String],
         sink: &'a PageSink,
     ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
-        self.inner.aggregate(kind, sink)
+        self.inner.aggregate(kind, attributes, sink)
     }
 
     fn read<'a>(

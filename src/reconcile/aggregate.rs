@@ -158,9 +158,19 @@ async fn aggregate_kind(
     // waits meanwhile, so memory stays bounded however large the target.
     let (sender, mut receiver) = mpsc::channel::<Vec<RemoteObject>>(READ_AHEAD_PAGES);
     let connector = target.connector.clone();
+    let wanted: Vec<String> = match kind {
+        ObjectKind::User => {
+            let mut names = target.mapping.compared_attributes();
+            if !names.is_empty() {
+                names.extend(rules.iter().map(|r| r.account_attribute().to_string()));
+            }
+            names
+        }
+        ObjectKind::Group => Vec::new(),
+    };
     let reading = async move {
         let sender = sender;
-        connector.aggregate(kind, &sender).await
+        connector.aggregate(kind, &wanted, &sender).await
     };
     let db = directory.db().clone();
     let writing = async {

@@ -154,6 +154,11 @@ impl Rule {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// The account attribute the rule reads (its top-level name).
+    pub fn account_attribute(&self) -> &str {
+        &self.account.attribute
+    }
 }
 
 /// How an account was placed.

@@ -700,8 +700,25 @@ impl LdapConnector {
     async fn aggregate_entries(
         &self,
         kind: ObjectKind,
+        wanted: &[String],
         sink: &PageSink,
     ) -> Result<u64, ConnectorError> {
+        // Only what is compared, correlated on, or tells a disabled entry: less to send and
+        // decode than every attribute.
+        let mut names: Vec<String> = match kind {
+            ObjectKind::User if !wanted.is_empty() => wanted.to_vec(),
+            ObjectKind::User => vec!["*".to_string()],
+            ObjectKind::Group => vec![
+                "cn".to_string(),
+                self.group_class.member_attribute().to_string(),
+            ],
+        };
+        if kind == ObjectKind::User && !wanted.is_empty() {
+            names.push(self.correlation.clone());
+            if let Some((attribute, _)) = &self.disable_mark {
+                names.push(attribute.clone());
+            }
+        }
         let class = match kind {
             ObjectKind::User => self
                 .user_classes
@@ -720,13 +737,7 @@ impl LdapConnector {
         let mut stream = self
             .call(
                 &doing,
-                ldap.streaming_search_with(
-                    adapters,
-                    &self.base_dn,
-                    Scope::Subtree,
-                    &filter,
-                    vec!["*"],
-                ),
+                ldap.streaming_search_with(adapters, &self.base_dn, Scope::Subtree, &filter, names),
             )
             .await?;
         let mut page = Vec::with_capacity(AGGREGATION_PAGE);
@@ -846,9 +857,10 @@ impl Connector for LdapConnector {
     fn aggregate<'a>(
         &'a self,
         kind: ObjectKind,
+        attributes: &'a [String],
         sink: &'a PageSink,
     ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
-        Box::pin(self.aggregate_entries(kind, sink))
+        Box::pin(self.aggregate_entries(kind, attributes, sink))
     }
 
     fn read<'a>(

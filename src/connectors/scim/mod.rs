@@ -290,6 +290,7 @@ impl Connector for ScimConnector {
     fn aggregate<'a>(
         &'a self,
         kind: ObjectKind,
+        _attributes: &'a [String],
         sink: &'a PageSink,
     ) -> BoxFuture<'a, Result<u64, ConnectorError>> {
         Box::pin(self.aggregate_resources(kind, sink))
