@@ -5,6 +5,7 @@ mod approvals;
 mod error;
 mod on_demand;
 mod orders;
+mod query;
 mod syncs;
 mod target_changes;
 mod target_check;

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::{blocking, time, AdminError, AdminState};
+use super::{blocking, query, time, AdminError, AdminState};
 use crate::storage::orders::{self, Action, Attempt, Order, OrderFilter, OrderState, Transition};
 
 pub fn order_json(o: &Order) -> Value {
@@ -39,12 +39,6 @@ fn transition_json(t: &Transition) -> Value {
     json!({"state": t.state, "at": time(t.at)})
 }
 
-fn params(req: &HttpRequest) -> Result<Vec<(String, String)>, AdminError> {
-    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(|q| q.into_inner())
-        .map_err(|e| AdminError::BadRequest(format!("malformed query string: {e}")))
-}
-
 fn timestamp(name: &str, raw: &str) -> Result<i64, AdminError> {
     chrono::DateTime::parse_from_rfc3339(raw)
         .map(|t| t.timestamp_micros())
@@ -64,7 +58,7 @@ pub async fn list(
         limit: 100,
         ..OrderFilter::default()
     };
-    for (k, v) in params(&req)? {
+    for (k, v) in query::params(&req)? {
         match k.as_str() {
             "state" => {
                 if OrderState::parse(&v).is_none() {
@@ -77,18 +71,8 @@ pub async fn list(
             "resourceId" => filter.resource_id = Some(v),
             "since" => filter.since = Some(timestamp("since", &v)?),
             "until" => filter.until = Some(timestamp("until", &v)?),
-            "after" => {
-                filter.after_id = Some(
-                    v.parse()
-                        .map_err(|_| AdminError::BadRequest("after must be an order id".into()))?,
-                )
-            }
-            "limit" => {
-                filter.limit = v
-                    .parse::<i64>()
-                    .map_err(|_| AdminError::BadRequest("limit must be a number".into()))?
-                    .clamp(1, 1000)
-            }
+            "after" => filter.after_id = Some(query::after_id(&v, "an order")?),
+            "limit" => filter.limit = query::limit(&v, 1000)?,
             other => {
                 return Err(AdminError::BadRequest(format!(
                     "unknown parameter {other:?}"

@@ -7,20 +7,15 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::query::{self, params};
 use super::targets::{lookup, not_found};
 use super::{blocking, time, AdminError, AdminState};
 use crate::provisioning::Target;
 use crate::reconcile::aggregate;
 use crate::reconcile::full_sync::{self, SyncOptions};
-use crate::storage::accounts::{self, Account, AccountFilter};
+use crate::storage::accounts::{self, situation, Account, AccountFilter};
 use crate::storage::sync_runs::{self, Finding, SyncRun};
 use crate::storage::{now_micros, target_locks};
-
-fn params(req: &HttpRequest) -> Result<Vec<(String, String)>, AdminError> {
-    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(|q| q.into_inner())
-        .map_err(|e| AdminError::BadRequest(format!("malformed query string: {e}")))
-}
 
 fn flag(params: &[(String, String)], name: &str) -> Result<bool, AdminError> {
     match params
@@ -201,9 +196,7 @@ pub async fn get(
     let limit = count(&params, 1_000)?;
     let after = match params.iter().find(|(k, _)| k == "after").map(|(_, v)| v) {
         None => 0,
-        Some(v) => v
-            .parse::<i64>()
-            .map_err(|_| AdminError::BadRequest("after must be a finding id".into()))?,
+        Some(v) => query::after_id(v, "a finding")?,
     };
     let db = state.db.clone();
     let (run, findings) = blocking(move || {
@@ -244,7 +237,7 @@ pub async fn accounts(
         limit: count(&params, 100)?,
     };
     if let Some(s) = &filter.situation {
-        if !["linked", "correlated", "uncorrelated", "ambiguous"].contains(&s.as_str()) {
+        if !situation::ALL.contains(&s.as_str()) {
             return Err(AdminError::BadRequest(format!(
                 "situation must be linked, correlated, uncorrelated or ambiguous, not {s:?}"
             )));

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{blocking, time, AdminError, AdminState};
+use super::{blocking, query, time, AdminError, AdminState};
 use crate::auth::Principal;
 use crate::storage::work_items::{self, Closed, Closing, WorkItem, WorkItemFilter};
 
@@ -37,9 +37,7 @@ pub async fn list(
     state: web::Data<AdminState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
-    let params = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map_err(|e| AdminError::BadRequest(format!("malformed query string: {e}")))?
-        .into_inner();
+    let params = query::params(&req)?;
     let mut filter = WorkItemFilter {
         limit: 100,
         ..WorkItemFilter::default()
@@ -55,18 +53,8 @@ pub async fn list(
                     "state must be open, completed, failed or withdrawn, not {v:?}"
                 )))
             }
-            "after" => {
-                filter.after_id =
-                    Some(v.parse().map_err(|_| {
-                        AdminError::BadRequest("after must be a work item id".into())
-                    })?)
-            }
-            "limit" => {
-                filter.limit = v
-                    .parse::<i64>()
-                    .map_err(|_| AdminError::BadRequest("limit must be a number".into()))?
-                    .clamp(1, 1000)
-            }
+            "after" => filter.after_id = Some(query::after_id(&v, "a work item")?),
+            "limit" => filter.limit = query::limit(&v, 1000)?,
             other => {
                 return Err(AdminError::BadRequest(format!(
                     "unknown parameter {other:?}"

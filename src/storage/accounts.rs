@@ -20,6 +20,7 @@ pub mod situation {
     /// Several identities matched, or the one that matched is linked to another account:
     /// never guessed, never touched.
     pub const AMBIGUOUS: &str = "ambiguous";
+    pub const ALL: [&str; 4] = [LINKED, CORRELATED, UNCORRELATED, AMBIGUOUS];
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
