@@ -20,6 +20,11 @@ pub const ORPHAN_DELETE: &str = "delete_orphan";
 /// ... and of one disabling it.
 pub const ORPHAN_DISABLE: &str = "disable_orphan";
 
+/// Whether the order is a full sync's order for an orphan account (no local resource).
+fn for_orphan(order: &Order) -> bool {
+    matches!(order.operation.as_str(), ORPHAN_DELETE | ORPHAN_DISABLE)
+}
+
 /// Runs blocking store work off the async workers; store trouble is worth a retry.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, String> + Send + 'static,
@@ -278,7 +283,7 @@ pub async fn in_scope(
     order: &Order,
     snapshot: &Snapshot,
 ) -> Result<bool, ConnectorError> {
-    if matches!(order.operation.as_str(), ORPHAN_DELETE | ORPHAN_DISABLE) {
+    if for_orphan(order) {
         return Ok(false);
     }
     match (&snapshot.state, kind_of(order), &target.users_filter) {
@@ -299,8 +304,7 @@ pub async fn in_scope(
 
 /// Whether delivering the order deletes or deactivates something on the target.
 pub fn deprovisions(order: &Order, snapshot: &Snapshot, in_scope: bool) -> bool {
-    matches!(order.operation.as_str(), ORPHAN_DELETE | ORPHAN_DISABLE)
-        || (!in_scope && snapshot.link.is_some())
+    for_orphan(order) || (!in_scope && snapshot.link.is_some())
 }
 
 /// The object without the given top-level attributes.

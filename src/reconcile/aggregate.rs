@@ -2,7 +2,7 @@
 //! table and correlated to identities as it streams, so a large directory never sits in
 //! memory whole.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -305,14 +305,6 @@ fn fingerprint(attributes: &str) -> i64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash as i64
-}
-
-/// Accounts per (resource type, situation), for reports.
-pub fn situation_counts(
-    directory: &Directory,
-    target: &str,
-) -> Result<HashMap<(String, String), i64>, ReconcileError> {
-    Ok(directory.db().read(|c| accounts::counts(c, target))?)
 }
 
 /// Runs aggregation `id` (a run started with kind `aggregate`) on its own and records how it

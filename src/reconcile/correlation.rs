@@ -136,7 +136,6 @@ fn field<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
 pub struct Rule {
     identity: Path,
     account: Path,
-    text: String,
 }
 
 impl Rule {
@@ -147,12 +146,7 @@ impl Rule {
         Ok(Rule {
             identity: Path::parse(identity).map_err(|e| format!("correlation rule: {e}"))?,
             account: Path::parse(account).map_err(|e| format!("correlation rule: {e}"))?,
-            text: text.trim().to_string(),
         })
-    }
-
-    pub fn text(&self) -> &str {
-        &self.text
     }
 
     /// The account attribute the rule reads (its top-level name).
@@ -212,16 +206,20 @@ impl Correlator {
 
     /// Whether a link explains this account.
     pub fn is_linked(&self, remote_id: &str) -> bool {
-        self.linked.contains_key(remote_id) || self.linked.contains_key(&remote_id.to_lowercase())
+        self.link_of(remote_id).is_some()
+    }
+
+    /// The identity linked to this remote id (DNs compare without case).
+    fn link_of(&self, remote_id: &str) -> Option<&String> {
+        self.linked
+            .get(remote_id)
+            .or_else(|| self.linked.get(&remote_id.to_lowercase()))
     }
 
     /// Places one account: linked, correlated (and from now on taken), ambiguous, or an
     /// orphan.
     pub fn place(&mut self, remote_id: &str, account: &Value) -> Placement {
-        let linked = self
-            .linked
-            .get(remote_id)
-            .or_else(|| self.linked.get(&remote_id.to_lowercase()));
+        let linked = self.link_of(remote_id);
         if let Some(identity) = linked {
             return Placement {
                 situation: situation::LINKED,

@@ -121,7 +121,7 @@ impl Comparison<'_> {
             );
             return;
         };
-        let actual: Value = serde_json::from_str(&account.attributes).unwrap_or(Value::Null);
+        let actual = account.held();
         let mut drift = match &desired {
             Ok(desired) => self.target.connector.differences(kind, desired, &actual),
             // A member not provisioned yet: the group is incomplete on the target.
@@ -157,58 +157,22 @@ impl Comparison<'_> {
         }
     }
 
-    /// An account no present identity stands for.
+    /// An account no present identity stands for: the orphan policy applies.
     fn orphan(&mut self, account: &Account, policy: OrphanPolicy) {
-        let kind = ObjectKind::User;
-        let remote = Some(account.remote_id.as_str());
-        let identity = account.identity_id.as_deref();
-        let actual: Value = serde_json::from_str(&account.attributes).unwrap_or(Value::Null);
-        match policy {
-            OrphanPolicy::Ignore => self.note(
-                Subject {
-                    kind,
-                    identity,
-                    remote,
-                },
-                "orphan",
-                "none",
-                None,
-                None,
-            ),
-            OrphanPolicy::Disable if self.target.connector.is_disabled(&actual) => self.note(
-                Subject {
-                    kind,
-                    identity,
-                    remote,
-                },
-                "orphan",
-                "none",
-                None,
-                None,
-            ),
-            OrphanPolicy::Disable => self.note(
-                Subject {
-                    kind,
-                    identity,
-                    remote,
-                },
-                "orphan",
-                "disable",
-                None,
-                Some(ORPHAN_DISABLE),
-            ),
-            OrphanPolicy::Delete => self.note(
-                Subject {
-                    kind,
-                    identity,
-                    remote,
-                },
-                "orphan",
-                "delete",
-                None,
-                Some(ORPHAN_DELETE),
-            ),
-        }
+        let (action, operation) = match policy {
+            OrphanPolicy::Disable if !self.target.connector.is_disabled(&account.held()) => {
+                ("disable", Some(ORPHAN_DISABLE))
+            }
+            OrphanPolicy::Delete => ("delete", Some(ORPHAN_DELETE)),
+            // Ignored, or disabled already.
+            OrphanPolicy::Ignore | OrphanPolicy::Disable => ("none", None),
+        };
+        let subject = Subject {
+            kind: ObjectKind::User,
+            identity: account.identity_id.as_deref(),
+            remote: Some(&account.remote_id),
+        };
+        self.note(subject, "orphan", action, None, operation);
     }
 }
 
@@ -276,8 +240,7 @@ fn users(
                 }
                 cmp.object(ObjectKind::User, id, Ok(desired), account);
             } else if let Some(account) = account {
-                let actual: Value =
-                    serde_json::from_str(&account.attributes).unwrap_or(Value::Null);
+                let actual = account.held();
                 let deactivates = target.config.deprovision == "deactivate";
                 if !(deactivates && target.connector.is_disabled(&actual)) {
                     let remote = Some(account.remote_id.as_str());

@@ -119,34 +119,40 @@ impl Scheduler {
         }
         let (directory, running) = (directory.clone(), self.running.clone());
         tokio::spawn(async move {
-            let db = directory.db().clone();
-            let check_name = name.clone();
-            let due = tokio::task::spawn_blocking(move || {
+            let options = SyncOptions {
+                dry_run: false,
+                trigger: "schedule",
+            };
+            let (db, check_name) = (directory.db().clone(), name.clone());
+            // Deciding and recording the run's start is store work: off the async runtime.
+            let started = tokio::task::spawn_blocking(move || {
                 let now = now_micros();
-                db.read(|c| {
+                let due = db.read(|c| {
                     let busy = target_locks::held(c, &check_name, now)?.is_some();
                     let last = sync_runs::last_full_sync_start(c, &check_name)?;
                     Ok::<_, crate::storage::StoreError>(!busy && schedule.due(last, now))
-                })
+                })?;
+                if !due {
+                    return Ok(None);
+                }
+                full_sync::start(&db, &check_name, options).map(Some)
             })
             .await;
-            if matches!(due, Ok(Ok(true))) {
-                let options = SyncOptions {
-                    dry_run: false,
-                    trigger: "schedule",
-                };
-                match full_sync::start(directory.db(), &name, options) {
-                    Ok(id) => match full_sync::run(&directory, &target, id, options).await {
-                        Ok(report) => {
-                            tracing::info!(target = %name, id, emitted = report.orders_emitted, "scheduled full sync done")
-                        }
-                        Err(error) => {
-                            tracing::warn!(target = %name, %error, "scheduled full sync failed")
-                        }
-                    },
-                    Err(error) => {
-                        tracing::warn!(target = %name, %error, "scheduled full sync not started")
+            match started {
+                Ok(Ok(Some(id))) => match full_sync::run(&directory, &target, id, options).await {
+                    Ok(report) => {
+                        tracing::info!(target = %name, id, emitted = report.orders_emitted, "scheduled full sync done")
                     }
+                    Err(error) => {
+                        tracing::warn!(target = %name, %error, "scheduled full sync failed")
+                    }
+                },
+                Ok(Ok(None)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(target = %name, %error, "scheduled full sync not started")
+                }
+                Err(error) => {
+                    tracing::warn!(target = %name, %error, "schedule check failed")
                 }
             }
             if let Ok(mut running) = running.lock() {

@@ -42,6 +42,13 @@ pub struct Account {
     pub last_seen: Micros,
 }
 
+impl Account {
+    /// The attributes as the target held them (`null` if the stored text is unreadable).
+    pub fn held(&self) -> serde_json::Value {
+        serde_json::from_str(&self.attributes).unwrap_or_default()
+    }
+}
+
 /// What is recorded of an account, short of its attributes: enough to tell whether an
 /// aggregation saw it unchanged.
 #[derive(Debug, Clone, Queryable)]

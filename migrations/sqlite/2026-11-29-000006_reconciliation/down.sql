@@ -3,7 +3,6 @@ DROP TABLE target_locks;
 DROP TABLE sync_drift;
 DROP TABLE sync_runs;
 DROP TABLE accounts;
-DROP INDEX orders_sync;
 DROP INDEX orders_target_change;
 DELETE FROM orders WHERE origin <> 'change';
 CREATE UNIQUE INDEX orders_target_change ON orders (target, change_seq);

@@ -15,7 +15,6 @@ ALTER TABLE orders ADD COLUMN decision_comment TEXT;
 -- Only change-log orders are one per change; corrections and on-demand runs are not changes.
 DROP INDEX orders_target_change;
 CREATE UNIQUE INDEX orders_target_change ON orders (target, change_seq) WHERE origin = 'change';
-CREATE INDEX orders_sync ON orders (sync_id) WHERE sync_id IS NOT NULL;
 
 -- Every account and group last read from a target, and which identity it stands for.
 CREATE TABLE accounts (
