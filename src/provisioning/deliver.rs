@@ -195,7 +195,15 @@ pub async fn deliver(
         deprovisions: deprovisions(order, &snapshot, in_scope),
     };
     let rules = &target.config.review;
-    if let Some(reason) = review::held_reason(directory, &target.config.name, rules, facts).await? {
+    if let Some(reason) = review::held_reason(
+        directory,
+        &target.config.name,
+        rules,
+        target.review_filter.as_ref(),
+        facts,
+    )
+    .await?
+    {
         return Ok(Outcome::parked(Parked::Held(reason)));
     }
     if target.config.kind == manual::KIND {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::connectors::ConnectorError;
 use crate::identity::Directory;
-use crate::scim::filter;
+use crate::scim::filter::Filter;
 use crate::storage::orders::Order;
 
 /// `[targets.review]`: which orders of the target wait for approval.
@@ -35,14 +35,6 @@ impl ReviewRules {
     pub fn is_default(&self) -> bool {
         self == &ReviewRules::default()
     }
-
-    /// Checks what deserialising cannot: the filter parses.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(text) = &self.filter {
-            filter::parse(text).map_err(|e| format!("review.filter: {}", e.detail))?;
-        }
-        Ok(())
-    }
 }
 
 /// What delivery knows about an order when the rules are applied.
@@ -59,6 +51,7 @@ pub async fn held_reason(
     directory: &Directory,
     target: &str,
     rules: &ReviewRules,
+    filter: Option<&Filter>,
     facts: Facts<'_>,
 ) -> Result<Option<String>, ConnectorError> {
     let order = facts.order;
@@ -86,14 +79,14 @@ pub async fn held_reason(
             )));
         }
     }
-    if let (Some(text), Some(_), "User") =
-        (&rules.filter, facts.state, order.resource_type.as_str())
-    {
-        let parsed = filter::parse(text).map_err(|e| ConnectorError::Permanent {
-            message: format!("review.filter of {target}: {}", e.detail),
-            status: None,
-        })?;
-        let (directory, id) = (directory.clone(), order.resource_id.clone());
+    if let (Some(parsed), Some(text), Some(_), "User") = (
+        filter,
+        &rules.filter,
+        facts.state,
+        order.resource_type.as_str(),
+    ) {
+        let (directory, id, parsed) =
+            (directory.clone(), order.resource_id.clone(), parsed.clone());
         let matches = tokio::task::spawn_blocking(move || directory.user_matches(&id, &parsed))
             .await
             .map_err(|e| retryable(e.to_string()))?

@@ -13,13 +13,21 @@ use crate::scim::filter::{self, Filter};
 pub struct Target {
     pub config: TargetConfig,
     pub users_filter: Option<Filter>,
+    /// `review.filter`, parsed once: users matching it wait for approval.
+    pub review_filter: Option<Filter>,
     pub mapping: Mapping,
     pub connector: Arc<dyn Connector>,
 }
 
 impl Target {
     pub fn from_config(config: &TargetConfig) -> Result<Target, ConfigError> {
-        config.review.check().map_err(|e| invalid(config, e))?;
+        let review_filter = config
+            .review
+            .filter
+            .as_deref()
+            .map(filter::parse)
+            .transpose()
+            .map_err(|e| invalid(config, format!("review.filter: {}", e.detail)))?;
         let (connector, mapping) = match config.kind.as_str() {
             "ldap" => ldap_connector(config)?,
             super::manual::KIND => (
@@ -42,6 +50,7 @@ impl Target {
         Ok(Target {
             config: config.clone(),
             users_filter,
+            review_filter,
             mapping,
             connector,
         })
