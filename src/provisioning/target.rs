@@ -21,6 +21,7 @@ pub struct Target {
 
 impl Target {
     pub fn from_config(config: &TargetConfig) -> Result<Target, ConfigError> {
+        config.reconcile.check().map_err(|e| invalid(config, e))?;
         let review_filter = config
             .review
             .filter
@@ -209,6 +210,33 @@ mod tests {
             Some("from-the-environment")
         );
         std::env::remove_var(variable);
+    }
+
+    #[test]
+    fn reconciliation_settings_are_checked_with_the_target() {
+        let refused = |adjust: fn(&mut TargetConfig)| {
+            let mut config = TargetConfig::scim("app", "http://127.0.0.1:1/scim/v2");
+            adjust(&mut config);
+            Target::from_config(&config)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(refused(|c| c.reconcile.orphans = Some("shred".into())).contains("orphans"));
+        assert!(
+            refused(|c| c.reconcile.correlation = vec!["userName uid".into()])
+                .contains("correlation rule")
+        );
+        assert!(
+            refused(|c| c.reconcile.schedule = Some("every 6 weeks".into())).contains("schedule")
+        );
+        assert!(refused(|c| c.reconcile.mass_delete_percent = Some(120.0))
+            .contains("mass_delete_percent"));
+        assert!(refused(|c| c.review.filter = Some("title eq".into())).contains("review.filter"));
+        assert_eq!(
+            refused(|c| c.reconcile.schedule = Some("0 3 * * *".into())),
+            ""
+        );
     }
 
     #[test]
