@@ -24,7 +24,7 @@ fn group_dn(cn: &str) -> String {
     format!("cn={cn},ou=groups,{SUFFIX}")
 }
 
-fn ldap_target(
+pub(crate) fn ldap_target(
     directory: &Slapd,
     adjust: impl FnOnce(&mut TargetConfig, &mut LdapSettings),
 ) -> TargetConfig {

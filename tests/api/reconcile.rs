@@ -8,16 +8,16 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use scimgate::config::{Config, TargetAuth, TargetConfig};
-use scimgate::connectors::ldap::settings::LdapSettings;
 use scimgate::storage::orders::{self, Order, OrderFilter};
 use scimgate::storage::{sync_runs, target_locks};
 
 use crate::admin_targets::{settings, Ops};
 use crate::faulty_target::FaultyTarget;
 use crate::harness::{id_of, Backend, TestServer};
+use crate::ldap_target::ldap_target;
 use crate::provisioning::{settled, wait_for};
 use crate::rfc7644_patch::patch;
-use crate::slapd::{Slapd, ADMIN_DN, ADMIN_PASSWORD, SUFFIX};
+use crate::slapd::{Slapd, SUFFIX};
 
 fn scim_target(app: &TestServer, name: &str) -> TargetConfig {
     let mut t = TargetConfig::scim(name, &app.base);
@@ -29,27 +29,6 @@ fn scim_target(app: &TestServer, name: &str) -> TargetConfig {
     t.retry_base_ms = 50;
     t.retry_max_ms = 500;
     t
-}
-
-fn ldap_target(directory: &Slapd, adjust: impl FnOnce(&mut LdapSettings)) -> TargetConfig {
-    let mut target = TargetConfig::scim("directory", &directory.url());
-    target.kind = "ldap".into();
-    target.auth = TargetAuth {
-        kind: Some("simple".into()),
-        username: Some(ADMIN_DN.into()),
-        password: Some(ADMIN_PASSWORD.into()),
-        ..TargetAuth::default()
-    };
-    target.retry_base_ms = 50;
-    target.retry_max_ms = 400;
-    target.timeout_seconds = 5;
-    let mut ldap = LdapSettings {
-        base_dn: SUFFIX.into(),
-        ..LdapSettings::default()
-    };
-    adjust(&mut ldap);
-    target.ldap = Some(ldap);
-    target
 }
 
 fn serve(backend: Backend, targets: Vec<TargetConfig>) -> TestServer {
@@ -204,7 +183,7 @@ fn full_sync_repairs_drift_on_a_scim_target(backend: Backend) {
 
 fn aggregation_correlates_a_populated_directory(backend: Backend) {
     let directory = Slapd::start();
-    let mut target = ldap_target(&directory, |_| {});
+    let mut target = ldap_target(&directory, |_, _| {});
     // Not provisioning: only reading what the directory already holds.
     target.enabled = false;
     target.reconcile.correlation = vec![
@@ -289,7 +268,7 @@ fn aggregation_correlates_a_populated_directory(backend: Backend) {
 
 fn full_sync_repairs_a_directory(backend: Backend) {
     let directory = Slapd::start();
-    let mut target = ldap_target(&directory, |ldap| {
+    let mut target = ldap_target(&directory, |_, ldap| {
         ldap.disabled_container = Some(format!("ou=disabled,{SUFFIX}"));
     });
     target.reconcile.orphans = Some("disable".into());
