@@ -49,6 +49,10 @@ impl Directory {
     }
 
     /// Up to `limit` groups after id `after`, in id order, with their members.
+    pub fn group_count(&self) -> Result<u64, IdentityError> {
+        Ok(self.db.read(groups::count)?)
+    }
+
     pub fn groups_after(
         &self,
         after: &str,

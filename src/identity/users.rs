@@ -120,6 +120,10 @@ impl Directory {
     /// Up to `limit` users after id `after`, in id order, as stored: the attributes a client
     /// sent, without derived ones (`groups`, `meta`). Cheaper than rendering, for indexing
     /// users by their own attributes (correlation).
+    pub fn user_count(&self) -> Result<u64, IdentityError> {
+        Ok(self.db.read(users::count)?)
+    }
+
     pub fn stored_users_after(
         &self,
         after: &str,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::correlation::{Correlator, Rule};
+use super::correlation::{Correlator, IdentityIndex, Rule};
 use super::error::{blocking, ReconcileError};
 use crate::config::TargetConfig;
 use crate::connectors::{ObjectKind, RemoteObject};
@@ -101,49 +101,93 @@ pub async fn aggregate(
     Ok(report)
 }
 
-/// A correlator knowing the target's links; identities are indexed only once an account
-/// turns up that no link explains ([`indexed`]), so a target whose accounts are all linked
-/// never pays for reading every identity.
+/// A correlator knowing the target's links, and whether some identities of the kind have no
+/// link (so accounts may need correlating by the rules).
 async fn correlator(
     directory: &Directory,
     target: &str,
     kind: ObjectKind,
     rules: Vec<Rule>,
-) -> Result<Correlator, ReconcileError> {
+) -> Result<(Correlator, bool), ReconcileError> {
     let (directory, target) = (directory.clone(), target.to_string());
     blocking(move || {
         let links = directory
             .db()
             .read(|c| identity_links::all_of(c, &target, resource_type(kind)))?;
-        Ok(Correlator::new(rules, &links))
+        let identities = match kind {
+            ObjectKind::User => directory.user_count()?,
+            ObjectKind::Group => directory.group_count()?,
+        };
+        let unlinked = (links.len() as u64) < identities;
+        Ok((Correlator::new(rules, &links), unlinked))
     })
     .await
 }
 
-/// The correlator with every identity of the kind indexed by the rules' values.
-async fn indexed(
+/// Every identity of the kind indexed by the rules' values.
+fn index_identities(
     directory: &Directory,
     kind: ObjectKind,
-    mut correlator: Correlator,
-) -> Result<Correlator, ReconcileError> {
-    let directory = directory.clone();
-    blocking(move || {
-        let mut after = String::new();
-        loop {
-            let page = match kind {
-                ObjectKind::User => directory.stored_users_after(&after, IDENTITY_PAGE)?,
-                ObjectKind::Group => directory.groups_after(&after, IDENTITY_PAGE)?,
-            };
-            let Some((last, _)) = page.last() else {
-                return Ok(correlator);
-            };
-            after = last.clone();
-            for (id, identity) in &page {
-                correlator.add_identity(id, identity);
+    rules: Vec<Rule>,
+) -> Result<IdentityIndex, ReconcileError> {
+    let mut index = IdentityIndex::new(rules);
+    let mut after = String::new();
+    loop {
+        let page = match kind {
+            ObjectKind::User => directory.stored_users_after(&after, IDENTITY_PAGE)?,
+            ObjectKind::Group => directory.groups_after(&after, IDENTITY_PAGE)?,
+        };
+        let Some((last, _)) = page.last() else {
+            return Ok(index);
+        };
+        after = last.clone();
+        for (id, identity) in &page {
+            index.add(id, identity);
+        }
+    }
+}
+
+/// The identity index, read in the background at once when some identities have no link
+/// (a first aggregation correlates every account, and the index is then ready when the
+/// target's first pages arrive), or else only once an account turns up that no link
+/// explains, so a target whose accounts are all linked never pays for it.
+struct PendingIndex {
+    directory: Directory,
+    kind: ObjectKind,
+    rules: Vec<Rule>,
+    early: Option<tokio::task::JoinHandle<Result<IdentityIndex, ReconcileError>>>,
+}
+
+impl PendingIndex {
+    fn new(directory: &Directory, kind: ObjectKind, rules: Vec<Rule>, now: bool) -> Self {
+        let early = now.then(|| {
+            let (directory, rules) = (directory.clone(), rules.clone());
+            tokio::task::spawn_blocking(move || index_identities(&directory, kind, rules))
+        });
+        PendingIndex {
+            directory: directory.clone(),
+            kind,
+            rules,
+            early,
+        }
+    }
+
+    async fn ready(self) -> Result<IdentityIndex, ReconcileError> {
+        match self.early {
+            Some(task) => task
+                .await
+                .map_err(|e| ReconcileError::Task(e.to_string()))?,
+            None => {
+                let PendingIndex {
+                    directory,
+                    kind,
+                    rules,
+                    ..
+                } = self;
+                blocking(move || index_identities(&directory, kind, rules)).await
             }
         }
-    })
-    .await
+    }
 }
 
 async fn aggregate_kind(
@@ -174,17 +218,18 @@ async fn aggregate_kind(
     };
     let db = directory.db().clone();
     let writing = async {
-        let mut correlator = correlator(directory, &name, kind, rules).await?;
+        let (mut correlator, unlinked) = correlator(directory, &name, kind, rules.clone()).await?;
+        let mut index = Some(PendingIndex::new(directory, kind, rules, unlinked));
         let mut report = KindReport::default();
         // Only ids: enough to tell, at the end, which recorded accounts are gone.
         let mut present: HashSet<String> = HashSet::new();
         // One page is written while the next is correlated.
         let mut in_flight: Option<tokio::task::JoinHandle<Result<(), ReconcileError>>> = None;
-        let mut identities_indexed = false;
         while let Some(page) = receiver.recv().await {
-            if !identities_indexed && page.iter().any(|o| !correlator.is_linked(&o.remote_id)) {
-                correlator = indexed(directory, kind, correlator).await?;
-                identities_indexed = true;
+            if index.is_some() && page.iter().any(|o| !correlator.is_linked(&o.remote_id)) {
+                if let Some(pending) = index.take() {
+                    correlator.use_index(pending.ready().await?);
+                }
             }
             let (seen, new_links) = place(&mut correlator, page, &mut report);
             if let Some(previous) = in_flight.take() {

@@ -164,37 +164,26 @@ pub struct Placement {
     pub candidates: Vec<String>,
 }
 
-/// Correlates accounts of one kind on one target: identities indexed by each rule's values,
-/// and the links already recorded.
-pub struct Correlator {
+/// Identities of one kind indexed by each correlation rule's values. Built apart from the
+/// [`Correlator`] so it can be read from the database while the target is being read.
+#[derive(Debug, Clone)]
+pub struct IdentityIndex {
     rules: Vec<Rule>,
     /// Per rule: normalised value → identity ids.
-    index: Vec<HashMap<String, Vec<String>>>,
-    /// Linked remote id (as stored, and lower case for DNs) → identity.
-    linked: HashMap<String, String>,
-    /// Identities already standing for an account (linked, or correlated in this run).
-    taken: HashSet<String>,
+    by_value: Vec<HashMap<String, Vec<String>>>,
 }
 
-impl Correlator {
-    /// `links`: identity id → remote id, as provisioning recorded them.
-    pub fn new(rules: Vec<Rule>, links: &HashMap<String, String>) -> Correlator {
-        let mut linked = HashMap::with_capacity(links.len() * 2);
-        for (identity, remote) in links {
-            linked.insert(remote.clone(), identity.clone());
-            linked.insert(remote.to_lowercase(), identity.clone());
-        }
-        Correlator {
-            index: vec![HashMap::new(); rules.len()],
+impl IdentityIndex {
+    pub fn new(rules: Vec<Rule>) -> IdentityIndex {
+        IdentityIndex {
+            by_value: vec![HashMap::new(); rules.len()],
             rules,
-            linked,
-            taken: links.keys().cloned().collect(),
         }
     }
 
-    /// Adds one identity to the index.
-    pub fn add_identity(&mut self, id: &str, identity: &Value) {
-        for (rule, index) in self.rules.iter().zip(self.index.iter_mut()) {
+    /// Adds one identity.
+    pub fn add(&mut self, id: &str, identity: &Value) {
+        for (rule, index) in self.rules.iter().zip(self.by_value.iter_mut()) {
             for value in rule.identity.values(identity) {
                 let ids = index.entry(value).or_default();
                 if !ids.iter().any(|known| known == id) {
@@ -202,6 +191,43 @@ impl Correlator {
                 }
             }
         }
+    }
+}
+
+/// Correlates accounts of one kind on one target: by the links already recorded, then by the
+/// rules against the identity index.
+pub struct Correlator {
+    index: IdentityIndex,
+    /// Linked remote id (as stored, and lower case for DNs) → identity.
+    linked: HashMap<String, String>,
+    /// Identities already standing for an account (linked, or correlated in this run).
+    taken: HashSet<String>,
+}
+
+impl Correlator {
+    /// `links`: identity id → remote id, as provisioning recorded them. The index starts
+    /// empty ([`Correlator::use_index`]).
+    pub fn new(rules: Vec<Rule>, links: &HashMap<String, String>) -> Correlator {
+        let mut linked = HashMap::with_capacity(links.len() * 2);
+        for (identity, remote) in links {
+            linked.insert(remote.clone(), identity.clone());
+            linked.insert(remote.to_lowercase(), identity.clone());
+        }
+        Correlator {
+            index: IdentityIndex::new(rules),
+            linked,
+            taken: links.keys().cloned().collect(),
+        }
+    }
+
+    /// Correlates by this index of every identity from now on.
+    pub fn use_index(&mut self, index: IdentityIndex) {
+        self.index = index;
+    }
+
+    /// Adds one identity to the index.
+    pub fn add_identity(&mut self, id: &str, identity: &Value) {
+        self.index.add(id, identity);
     }
 
     /// Whether a link explains this account.
@@ -227,7 +253,7 @@ impl Correlator {
                 candidates: Vec::new(),
             };
         }
-        for (rule, index) in self.rules.iter().zip(&self.index) {
+        for (rule, index) in self.index.rules.iter().zip(&self.index.by_value) {
             let mut matches: Vec<String> = Vec::new();
             for value in rule.account.values(account) {
                 for id in index.get(&value).into_iter().flatten() {

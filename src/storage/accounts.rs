@@ -61,11 +61,15 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    /// Whether the account is recorded exactly as `seen`.
+    /// Whether the account is recorded as `seen`. An account correlated by an earlier
+    /// aggregation is linked by that correlation now: still the same, so a first correlation
+    /// of a large directory is not written twice.
     pub fn same_as(&self, seen: &SeenAccount) -> bool {
+        let same_situation = self.situation == seen.situation
+            || (self.situation == situation::CORRELATED && seen.situation == situation::LINKED);
         self.fingerprint == seen.fingerprint
             && self.identity_id == seen.identity_id
-            && self.situation == seen.situation
+            && same_situation
             && self.candidates == seen.candidates
     }
 }
@@ -137,9 +141,9 @@ pub fn record(
             .collect();
         // The same upsert on both backends; diesel's MultiBackend has no ON CONFLICT.
         macro_rules! upsert {
-            ($conn:expr) => {
+            ($conn:expr, $rows:expr) => {
                 diesel::insert_into(accounts::table)
-                    .values(rows)
+                    .values($rows)
                     .on_conflict((
                         accounts::target,
                         accounts::resource_type,
@@ -159,8 +163,8 @@ pub fn record(
             };
         }
         match tx.conn() {
-            DbConnection::Sqlite(c) => upsert!(c),
-            DbConnection::Postgresql(c) => upsert!(c),
+            DbConnection::Sqlite(c) => upsert!(c, rows),
+            DbConnection::Postgresql(c) => upsert!(c, rows),
         };
     }
     Ok(())

@@ -330,6 +330,12 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredGroup, actor: &str) -> Resul
     Ok(())
 }
 
+/// How many groups there are.
+pub fn count(conn: &mut DbConnection) -> Result<u64, StoreError> {
+    let n: i64 = scim_groups::table.count().get_result(conn)?;
+    Ok(n as u64)
+}
+
 /// Up to `limit` group ids after `after`, in id order (walking every group in pages).
 pub fn ids_after(
     conn: &mut DbConnection,

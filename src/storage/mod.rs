@@ -4,6 +4,7 @@
 //! takes one and appends its change-log row in the same transaction, so no resource changes
 //! without its log entry.
 
+mod checkpoint;
 mod connection;
 mod error;
 pub mod migrate;
@@ -45,6 +46,8 @@ pub struct Db {
     /// SQLite allows one writer; queueing writers here is fairer and faster than letting them
     /// spin on SQLITE_BUSY with the busy handler's sleeps.
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// SQLite commits, watched by the background checkpoint.
+    commits: std::sync::Arc<checkpoint::Commits>,
 }
 
 impl Db {
@@ -54,10 +57,15 @@ impl Db {
         let pool = connection::build_pool(url, pool_size)?;
         let mut conn = pool.get()?;
         migrate::run(&mut conn)?;
+        let commits = std::sync::Arc::default();
+        if backend == Backend::Sqlite {
+            checkpoint::start(url, &commits);
+        }
         Ok(Db {
             pool,
             backend,
             sqlite_writer: Default::default(),
+            commits,
         })
     }
 
@@ -90,7 +98,11 @@ impl Db {
             Backend::Postgres => None,
         };
         let now = now_micros();
-        write_transaction(&mut conn, |conn| f(&mut WriteTx { conn, now }))
+        let written = write_transaction(&mut conn, |conn| f(&mut WriteTx { conn, now }));
+        if written.is_ok() {
+            self.commits.committed();
+        }
+        written
     }
 }
 

@@ -277,6 +277,12 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredUser, actor: &str) -> Result
     Ok(())
 }
 
+/// How many users there are.
+pub fn count(conn: &mut DbConnection) -> Result<u64, StoreError> {
+    let n: i64 = scim_users::table.count().get_result(conn)?;
+    Ok(n as u64)
+}
+
 /// Up to `limit` user ids after `after`, in id order (walking every user in pages).
 pub fn ids_after(
     conn: &mut DbConnection,
