@@ -4,11 +4,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
+use std::collections::VecDeque;
+
+use futures_util::future::{join_all, BoxFuture};
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 
-/// Orders claimed per delivery slot in one round.
+/// Orders claimed per delivery slot at a time.
 const BATCH_PER_SLOT: usize = 16;
+/// How long one target's pipeline keeps claiming before the engine plans new changes again.
+const ROUND_BUDGET: Duration = Duration::from_millis(500);
+/// Outcomes written per transaction (fewer when the pipeline runs dry).
+const RECORD_BATCH: usize = 64;
 
 use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
@@ -144,31 +151,78 @@ impl Engine {
         Ok(work)
     }
 
+    /// Delivers the target's backlog for up to [`ROUND_BUDGET`] as one pipeline: while the
+    /// last orders of a batch are out, the next batch is claimed and read, and outcomes are
+    /// recorded while later orders are delivered, so no delivery slot waits on the store.
     async fn serve_target(&self, target: Arc<Target>) -> Result<usize, String> {
-        let db = self.db().clone();
-        let (name, owner) = (target.config.name.clone(), self.owner.clone());
-        let lease = Duration::from_secs(self.config.lease_seconds).as_micros() as i64;
         let in_flight = target.config.concurrency.max(1);
-        // A round takes several orders per delivery slot and keeps every slot busy until they
-        // are done, so one slow delivery does not idle the others.
-        let limit = match self.quarantine.permit(&target.config.name) {
-            Permit::Open => (in_flight * BATCH_PER_SLOT) as i64,
-            Permit::Probe => 1,
-            Permit::Closed => return Ok(0),
+        let started = Instant::now();
+        let mut queue: VecDeque<(Order, Result<Snapshot, ()>)> = VecDeque::new();
+        let mut running = FuturesUnordered::new();
+        let mut claiming: Option<BoxFuture<'_, Result<Claimed, String>>> = None;
+        let mut recording: Option<BoxFuture<'_, ()>> = None;
+        let mut finished: Vec<Outcome> = Vec::new();
+        let mut backlog_left = true;
+        let mut count = 0;
+        loop {
+            let short = queue.len() < in_flight;
+            if claiming.is_none() && backlog_left && short && started.elapsed() < ROUND_BUDGET {
+                claiming = Some(Box::pin(self.claim_batch(target.clone())));
+            }
+            while running.len() < in_flight {
+                let Some((order, snapshot)) = queue.pop_front() else {
+                    break;
+                };
+                running.push(self.execute(target.clone(), order, snapshot));
+            }
+            if recording.is_none()
+                && (finished.len() >= RECORD_BATCH || (running.is_empty() && !finished.is_empty()))
+            {
+                recording = Some(Box::pin(self.record(std::mem::take(&mut finished))));
+            }
+            if running.is_empty() && claiming.is_none() && recording.is_none() {
+                break;
+            }
+            tokio::select! {
+                Some(outcome) = running.next(), if !running.is_empty() => finished.push(outcome),
+                claimed = until_done(&mut claiming) => {
+                    claiming = None;
+                    let claimed = claimed?;
+                    backlog_left = claimed.more;
+                    count += claimed.orders.len();
+                    queue.extend(claimed.orders);
+                }
+                () = until_done(&mut recording) => recording = None,
+            }
+        }
+        Ok(count)
+    }
+
+    /// Claims the next batch the target's quarantine and rate allow, with the resources'
+    /// current state.
+    async fn claim_batch(&self, target: Arc<Target>) -> Result<Claimed, String> {
+        let in_flight = target.config.concurrency.max(1);
+        let (limit, probing) = match self.quarantine.permit(&target.config.name) {
+            Permit::Open => ((in_flight * BATCH_PER_SLOT) as i64, false),
+            Permit::Probe => (1, true),
+            Permit::Closed => return Ok(Claimed::default()),
         };
         let limit = match target.config.max_orders_per_second {
             Some(rate) => self.take_tokens(&target.config.name, rate, limit),
             None => limit,
         };
         if limit == 0 {
-            return Ok(0);
+            return Ok(Claimed::default());
         }
+        let db = self.db().clone();
+        let (name, owner) = (target.config.name.clone(), self.owner.clone());
+        let lease = Duration::from_secs(self.config.lease_seconds).as_micros() as i64;
         let claimed =
             tokio::task::spawn_blocking(move || orders::claim(&db, &name, &owner, lease, limit))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
-        let count = claimed.len();
+        let more = !probing && claimed.len() as i64 == limit;
         // Without snapshots (the store failed to answer) each delivery fails retryably.
         let mut snapshots = match deliver::snapshots(&self.directory, &target, &claimed).await {
             Ok(found) => Some(found),
@@ -177,18 +231,17 @@ impl Engine {
                 None
             }
         };
-        let outcomes = futures_util::stream::iter(claimed.into_iter().map(|order| {
-            let snapshot = match snapshots.as_mut() {
-                Some(found) => Ok(found.remove(&order.id).unwrap_or_default()),
-                None => Err(()),
-            };
-            self.execute(target.clone(), order, snapshot)
-        }))
-        .buffer_unordered(in_flight)
-        .collect::<Vec<Outcome>>()
-        .await;
-        self.record(outcomes).await;
-        Ok(count)
+        let orders = claimed
+            .into_iter()
+            .map(|order| {
+                let snapshot = match snapshots.as_mut() {
+                    Some(found) => Ok(found.remove(&order.id).unwrap_or_default()),
+                    None => Err(()),
+                };
+                (order, snapshot)
+            })
+            .collect();
+        Ok(Claimed { orders, more })
     }
 
     /// Writes a round's outcomes in one transaction. Losing them (a crash first) is safe:
@@ -376,6 +429,21 @@ struct Outcome {
     order: Order,
     finish: Finish,
     attempt: AttemptRecord,
+}
+
+/// A claimed batch, and whether the target may have more waiting.
+#[derive(Default)]
+struct Claimed {
+    orders: Vec<(Order, Result<Snapshot, ()>)>,
+    more: bool,
+}
+
+/// Drives the pipeline step in `slot` to its end; never ends when there is none.
+async fn until_done<T>(slot: &mut Option<BoxFuture<'_, T>>) -> T {
+    match slot.as_mut() {
+        Some(step) => step.await,
+        None => std::future::pending().await,
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

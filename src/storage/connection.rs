@@ -82,6 +82,9 @@ impl diesel::r2d2::ManageConnection for Manager {
     }
 }
 
+/// How much of a SQLite database file each connection maps into memory.
+const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 /// Per-connection SQLite settings; WAL itself is persistent and set once at open.
 #[derive(Debug)]
 struct SqlitePragmas;
@@ -89,10 +92,13 @@ struct SqlitePragmas;
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
+            // Reads through a memory map skip a copy per page out of the kernel's cache,
+            // which was a tenth of a busy server's CPU; the map only reserves address space.
             c.batch_execute(&format!(
                 "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                 PRAGMA wal_autocheckpoint = {};",
-                super::checkpoint::AUTOCHECKPOINT_PAGES
+                 PRAGMA wal_autocheckpoint = {}; PRAGMA mmap_size = {}; PRAGMA cache_size = -16384;",
+                super::checkpoint::AUTOCHECKPOINT_PAGES,
+                SQLITE_MMAP_BYTES
             ))
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
