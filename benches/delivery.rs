@@ -149,23 +149,14 @@ fn open_orders(db: &Db) -> i64 {
         .sum()
 }
 
-fn main() {
-    let total = env_usize("SCIMGATE_BENCH_ORDERS", 10_000);
-    let clients = env_usize("SCIMGATE_BENCH_CONCURRENCY", 8);
-    println!(
-        "delivery benchmark: {total} orders, concurrency {clients}, {} cores",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
 
-    let baseline_target = start(|_| {});
-    let plain = plain_load(&baseline_target, total, clients);
-    println!("target alone, plain HTTP POST /Users loop:   {plain:>8.0} creates/s");
-    let mix_target = start(|_| {});
-    let mix = plain_mix(&mix_target, total, clients);
-    println!("target alone, lookup + create + read loop:    {mix:>8.0} users/s");
-
+/// A fresh target receiving `total` queued user orders from scimgate's engine: orders/s,
+/// and the target and source (with its config and directory) for the latency run.
+fn engine_run(total: usize, clients: usize) -> (f64, (Server, Server, Config, Directory)) {
     let target = start(|_| {});
     let target_cfg = {
         let mut t = TargetConfig::scim("bench", &target.base);
@@ -211,25 +202,16 @@ fn main() {
         .expect("engine")
         .expect("targets");
     let db = source.db.clone();
-    println!("{total} orders queued; delivering");
     let started = Instant::now();
     let elapsed = actix_web::rt::System::new().block_on(async move {
         let handle = engine.spawn();
-        // Planning happens in the first rounds; wait until orders exist and none is open.
         loop {
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
             // Counted off the engine's thread, so watching does not slow it down.
             let watching = db.clone();
-            let done = actix_web::rt::task::spawn_blocking(move || {
-                let planned: i64 = watching
-                    .read(|c| orders::counts(c, "bench"))
-                    .expect("counts")
-                    .values()
-                    .sum();
-                planned as usize >= total && open_orders(&watching) == 0
-            })
-            .await
-            .expect("count task");
+            let done = actix_web::rt::task::spawn_blocking(move || open_orders(&watching) == 0)
+                .await
+                .expect("count task");
             if done {
                 break;
             }
@@ -238,16 +220,59 @@ fn main() {
         handle.shutdown(Duration::from_secs(5)).await;
         elapsed
     });
-    let delivered = total as f64 / elapsed.as_secs_f64();
     let counts = source
         .db
         .read(|c| orders::counts(c, "bench"))
         .expect("counts");
+    let verified = counts.get("verified").copied().unwrap_or(0) as usize;
+    assert_eq!(verified, total, "every order verified: {counts:?}");
+    (
+        total as f64 / elapsed.as_secs_f64(),
+        (target, source, config, directory),
+    )
+}
+
+fn main() {
+    let total = env_usize("SCIMGATE_BENCH_ORDERS", 10_000);
+    let clients = env_usize("SCIMGATE_BENCH_CONCURRENCY", 8);
     println!(
-        "engine delivering {total} queued orders:       {delivered:>8.0} orders/s ({:.0} % of plain creates, {:.0} % of the same request mix); states {counts:?}",
+        "delivery benchmark: {total} orders, concurrency {clients}, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    // The machine's speed drifts over a run: plain loops and engine runs alternate, and the
+    // medians are compared.
+    let repeats = env_usize("SCIMGATE_BENCH_REPEATS", 3).max(1);
+    let mut plains = Vec::new();
+    let mut engines = Vec::new();
+    let mut last = None;
+    for round in 1..=repeats {
+        let baseline_target = start(|_| {});
+        let plain = plain_load(&baseline_target, total, clients);
+        let (delivered, setup) = engine_run(total, clients);
+        println!(
+            "run {round}: plain HTTP POST /Users loop {plain:>6.0} creates/s; engine {delivered:>6.0} orders/s ({:.0} %)",
+            100.0 * delivered / plain
+        );
+        plains.push(plain);
+        engines.push(delivered);
+        last = Some(setup);
+    }
+    let mix_target = start(|_| {});
+    let mix = plain_mix(&mix_target, total, clients);
+    let (plain, delivered) = (median(plains), median(engines));
+    println!("target alone, plain HTTP POST /Users loop, median:  {plain:>8.0} creates/s");
+    println!("target alone, lookup + create + read loop:          {mix:>8.0} users/s");
+    println!(
+        "engine delivering {total} queued orders, median:   {delivered:>8.0} orders/s ({:.0} % of plain creates, {:.0} % of the same request mix)",
         100.0 * delivered / plain,
         100.0 * delivered / mix
     );
+    let Some((_target, source, config, directory)) = last else {
+        return;
+    };
 
     // Idle latency: one inbound write at a time, until its order is executed.
     let engine = scimgate::app::engine(&config, directory)

@@ -110,6 +110,29 @@ pub async fn snapshots(
     .await
 }
 
+/// Lets the connector look up, at once, the users of a claimed batch that have no account
+/// linked yet: each is looked up before it is created.
+pub async fn look_ahead<'a>(
+    target: &Target,
+    batch: impl Iterator<Item = (&'a Order, &'a Snapshot)>,
+) {
+    let to_create: Vec<Value> = batch
+        .filter(|(order, snapshot)| {
+            kind_of(order) == ObjectKind::User && !for_orphan(order) && snapshot.link.is_none()
+        })
+        .filter_map(|(order, snapshot)| {
+            let resource = snapshot.state.as_ref()?;
+            Some(target.mapping.user(resource, &order.resource_id))
+        })
+        .collect();
+    if !to_create.is_empty() {
+        target
+            .connector
+            .look_ahead(ObjectKind::User, &to_create)
+            .await;
+    }
+}
+
 pub fn kind_of(order: &Order) -> ObjectKind {
     if order.resource_type == "Group" {
         ObjectKind::Group

@@ -231,7 +231,7 @@ impl Engine {
                 None
             }
         };
-        let orders = claimed
+        let orders: Vec<_> = claimed
             .into_iter()
             .map(|order| {
                 let snapshot = match snapshots.as_mut() {
@@ -241,6 +241,10 @@ impl Engine {
                 (order, snapshot)
             })
             .collect();
+        let readable = orders
+            .iter()
+            .filter_map(|(order, snapshot)| Some((order, snapshot.as_ref().ok()?)));
+        deliver::look_ahead(&target, readable).await;
         Ok(Claimed { orders, more })
     }
 

@@ -74,57 +74,83 @@ impl ScimConnector {
         kind: ObjectKind,
         value: &str,
     ) -> Result<Vec<String>, ConnectorError> {
-        let (attribute, lookups) = match kind {
-            ObjectKind::User => ("userName", &self.user_names),
-            ObjectKind::Group => ("displayName", &self.group_names),
-        };
+        let search = |values: Vec<String>| self.search_named(kind, values);
+        self.names(kind).find(value, search).await
+    }
+
+    /// Looks up these names of objects about to be created in as few requests as the target
+    /// allows; only when it answers `or` filters (else each create looks up on its own).
+    pub(super) async fn look_ahead_names(&self, kind: ObjectKind, values: Vec<String>) {
+        if values.is_empty() || !self.batch_filters.load(Ordering::Relaxed) {
+            return;
+        }
+        let search = |values: Vec<String>| self.search_named(kind, values);
+        self.names(kind).look_ahead(values, search).await;
+    }
+
+    fn names(&self, kind: ObjectKind) -> &crate::connectors::batch::Lookups<String> {
+        match kind {
+            ObjectKind::User => &self.user_names,
+            ObjectKind::Group => &self.group_names,
+        }
+    }
+
+    /// The attribute objects of the kind correlate on.
+    pub(super) fn name_attribute(kind: ObjectKind) -> &'static str {
+        match kind {
+            ObjectKind::User => "userName",
+            ObjectKind::Group => "displayName",
+        }
+    }
+
+    /// The objects named any of `values`: each id with the name it holds.
+    async fn search_named(
+        &self,
+        kind: ObjectKind,
+        values: Vec<String>,
+    ) -> Result<Vec<(String, Vec<String>)>, ConnectorError> {
+        let attribute = Self::name_attribute(kind);
         let wanted = format!("id,{attribute}");
-        let search = |values: Vec<String>| {
-            let wanted = wanted.clone();
-            async move {
-                let found = match values.len() {
-                    1 => None,
-                    _ => {
-                        self.search_any(kind, attribute, &values, Some(&wanted))
-                            .await?
-                    }
-                };
-                let found = match found {
-                    Some(found) => found,
-                    None => {
-                        let mut all = Vec::new();
-                        for value in &values {
-                            let filter = format!("{attribute} eq {}", quote(value));
-                            let request = self.request(Method::GET, Self::endpoint(kind)).query(&[
-                                ("filter", filter.as_str()),
-                                ("attributes", wanted.as_str()),
-                                ("count", "2"),
-                            ]);
-                            let (_, body) = self.send(request, None).await?;
-                            // A target may leave out the attribute asked for: the value
-                            // searched for is what the hit holds.
-                            all.extend(resources(&body).into_iter().map(|mut r| {
-                                if r[attribute].is_null() {
-                                    r[attribute] = Value::String(value.clone());
-                                }
-                                r
-                            }));
-                        }
-                        all
-                    }
-                };
-                Ok(found
-                    .iter()
-                    .filter_map(|r| {
-                        Some((
-                            r["id"].as_str()?.to_string(),
-                            vec![r[attribute].as_str()?.to_string()],
-                        ))
-                    })
-                    .collect())
+        let found = match values.len() {
+            1 => None,
+            _ => {
+                self.search_any(kind, attribute, &values, Some(&wanted))
+                    .await?
             }
         };
-        lookups.find(value, search).await
+        let found = match found {
+            Some(found) => found,
+            None => {
+                let mut all = Vec::new();
+                for value in &values {
+                    let filter = format!("{attribute} eq {}", quote(value));
+                    let request = self.request(Method::GET, Self::endpoint(kind)).query(&[
+                        ("filter", filter.as_str()),
+                        ("attributes", wanted.as_str()),
+                        ("count", "2"),
+                    ]);
+                    let (_, body) = self.send(request, None).await?;
+                    // A target may leave out the attribute asked for: the value searched for
+                    // is what the hit holds.
+                    all.extend(resources(&body).into_iter().map(|mut r| {
+                        if r[attribute].is_null() {
+                            r[attribute] = Value::String(value.clone());
+                        }
+                        r
+                    }));
+                }
+                all
+            }
+        };
+        Ok(found
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r["id"].as_str()?.to_string(),
+                    vec![r[attribute].as_str()?.to_string()],
+                ))
+            })
+            .collect())
     }
 
     /// The target's object `remote_id`, as a GET returns it; `None` when it does not exist.

@@ -296,15 +296,21 @@ impl Connector for ScimConnector {
         Box::pin(self.aggregate_resources(kind, sink))
     }
 
+    fn look_ahead<'a>(&'a self, kind: ObjectKind, objects: &'a [Value]) -> BoxFuture<'a, ()> {
+        let attribute = Self::name_attribute(kind);
+        let values = objects
+            .iter()
+            .filter_map(|o| o[attribute].as_str().map(str::to_string))
+            .collect();
+        Box::pin(self.look_ahead_names(kind, values))
+    }
+
     fn find<'a>(
         &'a self,
         kind: ObjectKind,
         object: &'a Value,
     ) -> BoxFuture<'a, Result<Option<String>, ConnectorError>> {
-        let attribute = match kind {
-            ObjectKind::User => "userName",
-            ObjectKind::Group => "displayName",
-        };
+        let attribute = Self::name_attribute(kind);
         let value = object[attribute].as_str().unwrap_or_default();
         Box::pin(async move {
             let found = self.ids_named(kind, value).await?;
