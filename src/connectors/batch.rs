@@ -232,7 +232,11 @@ mod tests {
             async move {
                 Ok(values
                     .iter()
-                    .filter(|v| v.trim_start_matches("user").parse::<u32>().is_ok_and(|n| n < 100))
+                    .filter(|v| {
+                        v.trim_start_matches("user")
+                            .parse::<u32>()
+                            .is_ok_and(|n| n < 100)
+                    })
                     .map(|v| (format!("id-{v}"), vec![v.to_uppercase()]))
                     .collect())
             }
@@ -242,7 +246,10 @@ mod tests {
             lookups.look_ahead(names, &search).await;
             assert_eq!(searches.load(Ordering::SeqCst), 3, "120 names, 50 a search");
             for i in 0..120 {
-                let found = lookups.find(&format!("User{i}"), &search).await.expect("found");
+                let found = lookups
+                    .find(&format!("User{i}"), &search)
+                    .await
+                    .expect("found");
                 if i < 100 {
                     assert_eq!(found, vec![format!("id-user{i}")]);
                 } else {
