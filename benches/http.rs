@@ -375,10 +375,20 @@ fn main() {
         bench_backend("sqlite", start(sqlite_url, sqlite_dir));
     }
     if backends.contains("postgres") {
-        let pg = postgres::shared();
+        // Production settings by default; `SCIMGATE_BENCH_PG=test` runs the tests' cluster
+        // settings (no fsync, asynchronous commit) instead.
+        let durability = match std::env::var("SCIMGATE_BENCH_PG").as_deref() {
+            Ok("test") => postgres::Durability::Test,
+            _ => postgres::Durability::Production,
+        };
+        let pg = postgres::shared_with(durability);
         let raw = raw_postgres_inserts(&pg.create_database());
         println!(
-            "postgres raw single-row INSERT (prepared), {CLIENTS} connections: {raw:>9.0} rows/s"
+            "postgres ({durability:?} durability: {}) raw single-row INSERT (prepared), {CLIENTS} connections: {raw:>9.0} rows/s",
+            match durability {
+                postgres::Durability::Test => "fsync off, asynchronous commit",
+                postgres::Durability::Production => "fsync, synchronous commit, full-page writes",
+            }
         );
         bench_backend(
             "postgres",

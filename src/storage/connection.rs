@@ -70,11 +70,15 @@ impl diesel::r2d2::ManageConnection for Manager {
         })
     }
 
+    /// Diesel's ping: a statement prepared once per connection, where a `sql_query` would
+    /// be parsed and planned anew on every checkout.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        diesel::sql_query("SELECT 1")
-            .execute(conn)
-            .map(|_| ())
-            .map_err(diesel::r2d2::Error::QueryError)
+        use diesel::r2d2::R2D2Connection;
+        match conn {
+            DbConnection::Postgresql(c) => c.ping(),
+            DbConnection::Sqlite(c) => c.ping(),
+        }
+        .map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {

@@ -10,6 +10,7 @@ mod error;
 pub mod migrate;
 pub mod on_demand;
 pub mod schema;
+mod statement;
 
 pub mod accounts;
 pub mod approvals;

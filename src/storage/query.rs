@@ -6,8 +6,9 @@
 //! indexed columns are used where they exist.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Double, Text};
+use diesel::sql_types::{BigInt, Text};
 
+use super::statement::{Bind, Statement};
 use super::{Backend, DbConnection, StoreError};
 
 /// Where a scalar value comes from.
@@ -108,19 +109,10 @@ pub struct Sort {
     pub descending: bool,
 }
 
-#[derive(Debug, Clone)]
-enum Bind {
-    Text(String),
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-}
-
-/// SQL text plus its bind values, with the backend's placeholder style.
+/// A statement being built, with the backend it is for.
 struct Sql {
     backend: Backend,
-    text: String,
-    binds: Vec<Bind>,
+    statement: Statement,
 }
 
 const ROW: &str = "r";
@@ -130,24 +122,16 @@ impl Sql {
     fn new(backend: Backend) -> Sql {
         Sql {
             backend,
-            text: String::new(),
-            binds: Vec::new(),
+            statement: Statement::default(),
         }
     }
 
     fn push(&mut self, s: &str) {
-        self.text.push_str(s);
+        self.statement.push(s);
     }
 
     fn bind(&mut self, value: Bind) {
-        self.binds.push(value);
-        match self.backend {
-            Backend::Sqlite => self.text.push('?'),
-            Backend::Postgres => {
-                let n = self.binds.len();
-                self.text.push_str(&format!("${n}"));
-            }
-        }
+        self.statement.bind(value);
     }
 
     /// A JSON path as the backend spells it; names come from the schema, quotes doubled anyway.
@@ -485,22 +469,9 @@ fn run<T>(conn: &mut DbConnection, sql: Sql) -> Result<Vec<T>, StoreError>
 where
     T: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::pg::Pg> + 'static,
 {
-    macro_rules! bound {
-        ($db:ty, $conn:expr) => {{
-            let mut query = diesel::sql_query(sql.text.clone()).into_boxed::<$db>();
-            for bind in &sql.binds {
-                query = match bind {
-                    Bind::Text(v) => query.bind::<Text, _>(v.clone()),
-                    Bind::Bool(v) => query.bind::<Bool, _>(*v),
-                    Bind::Int(v) => query.bind::<BigInt, _>(*v),
-                    Bind::Float(v) => query.bind::<Double, _>(*v),
-                };
-            }
-            query.load::<T>($conn)?
-        }};
-    }
+    let prepared = sql.statement.prepared();
     Ok(match conn {
-        DbConnection::Sqlite(c) => bound!(diesel::sqlite::Sqlite, c),
-        DbConnection::Postgresql(c) => bound!(diesel::pg::Pg, c),
+        DbConnection::Sqlite(c) => prepared.load::<T>(c)?,
+        DbConnection::Postgresql(c) => prepared.load::<T>(c)?,
     })
 }

@@ -50,10 +50,28 @@ static CLEANUP: OnceLock<(libc::pid_t, PathBuf)> = OnceLock::new();
 static REAPED: AtomicI32 = AtomicI32::new(0);
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
-/// The process-wide server, started on first use.
+/// How the server treats commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // The tests use only `Test`; the benchmarks use both.
+pub enum Durability {
+    /// No fsync, asynchronous commit: fast, and enough for a server thrown away at exit.
+    Test,
+    /// PostgreSQL's own defaults (fsync, synchronous commit, full-page writes), as a
+    /// production server runs.
+    Production,
+}
+
+/// The process-wide server, started on first use with test durability.
+#[allow(dead_code)] // The benchmarks choose their durability.
 pub fn shared() -> &'static PostgresServer {
+    shared_with(Durability::Test)
+}
+
+/// The process-wide server, started on first use with `durability` (a server already started
+/// keeps its own).
+pub fn shared_with(durability: Durability) -> &'static PostgresServer {
     let started = SERVER.get_or_init(|| {
-        std::panic::catch_unwind(PostgresServer::start).map_err(|panic| {
+        std::panic::catch_unwind(|| PostgresServer::start(durability)).map_err(|panic| {
             panic
                 .downcast_ref::<String>()
                 .cloned()
@@ -89,7 +107,7 @@ impl PostgresServer {
         format!("postgres://{USER}@127.0.0.1:{}/{name}", self.port)
     }
 
-    fn start() -> PostgresServer {
+    fn start(durability: Durability) -> PostgresServer {
         let bindir = find_bindir();
         let owner = cluster_owner();
         let dir = tempfile::Builder::new()
@@ -143,7 +161,14 @@ impl PostgresServer {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
             let log_start = std::fs::metadata(&log_path).map_or(0, |m| m.len() as usize);
-            let postmaster = spawn_postmaster(&bindir, dir.path(), &data, &log_path, port, owner);
+            let postmaster = spawn_postmaster(
+                &bindir,
+                dir.path(),
+                &data,
+                &log_path,
+                (port, durability),
+                owner,
+            );
             match wait_ready(&bindir, port, &postmaster) {
                 Ok(()) => {
                     let pid = postmaster.pid;
@@ -311,7 +336,7 @@ fn spawn_postmaster(
     dir: &Path,
     data: &Path,
     log_path: &Path,
-    port: u16,
+    (port, durability): (u16, Durability),
     owner: Option<(libc::uid_t, libc::gid_t)>,
 ) -> Postmaster {
     let log = std::fs::OpenOptions::new()
@@ -343,8 +368,18 @@ fn spawn_postmaster(
             &port.to_string(),
             "-F",
         ])
-        .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-        .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+        .args(match durability {
+            Durability::Test => &[
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ][..],
+            Durability::Production => &[],
+        })
+        .args(["-c", "max_connections=200"])
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);
