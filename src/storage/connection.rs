@@ -4,7 +4,7 @@ use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{CustomizeConnection, Pool};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::StoreError;
 
@@ -52,37 +52,70 @@ pub fn establish(url: &str) -> Result<DbConnection, StoreError> {
     })
 }
 
+/// How long a connection that answered stays trusted without asking it again.
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
+/// A pooled connection, and since when it is known to work. Checking every checkout cost a
+/// round trip per request on PostgreSQL; a connection that answered within the last second,
+/// and whose last use did not fail, is handed out as it is.
+pub struct Pooled {
+    pub(super) conn: DbConnection,
+    vouched_at: Option<Instant>,
+}
+
+impl Pooled {
+    /// Its last use failed: ask it again before it is handed out next.
+    pub(super) fn distrust(&mut self) {
+        self.vouched_at = None;
+    }
+}
+
 /// r2d2 manager that opens the variant the URL names.
 pub struct Manager {
     url: String,
 }
 
 impl diesel::r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
-        establish(&self.url).map_err(|e| match e {
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        let conn = establish(&self.url).map_err(|e| match e {
             StoreError::Connection(c) => diesel::r2d2::Error::ConnectionError(c),
             other => diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
                 other.to_string(),
             )),
+        })?;
+        Ok(Pooled {
+            conn,
+            vouched_at: Some(Instant::now()),
         })
     }
 
-    /// Diesel's ping: a statement prepared once per connection, where a `sql_query` would
-    /// be parsed and planned anew on every checkout.
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+    /// Diesel's ping (prepared once per connection) unless the connection answered lately.
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), Self::Error> {
         use diesel::r2d2::R2D2Connection;
-        match conn {
+        if pooled
+            .vouched_at
+            .is_some_and(|at| at.elapsed() < TRUSTED_FOR)
+        {
+            return Ok(());
+        }
+        match &mut pooled.conn {
             DbConnection::Postgresql(c) => c.ping(),
             DbConnection::Sqlite(c) => c.ping(),
         }
-        .map_err(diesel::r2d2::Error::QueryError)
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        pooled.vouched_at = Some(Instant::now());
+        Ok(())
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        match &mut pooled.conn {
+            DbConnection::Postgresql(c) => c.is_broken(),
+            DbConnection::Sqlite(c) => c.is_broken(),
+        }
     }
 }
 
@@ -93,9 +126,9 @@ const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 #[derive(Debug)]
 struct SqlitePragmas;
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        if let DbConnection::Sqlite(c) = conn {
+impl CustomizeConnection<Pooled, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, pooled: &mut Pooled) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(c) = &mut pooled.conn {
             // Reads through a memory map skip a copy per page out of the kernel's cache,
             // which was a tenth of a busy server's CPU; the map only reserves address space.
             c.batch_execute(&format!(

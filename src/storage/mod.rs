@@ -56,8 +56,9 @@ impl Db {
     pub fn open(url: &str, pool_size: u32) -> Result<Db, StoreError> {
         let backend = Backend::of_url(url);
         let pool = connection::build_pool(url, pool_size)?;
-        let mut conn = pool.get()?;
-        migrate::run(&mut conn)?;
+        let mut pooled = pool.get()?;
+        migrate::run(&mut pooled.conn)?;
+        drop(pooled);
         let commits = std::sync::Arc::default();
         if backend == Backend::Sqlite {
             checkpoint::start(url, &commits);
@@ -83,8 +84,12 @@ impl Db {
     where
         E: From<StoreError>,
     {
-        let mut conn = self.pool.get().map_err(StoreError::from)?;
-        f(&mut conn)
+        let mut pooled = self.pool.get().map_err(StoreError::from)?;
+        let result = f(&mut pooled.conn);
+        if result.is_err() {
+            pooled.distrust();
+        }
+        result
     }
 
     /// Runs `f` in one write transaction stamped with one point in time.
@@ -92,16 +97,17 @@ impl Db {
     where
         E: From<StoreError>,
     {
-        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let mut pooled = self.pool.get().map_err(StoreError::from)?;
         let _writer = match self.backend {
             // A poisoned lock only means another writer panicked; the database is intact.
             Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
             Backend::Postgres => None,
         };
         let now = now_micros();
-        let written = write_transaction(&mut conn, |conn| f(&mut WriteTx { conn, now }));
-        if written.is_ok() {
-            self.commits.committed();
+        let written = write_transaction(&mut pooled.conn, |conn| f(&mut WriteTx { conn, now }));
+        match &written {
+            Ok(_) => self.commits.committed(),
+            Err(_) => pooled.distrust(),
         }
         written
     }

@@ -33,4 +33,5 @@ mod rfc7644_etag;
 mod rfc7644_patch;
 mod rfc7644_query;
 mod scale;
+mod storage_pool;
 mod work_items;
