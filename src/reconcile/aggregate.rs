@@ -130,10 +130,12 @@ fn index_identities(
     kind: ObjectKind,
     rules: Vec<Rule>,
 ) -> Result<IdentityIndex, ReconcileError> {
+    let names_only = rules.iter().all(Rule::reads_user_name_columns);
     let mut index = IdentityIndex::new(rules);
     let mut after = String::new();
     loop {
         let page = match kind {
+            ObjectKind::User if names_only => directory.user_names_after(&after, IDENTITY_PAGE)?,
             ObjectKind::User => directory.stored_users_after(&after, IDENTITY_PAGE)?,
             ObjectKind::Group => directory.groups_after(&after, IDENTITY_PAGE)?,
         };
@@ -217,6 +219,11 @@ async fn aggregate_kind(
         connector.aggregate(kind, &wanted, &sender).await
     };
     let db = directory.db().clone();
+    let first_aggregation = {
+        let (db, name) = (db.clone(), name.clone());
+        !blocking(move || Ok(db.read(|c| accounts::any_recorded(c, &name, resource_type(kind)))?))
+            .await?
+    };
     let writing = async {
         let (mut correlator, unlinked) = correlator(directory, &name, kind, rules.clone()).await?;
         let mut index = Some(PendingIndex::new(directory, kind, rules, unlinked));
@@ -240,7 +247,15 @@ async fn aggregate_kind(
             present.extend(seen.iter().map(|a| a.remote_id.clone()));
             let (db, name) = (db.clone(), name.clone());
             in_flight = Some(tokio::task::spawn_blocking(move || {
-                record(&db, &name, kind, run_id, seen, &new_links)
+                record(
+                    &db,
+                    &name,
+                    kind,
+                    run_id,
+                    seen,
+                    &new_links,
+                    first_aggregation,
+                )
             }));
         }
         if let Some(last) = in_flight {
@@ -259,7 +274,8 @@ async fn aggregate_kind(
 }
 
 /// Records a page: only the accounts that are new or changed since the last aggregation are
-/// written (a steady target costs reads, not writes), with the links correlation made.
+/// written (a steady target costs reads, not writes), with the links correlation made. On a
+/// target's first aggregation nothing is recorded yet, and nothing is looked up.
 fn record(
     db: &crate::storage::Db,
     target: &str,
@@ -267,9 +283,14 @@ fn record(
     run_id: i64,
     seen: Vec<SeenAccount>,
     new_links: &[(String, String)],
+    first_aggregation: bool,
 ) -> Result<(), ReconcileError> {
-    let ids: Vec<String> = seen.iter().map(|a| a.remote_id.clone()).collect();
-    let known = db.read(|c| accounts::recorded(c, target, resource_type(kind), &ids))?;
+    let known = if first_aggregation {
+        Default::default()
+    } else {
+        let ids: Vec<String> = seen.iter().map(|a| a.remote_id.clone()).collect();
+        db.read(|c| accounts::recorded(c, target, resource_type(kind), &ids))?
+    };
     let changed: Vec<SeenAccount> = seen
         .into_iter()
         .filter(|a| !known.get(&a.remote_id).is_some_and(|k| k.same_as(a)))

@@ -153,6 +153,18 @@ impl Rule {
     pub fn account_attribute(&self) -> &str {
         &self.account.attribute
     }
+
+    /// Whether the identity side is a user's `userName` or `externalId` as such: values the
+    /// store keeps in columns, so indexing needs no identity's full document.
+    pub fn reads_user_name_columns(&self) -> bool {
+        let path = &self.identity;
+        path.extension.is_none()
+            && path.selector.is_none()
+            && path.sub.is_none()
+            && ["userName", "externalId"]
+                .iter()
+                .any(|name| path.attribute.eq_ignore_ascii_case(name))
+    }
 }
 
 /// How an account was placed.

@@ -74,6 +74,22 @@ impl Recorded {
     }
 }
 
+/// Whether any account of the kind is recorded for the target (none before its first
+/// aggregation).
+pub fn any_recorded(
+    conn: &mut DbConnection,
+    target: &str,
+    resource_type: &str,
+) -> Result<bool, StoreError> {
+    let found: Option<String> = accounts::table
+        .filter(accounts::target.eq(target))
+        .filter(accounts::resource_type.eq(resource_type))
+        .select(accounts::remote_id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// How the accounts with these remote ids are recorded.
 pub fn recorded(
     conn: &mut DbConnection,

@@ -357,6 +357,24 @@ pub fn ids_after(
         .load(conn)?)
 }
 
+/// Up to `limit` users after id `after`, in id order: id, userName and externalId only.
+pub fn names_after(
+    conn: &mut DbConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+    Ok(scim_users::table
+        .filter(scim_users::id.gt(after))
+        .order(scim_users::id)
+        .limit(limit)
+        .select((
+            scim_users::id,
+            scim_users::user_name,
+            scim_users::external_id,
+        ))
+        .load(conn)?)
+}
+
 /// Up to `limit` user rows after id `after`, in id order.
 pub fn rows_after(
     conn: &mut DbConnection,
