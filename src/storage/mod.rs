@@ -4,6 +4,7 @@
 //! takes one and appends its change-log row in the same transaction, so no resource changes
 //! without its log entry.
 
+mod advisory;
 mod checkpoint;
 mod connection;
 mod error;

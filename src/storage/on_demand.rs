@@ -33,6 +33,10 @@ pub fn start(
     lease: Micros,
 ) -> Result<Started, StoreError> {
     db.write(|tx| {
+        // Instances sharing PostgreSQL: two runs for one user must not both find no open
+        // order; the second waits here until the first has committed its order.
+        let user = format!("{target}\0{user_id}");
+        super::advisory::hold_until_commit(tx, super::advisory::key("on-demand", &user))?;
         let open: Vec<Order> = orders_table::table
             .filter(orders_table::target.eq(target))
             .filter(orders_table::resource_type.eq("User"))

@@ -145,3 +145,35 @@ fn on_demand_runs_one_user_now_with_a_trace(backend: Backend) {
 }
 
 crate::for_each_backend!(on_demand_runs_one_user_now_with_a_trace);
+
+/// Two instances sharing PostgreSQL start on-demand runs for the same user at the same
+/// moment: one run starts, the other is told the user has an open order.
+#[test]
+fn concurrent_on_demand_runs_for_one_user_start_one_order_on_postgres() {
+    use scimgate::storage::on_demand::{self, Started};
+    use scimgate::storage::Db;
+    use std::sync::{Arc, Barrier};
+
+    let url = crate::postgres::shared().create_database();
+    let db = Db::open(&url, 4).expect("open");
+    for round in 0..40 {
+        let user = format!("user-{round}");
+        let barrier = Arc::new(Barrier::new(2));
+        let runs: Vec<_> = ["instance-a", "instance-b"]
+            .into_iter()
+            .map(|owner| {
+                let (db, user, barrier) = (db.clone(), user.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    on_demand::start(&db, "crm", &user, owner, 60_000_000).expect("start")
+                })
+            })
+            .collect();
+        let started: Vec<Started> = runs.into_iter().map(|r| r.join().expect("run")).collect();
+        let orders = started
+            .iter()
+            .filter(|s| matches!(s, Started::Order(_)))
+            .count();
+        assert_eq!(orders, 1, "round {round}: {started:?}");
+    }
+}
