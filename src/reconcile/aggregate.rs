@@ -19,6 +19,8 @@ use crate::storage::identity_links;
 
 /// Identities read per page while building the correlation index.
 const IDENTITY_PAGE: i64 = 1_000;
+/// Links made by correlation written together (see `aggregate_kind`).
+const LINKS_PER_WRITE: usize = 25_000;
 /// Pages read ahead of correlation (a page is up to a few thousand objects).
 const READ_AHEAD_PAGES: usize = 4;
 
@@ -232,6 +234,7 @@ async fn aggregate_kind(
         let mut present: HashSet<String> = HashSet::new();
         // One page is written while the next is correlated.
         let mut in_flight: Option<tokio::task::JoinHandle<Result<(), ReconcileError>>> = None;
+        let mut unwritten_links: Vec<(String, String)> = Vec::new();
         while let Some(page) = receiver.recv().await {
             if index.is_some() && page.iter().any(|o| !correlator.is_linked(&o.remote_id)) {
                 if let Some(pending) = index.take() {
@@ -239,6 +242,14 @@ async fn aggregate_kind(
                 }
             }
             let (seen, new_links) = place(&mut correlator, page, &mut report);
+            unwritten_links.extend(new_links);
+            // Links land at random places in their index: written a few large batches at a
+            // time, each index page is written once per batch rather than once per page.
+            let new_links = if unwritten_links.len() >= LINKS_PER_WRITE {
+                std::mem::take(&mut unwritten_links)
+            } else {
+                Vec::new()
+            };
             if let Some(previous) = in_flight.take() {
                 previous
                     .await
@@ -261,6 +272,15 @@ async fn aggregate_kind(
         if let Some(last) = in_flight {
             last.await
                 .map_err(|e| ReconcileError::Task(e.to_string()))??;
+        }
+        if !unwritten_links.is_empty() {
+            let (db, name) = (db.clone(), name.clone());
+            blocking(move || {
+                Ok(db.write(|tx| {
+                    identity_links::add_missing(tx, &name, resource_type(kind), &unwritten_links)
+                })?)
+            })
+            .await?;
         }
         Ok::<_, ReconcileError>((report, present))
     };
