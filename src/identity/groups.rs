@@ -48,11 +48,12 @@ impl Directory {
         })
     }
 
-    /// Up to `limit` groups after id `after`, in id order, with their members.
+    /// How many groups there are.
     pub fn group_count(&self) -> Result<u64, IdentityError> {
         Ok(self.db.read(groups::count)?)
     }
 
+    /// Up to `limit` groups after id `after`, in id order, with their members.
     pub fn groups_after(
         &self,
         after: &str,

@@ -117,9 +117,7 @@ impl Directory {
             .collect())
     }
 
-    /// Up to `limit` users after id `after`, in id order, as stored: the attributes a client
-    /// sent, without derived ones (`groups`, `meta`). Cheaper than rendering, for indexing
-    /// users by their own attributes (correlation).
+    /// How many users there are.
     pub fn user_count(&self) -> Result<u64, IdentityError> {
         Ok(self.db.read(users::count)?)
     }
@@ -148,6 +146,9 @@ impl Directory {
             .collect())
     }
 
+    /// Up to `limit` users after id `after`, in id order, as stored: the attributes a client
+    /// sent, without derived ones (`groups`, `meta`). Cheaper than rendering, for indexing
+    /// users by their own attributes (correlation).
     pub fn stored_users_after(
         &self,
         after: &str,

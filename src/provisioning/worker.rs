@@ -1,21 +1,13 @@
 //! The delivery loop: plan new changes, reclaim expired leases, claim orders per target and
 //! deliver them concurrently, then record each outcome.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::collections::VecDeque;
 
 use futures_util::future::{join_all, BoxFuture};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
-
-/// Orders claimed per delivery slot at a time.
-const BATCH_PER_SLOT: usize = 16;
-/// How long one target's pipeline keeps claiming before the engine plans new changes again.
-const ROUND_BUDGET: Duration = Duration::from_millis(500);
-/// Outcomes written per transaction (fewer when the pipeline runs dry).
-const RECORD_BATCH: usize = 64;
 
 use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
@@ -27,6 +19,13 @@ use super::deliver::{LinkChange, Outcome as Delivery, Parked, Snapshot, Verifica
 use super::quarantine::{Permit, QuarantineBoard};
 use super::registry::TargetRegistry;
 use super::{backoff, deliver, planner, Target};
+
+/// Orders claimed per delivery slot at a time.
+const BATCH_PER_SLOT: usize = 16;
+/// How long one target's pipeline keeps claiming before the engine plans new changes again.
+const ROUND_BUDGET: Duration = Duration::from_millis(500);
+/// Outcomes written per transaction (fewer when the pipeline runs dry).
+const RECORD_BATCH: usize = 64;
 
 /// The provisioning engine of one process.
 #[derive(Clone)]

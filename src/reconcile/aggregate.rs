@@ -103,25 +103,38 @@ pub async fn aggregate(
     Ok(report)
 }
 
-/// A correlator knowing the target's links, and whether some identities of the kind have no
-/// link (so accounts may need correlating by the rules).
-async fn correlator(
+/// What an aggregation knows of the target before it reads anything.
+struct Known {
+    /// A correlator knowing the target's links.
+    correlator: Correlator,
+    /// Some identities of the kind have no link, so accounts may need correlating.
+    unlinked_identities: bool,
+    /// No account of the kind is recorded yet.
+    first_aggregation: bool,
+}
+
+async fn known(
     directory: &Directory,
     target: &str,
     kind: ObjectKind,
     rules: Vec<Rule>,
-) -> Result<(Correlator, bool), ReconcileError> {
+) -> Result<Known, ReconcileError> {
     let (directory, target) = (directory.clone(), target.to_string());
     blocking(move || {
-        let links = directory
-            .db()
-            .read(|c| identity_links::all_of(c, &target, resource_type(kind)))?;
+        let (links, recorded) = directory.db().read(|c| {
+            let links = identity_links::all_of(c, &target, resource_type(kind))?;
+            let recorded = accounts::any_recorded(c, &target, resource_type(kind))?;
+            Ok::<_, crate::storage::StoreError>((links, recorded))
+        })?;
         let identities = match kind {
             ObjectKind::User => directory.user_count()?,
             ObjectKind::Group => directory.group_count()?,
         };
-        let unlinked = (links.len() as u64) < identities;
-        Ok((Correlator::new(rules, &links), unlinked))
+        Ok(Known {
+            unlinked_identities: (links.len() as u64) < identities,
+            correlator: Correlator::new(rules, &links),
+            first_aggregation: !recorded,
+        })
     })
     .await
 }
@@ -221,14 +234,18 @@ async fn aggregate_kind(
         connector.aggregate(kind, &wanted, &sender).await
     };
     let db = directory.db().clone();
-    let first_aggregation = {
-        let (db, name) = (db.clone(), name.clone());
-        !blocking(move || Ok(db.read(|c| accounts::any_recorded(c, &name, resource_type(kind)))?))
-            .await?
-    };
     let writing = async {
-        let (mut correlator, unlinked) = correlator(directory, &name, kind, rules.clone()).await?;
-        let mut index = Some(PendingIndex::new(directory, kind, rules, unlinked));
+        let Known {
+            mut correlator,
+            unlinked_identities,
+            first_aggregation,
+        } = known(directory, &name, kind, rules.clone()).await?;
+        let mut index = Some(PendingIndex::new(
+            directory,
+            kind,
+            rules,
+            unlinked_identities,
+        ));
         let mut report = KindReport::default();
         // Only ids: enough to tell, at the end, which recorded accounts are gone.
         let mut present: HashSet<String> = HashSet::new();
@@ -382,15 +399,9 @@ fn place(
     (seen, new_links)
 }
 
-/// FNV-1a of the account's attributes: stable across processes and releases, unlike std's
-/// hasher.
+/// The account's attributes hashed, the same in every process and release.
 fn fingerprint(attributes: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in attributes.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash as i64
+    crate::storage::fnv1a(attributes.bytes())
 }
 
 /// Runs aggregation `id` (a run started with kind `aggregate`) on its own and records how it

@@ -237,11 +237,6 @@ impl Correlator {
         self.index = index;
     }
 
-    /// Adds one identity to the index.
-    pub fn add_identity(&mut self, id: &str, identity: &Value) {
-        self.index.add(id, identity);
-    }
-
     /// Whether a link explains this account.
     pub fn is_linked(&self, remote_id: &str) -> bool {
         self.link_of(remote_id).is_some()
@@ -307,7 +302,7 @@ mod tests {
     use serde_json::json;
 
     fn correlator(rules: &[&str], links: &[(&str, &str)]) -> Correlator {
-        let rules = rules
+        let rules: Vec<Rule> = rules
             .iter()
             .map(|r| Rule::parse(r).expect("rule"))
             .collect();
@@ -315,19 +310,21 @@ mod tests {
             .iter()
             .map(|(i, r)| (i.to_string(), r.to_string()))
             .collect();
-        let mut c = Correlator::new(rules, &links);
-        c.add_identity(
+        let mut index = IdentityIndex::new(rules.clone());
+        index.add(
             "u1",
             &json!({"userName": "BJensen", "emails": [{"value": "b@x.org", "primary": true}, {"value": "old@x.org", "type": "home"}], "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "701"}}),
         );
-        c.add_identity(
+        index.add(
             "u2",
             &json!({"userName": "jsmith", "emails": [{"value": "shared@x.org", "primary": true}]}),
         );
-        c.add_identity(
+        index.add(
             "u3",
             &json!({"userName": "jsmith2", "emails": [{"value": "shared@x.org", "primary": true}]}),
         );
+        let mut c = Correlator::new(rules, &links);
+        c.use_index(index);
         c
     }
 

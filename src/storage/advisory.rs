@@ -6,14 +6,9 @@ use diesel::RunQueryDsl;
 
 use super::{DbConnection, StoreError, WriteTx};
 
-/// A lock key for `name` within `scope`: FNV-1a, stable across processes and releases.
+/// A lock key for `name` within `scope`, the same in every instance.
 pub(crate) fn key(scope: &str, name: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in scope.bytes().chain([0]).chain(name.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash as i64
+    super::fnv1a(scope.bytes().chain([0]).chain(name.bytes()))
 }
 
 /// Holds the lock `key` until the transaction ends, waiting for whoever holds it now.

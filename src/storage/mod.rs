@@ -131,5 +131,27 @@ impl WriteTx<'_> {
     }
 }
 
+/// FNV-1a of `bytes`: stable across processes and releases, unlike std's hasher, so it can
+/// be stored (account fingerprints) or shared between instances (advisory-lock keys).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
 /// Groups ids into chunks small enough for any backend's bind-parameter limit.
 pub(crate) const BIND_CHUNK: usize = 5_000;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fnv1a_is_the_published_function() {
+        // Stored fingerprints and lock keys shared between instances depend on these values.
+        assert_eq!(super::fnv1a(*b""), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_eq!(super::fnv1a(*b"a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
+        assert_eq!(super::fnv1a(*b"foobar"), 0x8594_4171_f739_67e8_u64 as i64);
+    }
+}

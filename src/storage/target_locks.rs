@@ -20,14 +20,9 @@ pub struct TargetLock {
     pub expires_at: Micros,
 }
 
-/// The advisory-lock key of a target (FNV-1a of its name: stable across processes).
+/// The advisory-lock key of a target (stable across processes and releases).
 fn advisory_key(target: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in b"scimgate-target:".iter().chain(target.as_bytes()) {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash as i64
+    super::fnv1a(b"scimgate-target:".iter().chain(target.as_bytes()).copied())
 }
 
 /// The lock on `target` while it is held (not expired).
