@@ -122,28 +122,16 @@ impl Directory {
         Ok(self.db.read(users::count)?)
     }
 
-    /// Users after id `after` as `{"id", "userName", "externalId"}` only: enough to
-    /// correlate on those, without reading each user's document.
+    /// Users after id `after` as (id, userName, externalId) only: enough to correlate on
+    /// those, without reading each user's document.
     pub fn user_names_after(
         &self,
         after: &str,
         limit: i64,
-    ) -> Result<Vec<(String, Value)>, IdentityError> {
-        let rows = self
+    ) -> Result<Vec<(String, String, Option<String>)>, IdentityError> {
+        Ok(self
             .db
-            .read(|conn| users::names_after(conn, after, limit))?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, user_name, external_id)| {
-                let mut user = serde_json::Map::new();
-                user.insert("id".into(), Value::String(id.clone()));
-                user.insert("userName".into(), Value::String(user_name));
-                if let Some(external_id) = external_id {
-                    user.insert("externalId".into(), Value::String(external_id));
-                }
-                (id, Value::Object(user))
-            })
-            .collect())
+            .read(|conn| users::names_after(conn, after, limit))?)
     }
 
     /// Up to `limit` users after id `after`, in id order, as stored: the attributes a client

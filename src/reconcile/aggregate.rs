@@ -19,6 +19,8 @@ use crate::storage::identity_links;
 
 /// Identities read per page while building the correlation index.
 const IDENTITY_PAGE: i64 = 1_000;
+/// Users read per page when the index needs only their userName and externalId columns.
+const NAMES_PAGE: i64 = 10_000;
 /// Links made by correlation written together (see `aggregate_kind`).
 const LINKS_PER_WRITE: usize = 25_000;
 /// Pages read ahead of correlation (a page is up to a few thousand objects).
@@ -145,12 +147,23 @@ fn index_identities(
     kind: ObjectKind,
     rules: Vec<Rule>,
 ) -> Result<IdentityIndex, ReconcileError> {
-    let names_only = rules.iter().all(Rule::reads_user_name_columns);
+    let names_only = kind == ObjectKind::User && rules.iter().all(Rule::reads_user_name_columns);
     let mut index = IdentityIndex::new(rules);
     let mut after = String::new();
+    if names_only {
+        loop {
+            let page = directory.user_names_after(&after, NAMES_PAGE)?;
+            let Some((last, _, _)) = page.last() else {
+                return Ok(index);
+            };
+            after = last.clone();
+            for (id, user_name, external_id) in &page {
+                index.add_user_names(id, user_name, external_id.as_deref());
+            }
+        }
+    }
     loop {
         let page = match kind {
-            ObjectKind::User if names_only => directory.user_names_after(&after, IDENTITY_PAGE)?,
             ObjectKind::User => directory.stored_users_after(&after, IDENTITY_PAGE)?,
             ObjectKind::Group => directory.groups_after(&after, IDENTITY_PAGE)?,
         };
@@ -263,7 +276,7 @@ async fn aggregate_kind(
             // Links land at random places in their index: written a few large batches at a
             // time, each index page is written once per batch rather than once per page.
             let new_links = if unwritten_links.len() >= LINKS_PER_WRITE {
-                std::mem::take(&mut unwritten_links)
+                in_key_order(std::mem::take(&mut unwritten_links))
             } else {
                 Vec::new()
             };
@@ -292,6 +305,7 @@ async fn aggregate_kind(
         }
         if !unwritten_links.is_empty() {
             let (db, name) = (db.clone(), name.clone());
+            let unwritten_links = in_key_order(unwritten_links);
             blocking(move || {
                 Ok(db.write(|tx| {
                     identity_links::add_missing(tx, &name, resource_type(kind), &unwritten_links)
@@ -299,15 +313,25 @@ async fn aggregate_kind(
             })
             .await?;
         }
-        Ok::<_, ReconcileError>((report, present))
+        Ok::<_, ReconcileError>((report, present, first_aggregation))
     };
     let (read, written) = tokio::join!(reading, writing);
-    let (mut report, present) = written?;
+    let (mut report, present, first_aggregation) = written?;
     // A read that failed part way must not make the unread accounts look gone.
     read?;
-    let (db, name) = (directory.db().clone(), name.clone());
-    report.forgotten = blocking(move || forget_unseen(&db, &name, kind, &present)).await?;
+    // Before a first aggregation nothing was recorded, so nothing can be gone.
+    if !first_aggregation {
+        let (db, name) = (directory.db().clone(), name.clone());
+        report.forgotten = blocking(move || forget_unseen(&db, &name, kind, &present)).await?;
+    }
     Ok(report)
+}
+
+/// Links sorted by identity id, the key of their index: each index page is then written
+/// once, in order, instead of at random.
+fn in_key_order(mut links: Vec<(String, String)>) -> Vec<(String, String)> {
+    links.sort_unstable();
+    links
 }
 
 /// Records a page: only the accounts that are new or changed since the last aggregation are

@@ -103,13 +103,10 @@ impl Path {
                 None => Some(item),
             };
             match value {
-                Some(Value::String(s)) if !s.trim().is_empty() => out.push(s.trim().to_lowercase()),
-                Some(Value::Array(list)) => out.extend(
-                    list.iter()
-                        .filter_map(Value::as_str)
-                        .filter(|s| !s.trim().is_empty())
-                        .map(|s| s.trim().to_lowercase()),
-                ),
+                Some(Value::String(s)) => out.extend(normalised(s)),
+                Some(Value::Array(list)) => {
+                    out.extend(list.iter().filter_map(Value::as_str).filter_map(normalised))
+                }
                 Some(Value::Number(n)) => out.push(n.to_string()),
                 Some(Value::Bool(b)) => out.push(b.to_string()),
                 _ => {}
@@ -117,6 +114,12 @@ impl Path {
         }
         out
     }
+}
+
+/// A value as correlation compares it: trimmed and lower case; blank values match nothing.
+fn normalised(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_lowercase())
 }
 
 /// A field by name, ignoring case (SCIM attribute names and LDAP attribute types are both
@@ -157,14 +160,28 @@ impl Rule {
     /// Whether the identity side is a user's `userName` or `externalId` as such: values the
     /// store keeps in columns, so indexing needs no identity's full document.
     pub fn reads_user_name_columns(&self) -> bool {
-        let path = &self.identity;
-        path.extension.is_none()
-            && path.selector.is_none()
-            && path.sub.is_none()
-            && ["userName", "externalId"]
-                .iter()
-                .any(|name| path.attribute.eq_ignore_ascii_case(name))
+        self.name_column().is_some()
     }
+
+    fn name_column(&self) -> Option<NameColumn> {
+        let path = &self.identity;
+        if path.extension.is_some() || path.selector.is_some() || path.sub.is_some() {
+            return None;
+        }
+        if path.attribute.eq_ignore_ascii_case("userName") {
+            Some(NameColumn::UserName)
+        } else if path.attribute.eq_ignore_ascii_case("externalId") {
+            Some(NameColumn::ExternalId)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum NameColumn {
+    UserName,
+    ExternalId,
 }
 
 /// How an account was placed.
@@ -197,12 +214,31 @@ impl IdentityIndex {
     pub fn add(&mut self, id: &str, identity: &Value) {
         for (rule, index) in self.rules.iter().zip(self.by_value.iter_mut()) {
             for value in rule.identity.values(identity) {
-                let ids = index.entry(value).or_default();
-                if !ids.iter().any(|known| known == id) {
-                    ids.push(id.to_string());
-                }
+                add_to(index, value, id);
             }
         }
+    }
+
+    /// Adds one user known only by its userName and externalId, when every rule reads
+    /// those ([`Rule::reads_user_name_columns`]): no document is built for it.
+    pub fn add_user_names(&mut self, id: &str, user_name: &str, external_id: Option<&str>) {
+        for (rule, index) in self.rules.iter().zip(self.by_value.iter_mut()) {
+            let value = match rule.name_column() {
+                Some(NameColumn::UserName) => Some(user_name),
+                Some(NameColumn::ExternalId) => external_id,
+                None => None,
+            };
+            if let Some(value) = value.and_then(normalised) {
+                add_to(index, value, id);
+            }
+        }
+    }
+}
+
+fn add_to(index: &mut HashMap<String, Vec<String>>, value: String, id: &str) {
+    let ids = index.entry(value).or_default();
+    if !ids.iter().any(|known| known == id) {
+        ids.push(id.to_string());
     }
 }
 
@@ -244,6 +280,9 @@ impl Correlator {
 
     /// The identity linked to this remote id (DNs compare without case).
     fn link_of(&self, remote_id: &str) -> Option<&String> {
+        if self.linked.is_empty() {
+            return None;
+        }
         self.linked
             .get(remote_id)
             .or_else(|| self.linked.get(&remote_id.to_lowercase()))
@@ -357,6 +396,45 @@ mod tests {
         let linked = c.place("UID=LINKED,DC=X", &json!({}));
         assert_eq!(linked.situation, situation::LINKED);
         assert_eq!(linked.identity_id.as_deref(), Some("u9"));
+    }
+
+    #[test]
+    fn users_indexed_by_their_name_columns_correlate_as_by_their_documents() {
+        let rules: Vec<Rule> = ["externalId = employeeNumber", "userName = uid"]
+            .iter()
+            .map(|r| Rule::parse(r).expect("rule"))
+            .collect();
+        assert!(rules.iter().all(Rule::reads_user_name_columns));
+        assert!(!Rule::parse("emails[primary].value = mail")
+            .expect("rule")
+            .reads_user_name_columns());
+        let mut from_columns = IdentityIndex::new(rules.clone());
+        from_columns.add_user_names("u1", " BJensen ", Some("701"));
+        from_columns.add_user_names("u2", "jsmith", None);
+        from_columns.add_user_names("u3", "blank", Some("  "));
+        let mut from_documents = IdentityIndex::new(rules.clone());
+        from_documents.add("u1", &json!({"userName": " BJensen ", "externalId": "701"}));
+        from_documents.add("u2", &json!({"userName": "jsmith"}));
+        from_documents.add("u3", &json!({"userName": "blank", "externalId": "  "}));
+        let accounts = [
+            json!({"employeeNumber": ["701"]}),
+            json!({"uid": ["JSMITH"]}),
+            json!({"uid": ["blank"], "employeeNumber": [""]}),
+            json!({"uid": ["nobody"]}),
+        ];
+        let place_all = |index: IdentityIndex| {
+            let mut correlator = Correlator::new(rules.clone(), &HashMap::new());
+            correlator.use_index(index);
+            accounts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| correlator.place(&format!("uid={i},dc=x"), a))
+                .collect::<Vec<_>>()
+        };
+        let placed = place_all(from_columns);
+        assert_eq!(placed, place_all(from_documents));
+        let ids: Vec<Option<&str>> = placed.iter().map(|p| p.identity_id.as_deref()).collect();
+        assert_eq!(ids, vec![Some("u1"), Some("u2"), Some("u3"), None]);
     }
 
     #[test]
