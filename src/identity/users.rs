@@ -122,16 +122,13 @@ impl Directory {
         Ok(self.db.read(users::count)?)
     }
 
-    /// Users after id `after` as (id, userName, externalId) only: enough to correlate on
-    /// those, without reading each user's document.
-    pub fn user_names_after(
+    /// Every user as (id, userName, externalId) only, handed to `each`: enough to correlate
+    /// on those, without reading each user's document.
+    pub fn each_user_name(
         &self,
-        after: &str,
-        limit: i64,
-    ) -> Result<Vec<(String, String, Option<String>)>, IdentityError> {
-        Ok(self
-            .db
-            .read(|conn| users::names_after(conn, after, limit))?)
+        each: impl FnMut(&str, &str, Option<&str>),
+    ) -> Result<(), IdentityError> {
+        Ok(self.db.read(|conn| users::each_name(conn, each))?)
     }
 
     /// Up to `limit` users after id `after`, in id order, as stored: the attributes a client

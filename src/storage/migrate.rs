@@ -47,6 +47,53 @@ mod tests {
     }
 
     #[test]
+    fn keyed_links_keep_the_links_recorded_before() {
+        use diesel::connection::SimpleConnection;
+        use diesel::prelude::*;
+        use diesel_migrations::MigrationHarness;
+        let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+        let keyed = "2026-11-29-000007_links_keyed";
+        while !conn
+            .pending_migrations(super::SQLITE_MIGRATIONS)
+            .expect("pending")
+            .first()
+            .is_some_and(|m| m.name().to_string() == keyed)
+        {
+            conn.run_next_migration(super::SQLITE_MIGRATIONS)
+                .expect("earlier migration");
+        }
+        conn.batch_execute(
+            "INSERT INTO identity_links (target, resource_type, source_id, remote_id, linked_at) \
+             VALUES ('ldap', 'User', 'u1', 'uid=a,dc=x', 7)",
+        )
+        .expect("link");
+        conn.run_pending_migrations(super::SQLITE_MIGRATIONS)
+            .expect("keyed links");
+        #[derive(QueryableByName)]
+        struct Link {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            remote_id: String,
+        }
+        let links: Vec<Link> =
+            diesel::sql_query("SELECT remote_id FROM identity_links WHERE source_id = 'u1'")
+                .load(&mut conn)
+                .expect("read");
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[0].remote_id, "uid=a,dc=x");
+        #[derive(QueryableByName)]
+        struct Sql {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            sql: String,
+        }
+        let table: Vec<Sql> = diesel::sql_query(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'identity_links'",
+        )
+        .load(&mut conn)
+        .expect("schema");
+        assert!(table[0].sql.contains("WITHOUT ROWID"));
+    }
+
+    #[test]
     fn both_backends_have_the_same_migrations() {
         let sqlite = names("sqlite");
         assert!(!sqlite.is_empty());

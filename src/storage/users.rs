@@ -357,22 +357,26 @@ pub fn ids_after(
         .load(conn)?)
 }
 
-/// Up to `limit` users after id `after`, in id order: id, userName and externalId only.
-pub fn names_after(
+/// Every user's (id, userName, externalId), in no particular order, handed to `each` as the
+/// rows stream in: one pass over the table, without an index lookup per row.
+pub fn each_name(
     conn: &mut DbConnection,
-    after: &str,
-    limit: i64,
-) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
-    Ok(scim_users::table
-        .filter(scim_users::id.gt(after))
-        .order(scim_users::id)
-        .limit(limit)
+    mut each: impl FnMut(&str, &str, Option<&str>),
+) -> Result<(), StoreError> {
+    let rows = scim_users::table
         .select((
             scim_users::id,
             scim_users::user_name,
             scim_users::external_id,
         ))
-        .load(conn)?)
+        .load_iter::<(String, String, Option<String>), diesel::connection::DefaultLoadingMode>(
+            conn,
+        )?;
+    for row in rows {
+        let (id, user_name, external_id) = row?;
+        each(&id, &user_name, external_id.as_deref());
+    }
+    Ok(())
 }
 
 /// Up to `limit` user rows after id `after`, in id order.
