@@ -53,11 +53,11 @@ mod tests {
         use diesel_migrations::MigrationHarness;
         let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
         let keyed = "2026-11-29-000007_links_keyed";
-        while !conn
+        while conn
             .pending_migrations(super::SQLITE_MIGRATIONS)
             .expect("pending")
             .first()
-            .is_some_and(|m| m.name().to_string() == keyed)
+            .is_none_or(|m| m.name().to_string() != keyed)
         {
             conn.run_next_migration(super::SQLITE_MIGRATIONS)
                 .expect("earlier migration");
