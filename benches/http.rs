@@ -16,7 +16,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use reqwest::blocking::Client;
+use futures_util::future::BoxFuture;
+use reqwest::Client;
 use serde_json::{json, Value};
 
 use scimgate::auth::api_token;
@@ -68,16 +69,16 @@ fn start(database_url: String, dir: tempfile::TempDir) -> Server {
     }
 }
 
-/// Runs `total` requests from `CLIENTS` threads; `request(i)` sends request number i and says
-/// whether it succeeded. Returns (requests/s, p50, p99).
-type Request = Arc<dyn Fn(&Client, usize) -> bool + Send + Sync>;
+/// One request of a measurement: `request(client, i)` sends request number i and says whether
+/// it succeeded.
+type Request = Arc<dyn Fn(Client, usize) -> BoxFuture<'static, bool> + Send + Sync>;
 
 /// Reads: throughput with `CLIENTS`, then latency with `LATENCY_CLIENTS`.
 fn measure_read(
     backend: &str,
     what: &str,
     total: usize,
-    request: impl Fn(&Client, usize) -> bool + Send + Sync + 'static,
+    request: impl Fn(Client, usize) -> BoxFuture<'static, bool> + Send + Sync + 'static,
 ) {
     let request: Request = Arc::new(request);
     let at = |n: usize| format!("{what} [{n} clients]");
@@ -95,45 +96,55 @@ fn measure_read(
 
 fn measure(
     total: usize,
-    request: impl Fn(&Client, usize) -> bool + Send + Sync + 'static,
+    request: impl Fn(Client, usize) -> BoxFuture<'static, bool> + Send + Sync + 'static,
 ) -> (f64, Duration, Duration) {
     measure_with(CLIENTS, total, Arc::new(request))
 }
 
+/// Runs `total` requests from `clients` concurrent connections and returns (requests/s, p50,
+/// p99). The clients are tasks on one thread: a load generator that takes a thread per
+/// connection spends, on a 2-core machine, much of the CPU the server needs.
 fn measure_with(clients: usize, total: usize, request: Request) -> (f64, Duration, Duration) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let client = Client::builder()
+        .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("client");
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|_| {
-            let request = request.clone();
-            let next = next.clone();
-            let failures = failures.clone();
-            std::thread::spawn(move || {
-                let client = Client::builder()
-                    .timeout(Duration::from_secs(120))
-                    .build()
-                    .expect("client");
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        break;
+    let mut latencies: Vec<Duration> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let (request, next, failures) = (request.clone(), next.clone(), failures.clone());
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= total {
+                            break;
+                        }
+                        let t = Instant::now();
+                        if !request(client.clone(), i).await {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                        latencies.push(t.elapsed());
                     }
-                    let t = Instant::now();
-                    if !request(&client, i) {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                    latencies.push(t.elapsed());
-                }
-                latencies
+                    latencies
+                })
             })
-        })
-        .collect();
-    let mut latencies: Vec<Duration> = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("client thread"))
-        .collect();
+            .collect();
+        let mut all = Vec::with_capacity(total);
+        for task in tasks {
+            all.extend(task.await.expect("client task"));
+        }
+        all
+    });
     let elapsed = started.elapsed();
     let failed = failures.load(Ordering::Relaxed);
     assert_eq!(failed, 0, "{failed} requests failed");
@@ -148,6 +159,25 @@ fn report(backend: &str, what: &str, (rate, p50, p99): (f64, Duration, Duration)
         p50.as_secs_f64() * 1000.0,
         p99.as_secs_f64() * 1000.0
     );
+}
+
+/// Whether a response is a success and, when `check` is given, its JSON passes it.
+async fn succeeded(
+    sent: reqwest::Result<reqwest::Response>,
+    check: Option<fn(&Value) -> bool>,
+) -> bool {
+    let Ok(response) = sent else { return false };
+    if !response.status().is_success() {
+        return false;
+    }
+    match check {
+        None => response.bytes().await.is_ok(),
+        Some(check) => response.json::<Value>().await.is_ok_and(|v| check(&v)),
+    }
+}
+
+fn one_result(v: &Value) -> bool {
+    v["totalResults"] == 1
 }
 
 fn bench_backend(backend: &str, server: Server) {
@@ -171,25 +201,29 @@ fn bench_backend(backend: &str, server: Server) {
             "emails": [{"value": format!("user{i:06}@mail.example.com"), "type": "work", "primary": true}],
             "active": true
         });
-        let r = c
-            .post(format!("{b}/Users"))
-            .bearer_auth(&*t)
-            .header("content-type", "application/scim+json")
-            .body(body.to_string())
-            .send();
-        match r
-            .ok()
-            .filter(|r| r.status().as_u16() == 201)
-            .and_then(|r| r.json::<Value>().ok())
-        {
-            Some(v) => {
-                if let (Some(id), Ok(mut slot)) = (v["id"].as_str(), slots[i].lock()) {
-                    *slot = id.to_string();
-                }
-                true
+        let (b, t, slots) = (b.clone(), t.clone(), slots.clone());
+        Box::pin(async move {
+            let sent = c
+                .post(format!("{b}/Users"))
+                .bearer_auth(&*t)
+                .header("content-type", "application/scim+json")
+                .body(body.to_string())
+                .send()
+                .await;
+            let Ok(response) = sent else { return false };
+            if response.status().as_u16() != 201 {
+                return false;
             }
-            None => false,
-        }
+            match response.json::<Value>().await {
+                Ok(v) => {
+                    if let (Some(id), Ok(mut slot)) = (v["id"].as_str(), slots[i].lock()) {
+                        *slot = id.to_string();
+                    }
+                    true
+                }
+                Err(_) => false,
+            }
+        })
     });
     report(backend, &format!("POST /Users ({users} loaded)"), post);
     let ids: Arc<Vec<String>> = Arc::new(
@@ -201,12 +235,13 @@ fn bench_backend(backend: &str, server: Server) {
     let (b, t) = (base.clone(), token.clone());
     let load_groups = measure(groups, move |c, i| {
         let body = json!({"displayName": format!("group{i:05}")});
-        c.post(format!("{b}/Groups"))
+        let sent = c
+            .post(format!("{b}/Groups"))
             .bearer_auth(&*t)
             .header("content-type", "application/scim+json")
             .body(body.to_string())
-            .send()
-            .is_ok_and(|r| r.status().as_u16() == 201)
+            .send();
+        Box::pin(async move { succeeded(sent.await, None).await })
     });
     report(
         backend,
@@ -218,22 +253,19 @@ fn bench_backend(backend: &str, server: Server) {
     let (b, t, ids2) = (base.clone(), token.clone(), ids.clone());
     measure_read(backend, "GET /Users/{id}", reads, move |c, i| {
         let id = &ids2[(i * 7919) % ids2.len()];
-        c.get(format!("{b}/Users/{id}"))
-            .bearer_auth(&*t)
-            .send()
-            .is_ok_and(|r| r.status().is_success())
+        let sent = c.get(format!("{b}/Users/{id}")).bearer_auth(&*t).send();
+        Box::pin(async move { succeeded(sent.await, None).await })
     });
     let (b, t) = (base.clone(), token.clone());
     measure_read(backend, "GET filter=userName eq", reads, move |c, i| {
         let n = (i * 7919) % users;
-        c.get(format!(
-            "{b}/Users?filter=userName%20eq%20%22user{n:06}%40example.com%22"
-        ))
-        .bearer_auth(&*t)
-        .send()
-        .ok()
-        .and_then(|r| r.json::<Value>().ok())
-        .is_some_and(|v| v["totalResults"] == 1)
+        let sent = c
+            .get(format!(
+                "{b}/Users?filter=userName%20eq%20%22user{n:06}%40example.com%22"
+            ))
+            .bearer_auth(&*t)
+            .send();
+        Box::pin(async move { succeeded(sent.await, Some(one_result)).await })
     });
     let (b, t) = (base.clone(), token.clone());
     measure_read(
@@ -242,14 +274,13 @@ fn bench_backend(backend: &str, server: Server) {
         reads,
         move |c, i| {
             let n = (i * 7919) % users;
-            c.get(format!(
-                "{b}/Users?filter=emails%5Bvalue%20eq%20%22user{n:06}%40mail.example.com%22%5D"
-            ))
-            .bearer_auth(&*t)
-            .send()
-            .ok()
-            .and_then(|r| r.json::<Value>().ok())
-            .is_some_and(|v| v["totalResults"] == 1)
+            let sent = c
+                .get(format!(
+                    "{b}/Users?filter=emails%5Bvalue%20eq%20%22user{n:06}%40mail.example.com%22%5D"
+                ))
+                .bearer_auth(&*t)
+                .send();
+            Box::pin(async move { succeeded(sent.await, Some(one_result)).await })
         },
     );
     let (b, t, ids2) = (base.clone(), token.clone(), ids.clone());
@@ -260,17 +291,18 @@ fn bench_backend(backend: &str, server: Server) {
             let id = &ids2[(i * 7919) % ids2.len()];
             let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "replace", "path": "title", "value": format!("Title {i}")}]});
-            c.patch(format!("{b}/Users/{id}"))
+            let sent = c
+                .patch(format!("{b}/Users/{id}"))
                 .bearer_auth(&*t)
                 .header("content-type", "application/scim+json")
                 .body(body.to_string())
-                .send()
-                .is_ok_and(|r| r.status().is_success())
+                .send();
+            Box::pin(async move { succeeded(sent.await, None).await })
         }),
     );
 
     // A group of `big_group` members, filled 5,000 at a time, then one-member adds.
-    let client = Client::builder()
+    let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()
         .expect("client");
@@ -304,12 +336,13 @@ fn bench_backend(backend: &str, server: Server) {
             let id = &ids2[offset + i];
             let body =
                 json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]});
-            c.patch(format!("{b}/Groups/{gid}?excludedAttributes=members"))
+            let sent = c
+                .patch(format!("{b}/Groups/{gid}?excludedAttributes=members"))
                 .bearer_auth(&*t)
                 .header("content-type", "application/scim+json")
                 .body(body.to_string())
-                .send()
-                .is_ok_and(|r| r.status().is_success())
+                .send();
+            Box::pin(async move { succeeded(sent.await, None).await })
         }),
     );
 }
