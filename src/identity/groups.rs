@@ -18,7 +18,7 @@ use crate::scim::resource_type::GROUP;
 use crate::scim::ScimError;
 use crate::storage::change_log::Operation;
 use crate::storage::groups::{self, GroupRecord, Member, MemberKind, MemberRef, StoredGroup};
-use crate::storage::query::Table;
+use crate::storage::query::{Fetch, Table};
 use crate::storage::{DbConnection, WriteTx};
 
 /// A member as a client named it, before it is checked against the store.
@@ -159,15 +159,14 @@ impl Directory {
             rt: &GROUP,
         };
         self.db.read(|conn| {
-            let selection = layout.select(conn, query)?;
-            let rows = groups::find_many(conn, &selection.ids)?;
+            let selection = layout.select(conn, query, Fetch::Records)?;
             let mut members = if query.projection.wants(&GROUP, "members") {
-                groups::members_of(conn, &selection.ids)?
+                groups::members_of(conn, &selection.ids())?
             } else {
                 Default::default()
             };
-            let mut resources = Vec::with_capacity(rows.len());
-            for stored in rows {
+            let mut resources = Vec::with_capacity(selection.rows.len());
+            for stored in selection.rows.into_iter().filter_map(StoredGroup::found) {
                 let derived = members.remove(&stored.id).unwrap_or_default();
                 let data = stored_data(&stored.data)?;
                 resources.push(

@@ -8,7 +8,9 @@ use crate::scim::projection::Projection;
 use crate::scim::resource_type::ResourceType;
 use crate::scim::schema::{AttrType, AttributeDef, COMMON_ATTRIBUTES};
 use crate::scim::{ScimError, ScimType};
-use crate::storage::query::{self, Collection, Cond, Expr, Literal as SqlLiteral, Op, Sort, Table};
+use crate::storage::query::{
+    self, Collection, Cond, Expr, Fetch, FoundRow, Literal as SqlLiteral, Op, Sort, Table,
+};
 use crate::storage::DbConnection;
 
 /// A list or `.search` request, parsed.
@@ -93,8 +95,15 @@ enum Target {
 /// The ids a query selects, the total it matches, and the cursor to the next page.
 pub(super) struct Selection {
     pub total: i64,
-    pub ids: Vec<String>,
+    /// The page's rows in order, with their stored records when the query fetched them.
+    pub rows: Vec<FoundRow>,
     pub next_cursor: Option<String>,
+}
+
+impl Selection {
+    pub fn ids(&self) -> Vec<String> {
+        self.rows.iter().map(|r| r.id.clone()).collect()
+    }
 }
 
 impl Layout {
@@ -103,6 +112,7 @@ impl Layout {
         &self,
         conn: &mut DbConnection,
         query: &Query,
+        fetch: Fetch,
     ) -> Result<Selection, super::IdentityError> {
         let cond = query
             .filter
@@ -117,10 +127,19 @@ impl Layout {
         let count = query.paging.map(|p| p.count).unwrap_or(i64::MAX);
         let Some(position) = &query.cursor else {
             let offset = query.paging.map(|p| p.offset()).unwrap_or(0);
-            let page = query::search(conn, self.table, &cond, None, sort.as_ref(), offset, count)?;
+            let page = query::search(
+                conn,
+                self.table,
+                &cond,
+                None,
+                sort.as_ref(),
+                offset,
+                count,
+                fetch,
+            )?;
             return Ok(Selection {
                 total: page.total,
-                ids: page.rows.into_iter().map(|r| r.0).collect(),
+                rows: page.rows,
                 next_cursor: None,
             });
         };
@@ -144,22 +163,21 @@ impl Layout {
             sort.as_ref(),
             offset,
             count.saturating_add(1),
+            fetch,
         )?;
         let more = page.rows.len() as i64 > count;
         page.rows.truncate(count.max(0) as usize);
         let next_cursor = match (more, page.rows.last()) {
-            (true, Some((id, created))) if sort.is_none() => {
-                Some(cursor::encode(&CursorPosition::After {
-                    created: *created,
-                    id: id.clone(),
-                }))
-            }
+            (true, Some(last)) if sort.is_none() => Some(cursor::encode(&CursorPosition::After {
+                created: last.created_at,
+                id: last.id.clone(),
+            })),
             (true, Some(_)) => Some(cursor::encode(&CursorPosition::Offset(offset + count))),
             _ => None,
         };
         Ok(Selection {
             total: page.total,
-            ids: page.rows.into_iter().map(|r| r.0).collect(),
+            rows: page.rows,
             next_cursor,
         })
     }

@@ -15,7 +15,7 @@ use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::USER;
 use crate::storage::change_log::Operation;
-use crate::storage::query::Table;
+use crate::storage::query::{Fetch, Table};
 use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRecord};
 use crate::storage::DbConnection;
 
@@ -163,7 +163,10 @@ impl Directory {
             rt: &USER,
         };
         self.db
-            .read(|conn| Ok(layout.select(conn, &query)?.ids.into_iter().collect()))
+            .read(|conn| {
+                let selection = layout.select(conn, &query, Fetch::Ids)?;
+                Ok(selection.rows.into_iter().map(|r| r.id).collect())
+            })
     }
 
     /// Whether the user matches `filter` (a target's scope), evaluated in the database.
@@ -186,7 +189,7 @@ impl Directory {
             rt: &USER,
         };
         self.db
-            .read(|conn| Ok(layout.select(conn, &query)?.total > 0))
+            .read(|conn| Ok(layout.select(conn, &query, Fetch::Ids)?.total > 0))
     }
 
     /// PATCH (RFC 7644 §3.5.2): every operation applies, or none does.
@@ -237,15 +240,14 @@ impl Directory {
             rt: &USER,
         };
         self.db.read(|conn| {
-            let selection = layout.select(conn, query)?;
-            let rows = users::find_many(conn, &selection.ids)?;
+            let selection = layout.select(conn, query, Fetch::Records)?;
             let mut memberships = if query.projection.wants(&USER, "groups") {
-                users::memberships(conn, &selection.ids)?
+                users::memberships(conn, &selection.ids())?
             } else {
                 Default::default()
             };
-            let mut resources = Vec::with_capacity(rows.len());
-            for stored in rows {
+            let mut resources = Vec::with_capacity(selection.rows.len());
+            for stored in selection.rows.into_iter().filter_map(StoredUser::found) {
                 let derived = memberships.remove(&stored.id).unwrap_or_default();
                 let data = stored_data(&stored.data)?;
                 resources.push(

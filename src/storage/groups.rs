@@ -61,6 +61,22 @@ pub struct StoredGroup {
     pub last_modified: Micros,
 }
 
+impl StoredGroup {
+    /// The group a search found, when the search fetched its record.
+    pub fn found(row: super::query::FoundRow) -> Option<StoredGroup> {
+        let record = row.record?;
+        Some(StoredGroup {
+            id: row.id,
+            display_name: record.name,
+            external_id: record.external_id,
+            data: record.data,
+            version: record.version,
+            created_at: row.created_at,
+            last_modified: record.last_modified,
+        })
+    }
+}
+
 /// Group displayName uniqueness is case-insensitive, as directories downstream compare it so.
 pub fn display_name_key(display_name: &str) -> String {
     display_name.to_lowercase()

@@ -6,7 +6,7 @@
 //! indexed columns are used where they exist.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::statement::{Bind, Statement};
 use super::{Backend, DbConnection, StoreError};
@@ -97,6 +97,14 @@ impl Table {
         match self {
             Table::Users => "scim_users",
             Table::Groups => "scim_groups",
+        }
+    }
+
+    /// The column holding the resource's name: userName or displayName.
+    fn name_column(self) -> &'static str {
+        match self {
+            Table::Users => "user_name",
+            Table::Groups => "display_name",
         }
     }
 }
@@ -362,6 +370,15 @@ impl Sql {
         self.push(")");
     }
 
+    /// ORDER BY the sort key, then creation and id: a total order, so pages never overlap.
+    fn order(&mut self, sort: Option<&Sort>) {
+        self.push(" ORDER BY ");
+        if let Some(sort) = sort {
+            self.sort(sort);
+        }
+        self.push(&format!("{ROW}.created_at ASC, {ROW}.id ASC"));
+    }
+
     fn sort(&mut self, sort: &Sort) {
         let e = self.expr(&sort.expr);
         let e = if sort.fold_case {
@@ -377,12 +394,39 @@ impl Sql {
     }
 }
 
-/// What a search returns: the total matching, and the requested page's ids (with creation
-/// times, for cursors) in order.
+/// What a search returns: the total matching, and the requested page's rows in order.
 #[derive(Debug, Clone)]
 pub struct SearchPage {
     pub total: i64,
-    pub rows: Vec<(String, i64)>,
+    pub rows: Vec<FoundRow>,
+}
+
+/// What a search reads of each row on its page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    /// The id and creation time (for cursors) only.
+    Ids,
+    /// The stored row too, for rendering: no second query for the page's rows.
+    Records,
+}
+
+/// A row on a search's page; `record` is there when the search fetched [`Fetch::Records`].
+#[derive(Debug, Clone)]
+pub struct FoundRow {
+    pub id: String,
+    pub created_at: i64,
+    pub record: Option<FoundRecord>,
+}
+
+/// A resource's stored row as a search returns it.
+#[derive(Debug, Clone)]
+pub struct FoundRecord {
+    /// userName or displayName.
+    pub name: String,
+    pub external_id: Option<String>,
+    pub data: String,
+    pub version: i64,
+    pub last_modified: i64,
 }
 
 #[derive(QueryableByName)]
@@ -401,8 +445,29 @@ struct IdRow {
     total: i64,
 }
 
-/// Runs a filtered, sorted, paged search and returns matching ids in order. `after` narrows
+#[derive(QueryableByName)]
+struct RecordRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    external_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    data: String,
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = BigInt)]
+    last_modified: i64,
+}
+
+/// Runs a filtered, sorted, paged search and returns matching rows in order. `after` narrows
 /// the page (not the total) to rows after a keyset cursor.
+#[allow(clippy::too_many_arguments)]
 pub fn search(
     conn: &mut DbConnection,
     table: Table,
@@ -411,6 +476,7 @@ pub fn search(
     sort: Option<&Sort>,
     offset: i64,
     limit: i64,
+    fetch: Fetch,
 ) -> Result<SearchPage, StoreError> {
     let backend = match conn {
         DbConnection::Sqlite(_) => Backend::Sqlite,
@@ -431,37 +497,77 @@ pub fn search(
             rows: Vec::new(),
         });
     }
+    let mut sql = Sql::new(backend);
+    if fetch == Fetch::Records {
+        sql.push("WITH page AS (");
+    }
     // Without a keyset cursor the page carries the total as a window count: one query.
-    let mut page = Sql::new(backend);
-    page.push(&format!(
+    sql.push(&format!(
         "SELECT {ROW}.id AS id, {ROW}.created_at AS created_at, "
     ));
-    page.push(if after.is_none() {
+    sql.push(if after.is_none() {
         "COUNT(*) OVER () AS total"
     } else {
         "CAST(0 AS BIGINT) AS total"
     });
-    page.push(&format!(" FROM {} {ROW} WHERE ", table.name()));
-    page.cond(cond);
+    sql.push(&format!(" FROM {} {ROW} WHERE ", table.name()));
+    sql.cond(cond);
     if let Some(after) = after {
-        page.push(" AND ");
-        page.cond(after);
+        sql.push(" AND ");
+        sql.cond(after);
     }
-    page.push(" ORDER BY ");
-    if let Some(sort) = sort {
-        page.sort(sort);
-    }
-    page.push(&format!("{ROW}.created_at ASC, {ROW}.id ASC LIMIT "));
-    page.bind(Bind::Int(limit));
-    page.push(" OFFSET ");
-    page.bind(Bind::Int(offset));
-    let found = run::<IdRow>(conn, page)?;
-    let total = match found.first() {
-        Some(first) if after.is_none() => first.total,
+    sql.order(sort);
+    sql.push(" LIMIT ");
+    sql.bind(Bind::Int(limit));
+    sql.push(" OFFSET ");
+    sql.bind(Bind::Int(offset));
+    let (total, rows) = if fetch == Fetch::Records {
+        // The page's rows joined back to their table; only the page's rows are read whole,
+        // however many match, and the window count is taken before the join.
+        sql.push(&format!(
+            ") SELECT page.id AS id, page.created_at AS created_at, page.total AS total, \
+             {ROW}.{name} AS name, {ROW}.external_id AS external_id, {ROW}.data AS data, \
+             {ROW}.version AS version, {ROW}.last_modified AS last_modified \
+             FROM page JOIN {table} {ROW} ON {ROW}.id = page.id",
+            name = table.name_column(),
+            table = table.name(),
+        ));
+        sql.order(sort);
+        let found = run::<RecordRow>(conn, sql)?;
+        let total = found.first().map(|r| r.total);
+        let rows = found
+            .into_iter()
+            .map(|r| FoundRow {
+                id: r.id,
+                created_at: r.created_at,
+                record: Some(FoundRecord {
+                    name: r.name,
+                    external_id: r.external_id,
+                    data: r.data,
+                    version: r.version,
+                    last_modified: r.last_modified,
+                }),
+            })
+            .collect::<Vec<_>>();
+        (total, rows)
+    } else {
+        let found = run::<IdRow>(conn, sql)?;
+        let total = found.first().map(|r| r.total);
+        let rows = found
+            .into_iter()
+            .map(|r| FoundRow {
+                id: r.id,
+                created_at: r.created_at,
+                record: None,
+            })
+            .collect::<Vec<_>>();
+        (total, rows)
+    };
+    let total = match total {
+        Some(total) if after.is_none() => total,
         None if after.is_none() && offset == 0 => 0,
         _ => count_only(conn)?,
     };
-    let rows = found.into_iter().map(|r| (r.id, r.created_at)).collect();
     Ok(SearchPage { total, rows })
 }
 

@@ -42,6 +42,22 @@ pub struct StoredUser {
     pub last_modified: Micros,
 }
 
+impl StoredUser {
+    /// The user a search found, when the search fetched its record.
+    pub fn found(row: super::query::FoundRow) -> Option<StoredUser> {
+        let record = row.record?;
+        Some(StoredUser {
+            id: row.id,
+            user_name: record.name,
+            external_id: record.external_id,
+            data: record.data,
+            version: record.version,
+            created_at: row.created_at,
+            last_modified: record.last_modified,
+        })
+    }
+}
+
 /// A group a user belongs to, directly or through nested groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMembership {
