@@ -147,15 +147,13 @@ fn index_identities(
 ) -> Result<IdentityIndex, ReconcileError> {
     let names_only = kind == ObjectKind::User && rules.iter().all(Rule::reads_user_name_columns);
     let mut index = IdentityIndex::new(rules);
-    let mut after = String::new();
-    let t0 = std::time::Instant::now();
     if names_only {
         directory.each_user_name(|id, user_name, external_id| {
             index.add_user_names(id, user_name, external_id)
         })?;
-        eprintln!("AGG index built {:?}", t0.elapsed());
         return Ok(index);
     }
+    let mut after = String::new();
     loop {
         let page = match kind {
             ObjectKind::User => directory.stored_users_after(&after, IDENTITY_PAGE)?,
