@@ -162,11 +162,10 @@ impl Directory {
             table: Table::Users,
             rt: &USER,
         };
-        self.db
-            .read(|conn| {
-                let selection = layout.select(conn, &query, Fetch::Ids)?;
-                Ok(selection.rows.into_iter().map(|r| r.id).collect())
-            })
+        self.db.read(|conn| {
+            let selection = layout.select(conn, &query, Fetch::Ids)?;
+            Ok(selection.rows.into_iter().map(|r| r.id).collect())
+        })
     }
 
     /// Whether the user matches `filter` (a target's scope), evaluated in the database.

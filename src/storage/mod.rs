@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod on_demand;
 pub mod schema;
 mod statement;
+pub mod user_creates;
 
 pub mod accounts;
 pub mod approvals;
@@ -50,6 +51,8 @@ pub struct Db {
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
     /// SQLite commits, watched by the background checkpoint.
     commits: std::sync::Arc<checkpoint::Commits>,
+    /// User creates waiting to be written together.
+    user_creates: std::sync::Arc<user_creates::CreateQueue>,
 }
 
 impl Db {
@@ -69,11 +72,16 @@ impl Db {
             backend,
             sqlite_writer: Default::default(),
             commits,
+            user_creates: Default::default(),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub(crate) fn user_creates(&self) -> &user_creates::CreateQueue {
+        &self.user_creates
     }
 
     pub fn pool_size(&self) -> u32 {

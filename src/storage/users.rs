@@ -6,9 +6,7 @@ use diesel::prelude::*;
 
 use super::change_log::{self, Operation, ResourceKind};
 use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
-use super::{
-    groups, now_micros, Backend, Db, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK,
-};
+use super::{groups, Db, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// What the identity layer writes for one user: the canonical JSON plus the columns that are
 /// searched on and indexed.
@@ -91,136 +89,20 @@ pub fn id_by_user_name(
         .optional()?)
 }
 
-/// Creates a user with its e-mail rows and change-log row, atomically. On PostgreSQL this is a
-/// single statement (no BEGIN/COMMIT round trips): provisioning bursts are insert-bound.
+/// Creates a user with its e-mail rows and change-log row, atomically. Concurrent creates
+/// are written together (see `user_creates`): provisioning bursts are insert-bound.
 pub fn create(db: &Db, record: &UserRecord, actor: &str) -> Result<StoredUser, StoreError> {
-    if db.backend() == Backend::Postgres {
-        let now = now_micros();
-        let done = db.read(|conn| match conn {
-            DbConnection::Postgresql(pg) => {
-                insert_in_one_statement(pg, record, actor, now).map(Some)
-            }
-            DbConnection::Sqlite(_) => Ok(None),
-        })?;
-        if done.is_some() {
-            return Ok(StoredUser {
-                id: record.id.clone(),
-                user_name: record.user_name.clone(),
-                external_id: record.external_id.clone(),
-                data: record.data.clone(),
-                version: 1,
-                created_at: now,
-                last_modified: now,
-            });
-        }
-    }
-    db.write(|tx| insert(tx, record, actor))
+    let created = db.user_creates().create(db, record, actor)?;
+    Ok(StoredUser {
+        id: record.id.clone(),
+        user_name: record.user_name.clone(),
+        external_id: record.external_id.clone(),
+        data: record.data.clone(),
+        version: 1,
+        created_at: created,
+        last_modified: created,
+    })
 }
-
-fn insert_in_one_statement(
-    pg: &mut diesel::PgConnection,
-    record: &UserRecord,
-    actor: &str,
-    now: Micros,
-) -> Result<(), StoreError> {
-    let statement = NewUserStatement {
-        record,
-        user_name_key: user_name_key(&record.user_name),
-        positions: (0..record.emails.len() as i32).collect(),
-        keys: record
-            .emails
-            .iter()
-            .map(|e| e.value.to_lowercase())
-            .collect(),
-        types: record.emails.iter().map(|e| e.email_type.clone()).collect(),
-        primaries: record.emails.iter().map(|e| e.primary).collect(),
-        actor,
-        now,
-    };
-    statement.execute(pg)?;
-    Ok(())
-}
-
-/// A user's row, e-mail rows and change-log entry as one statement. Data-modifying CTEs run
-/// as one statement: all rows or none; foreign keys are checked at its end, when the user
-/// row exists. Its text never changes, so the connection prepares it once (a `sql_query`
-/// would be parsed and planned on every create).
-struct NewUserStatement<'a> {
-    record: &'a UserRecord,
-    user_name_key: String,
-    positions: Vec<i32>,
-    keys: Vec<String>,
-    types: Vec<Option<String>>,
-    primaries: Vec<bool>,
-    actor: &'a str,
-    now: Micros,
-}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for NewUserStatement<'_> {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
-    ) -> QueryResult<()> {
-        use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
-        let record = self.record;
-        out.push_sql(
-            "WITH new_user AS (INSERT INTO scim_users (id, user_name, user_name_key, \
-             external_id, display_name, active, data, version, created_at, last_modified) VALUES (",
-        );
-        out.push_bind_param::<Text, _>(&record.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&record.user_name)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.user_name_key)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&record.external_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&record.display_name)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Bool>, _>(&record.active)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&record.data)?;
-        out.push_sql(", 1, ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(
-            ")), new_emails AS (INSERT INTO scim_user_emails (user_id, position, value_key, \
-             email_type, is_primary) SELECT ",
-        );
-        out.push_bind_param::<Text, _>(&record.id)?;
-        out.push_sql(", e.position, e.value_key, e.email_type, e.is_primary FROM unnest(");
-        out.push_bind_param::<Array<Integer>, _>(&self.positions)?;
-        out.push_sql("::integer[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.keys)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.types)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Bool>, _>(&self.primaries)?;
-        out.push_sql(
-            "::boolean[]) AS e(position, value_key, email_type, is_primary)) \
-             INSERT INTO change_log (resource_type, resource_id, operation, version, actor, \
-             occurred_at) VALUES ('User', ",
-        );
-        out.push_bind_param::<Text, _>(&record.id)?;
-        out.push_sql(", 'create', 1, ");
-        out.push_bind_param::<Text, _>(&self.actor)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
-/// Identifies the statement's (fixed) text to diesel's prepared-statement cache.
-struct NewUserStatementId;
-
-impl diesel::query_builder::QueryId for NewUserStatement<'_> {
-    type QueryId = NewUserStatementId;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::RunQueryDsl<diesel::PgConnection> for NewUserStatement<'_> {}
 
 pub fn insert(
     tx: &mut WriteTx<'_>,

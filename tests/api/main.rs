@@ -34,4 +34,5 @@ mod rfc7644_patch;
 mod rfc7644_query;
 mod scale;
 mod storage_pool;
+mod user_creates;
 mod work_items;

@@ -1,0 +1,257 @@
+//! Group commit for user creates: creates that arrive while another batch is being written
+//! are written together, in one statement (PostgreSQL) or one transaction (SQLite), so a
+//! provisioning burst pays the per-statement and per-commit cost once per batch rather than
+//! once per user. A lone create is written at once, as a batch of one: nothing waits for
+//! company.
+//!
+//! Every create keeps its own outcome. A batch that fails (one taken userName fails the whole
+//! statement) is written again one create at a time, so each gets its own answer.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
+use diesel::RunQueryDsl;
+
+use super::users::{insert, user_name_key, UserRecord};
+use super::{now_micros, Backend, Db, DbConnection, Micros, StoreError};
+
+/// At most this many creates share a statement.
+const MAX_BATCH: usize = 128;
+
+/// One create: the user and who asked.
+pub struct Job {
+    pub record: UserRecord,
+    pub actor: String,
+}
+
+#[derive(Default)]
+struct State {
+    next_ticket: u64,
+    pending: Vec<(u64, Job)>,
+    /// Outcomes not yet collected: the creation time, or why the create failed.
+    done: HashMap<u64, Result<Micros, StoreError>>,
+    /// A caller is writing a batch.
+    writing: bool,
+}
+
+/// The creates of one database; shared by every clone of its [`Db`].
+#[derive(Default)]
+pub struct CreateQueue {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl CreateQueue {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a writer panicked; the queue itself stays consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes `record` (with its e-mail rows and change-log entry) and returns its creation
+    /// time. The caller writes the waiting batch itself when no one else is writing.
+    pub fn create(&self, db: &Db, record: &UserRecord, actor: &str) -> Result<Micros, StoreError> {
+        let mut state = self.lock();
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.pending.push((
+            ticket,
+            Job {
+                record: record.clone(),
+                actor: actor.to_string(),
+            },
+        ));
+        loop {
+            if let Some(outcome) = state.done.remove(&ticket) {
+                return outcome;
+            }
+            if !state.writing {
+                state.writing = true;
+                let take = state.pending.len().min(MAX_BATCH);
+                let (tickets, batch): (Vec<u64>, Vec<Job>) = state.pending.drain(..take).unzip();
+                drop(state);
+                let outcomes = {
+                    // Hands the writing on even if the write panics, so no one waits forever.
+                    let _writer = WritingGuard(self);
+                    write_batch(db, &batch)
+                };
+                state = self.lock();
+                state.done.extend(tickets.into_iter().zip(outcomes));
+                self.changed.notify_all();
+                continue;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+struct WritingGuard<'a>(&'a CreateQueue);
+
+impl Drop for WritingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().writing = false;
+        self.0.changed.notify_all();
+    }
+}
+
+/// Writes a batch of creates and returns each one's outcome, in order: its creation time, or
+/// why it failed. A failed batch is written again one create at a time.
+pub fn write_batch(db: &Db, batch: &[Job]) -> Vec<Result<Micros, StoreError>> {
+    let jobs: Vec<&Job> = batch.iter().collect();
+    match write_together(db, &jobs) {
+        Ok(created) => batch.iter().map(|_| Ok(created)).collect(),
+        Err(error) if batch.len() == 1 => vec![Err(error)],
+        Err(_) => batch.iter().map(|job| write_together(db, &[job])).collect(),
+    }
+}
+
+/// Writes the jobs atomically: all of them, or none.
+fn write_together(db: &Db, jobs: &[&Job]) -> Result<Micros, StoreError> {
+    if db.backend() == Backend::Postgres {
+        let now = now_micros();
+        let statement = NewUsers::of(jobs, now);
+        let written = db.read(|conn| match conn {
+            DbConnection::Postgresql(pg) => statement
+                .execute(pg)
+                .map(|_| true)
+                .map_err(StoreError::from),
+            DbConnection::Sqlite(_) => Ok(false),
+        })?;
+        if written {
+            return Ok(now);
+        }
+    }
+    db.write(|tx| {
+        for job in jobs {
+            insert(tx, &job.record, &job.actor)?;
+        }
+        Ok(tx.now())
+    })
+}
+
+/// Users with their e-mail rows and change-log entries as one statement. Data-modifying CTEs
+/// run as one statement: all rows or none; foreign keys are checked at its end, when the user
+/// rows exist. Its text is the same for any number of users (they travel as arrays), so each
+/// connection prepares it once.
+struct NewUsers<'a> {
+    ids: Vec<&'a str>,
+    user_names: Vec<&'a str>,
+    user_name_keys: Vec<String>,
+    external_ids: Vec<Option<&'a str>>,
+    display_names: Vec<Option<&'a str>>,
+    active: Vec<Option<bool>>,
+    data: Vec<&'a str>,
+    actors: Vec<&'a str>,
+    email_users: Vec<&'a str>,
+    email_positions: Vec<i32>,
+    email_keys: Vec<String>,
+    email_types: Vec<Option<&'a str>>,
+    email_primaries: Vec<bool>,
+    now: Micros,
+}
+
+impl<'a> NewUsers<'a> {
+    fn of(jobs: &[&'a Job], now: Micros) -> NewUsers<'a> {
+        let mut statement = NewUsers {
+            ids: Vec::with_capacity(jobs.len()),
+            user_names: Vec::with_capacity(jobs.len()),
+            user_name_keys: Vec::with_capacity(jobs.len()),
+            external_ids: Vec::with_capacity(jobs.len()),
+            display_names: Vec::with_capacity(jobs.len()),
+            active: Vec::with_capacity(jobs.len()),
+            data: Vec::with_capacity(jobs.len()),
+            actors: Vec::with_capacity(jobs.len()),
+            email_users: Vec::new(),
+            email_positions: Vec::new(),
+            email_keys: Vec::new(),
+            email_types: Vec::new(),
+            email_primaries: Vec::new(),
+            now,
+        };
+        for job in jobs {
+            let record = &job.record;
+            statement.ids.push(&record.id);
+            statement.user_names.push(&record.user_name);
+            statement
+                .user_name_keys
+                .push(user_name_key(&record.user_name));
+            statement.external_ids.push(record.external_id.as_deref());
+            statement.display_names.push(record.display_name.as_deref());
+            statement.active.push(record.active);
+            statement.data.push(&record.data);
+            statement.actors.push(&job.actor);
+            for (position, email) in record.emails.iter().enumerate() {
+                statement.email_users.push(&record.id);
+                statement.email_positions.push(position as i32);
+                statement.email_keys.push(email.value.to_lowercase());
+                statement.email_types.push(email.email_type.as_deref());
+                statement.email_primaries.push(email.primary);
+            }
+        }
+        statement
+    }
+}
+
+impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
+        out.push_sql("WITH input AS (SELECT * FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(&self.ids)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.user_names)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.user_name_keys)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.external_ids)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.display_names)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Nullable<Bool>>, _>(&self.active)?;
+        out.push_sql("::boolean[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.data)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.actors)?;
+        out.push_sql(
+            "::text[]) WITH ORDINALITY AS i(id, user_name, user_name_key, external_id, \
+             display_name, active, data, actor, n)), \
+             new_users AS (INSERT INTO scim_users (id, user_name, user_name_key, external_id, \
+             display_name, active, data, version, created_at, last_modified) \
+             SELECT id, user_name, user_name_key, external_id, display_name, active, data, 1, ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(
+            " FROM input ORDER BY n), \
+             new_emails AS (INSERT INTO scim_user_emails (user_id, position, value_key, \
+             email_type, is_primary) SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.email_users)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Integer>, _>(&self.email_positions)?;
+        out.push_sql("::integer[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.email_keys)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.email_types)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Bool>, _>(&self.email_primaries)?;
+        out.push_sql(
+            "::boolean[])) \
+             INSERT INTO change_log (resource_type, resource_id, operation, version, actor, \
+             occurred_at) SELECT 'User', id, 'create', 1, actor, ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" FROM input ORDER BY n");
+        Ok(())
+    }
+}
+
+/// Identifies the statement's (fixed) text to diesel's prepared-statement cache.
+struct NewUsersId;
+
+impl QueryId for NewUsers<'_> {
+    type QueryId = NewUsersId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl RunQueryDsl<diesel::PgConnection> for NewUsers<'_> {}

@@ -1,0 +1,175 @@
+//! Concurrent user creates are written together (group commit); each keeps its own outcome.
+
+use serde_json::json;
+
+use scimgate::storage::user_creates::{write_batch, Job};
+use scimgate::storage::users::{EmailKey, UserRecord};
+
+use crate::harness::{id_of, TestServer};
+use crate::on_both_backends;
+
+fn job(id: &str, user_name: &str, email: &str) -> Job {
+    Job {
+        record: UserRecord {
+            id: id.to_string(),
+            user_name: user_name.to_string(),
+            external_id: Some(format!("ext-{id}")),
+            display_name: None,
+            active: Some(true),
+            data: json!({"userName": user_name, "externalId": format!("ext-{id}"),
+                "emails": [{"value": email, "type": "work"}]})
+            .to_string(),
+            emails: vec![EmailKey {
+                value: email.to_string(),
+                email_type: Some("work".into()),
+                primary: false,
+            }],
+        },
+        actor: "batch-test".into(),
+    }
+}
+
+/// A batch holding a taken userName, and two creates of one new userName: the batch as a
+/// whole fails, and is written again one create at a time, so exactly the creates that can
+/// succeed do, with their e-mail rows and change-log entries, and the others fail alone.
+fn a_batch_with_taken_user_names_fails_only_those_creates(s: &TestServer) {
+    let together = [
+        job("t-1", "together1", "together1@example.com"),
+        job("t-2", "together2", "together2@example.com"),
+    ];
+    let outcomes = write_batch(&s.db, &together);
+    let times: Vec<i64> = outcomes
+        .into_iter()
+        .map(|o| o.expect("created together"))
+        .collect();
+    assert_eq!(times[0], times[1], "one statement, one point in time");
+    let r = s.get("/Users?filter=emails%5Bvalue%20eq%20%22together2%40example.com%22%5D");
+    assert_eq!(r.body["Resources"][0]["id"], "t-2", "{}", r.body);
+    assert_eq!(r.body["Resources"][0]["externalId"], "ext-t-2");
+
+    let taken = id_of(&s.create_user(&json!({"userName": "taken"})));
+    let batch = [
+        job("b-1", "fresh1", "fresh1@example.com"),
+        job("b-2", "TAKEN", "taken2@example.com"),
+        job("b-3", "fresh3", "fresh3@example.com"),
+        job("b-4", "fresh1", "again@example.com"),
+    ];
+    let outcomes = write_batch(&s.db, &batch);
+    let failed: Vec<bool> = outcomes
+        .iter()
+        .map(|o| o.as_ref().is_err_and(|e| e.is_unique_violation()))
+        .collect();
+    assert_eq!(failed, vec![false, true, false, true], "{outcomes:?}");
+
+    for (name, email, id) in [
+        ("fresh1", "fresh1@example.com", "b-1"),
+        ("fresh3", "fresh3@example.com", "b-3"),
+    ] {
+        let r = s.get(&format!("/Users?filter=userName%20eq%20%22{name}%22"));
+        assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+        assert_eq!(r.body["Resources"][0]["id"], id);
+        let r = s.get(&format!(
+            "/Users?filter=emails%5Bvalue%20eq%20%22{email}%22%5D"
+        ));
+        assert_eq!(r.body["Resources"][0]["id"], id, "{}", r.body);
+    }
+    for email in ["taken2@example.com", "again@example.com"] {
+        let r = s.get(&format!(
+            "/Users?filter=emails%5Bvalue%20eq%20%22{email}%22%5D"
+        ));
+        assert_eq!(r.body["totalResults"], 0, "{}", r.body);
+    }
+    assert_eq!(s.get(&format!("/Users/{taken}")).body["userName"], "taken");
+
+    let log =
+        s.db.read(|c| scimgate::storage::change_log::since(c, 0, 100))
+            .expect("change log");
+    let batch_entries: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|e| e.actor == "batch-test")
+        .map(|e| (e.resource_id.as_str(), e.operation.as_str()))
+        .collect();
+    assert_eq!(
+        batch_entries,
+        vec![
+            ("t-1", "create"),
+            ("t-2", "create"),
+            ("b-1", "create"),
+            ("b-3", "create")
+        ]
+    );
+}
+
+/// Many clients creating at once, a few of them the same userName: every distinct user is
+/// created once, exactly one of the same-named creates wins and the others get 409
+/// `uniqueness`, and the change log holds one entry per created user.
+fn concurrent_creates_each_get_their_own_answer(s: &TestServer) {
+    let answers: Vec<(usize, u16, serde_json::Value)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|worker| {
+                scope.spawn(move || {
+                    (0..10)
+                        .map(|n| {
+                            let i = worker * 10 + n;
+                            let user_name = if i % 20 == 3 {
+                                "contested".to_string()
+                            } else {
+                                format!("burst{i:03}")
+                            };
+                            let r = s.post(
+                                "/Users",
+                                &json!({"userName": user_name, "emails": [{"value": format!("{i}@burst.example.com")}]}),
+                            );
+                            (i, r.status, r.body)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let contested: Vec<u16> = answers
+        .iter()
+        .filter(|(i, _, _)| i % 20 == 3)
+        .map(|(_, status, _)| *status)
+        .collect();
+    assert_eq!(
+        contested.iter().filter(|s| **s == 201).count(),
+        1,
+        "{contested:?}"
+    );
+    for (i, status, body) in &answers {
+        if i % 20 == 3 {
+            if *status != 201 {
+                assert_eq!(*status, 409, "{body}");
+                assert_eq!(body["scimType"], "uniqueness");
+            }
+        } else {
+            assert_eq!(*status, 201, "{body}");
+            let id = id_of(body);
+            let r = s.get(&format!("/Users/{id}"));
+            assert_eq!(r.body["userName"], format!("burst{i:03}"));
+            let r = s.get(&format!(
+                "/Users?filter=emails%5Bvalue%20eq%20%22{i}%40burst.example.com%22%5D"
+            ));
+            assert_eq!(r.body["Resources"][0]["id"], id.as_str());
+        }
+    }
+    let created = answers.iter().filter(|(_, s, _)| *s == 201).count();
+    assert_eq!(created, 80 - contested.len() + 1);
+    let r = s.get("/Users?count=0");
+    assert_eq!(r.body["totalResults"], created);
+    let log =
+        s.db.read(|c| scimgate::storage::change_log::since(c, 0, 1000))
+            .expect("change log");
+    let creates = log.iter().filter(|e| e.operation == "create").count();
+    assert_eq!(creates, created);
+}
+
+on_both_backends!(
+    a_batch_with_taken_user_names_fails_only_those_creates,
+    concurrent_creates_each_get_their_own_answer,
+);
