@@ -12,6 +12,8 @@ pub enum StoreError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("migration error: {0}")]
     Migration(String),
+    #[error("write abandoned: {0}")]
+    Aborted(String),
     #[error(
         "unsupported database URL {0:?}: expected sqlite://PATH, a file path, or postgres://..."
     )]

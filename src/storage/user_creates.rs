@@ -7,8 +7,9 @@
 //! Every create keeps its own outcome. A batch that fails (one taken userName fails the whole
 //! statement) is written again one create at a time, so each gets its own answer.
 
-use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
@@ -26,72 +27,138 @@ pub struct Job {
     pub actor: String,
 }
 
-#[derive(Default)]
-struct State {
-    next_ticket: u64,
-    pending: Vec<(u64, Job)>,
-    /// Outcomes not yet collected: the creation time, or why the create failed.
-    done: HashMap<u64, Result<Micros, StoreError>>,
-    /// A caller is writing a batch.
-    writing: bool,
+type Outcome = Result<Micros, StoreError>;
+
+/// Where one waiting create stands.
+enum Turn {
+    Waiting,
+    /// A writer stopped: the caller may take its place.
+    Wake,
+    Done(Outcome),
 }
 
-/// The creates of one database; shared by every clone of its [`Db`].
-#[derive(Default)]
-pub struct CreateQueue {
-    state: Mutex<State>,
+/// One waiting create's turn, with its own wake-up: finishing a batch wakes exactly the
+/// creates it wrote, not every waiter.
+struct Slot {
+    turn: Mutex<Turn>,
     changed: Condvar,
 }
 
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, Turn> {
+        self.turn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set(&self, turn: Turn) {
+        *self.lock() = turn;
+        self.changed.notify_one();
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<(Job, Arc<Slot>)>,
+    /// Callers writing batches now.
+    writers: usize,
+}
+
+/// The creates of one database waiting to be written; shared by every clone of its [`Db`].
+#[derive(Default)]
+pub struct CreateQueue {
+    queue: Mutex<Queue>,
+}
+
 impl CreateQueue {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         // A poisoned lock only means a writer panicked; the queue itself stays consistent.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Writes `record` (with its e-mail rows and change-log entry) and returns its creation
-    /// time. The caller writes the waiting batch itself when no one else is writing.
-    pub fn create(&self, db: &Db, record: &UserRecord, actor: &str) -> Result<Micros, StoreError> {
-        let mut state = self.lock();
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.pending.push((
-            ticket,
-            Job {
-                record: record.clone(),
-                actor: actor.to_string(),
-            },
-        ));
+    /// time. When fewer than the backend's writers are busy, the caller writes the waiting
+    /// creates itself, its own among them; otherwise it waits for a writer to write it, or to
+    /// hand it the writing.
+    pub fn create(&self, db: &Db, record: &UserRecord, actor: &str) -> Outcome {
+        let slot = Arc::new(Slot {
+            turn: Mutex::new(Turn::Waiting),
+            changed: Condvar::new(),
+        });
+        let job = Job {
+            record: record.clone(),
+            actor: actor.to_string(),
+        };
+        {
+            let mut queue = self.lock();
+            queue.pending.push_back((job, slot.clone()));
+        }
         loop {
-            if let Some(outcome) = state.done.remove(&ticket) {
-                return outcome;
+            if self.become_writer(db) {
+                self.write_batches(db);
             }
-            if !state.writing {
-                state.writing = true;
-                let take = state.pending.len().min(MAX_BATCH);
-                let (tickets, batch): (Vec<u64>, Vec<Job>) = state.pending.drain(..take).unzip();
-                drop(state);
-                let outcomes = {
-                    // Hands the writing on even if the write panics, so no one waits forever.
-                    let _writer = WritingGuard(self);
-                    write_batch(db, &batch)
-                };
-                state = self.lock();
-                state.done.extend(tickets.into_iter().zip(outcomes));
-                self.changed.notify_all();
-                continue;
+            let mut turn = slot.lock();
+            loop {
+                match std::mem::replace(&mut *turn, Turn::Waiting) {
+                    Turn::Done(outcome) => return outcome,
+                    Turn::Wake => break,
+                    Turn::Waiting => {
+                        turn = slot.changed.wait(turn).unwrap_or_else(|p| p.into_inner())
+                    }
+                }
             }
-            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Takes a writer's place if fewer than the backend's writers are busy.
+    fn become_writer(&self, db: &Db) -> bool {
+        let mut queue = self.lock();
+        let free = queue.writers < max_writers(db) && !queue.pending.is_empty();
+        if free {
+            queue.writers += 1;
+        }
+        free
+    }
+
+    /// Writes batches in arrival order until none is waiting, answering each create through
+    /// its slot, then wakes the first create that arrived meanwhile, if any, to take over.
+    /// Whenever creates wait, some writer is busy or one of them has been woken.
+    fn write_batches(&self, db: &Db) {
+        loop {
+            let batch: Vec<(Job, Arc<Slot>)> = {
+                let mut queue = self.lock();
+                let take = queue.pending.len().min(MAX_BATCH);
+                if take == 0 {
+                    queue.writers -= 1;
+                    return;
+                }
+                queue.pending.drain(..take).collect()
+            };
+            let (jobs, slots): (Vec<Job>, Vec<Arc<Slot>>) = batch.into_iter().unzip();
+            let outcomes = catch_unwind(AssertUnwindSafe(|| write_batch(db, &jobs)))
+                .unwrap_or_else(|_| {
+                    jobs.iter()
+                        .map(|_| Err(StoreError::Aborted("the write panicked".into())))
+                        .collect()
+                });
+            for (slot, outcome) in slots.iter().zip(outcomes) {
+                slot.set(Turn::Done(outcome));
+            }
+            // One batch per turn: the caller's own create is written by now or soon, and
+            // a caller keeps writing only while no one else can.
+            let mut queue = self.lock();
+            if let Some(next) = queue.pending.front().map(|(_, slot)| slot.clone()) {
+                queue.writers -= 1;
+                next.set(Turn::Wake);
+                return;
+            }
         }
     }
 }
 
-struct WritingGuard<'a>(&'a CreateQueue);
-
-impl Drop for WritingGuard<'_> {
-    fn drop(&mut self) {
-        self.0.lock().writing = false;
-        self.0.changed.notify_all();
+/// SQLite has one writer anyway; PostgreSQL takes the next batch while one is being written.
+fn max_writers(db: &Db) -> usize {
+    match db.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 2,
     }
 }
 

@@ -169,7 +169,65 @@ fn concurrent_creates_each_get_their_own_answer(s: &TestServer) {
     assert_eq!(creates, created);
 }
 
+/// The queue under pressure, without HTTP in between: 32 threads creating at once, every
+/// tenth create of each thread contending for a name with the other threads. Every call
+/// returns (no create waits forever), each name is taken exactly once, and every user the
+/// store reports created is there with its change-log entry.
+fn thirty_two_writers_contending(s: &TestServer) {
+    let threads = 32;
+    let per_thread = 40;
+    let outcomes: Vec<(String, bool)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..per_thread)
+                        .map(|n| {
+                            let name = if n % 10 == 0 {
+                                format!("contested{n}")
+                            } else {
+                                format!("writer{t:02}-{n:02}")
+                            };
+                            let mut job = job(&format!("q-{t}-{n}"), &name, "q@example.com");
+                            job.record.emails.clear();
+                            let created =
+                                scimgate::storage::users::create(&s.db, &job.record, &job.actor);
+                            if let Err(e) = &created {
+                                assert!(e.is_unique_violation(), "{e}");
+                            }
+                            (name, created.is_ok())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("writer"))
+            .collect()
+    });
+    let mut winners: std::collections::HashMap<&str, usize> = Default::default();
+    for (name, created) in &outcomes {
+        *winners.entry(name.as_str()).or_default() += usize::from(*created);
+    }
+    assert!(winners.values().all(|n| *n == 1), "{winners:?}");
+    let created = outcomes.iter().filter(|(_, ok)| *ok).count();
+    assert_eq!(
+        created,
+        threads * (per_thread - per_thread / 10) + per_thread / 10
+    );
+    let r = s.get("/Users?count=0");
+    assert_eq!(r.body["totalResults"], created);
+    let log =
+        s.db.read(|c| scimgate::storage::change_log::since(c, 0, 5000))
+            .expect("change log");
+    assert_eq!(
+        log.iter().filter(|e| e.actor == "batch-test").count(),
+        created
+    );
+}
+
 on_both_backends!(
     a_batch_with_taken_user_names_fails_only_those_creates,
     concurrent_creates_each_get_their_own_answer,
+    thirty_two_writers_contending,
 );
