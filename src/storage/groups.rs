@@ -366,19 +366,6 @@ pub fn ids_after(
         .load(conn)?)
 }
 
-/// The rows with these ids, in the order given (missing ones skipped).
-pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<StoredGroup>, StoreError> {
-    let mut by_id: HashMap<String, StoredGroup> = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(BIND_CHUNK) {
-        let rows: Vec<StoredGroup> = scim_groups::table
-            .filter(scim_groups::id.eq_any(chunk))
-            .select(StoredGroup::as_select())
-            .load(conn)?;
-        by_id.extend(rows.into_iter().map(|r| (r.id.clone(), r)));
-    }
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
-}
-
 /// Members of each given group, in a stable order.
 pub fn members_of(
     conn: &mut DbConnection,

@@ -533,35 +533,9 @@ pub fn search(
             table = table.name(),
         ));
         sql.order(sort);
-        let found = run::<RecordRow>(conn, sql)?;
-        let total = found.first().map(|r| r.total);
-        let rows = found
-            .into_iter()
-            .map(|r| FoundRow {
-                id: r.id,
-                created_at: r.created_at,
-                record: Some(FoundRecord {
-                    name: r.name,
-                    external_id: r.external_id,
-                    data: r.data,
-                    version: r.version,
-                    last_modified: r.last_modified,
-                }),
-            })
-            .collect::<Vec<_>>();
-        (total, rows)
+        load_page::<RecordRow>(conn, sql)?
     } else {
-        let found = run::<IdRow>(conn, sql)?;
-        let total = found.first().map(|r| r.total);
-        let rows = found
-            .into_iter()
-            .map(|r| FoundRow {
-                id: r.id,
-                created_at: r.created_at,
-                record: None,
-            })
-            .collect::<Vec<_>>();
-        (total, rows)
+        load_page::<IdRow>(conn, sql)?
     };
     let total = match total {
         Some(total) if after.is_none() => total,
@@ -569,6 +543,63 @@ pub fn search(
         _ => count_only(conn)?,
     };
     Ok(SearchPage { total, rows })
+}
+
+/// A row of a search page: the window total it carries, and the row itself.
+trait PageRow {
+    fn split(self) -> (i64, FoundRow);
+}
+
+impl PageRow for IdRow {
+    fn split(self) -> (i64, FoundRow) {
+        let row = FoundRow {
+            id: self.id,
+            created_at: self.created_at,
+            record: None,
+        };
+        (self.total, row)
+    }
+}
+
+impl PageRow for RecordRow {
+    fn split(self) -> (i64, FoundRow) {
+        let record = FoundRecord {
+            name: self.name,
+            external_id: self.external_id,
+            data: self.data,
+            version: self.version,
+            last_modified: self.last_modified,
+        };
+        let row = FoundRow {
+            id: self.id,
+            created_at: self.created_at,
+            record: Some(record),
+        };
+        (self.total, row)
+    }
+}
+
+/// Runs a page query: the total its first row carries (none on an empty page) and the rows.
+fn load_page<T>(
+    conn: &mut DbConnection,
+    sql: Sql,
+) -> Result<(Option<i64>, Vec<FoundRow>), StoreError>
+where
+    T: PageRow
+        + QueryableByName<diesel::sqlite::Sqlite>
+        + QueryableByName<diesel::pg::Pg>
+        + 'static,
+{
+    let mut total = None;
+    let rows = run::<T>(conn, sql)?
+        .into_iter()
+        .map(|found| {
+            let (carried, row) = found.split();
+            total.get_or_insert(carried);
+            row
+        })
+        .collect();
+    Ok((total, rows))
 }
 
 fn run<T>(conn: &mut DbConnection, sql: Sql) -> Result<Vec<T>, StoreError>

@@ -262,24 +262,18 @@ impl<'a> NewUsers<'a> {
 
 impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
+        let out = &mut out;
         out.push_sql("WITH input AS (SELECT * FROM unnest(");
-        out.push_bind_param::<Array<Text>, _>(&self.ids)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.user_names)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.user_name_keys)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.external_ids)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.display_names)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Nullable<Bool>>, _>(&self.active)?;
-        out.push_sql("::boolean[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.data)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.actors)?;
+        array::<Array<Text>, _>(out, &self.ids, "text[], ")?;
+        array::<Array<Text>, _>(out, &self.user_names, "text[], ")?;
+        array::<Array<Text>, _>(out, &self.user_name_keys, "text[], ")?;
+        array::<Array<Nullable<Text>>, _>(out, &self.external_ids, "text[], ")?;
+        array::<Array<Nullable<Text>>, _>(out, &self.display_names, "text[], ")?;
+        array::<Array<Nullable<Bool>>, _>(out, &self.active, "boolean[], ")?;
+        array::<Array<Text>, _>(out, &self.data, "text[], ")?;
+        array::<Array<Text>, _>(out, &self.actors, "text[]")?;
         out.push_sql(
-            "::text[]) WITH ORDINALITY AS i(id, user_name, user_name_key, external_id, \
+            ") WITH ORDINALITY AS i(id, user_name, user_name_key, external_id, \
              display_name, active, data, actor, n)), \
              new_users AS (INSERT INTO scim_users (id, user_name, user_name_key, external_id, \
              display_name, active, data, version, created_at, last_modified) \
@@ -293,24 +287,36 @@ impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
              new_emails AS (INSERT INTO scim_user_emails (user_id, position, value_key, \
              email_type, is_primary) SELECT * FROM unnest(",
         );
-        out.push_bind_param::<Array<Text>, _>(&self.email_users)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Integer>, _>(&self.email_positions)?;
-        out.push_sql("::integer[], ");
-        out.push_bind_param::<Array<Text>, _>(&self.email_keys)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.email_types)?;
-        out.push_sql("::text[], ");
-        out.push_bind_param::<Array<Bool>, _>(&self.email_primaries)?;
+        array::<Array<Text>, _>(out, &self.email_users, "text[], ")?;
+        array::<Array<Integer>, _>(out, &self.email_positions, "integer[], ")?;
+        array::<Array<Text>, _>(out, &self.email_keys, "text[], ")?;
+        array::<Array<Nullable<Text>>, _>(out, &self.email_types, "text[], ")?;
+        array::<Array<Bool>, _>(out, &self.email_primaries, "boolean[]")?;
         out.push_sql(
-            "::boolean[])) \
-             INSERT INTO change_log (resource_type, resource_id, operation, version, actor, \
+            ")) INSERT INTO change_log (resource_type, resource_id, operation, version, actor, \
              occurred_at) SELECT 'User', id, 'create', 1, actor, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(" FROM input ORDER BY n");
         Ok(())
     }
+}
+
+/// Binds an array parameter cast to its element type (`cast`, then what follows it), so
+/// `unnest` knows its column types.
+fn array<'b, T, U>(
+    out: &mut AstPass<'_, 'b, diesel::pg::Pg>,
+    values: &'b U,
+    cast: &str,
+) -> diesel::QueryResult<()>
+where
+    diesel::pg::Pg: diesel::sql_types::HasSqlType<T>,
+    U: diesel::serialize::ToSql<T, diesel::pg::Pg>,
+{
+    out.push_bind_param::<T, U>(values)?;
+    out.push_sql("::");
+    out.push_sql(cast);
+    Ok(())
 }
 
 /// Identifies the statement's (fixed) text to diesel's prepared-statement cache.

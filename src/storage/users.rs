@@ -41,6 +41,19 @@ pub struct StoredUser {
 }
 
 impl StoredUser {
+    /// The row `record` becomes when created at `at`.
+    fn created(record: &UserRecord, at: Micros) -> StoredUser {
+        StoredUser {
+            id: record.id.clone(),
+            user_name: record.user_name.clone(),
+            external_id: record.external_id.clone(),
+            data: record.data.clone(),
+            version: 1,
+            created_at: at,
+            last_modified: at,
+        }
+    }
+
     /// The user a search found, when the search fetched its record.
     pub fn found(row: super::query::FoundRow) -> Option<StoredUser> {
         let record = row.record?;
@@ -93,15 +106,7 @@ pub fn id_by_user_name(
 /// are written together (see `user_creates`): provisioning bursts are insert-bound.
 pub fn create(db: &Db, record: &UserRecord, actor: &str) -> Result<StoredUser, StoreError> {
     let created = db.user_creates().create(db, record, actor)?;
-    Ok(StoredUser {
-        id: record.id.clone(),
-        user_name: record.user_name.clone(),
-        external_id: record.external_id.clone(),
-        data: record.data.clone(),
-        version: 1,
-        created_at: created,
-        last_modified: created,
-    })
+    Ok(StoredUser::created(record, created))
 }
 
 pub fn insert(
@@ -133,15 +138,7 @@ pub fn insert(
         1,
         actor,
     )?;
-    Ok(StoredUser {
-        id: record.id.clone(),
-        user_name: record.user_name.clone(),
-        external_id: record.external_id.clone(),
-        data: record.data.clone(),
-        version: 1,
-        created_at: now,
-        last_modified: now,
-    })
+    Ok(StoredUser::created(record, now))
 }
 
 /// Overwrites a user's state; the caller has read `current` in this transaction.
