@@ -6,7 +6,8 @@
 //! For PostgreSQL it also prints the raw single-row INSERT rate of the same server, with the
 //! same number of concurrent connections, so the ratio is visible.
 //!
-//! Sizes can be lowered for a quick run: `SCIMGATE_BENCH_USERS=10000 cargo bench`.
+//! Sizes can be lowered for a quick run: `SCIMGATE_BENCH_USERS=10000 cargo bench`;
+//! `SCIMGATE_BENCH_POST_ONLY=1` stops each backend after the POST /Users measurement.
 
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
@@ -226,6 +227,9 @@ fn bench_backend(backend: &str, server: Server) {
         })
     });
     report(backend, &format!("POST /Users ({users} loaded)"), post);
+    if std::env::var_os("SCIMGATE_BENCH_POST_ONLY").is_some() {
+        return;
+    }
     let ids: Arc<Vec<String>> = Arc::new(
         ids.iter()
             .map(|m| m.lock().map(|s| s.clone()).unwrap_or_default())

@@ -366,10 +366,10 @@ fn spawn_postmaster(
             "127.0.0.1",
             "-p",
             &port.to_string(),
-            "-F",
         ])
         .args(match durability {
             Durability::Test => &[
+                "-F",
                 "-c",
                 "fsync=off",
                 "-c",
