@@ -21,12 +21,14 @@ use crate::scim::ScimError;
 
 /// The identity operations behind one resource endpoint.
 pub trait Endpoint: 'static {
-    fn create(
-        d: &Directory,
-        body: &Map<String, Value>,
-        p: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError>;
+    /// Creates are the bulk of a provisioning burst, so each resource type chooses how its
+    /// create waits for the store.
+    async fn create(
+        state: web::Data<AppState>,
+        body: Map<String, Value>,
+        p: Projection,
+        actor: String,
+    ) -> Result<Rendered, ScimError>;
     fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError>;
     fn replace(
         d: &Directory,
@@ -56,17 +58,19 @@ pub trait Endpoint: 'static {
 pub struct Users;
 pub struct Groups;
 
-/// Binds an endpoint to the identity service's methods for its resource type.
+/// Binds an endpoint to the identity service's methods for its resource type; `create` is
+/// the async block given.
 macro_rules! endpoint {
-    ($endpoint:ident: $create:ident, $get:ident, $replace:ident, $patch:ident, $delete:ident, $search:ident) => {
+    ($endpoint:ident: |$state:ident, $body:ident, $p:ident, $actor:ident| $create:expr,
+     $get:ident, $replace:ident, $patch:ident, $delete:ident, $search:ident) => {
         impl Endpoint for $endpoint {
-            fn create(
-                d: &Directory,
-                body: &Map<String, Value>,
-                p: &Projection,
-                actor: &str,
-            ) -> Result<Rendered, IdentityError> {
-                d.$create(body, p, actor)
+            async fn create(
+                $state: web::Data<AppState>,
+                $body: Map<String, Value>,
+                $p: Projection,
+                $actor: String,
+            ) -> Result<Rendered, ScimError> {
+                $create
             }
             fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError> {
                 d.$get(id, p)
@@ -106,8 +110,17 @@ macro_rules! endpoint {
     };
 }
 
-endpoint!(Users: create_user, get_user, replace_user, patch_user, delete_user, search_users);
-endpoint!(Groups: create_group, get_group, replace_group, patch_group, delete_group, search_groups);
+// A user create is checked on the handler's thread and awaits the group-commit writer; a
+// group create runs on the blocking pool like every other write.
+endpoint!(Users: |state, body, p, actor| {
+        let created = state.directory.create_user_async(&body, &p, &actor).await;
+        created.map_err(ScimError::from)
+    },
+    get_user, replace_user, patch_user, delete_user, search_users);
+endpoint!(Groups: |state, body, p, actor| {
+        blocking(&state, move |d| d.create_group(&body, &p, &actor)).await
+    },
+    get_group, replace_group, patch_group, delete_group, search_groups);
 
 /// Runs blocking identity work on the blocking pool.
 async fn blocking<T: Send + 'static>(
@@ -136,10 +149,7 @@ pub async fn create<E: Endpoint>(
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
     let projection = projection_param(&req)?;
-    let rendered = blocking(&state, move |d| {
-        E::create(d, &body, &projection, &principal.actor)
-    })
-    .await?;
+    let rendered = E::create(state, body, projection, principal.actor).await?;
     Ok(resource(StatusCode::CREATED, &rendered))
 }
 

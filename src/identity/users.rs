@@ -20,24 +20,33 @@ use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRec
 use crate::storage::DbConnection;
 
 impl Directory {
+    /// Creates a user. Blocking; HTTP handlers call [`Directory::create_user_async`].
     pub fn create_user(
         &self,
         body: &Map<String, Value>,
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let data = input::canonicalize(&USER, body)?;
-        check_required(&USER, &data)?;
-        let record = user_record(Uuid::new_v4().to_string(), &data)?;
-        // The unique index decides; a taken userName comes back as a uniqueness violation.
-        let stored =
-            users::create(&self.db, &record, actor).map_err(|e| match IdentityError::from(e) {
-                IdentityError::Conflict(_) => IdentityError::Conflict(format!(
-                    "userName '{}' is already taken",
-                    record.user_name
-                )),
-                other => other,
-            })?;
+        let (data, record) = new_user(body)?;
+        let user_name = record.user_name.clone();
+        let stored = users::create(&self.db, &record, actor)
+            .map_err(|e| creation_failed(e, &user_name))?;
+        Ok(self.render_user(&stored, data, &[], projection))
+    }
+
+    /// [`Directory::create_user`] for async callers: the input is checked on the calling
+    /// thread and the write is awaited without holding one.
+    pub async fn create_user_async(
+        &self,
+        body: &Map<String, Value>,
+        projection: &Projection,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        let (data, record) = new_user(body)?;
+        let user_name = record.user_name.clone();
+        let stored = users::create_queued(&self.db, record, actor.to_string())
+            .await
+            .map_err(|e| creation_failed(e, &user_name))?;
         Ok(self.render_user(&stored, data, &[], projection))
     }
 
@@ -313,6 +322,25 @@ impl Directory {
             body: projection.apply(&USER, render(&USER, &stored.id, &data, &derived, &meta)),
             version: stored.version,
         }
+    }
+}
+
+/// A new user's canonical attributes and the record to store, with a fresh id.
+fn new_user(body: &Map<String, Value>) -> Result<(Map<String, Value>, UserRecord), IdentityError> {
+    let data = input::canonicalize(&USER, body)?;
+    check_required(&USER, &data)?;
+    let record = user_record(Uuid::new_v4().to_string(), &data)?;
+    Ok((data, record))
+}
+
+/// Why a create failed; the unique index decides, so a taken userName comes back from the
+/// store as a uniqueness violation.
+fn creation_failed(error: crate::storage::StoreError, user_name: &str) -> IdentityError {
+    match IdentityError::from(error) {
+        IdentityError::Conflict(_) => {
+            IdentityError::Conflict(format!("userName '{user_name}' is already taken"))
+        }
+        other => other,
     }
 }
 

@@ -4,16 +4,24 @@
 //! once per user. A lone create is written at once, as a batch of one: nothing waits for
 //! company.
 //!
+//! One writer thread per database writes the batches; it starts with the first create and
+//! ends after a while without any. Callers hand it their create and wait on a one-shot
+//! answer: an HTTP handler awaits it without holding a thread, so a create costs one
+//! hand-off to the writer per batch and one wake-up per answer, instead of a blocking-pool
+//! thread per request parked on a lock.
+//!
 //! Every create keeps its own outcome. A batch that fails (one taken userName fails the whole
 //! statement) is written again one create at a time, so each gets its own answer.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use diesel::RunQueryDsl;
+use tokio::sync::oneshot;
 
 use super::users::{insert, user_name_key, UserRecord};
 use super::{now_micros, Backend, Db, DbConnection, Micros, StoreError};
@@ -21,51 +29,36 @@ use super::{now_micros, Backend, Db, DbConnection, Micros, StoreError};
 /// At most this many creates share a statement.
 const MAX_BATCH: usize = 128;
 
+/// How long the writer thread waits for another create before it ends.
+const WRITER_IDLE: Duration = Duration::from_millis(500);
+
 /// One create: the user and who asked.
 pub struct Job {
     pub record: UserRecord,
     pub actor: String,
 }
 
-type Outcome = Result<Micros, StoreError>;
+/// A written create gives back its record with its creation time.
+pub type Outcome = Result<(UserRecord, Micros), StoreError>;
 
-/// Where one waiting create stands.
-enum Turn {
-    Waiting,
-    /// A writer stopped: the caller may take its place.
-    Wake,
-    Done(Outcome),
-}
-
-/// One waiting create's turn, with its own wake-up: finishing a batch wakes exactly the
-/// creates it wrote, not every waiter.
-struct Slot {
-    turn: Mutex<Turn>,
-    changed: Condvar,
-}
-
-impl Slot {
-    fn lock(&self) -> MutexGuard<'_, Turn> {
-        self.turn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn set(&self, turn: Turn) {
-        *self.lock() = turn;
-        self.changed.notify_one();
-    }
+struct Waiting {
+    job: Job,
+    answer: oneshot::Sender<Outcome>,
 }
 
 #[derive(Default)]
 struct Queue {
-    pending: VecDeque<(Job, Arc<Slot>)>,
-    /// Callers writing batches now.
-    writers: usize,
+    pending: VecDeque<Waiting>,
+    /// Whether a writer thread is running (writing, or waiting for work).
+    writer: bool,
 }
 
 /// The creates of one database waiting to be written; shared by every clone of its [`Db`].
 #[derive(Default)]
 pub struct CreateQueue {
     queue: Mutex<Queue>,
+    /// Signalled when a create is queued, for a writer waiting for work.
+    queued: Condvar,
 }
 
 impl CreateQueue {
@@ -74,92 +67,98 @@ impl CreateQueue {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes `record` (with its e-mail rows and change-log entry) and returns its creation
-    /// time. When fewer than the backend's writers are busy, the caller writes the waiting
-    /// creates itself, its own among them; otherwise it waits for a writer to write it, or to
-    /// hand it the writing.
+    /// Queues a create and returns where its outcome will arrive: the record with its
+    /// creation time, or why it failed. Starts the writer thread if none is running.
+    pub fn submit(&self, db: &Db, job: Job) -> oneshot::Receiver<Outcome> {
+        let (answer, outcome) = oneshot::channel();
+        let start_writer = {
+            let mut queue = self.lock();
+            queue.pending.push_back(Waiting { job, answer });
+            !std::mem::replace(&mut queue.writer, true)
+        };
+        if start_writer {
+            let writer_db = db.clone();
+            let started = std::thread::Builder::new()
+                .name("scimgate-user-creates".into())
+                .spawn(move || writer_db.user_creates().write_until_idle(&writer_db));
+            if let Err(e) = started {
+                self.fail_all(&format!("could not start the create writer: {e}"));
+            }
+        } else {
+            self.queued.notify_one();
+        }
+        outcome
+    }
+
+    /// Writes a create and waits for it, blocking the calling thread (not for async code).
     pub fn create(&self, db: &Db, record: &UserRecord, actor: &str) -> Outcome {
-        let slot = Arc::new(Slot {
-            turn: Mutex::new(Turn::Waiting),
-            changed: Condvar::new(),
-        });
         let job = Job {
             record: record.clone(),
             actor: actor.to_string(),
         };
-        {
-            let mut queue = self.lock();
-            queue.pending.push_back((job, slot.clone()));
-        }
+        self.submit(db, job)
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// Writes a create and awaits it.
+    pub async fn create_async(&self, db: &Db, job: Job) -> Outcome {
+        self.submit(db, job)
+            .await
+            .unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// The writer thread: writes batches in arrival order, answering each create, until no
+    /// create has come for [`WRITER_IDLE`].
+    fn write_until_idle(&self, db: &Db) {
         loop {
-            if self.become_writer(db) {
-                self.write_batches(db);
-            }
-            let mut turn = slot.lock();
-            loop {
-                match std::mem::replace(&mut *turn, Turn::Waiting) {
-                    Turn::Done(outcome) => return outcome,
-                    Turn::Wake => break,
-                    Turn::Waiting => {
-                        turn = slot.changed.wait(turn).unwrap_or_else(|p| p.into_inner())
+            let batch: Vec<Waiting> = {
+                let mut queue = self.lock();
+                while queue.pending.is_empty() {
+                    let (woken, wait) = self
+                        .queued
+                        .wait_timeout(queue, WRITER_IDLE)
+                        .unwrap_or_else(|p| p.into_inner());
+                    queue = woken;
+                    if wait.timed_out() && queue.pending.is_empty() {
+                        queue.writer = false;
+                        return;
                     }
                 }
-            }
-        }
-    }
-
-    /// Takes a writer's place if fewer than the backend's writers are busy.
-    fn become_writer(&self, db: &Db) -> bool {
-        let mut queue = self.lock();
-        let free = queue.writers < max_writers(db) && !queue.pending.is_empty();
-        if free {
-            queue.writers += 1;
-        }
-        free
-    }
-
-    /// Writes batches in arrival order until none is waiting, answering each create through
-    /// its slot, then wakes the first create that arrived meanwhile, if any, to take over.
-    /// Whenever creates wait, some writer is busy or one of them has been woken.
-    fn write_batches(&self, db: &Db) {
-        loop {
-            let batch: Vec<(Job, Arc<Slot>)> = {
-                let mut queue = self.lock();
                 let take = queue.pending.len().min(MAX_BATCH);
-                if take == 0 {
-                    queue.writers -= 1;
-                    return;
-                }
                 queue.pending.drain(..take).collect()
             };
-            let (jobs, slots): (Vec<Job>, Vec<Arc<Slot>>) = batch.into_iter().unzip();
+            let (jobs, answers): (Vec<Job>, Vec<oneshot::Sender<Outcome>>) =
+                batch.into_iter().map(|w| (w.job, w.answer)).unzip();
             let outcomes = catch_unwind(AssertUnwindSafe(|| write_batch(db, &jobs)))
                 .unwrap_or_else(|_| {
                     jobs.iter()
                         .map(|_| Err(StoreError::Aborted("the write panicked".into())))
                         .collect()
                 });
-            for (slot, outcome) in slots.iter().zip(outcomes) {
-                slot.set(Turn::Done(outcome));
+            for ((job, answer), outcome) in jobs.into_iter().zip(answers).zip(outcomes) {
+                // A caller that stopped waiting (its client went away) needs no answer; the
+                // create stands either way.
+                let _ = answer.send(outcome.map(|at| (job.record, at)));
             }
-            // One batch per turn: the caller's own create is written by now or soon, and
-            // a caller keeps writing only while no one else can.
+        }
+    }
+
+    /// Answers every waiting create with `why` and marks the writer stopped.
+    fn fail_all(&self, why: &str) {
+        let waiting: Vec<Waiting> = {
             let mut queue = self.lock();
-            if let Some(next) = queue.pending.front().map(|(_, slot)| slot.clone()) {
-                queue.writers -= 1;
-                next.set(Turn::Wake);
-                return;
-            }
+            queue.writer = false;
+            queue.pending.drain(..).collect()
+        };
+        for w in waiting {
+            let _ = w.answer.send(Err(StoreError::Aborted(why.to_string())));
         }
     }
 }
 
-/// SQLite has one writer anyway; PostgreSQL takes the next batch while one is being written.
-fn max_writers(db: &Db) -> usize {
-    match db.backend() {
-        Backend::Sqlite => 1,
-        Backend::Postgres => 2,
-    }
+fn writer_gone() -> StoreError {
+    StoreError::Aborted("the create writer stopped before answering".into())
 }
 
 /// Writes a batch of creates and returns each one's outcome, in order: its creation time, or

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::change_log::{self, Operation, ResourceKind};
 use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
-use super::{groups, Db, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+use super::{groups, user_creates, Db, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// What the identity layer writes for one user: the canonical JSON plus the columns that are
 /// searched on and indexed.
@@ -42,12 +42,12 @@ pub struct StoredUser {
 
 impl StoredUser {
     /// The row `record` becomes when created at `at`.
-    fn created(record: &UserRecord, at: Micros) -> StoredUser {
+    fn created(record: UserRecord, at: Micros) -> StoredUser {
         StoredUser {
-            id: record.id.clone(),
-            user_name: record.user_name.clone(),
-            external_id: record.external_id.clone(),
-            data: record.data.clone(),
+            id: record.id,
+            user_name: record.user_name,
+            external_id: record.external_id,
+            data: record.data,
             version: 1,
             created_at: at,
             last_modified: at,
@@ -104,16 +104,25 @@ pub fn id_by_user_name(
 
 /// Creates a user with its e-mail rows and change-log row, atomically. Concurrent creates
 /// are written together (see `user_creates`): provisioning bursts are insert-bound.
+/// Blocking; async code calls [`create_queued`].
 pub fn create(db: &Db, record: &UserRecord, actor: &str) -> Result<StoredUser, StoreError> {
-    let created = db.user_creates().create(db, record, actor)?;
-    Ok(StoredUser::created(record, created))
+    let (record, at) = db.user_creates().create(db, record, actor)?;
+    Ok(StoredUser::created(record, at))
 }
 
-pub fn insert(
-    tx: &mut WriteTx<'_>,
-    record: &UserRecord,
-    actor: &str,
+/// [`create`] for async callers: waits for the create writer without holding a thread.
+pub async fn create_queued(
+    db: &Db,
+    record: UserRecord,
+    actor: String,
 ) -> Result<StoredUser, StoreError> {
+    let job = user_creates::Job { record, actor };
+    let (record, at) = db.user_creates().create_async(db, job).await?;
+    Ok(StoredUser::created(record, at))
+}
+
+/// Inserts a new user with its e-mail rows and change-log entry, in the caller's transaction.
+pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<(), StoreError> {
     let now = tx.now();
     diesel::insert_into(scim_users::table)
         .values((
@@ -138,7 +147,7 @@ pub fn insert(
         1,
         actor,
     )?;
-    Ok(StoredUser::created(record, now))
+    Ok(())
 }
 
 /// Overwrites a user's state; the caller has read `current` in this transaction.
