@@ -29,8 +29,8 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let (data, record) = new_user(body)?;
         let user_name = record.user_name.clone();
-        let stored = users::create(&self.db, &record, actor)
-            .map_err(|e| creation_failed(e, &user_name))?;
+        let stored =
+            users::create(&self.db, &record, actor).map_err(|e| creation_failed(e, &user_name))?;
         Ok(self.render_user(&stored, data, &[], projection))
     }
 

@@ -327,3 +327,66 @@ impl QueryId for NewUsers<'_> {
 }
 
 impl RunQueryDsl<diesel::PgConnection> for NewUsers<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::storage::users::UserRecord;
+
+    fn job(n: usize) -> Job {
+        Job {
+            record: UserRecord {
+                id: format!("id-{n}"),
+                user_name: format!("user{n}"),
+                external_id: None,
+                display_name: None,
+                active: Some(true),
+                data: format!("{{\"userName\":\"user{n}\"}}"),
+                emails: Vec::new(),
+            },
+            actor: "test".into(),
+        }
+    }
+
+    fn writer_running(db: &Db) -> bool {
+        db.user_creates().lock().writer
+    }
+
+    /// The writer thread starts with the first create, ends after a quiet spell (so a
+    /// dropped database does not keep a thread and its connections), and a create after
+    /// that starts a new one; async and blocking callers both get their answers.
+    #[test]
+    fn the_writer_ends_when_idle_and_starts_again_for_the_next_create() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("creates.db").display());
+        let db = Db::open(&url, 2).expect("open");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+
+        let (record, first_at) = runtime
+            .block_on(db.user_creates().create_async(&db, job(1)))
+            .expect("first create");
+        assert_eq!(record.user_name, "user1");
+        assert!(writer_running(&db), "the writer waits for more work");
+
+        let deadline = Instant::now() + WRITER_IDLE * 10;
+        while writer_running(&db) {
+            assert!(Instant::now() < deadline, "the idle writer never ended");
+            std::thread::sleep(WRITER_IDLE / 5);
+        }
+
+        let (record, second_at) = db
+            .user_creates()
+            .create(&db, &job(2).record, "test")
+            .expect("second create");
+        assert_eq!(record.id, "id-2");
+        assert!(second_at >= first_at);
+        let taken = db.user_creates().create(&db, &job(2).record, "test");
+        assert!(taken.is_err_and(|e| e.is_unique_violation()));
+        let count = db.read(crate::storage::users::count).expect("count");
+        assert_eq!(count, 2);
+    }
+}
