@@ -290,28 +290,7 @@ pub async fn search_all(
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
     let (query, paging) = SearchRequest::from_body(&body)?.into_query(&state.settings)?;
-    let page = blocking(&state, move |d| {
-        // Root searches page by index over Users then Groups.
-        let mut unpaged = query.clone();
-        unpaged.paging = None;
-        unpaged.cursor = None;
-        let users = d.search_users(&unpaged)?;
-        let groups = d.search_groups(&unpaged)?;
-        let total = users.total + groups.total;
-        let resources: Vec<Value> = users
-            .resources
-            .into_iter()
-            .chain(groups.resources)
-            .skip(paging.offset().max(0) as usize)
-            .take(paging.count.max(0) as usize)
-            .collect();
-        Ok(Page {
-            total,
-            resources,
-            next_cursor: None,
-        })
-    })
-    .await?;
+    let page = blocking(&state, move |d| d.search_all(&query, paging)).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_response(page.total, paging, page.resources),

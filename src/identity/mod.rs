@@ -6,6 +6,7 @@ mod error;
 mod groups;
 mod precondition;
 mod search;
+mod search_all;
 mod users;
 
 use std::sync::Arc;

@@ -401,8 +401,45 @@ on_both_backends!(
     paging_over_a_filter,
     attributes_and_excluded_attributes,
     search_endpoints,
+    root_search_pages_across_users_and_groups,
     cursor_paging,
 );
+
+/// `POST /.search` pages one list, Users then Groups: a page can end in the Users, span
+/// both, or lie wholly in the Groups, and `totalResults` counts both.
+fn root_search_pages_across_users_and_groups(s: &TestServer) {
+    for i in 0..3 {
+        s.create_user(&json!({"userName": format!("root-u{i}")}));
+        s.create_group(&json!({"displayName": format!("root-g{i}")}));
+    }
+    let page = |start: i64, count: i64| -> Vec<String> {
+        let r = s.post(
+            "/.search",
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                    "sortBy": "meta.created", "startIndex": start, "count": count}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["totalResults"], 6, "{}", r.body);
+        assert_eq!(r.body["startIndex"], start);
+        let resources = r.body["Resources"].as_array().expect("Resources");
+        assert_eq!(r.body["itemsPerPage"], resources.len());
+        resources
+            .iter()
+            .map(|x| {
+                x["userName"]
+                    .as_str()
+                    .or(x["displayName"].as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(page(1, 2), ["root-u0", "root-u1"]);
+    assert_eq!(page(3, 2), ["root-u2", "root-g0"]);
+    assert_eq!(page(5, 10), ["root-g1", "root-g2"]);
+    assert_eq!(page(7, 10), Vec::<String>::new());
+    assert!(page(2, 0).is_empty());
+}
 
 /// RFC 9865 cursor paging: stable pages while resources are added, `nextCursor` until the end.
 fn cursor_paging(s: &TestServer) {
