@@ -90,7 +90,7 @@ impl Directory {
         let mut data = input::canonicalize(&GROUP, body)?;
         let requested = take_members(&mut data)?;
         self.db.write(|tx| {
-            let current = groups::find(tx.conn(), id)?.ok_or_else(|| group_not_found(id))?;
+            let current = groups::find_for_update(tx, id)?.ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
             carry_over_on_replace(&GROUP, &stored_data(&current.data)?, &mut data)?;
             check_required(&GROUP, &data)?;
@@ -121,7 +121,7 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let (attribute_ops, member_changes) = patch::split_member_ops(patch::parse_request(body)?)?;
         self.db.write(|tx| {
-            let current = groups::find(tx.conn(), id)?.ok_or_else(|| group_not_found(id))?;
+            let current = groups::find_for_update(tx, id)?.ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &attribute_ops {
@@ -146,7 +146,7 @@ impl Directory {
         actor: &str,
     ) -> Result<(), IdentityError> {
         self.db.write(|tx| {
-            let current = groups::find(tx.conn(), id)?.ok_or_else(|| group_not_found(id))?;
+            let current = groups::find_for_update(tx, id)?.ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
             groups::delete(tx, &current, actor)?;
             Ok(())

@@ -99,7 +99,7 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let mut data = input::canonicalize(&USER, body)?;
         self.db.write(|tx| {
-            let current = users::find(tx.conn(), id)?.ok_or_else(|| user_not_found(id))?;
+            let current = users::find_for_update(tx, id)?.ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
             carry_over_on_replace(&USER, &stored_data(&current.data)?, &mut data)?;
             check_required(&USER, &data)?;
@@ -211,7 +211,7 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let ops = patch::parse_request(body)?;
         self.db.write(|tx| {
-            let current = users::find(tx.conn(), id)?.ok_or_else(|| user_not_found(id))?;
+            let current = users::find_for_update(tx, id)?.ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &ops {
@@ -234,7 +234,7 @@ impl Directory {
         actor: &str,
     ) -> Result<(), IdentityError> {
         self.db.write(|tx| {
-            let current = users::find(tx.conn(), id)?.ok_or_else(|| user_not_found(id))?;
+            let current = users::find_for_update(tx, id)?.ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
             users::delete(tx, &current, actor)?;
             Ok(())

@@ -90,6 +90,21 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StoredGroup>, St
         .optional()?)
 }
 
+/// The group to change in this write transaction, its row locked until the transaction ends
+/// (PostgreSQL; SQLite's write transaction already excludes other writers), so a
+/// read-modify-write never starts from a version another writer is replacing.
+pub fn find_for_update(tx: &mut WriteTx<'_>, id: &str) -> Result<Option<StoredGroup>, StoreError> {
+    match tx.conn() {
+        DbConnection::Postgresql(pg) => Ok(scim_groups::table
+            .find(id)
+            .select(StoredGroup::as_select())
+            .for_update()
+            .first(pg)
+            .optional()?),
+        sqlite => find(sqlite, id),
+    }
+}
+
 pub fn id_by_display_name(
     conn: &mut DbConnection,
     display_name: &str,

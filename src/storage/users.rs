@@ -90,6 +90,21 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StoredUser>, Sto
         .optional()?)
 }
 
+/// The user to change in this write transaction, its row locked until the transaction ends
+/// (PostgreSQL; SQLite's write transaction already excludes other writers), so a
+/// read-modify-write never starts from a version another writer is replacing.
+pub fn find_for_update(tx: &mut WriteTx<'_>, id: &str) -> Result<Option<StoredUser>, StoreError> {
+    match tx.conn() {
+        DbConnection::Postgresql(pg) => Ok(scim_users::table
+            .find(id)
+            .select(StoredUser::as_select())
+            .for_update()
+            .first(pg)
+            .optional()?),
+        sqlite => find(sqlite, id),
+    }
+}
+
 /// The id of the user holding this userName (case-insensitively), if any.
 pub fn id_by_user_name(
     conn: &mut DbConnection,
