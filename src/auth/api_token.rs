@@ -23,10 +23,7 @@ pub fn generate() -> String {
 
 /// Hex SHA-256: tokens carry full entropy, so a fast unsalted hash is enough.
 pub fn hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", Sha256::digest(token.as_bytes()))
 }
 
 /// Issues an identity-provider token named `name` and returns it in plain text; only its hash
@@ -62,5 +59,14 @@ mod tests {
         assert!(a.starts_with(PREFIX));
         assert_eq!(hash(&a), hash(&a));
         assert_eq!(hash(&a).len(), 64);
+    }
+
+    #[test]
+    fn the_hash_is_lowercase_hex_sha256() {
+        // Stored hashes were written in this form; a change would revoke every token.
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
