@@ -163,8 +163,12 @@ impl Engine {
         let mut finished: Vec<Outcome> = Vec::new();
         let mut backlog_left = true;
         let mut count = 0;
+        // The next batch is claimed as soon as the last one starts going out: claiming, reading
+        // and looking up a batch takes about as long as delivering one, so waiting until the
+        // queue runs low leaves delivery slots idle.
+        let batch = in_flight * BATCH_PER_SLOT;
         loop {
-            let short = queue.len() < in_flight;
+            let short = queue.len() < batch;
             if claiming.is_none() && backlog_left && short && started.elapsed() < ROUND_BUDGET {
                 claiming = Some(Box::pin(self.claim_batch(target.clone())));
             }
