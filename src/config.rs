@@ -123,6 +123,17 @@ pub struct TargetConfig {
     /// How long a quarantined target rests before a probe (doubling after failed probes).
     #[serde(default = "default_probe_interval_ms")]
     pub probe_interval_ms: u64,
+    /// How long failures must go on, beside `quarantine_after` of them in a row, before the
+    /// target is quarantined: a burst while it restarts is retried, not quarantined.
+    #[serde(default = "default_quarantine_after_seconds")]
+    pub quarantine_after_seconds: u64,
+    /// What to take as given of a SCIM target whatever its ServiceProviderConfig announces
+    /// (`[targets.capabilities]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::connectors::scim::capabilities::CapabilityOverrides::is_default"
+    )]
+    pub capabilities: crate::connectors::scim::capabilities::CapabilityOverrides,
 }
 
 /// How scimgate authenticates to a target. Secrets can come from files (`*_file`).
@@ -205,6 +216,9 @@ fn default_quarantine_after() -> u32 {
 fn default_probe_interval_ms() -> u64 {
     60_000
 }
+fn default_quarantine_after_seconds() -> u64 {
+    30
+}
 
 impl TargetConfig {
     /// A SCIM target with default settings.
@@ -234,6 +248,8 @@ impl TargetConfig {
             review: Default::default(),
             quarantine_after: default_quarantine_after(),
             probe_interval_ms: default_probe_interval_ms(),
+            quarantine_after_seconds: default_quarantine_after_seconds(),
+            capabilities: Default::default(),
         }
     }
 }

@@ -45,7 +45,7 @@ pub async fn test(
     };
     let latency_ms = started.elapsed().as_millis() as u64;
     Ok(HttpResponse::Ok().json(match outcome {
-        Ok(()) => json!({"target": name, "ok": true, "latencyMs": latency_ms, "error": null, "httpStatus": null}),
-        Err(e) => json!({"target": name, "ok": false, "latencyMs": latency_ms, "error": e.to_string(), "httpStatus": e.status()}),
+        Ok(found) => json!({"target": name, "ok": true, "latencyMs": latency_ms, "error": null, "httpStatus": null, "found": found}),
+        Err(e) => json!({"target": name, "ok": false, "latencyMs": latency_ms, "error": e.to_string(), "httpStatus": e.status(), "found": null}),
     }))
 }

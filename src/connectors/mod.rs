@@ -56,20 +56,36 @@ pub enum ConnectorError {
         message: String,
         status: Option<u16>,
     },
-    /// Not the target's fault: the order waits for something else first (a group member that
-    /// is not provisioned yet).
+    /// The target does not offer what was asked (501, 405, 404 on an endpoint), for good. A
+    /// connector falls back when it can; when this reaches an order, it is permanent.
     #[error("{message}")]
-    Deferred { message: String },
+    Unsupported {
+        message: String,
+        status: Option<u16>,
+    },
+    /// Not the target's fault: the order waits for something else first (a group member that
+    /// is not provisioned yet, named by `waiting_for`).
+    #[error("{message}")]
+    Deferred {
+        message: String,
+        waiting_for: Option<String>,
+    },
 }
 
 impl ConnectorError {
     pub fn status(&self) -> Option<u16> {
         match self {
-            ConnectorError::Retryable { status, .. } | ConnectorError::Permanent { status, .. } => {
-                *status
-            }
+            ConnectorError::Retryable { status, .. }
+            | ConnectorError::Permanent { status, .. }
+            | ConnectorError::Unsupported { status, .. } => *status,
             ConnectorError::Deferred { .. } => None,
         }
+    }
+
+    /// Does this failure say the target is unwell (and count toward quarantining it)? A
+    /// target that throttles (429) is well; refusals and missing features say nothing.
+    pub fn counts_against_health(&self) -> bool {
+        matches!(self, ConnectorError::Retryable { status, .. } if *status != Some(429))
     }
 }
 
@@ -235,8 +251,9 @@ pub trait Connector: Send + Sync {
         remote_id: &'a str,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>>;
     /// Tests the connection (the admin API's `POST /admin/targets/{name}/test`): one cheap,
-    /// authenticated call that changes nothing on the target.
-    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>>;
+    /// authenticated call that changes nothing on the target. Answers what was learnt of the
+    /// target on the way (a SCIM target's announced capabilities).
+    fn check(&self) -> BoxFuture<'_, Result<Value, ConnectorError>>;
 }
 
 #[cfg(test)]

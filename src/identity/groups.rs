@@ -119,7 +119,8 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let (attribute_ops, member_changes) = patch::split_member_ops(patch::parse_request(body)?)?;
+        let (attribute_ops, member_changes) =
+            patch::split_member_ops(&GROUP, patch::parse_request(body)?)?;
         self.db.write(|tx| {
             let current = groups::find_for_update(tx, id)?.ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;

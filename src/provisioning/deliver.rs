@@ -506,6 +506,7 @@ pub(super) async fn outbound_group(
     })
     .map_err(|(kind, id)| ConnectorError::Deferred {
         message: format!("member {kind} {id} is not provisioned on {target} yet"),
+        waiting_for: Some(id),
     })
 }
 

@@ -275,8 +275,8 @@ impl Connector for NoConnector {
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
         Box::pin(async { Self::refused() })
     }
-    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
-        Box::pin(async { Ok(()) })
+    fn check(&self) -> BoxFuture<'_, Result<Value, ConnectorError>> {
+        Box::pin(async { Ok(Value::Null) })
     }
 }
 

@@ -222,7 +222,7 @@ impl Connector for Traced {
         })
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    fn check(&self) -> BoxFuture<'_, Result<Value, ConnectorError>> {
         self.inner.check()
     }
 }

@@ -168,7 +168,8 @@ fn scim_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
         Duration::from_secs(config.timeout_seconds),
     )
     .map_err(|e| invalid(config, e))?
-    .batching_lookups(config.batch_lookups);
+    .batching_lookups(config.batch_lookups)
+    .with_capabilities(config.capabilities.clone());
     let mapping = Mapping::from_rules(&config.mapping).map_err(|e| invalid(config, e))?;
     Ok((Arc::new(connector), mapping))
 }

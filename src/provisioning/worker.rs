@@ -320,7 +320,7 @@ impl Engine {
             // Held for review or handed to a person: the target was not contacted.
             Ok(outcome) if outcome.parked.is_some() => {}
             Ok(_) => self.quarantine.succeeded(name),
-            Err(ConnectorError::Retryable { .. }) => {
+            Err(e) if e.counts_against_health() => {
                 let interval =
                     Duration::from_millis(target.config.probe_interval_ms).as_micros() as i64;
                 self.quarantine
@@ -390,7 +390,7 @@ impl Engine {
                 let retry_after = match &error {
                     ConnectorError::Retryable { retry_after, .. } => Some(*retry_after),
                     ConnectorError::Deferred { .. } => Some(None),
-                    ConnectorError::Permanent { .. } => None,
+                    ConnectorError::Permanent { .. } | ConnectorError::Unsupported { .. } => None,
                 };
                 let age = Duration::from_micros(
                     now_micros().saturating_sub(order.created_at).max(0) as u64,

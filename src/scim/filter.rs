@@ -230,11 +230,47 @@ impl Parser<'_> {
             self.pos += 1;
             let inner = self.or_expr()?;
             self.expect(']')?;
+            let filter = match self.sub_attribute_after_value_path()? {
+                // `emails[type eq "work"].value eq "x"` (as Entra ID sends it): some value of
+                // type work whose `value` is "x", i.e. both conditions on one value.
+                Some(sub) => {
+                    let condition = self.condition_on(sub)?;
+                    Filter::And(Box::new(inner), Box::new(condition))
+                }
+                None => inner,
+            };
             return Ok(Filter::ValuePath {
                 path,
-                filter: Box::new(inner),
+                filter: Box::new(filter),
             });
         }
+        self.condition_on(path)
+    }
+
+    /// `.subAttr` right after a value path's `]`, if there is one.
+    fn sub_attribute_after_value_path(&mut self) -> Result<Option<AttrPath>, ScimError> {
+        if self.peek() != Some('.') {
+            return Ok(None);
+        }
+        self.pos += 1;
+        let word = self.word();
+        let valid = !word.is_empty()
+            && !word.contains(['.', ':'])
+            && split_path(word).is_some_and(|p| p.schema.is_none() && p.sub_attribute.is_none());
+        if !valid {
+            return Err(self.error("expected a sub-attribute name after '].'"));
+        }
+        let path = AttrPath {
+            schema: None,
+            attribute: word.to_string(),
+            sub_attribute: None,
+        };
+        self.pos += word.len();
+        Ok(Some(path))
+    }
+
+    /// The operator and value that follow an attribute path: `pr`, or `op value`.
+    fn condition_on(&mut self, path: AttrPath) -> Result<Filter, ScimError> {
         self.skip_ws();
         let op_word = self.word().to_ascii_lowercase();
         let op = match op_word.as_str() {
@@ -414,6 +450,30 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse("meta.lastModified gt \"2026-01-01T00:00:00Z\"").is_ok());
+    }
+
+    #[test]
+    fn a_value_path_followed_by_a_sub_attribute_is_a_condition_on_one_value() {
+        let f = parse("emails[type eq \"work\"].value eq \"ann@contoso.com\"").expect("parse");
+        assert_eq!(
+            f,
+            Filter::ValuePath {
+                path: path("emails"),
+                filter: Box::new(Filter::And(
+                    Box::new(eq("type", "work")),
+                    Box::new(eq("value", "ann@contoso.com"))
+                )),
+            }
+        );
+        let f = parse("emails[type eq \"work\"].value pr and active eq true").expect("parse");
+        assert!(matches!(f, Filter::And(..)), "{f:?}");
+        for bad in [
+            "emails[type eq \"work\"]. eq \"x\"",
+            "emails[type eq \"work\"].value.x eq \"x\"",
+            "emails[type eq \"work\"].value",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -187,10 +187,23 @@ pub enum MemberChange {
     Replace(Vec<Value>),
 }
 
+/// Does `path` name the group's `members` (plain or qualified with the core schema URN)?
+/// Members are stored as rows, not in the document, so their operations must be split off.
+fn names_members(rt: &ResourceType, path: &AttrPath) -> bool {
+    rt.core.attribute("members").is_some()
+        && path.attribute.eq_ignore_ascii_case("members")
+        && path
+            .schema
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case(rt.core.id))
+}
+
 /// Splits membership operations off a group's operation list.
-pub fn split_member_ops(ops: Vec<PatchOp>) -> Result<(Vec<PatchOp>, Vec<MemberChange>), ScimError> {
-    let is_members =
-        |p: &AttrPath| p.attribute.eq_ignore_ascii_case("members") && p.schema.is_none();
+pub fn split_member_ops(
+    rt: &ResourceType,
+    ops: Vec<PatchOp>,
+) -> Result<(Vec<PatchOp>, Vec<MemberChange>), ScimError> {
+    let is_members = |p: &AttrPath| names_members(rt, p);
     let as_list = |v: Value| match v {
         Value::Array(items) => items,
         other => vec![other],
@@ -203,11 +216,12 @@ pub fn split_member_ops(ops: Vec<PatchOp>) -> Result<(Vec<PatchOp>, Vec<MemberCh
                 let Some(Value::Object(mut fields)) = op.value else {
                     continue;
                 };
-                let key = fields
+                let keys: Vec<String> = fields
                     .keys()
-                    .find(|k| k.eq_ignore_ascii_case("members"))
-                    .cloned();
-                if let Some(members) = key.and_then(|k| fields.remove(&k)) {
+                    .filter(|k| AttrPath::parse(k).is_ok_and(|p| is_members(&p)))
+                    .cloned()
+                    .collect();
+                for members in keys.iter().filter_map(|k| fields.remove(k)) {
                     changes.push(match op.kind {
                         OpKind::Replace => MemberChange::Replace(as_list(members)),
                         _ => MemberChange::Add(as_list(members)),
@@ -301,26 +315,42 @@ struct Target {
     def: &'static AttributeDef,
 }
 
-fn resolve(rt: &ResourceType, path: &AttrPath) -> Result<Option<Target>, ScimError> {
+/// Where `path` points. Every path resolves or is an error: an operation on an attribute the
+/// server does not keep would change nothing, and must not be answered with a success.
+fn resolve(rt: &ResourceType, path: &AttrPath) -> Result<Target, ScimError> {
     let core = path
         .schema
         .as_deref()
         .is_none_or(|s| s.eq_ignore_ascii_case(rt.core.id));
     if core {
+        if names_members(rt, path) {
+            // Only reachable if an operation escaped `split_member_ops`: refuse, never drop.
+            return Err(invalid_path(
+                "'members' is changed through membership operations",
+            ));
+        }
         if let Some(common) = COMMON_ATTRIBUTES
             .iter()
             .find(|a| a.name.eq_ignore_ascii_case(&path.attribute))
         {
-            return Ok(Some(Target {
+            return Ok(Target {
                 extension: None,
                 def: common,
-            }));
+            });
         }
-        // Attributes this server does not serve are ignored, as on create.
-        return Ok(rt.core.attribute(&path.attribute).map(|def| Target {
-            extension: None,
-            def,
-        }));
+        return rt
+            .core
+            .attribute(&path.attribute)
+            .map(|def| Target {
+                extension: None,
+                def,
+            })
+            .ok_or_else(|| {
+                no_target(format!(
+                    "attribute '{}' is not defined by schema '{}'",
+                    path.attribute, rt.core.id
+                ))
+            });
     }
     let schema = path.schema.as_deref().unwrap_or_default();
     let ext = rt.extension(schema).ok_or_else(|| {
@@ -335,10 +365,10 @@ fn resolve(rt: &ResourceType, path: &AttrPath) -> Result<Option<Target>, ScimErr
             path.attribute, ext.id
         ))
     })?;
-    Ok(Some(Target {
+    Ok(Target {
         extension: Some(ext.id),
         def,
-    }))
+    })
 }
 
 fn is_true(v: &Value) -> bool {
@@ -358,10 +388,34 @@ pub fn apply(
     let Some(path) = &op.path else {
         // No path: each key of the value is a path of its own (dotted and URN keys included).
         let Some(Value::Object(fields)) = &op.value else {
-            return Ok(());
+            return Err(ScimError::invalid_syntax(
+                "without a 'path', 'value' must be an object of attributes",
+            ));
         };
+        let mut applied = 0usize;
+        let mut unknown: Vec<&str> = Vec::new();
         for (key, value) in fields {
             if key.eq_ignore_ascii_case("schemas") {
+                continue;
+            }
+            if key.eq_ignore_ascii_case(rt.core.id) {
+                // `{"urn:...:core:2.0:User": {"displayName": ...}}`: the core attributes.
+                let Value::Object(core_fields) = value else {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "'{}' must be a JSON object",
+                        rt.core.id
+                    )));
+                };
+                apply(
+                    rt,
+                    doc,
+                    &PatchOp {
+                        kind: op.kind,
+                        path: None,
+                        value: Some(Value::Object(core_fields.clone())),
+                    },
+                )?;
+                applied += 1;
                 continue;
             }
             if let Some(ext) = rt.extension(key) {
@@ -386,16 +440,22 @@ pub fn apply(
                         },
                     )?;
                 }
+                applied += 1;
                 continue;
             }
             let path = PatchPath::parse(key)?;
-            // Okta repeats `id` (and others send `meta`) in the value: read-only attributes in a
-            // path-less value are ignored, as in a PUT body.
-            let read_only =
-                resolve(rt, &path.attr)?.is_some_and(|t| t.def.mutability == Mutability::ReadOnly);
-            if read_only {
-                continue;
+            // As in a PUT body: attributes the server does not keep are ignored, and so are
+            // read-only ones (Okta repeats `id`, others send `meta`).
+            match resolve(rt, &path.attr) {
+                Ok(t) if t.def.mutability == Mutability::ReadOnly => continue,
+                Ok(_) => {}
+                Err(e) if e.scim_type == Some(ScimType::NoTarget) => {
+                    unknown.push(key.as_str());
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
+            applied += 1;
             apply(
                 rt,
                 doc,
@@ -405,6 +465,12 @@ pub fn apply(
                     value: Some(value.clone()),
                 },
             )?;
+        }
+        if applied == 0 && !unknown.is_empty() {
+            return Err(no_target(format!(
+                "the operation names no attribute this server keeps ({}): nothing would change",
+                unknown.join(", ")
+            )));
         }
         return Ok(());
     };
@@ -438,9 +504,7 @@ pub fn apply(
         }
         return Ok(());
     }
-    let Some(target) = resolve(rt, &path.attr)? else {
-        return Ok(());
-    };
+    let target = resolve(rt, &path.attr)?;
     let def = target.def;
     if def.mutability == Mutability::ReadOnly {
         return Err(ScimError::mutability(format!(

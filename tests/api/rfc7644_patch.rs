@@ -377,7 +377,82 @@ fn group_membership_patches(s: &TestServer) {
         .is_none());
 }
 
+/// RFC 7644 §3.10: a path may be qualified with the core schema's URN; such operations apply
+/// as the short form does, and an operation the server cannot apply is an error, never a 200.
+fn core_schema_qualified_paths(s: &TestServer) {
+    const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    let id = user(s);
+    let p = format!("/Users/{id}");
+    let b = ok(&patch(
+        s,
+        &p,
+        json!([{"op": "replace", "path": format!("{CORE_USER}:displayName"), "value": "Qualified"},
+               {"op": "replace", "path": format!("{CORE_USER}:name.familyName"), "value": "Urn"}]),
+    ))
+    .clone();
+    assert_eq!(b["displayName"], "Qualified");
+    assert_eq!(b["name"]["familyName"], "Urn");
+    let b = ok(&patch(
+        s,
+        &p,
+        json!([{"op": "replace", "value": {format!("{CORE_USER}:title"): "Lead", CORE_USER: {"nickName": "Q"}}}]),
+    ))
+    .clone();
+    assert_eq!(b["title"], "Lead");
+    assert_eq!(b["nickName"], "Q");
+    assert_eq!(s.get(&p).body["displayName"], "Qualified");
+
+    // Nothing the server keeps: refused, and nothing changes.
+    patch(
+        s,
+        &p,
+        json!([{"op": "replace", "path": "displayName", "value": "Lost"},
+               {"op": "replace", "path": "favouriteColour", "value": "blue"}]),
+    )
+    .assert_scim_error(400, Some("noTarget"));
+    patch(
+        s,
+        &p,
+        json!([{"op": "replace", "value": {"favouriteColour": "blue"}}]),
+    )
+    .assert_scim_error(400, Some("noTarget"));
+    assert_eq!(s.get(&p).body["displayName"], "Qualified");
+
+    let users: Vec<String> = (0..3)
+        .map(|n| id_of(&s.create_user(&json!({"userName": format!("urn-member-{n}")}))))
+        .collect();
+    let gid = id_of(&s.create_group(&json!({"displayName": "Qualified members"})));
+    let g = format!("/Groups/{gid}");
+    let b = ok(&patch(
+        s,
+        &g,
+        json!([{"op": "add", "path": format!("{CORE_GROUP}:members"),
+                "value": [{"value": users[0]}, {"value": users[1]}]},
+               {"op": "add", "value": {format!("{CORE_GROUP}:members"): [{"value": users[2]}]}}]),
+    ))
+    .clone();
+    assert_eq!(b["members"].as_array().map(Vec::len), Some(3), "{b}");
+    let b = ok(&patch(
+        s,
+        &g,
+        json!([{"op": "remove", "path": format!("{CORE_GROUP}:members[value eq \"{}\"]", users[0])},
+               {"op": "replace", "path": format!("{CORE_GROUP}:displayName"), "value": "Renamed by URN"}]),
+    ))
+    .clone();
+    assert_eq!(b["members"].as_array().map(Vec::len), Some(2), "{b}");
+    assert_eq!(b["displayName"], "Renamed by URN");
+    let stored = s.get(&g).body;
+    assert_eq!(
+        stored["members"].as_array().map(Vec::len),
+        Some(2),
+        "{stored}"
+    );
+    assert_eq!(stored["displayName"], "Renamed by URN");
+}
+
 on_both_backends!(
+    core_schema_qualified_paths,
     add_replace_remove_with_paths,
     without_path_value_holds_attributes,
     multi_valued_values_and_filters,

@@ -390,7 +390,37 @@ fn search_endpoints(s: &TestServer) {
         .assert_scim_error(400, Some("invalidValue"));
 }
 
+/// Entra ID matches on e-mail with a value path followed by a sub-attribute: the user has an
+/// e-mail of type work whose value is that address (both on the same e-mail).
+fn value_path_then_sub_attribute(s: &TestServer) {
+    let ids = population(s);
+    let [b, _j, a, _z, _m] = [&ids[0], &ids[1], &ids[2], &ids[3], &ids[4]];
+    assert_eq!(
+        filter(
+            s,
+            "emails[type eq \"work\"].value eq \"bjensen@example.com\""
+        ),
+        [b.clone()]
+    );
+    // bjensen has this address, but as her home e-mail: no match.
+    assert!(filter(s, "emails[type eq \"work\"].value eq \"babs@home.org\"").is_empty());
+    assert_eq!(
+        filter(s, "emails[type eq \"work\"].value ew \"@corp.test\""),
+        [a.clone()]
+    );
+    assert_eq!(
+        filter(s, "emails[type eq \"work\"].value pr and active eq true"),
+        [b.clone(), a.clone()]
+    );
+    let r = s.get(&format!(
+        "/Users?filter={}",
+        urlencode("emails[type eq \"work\"].value")
+    ));
+    r.assert_scim_error(400, Some("invalidFilter"));
+}
+
 on_both_backends!(
+    value_path_then_sub_attribute,
     comparison_operators,
     logical_operators_and_precedence,
     multi_valued_and_value_paths,

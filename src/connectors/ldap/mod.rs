@@ -781,11 +781,11 @@ fn entry_json(dn: &str, attributes: Attributes) -> Value {
 
 impl Connector for LdapConnector {
     /// A fresh bound connection and a read of the base DN.
-    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    fn check(&self) -> BoxFuture<'_, Result<Value, ConnectorError>> {
         Box::pin(async move {
             self.pool.reset().await;
             match self.entry(&self.base_dn, vec!["1.1".into()]).await? {
-                Some(_) => Ok(()),
+                Some(_) => Ok(serde_json::json!({"baseDn": self.base_dn})),
                 None => Err(permanent(format!(
                     "base_dn {} is not in the directory",
                     self.base_dn

@@ -3,14 +3,18 @@
 //! over all earlier rows for every page; a target that rejects or ignores `cursor` is paged by
 //! index.
 
+use std::sync::atomic::Ordering;
+
 use reqwest::Method;
 use serde_json::Value;
 
+use super::capabilities::Refused;
+use super::status::Addressed;
 use super::ScimConnector;
 use crate::connectors::{ConnectorError, ObjectKind, PageSink, RemoteObject};
 
 /// Resources asked for per page; a target may return fewer.
-const PAGE: usize = 1_000;
+const PAGE: u64 = 1_000;
 
 /// Where the next page starts.
 enum Next {
@@ -25,42 +29,57 @@ impl ScimConnector {
         kind: ObjectKind,
         sink: &PageSink,
     ) -> Result<u64, ConnectorError> {
+        let capabilities = self.capabilities().await?;
+        let size = capabilities.page_size(PAGE);
+        let cursors =
+            capabilities.cursor != Some(false) && !self.refused.cursor.load(Ordering::Relaxed);
         let mut read = 0u64;
-        let mut next = match self.page(kind, &[("cursor", String::new())]).await {
-            Ok(body) => {
-                read += self.forward(&body, sink).await?;
-                after(&body, 1)
+        let mut next = Next::Index(1);
+        if cursors {
+            match self.page(kind, &[("cursor", String::new())], size).await {
+                Ok(body) => {
+                    read += self.forward(&body, sink).await?;
+                    next = after(&body, None);
+                }
+                // Cursors are not offered here (whatever was announced): page by index.
+                Err(ConnectorError::Unsupported { .. })
+                | Err(ConnectorError::Permanent {
+                    status: Some(400 | 403),
+                    ..
+                }) => Refused::mark(&self.refused.cursor),
+                Err(e) => return Err(e),
             }
-            // Cursors are not understood here.
-            Err(ConnectorError::Permanent {
-                status: Some(400 | 403 | 501),
-                ..
-            }) => Next::Index(1),
-            Err(e) => return Err(e),
-        };
+        }
         loop {
             let body = match &next {
                 Next::Done => return Ok(read),
-                Next::Cursor(cursor) => self.page(kind, &[("cursor", cursor.clone())]).await?,
+                Next::Cursor(cursor) => {
+                    self.page(kind, &[("cursor", cursor.clone())], size).await?
+                }
                 Next::Index(start) => {
-                    self.page(kind, &[("startIndex", start.to_string())])
+                    self.page(kind, &[("startIndex", start.to_string())], size)
                         .await?
                 }
             };
             read += self.forward(&body, sink).await?;
             next = match next {
-                Next::Index(start) => after(&body, start),
-                _ => after(&body, 1),
+                Next::Index(start) => after(&body, Some(start)),
+                _ => after(&body, None),
             };
         }
     }
 
-    async fn page(&self, kind: ObjectKind, at: &[(&str, String)]) -> Result<Value, ConnectorError> {
+    async fn page(
+        &self,
+        kind: ObjectKind,
+        at: &[(&str, String)],
+        size: u64,
+    ) -> Result<Value, ConnectorError> {
         let builder = self
             .request(Method::GET, Self::endpoint(kind))
             .query(at)
-            .query(&[("count", PAGE.to_string())]);
-        Ok(self.send(builder, None).await?.1)
+            .query(&[("count", size.to_string())]);
+        Ok(self.send_to(Addressed::Endpoint, builder, None).await?.1)
     }
 
     /// Hands a page's resources to the aggregation; returns how many.
@@ -89,20 +108,66 @@ impl ScimConnector {
     }
 }
 
-/// The page after `body`, which started at index `start` when index-paged.
-fn after(body: &Value, start: u64) -> Next {
+/// The page after `body`: asked by index from `start`, or by cursor (`None`).
+fn after(body: &Value, start: Option<u64>) -> Next {
     if let Some(cursor) = body["nextCursor"].as_str().filter(|c| !c.is_empty()) {
         return Next::Cursor(cursor.to_string());
     }
-    let returned = body["Resources"].as_array().map_or(0, Vec::len) as u64;
-    // Without a cursor, an answer with `startIndex` is index paging (the target ignored
+    // Asked by cursor, an answer with `startIndex` is index paging (the target ignored
     // `cursor`); one without is the last cursor page.
-    let index_paged = body.get("startIndex").is_some();
+    let first = match (start, body["startIndex"].as_u64()) {
+        (_, Some(given)) => given.max(1),
+        (Some(asked), None) => asked,
+        (None, None) => return Next::Done,
+    };
+    let returned = body["Resources"].as_array().map_or(0, Vec::len) as u64;
     let total = body["totalResults"].as_u64().unwrap_or(0);
-    let first = body["startIndex"].as_u64().unwrap_or(start);
-    if index_paged && returned > 0 && first + returned <= total {
+    if returned > 0 && first + returned <= total {
         Next::Index(first + returned)
     } else {
         Next::Done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn index(next: Next) -> Option<u64> {
+        match next {
+            Next::Index(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn pages_follow_cursors_then_indexes_within_what_the_target_returns() {
+        let two = json!([{"id": "a"}, {"id": "b"}]);
+        assert!(matches!(
+            after(&json!({"Resources": two, "nextCursor": "c2"}), None),
+            Next::Cursor(c) if c == "c2"
+        ));
+        // Cursor ignored: index paging from what came back (a target capping `count` at 2).
+        assert_eq!(
+            index(after(
+                &json!({"Resources": two, "startIndex": 1, "totalResults": 5}),
+                None
+            )),
+            Some(3)
+        );
+        // Index paging without `startIndex` in the answer: from where we asked.
+        assert_eq!(
+            index(after(
+                &json!({"Resources": two, "totalResults": 5}),
+                Some(3)
+            )),
+            Some(5)
+        );
+        assert!(matches!(
+            after(&json!({"Resources": two, "totalResults": 6}), Some(5)),
+            Next::Done
+        ));
+        assert!(matches!(after(&json!({"Resources": []}), None), Next::Done));
     }
 }

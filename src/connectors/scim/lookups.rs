@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use reqwest::Method;
 use serde_json::Value;
 
+use super::status::Addressed;
 use super::{quote, ScimConnector};
 use crate::connectors::{ConnectorError, ObjectKind};
 
@@ -48,7 +49,7 @@ impl ScimConnector {
         let request = self
             .request(Method::GET, Self::endpoint(kind))
             .query(&query);
-        match self.send(request, None).await {
+        match self.send_to(Addressed::Endpoint, request, None).await {
             Ok((_, body)) => {
                 let found = resources(&body);
                 let total = body["totalResults"].as_u64().unwrap_or(0) as usize;
@@ -56,8 +57,9 @@ impl ScimConnector {
                 Ok((total <= found.len()).then_some(found))
             }
             // The target does not take `or` filters: from now on, one by one.
-            Err(ConnectorError::Permanent {
-                status: Some(400 | 403 | 501),
+            Err(ConnectorError::Unsupported { .. })
+            | Err(ConnectorError::Permanent {
+                status: Some(400 | 403),
                 ..
             }) => {
                 self.batch_filters.store(false, Ordering::Relaxed);
@@ -110,6 +112,10 @@ impl ScimConnector {
         values: Vec<String>,
     ) -> Result<Vec<(String, Vec<String>)>, ConnectorError> {
         let attribute = Self::name_attribute(kind);
+        if self.capabilities().await?.filter == Some(false) {
+            // A target without filtering cannot be searched: nothing is found to correlate.
+            return Ok(Vec::new());
+        }
         let wanted = format!("id,{attribute}");
         let found = match values.len() {
             1 => None,
@@ -129,7 +135,7 @@ impl ScimConnector {
                         ("attributes", wanted.as_str()),
                         ("count", "2"),
                     ]);
-                    let (_, body) = self.send(request, None).await?;
+                    let (_, body) = self.send_to(Addressed::Endpoint, request, None).await?;
                     // A target may leave out the attribute asked for: the value searched for
                     // is what the hit holds.
                     all.extend(resources(&body).into_iter().map(|mut r| {

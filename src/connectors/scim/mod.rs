@@ -1,7 +1,9 @@
 //! The SCIM 2.0 target connector (RFC 7644 as a client), over reqwest.
 
 mod aggregate;
+pub mod capabilities;
 mod lookups;
+pub mod status;
 
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -10,7 +12,9 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+use self::capabilities::{Capabilities, CapabilityOverrides, Refused};
 use self::lookups::LOOKUP_BATCH;
+use self::status::Addressed;
 use super::batch::Lookups;
 use super::{covers, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink};
 
@@ -57,6 +61,12 @@ pub struct ScimConnector {
     group_reads: Lookups<Value>,
     /// Set for targets known to answer `or` filters; cleared when the target rejects one.
     batch_filters: AtomicBool,
+    /// What the target's settings say of its features, over what it announces.
+    overrides: CapabilityOverrides,
+    /// What the target announces, read on first use.
+    capabilities: tokio::sync::OnceCell<Capabilities>,
+    /// What the target refused at run time.
+    refused: Refused,
 }
 
 impl ScimConnector {
@@ -83,7 +93,16 @@ impl ScimConnector {
             user_reads: Lookups::new(LOOKUP_BATCH),
             group_reads: Lookups::new(LOOKUP_BATCH),
             batch_filters: AtomicBool::new(false),
+            overrides: CapabilityOverrides::default(),
+            capabilities: tokio::sync::OnceCell::new(),
+            refused: Refused::default(),
         })
+    }
+
+    /// Features to take as given whatever the target announces.
+    pub fn with_capabilities(mut self, overrides: CapabilityOverrides) -> ScimConnector {
+        self.overrides = overrides;
+        self
     }
 
     /// Shares concurrent lookups into `or` filters (the target must answer them completely).
@@ -126,13 +145,15 @@ impl ScimConnector {
                 status: None,
                 retry_after: None,
             })?;
-        let (_, body) = read(response).await.map_err(|e| match e {
-            ConnectorError::Permanent { message, status } => ConnectorError::Permanent {
-                message: format!("token endpoint refused: {message}"),
-                status,
-            },
-            other => other,
-        })?;
+        let (_, body) = read(response, Addressed::Endpoint)
+            .await
+            .map_err(|e| match e {
+                ConnectorError::Permanent { message, status } => ConnectorError::Permanent {
+                    message: format!("token endpoint refused: {message}"),
+                    status,
+                },
+                other => other,
+            })?;
         let token = body["access_token"]
             .as_str()
             .ok_or_else(|| ConnectorError::Permanent {
@@ -173,8 +194,19 @@ impl ScimConnector {
         }
     }
 
+    /// Sends a request about one object (`Users/{id}`).
     async fn send(
         &self,
+        builder: RequestBuilder,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), ConnectorError> {
+        self.send_to(Addressed::Object, builder, body).await
+    }
+
+    /// Sends a request; failures are classed by [`status::classify`] for what it `addressed`.
+    async fn send_to(
+        &self,
+        addressed: Addressed,
         builder: RequestBuilder,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), ConnectorError> {
@@ -183,18 +215,18 @@ impl ScimConnector {
             None => builder,
         };
         if !matches!(self.auth, Auth::ClientCredentials { .. }) {
-            return self.send_once(builder).await;
+            return self.send_once(addressed, builder).await;
         }
         // With OAuth, a 401 means the token was revoked or expired early: fetch a new one once.
         let retry = builder.try_clone();
         let token = self.oauth_token(false).await?;
-        match self.send_once(builder.bearer_auth(token)).await {
+        match self.send_once(addressed, builder.bearer_auth(token)).await {
             Err(ConnectorError::Permanent {
                 status: Some(401), ..
             }) if retry.is_some() => {
                 let token = self.oauth_token(true).await?;
                 match retry {
-                    Some(again) => self.send_once(again.bearer_auth(token)).await,
+                    Some(again) => self.send_once(addressed, again.bearer_auth(token)).await,
                     None => Err(ConnectorError::Permanent {
                         message: "unauthorized".into(),
                         status: Some(401),
@@ -207,6 +239,7 @@ impl ScimConnector {
 
     async fn send_once(
         &self,
+        addressed: Addressed,
         builder: RequestBuilder,
     ) -> Result<(StatusCode, Value), ConnectorError> {
         let response = builder
@@ -217,12 +250,15 @@ impl ScimConnector {
                 status: None,
                 retry_after: None,
             })?;
-        read(response).await
+        read(response, addressed).await
     }
 }
 
-/// Reads a response; classifies failures as retryable (5xx, 429, 408) or permanent (other 4xx).
-async fn read(response: Response) -> Result<(StatusCode, Value), ConnectorError> {
+/// Reads a response; failures are classed by the table in [`status`].
+async fn read(
+    response: Response,
+    addressed: Addressed,
+) -> Result<(StatusCode, Value), ConnectorError> {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -247,21 +283,12 @@ async fn read(response: Response) -> Result<(StatusCode, Value), ConnectorError>
         .map(str::to_string)
         .unwrap_or_else(|| text.chars().take(500).collect());
     let message = format!("{} {}", status.as_u16(), detail);
-    if status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-    {
-        Err(ConnectorError::Retryable {
-            message,
-            status: Some(status.as_u16()),
-            retry_after,
-        })
-    } else {
-        Err(ConnectorError::Permanent {
-            message,
-            status: Some(status.as_u16()),
-        })
-    }
+    Err(status::error_for(
+        status.as_u16(),
+        addressed,
+        message,
+        retry_after,
+    ))
 }
 
 /// The resource a create or update answered with (RFC 7644 §3.3, §3.5): the target's own
@@ -277,13 +304,14 @@ fn quote(value: &str) -> String {
 
 impl Connector for ScimConnector {
     /// `GET Users?count=1` with the target's credentials (fetching an OAuth token first when
-    /// it uses client credentials).
-    fn check(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    /// it uses client credentials), and what its ServiceProviderConfig announces.
+    fn check(&self) -> BoxFuture<'_, Result<Value, ConnectorError>> {
         Box::pin(async move {
             let builder = self
                 .request(Method::GET, Self::endpoint(ObjectKind::User))
                 .query(&[("count", "1")]);
-            self.send(builder, None).await.map(|_| ())
+            self.send_to(Addressed::Endpoint, builder, None).await?;
+            Ok(json!({"capabilities": self.capabilities().await?.report()}))
         })
     }
 
@@ -337,7 +365,8 @@ impl Connector for ScimConnector {
         Box::pin(async move {
             let object = &without_nulls(object);
             let (status, body) = self
-                .send(
+                .send_to(
+                    Addressed::Endpoint,
                     self.request(Method::POST, Self::endpoint(kind)),
                     Some(object),
                 )
@@ -364,11 +393,20 @@ impl Connector for ScimConnector {
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
         Box::pin(async move {
             let path = Self::object_path(kind, remote_id);
-            if kind == ObjectKind::Group {
-                return self.update_group(&path, remote_id, object).await;
-            }
-            if self.update == UpdateMethod::Patch {
-                return self.patch_user(&path, remote_id, object).await;
+            let patching = match kind {
+                ObjectKind::Group => true,
+                ObjectKind::User => self.update == UpdateMethod::Patch,
+            };
+            if patching && self.patch_supported().await? {
+                let patched = match kind {
+                    ObjectKind::Group => self.update_group(&path, remote_id, object).await,
+                    ObjectKind::User => self.patch_user(&path, remote_id, object).await,
+                };
+                match patched {
+                    // The target has no PATCH after all: PUT from now on.
+                    Err(ConnectorError::Unsupported { .. }) => Refused::mark(&self.refused.patch),
+                    other => return other,
+                }
             }
             let object = &without_nulls(object);
             let (status, body) = self
@@ -396,10 +434,32 @@ impl Connector for ScimConnector {
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
         Box::pin(async move {
             let path = Self::object_path(kind, remote_id);
-            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "replace", "path": "active", "value": false}]});
+            if self.patch_supported().await? {
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": false}]});
+                match self
+                    .send(self.request(Method::PATCH, &path), Some(&body))
+                    .await
+                {
+                    Ok((status, _)) => return Ok(Delivered::at(remote_id, status)),
+                    Err(ConnectorError::Unsupported { .. }) => Refused::mark(&self.refused.patch),
+                    Err(e) => return Err(e),
+                }
+            }
+            // No PATCH: the target's own copy, inactive, put back whole.
+            let mut current =
+                self.object(kind, remote_id)
+                    .await?
+                    .ok_or_else(|| ConnectorError::Permanent {
+                        message: format!("{path} is not on the target"),
+                        status: Some(404),
+                    })?;
+            if let Some(fields) = current.as_object_mut() {
+                fields.remove("meta");
+                fields.insert("active".into(), Value::Bool(false));
+            }
             let (status, _) = self
-                .send(self.request(Method::PATCH, &path), Some(&body))
+                .send(self.request(Method::PUT, &path), Some(&current))
                 .await?;
             Ok(Delivered::at(remote_id, status))
         })
