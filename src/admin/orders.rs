@@ -28,6 +28,8 @@ pub fn order_json(o: &Order) -> Value {
         "decidedBy": o.decided_by,
         "decided": o.decided_at.map(time),
         "decisionComment": o.decision_comment,
+        "waitingFor": o.waiting_for,
+        "note": o.note,
     })
 }
 

@@ -129,6 +129,7 @@ pub async fn status(
             "nextProbe": health.next_probe_at.map(time),
             "probeIntervalSeconds": health.quarantined_since.map(|_| health.probe_delay as f64 / 1e6),
             "consecutiveFailures": health.consecutive_failures,
+            "failingSince": health.failing_since.map(time),
         },
         "massDeleteGuard": {"held": guard.0, "reason": guard.1},
         "fullSync": lock.map(|l| json!({"running": true, "syncId": l.sync_id, "since": time(l.acquired_at)})),

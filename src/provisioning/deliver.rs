@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::connectors::{ConnectorError, Delivered, ObjectKind};
 use crate::identity::{Directory, IdentityError};
 use crate::scim::projection::Projection;
-use crate::storage::orders::{self, Order};
+use crate::storage::orders::{self, Order, OrderState};
 use crate::storage::Db;
 
 use super::{manual, review, Target};
@@ -149,18 +149,33 @@ pub enum LinkChange {
     Remove,
 }
 
+/// What a delivery learnt on the way, recorded with its outcome: the identity-link change and
+/// a note for the order (members left out of a group).
 #[derive(Debug, Default)]
-struct LinkLog(std::sync::Mutex<Option<LinkChange>>);
+struct LinkLog {
+    link: std::sync::Mutex<Option<LinkChange>>,
+    note: std::sync::Mutex<Option<String>>,
+}
 
 impl LinkLog {
     fn record(&self, change: LinkChange) {
-        if let Ok(mut slot) = self.0.lock() {
+        if let Ok(mut slot) = self.link.lock() {
             *slot = Some(change);
         }
     }
 
+    fn note(&self, note: Option<String>) {
+        if let Ok(mut slot) = self.note.lock() {
+            *slot = note;
+        }
+    }
+
     fn take(&self) -> Option<LinkChange> {
-        self.0.lock().ok().and_then(|mut slot| slot.take())
+        self.link.lock().ok().and_then(|mut slot| slot.take())
+    }
+
+    fn take_note(&self) -> Option<String> {
+        self.note.lock().ok().and_then(|mut slot| slot.take())
     }
 }
 
@@ -181,6 +196,8 @@ pub struct Outcome {
     pub link: Option<LinkChange>,
     /// Nothing was sent: the order waits for a person.
     pub parked: Option<Parked>,
+    /// What the order should say beside its state (members left out of a group, and why).
+    pub note: Option<String>,
 }
 
 /// Why an order went nowhere yet.
@@ -199,6 +216,7 @@ impl Outcome {
             verification: Verification::NotApplicable,
             link: None,
             parked: Some(why),
+            note: None,
         }
     }
 }
@@ -257,6 +275,7 @@ pub async fn deliver(
         verification,
         link: links.take(),
         parked: None,
+        note: links.take_note(),
     })
 }
 
@@ -296,7 +315,11 @@ async fn apply(
     };
     let object = match kind {
         ObjectKind::User => target.mapping.user(&resource, &order.resource_id),
-        ObjectKind::Group => outbound_group(db, name, &resource, &order.resource_id).await?,
+        ObjectKind::Group => {
+            let group = outbound_group(db, name, &resource, &order.resource_id).await?;
+            links.note(group.note);
+            group.object
+        }
     };
     let secrets = match kind {
         ObjectKind::User => target.mapping.secret_targets(),
@@ -442,15 +465,16 @@ fn members_of(resource: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The group as sent to a target, members named by their remote ids (`remote_of(kind, id)`);
-/// `Err` names the first member not provisioned on the target yet.
+/// The group as sent to a target, members named by their remote ids (`remote_of(kind, id)`),
+/// and the members (kind, id) that have none there.
 pub fn group_object(
     resource: &Value,
     source_id: &str,
     remote_of: impl Fn(&str, &str) -> Option<String>,
-) -> Result<Value, (String, String)> {
+) -> (Value, Vec<(String, String)>) {
     let members = members_of(resource);
     let mut translated = Vec::with_capacity(members.len());
+    let mut missing = Vec::new();
     for kind in ["User", "Group"] {
         for (id, member_kind) in &members {
             if (member_kind == "Group") != (kind == "Group") {
@@ -458,26 +482,36 @@ pub fn group_object(
             }
             match remote_of(kind, id) {
                 Some(remote) => translated.push(json!({"value": remote, "type": kind})),
-                None => return Err((kind.to_string(), id.clone())),
+                None => missing.push((kind.to_string(), id.clone())),
             }
         }
     }
-    Ok(json!({
+    let object = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
         "displayName": resource["displayName"],
         "externalId": source_id,
         "members": translated,
-    }))
+    });
+    (object, missing)
 }
 
-/// Group members are sent as the target's ids; a member not provisioned there yet makes the
-/// group order wait (retryable) until the member's own order has executed.
+/// A group as it goes to a target, and what was left out of it and why.
+pub(super) struct OutboundGroup {
+    pub object: Value,
+    pub note: Option<String>,
+}
+
+/// Group members are sent as the target's ids. A member not provisioned there yet whose order
+/// is still open makes the group wait (`Deferred`, naming the member whose order is newest, so
+/// the group is retried once when that one has landed). A member that will not be provisioned
+/// there (out of the target's scope, or its order ended in error or was cancelled) is left out,
+/// and the note says so, instead of holding the group back.
 pub(super) async fn outbound_group(
     db: &Db,
     target: &str,
     resource: &Value,
     source_id: &str,
-) -> Result<Value, ConnectorError> {
+) -> Result<OutboundGroup, ConnectorError> {
     let members = members_of(resource);
     let mut links: HashMap<(String, String), String> = HashMap::new();
     for kind in ["User", "Group"] {
@@ -501,12 +535,49 @@ pub(super) async fn outbound_group(
                 .map(|(id, remote)| ((kind.to_string(), id), remote)),
         );
     }
-    group_object(resource, source_id, |kind, id| {
+    let (object, missing) = group_object(resource, source_id, |kind, id| {
         links.get(&(kind.to_string(), id.to_string())).cloned()
+    });
+    if missing.is_empty() {
+        return Ok(OutboundGroup { object, note: None });
+    }
+    let (db2, target2) = (db.clone(), target.to_string());
+    let asked = missing.clone();
+    let standing = blocking(move || {
+        db2.read(|c| orders::latest_orders(c, &target2, &asked))
+            .map_err(|e| e.to_string())
     })
-    .map_err(|(kind, id)| ConnectorError::Deferred {
-        message: format!("member {kind} {id} is not provisioned on {target} yet"),
-        waiting_for: Some(id),
+    .await?;
+    let mut waiting_on: Option<(i64, &str, &str)> = None;
+    let mut left_out = Vec::new();
+    for (kind, id) in &missing {
+        match standing.get(&(kind.clone(), id.clone())) {
+            Some((order_id, state)) if state.is_open() => {
+                if waiting_on.is_none_or(|(newest, _, _)| *order_id > newest) {
+                    waiting_on = Some((*order_id, kind, id));
+                }
+            }
+            Some((order_id, OrderState::Error)) => {
+                left_out.push(format!("{kind} {id} (its order {order_id} ended in error)"))
+            }
+            Some((order_id, OrderState::Inactive)) => {
+                left_out.push(format!("{kind} {id} (its order {order_id} was cancelled)"))
+            }
+            _ => left_out.push(format!("{kind} {id} (not in the target's scope)")),
+        }
+    }
+    if let Some((_, kind, id)) = waiting_on {
+        return Err(ConnectorError::Deferred {
+            message: format!("member {kind} {id} is not provisioned on {target} yet"),
+            waiting_for: Some(id.to_string()),
+        });
+    }
+    Ok(OutboundGroup {
+        object,
+        note: Some(format!(
+            "left out of the group on {target}: {}",
+            left_out.join(", ")
+        )),
     })
 }
 

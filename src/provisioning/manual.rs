@@ -69,7 +69,9 @@ async fn work_for(
                 let object = match kind {
                     ObjectKind::User => target.mapping.user(resource, &order.resource_id),
                     ObjectKind::Group => {
-                        outbound_group(directory.db(), name, resource, &order.resource_id).await?
+                        outbound_group(directory.db(), name, resource, &order.resource_id)
+                            .await?
+                            .object
                     }
                 };
                 let action = if link.is_some() { "update" } else { "create" };

@@ -319,6 +319,8 @@ fn outcome(
         link: None,
         verified: false,
         held_reason: None,
+        waiting_for: None,
+        note: None,
     };
     match result {
         Ok(done) => match done.parked {
@@ -329,6 +331,7 @@ fn outcome(
             Some(Parked::WithPerson) => finish.state = OrderState::Transmitted,
             None => {
                 finish.verified = done.verification == Verification::Matches;
+                finish.note = done.note;
                 if let Verification::Drift(drift) = &done.verification {
                     attempt.error = Some(drift.clone());
                 }
@@ -344,8 +347,16 @@ fn outcome(
             attempt.http_status = error.status().map(i32::from);
             attempt.error = Some(error.to_string());
             match error {
-                ConnectorError::Permanent { .. } => finish.state = OrderState::Error,
-                _ => {
+                ConnectorError::Permanent { .. } | ConnectorError::Unsupported { .. } => {
+                    finish.state = OrderState::Error
+                }
+                ConnectorError::Deferred { waiting_for, .. } => {
+                    finish.state = OrderState::Errored;
+                    finish.waiting_for = waiting_for;
+                    finish.next_attempt_at =
+                        Some(now_micros() + target.config.retry_base_ms as i64 * 1_000);
+                }
+                ConnectorError::Retryable { .. } => {
                     finish.state = OrderState::Errored;
                     finish.next_attempt_at =
                         Some(now_micros() + target.config.retry_base_ms as i64 * 1_000);

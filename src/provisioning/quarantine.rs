@@ -1,5 +1,9 @@
-//! Quarantine: a target that keeps failing is paused. Its backlog is kept; one probe order is
-//! tried per probe interval (doubling, up to ten times the interval) until one succeeds.
+//! Quarantine: a target that keeps failing is paused. Failures must persist in count *and* in
+//! time (`quarantine_after` in a row over at least `quarantine_after_seconds`), so a burst while
+//! a target restarts is retried, not quarantined. Its backlog is kept; probes start soon (one
+//! second) and double up to the probe interval until one succeeds. When a target that was
+//! failing succeeds again, the retries it had pushed back are made due at once, so its backlog
+//! moves within a round of its return instead of on each order's backoff.
 //!
 //! Health lives in the database (`target_health`), so every instance sharing it sees and
 //! honours a quarantine, and each probe goes out from one instance only. A worker records
@@ -17,6 +21,8 @@ use crate::storage::{now_micros, Db, Micros, StoreError};
 pub struct Health {
     /// Retryable failures in a row (permanent ones say nothing about the target's health).
     pub consecutive_failures: u32,
+    /// When the current run of failures began.
+    pub failing_since: Option<Micros>,
     pub quarantined_since: Option<Micros>,
     pub next_probe_at: Option<Micros>,
     /// The current wait between probes.
@@ -28,16 +34,28 @@ pub struct Health {
 enum Outcome {
     Success,
     /// A retryable failure, with the target's settings at the time.
-    Failure {
-        threshold: u32,
-        probe_interval: Micros,
-    },
+    Failure(FailurePolicy),
 }
+
+/// A target's quarantine settings, as they were when a failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailurePolicy {
+    /// Failures in a row before quarantine (0: never).
+    pub threshold: u32,
+    /// How long the failures must have gone on.
+    pub min_duration: Micros,
+    /// The longest wait between probes.
+    pub probe_interval: Micros,
+}
+
+/// The first probe's wait: a target that was only restarting is back within seconds.
+const FIRST_PROBE: Micros = 1_000_000;
 
 impl Health {
     pub fn from_row(row: &HealthRow) -> Health {
         Health {
             consecutive_failures: row.consecutive_failures.max(0) as u32,
+            failing_since: row.failing_since,
             quarantined_since: row.quarantined_since,
             next_probe_at: row.next_probe_at,
             probe_delay: row.probe_delay,
@@ -46,17 +64,14 @@ impl Health {
 
     fn write_to(&self, row: &mut HealthRow) {
         row.consecutive_failures = self.consecutive_failures.min(i32::MAX as u32) as i32;
+        row.failing_since = self.failing_since;
         row.quarantined_since = self.quarantined_since;
         row.next_probe_at = self.next_probe_at;
         row.probe_delay = self.probe_delay;
     }
 
     fn record(&mut self, target: &str, outcome: Outcome, now: Micros) {
-        let Outcome::Failure {
-            threshold,
-            probe_interval,
-        } = outcome
-        else {
+        let Outcome::Failure(policy) = outcome else {
             if self.quarantined_since.is_some() {
                 tracing::info!(target, "target recovered: quarantine lifted");
             }
@@ -64,23 +79,29 @@ impl Health {
             return;
         };
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        let since = *self.failing_since.get_or_insert(now);
+        let interval = policy.probe_interval.max(1);
         match self.quarantined_since {
             // More failures of the batch that started the quarantine: not probes.
-            Some(since) if since == now => {}
+            Some(started) if started == now => {}
             Some(_) => {
                 // A failed probe: wait longer before the next one.
-                self.probe_delay = (self.probe_delay * 2).min(probe_interval * 10);
+                self.probe_delay = (self.probe_delay * 2).min(interval);
                 self.next_probe_at = Some(now + self.probe_delay);
             }
-            None if threshold > 0 && self.consecutive_failures >= threshold => {
+            None if policy.threshold > 0
+                && self.consecutive_failures >= policy.threshold
+                && now - since >= policy.min_duration =>
+            {
                 tracing::warn!(
                     target,
                     failures = self.consecutive_failures,
+                    failing_for_ms = (now - since) / 1000,
                     "target quarantined"
                 );
                 self.quarantined_since = Some(now);
-                self.probe_delay = probe_interval;
-                self.next_probe_at = Some(now + probe_interval);
+                self.probe_delay = FIRST_PROBE.min(interval);
+                self.next_probe_at = Some(now + self.probe_delay);
             }
             None => {}
         }
@@ -138,15 +159,9 @@ impl QuarantineBoard {
         }
     }
 
-    /// Records a retryable failure; the target is quarantined after `threshold` in a row.
-    pub fn failed(&self, target: &str, threshold: u32, probe_interval: Micros) {
-        locked(&self.pending).push((
-            target.to_string(),
-            Outcome::Failure {
-                threshold,
-                probe_interval,
-            },
-        ));
+    /// Records a failure that says the target is unwell.
+    pub fn failed(&self, target: &str, policy: FailurePolicy) {
+        locked(&self.pending).push((target.to_string(), Outcome::Failure(policy)));
     }
 
     pub fn has_pending(&self) -> bool {
@@ -169,14 +184,22 @@ impl QuarantineBoard {
             if healthy && outcomes.iter().all(|o| *o == Outcome::Success) {
                 continue;
             }
+            let mut recovered = false;
             let row = target_health::update(db, &target, |row| {
                 let mut health = Health::from_row(row);
+                let was_failing = health.consecutive_failures > 0;
                 let now = now_micros();
                 for outcome in outcomes {
                     health.record(&target, outcome, now);
                 }
+                recovered = was_failing && health == Health::default();
                 health.write_to(row);
             })?;
+            if recovered {
+                // Back: what waited out its backoff during the outage goes now.
+                let hastened = target_health::hasten_retries(db, &target, now_micros())?;
+                tracing::info!(target = %target, hastened, "target answers again: retries made due");
+            }
             locked(&self.known).insert(target, Health::from_row(&row));
         }
         Ok(())
@@ -197,7 +220,8 @@ impl QuarantineBoard {
             let Some(at) = health.next_probe_at.filter(|at| *at <= now) else {
                 continue;
             };
-            if !db.read(|c| target_health::has_due_orders(c, target, now))? {
+            // A probe needs an order to send; one waiting out its backoff is taken early.
+            if !db.read(|c| target_health::has_open_orders(c, target))? {
                 continue;
             }
             if target_health::claim_probe(db, target, at, now + health.probe_delay.max(0))? {
@@ -214,45 +238,63 @@ impl QuarantineBoard {
 mod tests {
     use super::*;
 
-    const FAIL: Outcome = Outcome::Failure {
+    const SECOND: Micros = 1_000_000;
+    const FAIL: Outcome = Outcome::Failure(FailurePolicy {
         threshold: 3,
-        probe_interval: 1_000_000,
-    };
+        min_duration: 10 * SECOND,
+        probe_interval: 60 * SECOND,
+    });
 
     #[test]
-    fn quarantines_after_the_threshold_and_recovers_on_success() {
+    fn quarantines_after_failures_persisting_in_count_and_time() {
         let mut h = Health::default();
-        h.record("t", FAIL, 0);
-        h.record("t", FAIL, 0);
-        assert_eq!(h.quarantined_since, None);
-        h.record("t", FAIL, 10);
-        assert_eq!(h.quarantined_since, Some(10));
-        assert_eq!(h.next_probe_at, Some(1_000_010));
-        h.record("t", FAIL, 10);
+        // A burst: many failures within a second is not enough.
+        for _ in 0..50 {
+            h.record("t", FAIL, SECOND);
+        }
+        assert_eq!(
+            h.quarantined_since, None,
+            "a burst is retried, not quarantined"
+        );
+        assert_eq!(h.failing_since, Some(SECOND));
+        h.record("t", FAIL, 11 * SECOND);
+        assert_eq!(h.quarantined_since, Some(11 * SECOND));
         assert_eq!(
             h.next_probe_at,
-            Some(1_000_010),
+            Some(12 * SECOND),
+            "the first probe a second later"
+        );
+        h.record("t", FAIL, 11 * SECOND);
+        assert_eq!(
+            h.next_probe_at,
+            Some(12 * SECOND),
             "the same batch: not a probe"
         );
-        // A failed probe doubles the wait, up to ten intervals.
-        h.record("t", FAIL, 20);
-        assert_eq!(h.next_probe_at, Some(2_000_020));
+        // Failed probes double the wait, up to the probe interval.
+        h.record("t", FAIL, 12 * SECOND);
+        assert_eq!(h.next_probe_at, Some(14 * SECOND));
         for _ in 0..10 {
-            h.record("t", FAIL, 30);
+            h.record("t", FAIL, 20 * SECOND);
         }
-        assert_eq!(h.probe_delay, 10_000_000);
-        h.record("t", Outcome::Success, 40);
+        assert_eq!(h.probe_delay, 60 * SECOND);
+        h.record("t", Outcome::Success, 40 * SECOND);
         assert_eq!(h, Health::default());
+        // Time alone is not enough either.
+        let mut slow = Health::default();
+        slow.record("t", FAIL, 0);
+        slow.record("t", FAIL, 100 * SECOND);
+        assert_eq!(slow.quarantined_since, None);
         // A threshold of zero never quarantines.
         let mut never = Health::default();
-        for _ in 0..100 {
+        for n in 0..100 {
             never.record(
                 "u",
-                Outcome::Failure {
+                Outcome::Failure(FailurePolicy {
                     threshold: 0,
+                    min_duration: 0,
                     probe_interval: 1,
-                },
-                0,
+                }),
+                n * SECOND,
             );
         }
         assert_eq!(never.next_probe_at, None);
@@ -266,6 +308,7 @@ mod tests {
             "t".into(),
             Health {
                 consecutive_failures: 3,
+                failing_since: Some(1),
                 quarantined_since: Some(1),
                 next_probe_at: Some(2),
                 probe_delay: 1,

@@ -16,7 +16,7 @@ use crate::storage::orders::{self, AttemptRecord, Finish, Order, OrderState};
 use crate::storage::{now_micros, Db};
 
 use super::deliver::{LinkChange, Outcome as Delivery, Parked, Snapshot, Verification};
-use super::quarantine::{Permit, QuarantineBoard};
+use super::quarantine::{FailurePolicy, Permit, QuarantineBoard};
 use super::registry::TargetRegistry;
 use super::{backoff, deliver, planner, Target};
 
@@ -321,10 +321,16 @@ impl Engine {
             Ok(outcome) if outcome.parked.is_some() => {}
             Ok(_) => self.quarantine.succeeded(name),
             Err(e) if e.counts_against_health() => {
-                let interval =
-                    Duration::from_millis(target.config.probe_interval_ms).as_micros() as i64;
-                self.quarantine
-                    .failed(name, target.config.quarantine_after, interval);
+                let micros = |d: Duration| d.as_micros().min(i64::MAX as u128) as i64;
+                let cfg = &target.config;
+                self.quarantine.failed(
+                    name,
+                    FailurePolicy {
+                        threshold: cfg.quarantine_after,
+                        min_duration: micros(Duration::from_secs(cfg.quarantine_after_seconds)),
+                        probe_interval: micros(Duration::from_millis(cfg.probe_interval_ms)),
+                    },
+                );
             }
             Err(_) => {}
         }
@@ -333,6 +339,8 @@ impl Engine {
         let mut verified = false;
         let mut link = None;
         let mut held_reason = None;
+        let mut waiting_for = None;
+        let mut note = None;
         let (state, next_attempt_at, attempt) = match result {
             Ok(Delivery {
                 parked: Some(parked),
@@ -361,6 +369,7 @@ impl Engine {
                     _ => None,
                 };
                 verified = outcome.verification == Verification::Matches;
+                note = outcome.note;
                 link = outcome.link.map(|change| match change {
                     LinkChange::Set(remote) => Some(remote),
                     LinkChange::Remove => None,
@@ -395,7 +404,16 @@ impl Engine {
                 let age = Duration::from_micros(
                     now_micros().saturating_sub(order.created_at).max(0) as u64,
                 );
-                let within_budget = order.attempts < cfg.max_attempts
+                // Waiting for a member is not the target failing: only age bounds it (the
+                // member's order landing, or ending in error, makes this order due again).
+                let deferred = match &error {
+                    ConnectorError::Deferred { waiting_for: w, .. } => {
+                        waiting_for = w.clone();
+                        true
+                    }
+                    _ => false,
+                };
+                let within_budget = (deferred || order.attempts < cfg.max_attempts)
                     && age < Duration::from_secs(cfg.max_age_seconds);
                 match retry_after {
                     Some(retry_after) if within_budget => {
@@ -425,6 +443,8 @@ impl Engine {
                 link,
                 verified,
                 held_reason,
+                waiting_for,
+                note,
             },
             attempt,
         }

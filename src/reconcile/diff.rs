@@ -331,14 +331,19 @@ fn groups(
         let held = db.read(|c| accounts::by_remote_ids(c, &name, "Group", &remote_ids))?;
         for (id, group) in &page {
             cmp.plan.compared += 1;
-            let desired = group_object(group, id, |kind, member| {
+            let (desired, missing) = group_object(group, id, |kind, member| {
                 if kind == "Group" {
                     group_links.get(member).cloned()
                 } else {
                     user_links.get(member).cloned()
                 }
-            })
-            .map_err(|(kind, member)| format!("member {kind} {member} is not provisioned yet"));
+            });
+            let desired = match missing.first() {
+                None => Ok(desired),
+                Some((kind, member)) => {
+                    Err(format!("member {kind} {member} is not provisioned yet"))
+                }
+            };
             let account = group_links.get(id).and_then(|r| held.get(r));
             cmp.object(ObjectKind::Group, id, desired, account);
         }

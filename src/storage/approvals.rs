@@ -43,7 +43,7 @@ fn apply(tx: &mut WriteTx<'_>, ids: &[i64], decision: &Decision) -> Result<usize
     let mut moved = 0;
     for chunk in ids.chunks(BIND_CHUNK) {
         // The state condition again: a concurrent decision on the same order counts once.
-        let ids: Vec<i64> = diesel::update(
+        let decided: Vec<(i64, String, String)> = diesel::update(
             orders_table::table
                 .filter(orders_table::id.eq_any(chunk))
                 .filter(orders_table::state.eq(OrderState::AwaitingApproval.as_str())),
@@ -59,9 +59,17 @@ fn apply(tx: &mut WriteTx<'_>, ids: &[i64], decision: &Decision) -> Result<usize
             orders_table::next_attempt_at.eq(now),
             orders_table::updated_at.eq(now),
         ))
-        .returning(orders_table::id)
+        .returning((
+            orders_table::id,
+            orders_table::target,
+            orders_table::resource_id,
+        ))
         .get_results(tx.conn())?;
-        for id in &ids {
+        for (id, target, resource_id) in &decided {
+            if !decision.approve {
+                // A declined member is left out of its groups: those waiting for it go now.
+                orders::wake_waiting(tx, target, resource_id)?;
+            }
             diesel::insert_into(order_transitions::table)
                 .values((
                     order_transitions::order_id.eq(id),
@@ -70,7 +78,7 @@ fn apply(tx: &mut WriteTx<'_>, ids: &[i64], decision: &Decision) -> Result<usize
                 ))
                 .execute(tx.conn())?;
         }
-        moved += ids.len();
+        moved += decided.len();
     }
     Ok(moved)
 }

@@ -43,7 +43,7 @@ impl OrderState {
         OrderState::Inactive,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             OrderState::Pending => "pending",
             OrderState::Transmitted => "transmitted",
@@ -58,6 +58,17 @@ impl OrderState {
 
     pub fn parse(s: &str) -> Option<OrderState> {
         OrderState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// States of an order still on its way to the target.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            OrderState::Pending
+                | OrderState::Transmitted
+                | OrderState::Errored
+                | OrderState::AwaitingApproval
+        )
     }
 
     /// States after which nothing more happens to an order without an operator.
@@ -97,6 +108,10 @@ pub struct Order {
     pub decided_by: Option<String>,
     pub decided_at: Option<Micros>,
     pub decision_comment: Option<String>,
+    /// A deferred group order: the member whose order it waits for.
+    pub waiting_for: Option<String>,
+    /// What the order says beside its state (members left out of a group, and why).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -502,10 +517,18 @@ fn record_outcome(
         orders::lease_owner.eq(None::<String>),
         orders::lease_until.eq(None::<i64>),
         orders::updated_at.eq(now),
+        orders::waiting_for.eq(outcome.waiting_for.as_deref()),
+        orders::note.eq(outcome.note.as_deref().map(bounded)),
     ))
     .execute(tx.conn())?;
     if updated == 0 {
         return Ok(false);
+    }
+    if matches!(
+        state,
+        OrderState::Executed | OrderState::Verified | OrderState::Error
+    ) {
+        wake_waiting(tx, &order.target, &order.resource_id)?;
     }
     if let Some(reason) = &outcome.held_reason {
         diesel::update(orders::table.find(order.id))
@@ -534,6 +557,60 @@ fn record_outcome(
     Ok(true)
 }
 
+/// Makes the group orders deferred for `member` on `target` due now: the member's order has
+/// landed, or has ended in a way that leaves it out of the group.
+pub(super) fn wake_waiting(
+    tx: &mut WriteTx<'_>,
+    target: &str,
+    member: &str,
+) -> Result<usize, StoreError> {
+    let now = tx.now();
+    Ok(diesel::update(
+        orders::table
+            .filter(orders::target.eq(target))
+            .filter(orders::waiting_for.eq(member))
+            .filter(orders::state.eq(OrderState::Errored.as_str())),
+    )
+    .set(orders::next_attempt_at.eq(now))
+    .execute(tx.conn())?)
+}
+
+/// The newest order on `target` of each (resource type, id) asked for, with its state.
+pub fn latest_orders(
+    conn: &mut DbConnection,
+    target: &str,
+    resources: &[(String, String)],
+) -> Result<HashMap<(String, String), (i64, OrderState)>, StoreError> {
+    let mut latest: HashMap<(String, String), (i64, OrderState)> = HashMap::new();
+    for kind in ["User", "Group"] {
+        let ids: Vec<&str> = resources
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        for chunk in ids.chunks(500) {
+            let rows: Vec<(String, i64, String)> = orders::table
+                .filter(orders::target.eq(target))
+                .filter(orders::resource_type.eq(kind))
+                .filter(orders::resource_id.eq_any(chunk))
+                .select((orders::resource_id, orders::id, orders::state))
+                .load(conn)?;
+            for (id, order_id, state) in rows {
+                let Some(state) = OrderState::parse(&state) else {
+                    continue;
+                };
+                let slot = latest
+                    .entry((kind.to_string(), id))
+                    .or_insert((order_id, state));
+                if order_id > slot.0 {
+                    *slot = (order_id, state);
+                }
+            }
+        }
+    }
+    Ok(latest)
+}
+
 /// How an attempt ends, as the worker decided it.
 #[derive(Debug, Clone)]
 pub struct Finish {
@@ -545,6 +622,10 @@ pub struct Finish {
     pub verified: bool,
     /// Held for approval (`AwaitingApproval`): why.
     pub held_reason: Option<String>,
+    /// Deferred until this member's order has landed (it makes this order due at once).
+    pub waiting_for: Option<String>,
+    /// A note to keep on the order (members left out of a group).
+    pub note: Option<String>,
 }
 
 /// Gives back every order leased to `owner` (a worker shutting down): retryable at once.

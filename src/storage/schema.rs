@@ -117,6 +117,8 @@ diesel::table! {
         decided_by -> Nullable<Text>,
         decided_at -> Nullable<BigInt>,
         decision_comment -> Nullable<Text>,
+        waiting_for -> Nullable<Text>,
+        note -> Nullable<Text>,
     }
 }
 
@@ -176,6 +178,7 @@ diesel::table! {
         next_probe_at -> Nullable<BigInt>,
         probe_delay -> BigInt,
         updated_at -> BigInt,
+        failing_since -> Nullable<BigInt>,
     }
 }
 

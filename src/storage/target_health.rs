@@ -17,6 +17,8 @@ pub struct HealthRow {
     /// Microseconds between probes while quarantined.
     pub probe_delay: Micros,
     pub updated_at: Micros,
+    /// When the current run of failures began.
+    pub failing_since: Option<Micros>,
 }
 
 pub fn all(conn: &mut DbConnection) -> Result<Vec<HealthRow>, StoreError> {
@@ -80,6 +82,7 @@ pub fn update(
                 target_health::quarantined_since.eq(row.quarantined_since),
                 target_health::next_probe_at.eq(row.next_probe_at),
                 target_health::probe_delay.eq(row.probe_delay),
+                target_health::failing_since.eq(row.failing_since),
                 target_health::updated_at.eq(now),
             ))
             .execute(tx.conn())?;
@@ -89,7 +92,9 @@ pub fn update(
 }
 
 /// Takes the due probe of a quarantined target: moves its next probe to `next` if it is still
-/// at `seen`. Only one instance wins; the others see the new time.
+/// at `seen`, and makes the target's oldest open order due now, so the probe has an order to
+/// send even while every order waits out its backoff. Only one instance wins; the others see
+/// the new time.
 pub fn claim_probe(db: &Db, target: &str, seen: Micros, next: Micros) -> Result<bool, StoreError> {
     db.write(|tx| {
         let now = tx.now();
@@ -103,22 +108,54 @@ pub fn claim_probe(db: &Db, target: &str, seen: Micros, next: Micros) -> Result<
             target_health::updated_at.eq(now),
         ))
         .execute(tx.conn())?;
-        Ok(updated > 0)
+        if updated == 0 {
+            return Ok(false);
+        }
+        let oldest: Option<i64> = orders::table
+            .filter(orders::target.eq(target))
+            .filter(orders::state.eq_any(OPEN))
+            .filter(orders::waiting_for.is_null())
+            .filter(orders::next_attempt_at.gt(now))
+            .order(orders::id)
+            .select(orders::id)
+            .first(tx.conn())
+            .optional()?;
+        if let Some(id) = oldest {
+            diesel::update(orders::table.find(id))
+                .set(orders::next_attempt_at.eq(now))
+                .execute(tx.conn())?;
+        }
+        Ok(true)
     })
 }
 
-/// Whether the target has an order waiting that a worker could take now (a probe needs one).
-pub fn has_due_orders(
-    conn: &mut DbConnection,
-    target: &str,
-    now: Micros,
-) -> Result<bool, StoreError> {
-    let due: Option<i64> = orders::table
+const OPEN: [&str; 2] = [OrderState::Pending.as_str(), OrderState::Errored.as_str()];
+
+/// Whether the target has an order waiting to go (pending, or errored and waiting to be
+/// retried, not for a group member): a probe needs one.
+pub fn has_open_orders(conn: &mut DbConnection, target: &str) -> Result<bool, StoreError> {
+    let open: Option<i64> = orders::table
         .filter(orders::target.eq(target))
-        .filter(orders::state.eq_any([OrderState::Pending.as_str(), OrderState::Errored.as_str()]))
-        .filter(orders::next_attempt_at.le(now))
+        .filter(orders::state.eq_any(OPEN))
+        .filter(orders::waiting_for.is_null())
         .select(orders::id)
         .first(conn)
         .optional()?;
-    Ok(due.is_some())
+    Ok(open.is_some())
+}
+
+/// Makes the target's retries due now (not those waiting for a group member); answers how
+/// many. Called when a target that was failing answers again.
+pub fn hasten_retries(db: &Db, target: &str, now: Micros) -> Result<usize, StoreError> {
+    db.write(|tx| {
+        Ok(diesel::update(
+            orders::table
+                .filter(orders::target.eq(target))
+                .filter(orders::state.eq(OrderState::Errored.as_str()))
+                .filter(orders::waiting_for.is_null())
+                .filter(orders::next_attempt_at.gt(now)),
+        )
+        .set(orders::next_attempt_at.eq(now))
+        .execute(tx.conn())?)
+    })
 }

@@ -144,6 +144,7 @@ fn quarantine_and_recovery(backend: Backend) {
     target.retry_base_ms = 20;
     target.retry_max_ms = 50;
     target.quarantine_after = 2;
+    target.quarantine_after_seconds = 0;
     target.probe_interval_ms = 700;
     let s = TestServer::start_with(backend, |c| {
         c.targets = vec![target];

@@ -440,7 +440,7 @@ fn quarantine_is_shared_by_instances(backend: Backend) {
     });
     let (ops_a, ops_b) = (Ops::on(&a), Ops::on(&b));
     let shaky = json!({"name": "shaky", "url": faulty.base, "retry_base_ms": 20, "retry_max_ms": 50,
-        "quarantine_after": 2, "probe_interval_ms": 600_000});
+        "quarantine_after": 2, "quarantine_after_seconds": 0, "probe_interval_ms": 600_000});
     assert_eq!(ops_a.post("/targets", Some(&shaky)).status, 201);
     a.create_user(&json!({"userName": "first"}));
     let seen_by_b = wait_for("the quarantine, as the other instance reports it", || {
@@ -460,10 +460,10 @@ fn quarantine_is_shared_by_instances(backend: Backend) {
         .map(|i| id_of(&b.create_user(&json!({"userName": format!("later{i}")}))))
         .collect();
     std::thread::sleep(Duration::from_millis(1_500));
-    assert_eq!(
-        posts(),
-        before,
-        "neither instance delivers while quarantined"
+    assert!(
+        posts() <= before + 1,
+        "neither instance delivers while quarantined, but for one probe a second in: {} POSTs",
+        posts() - before
     );
     for id in &waiting {
         let list = orders_of(&b, "User", id);

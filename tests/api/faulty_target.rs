@@ -33,9 +33,9 @@ struct State {
     log: Vec<(String, String)>,
     /// Answer filters with `or` with 400, as targets that support only `userName eq` do.
     reject_or_filters: bool,
-    /// Answer `cursor` paging (RFC 9865) with 400; without this it is ignored, as by targets
-    /// that know only index paging.
-    reject_cursors: bool,
+    /// Answer `cursor` paging (RFC 9865) with this status (400, 501); without one it is
+    /// ignored, as by targets that know only index paging.
+    cursor_refusal: Option<u16>,
 }
 
 pub struct FaultyTarget {
@@ -61,10 +61,10 @@ impl FaultyTarget {
     }
 
     /// A well-behaved target that knows only index paging, two users a page, and answers a
-    /// `cursor` with 400 when `reject_cursors`.
-    pub fn start_index_paged(reject_cursors: bool) -> FaultyTarget {
+    /// `cursor` with `cursor_refusal` (or ignores it).
+    pub fn start_index_paged(cursor_refusal: Option<u16>) -> FaultyTarget {
         Self::start_with(State {
-            reject_cursors,
+            cursor_refusal,
             ..State::default()
         })
     }
@@ -143,9 +143,13 @@ impl Drop for FaultyTarget {
 
 /// A list of every user, index-paged two at a time (`startIndex`, 1-based).
 fn index_page(s: &State, query: &str) -> HttpResponse {
-    if s.reject_cursors && query.split('&').any(|p| p.starts_with("cursor")) {
-        return HttpResponse::BadRequest()
-            .json(json!({"scimType": "invalidValue", "detail": "cursor paging is not supported"}));
+    if let Some(status) = s.cursor_refusal {
+        if query.split('&').any(|p| p.starts_with("cursor")) {
+            let status = actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+            return HttpResponse::build(status)
+                .json(json!({"detail": "cursor paging is not supported"}));
+        }
     }
     let start: usize = query
         .split('&')
@@ -312,6 +316,11 @@ async fn handle(
                     ),
                 }
             }
+            // Like many applications: no PATCH at all.
+            ("PATCH", _) => (
+                None,
+                HttpResponse::NotImplemented().json(json!({"detail": "PATCH is not implemented"})),
+            ),
             _ => (None, HttpResponse::NotFound().finish()),
         }
     };

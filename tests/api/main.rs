@@ -3,6 +3,8 @@
 //! The HTTP-level protocol suite. Every test runs against SQLite and against a real
 //! PostgreSQL server started by the harness; modules follow the RFC sections they check.
 
+#[path = "../support/interop.rs"]
+mod interop_servers;
 #[path = "../support/postgres.rs"]
 mod postgres;
 #[path = "../support/slapd.rs"]
@@ -18,6 +20,7 @@ mod cli;
 mod discovery;
 mod faulty_target;
 mod idp_dialects;
+mod interop;
 mod ldap_target;
 mod on_demand;
 mod openapi;

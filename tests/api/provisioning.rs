@@ -448,6 +448,52 @@ fn deactivate_policy(backend: Backend) {
     });
 }
 
+/// A target without PATCH (501): updates and deactivations go out as PUT, learnt from the
+/// first refusal, and the order ends executed, not in error.
+fn targets_without_patch_are_updated_by_put(backend: Backend) {
+    use crate::faulty_target::FaultyTarget;
+    let app = FaultyTarget::start(vec![]);
+    let mut t = TargetConfig::scim("nopatch", &app.base);
+    t.groups = false;
+    t.deprovision = "deactivate".into();
+    t.users_filter = Some("active eq true".into());
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let id = id_of(&s.create_user(&json!({"userName": "np", "title": "Before", "active": true})));
+    wait_for("created", || settled(&s, "User", &id).then_some(()));
+    patch(
+        &s,
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "title", "value": "After"}]),
+    );
+    wait_for("updated by PUT", || {
+        app.users()
+            .into_iter()
+            .find(|u| u["userName"] == "np" && u["title"] == "After")
+    });
+    patch(
+        &s,
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    );
+    wait_for("deactivated by PUT", || {
+        app.users()
+            .into_iter()
+            .find(|u| u["userName"] == "np" && u["active"] == false)
+    });
+    wait_for("settled", || settled(&s, "User", &id).then_some(()));
+    let orders = orders_of(&s, "User", &id);
+    assert!(
+        orders.iter().all(|o| o.state != "error"),
+        "{:?}",
+        orders
+            .iter()
+            .map(|o| (&o.state, &o.last_error))
+            .collect::<Vec<_>>()
+    );
+    let patches = app.requests().iter().filter(|(m, _)| m == "PATCH").count();
+    assert_eq!(patches, 1, "PATCH refused once, then not asked again");
+}
+
 /// OAuth 2.0 client credentials: the token is fetched once, reused, and fetched again when the
 /// target answers 401.
 fn oauth_client_credentials(backend: Backend) {
@@ -759,7 +805,19 @@ fn batched_lookups_share_requests_and_fall_back(backend: Backend) {
         assert_eq!(names.len(), 40, "{name}: every user once");
         assert_eq!(t.users().len(), 40, "{name}: no duplicates");
     }
-    let gets = |t: &FaultyTarget| t.requests().iter().filter(|(m, _)| m == "GET").count();
+    let gets = |t: &FaultyTarget| {
+        t.requests()
+            .iter()
+            .filter(|(m, p)| m == "GET" && !p.ends_with("/ServiceProviderConfig"))
+            .count()
+    };
+    // The target's capabilities are read once, before anything is guessed.
+    let spc_reads = capable
+        .requests()
+        .iter()
+        .filter(|(m, p)| m == "GET" && p.ends_with("/ServiceProviderConfig"))
+        .count();
+    assert_eq!(spc_reads, 1, "ServiceProviderConfig read once");
     // Read-backs come with the creates' answers; the batch's 40 users were looked up together
     // when it was claimed.
     assert!(
@@ -777,6 +835,7 @@ fn batched_lookups_share_requests_and_fall_back(backend: Backend) {
 }
 
 crate::for_each_backend!(
+    targets_without_patch_are_updated_by_put,
     batched_lookups_share_requests_and_fall_back,
     users_and_groups_arrive_with_translated_members,
     existing_accounts_are_correlated,
