@@ -437,7 +437,7 @@ pub fn finish_all(
     owner: &str,
     outcomes: &[(&Order, &Finish, &AttemptRecord)],
 ) -> Result<Vec<bool>, StoreError> {
-    db.write(|tx| {
+    let recorded: Vec<bool> = db.write(|tx| -> Result<Vec<bool>, StoreError> {
         let mut recorded = Vec::with_capacity(outcomes.len());
         let mut moved = Vec::with_capacity(outcomes.len() * 2);
         for (order, outcome, attempt) in outcomes {
@@ -454,6 +454,33 @@ pub fn finish_all(
         record_attempts(tx, outcomes)?;
         transitions(tx, &moved)?;
         Ok(recorded)
+    })?;
+    for ((order, outcome, _), kept) in outcomes.iter().zip(&recorded) {
+        if let (true, Some(member)) = (kept, &outcome.waiting_for) {
+            wake_if_landed(db, order, member)?;
+        }
+    }
+    Ok(recorded)
+}
+
+/// A deferred order whose member landed while it was being delivered has nothing to wait for:
+/// due now. Run after the deferral is committed, with the member's orders read under row
+/// locks on PostgreSQL: the member's outcome, recorded concurrently, is either seen here or
+/// sees the deferral (and wakes it). SQLite's writers are serialised already.
+fn wake_if_landed(db: &Db, order: &Order, member: &str) -> Result<(), StoreError> {
+    db.write(|tx| {
+        if has_open_order(tx, &order.target, member)? {
+            return Ok(());
+        }
+        let now = tx.now();
+        diesel::update(
+            orders::table
+                .filter(orders::id.eq(order.id))
+                .filter(orders::state.eq(OrderState::Errored.as_str())),
+        )
+        .set(orders::next_attempt_at.eq(now))
+        .execute(tx.conn())?;
+        Ok(())
     })
 }
 
@@ -530,6 +557,7 @@ fn record_outcome(
     ) {
         wake_waiting(tx, &order.target, &order.resource_id)?;
     }
+
     if let Some(reason) = &outcome.held_reason {
         diesel::update(orders::table.find(order.id))
             .set(orders::held_reason.eq(reason))
@@ -575,13 +603,36 @@ pub(super) fn wake_waiting(
     .execute(tx.conn())?)
 }
 
+/// Whether `resource` has an order on `target` still on its way, read under row locks on
+/// PostgreSQL.
+fn has_open_order(tx: &mut WriteTx<'_>, target: &str, resource: &str) -> Result<bool, StoreError> {
+    let open = [
+        OrderState::Pending.as_str(),
+        OrderState::Transmitted.as_str(),
+        OrderState::Errored.as_str(),
+        OrderState::AwaitingApproval.as_str(),
+    ];
+    let query = orders::table
+        .filter(orders::target.eq(target))
+        .filter(orders::resource_id.eq(resource))
+        .select((orders::id, orders::state));
+    let rows: Vec<(i64, String)> = match tx.conn() {
+        DbConnection::Postgresql(pg) => query.for_update().load(pg)?,
+        DbConnection::Sqlite(lite) => query.load(lite)?,
+    };
+    Ok(rows.iter().any(|(_, state)| open.contains(&state.as_str())))
+}
+
+/// The newest order of each resource, by (resource type, id): its id and state.
+pub type LatestOrders = HashMap<(String, String), (i64, OrderState)>;
+
 /// The newest order on `target` of each (resource type, id) asked for, with its state.
 pub fn latest_orders(
     conn: &mut DbConnection,
     target: &str,
     resources: &[(String, String)],
-) -> Result<HashMap<(String, String), (i64, OrderState)>, StoreError> {
-    let mut latest: HashMap<(String, String), (i64, OrderState)> = HashMap::new();
+) -> Result<LatestOrders, StoreError> {
+    let mut latest = LatestOrders::new();
     for kind in ["User", "Group"] {
         let ids: Vec<&str> = resources
             .iter()

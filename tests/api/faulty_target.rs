@@ -36,6 +36,8 @@ struct State {
     /// Answer `cursor` paging (RFC 9865) with this status (400, 501); without one it is
     /// ignored, as by targets that know only index paging.
     cursor_refusal: Option<u16>,
+    /// The ServiceProviderConfig to serve; none: 404, as many applications answer.
+    announce: Option<Value>,
 }
 
 pub struct FaultyTarget {
@@ -65,6 +67,14 @@ impl FaultyTarget {
     pub fn start_index_paged(cursor_refusal: Option<u16>) -> FaultyTarget {
         Self::start_with(State {
             cursor_refusal,
+            ..State::default()
+        })
+    }
+
+    /// A well-behaved target that announces `spc` as its ServiceProviderConfig.
+    pub fn start_announcing(spc: Value) -> FaultyTarget {
+        Self::start_with(State {
+            announce: Some(spc),
             ..State::default()
         })
     }
@@ -213,6 +223,10 @@ async fn handle(
             }
         }
         match (method.as_str(), path.trim_start_matches("/scim/v2")) {
+            ("GET", "/ServiceProviderConfig") => match &s.announce {
+                Some(spc) => (None, HttpResponse::Ok().json(spc)),
+                None => (None, HttpResponse::NotFound().finish()),
+            },
             ("GET", "/Users") => {
                 let query = req
                     .query_string()

@@ -448,50 +448,78 @@ fn deactivate_policy(backend: Backend) {
     });
 }
 
-/// A target without PATCH (501): updates and deactivations go out as PUT, learnt from the
-/// first refusal, and the order ends executed, not in error.
+/// A target without PATCH: updates and deactivations go out as PUT and the orders end executed,
+/// not in error. A target that says so in its ServiceProviderConfig is never sent a PATCH; one
+/// that does not is sent one, refuses it (501), and is not asked again.
 fn targets_without_patch_are_updated_by_put(backend: Backend) {
     use crate::faulty_target::FaultyTarget;
-    let app = FaultyTarget::start(vec![]);
-    let mut t = TargetConfig::scim("nopatch", &app.base);
-    t.groups = false;
-    t.deprovision = "deactivate".into();
-    t.users_filter = Some("active eq true".into());
-    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
-    let id = id_of(&s.create_user(&json!({"userName": "np", "title": "Before", "active": true})));
-    wait_for("created", || settled(&s, "User", &id).then_some(()));
-    patch(
-        &s,
-        &format!("/Users/{id}"),
-        json!([{"op": "replace", "path": "title", "value": "After"}]),
-    );
-    wait_for("updated by PUT", || {
-        app.users()
-            .into_iter()
-            .find(|u| u["userName"] == "np" && u["title"] == "After")
-    });
-    patch(
-        &s,
-        &format!("/Users/{id}"),
-        json!([{"op": "replace", "path": "active", "value": false}]),
-    );
-    wait_for("deactivated by PUT", || {
-        app.users()
-            .into_iter()
-            .find(|u| u["userName"] == "np" && u["active"] == false)
-    });
-    wait_for("settled", || settled(&s, "User", &id).then_some(()));
-    let orders = orders_of(&s, "User", &id);
-    assert!(
-        orders.iter().all(|o| o.state != "error"),
-        "{:?}",
-        orders
-            .iter()
-            .map(|o| (&o.state, &o.last_error))
-            .collect::<Vec<_>>()
-    );
-    let patches = app.requests().iter().filter(|(m, _)| m == "PATCH").count();
-    assert_eq!(patches, 1, "PATCH refused once, then not asked again");
+    let announced = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": false}, "filter": {"supported": true, "maxResults": 50},
+        "pagination": {"cursor": false, "index": true}});
+    for (app, patches_expected) in [
+        (FaultyTarget::start(vec![]), 1),
+        (FaultyTarget::start_announcing(announced), 0),
+    ] {
+        let mut t = TargetConfig::scim("nopatch", &app.base);
+        t.groups = false;
+        t.deprovision = "deactivate".into();
+        t.users_filter = Some("active eq true".into());
+        let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+        let id =
+            id_of(&s.create_user(&json!({"userName": "np", "title": "Before", "active": true})));
+        wait_for("created", || settled(&s, "User", &id).then_some(()));
+        patch(
+            &s,
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "title", "value": "After"}]),
+        );
+        wait_for("updated by PUT", || {
+            app.users()
+                .into_iter()
+                .find(|u| u["userName"] == "np" && u["title"] == "After")
+        });
+        patch(
+            &s,
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        );
+        wait_for("deactivated by PUT", || {
+            app.users()
+                .into_iter()
+                .find(|u| u["userName"] == "np" && u["active"] == false)
+        });
+        wait_for("settled", || settled(&s, "User", &id).then_some(()));
+        let orders = orders_of(&s, "User", &id);
+        assert!(
+            orders.iter().all(|o| o.state != "error"),
+            "{:?}",
+            orders
+                .iter()
+                .map(|o| (&o.state, &o.last_error))
+                .collect::<Vec<_>>()
+        );
+        let patches = app.requests().iter().filter(|(m, _)| m == "PATCH").count();
+        assert_eq!(patches, patches_expected);
+
+        // The connection test reports what the target announced.
+        let found = crate::admin_targets::Ops::on(&s).post("/targets/nopatch/test", None);
+        assert_eq!(found.body["ok"], true, "{}", found.text);
+        let capabilities = &found.body["found"]["capabilities"];
+        if patches_expected == 0 {
+            assert_eq!(capabilities["source"], "ServiceProviderConfig");
+            assert_eq!(capabilities["patch"], false);
+            assert_eq!(capabilities["cursor"], false);
+            assert_eq!(capabilities["filterMaxResults"], 50);
+        } else {
+            assert!(capabilities["patch"].is_null(), "{capabilities}");
+            assert!(
+                capabilities["source"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("no ServiceProviderConfig")),
+                "{capabilities}"
+            );
+        }
+    }
 }
 
 /// OAuth 2.0 client credentials: the token is fetched once, reused, and fetched again when the

@@ -351,7 +351,99 @@ fn leaving_scope_is_deprovisioning(backend: Backend) {
     assert_eq!(unknown.status, 400, "{}", unknown.body);
 }
 
+/// A group order deferred for a member goes as soon as that member's order lands, not on its
+/// backoff (a minute here, beyond the test's patience); a member whose order is declined is
+/// left out of the group, and the group's order says so.
+fn deferred_groups_go_when_their_members_land(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let mut t = target_for(&app, "app");
+    t.retry_base_ms = 60_000;
+    t.retry_max_ms = 60_000;
+    t.review = ReviewRules {
+        filter: Some("title eq \"Held\"".into()),
+        ..ReviewRules::default()
+    };
+    let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
+    let ops = api_token::issue_with_role(&s.db, "ops", Role::Admin).expect("admin token");
+    let held = id_of(&s.create_user(&json!({"userName": "held", "title": "Held"})));
+    let declined = id_of(&s.create_user(&json!({"userName": "declined", "title": "Held"})));
+    let free = id_of(&s.create_user(&json!({"userName": "free"})));
+    let approved_group = id_of(&s.create_group(&json!({"displayName": "Approved",
+        "members": [{"value": held}, {"value": free}]})));
+    let declined_group = id_of(&s.create_group(&json!({"displayName": "Declined",
+        "members": [{"value": declined}, {"value": free}]})));
+    let held_order = order_in(&s, "User", &held, "awaiting_approval");
+    let declined_order = order_in(&s, "User", &declined, "awaiting_approval");
+    for (group, member) in [(&approved_group, &held), (&declined_group, &declined)] {
+        let waiting = wait_for("the group deferred for its held member", || {
+            orders_of(&s, "Group", group)
+                .into_iter()
+                .next_back()
+                .filter(|o| o.state == "errored")
+                .filter(|o| o.waiting_for.as_deref() == Some(member.as_str()))
+        });
+        assert!(waiting.note.is_none());
+    }
+    assert!(remote_group(&app, "Approved").is_none());
+    let remote_free = id_of(&remote_user(&app, "free").expect("free on the target"));
+
+    let decide = |order: &Order, verb: &str| {
+        let r = admin(
+            &s,
+            &ops,
+            Method::POST,
+            &format!("/orders/{}/{verb}", order.id),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    let members = |group: &Value| -> Vec<String> {
+        let mut list: Vec<String> = group["members"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|v| v["value"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        list.sort();
+        list
+    };
+    // The member lands: its group goes at once, long before its backoff.
+    decide(&held_order, "approve");
+    let remote_held = id_of(&wait_for("held on the target", || {
+        remote_user(&app, "held")
+    }));
+    let there = wait_for("the group whose member landed", || {
+        remote_group(&app, "Approved")
+    });
+    let mut expected = vec![remote_held, remote_free.clone()];
+    expected.sort();
+    assert_eq!(members(&there), expected);
+
+    // The member is declined: its group goes without it, and says so.
+    decide(&declined_order, "decline");
+    let there = wait_for("the group whose member was declined", || {
+        remote_group(&app, "Declined")
+    });
+    assert_eq!(members(&there), vec![remote_free]);
+    let done = wait_for("the group's order settled", || {
+        orders_of(&s, "Group", &declined_group)
+            .into_iter()
+            .next_back()
+            .filter(|o| matches!(o.state.as_str(), "executed" | "verified"))
+    });
+    let note = done.note.unwrap_or_default();
+    assert!(
+        note.contains(&declined) && note.contains("cancelled"),
+        "{note:?}"
+    );
+    assert!(done.waiting_for.is_none());
+    assert!(remote_user(&app, "declined").is_none());
+}
+
 crate::for_each_backend!(
+    deferred_groups_go_when_their_members_land,
     rules_hold_orders_until_approved_or_declined,
     review_all_and_bulk_decline,
     leaving_scope_is_deprovisioning

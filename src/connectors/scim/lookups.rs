@@ -37,7 +37,9 @@ impl ScimConnector {
         values: &[String],
         attributes: Option<&str>,
     ) -> Result<Option<Vec<Value>>, ConnectorError> {
-        if !self.batch_filters.load(Ordering::Relaxed) {
+        if !self.batch_filters.load(Ordering::Relaxed)
+            || self.capabilities().await?.filter == Some(false)
+        {
             return Ok(None);
         }
         let filter = any_of(attribute, values);
