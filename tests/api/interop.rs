@@ -53,8 +53,8 @@ impl Remote {
             }
             Peer::External(implementation) => {
                 let server = ExternalScim::start(implementation);
-                let base = server.base.clone();
-                (Running::External(server), base, None)
+                let (base, token) = (server.base.clone(), server.token.clone());
+                (Running::External(server), base, token)
             }
         };
         Remote {

@@ -31,6 +31,9 @@ pub struct ExternalScim {
     pub implementation: Implementation,
     /// e.g. `http://127.0.0.1:40123/scim/v2`
     pub base: String,
+    /// The bearer token it demands, if it can demand one (scim2-server can; scimmy's routers
+    /// leave authentication to the application, and this launcher has none).
+    pub token: Option<String>,
     child: Child,
 }
 
@@ -69,17 +72,19 @@ impl ExternalScim {
         }
         let port = free_port();
         let root = root();
-        let (mut command, base) = match implementation {
+        let (mut command, base, token) = match implementation {
             Implementation::Scim2Server => {
+                let token = format!("interop-{port}");
                 let mut c = Command::new(root.join("target/interop/venv/bin/scim2-server"));
-                c.args(["--hostname", "127.0.0.1", "--port", &port.to_string()]);
-                (c, format!("http://127.0.0.1:{port}/v2"))
+                c.args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--bearer-token", &token]);
+                (c, format!("http://127.0.0.1:{port}/v2"), Some(token))
             }
             Implementation::Scimmy => {
                 let mut c = Command::new("node");
                 c.arg(root.join("tests/interop/scimmy/server.js"))
                     .arg(port.to_string());
-                (c, format!("http://127.0.0.1:{port}/scim/v2"))
+                (c, format!("http://127.0.0.1:{port}/scim/v2"), None)
             }
         };
         let child = command
@@ -92,6 +97,7 @@ impl ExternalScim {
         let server = ExternalScim {
             implementation,
             base,
+            token,
             child,
         };
         server.wait_until_ready();
@@ -103,11 +109,11 @@ impl ExternalScim {
         let url = format!("{}/ServiceProviderConfig", self.base);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if client
-                .get(&url)
-                .send()
-                .is_ok_and(|r| r.status().is_success())
-            {
+            let mut request = client.get(&url);
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
+            if request.send().is_ok_and(|r| r.status().is_success()) {
                 return;
             }
             assert!(
