@@ -8,14 +8,18 @@
 //!
 //! `SCIMGATE_BENCH_ORDERS` (default 10,000) and `SCIMGATE_BENCH_CONCURRENCY` (default 8).
 
+#[path = "support/server.rs"]
+mod server;
+
+use server::{start, Server};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use serde_json::json;
 
-use scimgate::auth::api_token;
 use scimgate::config::{Config, TargetAuth, TargetConfig};
 use scimgate::identity::Directory;
 use scimgate::scim::projection::Projection;
@@ -26,41 +30,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-struct Server {
-    base: String,
-    token: String,
-    db: Db,
-    _dir: tempfile::TempDir,
-}
-
-fn start(adjust: impl FnOnce(&mut Config) + Send + 'static) -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config {
-        listen: "127.0.0.1:0".into(),
-        database_url: format!("sqlite://{}", dir.path().join("db").display()),
-        pool_size: 16,
-        ..Config::default()
-    };
-    adjust(&mut config);
-    let db = Db::open(&config.database_url, 4).expect("open");
-    let token = api_token::issue(&db, "bench").expect("token");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let started = scimgate::app::start(&config).expect("start");
-            tx.send(started.addr).expect("addr");
-            let _ = started.server.await;
-        })
-    });
-    let addr = rx.recv().expect("started");
-    Server {
-        base: format!("http://{addr}/scim/v2"),
-        token,
-        db,
-        _dir: dir,
-    }
 }
 
 fn user(i: usize) -> serde_json::Value {

@@ -10,53 +10,22 @@
 //!
 //! `SCIMGATE_BENCH_OUTAGES` (seconds, comma-separated; default `2,5,60`).
 
+#[path = "support/server.rs"]
+mod server;
+
+use server::start;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use serde_json::json;
 
-use scimgate::auth::api_token;
-use scimgate::config::{Config, TargetAuth, TargetConfig};
+use scimgate::config::{TargetAuth, TargetConfig};
 use scimgate::storage::{orders, target_health, Db};
-
-struct Server {
-    base: String,
-    token: String,
-    db: Db,
-    _dir: tempfile::TempDir,
-}
-
-fn start(adjust: impl FnOnce(&mut Config) + Send + 'static) -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config {
-        listen: "127.0.0.1:0".into(),
-        database_url: format!("sqlite://{}", dir.path().join("db").display()),
-        pool_size: 8,
-        ..Config::default()
-    };
-    adjust(&mut config);
-    let db = Db::open(&config.database_url, 4).expect("open");
-    let token = api_token::issue(&db, "bench").expect("token");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let started = scimgate::app::start(&config).expect("start");
-            tx.send(started.addr).expect("addr");
-            let _ = started.server.await;
-        })
-    });
-    let addr = rx.recv().expect("started");
-    Server {
-        base: format!("http://{addr}/scim/v2"),
-        token,
-        db,
-        _dir: dir,
-    }
-}
 
 /// A TCP relay to `upstream` that can cut every connection, open and new, while `down`.
 struct Relay {

@@ -162,7 +162,8 @@ impl Remote {
     }
 }
 
-fn member_values(group: &Value) -> Vec<String> {
+/// A group's member values, sorted, each once.
+pub(crate) fn member_values(group: &Value) -> Vec<String> {
     let mut values: Vec<String> = group["members"]
         .as_array()
         .map(|m| {

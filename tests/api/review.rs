@@ -11,6 +11,7 @@ use scimgate::provisioning::review::ReviewRules;
 use scimgate::storage::orders::Order;
 
 use crate::harness::{id_of, send, Backend, Resp, TestServer};
+use crate::interop::member_values as members;
 use crate::provisioning::{orders_of, wait_for};
 
 /// An admin API call with a JSON body (or none).
@@ -396,18 +397,6 @@ fn deferred_groups_go_when_their_members_land(backend: Backend) {
             None,
         );
         assert_eq!(r.status, 200, "{}", r.body);
-    };
-    let members = |group: &Value| -> Vec<String> {
-        let mut list: Vec<String> = group["members"]
-            .as_array()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|v| v["value"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        list.sort();
-        list
     };
     // The member lands: its group goes at once, long before its backoff.
     decide(&held_order, "approve");

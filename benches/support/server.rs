@@ -1,0 +1,44 @@
+//! A scimgate server for benchmarks: SQLite in a temp dir, a free loopback port, an API token.
+
+use std::sync::mpsc;
+
+use scimgate::auth::api_token;
+use scimgate::config::Config;
+use scimgate::storage::Db;
+
+pub struct Server {
+    /// e.g. `http://127.0.0.1:40123/scim/v2`
+    pub base: String,
+    pub token: String,
+    pub db: Db,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a server after `adjust` has changed the bench configuration.
+pub fn start(adjust: impl FnOnce(&mut Config) + Send + 'static) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: format!("sqlite://{}", dir.path().join("db").display()),
+        pool_size: 16,
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let db = Db::open(&config.database_url, 4).expect("open");
+    let token = api_token::issue(&db, "bench").expect("token");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let started = scimgate::app::start(&config).expect("start");
+            tx.send(started.addr).expect("addr");
+            let _ = started.server.await;
+        })
+    });
+    let addr = rx.recv().expect("started");
+    Server {
+        base: format!("http://{addr}/scim/v2"),
+        token,
+        db,
+        _dir: dir,
+    }
+}
