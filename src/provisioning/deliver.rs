@@ -152,12 +152,12 @@ pub enum LinkChange {
 /// What a delivery learnt on the way, recorded with its outcome: the identity-link change and
 /// a note for the order (members left out of a group).
 #[derive(Debug, Default)]
-struct LinkLog {
+struct DeliveryLog {
     link: std::sync::Mutex<Option<LinkChange>>,
     note: std::sync::Mutex<Option<String>>,
 }
 
-impl LinkLog {
+impl DeliveryLog {
     fn record(&self, change: LinkChange) {
         if let Ok(mut slot) = self.link.lock() {
             *slot = Some(change);
@@ -250,7 +250,7 @@ pub async fn deliver(
     if target.config.kind == manual::KIND {
         return manual::hand_over(directory, target, order, snapshot, in_scope).await;
     }
-    let links = LinkLog::default();
+    let links = DeliveryLog::default();
     let (delivered, sent) = apply(directory, target, order, snapshot, in_scope, &links).await?;
     let verification = match (&sent, &delivered.remote_id) {
         (Some(object), Some(remote_id)) => {
@@ -286,7 +286,7 @@ async fn apply(
     order: &Order,
     snapshot: Snapshot,
     in_scope: bool,
-    links: &LinkLog,
+    links: &DeliveryLog,
 ) -> Result<(Delivered, Option<Value>), ConnectorError> {
     let db = directory.db();
     let kind = kind_of(order);
@@ -380,7 +380,7 @@ async fn upsert(
     linked: Option<String>,
     object: &Value,
     secrets: &[String],
-    links: &LinkLog,
+    links: &DeliveryLog,
 ) -> Result<Delivered, ConnectorError> {
     let connector = &target.connector;
     let changes = &without(object, secrets);
@@ -434,7 +434,7 @@ async fn upsert(
 fn updated(
     result: Result<Delivered, ConnectorError>,
     linked: &str,
-    links: &LinkLog,
+    links: &DeliveryLog,
 ) -> Result<Delivered, ConnectorError> {
     if let Ok(Delivered {
         remote_id: Some(now),
@@ -586,7 +586,7 @@ async fn deprovision(
     kind: ObjectKind,
     linked: Option<String>,
     order: &Order,
-    links: &LinkLog,
+    links: &DeliveryLog,
 ) -> Result<Delivered, ConnectorError> {
     let Some(remote) = linked else {
         // Never provisioned there: nothing to undo.

@@ -191,11 +191,22 @@ pub fn plan(directory: &Directory, target: &Target) -> Result<Plan, ReconcileErr
         target,
         plan: Plan::default(),
     };
+    // The users in the target's scope (`None`: all of them).
+    let scope = match &target.users_filter {
+        Some(filter) => Some(directory.user_ids_matching(filter)?),
+        None => None,
+    };
     if config.users {
-        users(directory, &mut cmp, &user_links, policy)?;
+        users(directory, &mut cmp, &user_links, scope.as_ref(), policy)?;
     }
     if config.groups {
-        groups(directory, &mut cmp, &user_links, &group_links)?;
+        groups(
+            directory,
+            &mut cmp,
+            &user_links,
+            &group_links,
+            scope.as_ref(),
+        )?;
     }
     Ok(cmp.plan)
 }
@@ -204,15 +215,12 @@ fn users(
     directory: &Directory,
     cmp: &mut Comparison<'_>,
     links: &HashMap<String, String>,
+    scope: Option<&HashSet<String>>,
     policy: OrphanPolicy,
 ) -> Result<(), ReconcileError> {
     let target = cmp.target;
     let name = target.config.name.as_str();
     let db = directory.db();
-    let scope = match &target.users_filter {
-        Some(filter) => Some(directory.user_ids_matching(filter)?),
-        None => None,
-    };
     let secrets = target.mapping.secret_targets();
     let projection = target.mapping.user_projection();
     let mut present: HashSet<String> = HashSet::new();
@@ -230,7 +238,7 @@ fn users(
             present.insert(id.clone());
             cmp.plan.compared += 1;
             let account = links.get(id).and_then(|r| held.get(r));
-            let in_scope = scope.as_ref().is_none_or(|s| s.contains(id));
+            let in_scope = scope.is_none_or(|s| s.contains(id));
             if in_scope {
                 let mut desired = target.mapping.user(user, id);
                 if let Value::Object(fields) = &mut desired {
@@ -316,6 +324,7 @@ fn groups(
     cmp: &mut Comparison<'_>,
     user_links: &HashMap<String, String>,
     group_links: &HashMap<String, String>,
+    scope: Option<&HashSet<String>>,
 ) -> Result<(), ReconcileError> {
     let name = cmp.target.config.name.clone();
     let db = directory.db();
@@ -338,7 +347,11 @@ fn groups(
                     user_links.get(member).cloned()
                 }
             });
-            let desired = match missing.first() {
+            // Users out of the target's scope are left out of its groups, as delivery does.
+            let awaited = missing
+                .iter()
+                .find(|(kind, member)| kind != "User" || scope.is_none_or(|s| s.contains(member)));
+            let desired = match awaited {
                 None => Ok(desired),
                 Some((kind, member)) => {
                     Err(format!("member {kind} {member} is not provisioned yet"))

@@ -462,6 +462,10 @@ fn groups_leave_out_members_out_of_scope(backend: Backend, peer: Peer) {
         "the order says who was left out and why: {note:?}"
     );
     assert!(remote.user("outside").is_none());
+    // A full sync agrees: nothing to repair.
+    let synced = run(&Ops::on(&s), "app", "sync");
+    assert_eq!(synced["state"], "completed", "{synced}");
+    assert_eq!(synced["summary"]["ordersEmitted"], 0, "{synced}");
 }
 
 macro_rules! against_every_peer {
