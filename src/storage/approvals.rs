@@ -68,7 +68,7 @@ fn apply(tx: &mut WriteTx<'_>, ids: &[i64], decision: &Decision) -> Result<usize
         for (id, target, resource_id) in &decided {
             if !decision.approve {
                 // A declined member is left out of its groups: those waiting for it go now.
-                orders::wake_waiting(tx, target, resource_id)?;
+                orders::wake_waiting(tx, target, &[resource_id.as_str()])?;
             }
             diesel::insert_into(order_transitions::table)
                 .values((

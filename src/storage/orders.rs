@@ -440,6 +440,9 @@ pub fn finish_all(
     let recorded: Vec<bool> = db.write(|tx| -> Result<Vec<bool>, StoreError> {
         let mut recorded = Vec::with_capacity(outcomes.len());
         let mut moved = Vec::with_capacity(outcomes.len() * 2);
+        // Resources whose order ended (landed, or in error), by target: group orders deferred
+        // for them go now.
+        let mut ended: HashMap<&str, Vec<&str>> = HashMap::new();
         for (order, outcome, attempt) in outcomes {
             let kept = record_outcome(tx, owner, order, outcome, attempt)?;
             // A manual target's order stays transmitted while its work item is open.
@@ -449,10 +452,19 @@ pub fn finish_all(
                     moved.push((order.id, OrderState::Verified));
                 }
             }
+            if kept && matches!(outcome.state, OrderState::Executed | OrderState::Error) {
+                ended
+                    .entry(order.target.as_str())
+                    .or_default()
+                    .push(order.resource_id.as_str());
+            }
             recorded.push(kept);
         }
         record_attempts(tx, outcomes)?;
         transitions(tx, &moved)?;
+        for (target, members) in &ended {
+            wake_waiting(tx, target, members)?;
+        }
         Ok(recorded)
     })?;
     for ((order, outcome, _), kept) in outcomes.iter().zip(&recorded) {
@@ -551,13 +563,6 @@ fn record_outcome(
     if updated == 0 {
         return Ok(false);
     }
-    if matches!(
-        state,
-        OrderState::Executed | OrderState::Verified | OrderState::Error
-    ) {
-        wake_waiting(tx, &order.target, &order.resource_id)?;
-    }
-
     if let Some(reason) = &outcome.held_reason {
         diesel::update(orders::table.find(order.id))
             .set(orders::held_reason.eq(reason))
@@ -585,22 +590,26 @@ fn record_outcome(
     Ok(true)
 }
 
-/// Makes the group orders deferred for `member` on `target` due now: the member's order has
-/// landed, or has ended in a way that leaves it out of the group.
+/// Makes the group orders deferred for any of `members` on `target` due now: the members'
+/// orders have landed, or have ended in a way that leaves them out of the group.
 pub(super) fn wake_waiting(
     tx: &mut WriteTx<'_>,
     target: &str,
-    member: &str,
+    members: &[&str],
 ) -> Result<usize, StoreError> {
     let now = tx.now();
-    Ok(diesel::update(
-        orders::table
-            .filter(orders::target.eq(target))
-            .filter(orders::waiting_for.eq(member))
-            .filter(orders::state.eq(OrderState::Errored.as_str())),
-    )
-    .set(orders::next_attempt_at.eq(now))
-    .execute(tx.conn())?)
+    let mut woken = 0;
+    for chunk in members.chunks(BIND_CHUNK) {
+        woken += diesel::update(
+            orders::table
+                .filter(orders::target.eq(target))
+                .filter(orders::waiting_for.eq_any(chunk))
+                .filter(orders::state.eq(OrderState::Errored.as_str())),
+        )
+        .set(orders::next_attempt_at.eq(now))
+        .execute(tx.conn())?;
+    }
+    Ok(woken)
 }
 
 /// Whether `resource` has an order on `target` still on its way, read under row locks on
