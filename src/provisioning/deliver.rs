@@ -513,34 +513,15 @@ pub(super) async fn outbound_group(
     source_id: &str,
 ) -> Result<OutboundGroup, ConnectorError> {
     let members = members_of(resource);
-    let mut links: HashMap<(String, String), String> = HashMap::new();
-    for kind in ["User", "Group"] {
-        let ids: Vec<String> = members
-            .iter()
-            .filter(|(_, t)| (t == "Group") == (kind == "Group"))
-            .map(|(id, _)| id.clone())
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let (db2, target2) = (db.clone(), target.to_string());
-        let found = blocking(move || {
-            db2.read(|c| orders::links(c, &target2, kind, &ids))
-                .map_err(|e| e.to_string())
-        })
-        .await?;
-        links.extend(
-            found
-                .into_iter()
-                .map(|(id, remote)| ((kind.to_string(), id), remote)),
-        );
-    }
-    let (object, missing) = group_object(resource, source_id, |kind, id| {
+    let mut links = member_links(db, target, members).await?;
+    let (mut object, mut missing) = group_object(resource, source_id, |kind, id| {
         links.get(&(kind.to_string(), id.to_string())).cloned()
     });
     if missing.is_empty() {
         return Ok(OutboundGroup { object, note: None });
     }
+    // The missing members' orders first, then their links again: a member that landed after
+    // the first read has its link now, whatever its order's state said.
     let (db2, target2) = (db.clone(), target.to_string());
     let asked = missing.clone();
     let standing = blocking(move || {
@@ -548,6 +529,17 @@ pub(super) async fn outbound_group(
             .map_err(|e| e.to_string())
     })
     .await?;
+    let unlinked = missing
+        .iter()
+        .map(|(kind, id)| (id.clone(), kind.clone()))
+        .collect();
+    let late = member_links(db, target, unlinked).await?;
+    if !late.is_empty() {
+        links.extend(late);
+        (object, missing) = group_object(resource, source_id, |kind, id| {
+            links.get(&(kind.to_string(), id.to_string())).cloned()
+        });
+    }
     let mut waiting_on: Option<(i64, &str, &str)> = None;
     let mut left_out = Vec::new();
     for (kind, id) in &missing {
@@ -572,13 +564,41 @@ pub(super) async fn outbound_group(
             waiting_for: Some(id.to_string()),
         });
     }
-    Ok(OutboundGroup {
-        object,
-        note: Some(format!(
-            "left out of the group on {target}: {}",
-            left_out.join(", ")
-        )),
-    })
+    let note = (!left_out.is_empty())
+        .then(|| format!("left out of the group on {target}: {}", left_out.join(", ")));
+    Ok(OutboundGroup { object, note })
+}
+
+/// The remote ids on `target` of these members ((id, kind) pairs, as [`members_of`] gives them),
+/// keyed by (kind, id).
+async fn member_links(
+    db: &Db,
+    target: &str,
+    members: Vec<(String, String)>,
+) -> Result<HashMap<(String, String), String>, ConnectorError> {
+    let mut links = HashMap::new();
+    for kind in ["User", "Group"] {
+        let ids: Vec<String> = members
+            .iter()
+            .filter(|(_, t)| (t == "Group") == (kind == "Group"))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let (db2, target2) = (db.clone(), target.to_string());
+        let found = blocking(move || {
+            db2.read(|c| orders::links(c, &target2, kind, &ids))
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+        links.extend(
+            found
+                .into_iter()
+                .map(|(id, remote)| ((kind.to_string(), id), remote)),
+        );
+    }
+    Ok(links)
 }
 
 async fn deprovision(
