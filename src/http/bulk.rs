@@ -337,6 +337,16 @@ fn dispatch(
         .collect::<Vec<_>>()
         .join("/");
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let Some(id) = segments
+        .get(1)
+        .filter(|id| crate::scim::text::has_forbidden_control(id))
+    {
+        // No resource can have such an id (PostgreSQL cannot even compare it).
+        return Err(ScimError::not_found(format!(
+            "no resource has the id {}",
+            id.escape_debug()
+        )));
+    }
     let data = || -> Result<Map<String, Value>, ScimError> {
         match op.data.as_ref().map(|d| substitute(d, created)) {
             Some(Value::Object(m)) => Ok(m),

@@ -158,7 +158,7 @@ pub async fn get<E: Endpoint>(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    let id = id.into_inner();
+    let id = resource_id(id)?;
     let projection = projection_param(&req)?;
     let rendered = blocking(&state, move |d| E::get(d, &id, &projection)).await?;
     let current = etag(rendered.version);
@@ -189,7 +189,7 @@ pub async fn replace<E: Endpoint>(
     let body = json_body(&req, &body)?;
     let condition = if_match(&req);
     let projection = projection_param(&req)?;
-    let id = id.into_inner();
+    let id = resource_id(id)?;
     let rendered = blocking(&state, move |d| {
         E::replace(
             d,
@@ -214,7 +214,7 @@ pub async fn patch<E: Endpoint>(
     let body = json_body(&req, &body)?;
     let condition = if_match(&req);
     let projection = projection_param(&req)?;
-    let id = id.into_inner();
+    let id = resource_id(id)?;
     let rendered = blocking(&state, move |d| {
         E::patch(
             d,
@@ -243,7 +243,7 @@ pub async fn delete<E: Endpoint>(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
     let condition = if_match(&req);
-    let id = id.into_inner();
+    let id = resource_id(id)?;
     blocking(&state, move |d| {
         E::delete(d, &id, condition.as_ref(), &principal.actor)
     })
@@ -320,4 +320,17 @@ pub fn query_params(req: &HttpRequest) -> Result<Vec<(String, String)>, ScimErro
     web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .map_err(|e| ScimError::invalid_syntax(format!("malformed query string: {e}")))
+}
+
+/// The resource id from the URL. One no resource can have (a control character, which
+/// PostgreSQL cannot even compare) is a 404 before the store is asked.
+fn resource_id(id: web::Path<String>) -> Result<String, ScimError> {
+    let id = id.into_inner();
+    if crate::scim::text::has_forbidden_control(&id) {
+        return Err(ScimError::not_found(format!(
+            "no resource has the id {}",
+            id.escape_debug()
+        )));
+    }
+    Ok(id)
 }

@@ -31,7 +31,10 @@ pub fn decode(cursor: &str) -> Result<CursorPosition, ScimError> {
         )
     };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes)
+        .ok()
+        .filter(|t| !super::text::has_forbidden_control(t))
+        .ok_or_else(invalid)?;
     match text.split_once(':') {
         Some(("k", rest)) => {
             let (created, id) = rest.split_once(':').ok_or_else(invalid)?;

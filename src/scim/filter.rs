@@ -2,6 +2,11 @@
 //!
 //! Precedence, loosest first: `or`, `and`, `not (...)` / grouping / value paths / comparisons.
 //! Operators and attribute names are case-insensitive. Errors name the byte position.
+//!
+//! Input is bounded before anything recurses: groups, `not`s and value paths nest at most
+//! [`MAX_DEPTH`] deep and a filter holds at most [`MAX_TERMS`] comparisons, so neither this
+//! parser nor anything walking its result (SQL translation, evaluation, the database's own
+//! expression parser) can be driven into a stack overflow.
 
 use serde_json::Number;
 
@@ -56,8 +61,18 @@ pub enum Literal {
     Null,
 }
 
+/// Deepest nesting of groups, `not`s and value paths.
+pub const MAX_DEPTH: usize = 32;
+/// Most comparisons (and presence tests) in one filter.
+pub const MAX_TERMS: usize = 256;
+
 pub fn parse(text: &str) -> Result<Filter, ScimError> {
-    let mut parser = Parser { text, pos: 0 };
+    let mut parser = Parser {
+        text,
+        pos: 0,
+        depth: 0,
+        terms: 0,
+    };
     let filter = parser.or_expr()?;
     parser.skip_ws();
     if parser.pos < text.len() {
@@ -122,6 +137,10 @@ fn split_path(text: &str) -> Option<AttrPath> {
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    /// Groups, `not`s and value paths open at `pos`.
+    depth: usize,
+    /// Comparisons read so far.
+    terms: usize,
 }
 
 impl Parser<'_> {
@@ -171,6 +190,24 @@ impl Parser<'_> {
         }
     }
 
+    /// Enters a group, `not` or value path: refused past [`MAX_DEPTH`].
+    fn nest(&mut self) -> Result<(), ScimError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error(&format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
+    /// Counts a comparison: refused past [`MAX_TERMS`].
+    fn term(&mut self) -> Result<(), ScimError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(self.error(&format!("more than {MAX_TERMS} comparisons")));
+        }
+        Ok(())
+    }
+
     fn or_expr(&mut self) -> Result<Filter, ScimError> {
         let mut left = self.and_expr()?;
         while self.keyword("or") {
@@ -193,8 +230,10 @@ impl Parser<'_> {
         self.skip_ws();
         if self.peek() == Some('(') {
             self.pos += 1;
+            self.nest()?;
             let inner = self.or_expr()?;
             self.expect(')')?;
+            self.depth -= 1;
             return Ok(inner);
         }
         let start = self.pos;
@@ -202,8 +241,10 @@ impl Parser<'_> {
             self.skip_ws();
             if self.peek() == Some('(') {
                 self.pos += 1;
+                self.nest()?;
                 let inner = self.or_expr()?;
                 self.expect(')')?;
+                self.depth -= 1;
                 return Ok(Filter::Not(Box::new(inner)));
             }
             // An attribute that happens to be called "not".
@@ -228,8 +269,10 @@ impl Parser<'_> {
         let path = self.attr_path()?;
         if self.peek() == Some('[') {
             self.pos += 1;
+            self.nest()?;
             let inner = self.or_expr()?;
             self.expect(']')?;
+            self.depth -= 1;
             let filter = match self.sub_attribute_after_value_path()? {
                 // `emails[type eq "work"].value eq "x"` (as Entra ID sends it): some value of
                 // type work whose `value` is "x", i.e. both conditions on one value.
@@ -271,6 +314,7 @@ impl Parser<'_> {
 
     /// The operator and value that follow an attribute path: `pr`, or `op value`.
     fn condition_on(&mut self, path: AttrPath) -> Result<Filter, ScimError> {
+        self.term()?;
         self.skip_ws();
         let op_word = self.word().to_ascii_lowercase();
         let op = match op_word.as_str() {
@@ -315,6 +359,9 @@ impl Parser<'_> {
             let end = end.ok_or_else(|| self.error("unterminated string"))?;
             let value: String = serde_json::from_str(&rest[..=end])
                 .map_err(|_| self.error("invalid string escape"))?;
+            if super::text::has_forbidden_control(&value) {
+                return Err(self.error("control characters are not allowed in a value"));
+            }
             self.pos += end + 1;
             return Ok(Literal::String(value));
         }
@@ -474,6 +521,36 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn nesting_and_size_are_bounded_before_anything_recurses() {
+        let deep = |open: &str, close: &str, n: usize| {
+            format!("{}userName eq \"x\"{}", open.repeat(n), close.repeat(n))
+        };
+        assert!(parse(&deep("(", ")", MAX_DEPTH)).is_ok());
+        assert!(parse(&deep("not(", ")", MAX_DEPTH)).is_ok());
+        for hostile in [
+            deep("(", ")", MAX_DEPTH + 1),
+            deep("not(", ")", 100_000),
+            deep("((", "))", 50_000),
+            format!("{}x eq 1{}", "emails[".repeat(10_000), "]".repeat(10_000)),
+            vec!["userName eq \"a\""; MAX_TERMS + 1].join(" or "),
+            vec!["userName eq \"a\""; 100_000].join(" and "),
+        ] {
+            let err = parse(&hostile).expect_err("refused");
+            assert_eq!(err.scim_type, Some(ScimType::InvalidFilter));
+        }
+        assert!(parse(&vec!["userName eq \"a\""; MAX_TERMS].join(" or ")).is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_literals() {
+        for bad in ["userName eq \"a\\u0000b\"", "userName eq \"\\u001b[31m\""] {
+            let err = parse(bad).expect_err(bad);
+            assert_eq!(err.scim_type, Some(ScimType::InvalidFilter), "{bad}");
+        }
+        assert!(parse("title eq \"a\\tb\"").is_ok());
     }
 
     #[test]

@@ -214,7 +214,13 @@ fn coerce_single(
     };
     let coerced = match (def.kind, value) {
         (_, Value::Null) => return Ok(None),
-        (AttrType::String, Value::String(_)) | (AttrType::Reference, Value::String(_)) => {
+        (AttrType::String, Value::String(s)) | (AttrType::Reference, Value::String(s)) => {
+            if super::text::has_forbidden_control(s) {
+                return Err(ScimError::invalid_value(format!(
+                    "attribute '{path}' holds a control character; only tab, carriage return \
+                     and newline are allowed"
+                )));
+            }
             value.clone()
         }
         // Employee numbers and the like arrive as JSON numbers from some IdPs.

@@ -13,5 +13,6 @@ pub mod patch;
 pub mod projection;
 pub mod resource_type;
 pub mod schema;
+pub mod text;
 
 pub use error::{ScimError, ScimType};

@@ -13,6 +13,7 @@ use super::filter::{self, AttrPath, CompareOp, Filter, Literal};
 use super::filter_eval;
 use super::resource_type::ResourceType;
 use super::schema::{AttrType, AttributeDef, Mutability, COMMON_ATTRIBUTES};
+use super::text::has_forbidden_control;
 
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -272,7 +273,34 @@ pub fn split_member_ops(
             _ => others.push(op),
         }
     }
+    for change in &changes {
+        let clean = match change {
+            MemberChange::Add(list) | MemberChange::Replace(list) => {
+                list.iter().all(|m| !holds_forbidden_control(m))
+            }
+            MemberChange::Remove(ids) => ids.iter().all(|id| !has_forbidden_control(id)),
+            MemberChange::RemoveWhere(_) | MemberChange::RemoveAll => true,
+        };
+        if !clean {
+            return Err(ScimError::invalid_value(
+                "a member holds a control character; only tab, carriage return and newline are \
+                 allowed",
+            ));
+        }
+    }
     Ok((others, changes))
+}
+
+/// Does any string in `value` hold a forbidden control character?
+fn holds_forbidden_control(value: &Value) -> bool {
+    match value {
+        Value::String(s) => has_forbidden_control(s),
+        Value::Array(items) => items.iter().any(holds_forbidden_control),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(k, v)| has_forbidden_control(k) || holds_forbidden_control(v)),
+        _ => false,
+    }
 }
 
 /// `value eq "a" or value eq "b"` → the ids, so they can be removed without reading the list.

@@ -19,6 +19,7 @@ mod change_log;
 mod cli;
 mod discovery;
 mod faulty_target;
+mod hostile_input;
 mod idp_dialects;
 mod interop;
 mod ldap_target;
