@@ -10,15 +10,14 @@
 //!
 //! `SCIMGATE_BENCH_OUTAGES` (seconds, comma-separated; default `2,5,60`).
 
+#[path = "../tests/support/relay.rs"]
+mod relay;
 #[path = "support/server.rs"]
 mod server;
 
+use relay::Relay;
 use server::start;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -26,69 +25,6 @@ use serde_json::json;
 
 use scimgate::config::{TargetAuth, TargetConfig};
 use scimgate::storage::{orders, target_health, Db};
-
-/// A TCP relay to `upstream` that can cut every connection, open and new, while `down`.
-struct Relay {
-    port: u16,
-    down: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Relay {
-    fn start(upstream: std::net::SocketAddr) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("relay port");
-        let port = listener.local_addr().expect("addr").port();
-        let down = Arc::new(AtomicBool::new(false));
-        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (d, o) = (down.clone(), open.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                if d.load(Ordering::SeqCst) {
-                    let _ = client.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(upstream) else {
-                    continue;
-                };
-                if let Ok(mut list) = o.lock() {
-                    list.extend(client.try_clone().ok());
-                    list.extend(server.try_clone().ok());
-                }
-                pipe(client.try_clone(), server.try_clone());
-                pipe(Ok(server), Ok(client));
-            }
-        });
-        Relay { port, down, open }
-    }
-
-    fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        if let Ok(mut list) = self.open.lock() {
-            for stream in list.drain(..) {
-                let _ = stream.shutdown(Shutdown::Both);
-            }
-        }
-    }
-
-    fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-}
-
-fn pipe(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>) {
-    let (Ok(mut from), Ok(mut to)) = (from, to) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 16 * 1024];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 || to.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-        let _ = to.shutdown(Shutdown::Both);
-    });
-}
 
 fn final_orders(db: &Db) -> (i64, i64) {
     let counts = db.read(|c| orders::counts(c, "t")).expect("counts");

@@ -66,7 +66,11 @@ pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, S
 /// starts the provisioning workers on the current actix runtime. The returned server must be
 /// awaited (or spawned) to run.
 pub fn start(config: &Config) -> Result<Started, StartError> {
-    let db = Db::open(&config.database_url, config.pool_size)?;
+    let db = Db::open_waiting(
+        &config.database_url,
+        config.pool_size,
+        std::time::Duration::from_millis(config.db_wait_ms),
+    )?;
     let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),
         source,

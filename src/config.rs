@@ -18,6 +18,9 @@ pub struct Config {
     /// `sqlite://PATH` (the embedded default) or `postgres://...`.
     pub database_url: String,
     pub pool_size: u32,
+    /// How long a request waits for a database connection before it is answered `503` with
+    /// `Retry-After` (the database is down or every connection is busy).
+    pub db_wait_ms: u64,
     /// The externally visible SCIM base URL used in `meta.location` and `$ref`, e.g.
     /// `https://idm.example.com/scim/v2`. Defaults to `http://LISTEN/scim/v2`.
     pub base_url: Option<String>,
@@ -329,6 +332,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://scimgate.db".into(),
             pool_size: 8,
+            db_wait_ms: 2_000,
             base_url: None,
             max_payload_bytes: 1024 * 1024,
             default_page_size: 100,

@@ -16,11 +16,17 @@ pub enum AdminError {
     Conflict(String),
     #[error("internal error")]
     Internal(String),
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
-        AdminError::Internal(e.to_string())
+        if e.is_unavailable() {
+            AdminError::Unavailable(e.to_string())
+        } else {
+            AdminError::Internal(e.to_string())
+        }
     }
 }
 
@@ -31,18 +37,22 @@ impl ResponseError for AdminError {
             AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let AdminError::Internal(cause) = self {
-            tracing::error!(%cause, "admin API internal error");
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            AdminError::Internal(cause) => tracing::error!(%cause, "admin API internal error"),
+            AdminError::Unavailable(cause) => {
+                tracing::warn!(%cause, "admin API: database unavailable");
+                response.insert_header(("Retry-After", "1"));
+            }
+            _ => {}
         }
-        HttpResponse::build(self.status_code())
-            .content_type("application/json")
-            .body(
-                json!({"status": self.status_code().as_u16(), "error": self.to_string()})
-                    .to_string(),
-            )
+        response.content_type("application/json").body(
+            json!({"status": self.status_code().as_u16(), "error": self.to_string()}).to_string(),
+        )
     }
 }

@@ -70,7 +70,9 @@ async fn require(
             );
             Ok(req.into_response(error.error_response()))
         }
-        Ok(Err(AuthError::Storage(e))) => Ok(req.into_response(internal(e).error_response())),
+        Ok(Err(AuthError::Storage(e))) => {
+            Ok(req.into_response(super::error::storage(e).error_response()))
+        }
         Ok(Err(e)) => {
             tracing::info!(error = %e, "authentication failed");
             let error = ScimError::unauthorized(e.to_string());

@@ -22,6 +22,9 @@ impl ResponseError for ScimError {
         if self.status == 401 {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"scimgate\""));
         }
+        if self.status == 503 {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
         response.body(self.to_json().to_string())
     }
 }
@@ -35,9 +38,23 @@ impl From<IdentityError> for ScimError {
             e @ IdentityError::PreconditionFailed { .. } => {
                 ScimError::precondition_failed(e.to_string())
             }
-            e @ (IdentityError::Corrupt(_) | IdentityError::Storage(_)) => internal(e),
+            IdentityError::Storage(e) => storage(e),
+            e @ IdentityError::Corrupt(_) => internal(e),
         }
     }
+}
+
+/// What a client is told to wait before trying again while the database is unavailable.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// A storage failure: `503` with `Retry-After` when the database cannot be reached (it is
+/// down, or the connection was lost), else a logged `500`.
+pub fn storage(error: crate::storage::StoreError) -> ScimError {
+    if error.is_unavailable() {
+        tracing::warn!(%error, "database unavailable");
+        return ScimError::new(503, None, "the database is unavailable; try again shortly");
+    }
+    internal(error)
 }
 
 /// Logs the cause and answers 500 without leaking internals.

@@ -56,6 +56,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 "/healthz",
                 web::get().to(|| async { HttpResponse::Ok().body("ok") }),
             )
+            .route("/readyz", web::get().to(ready))
             .service(
                 web::scope("/admin")
                     .wrap(from_fn(auth::require_admin))
@@ -142,4 +143,20 @@ pub fn serve(
     .listen(listener)?
     .run();
     Ok((server, addr))
+}
+
+/// `/readyz`: 200 when the database answers now, else 503 with `Retry-After` (a load balancer
+/// takes the instance out until it is back). `/healthz` only says the process is alive.
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let directory = state.directory.clone();
+    match web::block(move || directory.db().ready()).await {
+        Ok(Ok(())) => HttpResponse::Ok().body("ready"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready");
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "1"))
+                .body("the database is unavailable")
+        }
+        Err(_) => HttpResponse::ServiceUnavailable().body("busy"),
+    }
 }

@@ -145,7 +145,11 @@ impl CustomizeConnection<Pooled, diesel::r2d2::Error> for SqlitePragmas {
 
 pub type DbPool = Pool<Manager>;
 
-pub fn build_pool(url: &str, size: u32) -> Result<DbPool, StoreError> {
+/// How long a request waits for a connection by default before it is told the database is
+/// unavailable (`503`); the pool also retries a lost database at least this often.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+
+pub fn build_pool(url: &str, size: u32, wait: Duration) -> Result<DbPool, StoreError> {
     if Backend::of_url(url) == Backend::Sqlite {
         let mut conn = establish(url)?;
         if let DbConnection::Sqlite(c) = &mut conn {
@@ -154,7 +158,9 @@ pub fn build_pool(url: &str, size: u32) -> Result<DbPool, StoreError> {
     }
     let pool = Pool::builder()
         .max_size(size.max(1))
-        .connection_timeout(Duration::from_secs(30))
+        // r2d2 also retries failed connects at most every half of this: a database that comes
+        // back is in use again within a second.
+        .connection_timeout(wait.max(Duration::from_millis(100)))
         .connection_customizer(Box::new(SqlitePragmas))
         .build(Manager {
             url: url.to_string(),

@@ -21,6 +21,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when the database could not be reached (no connection within the pool's wait, or
+    /// the connection was lost mid-request): worth a `503` and a retry, not a `500`.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        matches!(
+            self,
+            StoreError::Pool(_)
+                | StoreError::Connection(_)
+                | StoreError::Query(
+                    Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+                        | Error::BrokenTransactionManager
+                )
+        )
+    }
+
     /// True when a unique index rejected the write: a concurrent writer won a race the
     /// pre-check could not see.
     pub fn is_unique_violation(&self) -> bool {

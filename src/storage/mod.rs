@@ -4,6 +4,8 @@
 //! takes one and appends its change-log row in the same transaction, so no resource changes
 //! without its log entry.
 
+use std::time::Duration;
+
 mod advisory;
 mod checkpoint;
 mod connection;
@@ -58,8 +60,13 @@ pub struct Db {
 impl Db {
     /// Opens the pool and brings the schema up to date.
     pub fn open(url: &str, pool_size: u32) -> Result<Db, StoreError> {
+        Db::open_waiting(url, pool_size, connection::DEFAULT_WAIT)
+    }
+
+    /// [`Db::open`], with requests waiting at most `wait` for a connection.
+    pub fn open_waiting(url: &str, pool_size: u32, wait: Duration) -> Result<Db, StoreError> {
         let backend = Backend::of_url(url);
-        let pool = connection::build_pool(url, pool_size)?;
+        let pool = connection::build_pool(url, pool_size, wait)?;
         let mut pooled = pool.get()?;
         migrate::run(&mut pooled.conn)?;
         drop(pooled);
@@ -99,6 +106,15 @@ impl Db {
             pooled.distrust();
         }
         result
+    }
+
+    /// Whether a connection can be had and answers now (`/readyz`).
+    pub fn ready(&self) -> Result<(), StoreError> {
+        use diesel::RunQueryDsl;
+        self.read(|c| {
+            diesel::sql_query("SELECT 1").execute(c)?;
+            Ok(())
+        })
     }
 
     /// Runs `f` in one write transaction stamped with one point in time.

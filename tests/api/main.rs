@@ -7,6 +7,8 @@
 mod interop_servers;
 #[path = "../support/postgres.rs"]
 mod postgres;
+#[path = "../support/relay.rs"]
+mod relay;
 #[path = "../support/slapd.rs"]
 mod slapd;
 
@@ -17,6 +19,7 @@ mod admin_targets;
 mod auth;
 mod change_log;
 mod cli;
+mod database_outage;
 mod discovery;
 mod faulty_target;
 mod hostile_input;
