@@ -343,6 +343,21 @@ struct Target {
     def: &'static AttributeDef,
 }
 
+/// Whether `path` is a core attribute of the resource type, or names another schema (whose
+/// attributes [`resolve`] checks itself).
+fn defined_in_core(rt: &ResourceType, path: &AttrPath) -> bool {
+    let core = path
+        .schema
+        .as_deref()
+        .is_none_or(|s| s.eq_ignore_ascii_case(rt.core.id));
+    !core
+        || names_members(rt, path)
+        || COMMON_ATTRIBUTES
+            .iter()
+            .any(|a| a.name.eq_ignore_ascii_case(&path.attribute))
+        || rt.core.attribute(&path.attribute).is_some()
+}
+
 /// Where `path` points. Every path resolves or is an error: an operation on an attribute the
 /// server does not keep would change nothing, and must not be answered with a success.
 fn resolve(rt: &ResourceType, path: &AttrPath) -> Result<Target, ScimError> {
@@ -374,7 +389,7 @@ fn resolve(rt: &ResourceType, path: &AttrPath) -> Result<Target, ScimError> {
                 def,
             })
             .ok_or_else(|| {
-                no_target(format!(
+                invalid_path(format!(
                     "attribute '{}' is not defined by schema '{}'",
                     path.attribute, rt.core.id
                 ))
@@ -474,14 +489,12 @@ pub fn apply(
             let path = PatchPath::parse(key)?;
             // As in a PUT body: attributes the server does not keep are ignored, and so are
             // read-only ones (Okta repeats `id`, others send `meta`).
-            match resolve(rt, &path.attr) {
-                Ok(t) if t.def.mutability == Mutability::ReadOnly => continue,
-                Ok(_) => {}
-                Err(e) if e.scim_type == Some(ScimType::NoTarget) => {
-                    unknown.push(key.as_str());
-                    continue;
-                }
-                Err(e) => return Err(e),
+            if !defined_in_core(rt, &path.attr) {
+                unknown.push(key.as_str());
+                continue;
+            }
+            if resolve(rt, &path.attr)?.def.mutability == Mutability::ReadOnly {
+                continue;
             }
             applied += 1;
             apply(
@@ -495,7 +508,7 @@ pub fn apply(
             )?;
         }
         if applied == 0 && !unknown.is_empty() {
-            return Err(no_target(format!(
+            return Err(invalid_path(format!(
                 "the operation names no attribute this server keeps ({}): nothing would change",
                 unknown.join(", ")
             )));

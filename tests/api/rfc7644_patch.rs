@@ -410,13 +410,20 @@ fn core_schema_qualified_paths(s: &TestServer) {
         json!([{"op": "replace", "path": "displayName", "value": "Lost"},
                {"op": "replace", "path": "favouriteColour", "value": "blue"}]),
     )
-    .assert_scim_error(400, Some("noTarget"));
+    .assert_scim_error(400, Some("invalidPath"));
     patch(
         s,
         &p,
         json!([{"op": "replace", "value": {"favouriteColour": "blue"}}]),
     )
-    .assert_scim_error(400, Some("noTarget"));
+    .assert_scim_error(400, Some("invalidPath"));
+    // `members` is a Group's, not a User's.
+    patch(
+        s,
+        &p,
+        json!([{"op": "add", "path": "members", "value": [{"value": "x"}]}]),
+    )
+    .assert_scim_error(400, Some("invalidPath"));
     assert_eq!(s.get(&p).body["displayName"], "Qualified");
 
     let users: Vec<String> = (0..3)
