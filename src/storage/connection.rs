@@ -133,9 +133,11 @@ impl CustomizeConnection<Pooled, diesel::r2d2::Error> for SqlitePragmas {
             // which was a tenth of a busy server's CPU; the map only reserves address space.
             c.batch_execute(&format!(
                 "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                 PRAGMA wal_autocheckpoint = {}; PRAGMA mmap_size = {}; PRAGMA cache_size = -16384;",
+                 PRAGMA wal_autocheckpoint = {}; PRAGMA mmap_size = {}; PRAGMA cache_size = -16384; \
+                 PRAGMA journal_size_limit = {};",
                 super::checkpoint::AUTOCHECKPOINT_PAGES,
-                SQLITE_MMAP_BYTES
+                SQLITE_MMAP_BYTES,
+                super::checkpoint::WAL_BOUND_BYTES
             ))
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
