@@ -53,9 +53,14 @@ enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// A token for the admin API instead of the SCIM API.
-        #[arg(long)]
+        /// A token for the admin API instead of the SCIM API (the same as `--role admin`).
+        #[arg(long, conflicts_with = "role")]
         admin: bool,
+        /// `scim` (the default: an identity provider), or an admin-API role: `viewer` (reads),
+        /// `operator` (also retries, cancels, approves, declines, syncs) or `admin` (also
+        /// changes targets).
+        #[arg(long)]
+        role: Option<String>,
     },
     /// List tokens (names and dates, never the tokens).
     List,
@@ -125,8 +130,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Token { command } => {
             let db = Db::open(&config.database_url, 1)?;
             match command {
-                TokenCommand::Create { name, admin } => {
-                    let role = if admin { Role::Admin } else { Role::Scim };
+                TokenCommand::Create { name, admin, role } => {
+                    let role = match (admin, role.as_deref()) {
+                        (true, _) => Role::Admin,
+                        (false, None) => Role::Scim,
+                        (false, Some(text)) => Role::parse(text).ok_or_else(|| {
+                            format!("unknown role '{text}': scim, viewer, operator or admin")
+                        })?,
+                    };
                     let token = api_token::issue_with_role(&db, &name, role)?;
                     eprintln!("Token '{name}' created. It is shown only now; store it safely:");
                     println!("{token}");

@@ -14,8 +14,10 @@ mod target_view;
 mod targets;
 mod work_items;
 
+use actix_web::http::Method;
 use actix_web::web;
 
+use crate::auth::Role;
 use crate::config::TargetConfig;
 use crate::storage::Db;
 
@@ -31,6 +33,21 @@ pub struct AdminState {
 }
 
 /// Registers the admin routes (inside a scope the caller protects).
+/// The role a request to the admin API needs: reading needs `viewer`; changing targets needs
+/// `admin`; every other action (retry, cancel, approve, decline, work items, on-demand
+/// provisioning, connection tests, aggregation and sync) needs `operator`.
+pub fn needed_role(method: &Method, path: &str) -> Role {
+    if matches!(*method, Method::GET | Method::HEAD) {
+        return Role::Viewer;
+    }
+    let path = path.trim_start_matches("/admin").trim_end_matches('/');
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["targets"] | ["targets", _] | ["targets", _, "enable" | "disable"] => Role::Admin,
+        _ => Role::Operator,
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/orders").route(web::get().to(orders::list)))
         // Before `/orders/{id}`, which would take these paths and answer 405.

@@ -13,19 +13,38 @@ use std::time::{Duration, Instant};
 use crate::config::{AuthConfig, ConfigError};
 use crate::storage::{tokens, Db, StoreError};
 
-/// What a token may be used for: identity providers' SCIM traffic, or operators' admin API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a token may be used for: identity providers' SCIM traffic, or the admin API at one of
+/// three levels, each allowing what the one before it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     Scim,
+    /// Reads the admin API.
+    Viewer,
+    /// Also acts on orders: retry, cancel, approve, decline, work items, on-demand, sync.
+    Operator,
+    /// Also changes targets (and everything else).
     Admin,
 }
 
 impl Role {
+    pub const ALL: [Role; 4] = [Role::Scim, Role::Viewer, Role::Operator, Role::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Scim => "scim",
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
             Role::Admin => "admin",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// Whether a token of this role may use the admin API at the `needed` level.
+    pub fn allows(self, needed: Role) -> bool {
+        self != Role::Scim && self >= needed
     }
 }
 
@@ -125,11 +144,8 @@ impl Authenticator {
             .ok_or(AuthError::InvalidToken)?;
         let principal = Principal {
             actor: format!("token:{}", row.name),
-            role: if row.role == "admin" {
-                Role::Admin
-            } else {
-                Role::Scim
-            },
+            // A role this release does not know grants nothing beyond SCIM.
+            role: Role::parse(&row.role).unwrap_or(Role::Scim),
         };
         self.cache.put(hash, principal.clone());
         Ok(principal)

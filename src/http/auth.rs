@@ -22,16 +22,19 @@ pub async fn require_bearer(
     require(Role::Scim, req, next).await
 }
 
-/// Middleware for the admin API: only admin tokens (`scimgate token create --admin`).
+/// Middleware for the admin API: admin-API tokens (`scimgate token create --role ...`) whose
+/// role allows the route ([`crate::admin::needed_role`]); others get 403.
 pub async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> actix_web::Result<ServiceResponse<actix_web::body::BoxBody>> {
-    require(Role::Admin, req, next).await
+    let needed = crate::admin::needed_role(req.method(), req.path());
+    require(needed, req, next).await
 }
 
+/// Lets the request through when its token's role is `needed` (SCIM) or allows it (admin).
 async fn require(
-    role: Role,
+    needed: Role,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> actix_web::Result<ServiceResponse<actix_web::body::BoxBody>> {
@@ -58,17 +61,24 @@ async fn require(
         None => web::block(move || state.authenticator.authenticate(&token)).await,
     };
     match verdict {
-        Ok(Ok(principal)) if principal.role == role => {
+        Ok(Ok(principal))
+            if principal.role == needed
+                || (needed != Role::Scim && principal.role.allows(needed)) =>
+        {
             req.extensions_mut().insert(principal);
             Ok(next.call(req).await?.map_into_boxed_body())
         }
-        Ok(Ok(_)) => {
-            let error = ScimError::new(
-                403,
-                None,
-                format!("this token is not valid for the {} API", role.as_str()),
-            );
-            Ok(req.into_response(error.error_response()))
+        Ok(Ok(principal)) => {
+            let detail = match (needed, principal.role) {
+                (Role::Scim, _) => "this token is not valid for the SCIM API".to_string(),
+                (_, Role::Scim) => "this token is not valid for the admin API".to_string(),
+                (needed, role) => format!(
+                    "a {} token may not do this; it needs the {} role",
+                    role.as_str(),
+                    needed.as_str()
+                ),
+            };
+            Ok(req.into_response(ScimError::new(403, None, detail).error_response()))
         }
         Ok(Err(AuthError::Storage(e))) => {
             Ok(req.into_response(super::error::storage(e).error_response()))
