@@ -169,8 +169,13 @@ pub struct WorkerConfig {
     pub enabled: bool,
     /// How often idle workers look for new work.
     pub poll_interval_ms: u64,
-    /// How long a claimed order stays with its worker before others may reclaim it.
+    /// How long a claimed order stays with its worker without word from it: a running worker
+    /// renews its leases every third of this, so only a worker that died loses them.
     pub lease_seconds: u64,
+    /// This instance's name, stable across its restarts and unique among the instances
+    /// sharing one PostgreSQL database: a restart then gives back at once the orders its
+    /// previous run held. Needless on SQLite (one instance: a restart gives back everything).
+    pub instance: Option<String>,
 }
 
 impl Default for WorkerConfig {
@@ -178,7 +183,8 @@ impl Default for WorkerConfig {
         WorkerConfig {
             enabled: true,
             poll_interval_ms: 200,
-            lease_seconds: 120,
+            lease_seconds: 15,
+            instance: None,
         }
     }
 }

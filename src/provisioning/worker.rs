@@ -13,7 +13,7 @@ use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
 use crate::identity::Directory;
 use crate::storage::orders::{self, AttemptRecord, Finish, Order, OrderState};
-use crate::storage::{now_micros, Db};
+use crate::storage::{now_micros, Backend, Db};
 
 use super::deliver::{LinkChange, Outcome as Delivery, Parked, Snapshot, Verification};
 use super::quarantine::{FailurePolicy, Permit, QuarantineBoard};
@@ -45,7 +45,11 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(directory: Directory, targets: Vec<Arc<Target>>, config: WorkerConfig) -> Engine {
-        let owner = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4());
+        // `instance/run`: a restarted instance knows its previous runs' leases by the prefix.
+        let owner = match &config.instance {
+            Some(instance) => format!("{instance}/{}", uuid::Uuid::new_v4()),
+            None => format!("{}:{}", std::process::id(), uuid::Uuid::new_v4()),
+        };
         Engine {
             directory,
             quarantine: Arc::default(),
@@ -75,24 +79,76 @@ impl Engine {
     /// Runs until `stop` turns true. A round in progress is finished first, so in-flight
     /// deliveries complete and record their outcome.
     pub async fn run_until(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        self.release_previous_run().await;
         let idle = Duration::from_millis(self.config.poll_interval_ms.max(10));
-        while !*stop.borrow() {
-            let pause = match self.round().await {
-                Ok(0) => true,
-                Ok(_) => false,
-                Err(error) => {
-                    tracing::warn!(%error, "provisioning round failed");
-                    true
-                }
-            };
-            if pause {
-                tokio::select! {
-                    _ = tokio::time::sleep(idle) => {}
-                    _ = stop.changed() => {}
+        let work = async {
+            while !*stop.borrow() {
+                let pause = match self.round().await {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(error) => {
+                        tracing::warn!(%error, "provisioning round failed");
+                        true
+                    }
+                };
+                if pause {
+                    tokio::select! {
+                        _ = tokio::time::sleep(idle) => {}
+                        _ = stop.changed() => {}
+                    }
                 }
             }
+        };
+        // The heartbeat goes on for as long as deliveries do, until the last round ends.
+        tokio::select! {
+            () = work => {}
+            () = self.heartbeat() => {}
         }
         tracing::info!("provisioning workers stopped");
+    }
+
+    /// Renews this worker's leases every third of their length, so a live worker keeps its
+    /// orders however long a delivery takes, and a dead one's are free within one lease.
+    async fn heartbeat(&self) {
+        let lease = Duration::from_secs(self.config.lease_seconds.max(1));
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let (db, owner) = (self.db().clone(), self.owner.clone());
+            let micros = lease.as_micros() as i64;
+            match tokio::task::spawn_blocking(move || orders::renew_leases(&db, &owner, micros))
+                .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "lease renewal failed"),
+                Err(error) => tracing::warn!(%error, "lease renewal failed"),
+            }
+        }
+    }
+
+    /// Gives back at once what this instance's previous run held when it died: on SQLite
+    /// (one instance) every lease, on PostgreSQL those of runs with this `worker.instance`.
+    async fn release_previous_run(&self) {
+        let prefix = match (&self.config.instance, self.db().backend()) {
+            (_, Backend::Sqlite) => String::new(),
+            (Some(instance), Backend::Postgres) => format!("{instance}/"),
+            (None, Backend::Postgres) => return,
+        };
+        let (db, owner) = (self.db().clone(), self.owner.clone());
+        let released = tokio::task::spawn_blocking(move || {
+            orders::release_previous(&db, &owner, |held| held.starts_with(&prefix))
+        })
+        .await;
+        match released {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::warn!(
+                released = n,
+                "orders held by this instance's previous run given back"
+            ),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "could not give back the previous run's orders; their leases will expire")
+            }
+            Err(error) => tracing::warn!(%error, "could not give back the previous run's orders"),
+        }
     }
 
     /// Starts the engine on the current runtime; the handle stops it gracefully.

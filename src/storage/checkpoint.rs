@@ -29,6 +29,8 @@ const INTERVAL: Duration = Duration::from_millis(200);
 pub(crate) const WAL_BOUND_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest a truncating checkpoint waits for readers; writers wait on it meanwhile.
 const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
+/// The longest pause between truncation attempts while readers keep failing them.
+const TRUNCATE_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Counts commits so the checkpointer only works after writes.
 #[derive(Debug, Default)]
@@ -76,6 +78,10 @@ fn run(url: &str, commits: &Weak<Commits>, bound: u64) {
         tracing::debug!(%error, "checkpoint connection settings");
     }
     let mut checkpointed_at = 0;
+    // A reader pinning the WAL fails each truncation after holding writers back for up to
+    // TRUNCATE_WAIT: tries back off (up to TRUNCATE_BACKOFF_MAX) while it lasts.
+    let mut truncate_gap = INTERVAL;
+    let mut truncate_after = std::time::Instant::now();
     loop {
         std::thread::sleep(INTERVAL);
         let Some(counter) = commits.upgrade() else {
@@ -83,20 +89,25 @@ fn run(url: &str, commits: &Weak<Commits>, bound: u64) {
         };
         let now = counter.count();
         drop(counter);
-        if now == checkpointed_at {
-            continue;
-        }
-        checkpointed_at = now;
-        if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
-            tracing::debug!(%error, "background checkpoint");
+        if now != checkpointed_at {
+            checkpointed_at = now;
+            if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                tracing::debug!(%error, "background checkpoint");
+            }
         }
         let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
-        if size > bound {
-            // Busy (a reader holds an old snapshot): tried again after the next commit.
+        if size > bound && std::time::Instant::now() >= truncate_after {
             match conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);") {
-                Ok(()) => tracing::info!(wal_bytes = size, "WAL past its bound: truncated"),
-                Err(error) => tracing::debug!(%error, wal_bytes = size, "WAL truncation"),
+                Ok(()) => {
+                    tracing::info!(wal_bytes = size, "WAL past its bound: truncated");
+                    truncate_gap = INTERVAL;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, wal_bytes = size, "WAL truncation");
+                    truncate_gap = (truncate_gap * 2).min(TRUNCATE_BACKOFF_MAX);
+                }
             }
+            truncate_after = std::time::Instant::now() + truncate_gap;
         }
     }
 }

@@ -690,19 +690,49 @@ pub struct Finish {
 
 /// Gives back every order leased to `owner` (a worker shutting down): retryable at once.
 pub fn release_leases(db: &Db, owner: &str) -> Result<usize, StoreError> {
+    release_where(db, "released: the worker shut down mid-delivery", |held| {
+        held == owner
+    })
+}
+
+/// Gives back the orders a previous run of this instance held when it died: those leased by
+/// an owner for which `was_mine` holds (but `current`). Retryable at once, instead of when
+/// their lease runs out.
+pub fn release_previous(
+    db: &Db,
+    current: &str,
+    was_mine: impl Fn(&str) -> bool,
+) -> Result<usize, StoreError> {
+    release_where(
+        db,
+        "released: the instance restarted mid-delivery",
+        |held| held != current && was_mine(held),
+    )
+}
+
+fn release_where(
+    db: &Db,
+    why: &str,
+    leased_by: impl Fn(&str) -> bool,
+) -> Result<usize, StoreError> {
     db.write(|tx| {
         let now = tx.now();
-        let held: Vec<i64> = orders::table
+        let leased: Vec<(i64, Option<String>)> = orders::table
             .filter(orders::state.eq(OrderState::Transmitted.as_str()))
-            .filter(orders::lease_owner.eq(owner))
-            .select(orders::id)
+            .filter(orders::lease_owner.is_not_null())
+            .select((orders::id, orders::lease_owner))
             .load(tx.conn())?;
+        let held: Vec<i64> = leased
+            .into_iter()
+            .filter(|(_, owner)| owner.as_deref().is_some_and(&leased_by))
+            .map(|(id, _)| id)
+            .collect();
         for id in &held {
             diesel::update(orders::table.find(id))
                 .set((
                     orders::state.eq(OrderState::Errored.as_str()),
                     orders::next_attempt_at.eq(now),
-                    orders::last_error.eq(Some("released: the worker shut down mid-delivery")),
+                    orders::last_error.eq(Some(why)),
                     orders::lease_owner.eq(None::<String>),
                     orders::lease_until.eq(None::<i64>),
                     orders::updated_at.eq(now),
@@ -711,6 +741,21 @@ pub fn release_leases(db: &Db, owner: &str) -> Result<usize, StoreError> {
             transition(tx, *id, OrderState::Errored)?;
         }
         Ok(held.len())
+    })
+}
+
+/// Extends the leases `owner` holds to `lease` from now (the worker's heartbeat); answers how
+/// many it holds.
+pub fn renew_leases(db: &Db, owner: &str, lease: Micros) -> Result<usize, StoreError> {
+    db.write(|tx| {
+        let until = tx.now() + lease;
+        Ok(diesel::update(
+            orders::table
+                .filter(orders::state.eq(OrderState::Transmitted.as_str()))
+                .filter(orders::lease_owner.eq(owner)),
+        )
+        .set(orders::lease_until.eq(until))
+        .execute(tx.conn())?)
     })
 }
 

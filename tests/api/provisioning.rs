@@ -241,6 +241,65 @@ fn round(engine: &scimgate::provisioning::Engine) -> usize {
         .expect("round")
 }
 
+/// A live worker renews its leases (every third of `lease_seconds`), so a delivery that takes
+/// longer than a lease is not taken from it by another worker; a restarted instance gives
+/// back at once what its previous run held, instead of when those leases run out.
+fn heartbeats_keep_leases_and_restarts_give_them_back(backend: Backend) {
+    use crate::faulty_target::{Fault, FaultyTarget};
+    let slow = FaultyTarget::start(vec![Fault::Slow(Duration::from_millis(3_000))]);
+    let mut t = TargetConfig::scim("slow", &slow.base);
+    t.groups = false;
+    let s = TestServer::start_with(backend, |c| {
+        fast(c, vec![t.clone()]);
+        c.worker.lease_seconds = 1;
+    });
+    let id = id_of(&s.create_user(&json!({"userName": "patient"})));
+    // Another worker on the same database reclaims expired leases every round meanwhile.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !settled(&s, "User", &id) {
+        orders::reclaim_expired(&s.db).expect("reclaim");
+        assert!(std::time::Instant::now() < deadline, "never delivered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let order = orders_of(&s, "User", &id).remove(0);
+    assert_eq!(
+        order.attempts, 1,
+        "delivered once, its lease kept: {order:?}"
+    );
+    let states: Vec<String> =
+        s.db.read(|c| orders::transitions_of(c, order.id))
+            .expect("transitions")
+            .into_iter()
+            .map(|t| t.state)
+            .collect();
+    assert!(!states.contains(&"errored".to_string()), "{states:?}");
+
+    // A run of instance "east" died holding an order with a long lease; "east" restarts.
+    let app = TestServer::start(Backend::Sqlite);
+    let target = target_for(&app, "app");
+    let dead = TestServer::start_with(backend, |c| c.worker.enabled = false);
+    let held = id_of(&dead.create_user(&json!({"userName": "orphaned"})));
+    let planned = scimgate::provisioning::Target::from_config(&target).expect("target");
+    scimgate::provisioning::planner::plan(&dead.db, &[std::sync::Arc::new(planned)], 100)
+        .expect("plan");
+    let taken =
+        orders::claim(&dead.db, "app", "east/previous-run", 600_000_000, 10).expect("claim");
+    assert_eq!(taken.len(), 1);
+    let url = dead.database_url.clone();
+    let restarted = TestServer::start_with(backend, |c| {
+        fast(c, vec![target]);
+        c.database_url = url;
+        c.worker.instance = Some("east".into());
+    });
+    wait_for(
+        "the held order delivered long before its lease ends",
+        || remote_user(&app, "orphaned"),
+    );
+    wait_for("settled", || {
+        settled(&restarted, "User", &held).then_some(())
+    });
+}
+
 /// Several changes queued for one resource go out as one, in the latest state; a create
 /// followed by a delete sends nothing.
 fn coalescing_and_order_per_resource(backend: Backend) {
@@ -863,6 +922,7 @@ fn batched_lookups_share_requests_and_fall_back(backend: Backend) {
 }
 
 crate::for_each_backend!(
+    heartbeats_keep_leases_and_restarts_give_them_back,
     targets_without_patch_are_updated_by_put,
     batched_lookups_share_requests_and_fall_back,
     users_and_groups_arrive_with_translated_members,
