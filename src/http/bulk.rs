@@ -85,6 +85,12 @@ pub async fn bulk(
     ))
 }
 
+/// Reads a Bulk request as the endpoint does, without running it: how many operations it
+/// holds, or why it is refused. The fuzz target and its regression test drive the parser here.
+pub fn check_request(body: &Map<String, Value>) -> Result<usize, ScimError> {
+    parse(body).map(|(operations, _)| operations.len())
+}
+
 fn parse(body: &Map<String, Value>) -> Result<(Vec<Operation>, Option<usize>), ScimError> {
     let get = |m: &Map<String, Value>, name: &str| {
         m.iter()

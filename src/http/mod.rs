@@ -1,7 +1,7 @@
 //! The HTTP edge: routes, authentication, media types and SCIM error mapping (actix-web).
 
 mod auth;
-mod bulk;
+pub mod bulk;
 mod discovery;
 mod error;
 mod media;

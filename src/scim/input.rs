@@ -4,6 +4,22 @@
 //! array is due and extension attributes as fully qualified keys. All of that is accepted and
 //! brought into one canonical form: names spelt as the schema spells them, values of the
 //! declared type, read-only attributes and unassigned (`null`) values dropped.
+//!
+//! The tolerances, all of them (the README's "Input limits" lists them too); anything else
+//! that does not fit the schema is `400 invalidValue`:
+//!
+//! | sent | becomes | who sends it |
+//! |---|---|---|
+//! | `"True"` / `"False"` (any case) for a boolean | `true` / `false` | Microsoft Entra ID |
+//! | a JSON number for a string (`employeeNumber: 701984`) | its decimal text | Okta, HR systems |
+//! | a numeric string for an integer or decimal | the number | generic SCIM clients |
+//! | a bare value for a complex attribute with `value` (`manager: "id"`) | `{"value": ...}` | Entra ID (`manager`), clients sending e-mails as strings |
+//! | one value for a multi-valued attribute | a one-element list | several clients |
+//! | an extension attribute as a qualified key (`urn:...:User:department`) | inside its extension | Entra ID |
+//! | attribute names in any case | the schema's spelling | every IdP |
+//! | read-only attributes (`id`, `meta`, `groups`) in a body | ignored (RFC 7644 §3.5.1) | Okta |
+//! | core attributes the server does not define | ignored | IdPs sending extras |
+//! | no `schemas` | served as the endpoint's resource type | older clients |
 
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -221,6 +237,7 @@ fn coerce_single(
                      and newline are allowed"
                 )));
             }
+            check_length(def, s, path)?;
             value.clone()
         }
         // Employee numbers and the like arrive as JSON numbers from some IdPs.
@@ -262,6 +279,7 @@ fn coerce_single(
         },
         (AttrType::DateTime, _) => return Err(wrong_type("an xsd:dateTime string")),
         (AttrType::Binary, Value::String(s)) => {
+            check_length(def, s, path)?;
             let engine = base64::engine::general_purpose::STANDARD;
             if engine.decode(s.trim()).is_err() {
                 return Err(wrong_type("base64-encoded binary"));
@@ -322,6 +340,27 @@ fn coerce_single(
         (AttrType::Complex, _) => return Err(wrong_type("a JSON object")),
     };
     Ok(Some(coerced))
+}
+
+/// The longest text an attribute takes, in characters: identifiers (`userName`, `externalId`,
+/// `displayName`) 256, binary values (certificates, as base64) 65,536, any other string 2,048.
+pub fn max_chars(def: &AttributeDef) -> usize {
+    match (def.kind, def.name) {
+        (AttrType::Binary, _) => 65_536,
+        (_, "userName" | "externalId" | "displayName") => 256,
+        _ => 2_048,
+    }
+}
+
+fn check_length(def: &AttributeDef, text: &str, path: &str) -> Result<(), ScimError> {
+    let limit = max_chars(def);
+    // Bytes bound characters from above: count only when the bytes could exceed the limit.
+    if text.len() > limit && text.chars().count() > limit {
+        return Err(ScimError::invalid_value(format!(
+            "attribute '{path}' is longer than {limit} characters"
+        )));
+    }
+    Ok(())
 }
 
 /// RFC 7643 §2.2 `required`: every required attribute is present, in the core schema, its

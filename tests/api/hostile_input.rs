@@ -166,12 +166,46 @@ fn control_characters_never_reach_the_store(s: &TestServer) {
     assert_eq!(everything(s), before);
 }
 
+/// Values are bounded by attribute (`scimgate::scim::input::max_chars`): 256 characters for
+/// identifiers, 2,048 for other strings.
+fn oversized_values_are_refused(s: &TestServer) {
+    let id =
+        id_of(&s.create_user(&json!({"userName": "a".repeat(256), "title": "t".repeat(2_048)})));
+    let before = everything(s);
+    for body in [
+        json!({"userName": "u".repeat(100_000)}),
+        json!({"userName": "u".repeat(257)}),
+        json!({"userName": "fine", "externalId": "e".repeat(257)}),
+        json!({"userName": "fine", "title": "t".repeat(2_049)}),
+        json!({"userName": "fine", "emails": [{"value": format!("{}@x.example", "m".repeat(3_000))}]}),
+    ] {
+        let r = send(scim_body(s.request(Method::POST, "/Users"), &body));
+        r.assert_scim_error(400, Some("invalidValue"));
+    }
+    patch(
+        s,
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "displayName", "value": "d".repeat(10_000)}]),
+    )
+    .assert_scim_error(400, Some("invalidValue"));
+    let r = send(scim_body(
+        s.request(Method::POST, "/Groups"),
+        &json!({"displayName": "g".repeat(300)}),
+    ));
+    r.assert_scim_error(400, Some("invalidValue"));
+    // Characters, not bytes: 256 of a four-byte character is a valid userName.
+    let wide = s.create_user(&json!({"userName": "😀".repeat(256)}));
+    s.delete(&format!("/Users/{}", id_of(&wide)));
+    assert_eq!(everything(s), before);
+}
+
 fn base64_url(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
 on_both_backends!(
+    oversized_values_are_refused,
     deep_and_long_filters_are_refused,
     deep_patch_paths_are_refused,
     control_characters_never_reach_the_store,

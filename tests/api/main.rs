@@ -22,6 +22,7 @@ mod cli;
 mod database_outage;
 mod discovery;
 mod faulty_target;
+mod fuzz_corpus;
 mod hostile_input;
 mod idp_dialects;
 mod interop;
