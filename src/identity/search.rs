@@ -6,7 +6,7 @@ use crate::scim::filter::{self, AttrPath, CompareOp, Filter, Literal};
 use crate::scim::list::Paging;
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::ResourceType;
-use crate::scim::schema::{AttrType, AttributeDef, COMMON_ATTRIBUTES};
+use crate::scim::schema::{AttrType, AttributeDef, Returned, COMMON_ATTRIBUTES};
 use crate::scim::{ScimError, ScimType};
 use crate::storage::query::{
     self, Collection, Cond, Expr, Fetch, FoundRow, Literal as SqlLiteral, Op, Sort, Table,
@@ -120,6 +120,9 @@ impl Layout {
             .map(|f| self.translate(f))
             .transpose()?
             .unwrap_or(Cond::True);
+        if let Some(path) = &query.sort_by {
+            self.check_readable(path, "sort by")?;
+        }
         let sort = query
             .sort_by
             .as_ref()
@@ -202,10 +205,12 @@ impl Layout {
             ),
             Filter::Not(inner) => Cond::Not(Box::new(self.translate_in(inner, element)?)),
             Filter::Present(path) => {
+                self.check_readable_in(path, element)?;
                 let target = self.target(path, element);
                 present(target)
             }
             Filter::Compare { path, op, value } => {
+                self.check_readable_in(path, element)?;
                 let target = self.target(path, element);
                 compare(target, *op, value)?
             }
@@ -242,6 +247,46 @@ impl Layout {
             return element(Some(&path.attribute)).unwrap_or(Target::Unknown);
         }
         self.resolve(path)
+    }
+
+    /// Attributes never returned (`password`) cannot be filtered or sorted on either: each
+    /// answer would tell something of their value, and enough answers would give it away.
+    fn check_readable(&self, path: &AttrPath, use_: &str) -> Result<(), ScimError> {
+        let core = path
+            .schema
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case(self.rt.core.id));
+        let def = if core {
+            self.rt.core.attribute(&path.attribute)
+        } else {
+            path.schema
+                .as_deref()
+                .and_then(|s| self.rt.extension(s))
+                .and_then(|ext| ext.attribute(&path.attribute))
+        };
+        match def {
+            Some(def) if def.returned == Returned::Never => Err(ScimError::bad_request(
+                ScimType::InvalidFilter,
+                format!(
+                    "'{}' is never returned and cannot be used to {use_}",
+                    def.name
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Layout::check_readable`] for a filter's path (outside value paths; their
+    /// sub-attributes are never write-only).
+    fn check_readable_in(
+        &self,
+        path: &AttrPath,
+        element: Option<&ElementResolver>,
+    ) -> Result<(), ScimError> {
+        match element {
+            Some(_) => Ok(()),
+            None => self.check_readable(path, "filter"),
+        }
     }
 
     pub(super) fn sort(&self, path: &AttrPath, descending: bool) -> Option<Sort> {

@@ -199,12 +199,40 @@ fn oversized_values_are_refused(s: &TestServer) {
     assert_eq!(everything(s), before);
 }
 
+/// A password is never returned, so it cannot be probed through filters or sorting either
+/// (each answer would give away a little of it).
+fn passwords_cannot_be_probed(s: &TestServer) {
+    s.create_user(&json!({"userName": "secretive", "password": "alpha-bravo-7"}));
+    for filter in [
+        "password sw \"al\"",
+        "password co \"bravo\"",
+        "password gt \"a\"",
+        "password pr",
+        "userName eq \"secretive\" and not (password ew \"7\")",
+        "urn:ietf:params:scim:schemas:core:2.0:User:password eq \"alpha-bravo-7\"",
+    ] {
+        s.get(&format!("/Users?filter={}", encode(filter)))
+            .assert_scim_error(400, Some("invalidFilter"));
+        let r = send(scim_body(
+            s.request(Method::POST, "/.search"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": filter}),
+        ));
+        r.assert_scim_error(400, Some("invalidFilter"));
+    }
+    s.get("/Users?sortBy=password")
+        .assert_scim_error(400, Some("invalidFilter"));
+    let listed = s.get("/Users?filter=userName%20eq%20%22secretive%22");
+    assert_eq!(listed.body["totalResults"], 1);
+    assert!(listed.body["Resources"][0].get("password").is_none());
+}
+
 fn base64_url(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
 on_both_backends!(
+    passwords_cannot_be_probed,
     oversized_values_are_refused,
     deep_and_long_filters_are_refused,
     deep_patch_paths_are_refused,
