@@ -414,6 +414,24 @@ impl Config {
                     t.name
                 )));
             }
+            if !t.url.is_empty() {
+                let schemes: &[&str] = match t.kind.as_str() {
+                    "ldap" => &["ldap", "ldaps"],
+                    _ => &["http", "https"],
+                };
+                let parsed = reqwest::Url::parse(&t.url).ok();
+                let usable = parsed
+                    .as_ref()
+                    .is_some_and(|u| schemes.contains(&u.scheme()) && u.host_str().is_some());
+                if !usable {
+                    return Err(ConfigError(format!(
+                        "target {:?}: url {:?} is not a {} URL",
+                        t.name,
+                        t.url,
+                        schemes.join(" or ")
+                    )));
+                }
+            }
             if !matches!(t.update_method.as_str(), "patch" | "put") {
                 return Err(ConfigError(format!(
                     "target {:?}: update_method must be patch or put",

@@ -254,6 +254,14 @@ fn bad_input_is_refused(backend: Backend) {
         (json!("not an object"), "invalid target settings"),
         (with(&|b| b["colour"] = json!("red")), "colour"),
         (
+            with(&|b| b["url"] = json!("not a url")),
+            "not a http or https URL",
+        ),
+        (
+            with(&|b| b["url"] = json!("ftp://files.example/scim")),
+            "url",
+        ),
+        (
             with(&|b| b["users_filter"] = json!("userName eq")),
             "users_filter",
         ),
