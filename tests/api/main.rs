@@ -18,6 +18,7 @@ mod admin;
 mod admin_targets;
 mod auth;
 mod change_log;
+mod chaos;
 mod cli;
 mod database_outage;
 mod discovery;

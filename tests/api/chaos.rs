@@ -1,0 +1,272 @@
+//! The server process killed with SIGKILL mid-work, then started again on the same database:
+//! every create that was acknowledged (201) is there afterwards, and every change reaches an
+//! independent SCIM target (scim2-server) exactly once, members right, no order left behind.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+use crate::harness::{database_url, Backend};
+use crate::interop_servers::{ExternalScim, Implementation};
+use crate::provisioning::wait_for;
+
+/// `scimgate serve` as its own process, on a fixed port and database.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn scimgate(config: &Path, database: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scimgate"));
+    command
+        .arg("--config")
+        .arg(config)
+        .env("SCIMGATE_DATABASE_URL", database)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+impl Server {
+    fn start(config: &Path, database: &str, port: u16) -> Server {
+        let child = scimgate(config, database)
+            .arg("serve")
+            .env("SCIMGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scimgate");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = Client::new();
+        wait_for("scimgate to listen", || {
+            client
+                .get(format!("{base}/healthz"))
+                .send()
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        });
+        Server { child, base }
+    }
+
+    fn kill(mut self) {
+        // SIGKILL: no shutdown hook, no lease given back, nothing flushed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+fn token(config: &Path, database: &str, name: &str, role: &str) -> String {
+    let out = scimgate(config, database)
+        .args(["token", "create", "--name", name, "--role", role])
+        .output()
+        .expect("token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn kill_during_creates_and_delivery(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = database_url(backend, dir.path());
+    let target = ExternalScim::start(Implementation::Scim2Server);
+    let config = dir.path().join("scimgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[worker]\npoll_interval_ms = 50\nlease_seconds = 3\ninstance = \"chaos\"\n\n\
+             [[targets]]\nname = \"app\"\nurl = \"{}\"\nretry_base_ms = 100\nretry_max_ms = 1000\n\
+             [targets.auth]\ntype = \"bearer\"\ntoken = \"{}\"\n",
+            target.base,
+            target.token.clone().unwrap_or_default()
+        ),
+    )
+    .expect("config");
+    let scim = token(&config, &database, "idp", "scim");
+    let ops = token(&config, &database, "ops", "viewer");
+    let port = free_port();
+    let server = Server::start(&config, &database, port);
+
+    // Four clients create users until the server is killed under them.
+    let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (acked, stop, base, scim) = (
+                acked.clone(),
+                stop.clone(),
+                server.base.clone(),
+                scim.clone(),
+            );
+            std::thread::spawn(move || {
+                let client = Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .expect("client");
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("c{c}-{n:04}");
+                    n += 1;
+                    let answer = client
+                        .post(format!("{base}/scim/v2/Users"))
+                        .bearer_auth(&scim)
+                        .header("content-type", "application/scim+json")
+                        .body(json!({"userName": name}).to_string())
+                        .send();
+                    match answer {
+                        Ok(r) if r.status().as_u16() == 201 => {
+                            if let Ok(mut set) = acked.lock() {
+                                set.insert(name);
+                            }
+                        }
+                        _ => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })
+        })
+        .collect();
+    // A group with the first members, so memberships travel through the crash too.
+    std::thread::sleep(Duration::from_millis(700));
+    let client = Client::new();
+    let members: Vec<Value> = acked
+        .lock()
+        .map(|set| set.iter().take(5).cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| {
+            let r: Value = client
+                .get(format!(
+                    "{}/scim/v2/Users?filter=userName%20eq%20%22{name}%22",
+                    server.base
+                ))
+                .bearer_auth(&scim)
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
+            Some(json!({"value": r["Resources"][0]["id"].as_str()?}))
+        })
+        .collect();
+    assert!(
+        !members.is_empty(),
+        "some users were created before the kill"
+    );
+    let group = client
+        .post(format!("{}/scim/v2/Groups", server.base))
+        .bearer_auth(&scim)
+        .header("content-type", "application/scim+json")
+        .body(json!({"displayName": "Survivors", "members": members}).to_string())
+        .send()
+        .expect("group");
+    assert_eq!(group.status().as_u16(), 201);
+    std::thread::sleep(Duration::from_millis(500));
+    server.kill();
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.join();
+    }
+    let acked = acked.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(
+        acked.len() > 10,
+        "creates ran before the kill: {}",
+        acked.len()
+    );
+
+    // Started again: nothing acknowledged is lost, and delivery converges.
+    let restarted_at = Instant::now();
+    let server = Server::start(&config, &database, port);
+    let present = user_names(&client, &format!("{}/scim/v2", server.base), Some(&scim));
+    let lost: Vec<_> = acked.difference(&present).collect();
+    assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
+
+    let target_client = Client::new();
+    let on_target = |path: &str| -> Value {
+        let mut request = target_client.get(format!("{}{path}", target.base));
+        if let Some(t) = &target.token {
+            request = request.bearer_auth(t);
+        }
+        request.send().and_then(|r| r.json()).unwrap_or(Value::Null)
+    };
+    wait_for("every order settled after the restart", || {
+        let r: Value = client
+            .get(format!("{}/admin/targets/app/status", server.base))
+            .bearer_auth(&ops)
+            .send()
+            .and_then(|r| r.json())
+            .ok()?;
+        let open: i64 = ["pending", "transmitted", "errored", "error"]
+            .iter()
+            .map(|s| r["orders"][s].as_i64().unwrap_or(0))
+            .sum();
+        (open == 0).then_some(())
+    });
+    let converged = restarted_at.elapsed();
+    assert!(
+        converged < Duration::from_secs(30),
+        "converged after {converged:?}"
+    );
+    let names = user_name_list(&target_client, &target.base, target.token.as_deref());
+    let unique: BTreeSet<String> = names.iter().cloned().collect();
+    assert_eq!(names.len(), unique.len(), "no user twice on the target");
+    assert_eq!(unique, present, "every user on the target");
+    let groups = on_target("/Groups?filter=displayName%20eq%20%22Survivors%22");
+    assert_eq!(groups["totalResults"], 1, "{groups}");
+    let member_count = groups["Resources"][0]["members"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(member_count, members.len(), "{groups}");
+}
+
+/// Every user's userName at a SCIM base, paged by index (servers cap `count`).
+fn user_name_list(client: &Client, base: &str, token: Option<&str>) -> Vec<String> {
+    let mut names = Vec::new();
+    loop {
+        let mut request = client.get(format!(
+            "{base}/Users?startIndex={}&count=500&attributes=userName",
+            names.len() + 1
+        ));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let page: Value = request.send().and_then(|r| r.json()).expect("a page");
+        let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+        names.extend(
+            resources
+                .iter()
+                .filter_map(|u| u["userName"].as_str().map(str::to_string)),
+        );
+        let total = page["totalResults"].as_u64().unwrap_or(0) as usize;
+        if resources.is_empty() || names.len() >= total {
+            return names;
+        }
+    }
+}
+
+fn user_names(client: &Client, base: &str, token: Option<&str>) -> BTreeSet<String> {
+    user_name_list(client, base, token).into_iter().collect()
+}
+
+crate::for_each_backend!(kill_during_creates_and_delivery,);
