@@ -1,5 +1,6 @@
 #![no_main]
 
+#[allow(dead_code)] // each target uses one entry point
 #[path = "../entries.rs"]
 mod entries;
 

@@ -101,9 +101,10 @@ fn split_path(text: &str) -> Option<AttrPath> {
         return None;
     }
     let (schema, rest) = match schema::all().into_iter().find(|s| {
-        text.len() > s.id.len()
-            && text[..s.id.len()].eq_ignore_ascii_case(s.id)
-            && text.as_bytes()[s.id.len()] == b':'
+        // `get` rather than indexing: the schema's length may fall inside a character.
+        text.get(..s.id.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(s.id))
+            && text.as_bytes().get(s.id.len()) == Some(&b':')
     }) {
         Some(s) => (Some(s.id.to_string()), &text[s.id.len() + 1..]),
         None if text.to_ascii_lowercase().starts_with("urn:") => {
@@ -542,6 +543,19 @@ mod tests {
             assert_eq!(err.scim_type, Some(ScimType::InvalidFilter));
         }
         assert!(parse(&vec!["userName eq \"a\""; MAX_TERMS].join(" or ")).is_ok());
+    }
+
+    #[test]
+    fn paths_with_wide_characters_where_a_schema_urn_ends_are_refused_not_panicked_on() {
+        // Found by the filter fuzz target: byte 42 fell inside a two-byte character.
+        for text in [
+            "urn:ietf:params:scim:schemas:core:2.0:UseĪ eq 1",
+            "urn:ietf:params:scim:schemas:core:2.0:Useƌ",
+            "urn:ietf:params:scim:schemas:core:2.0:User😀name eq \"x\"",
+        ] {
+            assert!(parse(text).is_err(), "{text}");
+            assert!(AttrPath::parse(text).is_err(), "{text}");
+        }
     }
 
     #[test]
