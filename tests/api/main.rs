@@ -17,6 +17,7 @@ mod harness;
 mod admin;
 mod admin_targets;
 mod auth;
+mod bad_input;
 mod change_log;
 mod chaos;
 mod cli;
