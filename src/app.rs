@@ -66,10 +66,11 @@ pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, S
 /// starts the provisioning workers on the current actix runtime. The returned server must be
 /// awaited (or spawned) to run.
 pub fn start(config: &Config) -> Result<Started, StartError> {
-    let db = Db::open_waiting(
+    let db = Db::open_configured(
         &config.database_url,
         config.pool_size,
         std::time::Duration::from_millis(config.db_wait_ms),
+        config.secret_key_file.as_deref(),
     )?;
     let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),

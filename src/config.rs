@@ -21,6 +21,11 @@ pub struct Config {
     /// How long a request waits for a database connection before it is answered `503` with
     /// `Retry-After` (the database is down or every connection is busy).
     pub db_wait_ms: u64,
+    /// The key that seals secrets stored in the database (targets created through the admin
+    /// API): a file holding 32 random bytes in base64. On SQLite it defaults to `DATABASE.key`
+    /// beside the database, created on first start; on PostgreSQL secrets cannot be stored
+    /// without one.
+    pub secret_key_file: Option<PathBuf>,
     /// The externally visible SCIM base URL used in `meta.location` and `$ref`, e.g.
     /// `https://idm.example.com/scim/v2`. Defaults to `http://LISTEN/scim/v2`.
     pub base_url: Option<String>,
@@ -263,7 +268,46 @@ impl TargetConfig {
     }
 }
 
+impl TargetConfig {
+    /// A target stored through the admin API (`targets.config`), its secrets opened with
+    /// `secrets`; the error says why it cannot be read.
+    pub fn from_stored(
+        name: &str,
+        json: &str,
+        secrets: &crate::storage::secrets::SecretBox,
+    ) -> Result<TargetConfig, String> {
+        let mut config: TargetConfig = serde_json::from_str(json)
+            .map_err(|e| format!("stored target {name:?} is unreadable: {e}"))?;
+        config
+            .auth
+            .map_secrets(|field, value| secrets.open(value, &format!("{name}/{field}")))
+            .map_err(|e| format!("stored target {name:?}: {e}"))?;
+        Ok(config)
+    }
+}
+
 impl TargetAuth {
+    /// The secrets a target may carry inline, by field name.
+    pub const SECRET_FIELDS: [&'static str; 3] = ["token", "password", "client_secret"];
+
+    /// Replaces each secret given inline with `f(field, value)` (sealing them for storage, or
+    /// opening them when read back).
+    pub fn map_secrets<E>(
+        &mut self,
+        mut f: impl FnMut(&str, &str) -> Result<String, E>,
+    ) -> Result<(), E> {
+        for (field, slot) in [
+            ("token", &mut self.token),
+            ("password", &mut self.password),
+            ("client_secret", &mut self.client_secret),
+        ] {
+            if let Some(value) = slot.as_deref() {
+                *slot = Some(f(field, value)?);
+            }
+        }
+        Ok(())
+    }
+
     /// The password, given inline, in a file or in an environment variable.
     pub fn password(&self) -> Result<Option<String>, ConfigError> {
         if let Some(name) = &self.password_env {
@@ -339,6 +383,7 @@ impl Default for Config {
             database_url: "sqlite://scimgate.db".into(),
             pool_size: 8,
             db_wait_ms: 2_000,
+            secret_key_file: None,
             base_url: None,
             max_payload_bytes: 1024 * 1024,
             default_page_size: 100,

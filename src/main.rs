@@ -41,10 +41,23 @@ enum Command {
         dry_run: bool,
     },
     /// Manage API bearer tokens.
+    /// Secrets stored in the database (sealed target credentials).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Seal every stored secret with a new key: written to KEYFILE.next, the secrets re-sealed
+    /// in one transaction, then it becomes KEYFILE (the old one kept as KEYFILE.previous).
+    /// Restart the servers afterwards (on PostgreSQL, give them the new key file first).
+    RotateKey,
 }
 
 #[derive(Subcommand)]
@@ -94,7 +107,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve => serve(&config),
         Command::Worker => {
-            let db = Db::open(&config.database_url, config.pool_size)?;
+            let db = Db::open_configured(
+                &config.database_url,
+                config.pool_size,
+                std::time::Duration::from_millis(config.db_wait_ms),
+                config.secret_key_file.as_deref(),
+            )?;
             let base_url = config
                 .base_url
                 .clone()
@@ -125,6 +143,27 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Migrate => {
             Db::open(&config.database_url, 1)?;
             eprintln!("database is up to date");
+            Ok(())
+        }
+        Command::Secrets {
+            command: SecretsCommand::RotateKey,
+        } => {
+            let db = Db::open_configured(
+                &config.database_url,
+                1,
+                std::time::Duration::from_millis(config.db_wait_ms),
+                config.secret_key_file.as_deref(),
+            )?;
+            let resealed = scimgate::storage::secrets::rotate(db.secrets(), |both| {
+                db.write(|tx| {
+                    scimgate::storage::targets::reseal(
+                        tx,
+                        both,
+                        &scimgate::config::TargetAuth::SECRET_FIELDS,
+                    )
+                })
+            })?;
+            eprintln!("secrets of {resealed} stored target(s) sealed with the new key; restart the servers");
             Ok(())
         }
         Command::Token { command } => {

@@ -12,6 +12,7 @@ use super::target_view::{view, Known, Source};
 use super::targets::{not_found, stored_config};
 use super::{blocking, AdminError, AdminState};
 use crate::config::TargetConfig;
+use crate::storage::secrets::SecretError;
 use crate::storage::targets::{self, StoredTarget};
 
 fn read_only(state: &AdminState, name: &str) -> Result<(), AdminError> {
@@ -23,8 +24,18 @@ fn read_only(state: &AdminState, name: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn as_json(config: &TargetConfig) -> Result<String, AdminError> {
-    serde_json::to_string(config).map_err(|e| AdminError::Internal(e.to_string()))
+/// The settings as stored: JSON, with the secrets sealed.
+fn as_json(state: &AdminState, config: &TargetConfig) -> Result<String, AdminError> {
+    let mut stored = config.clone();
+    let secrets = state.db.secrets();
+    stored
+        .auth
+        .map_secrets(|field, value| secrets.seal(value, &format!("{}/{field}", config.name)))
+        .map_err(|e| match e {
+            SecretError::NoKey => AdminError::BadRequest(e.to_string()),
+            other => AdminError::Internal(other.to_string()),
+        })?;
+    serde_json::to_string(&stored).map_err(|e| AdminError::Internal(e.to_string()))
 }
 
 fn stored_view(config: TargetConfig, row: StoredTarget) -> serde_json::Value {
@@ -48,7 +59,7 @@ pub async fn create(
             "a target named {name:?} is declared in the config file"
         )));
     }
-    let text = as_json(&config)?;
+    let text = as_json(&state, &config)?;
     let db = state.db.clone();
     let n = name.clone();
     // An error inside the transaction rolls it back, generation bump included.
@@ -75,7 +86,7 @@ async fn current(
     let row = blocking(move || db.read(|c| Ok(targets::find(c, &n)?)))
         .await?
         .ok_or_else(|| not_found(name))?;
-    Ok((stored_config(&row)?, row))
+    Ok((stored_config(state.db.secrets(), &row)?, row))
 }
 
 /// Writes `config` over the stored target if it is still at `version` (else 409: someone
@@ -85,7 +96,7 @@ async fn save(
     config: TargetConfig,
     version: i64,
 ) -> Result<HttpResponse, AdminError> {
-    let text = as_json(&config)?;
+    let text = as_json(state, &config)?;
     let db = state.db.clone();
     let name = config.name.clone();
     let row = blocking(move || {

@@ -10,14 +10,13 @@ use super::{blocking, time, AdminError, AdminState};
 use crate::config::TargetConfig;
 use crate::provisioning::quarantine::Health;
 use crate::storage::orders::{self, OrderState};
+use crate::storage::secrets::SecretBox;
 use crate::storage::targets::{self, StoredTarget};
 use crate::storage::{deletions, target_health, target_locks, DbConnection};
 
-/// A stored target's settings.
-pub fn stored_config(row: &StoredTarget) -> Result<TargetConfig, AdminError> {
-    serde_json::from_str(&row.config).map_err(|e| {
-        AdminError::Internal(format!("stored target {:?} is unreadable: {e}", row.name))
-    })
+/// A stored target's settings, its secrets opened.
+pub fn stored_config(secrets: &SecretBox, row: &StoredTarget) -> Result<TargetConfig, AdminError> {
+    TargetConfig::from_stored(&row.name, &row.config, secrets).map_err(AdminError::Internal)
 }
 
 /// The target named `name`, from the config file or the database.
@@ -36,7 +35,7 @@ pub fn lookup(
         return Ok(None);
     };
     Ok(Some(Known {
-        config: stored_config(&row)?,
+        config: stored_config(state.db.secrets(), &row)?,
         source: Source::Api(row),
     }))
 }
@@ -64,7 +63,7 @@ pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, AdminErr
             continue; // shadowed by the config file's target
         }
         all.push(view(&Known {
-            config: stored_config(&row)?,
+            config: stored_config(state.db.secrets(), &row)?,
             source: Source::Api(row),
         }));
     }

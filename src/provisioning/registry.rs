@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Target;
 use crate::config::TargetConfig;
+use crate::storage::secrets::SecretBox;
 use crate::storage::targets::{self, StoredTarget};
 use crate::storage::{Db, StoreError};
 
@@ -77,7 +78,7 @@ impl TargetRegistry {
             return Ok(());
         };
         let previous = self.state().stored.clone();
-        let stored = self.build(rows, &previous);
+        let stored = self.build(rows, &previous, db.secrets());
         let mut targets = self.file.clone();
         targets.extend(stored.values().map(|(_, t)| t.clone()));
         let mut state = self.state();
@@ -96,6 +97,7 @@ impl TargetRegistry {
         &self,
         rows: Vec<StoredTarget>,
         previous: &BTreeMap<String, (i64, Arc<Target>)>,
+        secrets: &SecretBox,
     ) -> BTreeMap<String, (i64, Arc<Target>)> {
         let mut built = BTreeMap::new();
         for row in rows {
@@ -109,16 +111,24 @@ impl TargetRegistry {
                     continue;
                 }
             }
-            let target = serde_json::from_str::<TargetConfig>(&row.config)
-                .map_err(|e| e.to_string())
+            let target = TargetConfig::from_stored(&row.name, &row.config, secrets)
                 .and_then(|config| Target::from_config(&config).map_err(|e| e.to_string()));
             match target {
                 Ok(target) => {
                     built.insert(row.name, (row.version, Arc::new(target)));
                 }
-                Err(error) => {
-                    tracing::error!(target = %row.name, %error, "stored target cannot be used; it is not served")
-                }
+                // The settings as last built stay in service (planning and delivering go on
+                // for the target; its new settings wait for this instance to be able to read
+                // them, e.g. its key after a rotation).
+                Err(error) => match previous.get(&row.name) {
+                    Some(kept) => {
+                        tracing::error!(target = %row.name, %error, "stored target's new settings cannot be used; its previous ones stay in service");
+                        built.insert(row.name, kept.clone());
+                    }
+                    None => {
+                        tracing::error!(target = %row.name, %error, "stored target cannot be used; it is not served")
+                    }
+                },
             }
         }
         built

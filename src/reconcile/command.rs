@@ -20,9 +20,8 @@ fn target(config: &Config, db: &Db, name: &str) -> Result<Arc<Target>, Reconcile
             let row = db
                 .read(|c| targets::find(c, name))?
                 .ok_or_else(|| ReconcileError::Config(format!("no target named {name:?}")))?;
-            serde_json::from_str::<TargetConfig>(&row.config).map_err(|e| {
-                ReconcileError::Config(format!("stored target {name:?} is unreadable: {e}"))
-            })?
+            TargetConfig::from_stored(name, &row.config, db.secrets())
+                .map_err(ReconcileError::Config)?
         }
     };
     Target::from_config(&settings)
@@ -31,7 +30,12 @@ fn target(config: &Config, db: &Db, name: &str) -> Result<Arc<Target>, Reconcile
 }
 
 fn directory(config: &Config) -> Result<Directory, ReconcileError> {
-    let db = Db::open(&config.database_url, config.pool_size)?;
+    let db = Db::open_configured(
+        &config.database_url,
+        config.pool_size,
+        std::time::Duration::from_millis(config.db_wait_ms),
+        config.secret_key_file.as_deref(),
+    )?;
     let base_url = config
         .base_url
         .clone()

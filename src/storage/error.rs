@@ -14,6 +14,8 @@ pub enum StoreError {
     Migration(String),
     #[error("write abandoned: {0}")]
     Aborted(String),
+    #[error(transparent)]
+    Secrets(#[from] super::secrets::SecretError),
     #[error(
         "unsupported database URL {0:?}: expected sqlite://PATH, a file path, or postgres://..."
     )]

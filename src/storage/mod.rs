@@ -13,6 +13,7 @@ mod error;
 pub mod migrate;
 pub mod on_demand;
 pub mod schema;
+pub mod secrets;
 mod statement;
 pub mod user_creates;
 
@@ -53,6 +54,8 @@ pub struct Db {
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
     /// SQLite commits, watched by the background checkpoint.
     commits: std::sync::Arc<checkpoint::Commits>,
+    /// The keys secrets stored in the database are sealed with.
+    secrets: std::sync::Arc<secrets::SecretBox>,
     /// User creates waiting to be written together.
     user_creates: std::sync::Arc<user_creates::CreateQueue>,
 }
@@ -61,6 +64,25 @@ impl Db {
     /// Opens the pool and brings the schema up to date.
     pub fn open(url: &str, pool_size: u32) -> Result<Db, StoreError> {
         Db::open_waiting(url, pool_size, connection::DEFAULT_WAIT)
+    }
+
+    /// [`Db::open`], with requests waiting at most `wait` for a connection, and stored secrets
+    /// sealed with the key in `key_file` (see [`secrets`] for the defaults).
+    pub fn open_configured(
+        url: &str,
+        pool_size: u32,
+        wait: Duration,
+        key_file: Option<&std::path::Path>,
+    ) -> Result<Db, StoreError> {
+        let secrets = secrets::SecretBox::for_database(url, key_file)?;
+        let mut db = Db::open_waiting(url, pool_size, wait)?;
+        db.secrets = std::sync::Arc::new(secrets);
+        Ok(db)
+    }
+
+    /// The keys stored secrets are sealed with.
+    pub fn secrets(&self) -> &secrets::SecretBox {
+        &self.secrets
     }
 
     /// [`Db::open`], with requests waiting at most `wait` for a connection.
@@ -79,6 +101,7 @@ impl Db {
             backend,
             sqlite_writer: Default::default(),
             commits,
+            secrets: Default::default(),
             user_creates: Default::default(),
         })
     }

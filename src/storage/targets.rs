@@ -4,6 +4,8 @@
 
 use diesel::prelude::*;
 
+use super::secrets::SecretBox;
+
 use super::schema::{identity_links, target_health, targets, targets_generation};
 use super::{orders, DbConnection, Micros, StoreError, WriteTx};
 
@@ -104,6 +106,43 @@ pub fn update(
         return Ok(None);
     }
     find(tx.conn(), name)
+}
+
+/// Seals the `secret_fields` of every stored target's `auth` with `secrets`' current key
+/// (opening them with any key it holds; values stored in clear are sealed too). Answers how
+/// many targets were written; each counts as changed, so every instance rebuilds it.
+pub fn reseal(
+    tx: &mut WriteTx<'_>,
+    secrets: &SecretBox,
+    secret_fields: &[&str],
+) -> Result<usize, StoreError> {
+    let mut written = 0;
+    for row in list(tx.conn())? {
+        let mut config: serde_json::Value = serde_json::from_str(&row.config)
+            .map_err(|e| StoreError::Aborted(format!("stored target {:?}: {e}", row.name)))?;
+        let mut changed = false;
+        if let Some(auth) = config.get_mut("auth").and_then(|a| a.as_object_mut()) {
+            for field in secret_fields {
+                let Some(value) = auth.get(*field).and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                if secrets.is_current(value) {
+                    continue;
+                }
+                let context = format!("{}/{field}", row.name);
+                let sealed = secrets.seal(&secrets.open(value, &context)?, &context)?;
+                auth.insert((*field).to_string(), serde_json::Value::String(sealed));
+                changed = true;
+            }
+        }
+        if changed {
+            let text = config.to_string();
+            if update(tx, &row.name, row.version, &text)?.is_some() {
+                written += 1;
+            }
+        }
+    }
+    Ok(written)
 }
 
 /// Deletes a stored target with its health and identity links; its open orders become

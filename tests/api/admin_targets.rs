@@ -497,7 +497,94 @@ fn quarantine_is_shared_by_instances(backend: Backend) {
     }
 }
 
+/// Target credentials created through the API are sealed at rest (AES-256-GCM, bound to the
+/// target and field) and opened only to be used; `scimgate secrets rotate-key` re-seals them
+/// under a new key; on PostgreSQL without a key, secrets are refused with how to set one.
+fn secrets_are_sealed_at_rest(backend: Backend) {
+    let app = TestServer::start(Backend::Sqlite);
+    let keys = tempfile::tempdir().expect("key dir");
+    let key_file = keys.path().join("scimgate.key");
+    std::fs::write(&key_file, {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    })
+    .expect("key");
+    let with_key = |c: &mut Config| {
+        fast(c);
+        c.secret_key_file = Some(key_file.clone());
+    };
+    let s = TestServer::start_with(backend, with_key);
+    let ops = Ops::on(&s);
+    assert_eq!(
+        ops.post("/targets", Some(&settings("sealed", &app))).status,
+        201
+    );
+    let stored = |s: &TestServer| -> String {
+        s.db.read(|c| targets::find(c, "sealed"))
+            .expect("read")
+            .expect("stored")
+            .config
+    };
+    let first = stored(&s);
+    assert!(
+        !first.contains(&app.token),
+        "the token is not stored in clear"
+    );
+    assert!(first.contains("\"enc:v1:"), "{first}");
+    s.create_user(&json!({"userName": "sealed-one"}));
+    wait_for("delivered with the opened token", || {
+        remote_user(&app, "sealed-one")
+    });
+
+    // Rotation: every stored secret sealed under a new key, the old key kept as .previous.
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_scimgate"));
+    cli.args(["secrets", "rotate-key"])
+        .env("SCIMGATE_DATABASE_URL", &s.database_url)
+        .env("SCIMGATE_SECRET_KEY_FILE", &key_file)
+        .env_remove("DATABASE_URL");
+    let out = cli.output().expect("run scimgate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated = stored(&s);
+    assert!(!rotated.contains(&app.token));
+    let key_id = |text: &str| text.split("enc:v1:").nth(1).map(|r| r[..8].to_string());
+    assert_ne!(key_id(&rotated), key_id(&first), "sealed under the new key");
+    assert!(keys.path().join("scimgate.key.previous").exists());
+    // A server started afterwards uses the rotated secret (the first one, still holding only
+    // the old key, can no longer open it and stops serving the target).
+    let url = s.database_url.clone();
+    let again = TestServer::start_with(backend, |c| {
+        with_key(c);
+        c.database_url = url;
+    });
+    again.create_user(&json!({"userName": "sealed-two"}));
+    wait_for("delivered after the rotation", || {
+        remote_user(&app, "sealed-two")
+    });
+
+    if matches!(backend, Backend::Postgres) {
+        let keyless = TestServer::start_with(backend, |c| {
+            fast(c);
+            c.secret_key_file = None;
+        });
+        let ops = Ops::on(&keyless);
+        let refused = ops.post("/targets", Some(&settings("nokey", &app)));
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert!(
+            refused.text.contains("SCIMGATE_SECRET_KEY_FILE"),
+            "{}",
+            refused.text
+        );
+        let plain = json!({"name": "open", "url": app.base, "auth": {"type": "none"}});
+        assert_eq!(ops.post("/targets", Some(&plain)).status, 201);
+    }
+}
+
 crate::for_each_backend!(
+    secrets_are_sealed_at_rest,
     ldap_connection_tests,
     api_targets_are_served_and_follow_changes,
     deleting_a_target_inactivates_its_open_orders,

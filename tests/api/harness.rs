@@ -83,6 +83,23 @@ impl Resp {
     }
 }
 
+/// The secret key (32 random bytes, base64) every PostgreSQL test server of this process
+/// shares, in a directory that lives as long as the process.
+pub fn shared_secret_key() -> &'static std::path::Path {
+    static KEY: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    &KEY.get_or_init(|| {
+        use base64::Engine;
+        let dir = tempfile::tempdir().expect("temp dir for the secret key");
+        let path = dir.path().join("secret.key");
+        let key: [u8; 32] = rand::random();
+        std::fs::write(&path, base64::engine::general_purpose::STANDARD.encode(key))
+            .expect("write the secret key");
+        (dir, path)
+    })
+    .1
+}
+
 pub fn database_url(backend: Backend, dir: &std::path::Path) -> String {
     match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.join("scimgate.db").display()),
@@ -104,6 +121,11 @@ impl TestServer {
             pool_size: 4,
             ..Config::default()
         };
+        if matches!(backend, Backend::Postgres) {
+            // PostgreSQL has no default key: the tests' instances share one, as production
+            // instances on one database do.
+            config.secret_key_file = Some(shared_secret_key().to_path_buf());
+        }
         adjust(&mut config);
         let db = Db::open(&config.database_url, 2).expect("open database");
         let token = api_token::issue(&db, "test").expect("issue token");

@@ -523,12 +523,18 @@ fn schedules_and_the_command_line(backend: Backend) {
     );
     s.create_user(&json!({"userName": "cli-user"}));
     app.create_user(&json!({"userName": "stray"}));
-    let out = Command::new(env!("CARGO_BIN_EXE_scimgate"))
-        .args(["sync", "--target", "crm", "--dry-run"])
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_scimgate"));
+    cli.args(["sync", "--target", "crm", "--dry-run"])
         .env("SCIMGATE_DATABASE_URL", &s.database_url)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("run scimgate");
+        .env_remove("DATABASE_URL");
+    if matches!(backend, Backend::Postgres) {
+        // The key the server sealed the target's token with (SQLite's sits beside its file).
+        cli.env(
+            "SCIMGATE_SECRET_KEY_FILE",
+            crate::harness::shared_secret_key(),
+        );
+    }
+    let out = cli.output().expect("run scimgate");
     assert!(
         out.status.success(),
         "{}",
