@@ -10,7 +10,6 @@ use crate::http::{self, AppState, Settings};
 use crate::identity::Directory;
 use crate::provisioning::{Engine, EngineHandle, Target};
 use crate::scim::discovery::{BulkLimits, Capabilities};
-use crate::storage::Db;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +65,7 @@ pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, S
 /// starts the provisioning workers on the current actix runtime. The returned server must be
 /// awaited (or spawned) to run.
 pub fn start(config: &Config) -> Result<Started, StartError> {
-    let db = Db::open_configured(
-        &config.database_url,
-        config.pool_size,
-        std::time::Duration::from_millis(config.db_wait_ms),
-        config.secret_key_file.as_deref(),
-    )?;
+    let db = config.open_database(config.pool_size)?;
     let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),
         source,

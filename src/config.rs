@@ -268,6 +268,22 @@ impl TargetConfig {
     }
 }
 
+impl Config {
+    /// Opens the configured database with `pool_size` connections, its connection wait and
+    /// the key stored secrets are sealed with.
+    pub fn open_database(
+        &self,
+        pool_size: u32,
+    ) -> Result<crate::storage::Db, crate::storage::StoreError> {
+        crate::storage::Db::open_configured(
+            &self.database_url,
+            pool_size,
+            std::time::Duration::from_millis(self.db_wait_ms),
+            self.secret_key_file.as_deref(),
+        )
+    }
+}
+
 impl TargetConfig {
     /// A target stored through the admin API (`targets.config`), its secrets opened with
     /// `secrets`; the error says why it cannot be read.

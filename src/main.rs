@@ -107,12 +107,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve => serve(&config),
         Command::Worker => {
-            let db = Db::open_configured(
-                &config.database_url,
-                config.pool_size,
-                std::time::Duration::from_millis(config.db_wait_ms),
-                config.secret_key_file.as_deref(),
-            )?;
+            let db = config.open_database(config.pool_size)?;
             let base_url = config
                 .base_url
                 .clone()
@@ -148,12 +143,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Secrets {
             command: SecretsCommand::RotateKey,
         } => {
-            let db = Db::open_configured(
-                &config.database_url,
-                1,
-                std::time::Duration::from_millis(config.db_wait_ms),
-                config.secret_key_file.as_deref(),
-            )?;
+            let db = config.open_database(1)?;
             let resealed = scimgate::storage::secrets::rotate(db.secrets(), |both| {
                 db.write(|tx| {
                     scimgate::storage::targets::reseal(

@@ -30,12 +30,7 @@ fn target(config: &Config, db: &Db, name: &str) -> Result<Arc<Target>, Reconcile
 }
 
 fn directory(config: &Config) -> Result<Directory, ReconcileError> {
-    let db = Db::open_configured(
-        &config.database_url,
-        config.pool_size,
-        std::time::Duration::from_millis(config.db_wait_ms),
-        config.secret_key_file.as_deref(),
-    )?;
+    let db = config.open_database(config.pool_size)?;
     let base_url = config
         .base_url
         .clone()

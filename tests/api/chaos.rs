@@ -213,6 +213,9 @@ fn kill_during_creates_and_delivery(backend: Backend) {
     // Up to a minute: some two thousand users go to a single-threaded Python server, on a
     // machine running the rest of the suite meanwhile.
     wait_long("every order settled after the restart", || {
+        // Every user there (so every change was planned and delivered), and no order open.
+        let there = user_name_list(&target_client, &target.base, target.token.as_deref());
+        (there.len() >= present.len()).then_some(())?;
         let r: Value = client
             .get(format!("{}/admin/targets/app/status", server.base))
             .bearer_auth(&ops)
@@ -246,7 +249,7 @@ fn wait_long(what: &str, mut check: impl FnMut() -> Option<()>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while check().is_none() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 

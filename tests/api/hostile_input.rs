@@ -8,17 +8,7 @@ use serde_json::{json, Value};
 use crate::harness::{id_of, scim_body, send, Backend, TestServer};
 use crate::on_both_backends;
 use crate::rfc7644_patch::patch;
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use crate::rfc7644_query::urlencode as encode;
 
 fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
     format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))

@@ -60,6 +60,15 @@ pub(crate) fn settled(s: &TestServer, kind: &str, id: &str) -> bool {
             .all(|o| matches!(o.state.as_str(), "executed" | "verified" | "inactive"))
 }
 
+/// The states an order went through, in order.
+pub(crate) fn transitions(s: &TestServer, order: i64) -> Vec<String> {
+    s.db.read(|c| orders::transitions_of(c, order))
+        .expect("transitions")
+        .into_iter()
+        .map(|t| t.state)
+        .collect()
+}
+
 fn users_and_groups_arrive_with_translated_members(backend: Backend) {
     let app = TestServer::start(Backend::Sqlite);
     let s = TestServer::start_with(backend, |c| fast(c, vec![target_for(&app, "app")]));
@@ -112,12 +121,7 @@ fn users_and_groups_arrive_with_translated_members(backend: Backend) {
         s.db.read(|c| orders::attempts_of(c, first.id))
             .expect("attempts");
     assert_eq!(attempts.len() as i32, first.attempts);
-    let transitions: Vec<String> =
-        s.db.read(|c| orders::transitions_of(c, first.id))
-            .expect("transitions")
-            .into_iter()
-            .map(|t| t.state)
-            .collect();
+    let transitions = transitions(&s, first.id);
     assert_eq!(transitions.first().map(String::as_str), Some("pending"));
     assert!(
         transitions.iter().any(|t| t == "transmitted"),
@@ -199,12 +203,7 @@ fn unreachable_targets_are_retried_then_given_up(backend: Backend) {
         "{:?}",
         order.last_error
     );
-    let states: Vec<String> =
-        s.db.read(|c| orders::transitions_of(c, order.id))
-            .expect("transitions")
-            .into_iter()
-            .map(|t| t.state)
-            .collect();
+    let states = transitions(&s, order.id);
     assert_eq!(
         states.iter().filter(|st| *st == "errored").count(),
         2,
@@ -266,12 +265,7 @@ fn heartbeats_keep_leases_and_restarts_give_them_back(backend: Backend) {
         order.attempts, 1,
         "delivered once, its lease kept: {order:?}"
     );
-    let states: Vec<String> =
-        s.db.read(|c| orders::transitions_of(c, order.id))
-            .expect("transitions")
-            .into_iter()
-            .map(|t| t.state)
-            .collect();
+    let states = transitions(&s, order.id);
     assert!(!states.contains(&"errored".to_string()), "{states:?}");
 
     // A run of instance "east" died holding an order with a long lease; "east" restarts.
@@ -376,12 +370,7 @@ fn expired_leases_are_reclaimed_without_duplicates(backend: Backend) {
         .expect("order");
     assert_eq!(order.state, "verified", "{order:?}");
     assert_eq!(order.attempts, 2, "the lost attempt and the redelivery");
-    let transitions: Vec<String> =
-        s.db.read(|c| orders::transitions_of(c, order.id))
-            .expect("transitions")
-            .into_iter()
-            .map(|t| t.state)
-            .collect();
+    let transitions = transitions(&s, order.id);
     assert_eq!(
         transitions,
         [
