@@ -615,12 +615,6 @@ pub(super) fn wake_waiting(
 /// Whether `resource` has an order on `target` still on its way, read under row locks on
 /// PostgreSQL.
 fn has_open_order(tx: &mut WriteTx<'_>, target: &str, resource: &str) -> Result<bool, StoreError> {
-    let open = [
-        OrderState::Pending.as_str(),
-        OrderState::Transmitted.as_str(),
-        OrderState::Errored.as_str(),
-        OrderState::AwaitingApproval.as_str(),
-    ];
     let query = orders::table
         .filter(orders::target.eq(target))
         .filter(orders::resource_id.eq(resource))
@@ -629,7 +623,9 @@ fn has_open_order(tx: &mut WriteTx<'_>, target: &str, resource: &str) -> Result<
         DbConnection::Postgresql(pg) => query.for_update().load(pg)?,
         DbConnection::Sqlite(lite) => query.load(lite)?,
     };
-    Ok(rows.iter().any(|(_, state)| open.contains(&state.as_str())))
+    Ok(rows
+        .iter()
+        .any(|(_, state)| OrderState::parse(state).is_some_and(OrderState::is_open)))
 }
 
 /// The newest order of each resource, by (resource type, id): its id and state.

@@ -90,6 +90,11 @@ impl SecretBox {
             }
             (None, Backend::Postgres) => return Ok(SecretBox::default()),
         };
+        SecretBox::from_file(file)
+    }
+
+    /// The key in `file`, with its rotation siblings (`.next`, `.previous`) when present.
+    fn from_file(file: PathBuf) -> Result<SecretBox, SecretError> {
         let current = read_key(&file)?;
         let others = ["next", "previous"]
             .iter()
@@ -204,15 +209,16 @@ pub fn rotate<T, E: From<SecretError>>(
 ) -> Result<T, E> {
     let file = current.file.clone().ok_or(SecretError::NoKey)?;
     let next = sibling(&file, "next");
-    if next.exists() {
-        // A rotation that stopped before its end: finish it with the same key.
-        read_key(&next)?;
-    } else {
+    // A rotation that stopped before its end is finished with the key it had written.
+    if !next.exists() {
         write_new_key(&next)?;
     }
-    let mut both = SecretBox::for_database("", Some(&next))?;
-    both.others = vec![read_key(&file)?];
-    both.file = Some(file.clone());
+    // Seals with the new key, opens with either.
+    let both = SecretBox {
+        current: Some(read_key(&next)?),
+        others: vec![read_key(&file)?],
+        file: Some(file.clone()),
+    };
     let answer = reseal(&both)?;
     let previous = sibling(&file, "previous");
     std::fs::rename(&file, &previous).map_err(|e| key_error(&file, e))?;
