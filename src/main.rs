@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use scimgate::auth::{api_token, Role};
 use scimgate::config::Config;
-use scimgate::storage::{now_micros, tokens, Db};
+use scimgate::storage::{now_micros, tokens};
 
 #[derive(Parser)]
 #[command(name = "scimgate", version, about = "SCIM 2.0 provisioning server")]
@@ -136,7 +136,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Migrate => {
-            Db::open(&config.database_url, 1)?;
+            config.open_database(1)?;
             eprintln!("database is up to date");
             Ok(())
         }
@@ -146,18 +146,24 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let db = config.open_database(1)?;
             let resealed = scimgate::storage::secrets::rotate(db.secrets(), |both| {
                 db.write(|tx| {
-                    scimgate::storage::targets::reseal(
+                    let targets = scimgate::storage::targets::reseal(
                         tx,
                         both,
                         &scimgate::config::TargetAuth::SECRET_FIELDS,
-                    )
+                    )?;
+                    let passwords = scimgate::storage::passwords::reseal(tx, both)?;
+                    Ok::<_, scimgate::storage::StoreError>((targets, passwords))
                 })
             })?;
-            eprintln!("secrets of {resealed} stored target(s) sealed with the new key; restart the servers");
+            let (targets, passwords) = resealed;
+            eprintln!(
+                "secrets of {targets} stored target(s) and {passwords} user password(s) sealed \
+                 with the new key; restart the servers"
+            );
             Ok(())
         }
         Command::Token { command } => {
-            let db = Db::open(&config.database_url, 1)?;
+            let db = config.open_database(1)?;
             match command {
                 TokenCommand::Create { name, admin, role } => {
                     let role = match (admin, role.as_deref()) {

@@ -4,6 +4,7 @@
 
 mod error;
 mod groups;
+mod passwords;
 mod precondition;
 mod search;
 mod search_all;

@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::passwords;
 use super::search::{Layout, Query};
 use super::{
     precondition, stored_data, string_attr, Directory, IdentityError, IfMatch, Page, Rendered,
@@ -15,7 +16,9 @@ use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::USER;
 use crate::storage::change_log::Operation;
+use crate::storage::passwords::NewPassword;
 use crate::storage::query::{Fetch, Table};
+use crate::storage::secrets::SecretBox;
 use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRecord};
 use crate::storage::DbConnection;
 
@@ -27,7 +30,7 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let (data, record) = new_user(body)?;
+        let (data, record) = new_user(self.db.secrets(), body)?;
         let user_name = record.user_name.clone();
         let stored =
             users::create(&self.db, &record, actor).map_err(|e| creation_failed(e, &user_name))?;
@@ -42,7 +45,15 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let (data, record) = new_user(body)?;
+        let (data, record) = if body.keys().any(|k| passwords::is_password(k)) {
+            // Hashing takes tens of milliseconds: off the HTTP worker's thread.
+            let (db, body) = (self.db.clone(), body.clone());
+            tokio::task::spawn_blocking(move || new_user(db.secrets(), &body))
+                .await
+                .map_err(|e| IdentityError::Corrupt(format!("password hashing stopped: {e}")))??
+        } else {
+            new_user(self.db.secrets(), body)?
+        };
         let user_name = record.user_name.clone();
         let stored = users::create_queued(&self.db, record, actor.to_string())
             .await
@@ -73,14 +84,20 @@ impl Directory {
             } else {
                 Default::default()
             };
+            let mut clear_passwords = if with_password {
+                crate::storage::passwords::unsealed(conn, self.db.secrets(), ids)?
+            } else {
+                Default::default()
+            };
             let mut out = std::collections::HashMap::with_capacity(rows.len());
             for stored in rows {
                 let derived = memberships.remove(&stored.id).unwrap_or_default();
                 let data = stored_data(&stored.data)?;
-                let password = data.get("password").cloned().filter(|_| with_password);
                 let mut body = self.render_user(&stored, data, &derived, projection).body;
-                if let (Some(password), Value::Object(fields)) = (password, &mut body) {
-                    fields.insert("password".into(), password);
+                if let (Some(password), Value::Object(fields)) =
+                    (clear_passwords.remove(&stored.id), &mut body)
+                {
+                    fields.insert("password".into(), Value::String(password));
                 }
                 out.insert(stored.id.clone(), body);
             }
@@ -98,12 +115,14 @@ impl Directory {
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         let mut data = input::canonicalize(&USER, body)?;
+        let password =
+            passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
         self.db.write(|tx| {
             let current = users::find_for_update(tx, id)?.ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
             carry_over_on_replace(&USER, &stored_data(&current.data)?, &mut data)?;
             check_required(&USER, &data)?;
-            let record = user_record(id.to_string(), &data)?;
+            let record = user_record(id.to_string(), &data, password.clone())?;
             ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
             self.load_user(tx.conn(), stored, projection)
@@ -210,6 +229,7 @@ impl Directory {
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         let ops = patch::parse_request(body)?;
+        let mut prepared = passwords::Prepared::for_patch(self.db.secrets(), id, &ops)?;
         self.db.write(|tx| {
             let current = users::find_for_update(tx, id)?.ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
@@ -218,9 +238,11 @@ impl Directory {
                 patch::apply(&USER, &mut doc, op)?;
             }
             // The patched document is validated like a new one: types, primaries, required.
-            let data = input::canonicalize(&USER, &doc)?;
+            let mut data = input::canonicalize(&USER, &doc)?;
             check_required(&USER, &data)?;
-            let record = user_record(id.to_string(), &data)?;
+            let clear = passwords::take(&mut data);
+            let password = prepared.resolve(self.db.secrets(), id, clear.as_deref())?;
+            let record = user_record(id.to_string(), &data, password)?;
             ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             let stored = users::update(tx, &current, &record, Operation::Modify, actor)?;
             self.load_user(tx.conn(), stored, projection)
@@ -326,10 +348,15 @@ impl Directory {
 }
 
 /// A new user's canonical attributes and the record to store, with a fresh id.
-fn new_user(body: &Map<String, Value>) -> Result<(Map<String, Value>, UserRecord), IdentityError> {
-    let data = input::canonicalize(&USER, body)?;
+fn new_user(
+    secrets: &SecretBox,
+    body: &Map<String, Value>,
+) -> Result<(Map<String, Value>, UserRecord), IdentityError> {
+    let mut data = input::canonicalize(&USER, body)?;
     check_required(&USER, &data)?;
-    let record = user_record(Uuid::new_v4().to_string(), &data)?;
+    let id = Uuid::new_v4().to_string();
+    let password = passwords::prepare(secrets, &id, passwords::take(&mut data).as_deref())?;
+    let record = user_record(id, &data, password)?;
     Ok((data, record))
 }
 
@@ -362,7 +389,13 @@ fn ensure_user_name_free(
 }
 
 /// The indexed columns of a canonical user.
-fn user_record(id: String, data: &Map<String, Value>) -> Result<UserRecord, IdentityError> {
+/// The record to store for a canonical document without its password, and the password
+/// given with the write, if any.
+fn user_record(
+    id: String,
+    data: &Map<String, Value>,
+    password: Option<NewPassword>,
+) -> Result<UserRecord, IdentityError> {
     let user_name = string_attr(data, "userName").unwrap_or_default();
     let emails = match data.get("emails") {
         Some(Value::Array(items)) => items
@@ -387,5 +420,6 @@ fn user_record(id: String, data: &Map<String, Value>) -> Result<UserRecord, Iden
         active: data.get("active").and_then(Value::as_bool),
         data: json,
         emails,
+        password,
     })
 }

@@ -12,6 +12,7 @@ mod connection;
 mod error;
 pub mod migrate;
 pub mod on_demand;
+pub mod passwords;
 pub mod schema;
 pub mod secrets;
 mod statement;
@@ -75,9 +76,7 @@ impl Db {
         key_file: Option<&std::path::Path>,
     ) -> Result<Db, StoreError> {
         let secrets = secrets::SecretBox::for_database(url, key_file)?;
-        let mut db = Db::open_waiting(url, pool_size, wait)?;
-        db.secrets = std::sync::Arc::new(secrets);
-        Ok(db)
+        Db::open_with(url, pool_size, wait, secrets)
     }
 
     /// The keys stored secrets are sealed with.
@@ -87,6 +86,17 @@ impl Db {
 
     /// [`Db::open`], with requests waiting at most `wait` for a connection.
     pub fn open_waiting(url: &str, pool_size: u32, wait: Duration) -> Result<Db, StoreError> {
+        Db::open_with(url, pool_size, wait, Default::default())
+    }
+
+    /// Opens the pool, brings the schema up to date and moves passwords that older versions
+    /// kept in user documents into hashes.
+    fn open_with(
+        url: &str,
+        pool_size: u32,
+        wait: Duration,
+        secrets: secrets::SecretBox,
+    ) -> Result<Db, StoreError> {
         let backend = Backend::of_url(url);
         let pool = connection::build_pool(url, pool_size, wait)?;
         let mut pooled = pool.get()?;
@@ -96,14 +106,16 @@ impl Db {
         if backend == Backend::Sqlite {
             checkpoint::start(url, &commits);
         }
-        Ok(Db {
+        let db = Db {
             pool,
             backend,
             sqlite_writer: Default::default(),
             commits,
-            secrets: Default::default(),
+            secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
-        })
+        };
+        passwords::move_out_of_documents(&db)?;
+        Ok(db)
     }
 
     pub fn backend(&self) -> Backend {

@@ -16,6 +16,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    scim_user_passwords (user_id) {
+        user_id -> Text,
+        hash -> Text,
+        sealed -> Nullable<Text>,
+        changed_at -> BigInt,
+    }
+}
+
+diesel::table! {
     scim_user_emails (user_id, position) {
         user_id -> Text,
         position -> Integer,

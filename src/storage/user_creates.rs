@@ -174,7 +174,8 @@ pub fn write_batch(db: &Db, batch: &[Job]) -> Vec<Result<Micros, StoreError>> {
 
 /// Writes the jobs atomically: all of them, or none.
 fn write_together(db: &Db, jobs: &[&Job]) -> Result<Micros, StoreError> {
-    if db.backend() == Backend::Postgres {
+    // Passwords have their own table, which the one-statement insert leaves out.
+    if db.backend() == Backend::Postgres && jobs.iter().all(|job| job.record.password.is_none()) {
         let now = now_micros();
         let statement = NewUsers::of(jobs, now);
         let written = db.read(|conn| match conn {
@@ -345,6 +346,7 @@ mod tests {
                 active: Some(true),
                 data: format!("{{\"userName\":\"user{n}\"}}"),
                 emails: Vec::new(),
+                password: None,
             },
             actor: "test".into(),
         }

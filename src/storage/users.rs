@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use diesel::prelude::*;
 
 use super::change_log::{self, Operation, ResourceKind};
+use super::passwords::{self, NewPassword};
 use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
 use super::{groups, user_creates, Db, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
@@ -19,6 +20,8 @@ pub struct UserRecord {
     pub active: Option<bool>,
     pub data: String,
     pub emails: Vec<EmailKey>,
+    /// A password given with this write; `None` keeps the stored one.
+    pub password: Option<NewPassword>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +157,9 @@ pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<
         ))
         .execute(tx.conn())?;
     insert_emails(tx, &record.id, &record.emails)?;
+    if let Some(password) = &record.password {
+        passwords::set(tx, &record.id, password)?;
+    }
     change_log::append(
         tx,
         ResourceKind::User,
@@ -190,6 +196,9 @@ pub fn update(
     diesel::delete(scim_user_emails::table.filter(scim_user_emails::user_id.eq(&record.id)))
         .execute(tx.conn())?;
     insert_emails(tx, &record.id, &record.emails)?;
+    if let Some(password) = &record.password {
+        passwords::set(tx, &record.id, password)?;
+    }
     change_log::append(
         tx,
         ResourceKind::User,

@@ -31,6 +31,7 @@ mod interop;
 mod ldap_target;
 mod on_demand;
 mod openapi;
+mod passwords;
 mod provisioning;
 mod reconcile;
 mod review;

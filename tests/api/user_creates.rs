@@ -24,6 +24,7 @@ fn job(id: &str, user_name: &str, email: &str) -> Job {
                 email_type: Some("work".into()),
                 primary: false,
             }],
+            password: None,
         },
         actor: "batch-test".into(),
     }
