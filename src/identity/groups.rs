@@ -36,7 +36,7 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let mut data = input::canonicalize(&GROUP, body)?;
+        let mut data = input::canonicalize_request(&GROUP, body)?;
         check_required(&GROUP, &data)?;
         let requested = take_members(&mut data)?;
         let record = group_record(Uuid::new_v4().to_string(), &data)?;
@@ -87,7 +87,7 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let mut data = input::canonicalize(&GROUP, body)?;
+        let mut data = input::canonicalize_request(&GROUP, body)?;
         let requested = take_members(&mut data)?;
         self.db.write(|tx| {
             let current = groups::find_for_update(tx, id)?.ok_or_else(|| group_not_found(id))?;

@@ -114,7 +114,7 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let mut data = input::canonicalize(&USER, body)?;
+        let mut data = input::canonicalize_request(&USER, body)?;
         let password =
             passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
         self.db.write(|tx| {
@@ -352,7 +352,7 @@ fn new_user(
     secrets: &SecretBox,
     body: &Map<String, Value>,
 ) -> Result<(Map<String, Value>, UserRecord), IdentityError> {
-    let mut data = input::canonicalize(&USER, body)?;
+    let mut data = input::canonicalize_request(&USER, body)?;
     check_required(&USER, &data)?;
     let id = Uuid::new_v4().to_string();
     let password = passwords::prepare(secrets, &id, passwords::take(&mut data).as_deref())?;

@@ -1,8 +1,7 @@
 //! Reading resource bodies that clients send (RFC 7643 §2, RFC 7644 §3.3, §3.5.1).
 //!
-//! Identity providers send names in any case, booleans as `"False"`, single values where an
-//! array is due and extension attributes as fully qualified keys. All of that is accepted and
-//! brought into one canonical form: names spelt as the schema spells them, values of the
+//! Identity providers send names in any case, booleans as `"False"` and extension attributes
+//! as fully qualified keys. All of that is accepted and brought into one canonical form: names spelt as the schema spells them, values of the
 //! declared type, read-only attributes and unassigned (`null`) values dropped.
 //!
 //! The tolerances, all of them (the README's "Input limits" lists them too); anything else
@@ -14,12 +13,13 @@
 //! | a JSON number for a string (`employeeNumber: 701984`) | its decimal text | Okta, HR systems |
 //! | a numeric string for an integer or decimal | the number | generic SCIM clients |
 //! | a bare value for a complex attribute with `value` (`manager: "id"`) | `{"value": ...}` | Entra ID (`manager`), clients sending e-mails as strings |
-//! | one value for a multi-valued attribute | a one-element list | several clients |
 //! | an extension attribute as a qualified key (`urn:...:User:department`) | inside its extension | Entra ID |
 //! | attribute names in any case | the schema's spelling | every IdP |
 //! | read-only attributes (`id`, `meta`, `groups`) in a body | ignored (RFC 7644 §3.5.1) | Okta |
 //! | core attributes the server does not define | ignored | IdPs sending extras |
-//! | no `schemas` | served as the endpoint's resource type | older clients |
+//!
+//! Not tolerated: a body without `schemas` (RFC 7644 §3.3: `400 invalidSyntax`), a single value
+//! where the schema says multi-valued (`400 invalidValue`: send an array).
 
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -39,6 +39,21 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ScimError> {
             "the request body is not valid JSON: {e}"
         ))),
     }
+}
+
+/// [`canonicalize`] for a resource body a client sent (POST, PUT): `schemas` is required
+/// (RFC 7643 §3, RFC 7644 §3.3) and must name the endpoint's resource type.
+pub fn canonicalize_request(
+    rt: &ResourceType,
+    body: &Map<String, Value>,
+) -> Result<Map<String, Value>, ScimError> {
+    if !body.keys().any(|k| k.eq_ignore_ascii_case("schemas")) {
+        return Err(ScimError::invalid_syntax(format!(
+            "'schemas' is required: send [\"{}\"]",
+            rt.core.id
+        )));
+    }
+    canonicalize(rt, body)
 }
 
 /// How unknown names are treated: core resources ignore what IdPs send in excess; a declared
@@ -194,7 +209,11 @@ fn coerce(
     let items: &[Value] = match value {
         Value::Null => return Ok(None),
         Value::Array(items) => items,
-        single => std::slice::from_ref(single),
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "'{path}' is multi-valued: send its values as an array"
+            )))
+        }
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {

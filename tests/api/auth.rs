@@ -48,7 +48,7 @@ fn missing_or_bad_tokens_get_401(s: &TestServer) {
     }
     let r = send(scim_body(
         s.anonymous(Method::POST, "/Users"),
-        &json!({"userName": "sneaky"}),
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "sneaky"}),
     ));
     assert_eq!(r.status, 401);
     assert_eq!(
@@ -84,7 +84,7 @@ fn hs256_jwts_are_verified(backend: Backend) {
     );
     let r = send(scim_body(
         s.anonymous(Method::POST, "/Users").bearer_auth(&good),
-        &json!({"userName": "via-jwt"}),
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "via-jwt"}),
     ));
     assert_eq!(r.status, 201, "{}", r.body);
     let actors: Vec<String> =

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use scimgate::scim::schema::{self, AttrType, AttributeDef, Mutability};
 
-use crate::harness::{id_of, send, Resp, TestServer};
+use crate::harness::{id_of, send, with_schemas, Resp, TestServer};
 use crate::on_both_backends;
 
 /// Values an attribute must refuse, whatever the tolerances for real IdPs allow.
@@ -79,7 +79,14 @@ fn refused(r: &Resp, what: &str) {
     }
 }
 
+/// Sends `value`; a resource body gets its `schemas`, so only what the case gets wrong can be
+/// why it is refused.
 fn body(s: &TestServer, method: Method, path: &str, value: &Value) -> Resp {
+    let value = if method == Method::PATCH {
+        value.clone()
+    } else {
+        with_schemas(path, value)
+    };
     send(
         s.request(method, path)
             .header("content-type", "application/scim+json")
@@ -151,6 +158,40 @@ fn generated_bad_input_is_refused_and_changes_nothing(s: &TestServer) {
                 cases += 3;
             }
         }
+        // One value where the schema says multi-valued, and a body without `schemas` (both
+        // tolerated by no IdP we know of).
+        for def in writable(attributes).filter(|d| d.multi_valued) {
+            let one = match def.sub_attribute("value") {
+                Some(_) => json!({"value": "single"}),
+                None => json!("single"),
+            };
+            let mut fresh = json!({name_key: "generated-new"});
+            fresh[def.name] = one.clone();
+            refused(
+                &body(s, Method::POST, endpoint, &fresh),
+                &format!("POST {endpoint} {} = {one}", def.name),
+            );
+            let mut replaced = base.clone();
+            replaced[def.name] = one.clone();
+            refused(
+                &body(s, Method::PUT, &format!("{endpoint}/{id}"), &replaced),
+                &format!("PUT {endpoint} {} = {one}", def.name),
+            );
+            cases += 2;
+        }
+        for (method, path) in [
+            (Method::POST, endpoint.to_string()),
+            (Method::PUT, format!("{endpoint}/{id}")),
+        ] {
+            let r = raw(
+                s,
+                method.clone(),
+                &path,
+                &json!({name_key: "generated-new"}).to_string(),
+            );
+            r.assert_scim_error(400, Some("invalidSyntax"));
+            cases += 1;
+        }
         // Bodies that are not JSON objects, on every writing method.
         for text in [
             "",
@@ -219,7 +260,7 @@ fn generated_bad_input_is_refused_and_changes_nothing(s: &TestServer) {
     for bulk in [
         json!({"Operations": "all of them"}),
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [{"method": "TELEPORT", "path": "/Users"}]}),
-        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [{"method": "POST", "path": "/Users", "data": {"userName": "b"}}]}),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [{"method": "POST", "path": "/Users", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "b"}}]}),
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "failOnErrors": "never", "Operations": []}),
     ] {
         let r = body(s, Method::POST, "/Bulk", &bulk);

@@ -134,7 +134,7 @@ fn kill_during_creates_and_delivery(backend: Backend) {
                         .post(format!("{base}/scim/v2/Users"))
                         .bearer_auth(&scim)
                         .header("content-type", "application/scim+json")
-                        .body(json!({"userName": name}).to_string())
+                        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name}).to_string())
                         .send();
                     match answer {
                         Ok(r) if r.status().as_u16() == 201 => {
@@ -178,7 +178,7 @@ fn kill_during_creates_and_delivery(backend: Backend) {
         .post(format!("{}/scim/v2/Groups", server.base))
         .bearer_auth(&scim)
         .header("content-type", "application/scim+json")
-        .body(json!({"displayName": "Survivors", "members": members}).to_string())
+        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Survivors", "members": members}).to_string())
         .send()
         .expect("group");
     assert_eq!(group.status().as_u16(), 201);

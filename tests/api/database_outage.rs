@@ -44,7 +44,7 @@ fn an_outage_is_answered_503_at_once_and_service_resumes() {
     assert_unavailable(&s.get(&format!("/Users/{kept}")), "a read");
     let create = send(scim_body(
         s.request(reqwest::Method::POST, "/Users"),
-        &json!({"userName": "during"}),
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "during"}),
     ));
     assert_unavailable(&create, "a create");
     assert_unavailable(

@@ -184,12 +184,21 @@ impl TestServer {
         send(self.request(Method::GET, path))
     }
 
+    /// POSTs `body`; a User or Group body without `schemas` gets its core schema (tests that
+    /// send bodies without one build the request themselves).
     pub fn post(&self, path: &str, body: &Value) -> Resp {
-        send(scim_body(self.request(Method::POST, path), body))
+        send(scim_body(
+            self.request(Method::POST, path),
+            &with_schemas(path, body),
+        ))
     }
 
+    /// PUTs `body`, with `schemas` as [`TestServer::post`] adds it.
     pub fn put(&self, path: &str, body: &Value) -> Resp {
-        send(scim_body(self.request(Method::PUT, path), body))
+        send(scim_body(
+            self.request(Method::PUT, path),
+            &with_schemas(path, body),
+        ))
     }
 
     pub fn delete(&self, path: &str) -> Resp {
@@ -215,6 +224,27 @@ impl Drop for TestServer {
         // Sends the stop command at once; the server thread ends on its own.
         drop(self.handle.stop(false));
     }
+}
+
+/// `body` with the core schema of the resource type `path` addresses, when it has none.
+pub fn with_schemas(path: &str, body: &Value) -> Value {
+    if path.ends_with("/.search") {
+        return body.clone();
+    }
+    let schema = if path.starts_with("/Users") {
+        "urn:ietf:params:scim:schemas:core:2.0:User"
+    } else if path.starts_with("/Groups") {
+        "urn:ietf:params:scim:schemas:core:2.0:Group"
+    } else {
+        return body.clone();
+    };
+    let mut body = body.clone();
+    if let Value::Object(fields) = &mut body {
+        fields
+            .entry("schemas")
+            .or_insert_with(|| serde_json::json!([schema]));
+    }
+    body
 }
 
 pub fn scim_body(builder: RequestBuilder, body: &Value) -> RequestBuilder {

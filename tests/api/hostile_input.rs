@@ -96,17 +96,17 @@ fn control_characters_never_reach_the_store(s: &TestServer) {
     for bad in ["nul\u{0}byte", "\u{1b}[31mred\u{1b}[0m", "bell\u{7}"] {
         let r = send(scim_body(
             s.request(Method::POST, "/Users"),
-            &json!({"userName": bad}),
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": bad}),
         ));
         r.assert_scim_error(400, Some("invalidValue"));
         let r = send(scim_body(
             s.request(Method::POST, "/Users"),
-            &json!({"userName": "fine", "name": {"givenName": bad}}),
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "fine", "name": {"givenName": bad}}),
         ));
         r.assert_scim_error(400, Some("invalidValue"));
         let r = send(scim_body(
             s.request(Method::PUT, &format!("/Users/{id}")),
-            &json!({"userName": "clean", "title": bad}),
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "clean", "title": bad}),
         ));
         r.assert_scim_error(400, Some("invalidValue"));
         patch(
@@ -123,12 +123,12 @@ fn control_characters_never_reach_the_store(s: &TestServer) {
         .assert_scim_error(400, Some("invalidValue"));
         let r = send(scim_body(
             s.request(Method::POST, "/Groups"),
-            &json!({"displayName": "Dirty", "members": [{"value": bad}]}),
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Dirty", "members": [{"value": bad}]}),
         ));
         r.assert_scim_error(400, Some("invalidValue"));
         let r = send(scim_body(
             s.request(Method::PUT, &format!("/Groups/{group}")),
-            &json!({"displayName": "Clean", "members": [{"value": id, "display": bad}]}),
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Clean", "members": [{"value": id, "display": bad}]}),
         ));
         r.assert_scim_error(400, Some("invalidValue"));
         let filter = format!("userName eq {}", json!(bad));
@@ -146,7 +146,7 @@ fn control_characters_never_reach_the_store(s: &TestServer) {
         s.request(Method::POST, "/Bulk"),
         &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
                 "Operations": [{"method": "DELETE", "path": "/Users/nul\u{0}id"},
-                               {"method": "POST", "path": "/Users", "bulkId": "b1", "data": {"userName": "nul\u{0}"}}]}),
+                               {"method": "POST", "path": "/Users", "bulkId": "b1", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "nul\u{0}"}}]}),
     ));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["Operations"][0]["status"], "404", "{}", r.body);
@@ -171,7 +171,7 @@ fn oversized_values_are_refused(s: &TestServer) {
         json!({"userName": "fine", "title": "t".repeat(2_049)}),
         json!({"userName": "fine", "emails": [{"value": format!("{}@x.example", "m".repeat(3_000))}]}),
     ] {
-        let r = send(scim_body(s.request(Method::POST, "/Users"), &body));
+        let r = s.post("/Users", &body);
         r.assert_scim_error(400, Some("invalidValue"));
     }
     patch(
@@ -182,7 +182,7 @@ fn oversized_values_are_refused(s: &TestServer) {
     .assert_scim_error(400, Some("invalidValue"));
     let r = send(scim_body(
         s.request(Method::POST, "/Groups"),
-        &json!({"displayName": "g".repeat(300)}),
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "g".repeat(300)}),
     ));
     r.assert_scim_error(400, Some("invalidValue"));
     // Characters, not bytes: 256 of a four-byte character is a valid userName.

@@ -333,7 +333,7 @@ fn a_group_of_5000_changes_by_single_members(backend: Backend) {
             .take_while(|n| *n < 5001)
             .map(|n| {
                 json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"),
-                "data": {"userName": format!("member{n:05}"), "name": {"familyName": "M"}}})
+                "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("member{n:05}"), "name": {"familyName": "M"}}})
             })
             .collect();
         let r = crate::harness::send(crate::harness::scim_body(

@@ -81,7 +81,7 @@ fn on_demand_runs_one_user_now_with_a_trace(backend: Backend) {
     let patched = s
         .request(Method::PUT, &format!("/Users/{id}"))
         .header("content-type", "application/scim+json")
-        .body(json!({"userName": "quick", "title": "Lead Analyst", "active": true}).to_string())
+        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "quick", "title": "Lead Analyst", "active": true}).to_string())
         .send()
         .expect("put");
     assert_eq!(patched.status(), 200);

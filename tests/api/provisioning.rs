@@ -822,7 +822,7 @@ fn bulk_users(s: &TestServer, prefix: &str, count: usize) {
     let operations: Vec<Value> = (0..count)
         .map(|n| {
             json!({"method": "POST", "path": "/Users", "bulkId": format!("b{n}"),
-            "data": {"userName": format!("{prefix}{n}")}})
+            "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("{prefix}{n}")}})
         })
         .collect();
     let r = crate::harness::send(crate::harness::scim_body(
@@ -857,7 +857,7 @@ fn batched_lookups_share_requests_and_fall_back(backend: Backend) {
     let by_hand = reqwest::blocking::Client::new()
         .post(format!("{}/Users", capable.base))
         .header("content-type", "application/scim+json")
-        .body(json!({"userName": "batch7"}).to_string())
+        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "batch7"}).to_string())
         .send()
         .expect("create by hand");
     assert_eq!(by_hand.status(), 201);

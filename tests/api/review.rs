@@ -303,7 +303,7 @@ fn leaving_scope_is_deprovisioning(backend: Backend) {
     let moved = s
         .request(Method::PUT, &format!("/Users/{id}"))
         .header("content-type", "application/scim+json")
-        .body(json!({"userName": "mover", "title": "Sales"}).to_string())
+        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "mover", "title": "Sales"}).to_string())
         .send()
         .expect("put");
     assert_eq!(moved.status(), 200);

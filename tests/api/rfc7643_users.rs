@@ -153,7 +153,7 @@ fn idp_payload_shapes_are_accepted(s: &TestServer) {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
             "userName": "entra@example.com",
             "active": "False",
-            "emails": {"value": "entra@example.com", "type": "work", "primary": "True"},
+            "emails": [{"value": "entra@example.com", "type": "work", "primary": "True"}],
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Sales",
             ENTERPRISE: {"manager": "b3c4d5"},
             "roles": [],

@@ -56,11 +56,11 @@ fn errors_are_per_operation_and_fail_on_errors_stops(s: &TestServer) {
     let results = bulk(
         s,
         json!([
-            {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "exists"}},
-            {"method": "PUT", "path": format!("/Users/{existing}"), "version": "W/\"42\"", "data": {"userName": "exists"}},
+            {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "exists"}},
+            {"method": "PUT", "path": format!("/Users/{existing}"), "version": "W/\"42\"", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "exists"}},
             {"method": "DELETE", "path": "/Users/missing"},
-            {"method": "POST", "path": "/Groups", "bulkId": "b", "data": {"displayName": "G", "members": [{"value": "bulkId:nowhere"}]}},
-            {"method": "POST", "path": "/Users", "bulkId": "c", "data": {"userName": "fine"}}
+            {"method": "POST", "path": "/Groups", "bulkId": "b", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G", "members": [{"value": "bulkId:nowhere"}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "c", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "fine"}}
         ]),
         None,
     );
@@ -80,9 +80,9 @@ fn errors_are_per_operation_and_fail_on_errors_stops(s: &TestServer) {
     let results = bulk(
         s,
         json!([
-            {"method": "POST", "path": "/Users", "bulkId": "x1", "data": {"userName": "exists"}},
+            {"method": "POST", "path": "/Users", "bulkId": "x1", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "exists"}},
             {"method": "POST", "path": "/Users", "bulkId": "x2", "data": {"active": "yes"}},
-            {"method": "POST", "path": "/Users", "bulkId": "x3", "data": {"userName": "never-created"}}
+            {"method": "POST", "path": "/Users", "bulkId": "x3", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "never-created"}}
         ]),
         Some(2),
     );
@@ -106,7 +106,7 @@ fn bad_requests(s: &TestServer) {
     .assert_scim_error(400, Some("invalidSyntax"));
     s.post(
         "/Bulk",
-        &json!({"Operations": [{"method": "POST", "path": "/Users", "data": {"userName": "x"}}]}),
+        &json!({"Operations": [{"method": "POST", "path": "/Users", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x"}}]}),
     )
     .assert_scim_error(400, Some("invalidSyntax"));
     s.post("/Bulk", &json!({"Operations": [], "failOnErrors": 0}))
@@ -131,14 +131,14 @@ fn limits_are_enforced_and_announced(backend: Backend) {
         spc["bulk"],
         json!({"supported": true, "maxOperations": 2, "maxPayloadSize": 2048})
     );
-    let op = json!({"method": "POST", "path": "/Users", "bulkId": "u", "data": {"userName": "x"}});
+    let op = json!({"method": "POST", "path": "/Users", "bulkId": "u", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x"}});
     let mut three = vec![op.clone(), op.clone(), op.clone()];
     for (i, o) in three.iter_mut().enumerate() {
         o["bulkId"] = json!(format!("u{i}"));
     }
     s.post("/Bulk", &json!({"Operations": three}))
         .assert_scim_error(413, None);
-    let big = json!({"Operations": [{"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "x", "title": "y".repeat(4096)}}]});
+    let big = json!({"Operations": [{"method": "POST", "path": "/Users", "bulkId": "b", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x", "title": "y".repeat(4096)}}]});
     s.post("/Bulk", &big).assert_scim_error(413, None);
     assert_eq!(s.get("/Users").body["totalResults"], 0);
 }

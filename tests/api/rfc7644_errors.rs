@@ -21,11 +21,59 @@ fn malformed_json_is_invalid_syntax(s: &TestServer) {
     r.assert_scim_error(400, Some("invalidSyntax"));
 }
 
+/// RFC 7644 §3.3: a resource body names its schemas; RFC 7643 §2.4: a multi-valued attribute
+/// is an array. Neither is tolerated (no identity provider we know of omits them), and the
+/// refusal changes nothing.
+fn bodies_without_schemas_or_with_bare_values_are_refused(s: &TestServer) {
+    let id = s.create_user(&json!({"userName": "strict"}))["id"]
+        .as_str()
+        .map(str::to_string)
+        .expect("id");
+    let raw = |method: Method, path: &str, body: serde_json::Value| {
+        send(
+            s.request(method, path)
+                .header("content-type", "application/scim+json")
+                .body(body.to_string()),
+        )
+    };
+    let r = raw(Method::POST, "/Users", json!({"userName": "schemaless"}));
+    r.assert_scim_error(400, Some("invalidSyntax"));
+    assert!(r.body["detail"].as_str().unwrap_or("").contains("schemas"));
+    raw(
+        Method::PUT,
+        &format!("/Users/{id}"),
+        json!({"userName": "renamed"}),
+    )
+    .assert_scim_error(400, Some("invalidSyntax"));
+    raw(
+        Method::POST,
+        "/Groups",
+        json!({"displayName": "schemaless"}),
+    )
+    .assert_scim_error(400, Some("invalidSyntax"));
+    let r = s.post(
+        "/Users",
+        &json!({"userName": "bare", "emails": {"value": "bare@x.example"}}),
+    );
+    r.assert_scim_error(400, Some("invalidValue"));
+    assert!(r.body["detail"].as_str().unwrap_or("").contains("array"));
+    s.put(
+        &format!("/Users/{id}"),
+        &json!({"userName": "strict", "phoneNumbers": {"value": "1"}}),
+    )
+    .assert_scim_error(400, Some("invalidValue"));
+    let users = s.get("/Users");
+    assert_eq!(users.body["totalResults"], 1);
+    assert_eq!(users.body["Resources"][0]["userName"], "strict");
+    assert!(users.body["Resources"][0].get("phoneNumbers").is_none());
+    assert_eq!(s.get("/Groups").body["totalResults"], 0);
+}
+
 fn plain_json_is_accepted_other_media_types_are_not(s: &TestServer) {
     let r = send(
         s.request(Method::POST, "/Users")
             .header("content-type", "application/json; charset=utf-8")
-            .body(json!({"userName": "plain"}).to_string()),
+            .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "plain"}).to_string()),
     );
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(r
@@ -58,6 +106,7 @@ fn unknown_routes_and_methods(s: &TestServer) {
 
 on_both_backends!(
     malformed_json_is_invalid_syntax,
+    bodies_without_schemas_or_with_bare_values_are_refused,
     plain_json_is_accepted_other_media_types_are_not,
     oversized_payload_is_413,
     unknown_routes_and_methods,

@@ -52,7 +52,7 @@ fn if_match_guards_replace_and_delete(s: &TestServer) {
         send(scim_body(
             s.request(Method::PUT, &format!("/Groups/{id}"))
                 .header("if-match", tag),
-            &json!({"displayName": name}),
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name}),
         ))
     };
     let r = put(&v1, "Guarded 2");
@@ -78,7 +78,7 @@ fn if_match_guards_replace_and_delete(s: &TestServer) {
     let r = send(scim_body(
         s.request(Method::PUT, &format!("/Users/{}", id_of(&user)))
             .header("if-match", "*"),
-        &json!({"userName": "star"}),
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "star"}),
     ));
     assert_eq!(r.status, 200);
 }

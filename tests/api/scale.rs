@@ -16,7 +16,7 @@ fn one_member_changes_in_a_large_group(s: &TestServer) {
         let ops: Vec<serde_json::Value> = (0..500)
             .map(|i| {
                 let n = chunk * 500 + i;
-                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": {"userName": format!("member{n:05}")}})
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("member{n:05}")}})
             })
             .collect();
         let r = s.post("/Bulk", &json!({"Operations": ops}));

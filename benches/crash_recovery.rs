@@ -1,0 +1,303 @@
+//! `cargo bench --bench crash_recovery`: how soon every order converges after `kill -9`.
+//!
+//! scimgate runs as its own process (the release binary) with default worker settings (15 s
+//! leases renewed every 5 s), provisioning to a second scimgate acting as the target. Four
+//! clients create users until the process is killed with SIGKILL mid-work; then:
+//!
+//! - **restart** (SQLite, then PostgreSQL): the same instance starts again on the same
+//!   database; measured from the restart until every order is final (executed or verified)
+//!   and the target holds every acknowledged user exactly once;
+//! - **survivor** (PostgreSQL): two instances share the database and both deliver; one is
+//!   killed and not restarted; measured from the kill until the survivor has finished what
+//!   the dead one held.
+//!
+//! `SCIMGATE_BENCH_LOAD_SECONDS` (default 3): how long the clients create before the kill.
+
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
+#[path = "support/server.rs"]
+#[allow(dead_code)] // Shared with benches that read the target's database.
+mod server;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+use scimgate::storage::{orders, Db};
+
+/// `scimgate` as its own process.
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+fn scimgate(config: &Path, database: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scimgate"));
+    command
+        .arg("--config")
+        .arg(config)
+        .env("SCIMGATE_DATABASE_URL", database)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "error");
+    command
+}
+
+impl Instance {
+    fn start(config: &Path, database: &str, name: &str) -> Instance {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port");
+        let child = scimgate(config, database)
+            .arg("serve")
+            .env("SCIMGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SCIMGATE_WORKER__INSTANCE", name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scimgate");
+        let base = format!("http://127.0.0.1:{port}/scim/v2");
+        let client = Client::new();
+        let started = Instant::now();
+        while client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .map_or(true, |r| !r.status().is_success())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "scimgate did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Instance { child, base }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(config: &Path, database: &str) -> String {
+    let out = scimgate(config, database)
+        .args(["token", "create", "--name", "idp"])
+        .output()
+        .expect("token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Clients creating users through `bases` (round robin) until `stop`; the userNames acked.
+fn load(
+    bases: Vec<String>,
+    token: String,
+    stop: Arc<AtomicBool>,
+) -> (
+    Arc<Mutex<BTreeSet<String>>>,
+    Vec<std::thread::JoinHandle<()>>,
+) {
+    let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let threads = (0..4)
+        .map(|c| {
+            let (acked, stop, token) = (acked.clone(), stop.clone(), token.clone());
+            let base = bases[c % bases.len()].clone();
+            std::thread::spawn(move || {
+                let client = Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .expect("client");
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("c{c}-{n:05}");
+                    n += 1;
+                    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": name});
+                    let answer = client
+                        .post(format!("{base}/Users"))
+                        .bearer_auth(&token)
+                        .header("content-type", "application/scim+json")
+                        .body(body.to_string())
+                        .send();
+                    match answer {
+                        Ok(r) if r.status().as_u16() == 201 => {
+                            if let Ok(mut set) = acked.lock() {
+                                set.insert(name);
+                            }
+                        }
+                        _ => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })
+        })
+        .collect();
+    (acked, threads)
+}
+
+/// Every userName at the target, and how many accounts carry one (to see duplicates).
+fn target_names(target: &server::Server) -> (BTreeSet<String>, usize) {
+    let client = Client::new();
+    let mut names = Vec::new();
+    loop {
+        let page: Value = client
+            .get(format!(
+                "{}/Users?startIndex={}&count=1000&attributes=userName",
+                target.base,
+                names.len() + 1
+            ))
+            .bearer_auth(&target.token)
+            .send()
+            .and_then(|r| r.json())
+            .expect("a page");
+        let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+        names.extend(
+            resources
+                .iter()
+                .filter_map(|u| u["userName"].as_str().map(str::to_string)),
+        );
+        if resources.is_empty() || names.len() as u64 >= page["totalResults"].as_u64().unwrap_or(0)
+        {
+            let count = names.len();
+            return (names.into_iter().collect(), count);
+        }
+    }
+}
+
+/// Waits until every order is final and the target holds `acked`; the time it took.
+fn converge(db: &Db, target: &server::Server, acked: &BTreeSet<String>) -> Duration {
+    let started = Instant::now();
+    loop {
+        let counts = db.read(|c| orders::counts(c, "t")).expect("counts");
+        let done = ["executed", "verified"]
+            .iter()
+            .map(|s| counts.get(*s).copied().unwrap_or(0))
+            .sum::<i64>();
+        let total: i64 = counts.values().sum();
+        if done == total && total as usize >= acked.len() {
+            let (names, accounts) = target_names(target);
+            if acked.is_subset(&names) {
+                assert_eq!(accounts, names.len(), "an account twice on the target");
+                return started.elapsed();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no convergence: {counts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn config_file(dir: &Path, target: &server::Server) -> std::path::PathBuf {
+    let path = dir.join("scimgate.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[targets]]\nname = \"t\"\nurl = \"{}\"\n[targets.auth]\ntype = \"bearer\"\ntoken = \"{}\"\n",
+            target.base, target.token
+        ),
+    )
+    .expect("config");
+    path
+}
+
+fn load_seconds() -> Duration {
+    let seconds = std::env::var("SCIMGATE_BENCH_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    Duration::from_secs_f64(seconds)
+}
+
+fn restart(label: &str, database: String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = server::start(|_| {});
+    let config = config_file(dir.path(), &target);
+    let token = token(&config, &database);
+    let instance = Instance::start(&config, &database, "bench");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (acked, clients) = load(vec![instance.base.clone()], token, stop.clone());
+    std::thread::sleep(load_seconds());
+    instance.kill();
+    stop.store(true, Ordering::Relaxed);
+    clients.into_iter().for_each(|c| drop(c.join()));
+    let acked = acked.lock().map(|s| s.clone()).unwrap_or_default();
+    let db = Db::open(&database, 2).expect("open");
+    let open_at_kill = open_orders(&db);
+
+    let restarted = Instance::start(&config, &database, "bench");
+    let took = converge(&db, &target, &acked);
+    println!(
+        "restart/{label}: {} acked, {open_at_kill} orders open at the kill, \
+         converged {:.2} s after the restart",
+        acked.len(),
+        took.as_secs_f64()
+    );
+    drop(restarted);
+}
+
+fn survivor(database: String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = server::start(|_| {});
+    let config = config_file(dir.path(), &target);
+    let token = token(&config, &database);
+    let doomed = Instance::start(&config, &database, "doomed");
+    let survivor = Instance::start(&config, &database, "survivor");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (acked, clients) = load(
+        vec![doomed.base.clone(), survivor.base.clone()],
+        token,
+        stop.clone(),
+    );
+    std::thread::sleep(load_seconds());
+    doomed.kill();
+    stop.store(true, Ordering::Relaxed);
+    clients.into_iter().for_each(|c| drop(c.join()));
+    let acked = acked.lock().map(|s| s.clone()).unwrap_or_default();
+    let db = Db::open(&database, 2).expect("open");
+    let open_at_kill = open_orders(&db);
+    let took = converge(&db, &target, &acked);
+    println!(
+        "survivor/postgres: {} acked, {open_at_kill} orders open at the kill, \
+         converged {:.2} s after the kill",
+        acked.len(),
+        took.as_secs_f64()
+    );
+    drop(survivor);
+}
+
+fn open_orders(db: &Db) -> i64 {
+    let counts = db.read(|c| orders::counts(c, "t")).expect("counts");
+    ["pending", "transmitted", "errored"]
+        .iter()
+        .map(|s| counts.get(*s).copied().unwrap_or(0))
+        .sum()
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    restart(
+        "sqlite",
+        format!("sqlite://{}", dir.path().join("source.db").display()),
+    );
+    let pg = postgres::shared_with(postgres::Durability::Production);
+    restart("postgres", pg.create_database());
+    survivor(pg.create_database());
+}
