@@ -14,6 +14,9 @@ pub enum StoreError {
     Migration(String),
     #[error("write abandoned: {0}")]
     Aborted(String),
+    /// The database could not be reached (shared by the writes of one failed batch).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Secrets(#[from] super::secrets::SecretError),
     #[error(
@@ -31,6 +34,7 @@ impl StoreError {
             self,
             StoreError::Pool(_)
                 | StoreError::Connection(_)
+                | StoreError::Unavailable(_)
                 | StoreError::Query(
                     Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
                         | Error::BrokenTransactionManager

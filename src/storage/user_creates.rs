@@ -136,11 +136,28 @@ impl CreateQueue {
                         .map(|_| Err(StoreError::Aborted("the write panicked".into())))
                         .collect()
                 });
+            let unreachable = outcomes
+                .iter()
+                .find_map(|o| o.as_ref().err().filter(|e| e.is_unavailable()))
+                .map(|e| e.to_string());
             for ((job, answer), outcome) in jobs.into_iter().zip(answers).zip(outcomes) {
                 // A caller that stopped waiting (its client went away) needs no answer; the
                 // create stands either way.
                 let _ = answer.send(outcome.map(|at| (job.record, at)));
             }
+            if let Some(why) = unreachable {
+                // Creates queued while this batch waited for the database have waited as long
+                // already: answer them now (503) rather than make them wait once more.
+                self.answer_waiting(&why);
+            }
+        }
+    }
+
+    /// Answers every create waiting now with "database unavailable".
+    fn answer_waiting(&self, why: &str) {
+        let waiting: Vec<Waiting> = self.lock().pending.drain(..).collect();
+        for w in waiting {
+            let _ = w.answer.send(Err(StoreError::Unavailable(why.to_string())));
         }
     }
 
@@ -168,6 +185,11 @@ pub fn write_batch(db: &Db, batch: &[Job]) -> Vec<Result<Micros, StoreError>> {
     match write_together(db, &jobs) {
         Ok(created) => batch.iter().map(|_| Ok(created)).collect(),
         Err(error) if batch.len() == 1 => vec![Err(error)],
+        // Without a database, one at a time would fail the same way, each after its own wait.
+        Err(error) if error.is_unavailable() => batch
+            .iter()
+            .map(|_| Err(StoreError::Unavailable(error.to_string())))
+            .collect(),
         Err(_) => batch.iter().map(|job| write_together(db, &[job])).collect(),
     }
 }

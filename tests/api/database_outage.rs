@@ -21,21 +21,7 @@ fn ready(s: &TestServer) -> u16 {
 }
 
 fn an_outage_is_answered_503_at_once_and_service_resumes() {
-    let direct = crate::postgres::shared().create_database();
-    let (prefix, rest) = direct
-        .split_once("@127.0.0.1:")
-        .expect("a loopback PostgreSQL URL");
-    let (port, database) = rest.split_once('/').expect("port/database");
-    let relay = Relay::start(
-        format!("127.0.0.1:{port}")
-            .parse()
-            .expect("PostgreSQL address"),
-    );
-    let relayed = format!("{prefix}@127.0.0.1:{}/{database}", relay.port);
-    let s = TestServer::start_with(Backend::Postgres, |c| {
-        c.database_url = relayed;
-        c.worker.enabled = false;
-    });
+    let (s, relay) = behind_relay(|c| c.worker.enabled = false);
     let kept = id_of(&s.create_user(&json!({"userName": "kept"})));
     assert_eq!(ready(&s), 200);
 
@@ -79,7 +65,132 @@ fn an_outage_is_answered_503_at_once_and_service_resumes() {
     assert_eq!(again["userName"], "after");
 }
 
+/// A server whose PostgreSQL connections pass through a relay that can cut them.
+fn behind_relay(adjust: impl FnOnce(&mut scimgate::config::Config)) -> (TestServer, Relay) {
+    let direct = crate::postgres::shared().create_database();
+    let (prefix, rest) = direct
+        .split_once("@127.0.0.1:")
+        .expect("a loopback PostgreSQL URL");
+    let (port, database) = rest.split_once('/').expect("port/database");
+    let relay = Relay::start(
+        format!("127.0.0.1:{port}")
+            .parse()
+            .expect("PostgreSQL address"),
+    );
+    let relayed = format!("{prefix}@127.0.0.1:{}/{database}", relay.port);
+    let s = TestServer::start_with(Backend::Postgres, |c| {
+        c.database_url = relayed;
+        adjust(c);
+    });
+    (s, relay)
+}
+
+/// Four clients create users while the database goes away for three seconds and comes back:
+/// every answer is a 201 or a 503 with Retry-After (never a 500, never a hang), every 201 is
+/// there afterwards, and creates succeed again within seconds of the return.
+fn an_outage_under_load_loses_nothing_acknowledged() {
+    let (s, relay) = behind_relay(|_| {});
+    let s = std::sync::Arc::new(s);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (s, stop) = (s.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+                let mut slowest = Duration::ZERO;
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let name = format!("load{c}-{n:05}");
+                    n += 1;
+                    let started = Instant::now();
+                    let r = s.post("/Users", &json!({"userName": name}));
+                    slowest = slowest.max(started.elapsed());
+                    *statuses.entry(r.status).or_default() += 1;
+                    match r.status {
+                        201 => acked.push(name),
+                        503 => {
+                            assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        other => panic!("{name}: {other} {}", r.body),
+                    }
+                }
+                (acked, statuses, slowest)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    relay.cut();
+    std::thread::sleep(Duration::from_secs(3));
+    relay.restore();
+    let back = Instant::now();
+    wait_for("creates to succeed again", || {
+        let r = s.post(
+            "/Users",
+            &json!({"userName": format!("probe-{}", back.elapsed().as_micros())}),
+        );
+        (r.status == 201).then_some(())
+    });
+    let resumed = back.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acked = Vec::new();
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut slowest = Duration::ZERO;
+    for client in clients {
+        let (names, counts, slow) = client.join().expect("client");
+        acked.extend(names);
+        for (status, n) in counts {
+            *statuses.entry(status).or_default() += n;
+        }
+        slowest = slowest.max(slow);
+    }
+    println!(
+        "outage under load: {statuses:?}, slowest answer {slowest:?}, resumed after {resumed:?}"
+    );
+    assert!(
+        statuses.get(&503).copied().unwrap_or(0) > 0,
+        "the outage was seen: {statuses:?}"
+    );
+    assert!(acked.len() > 20, "creates ran: {statuses:?}");
+    assert!(
+        slowest < Duration::from_secs(5),
+        "slowest answer {slowest:?}"
+    );
+    assert!(
+        resumed < Duration::from_secs(5),
+        "resumed after {resumed:?}"
+    );
+    let mut present = std::collections::BTreeSet::new();
+    loop {
+        let page = s.get(&format!(
+            "/Users?sortBy=userName&startIndex={}&count=1000&attributes=userName",
+            present.len() + 1
+        ));
+        let names = page.body["Resources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if names.is_empty() {
+            break;
+        }
+        present.extend(
+            names
+                .iter()
+                .filter_map(|u| u["userName"].as_str().map(str::to_string)),
+        );
+    }
+    let lost: Vec<&String> = acked.iter().filter(|n| !present.contains(*n)).collect();
+    assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
+}
+
 #[test]
 fn postgres_outage() {
     an_outage_is_answered_503_at_once_and_service_resumes();
+}
+
+#[test]
+fn postgres_outage_under_load() {
+    an_outage_under_load_loses_nothing_acknowledged();
 }
