@@ -61,9 +61,16 @@ fn writable(attributes: &'static [AttributeDef]) -> impl Iterator<Item = &'stati
         .filter(|a| a.mutability != Mutability::ReadOnly && a.mutability != Mutability::Immutable)
 }
 
+thread_local! {
+    /// How many refusals had each status, for the report.
+    static STATUSES: std::cell::RefCell<std::collections::BTreeMap<u16, usize>> =
+        Default::default();
+}
+
 /// Asserts a 4xx answer with a SCIM error body (actix's own 405 and 415 carry one too, but are
 /// not required to).
 fn refused(r: &Resp, what: &str) {
+    STATUSES.with(|counts| *counts.borrow_mut().entry(r.status).or_default() += 1);
     assert!(
         (400..500).contains(&r.status),
         "{what}: expected a 4xx, got {} {}",
@@ -281,6 +288,7 @@ fn generated_bad_input_is_refused_and_changes_nothing(s: &TestServer) {
         cases += 1;
     }
     assert!(cases > 300, "{cases} cases");
+    STATUSES.with(|counts| println!("bad input: {cases} cases, by status {:?}", counts.borrow()));
     assert_eq!(state(s), before, "nothing changed");
 }
 
