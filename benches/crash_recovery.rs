@@ -15,141 +15,23 @@
 
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
+#[path = "../tests/support/process.rs"]
+mod process;
 #[path = "support/server.rs"]
 #[allow(dead_code)] // Shared with benches that read the target's database.
 mod server;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use process::{creating_clients, free_port, token, Instance};
 use scimgate::storage::{orders, Db};
-
-/// `scimgate` as its own process.
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-fn scimgate(config: &Path, database: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scimgate"));
-    command
-        .arg("--config")
-        .arg(config)
-        .env("SCIMGATE_DATABASE_URL", database)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "error");
-    command
-}
-
-impl Instance {
-    fn start(config: &Path, database: &str, name: &str) -> Instance {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("port");
-        let child = scimgate(config, database)
-            .arg("serve")
-            .env("SCIMGATE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SCIMGATE_WORKER__INSTANCE", name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start scimgate");
-        let base = format!("http://127.0.0.1:{port}/scim/v2");
-        let client = Client::new();
-        let started = Instant::now();
-        while client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .map_or(true, |r| !r.status().is_success())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "scimgate did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Instance { child, base }
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn token(config: &Path, database: &str) -> String {
-    let out = scimgate(config, database)
-        .args(["token", "create", "--name", "idp"])
-        .output()
-        .expect("token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Clients creating users through `bases` (round robin) until `stop`; the userNames acked.
-fn load(
-    bases: Vec<String>,
-    token: String,
-    stop: Arc<AtomicBool>,
-) -> (
-    Arc<Mutex<BTreeSet<String>>>,
-    Vec<std::thread::JoinHandle<()>>,
-) {
-    let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let threads = (0..4)
-        .map(|c| {
-            let (acked, stop, token) = (acked.clone(), stop.clone(), token.clone());
-            let base = bases[c % bases.len()].clone();
-            std::thread::spawn(move || {
-                let client = Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .expect("client");
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let name = format!("c{c}-{n:05}");
-                    n += 1;
-                    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                        "userName": name});
-                    let answer = client
-                        .post(format!("{base}/Users"))
-                        .bearer_auth(&token)
-                        .header("content-type", "application/scim+json")
-                        .body(body.to_string())
-                        .send();
-                    match answer {
-                        Ok(r) if r.status().as_u16() == 201 => {
-                            if let Ok(mut set) = acked.lock() {
-                                set.insert(name);
-                            }
-                        }
-                        _ => std::thread::sleep(Duration::from_millis(20)),
-                    }
-                }
-            })
-        })
-        .collect();
-    (acked, threads)
-}
 
 /// Every userName at the target, and how many accounts carry one (to see duplicates).
 fn target_names(target: &server::Server) -> (BTreeSet<String>, usize) {
@@ -230,10 +112,10 @@ fn restart(label: &str, database: String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let target = server::start(|_| {});
     let config = config_file(dir.path(), &target);
-    let token = token(&config, &database);
-    let instance = Instance::start(&config, &database, "bench");
+    let token = token(&config, &database, "idp", "scim");
+    let instance = Instance::start(&config, &database, free_port(), "bench");
     let stop = Arc::new(AtomicBool::new(false));
-    let (acked, clients) = load(vec![instance.base.clone()], token, stop.clone());
+    let (acked, clients) = creating_clients(vec![instance.scim()], token, stop.clone());
     std::thread::sleep(load_seconds());
     instance.kill();
     stop.store(true, Ordering::Relaxed);
@@ -242,7 +124,7 @@ fn restart(label: &str, database: String) {
     let db = Db::open(&database, 2).expect("open");
     let open_at_kill = open_orders(&db);
 
-    let restarted = Instance::start(&config, &database, "bench");
+    let restarted = Instance::start(&config, &database, free_port(), "bench");
     let took = converge(&db, &target, &acked);
     println!(
         "restart/{label}: {} acked, {open_at_kill} orders open at the kill, \
@@ -257,15 +139,12 @@ fn survivor(database: String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let target = server::start(|_| {});
     let config = config_file(dir.path(), &target);
-    let token = token(&config, &database);
-    let doomed = Instance::start(&config, &database, "doomed");
-    let survivor = Instance::start(&config, &database, "survivor");
+    let token = token(&config, &database, "idp", "scim");
+    let doomed = Instance::start(&config, &database, free_port(), "doomed");
+    let survivor = Instance::start(&config, &database, free_port(), "survivor");
     let stop = Arc::new(AtomicBool::new(false));
-    let (acked, clients) = load(
-        vec![doomed.base.clone(), survivor.base.clone()],
-        token,
-        stop.clone(),
-    );
+    let (acked, clients) =
+        creating_clients(vec![doomed.scim(), survivor.scim()], token, stop.clone());
     std::thread::sleep(load_seconds());
     doomed.kill();
     stop.store(true, Ordering::Relaxed);

@@ -3,10 +3,8 @@
 //! independent SCIM target (scim2-server) exactly once, members right, no order left behind.
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -14,80 +12,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{database_url, Backend};
 use crate::interop_servers::{ExternalScim, Implementation};
-use crate::provisioning::wait_for;
-
-/// `scimgate serve` as its own process, on a fixed port and database.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-fn scimgate(config: &Path, database: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scimgate"));
-    command
-        .arg("--config")
-        .arg(config)
-        .env("SCIMGATE_DATABASE_URL", database)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn");
-    command
-}
-
-impl Server {
-    fn start(config: &Path, database: &str, port: u16) -> Server {
-        let child = scimgate(config, database)
-            .arg("serve")
-            .env("SCIMGATE_LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start scimgate");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = Client::new();
-        wait_for("scimgate to listen", || {
-            client
-                .get(format!("{base}/healthz"))
-                .send()
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        });
-        Server { child, base }
-    }
-
-    fn kill(mut self) {
-        // SIGKILL: no shutdown hook, no lease given back, nothing flushed.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-fn token(config: &Path, database: &str, name: &str, role: &str) -> String {
-    let out = scimgate(config, database)
-        .args(["token", "create", "--name", name, "--role", role])
-        .output()
-        .expect("token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::process::{creating_clients, free_port, token, Instance};
 
 fn kill_during_creates_and_delivery(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -108,46 +33,11 @@ fn kill_during_creates_and_delivery(backend: Backend) {
     let scim = token(&config, &database, "idp", "scim");
     let ops = token(&config, &database, "ops", "viewer");
     let port = free_port();
-    let server = Server::start(&config, &database, port);
+    let server = Instance::start(&config, &database, port, "chaos");
 
     // Four clients create users until the server is killed under them.
-    let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|c| {
-            let (acked, stop, base, scim) = (
-                acked.clone(),
-                stop.clone(),
-                server.base.clone(),
-                scim.clone(),
-            );
-            std::thread::spawn(move || {
-                let client = Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .expect("client");
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let name = format!("c{c}-{n:04}");
-                    n += 1;
-                    let answer = client
-                        .post(format!("{base}/scim/v2/Users"))
-                        .bearer_auth(&scim)
-                        .header("content-type", "application/scim+json")
-                        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name}).to_string())
-                        .send();
-                    match answer {
-                        Ok(r) if r.status().as_u16() == 201 => {
-                            if let Ok(mut set) = acked.lock() {
-                                set.insert(name);
-                            }
-                        }
-                        _ => std::thread::sleep(Duration::from_millis(20)),
-                    }
-                }
-            })
-        })
-        .collect();
+    let (acked, clients) = creating_clients(vec![server.scim()], scim.clone(), stop.clone());
     // A group with the first members, so memberships travel through the crash too.
     std::thread::sleep(Duration::from_millis(700));
     let client = Client::new();
@@ -160,7 +50,7 @@ fn kill_during_creates_and_delivery(backend: Backend) {
             let r: Value = client
                 .get(format!(
                     "{}/scim/v2/Users?filter=userName%20eq%20%22{name}%22",
-                    server.base
+                    server.root
                 ))
                 .bearer_auth(&scim)
                 .send()
@@ -175,7 +65,7 @@ fn kill_during_creates_and_delivery(backend: Backend) {
         "some users were created before the kill"
     );
     let group = client
-        .post(format!("{}/scim/v2/Groups", server.base))
+        .post(format!("{}/scim/v2/Groups", server.root))
         .bearer_auth(&scim)
         .header("content-type", "application/scim+json")
         .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Survivors", "members": members}).to_string())
@@ -197,8 +87,8 @@ fn kill_during_creates_and_delivery(backend: Backend) {
 
     // Started again: nothing acknowledged is lost, and delivery converges.
     let restarted_at = Instant::now();
-    let server = Server::start(&config, &database, port);
-    let present = user_names(&client, &format!("{}/scim/v2", server.base), Some(&scim));
+    let server = Instance::start(&config, &database, port, "chaos");
+    let present = user_names(&client, &server.scim(), Some(&scim));
     let lost: Vec<_> = acked.difference(&present).collect();
     assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
 
@@ -217,7 +107,7 @@ fn kill_during_creates_and_delivery(backend: Backend) {
         let there = user_name_list(&target_client, &target.base, target.token.as_deref());
         (there.len() >= present.len()).then_some(())?;
         let r: Value = client
-            .get(format!("{}/admin/targets/app/status", server.base))
+            .get(format!("{}/admin/targets/app/status", server.root))
             .bearer_auth(&ops)
             .send()
             .and_then(|r| r.json())

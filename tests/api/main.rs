@@ -7,6 +7,8 @@
 mod interop_servers;
 #[path = "../support/postgres.rs"]
 mod postgres;
+#[path = "../support/process.rs"]
+mod process;
 #[path = "../support/relay.rs"]
 mod relay;
 #[path = "../support/slapd.rs"]
