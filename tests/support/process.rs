@@ -26,6 +26,10 @@ pub fn scimgate(config: &Path, database: &str) -> Command {
         .env("SCIMGATE_DATABASE_URL", database)
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "error");
+    // A benchmark's own settings are not scimgate's (it refuses unknown SCIMGATE_ keys).
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("SCIMGATE_BENCH_")) {
+        command.env_remove(name);
+    }
     command
 }
 
