@@ -246,7 +246,7 @@ fn bench_backend(backend: &str, server: Server, raw_inserts: Option<f64>) {
 
     let (b, t) = (base.clone(), token.clone());
     let load_groups = measure(groups, move |c, i| {
-        let body = json!({"displayName": format!("group{i:05}")});
+        let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": format!("group{i:05}")});
         let sent = c
             .post(format!("{b}/Groups"))
             .bearer_auth(&*t)
@@ -322,7 +322,7 @@ fn bench_backend(backend: &str, server: Server, raw_inserts: Option<f64>) {
         .post(format!("{base}/Groups"))
         .bearer_auth(&*token)
         .header("content-type", "application/scim+json")
-        .body(json!({"displayName": "everyone"}).to_string())
+        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "everyone"}).to_string())
         .send()
         .and_then(|r| r.json())
         .expect("big group");

@@ -31,6 +31,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn user(i: usize) -> Value {
     json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": format!("user{i:06}"),
         "name": {"givenName": "Given", "familyName": format!("Family{i}")},
         "emails": [{"value": format!("user{i:06}@example.org"), "type": "work", "primary": true}],

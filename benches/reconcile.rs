@@ -40,6 +40,7 @@ fn drifted(i: usize) -> bool {
 
 fn user(i: usize) -> Map<String, Value> {
     let Value::Object(body) = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": format!("user{i:06}"),
         "name": {"givenName": "Given", "familyName": format!("Family{i}")},
         "emails": [{"value": format!("user{i:06}@example.org"), "type": "work", "primary": true}],

@@ -78,7 +78,7 @@ fn outage(seconds: u64, changes: usize) -> Figures {
             .post(format!("{}/Users", source.base))
             .bearer_auth(&source.token)
             .header("content-type", "application/scim+json")
-            .body(json!({"userName": format!("r{i:05}")}).to_string())
+            .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("r{i:05}")}).to_string())
             .send()
             .expect("create");
         assert_eq!(r.status().as_u16(), 201);
