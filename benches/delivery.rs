@@ -264,7 +264,7 @@ fn main() {
             .await
             .expect("post task");
             loop {
-                let done = db.read(|c| orders::of_resource(c, "User", &id)).expect("orders").iter().any(|o| o.state == "executed" || o.state == "verified");
+                let done = db.read(|c| orders::of_resource(c, "User", &id)).expect("orders").iter().any(|o| o.state.as_str() == "executed" || o.state.as_str() == "verified");
                 if done {
                     break;
                 }

@@ -9,8 +9,8 @@ use serde_json::json;
 use super::orders::order_json;
 use super::{blocking, AdminError, AdminState};
 use crate::auth::Principal;
-use crate::storage::approvals::{self, Decision, HeldQuery};
 use crate::storage::orders::Action;
+use crate::storage::orders::{self as approvals, Decision, HeldQuery, Operation};
 
 /// The body of a decision on one order.
 #[derive(Debug, Default, Deserialize)]
@@ -109,9 +109,17 @@ async fn decide_all(
                 .into(),
         ));
     }
+    let operation = match body.operation.as_deref() {
+        Some(text) => Some(Operation::parse(text).ok_or_else(|| {
+            AdminError::BadRequest(format!(
+                "unknown operation {text:?}: upsert, delete, delete_orphan or disable_orphan"
+            ))
+        })?),
+        None => None,
+    };
     let query = HeldQuery {
         target: body.target,
-        operation: body.operation,
+        operation,
         resource_type: body.resource_type,
         resource_id: body.resource_id,
     };

@@ -88,7 +88,7 @@ pub async fn run(
         Started::Busy(open) => {
             let listed: Vec<String> = open
                 .iter()
-                .map(|o| format!("{} ({})", o.id, o.state))
+                .map(|o| format!("{} ({})", o.id, o.state.as_str()))
                 .collect();
             return Err(AdminError::Conflict(format!(
                 "user {:?} has open orders on {:?}: {}; they go out first, in order",

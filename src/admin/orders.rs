@@ -13,8 +13,8 @@ pub fn order_json(o: &Order) -> Value {
         "resourceType": o.resource_type,
         "resourceId": o.resource_id,
         "changeSeq": o.change_seq,
-        "operation": o.operation,
-        "state": o.state,
+        "operation": o.operation.as_str(),
+        "state": o.state.as_str(),
         "attempts": o.attempts,
         "nextAttemptAt": time(o.next_attempt_at),
         "leaseOwner": o.lease_owner,
@@ -22,7 +22,7 @@ pub fn order_json(o: &Order) -> Value {
         "remoteId": o.remote_id,
         "created": time(o.created_at),
         "lastModified": time(o.updated_at),
-        "origin": o.origin,
+        "origin": o.origin.as_str(),
         "heldReason": o.held_reason,
         "approved": o.approved,
         "decidedBy": o.decided_by,
@@ -63,10 +63,9 @@ pub async fn list(
     for (k, v) in query::params(&req)? {
         match k.as_str() {
             "state" => {
-                if OrderState::parse(&v).is_none() {
-                    return Err(AdminError::BadRequest(format!("unknown state {v:?}")));
-                }
-                filter.state = Some(v)
+                let state = OrderState::parse(&v)
+                    .ok_or_else(|| AdminError::BadRequest(format!("unknown state {v:?}")))?;
+                filter.state = Some(state)
             }
             "target" => filter.target = Some(v),
             "resourceType" => filter.resource_type = Some(v),

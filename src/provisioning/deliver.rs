@@ -9,21 +9,13 @@ use serde_json::{json, Value};
 use crate::connectors::{ConnectorError, Delivered, ObjectKind};
 use crate::identity::{Directory, IdentityError};
 use crate::scim::projection::Projection;
-use crate::storage::orders::{self, Order, OrderState};
-use crate::storage::Db;
+use crate::storage::orders::{self, Operation, Order, OrderState};
+use crate::storage::{identity_links, Db};
 
+use super::decide::{decide, Action, Facts};
 use super::{manual, review, Target};
 
-/// The operation of a full sync's order deleting an orphan account (its resource id is the
-/// remote id).
-pub const ORPHAN_DELETE: &str = "delete_orphan";
-/// ... and of one disabling it.
-pub const ORPHAN_DISABLE: &str = "disable_orphan";
-
-/// Whether the order is a full sync's order for an orphan account (no local resource).
-fn for_orphan(order: &Order) -> bool {
-    matches!(order.operation.as_str(), ORPHAN_DELETE | ORPHAN_DISABLE)
-}
+pub use crate::storage::orders::LinkChange;
 
 /// Runs blocking store work off the async workers; store trouble is worth a retry.
 async fn blocking<T: Send + 'static>(
@@ -65,7 +57,7 @@ pub async fn snapshots(
         let ids = |kind: &str, live: bool| -> Vec<String> {
             orders
                 .iter()
-                .filter(|o| o.resource_type == kind && (!live || o.operation != "delete"))
+                .filter(|o| o.resource_type == kind && (!live || o.operation != Operation::Delete))
                 .map(|o| o.resource_id.clone())
                 .collect()
         };
@@ -74,8 +66,8 @@ pub async fn snapshots(
             .db()
             .read(|c| {
                 Ok::<_, crate::storage::StoreError>((
-                    orders::links(c, &target, "User", &user_ids)?,
-                    orders::links(c, &target, "Group", &group_ids)?,
+                    identity_links::links(c, &target, "User", &user_ids)?,
+                    identity_links::links(c, &target, "Group", &group_ids)?,
                 ))
             })
             .map_err(|e| e.to_string())?;
@@ -84,7 +76,7 @@ pub async fn snapshots(
             .map_err(|e| e.to_string())?;
         let mut out = HashMap::with_capacity(orders.len());
         for order in &orders {
-            let live = order.operation != "delete";
+            let live = order.operation != Operation::Delete;
             let (state, link) = match kind_of(order) {
                 ObjectKind::User => (
                     users.get(&order.resource_id).filter(|_| live).cloned(),
@@ -118,7 +110,9 @@ pub async fn look_ahead<'a>(
 ) {
     let to_create: Vec<Value> = batch
         .filter(|(order, snapshot)| {
-            kind_of(order) == ObjectKind::User && !for_orphan(order) && snapshot.link.is_none()
+            kind_of(order) == ObjectKind::User
+                && !order.operation.is_for_orphan()
+                && snapshot.link.is_none()
         })
         .filter_map(|(order, snapshot)| {
             let resource = snapshot.state.as_ref()?;
@@ -139,14 +133,6 @@ pub fn kind_of(order: &Order) -> ObjectKind {
     } else {
         ObjectKind::User
     }
-}
-
-/// The identity-link change a delivery made, written with the order's outcome in one
-/// transaction. Losing it (a crash before that write) is safe: the next attempt correlates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkChange {
-    Set(String),
-    Remove,
 }
 
 /// What a delivery learnt on the way, recorded with its outcome: the identity-link change and
@@ -229,11 +215,11 @@ pub async fn deliver(
     order: &Order,
     snapshot: Snapshot,
 ) -> Result<Outcome, ConnectorError> {
-    let in_scope = in_scope(directory, target, order, &snapshot).await?;
+    let action = action_for(directory, target, order, &snapshot).await?;
     let facts = review::Facts {
         order,
         state: snapshot.state.as_ref(),
-        deprovisions: deprovisions(order, &snapshot, in_scope),
+        deprovisions: action.deprovisions(),
     };
     let rules = &target.config.review;
     if let Some(reason) = review::held_reason(
@@ -248,10 +234,10 @@ pub async fn deliver(
         return Ok(Outcome::parked(Parked::Held(reason)));
     }
     if target.config.kind == manual::KIND {
-        return manual::hand_over(directory, target, order, snapshot, in_scope).await;
+        return manual::hand_over(directory, target, order, snapshot, &action).await;
     }
     let links = DeliveryLog::default();
-    let (delivered, sent) = apply(directory, target, order, snapshot, in_scope, &links).await?;
+    let (delivered, sent) = apply(directory, target, order, snapshot, &action, &links).await?;
     let verification = match (&sent, &delivered.remote_id) {
         (Some(object), Some(remote_id)) => {
             let remote = match &delivered.read_back {
@@ -279,44 +265,74 @@ pub async fn deliver(
     })
 }
 
-/// Carries out the order; returns the call's result and the object sent, if any.
+/// What the order comes to on the target, from the resource, its scope and its link.
+pub async fn action_for(
+    directory: &Directory,
+    target: &Target,
+    order: &Order,
+    snapshot: &Snapshot,
+) -> Result<Action, ConnectorError> {
+    let in_scope = in_scope(directory, target, order, snapshot).await?;
+    Ok(decide(Facts {
+        operation: order.operation,
+        kind: kind_of(order),
+        resource_id: &order.resource_id,
+        wanted: snapshot.state.is_some() && in_scope,
+        link: snapshot.link.as_deref(),
+        deactivates: target.config.deprovision == "deactivate",
+    }))
+}
+
+/// Carries out the decided action; returns the call's result and the object sent, if any.
 async fn apply(
     directory: &Directory,
     target: &Target,
     order: &Order,
     snapshot: Snapshot,
-    in_scope: bool,
+    action: &Action,
     links: &DeliveryLog,
 ) -> Result<(Delivered, Option<Value>), ConnectorError> {
-    let db = directory.db();
     let kind = kind_of(order);
-    let name = target.config.name.as_str();
-    // A full sync's orders for accounts no identity stands for.
-    match order.operation.as_str() {
-        ORPHAN_DELETE => {
-            let done = target.connector.delete(kind, &order.resource_id).await?;
+    let connector = &target.connector;
+    // A full sync's orders for accounts no identity stands for have no link to keep.
+    let orphan = order.operation.is_for_orphan();
+    let resource = match (action, snapshot.state) {
+        (Action::Nothing, _) => return Ok((Delivered::default(), None)),
+        (Action::Delete { remote }, _) => {
+            let done = connector.delete(kind, remote).await?;
+            if !orphan {
+                links.record(LinkChange::Remove);
+            }
             return Ok((done, None));
         }
-        ORPHAN_DISABLE => {
-            let done = target
-                .connector
-                .deactivate(kind, &order.resource_id)
-                .await?;
+        (Action::Deactivate { remote }, _) => {
+            let done = connector.deactivate(kind, remote).await;
+            let done = if orphan {
+                done?
+            } else {
+                updated(done, remote, links)?
+            };
             return Ok((done, None));
         }
-        _ => {}
-    }
-    let Snapshot {
-        state,
-        link: linked,
-    } = snapshot;
-    let Some(resource) = state.filter(|_| in_scope) else {
-        return Ok((deprovision(target, kind, linked, order, links).await?, None));
+        (Action::Create | Action::Update { .. }, Some(resource)) => resource,
+        (Action::Create | Action::Update { .. }, None) => {
+            return Err(ConnectorError::Retryable {
+                message: "the resource could not be read".into(),
+                status: None,
+                retry_after: None,
+            })
+        }
     };
     let object = match kind {
         ObjectKind::User => target.mapping.user(&resource, &order.resource_id),
         ObjectKind::Group => {
-            let group = outbound_group(db, name, &resource, &order.resource_id).await?;
+            let group = outbound_group(
+                directory.db(),
+                &target.config.name,
+                &resource,
+                &order.resource_id,
+            )
+            .await?;
             links.note(group.note);
             group.object
         }
@@ -325,6 +341,7 @@ async fn apply(
         ObjectKind::User => target.mapping.secret_targets(),
         ObjectKind::Group => &[],
     };
+    let linked = action.remote().map(str::to_string);
     let delivered = upsert(target, kind, linked, &object, secrets, links).await?;
     Ok((delivered, Some(without(&object, secrets))))
 }
@@ -337,7 +354,7 @@ pub async fn in_scope(
     order: &Order,
     snapshot: &Snapshot,
 ) -> Result<bool, ConnectorError> {
-    if for_orphan(order) {
+    if order.operation.is_for_orphan() {
         return Ok(false);
     }
     match (&snapshot.state, kind_of(order), &target.users_filter) {
@@ -354,11 +371,6 @@ pub async fn in_scope(
         }
         (Some(_), _, _) => Ok(true),
     }
-}
-
-/// Whether delivering the order deletes or deactivates something on the target.
-pub fn deprovisions(order: &Order, snapshot: &Snapshot, in_scope: bool) -> bool {
-    for_orphan(order) || (!in_scope && snapshot.link.is_some())
 }
 
 /// The object without the given top-level attributes.
@@ -588,7 +600,7 @@ async fn member_links(
         }
         let (db2, target2) = (db.clone(), target.to_string());
         let found = blocking(move || {
-            db2.read(|c| orders::links(c, &target2, kind, &ids))
+            db2.read(|c| identity_links::links(c, &target2, kind, &ids))
                 .map_err(|e| e.to_string())
         })
         .await?;
@@ -599,25 +611,4 @@ async fn member_links(
         );
     }
     Ok(links)
-}
-
-async fn deprovision(
-    target: &Target,
-    kind: ObjectKind,
-    linked: Option<String>,
-    order: &Order,
-    links: &DeliveryLog,
-) -> Result<Delivered, ConnectorError> {
-    let Some(remote) = linked else {
-        // Never provisioned there: nothing to undo.
-        return Ok(Delivered::default());
-    };
-    let resource_gone = order.operation == "delete";
-    if kind == ObjectKind::User && target.config.deprovision == "deactivate" && !resource_gone {
-        let done = target.connector.deactivate(ObjectKind::User, &remote).await;
-        return updated(done, &remote, links);
-    }
-    let done = target.connector.delete(kind, &remote).await?;
-    links.record(LinkChange::Remove);
-    Ok(done)
 }

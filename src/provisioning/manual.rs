@@ -1,8 +1,6 @@
 //! Targets of kind `manual`: nothing is called; each order becomes a work item telling a person
-//! what to do, in words and as data. The action is decided as a connector's delivery would be:
-//! a resource in scope is created (no link yet) or updated (linked); one out of scope or deleted
-//! is deactivated or deleted per the target's `deprovision` setting, and nothing is due when it
-//! was never provisioned there.
+//! what to do, in words and as data. The action is the one a connector's delivery would carry
+//! out ([`super::decide`]).
 
 use serde_json::{json, Value};
 
@@ -11,9 +9,8 @@ use crate::identity::Directory;
 use crate::storage::orders::Order;
 use crate::storage::work_items::{self, NewWorkItem};
 
-use super::deliver::{
-    kind_of, outbound_group, Outcome, Parked, Snapshot, ORPHAN_DELETE, ORPHAN_DISABLE,
-};
+use super::decide::Action;
+use super::deliver::{kind_of, outbound_group, Outcome, Parked, Snapshot};
 use super::Target;
 
 /// The `kind` of a manual target.
@@ -25,9 +22,9 @@ pub async fn hand_over(
     target: &Target,
     order: &Order,
     snapshot: Snapshot,
-    in_scope: bool,
+    action: &Action,
 ) -> Result<Outcome, ConnectorError> {
-    let Some(item) = work_for(directory, target, order, snapshot, in_scope).await? else {
+    let Some(item) = work_for(directory, target, order, snapshot, action).await? else {
         // Never provisioned there: nothing to undo.
         return Ok(Outcome {
             parked: None,
@@ -56,47 +53,29 @@ async fn work_for(
     target: &Target,
     order: &Order,
     snapshot: Snapshot,
-    in_scope: bool,
+    action: &Action,
 ) -> Result<Option<NewWorkItem>, ConnectorError> {
     let kind = kind_of(order);
     let name = target.config.name.as_str();
-    let Snapshot { state, link } = snapshot;
-    let (action, remote, object) = match order.operation.as_str() {
-        ORPHAN_DELETE => ("delete", Some(order.resource_id.clone()), Value::Null),
-        ORPHAN_DISABLE => ("deactivate", Some(order.resource_id.clone()), Value::Null),
-        _ => match state.as_ref().filter(|_| in_scope) {
-            Some(resource) => {
-                let object = match kind {
-                    ObjectKind::User => target.mapping.user(resource, &order.resource_id),
-                    ObjectKind::Group => {
-                        outbound_group(directory.db(), name, resource, &order.resource_id)
-                            .await?
-                            .object
-                    }
-                };
-                let action = if link.is_some() { "update" } else { "create" };
-                (action, link, object)
-            }
-            None => {
-                let Some(remote) = link else {
-                    return Ok(None);
-                };
-                let keeps_account = kind == ObjectKind::User
-                    && target.config.deprovision == "deactivate"
-                    && order.operation != "delete";
-                let action = if keeps_account {
-                    "deactivate"
-                } else {
-                    "delete"
-                };
-                (action, Some(remote), Value::Null)
+    let state = snapshot.state;
+    let object = match (action, &state) {
+        (Action::Nothing, _) => return Ok(None),
+        (Action::Create | Action::Update { .. }, Some(resource)) => match kind {
+            ObjectKind::User => target.mapping.user(resource, &order.resource_id),
+            ObjectKind::Group => {
+                outbound_group(directory.db(), name, resource, &order.resource_id)
+                    .await?
+                    .object
             }
         },
+        _ => Value::Null,
     };
+    let action_name = action.name();
+    let remote = action.remote().map(str::to_string);
     let who = describe(kind, state.as_ref().unwrap_or(&object), remote.as_deref());
-    let summary = summary(action, kind, &who, name, remote.as_deref(), &object);
+    let summary = summary(action_name, kind, &who, name, remote.as_deref(), &object);
     let data = json!({
-        "action": action,
+        "action": action_name,
         "target": name,
         "resourceType": order.resource_type,
         "resourceId": order.resource_id,
@@ -104,7 +83,7 @@ async fn work_for(
         "object": object,
     });
     Ok(Some(NewWorkItem {
-        action: action.to_string(),
+        action: action_name.to_string(),
         summary,
         data: data.to_string(),
     }))

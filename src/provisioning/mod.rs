@@ -7,7 +7,9 @@
 //! moves the order through its states with every attempt recorded.
 
 pub mod backoff;
+pub mod decide;
 pub mod deliver;
+pub mod finish;
 pub mod guard;
 pub mod manual;
 pub mod mapping;

@@ -14,9 +14,10 @@ use crate::connectors::{
 };
 use crate::identity::Directory;
 use crate::storage::now_micros;
-use crate::storage::orders::{self, AttemptRecord, Finish, Order, OrderState};
+use crate::storage::orders::{self, Order, OrderState};
 
-use super::deliver::{self, LinkChange, Parked, Verification};
+use super::deliver;
+use super::finish::{finish, Attempted, RetryPolicy};
 use super::Target;
 
 /// The steps of a run, in order.
@@ -268,8 +269,19 @@ pub async fn run(
         deliver::deliver(directory, &target, &order, snapshot).await
     }
     .await;
-    let duration_ms = clock.elapsed().as_millis() as i64;
-    let (finish, attempt) = outcome(&target, result, started_at, duration_ms);
+    let attempted = Attempted {
+        started_at,
+        duration_ms: clock.elapsed().as_millis() as i64,
+    };
+    let policy = RetryPolicy::of(&target.config);
+    let (finish, attempt) = finish(
+        result,
+        &order,
+        attempted,
+        &policy,
+        now_micros(),
+        rand::random::<f64>(),
+    );
     let state = if finish.verified {
         OrderState::Verified
     } else {
@@ -297,72 +309,4 @@ pub async fn run(
         "recordingError": recorded,
     }));
     steps
-}
-
-/// The order's outcome, as a worker decides it; a retryable failure is left to the workers.
-fn outcome(
-    target: &Target,
-    result: Result<deliver::Outcome, ConnectorError>,
-    started_at: i64,
-    duration_ms: i64,
-) -> (Finish, AttemptRecord) {
-    let mut attempt = AttemptRecord {
-        started_at,
-        duration_ms,
-        http_status: None,
-        error: None,
-        response_id: None,
-    };
-    let mut finish = Finish {
-        state: OrderState::Executed,
-        next_attempt_at: None,
-        link: None,
-        verified: false,
-        held_reason: None,
-        waiting_for: None,
-        note: None,
-    };
-    match result {
-        Ok(done) => match done.parked {
-            Some(Parked::Held(reason)) => {
-                finish.state = OrderState::AwaitingApproval;
-                finish.held_reason = Some(reason);
-            }
-            Some(Parked::WithPerson) => finish.state = OrderState::Transmitted,
-            None => {
-                finish.verified = done.verification == Verification::Matches;
-                finish.note = done.note;
-                if let Verification::Drift(drift) = &done.verification {
-                    attempt.error = Some(drift.clone());
-                }
-                finish.link = done.link.map(|change| match change {
-                    LinkChange::Set(remote) => Some(remote),
-                    LinkChange::Remove => None,
-                });
-                attempt.http_status = done.delivered.status.map(i32::from);
-                attempt.response_id = done.delivered.remote_id;
-            }
-        },
-        Err(error) => {
-            attempt.http_status = error.status().map(i32::from);
-            attempt.error = Some(error.to_string());
-            match error {
-                ConnectorError::Permanent { .. } | ConnectorError::Unsupported { .. } => {
-                    finish.state = OrderState::Error
-                }
-                ConnectorError::Deferred { waiting_for, .. } => {
-                    finish.state = OrderState::Errored;
-                    finish.waiting_for = waiting_for;
-                    finish.next_attempt_at =
-                        Some(now_micros() + target.config.retry_base_ms as i64 * 1_000);
-                }
-                ConnectorError::Retryable { .. } => {
-                    finish.state = OrderState::Errored;
-                    finish.next_attempt_at =
-                        Some(now_micros() + target.config.retry_base_ms as i64 * 1_000);
-                }
-            }
-        }
-    }
-    (finish, attempt)
 }

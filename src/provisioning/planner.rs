@@ -7,7 +7,7 @@
 //! change accepted after a target was created (on any instance) is planned for it.
 
 use crate::storage::change_log::ChangeEntry;
-use crate::storage::orders::{self, NewOrder};
+use crate::storage::orders::{self, Hold, NewOrder, Operation};
 use crate::storage::{targets, Db, StoreError};
 
 use std::sync::Arc;
@@ -76,9 +76,9 @@ fn plan_with(
         }
         let user = entry.resource_type == "User";
         let operation = if entry.operation == "delete" {
-            "delete"
+            Operation::Delete
         } else {
-            "upsert"
+            Operation::Upsert
         };
         let mut planned = Vec::new();
         for t in targets.iter().filter(|t| {
@@ -89,18 +89,11 @@ fn plan_with(
                     t.config.groups
                 }
         }) {
-            let held_reason = if user && operation == "delete" {
-                guard.admit(conn, t)?
-            } else {
-                None
-            };
-            planned.push(NewOrder {
-                target: t.config.name.clone(),
-                resource_type: entry.resource_type.clone(),
-                resource_id: entry.resource_id.clone(),
-                operation: operation.to_string(),
-                held_reason,
-            });
+            let mut order = NewOrder::for_change(&t.config.name, entry, operation);
+            if user && operation == Operation::Delete {
+                order.hold = guard.admit(conn, t)?.map(Hold::mass_delete);
+            }
+            planned.push(order);
         }
         Ok(planned)
     })

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::storage::orders;
 use crate::storage::target_health::{self, HealthRow};
 use crate::storage::{now_micros, Db, Micros, StoreError};
 
@@ -197,7 +198,7 @@ impl QuarantineBoard {
             })?;
             if recovered {
                 // Back: what waited out its backoff during the outage goes now.
-                let hastened = target_health::hasten_retries(db, &target, now_micros())?;
+                let hastened = orders::hasten_retries(db, &target, now_micros())?;
                 tracing::info!(target = %target, hastened, "target answers again: retries made due");
             }
             locked(&self.known).insert(target, Health::from_row(&row));
@@ -221,7 +222,7 @@ impl QuarantineBoard {
                 continue;
             };
             // A probe needs an order to send; one waiting out its backoff is taken early.
-            if !db.read(|c| target_health::has_open_orders(c, target))? {
+            if !db.read(|c| orders::has_due_orders(c, target))? {
                 continue;
             }
             if target_health::claim_probe(db, target, at, now + health.probe_delay.max(0))? {

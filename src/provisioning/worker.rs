@@ -12,13 +12,14 @@ use futures_util::StreamExt;
 use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
 use crate::identity::Directory;
-use crate::storage::orders::{self, AttemptRecord, Finish, Order, OrderState};
+use crate::storage::orders::{self, AttemptRecord, Finish, Order};
 use crate::storage::{now_micros, Backend, Db};
 
-use super::deliver::{LinkChange, Outcome as Delivery, Parked, Snapshot, Verification};
+use super::deliver::Snapshot;
+use super::finish::{finish, Attempted, RetryPolicy};
 use super::quarantine::{FailurePolicy, Permit, QuarantineBoard};
 use super::registry::TargetRegistry;
-use super::{backoff, deliver, planner, Target};
+use super::{deliver, planner, Target};
 
 /// Orders claimed per delivery slot at a time.
 const BATCH_PER_SLOT: usize = 16;
@@ -390,118 +391,23 @@ impl Engine {
             }
             Err(_) => {}
         }
-        let duration_ms = clock.elapsed().as_millis() as i64;
-        let cfg = &target.config;
-        let mut verified = false;
-        let mut link = None;
-        let mut held_reason = None;
-        let mut waiting_for = None;
-        let mut note = None;
-        let (state, next_attempt_at, attempt) = match result {
-            Ok(Delivery {
-                parked: Some(parked),
-                ..
-            }) => {
-                let state = match parked {
-                    Parked::Held(reason) => {
-                        held_reason = Some(reason);
-                        OrderState::AwaitingApproval
-                    }
-                    // Stays transmitted, without a lease, until the work item is closed.
-                    Parked::WithPerson => OrderState::Transmitted,
-                };
-                let attempt = AttemptRecord {
-                    started_at,
-                    duration_ms,
-                    http_status: None,
-                    error: None,
-                    response_id: None,
-                };
-                (state, None, attempt)
-            }
-            Ok(outcome) => {
-                let drift = match &outcome.verification {
-                    Verification::Drift(d) => Some(d.clone()),
-                    _ => None,
-                };
-                verified = outcome.verification == Verification::Matches;
-                note = outcome.note;
-                link = outcome.link.map(|change| match change {
-                    LinkChange::Set(remote) => Some(remote),
-                    LinkChange::Remove => None,
-                });
-                let done = outcome.delivered;
-                (
-                    OrderState::Executed,
-                    None,
-                    AttemptRecord {
-                        started_at,
-                        duration_ms,
-                        http_status: done.status.map(i32::from),
-                        error: drift,
-                        response_id: done.remote_id,
-                    },
-                )
-            }
-            Err(error) => {
-                let http_status = error.status().map(i32::from);
-                let record = AttemptRecord {
-                    started_at,
-                    duration_ms,
-                    http_status,
-                    error: Some(error.to_string()),
-                    response_id: None,
-                };
-                let retry_after = match &error {
-                    ConnectorError::Retryable { retry_after, .. } => Some(*retry_after),
-                    ConnectorError::Deferred { .. } => Some(None),
-                    ConnectorError::Permanent { .. } | ConnectorError::Unsupported { .. } => None,
-                };
-                let age = Duration::from_micros(
-                    now_micros().saturating_sub(order.created_at).max(0) as u64,
-                );
-                // Waiting for a member is not the target failing: only age bounds it (the
-                // member's order landing, or ending in error, makes this order due again).
-                let deferred = match &error {
-                    ConnectorError::Deferred { waiting_for: w, .. } => {
-                        waiting_for = w.clone();
-                        true
-                    }
-                    _ => false,
-                };
-                let within_budget = (deferred || order.attempts < cfg.max_attempts)
-                    && age < Duration::from_secs(cfg.max_age_seconds);
-                match retry_after {
-                    Some(retry_after) if within_budget => {
-                        let delay = backoff::delay(
-                            order.attempts,
-                            cfg.retry_base_ms,
-                            cfg.retry_max_ms,
-                            retry_after,
-                            rand::random::<f64>(),
-                        );
-                        (
-                            OrderState::Errored,
-                            Some(now_micros() + delay.as_micros() as i64),
-                            record,
-                        )
-                    }
-                    _ => (OrderState::Error, None, record),
-                }
-            }
+        let attempted = Attempted {
+            started_at,
+            duration_ms: clock.elapsed().as_millis() as i64,
         };
-        tracing::debug!(order = order.id, target = %cfg.name, state = state.as_str(), "delivery finished");
+        let policy = RetryPolicy::of(&target.config);
+        let (finish, attempt) = finish(
+            result,
+            &order,
+            attempted,
+            &policy,
+            now_micros(),
+            rand::random::<f64>(),
+        );
+        tracing::debug!(order = order.id, target = %name, state = finish.state.as_str(), "delivery finished");
         Outcome {
             order,
-            finish: Finish {
-                state,
-                next_attempt_at,
-                link,
-                verified,
-                held_reason,
-                waiting_for,
-                note,
-            },
+            finish,
             attempt,
         }
     }

@@ -11,11 +11,12 @@ use super::error::ReconcileError;
 use super::OrphanPolicy;
 use crate::connectors::{AttributeDrift, ObjectKind};
 use crate::identity::Directory;
-use crate::provisioning::deliver::{group_object, ORPHAN_DELETE, ORPHAN_DISABLE};
+use crate::provisioning::deliver::group_object;
 use crate::provisioning::Target;
 use crate::storage::accounts::{self, situation, Account, AccountFilter};
 use crate::storage::corrections::Correction;
 use crate::storage::identity_links;
+use crate::storage::orders::Operation;
 use crate::storage::sync_runs::NewFinding;
 
 /// Identities (and accounts) compared per page.
@@ -64,7 +65,7 @@ impl Comparison<'_> {
         finding: &'static str,
         action: &'static str,
         attributes: Option<Value>,
-        operation: Option<&str>,
+        operation: Option<Operation>,
     ) {
         let Subject {
             kind,
@@ -73,15 +74,15 @@ impl Comparison<'_> {
         } = subject;
         let resource_type = resource_type(kind).to_string();
         let correction = operation.map(|operation| {
-            let orphan = operation == ORPHAN_DELETE || operation == ORPHAN_DISABLE;
+            let orphan = operation.is_for_orphan();
             Correction {
                 resource_type: resource_type.clone(),
                 resource_id: if orphan { remote } else { identity }
                     .unwrap_or_default()
                     .to_string(),
-                operation: operation.to_string(),
+                operation,
                 remote_id: remote.map(str::to_string),
-                held_reason: None,
+                hold: None,
             }
         });
         self.plan.planned.push(Planned {
@@ -117,7 +118,7 @@ impl Comparison<'_> {
                 "missing",
                 "create",
                 None,
-                Some("upsert"),
+                Some(Operation::Upsert),
             );
             return;
         };
@@ -152,7 +153,7 @@ impl Comparison<'_> {
                 "differs",
                 "update",
                 Some(listed),
-                Some("upsert"),
+                Some(Operation::Upsert),
             );
         }
     }
@@ -161,9 +162,9 @@ impl Comparison<'_> {
     fn orphan(&mut self, account: &Account, policy: OrphanPolicy) {
         let (action, operation) = match policy {
             OrphanPolicy::Disable if !self.target.connector.is_disabled(&account.held()) => {
-                ("disable", Some(ORPHAN_DISABLE))
+                ("disable", Some(Operation::DisableOrphan))
             }
-            OrphanPolicy::Delete => ("delete", Some(ORPHAN_DELETE)),
+            OrphanPolicy::Delete => ("delete", Some(Operation::DeleteOrphan)),
             // Ignored, or disabled already.
             OrphanPolicy::Ignore | OrphanPolicy::Disable => ("none", None),
         };
@@ -261,7 +262,7 @@ fn users(
                         "out_of_scope",
                         "deprovision",
                         None,
-                        Some("upsert"),
+                        Some(Operation::Upsert),
                     );
                 }
             }

@@ -15,6 +15,7 @@ use super::diff::{self, Plan};
 use super::error::{blocking, ReconcileError};
 use crate::identity::Directory;
 use crate::provisioning::Target;
+use crate::storage::orders::Hold;
 use crate::storage::sync_runs::{self, NewFinding};
 use crate::storage::{corrections, now_micros, target_locks, Db};
 
@@ -213,7 +214,7 @@ fn guarded(
         if let Some(mut correction) = planned.correction {
             if removes {
                 if let Some(why) = &held {
-                    correction.held_reason = Some(why.clone());
+                    correction.hold = Some(Hold::mass_delete(why.clone()));
                     report.orders_held += 1;
                 }
             }

@@ -1,10 +1,7 @@
 //! Orders a full sync emits to correct drift. They are not changes (no change-log entry) and
 //! are delivered like any other order, after the older orders of the same resource.
 
-use diesel::prelude::*;
-
-use super::orders::OrderState;
-use super::schema::{order_transitions, orders};
+use super::orders::{self, Hold, NewOrder, Operation, Origin, Start};
 use super::{StoreError, WriteTx};
 
 /// One corrective order.
@@ -13,10 +10,10 @@ pub struct Correction {
     pub resource_type: String,
     /// The local resource, or for an orphan account its remote id.
     pub resource_id: String,
-    pub operation: String,
+    pub operation: Operation,
     pub remote_id: Option<String>,
-    /// Set when the order must wait for approval (the mass-delete guard).
-    pub held_reason: Option<String>,
+    /// Held for approval (the mass-delete guard).
+    pub hold: Option<Hold>,
 }
 
 /// Inserts the corrections of sync `sync_id` on `target`; returns their order ids in order.
@@ -26,41 +23,20 @@ pub fn insert(
     sync_id: i64,
     corrections: &[Correction],
 ) -> Result<Vec<i64>, StoreError> {
-    let now = tx.now();
-    let mut ids = Vec::with_capacity(corrections.len());
-    for c in corrections {
-        let state = if c.held_reason.is_some() {
-            OrderState::AwaitingApproval
-        } else {
-            OrderState::Pending
-        };
-        let id: i64 = diesel::insert_into(orders::table)
-            .values((
-                orders::target.eq(target),
-                orders::resource_type.eq(&c.resource_type),
-                orders::resource_id.eq(&c.resource_id),
-                orders::change_seq.eq(0),
-                orders::operation.eq(&c.operation),
-                orders::state.eq(state.as_str()),
-                orders::attempts.eq(0),
-                orders::next_attempt_at.eq(now),
-                orders::remote_id.eq(&c.remote_id),
-                orders::created_at.eq(now),
-                orders::updated_at.eq(now),
-                orders::origin.eq("sync"),
-                orders::sync_id.eq(sync_id),
-                orders::held_reason.eq(&c.held_reason),
-            ))
-            .returning(orders::id)
-            .get_result(tx.conn())?;
-        diesel::insert_into(order_transitions::table)
-            .values((
-                order_transitions::order_id.eq(id),
-                order_transitions::state.eq(state.as_str()),
-                order_transitions::at.eq(now),
-            ))
-            .execute(tx.conn())?;
-        ids.push(id);
-    }
-    Ok(ids)
+    let new: Vec<NewOrder> = corrections
+        .iter()
+        .map(|c| NewOrder {
+            target: target.to_string(),
+            resource_type: c.resource_type.clone(),
+            resource_id: c.resource_id.clone(),
+            operation: c.operation,
+            origin: Origin::Sync,
+            change_seq: 0,
+            sync_id: Some(sync_id),
+            remote_id: c.remote_id.clone(),
+            hold: c.hold.clone(),
+            start: Start::Queued,
+        })
+        .collect();
+    orders::insert(tx, &new)
 }

@@ -1,12 +1,12 @@
-//! Identity links in bulk, for reconciliation: every link of a target, and links made by
-//! correlation.
+//! Identity links, the one record of which remote object stands for which local resource on a
+//! target: written with an order's outcome or by correlation, read by delivery and reconciliation.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
 
 use super::schema::identity_links;
-use super::{DbConnection, StoreError, WriteTx};
+use super::{DbConnection, StoreError, WriteTx, BIND_CHUNK};
 
 /// Every link of one resource type on a target: local id → remote id.
 pub fn all_of(
@@ -54,4 +54,72 @@ pub fn add_missing(
         };
     }
     Ok(())
+}
+
+/// The remote object `source_id` is linked to on `target`, if any.
+pub fn link(
+    conn: &mut DbConnection,
+    target: &str,
+    resource_type: &str,
+    source_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(identity_links::table
+        .find((target, resource_type, source_id))
+        .select(identity_links::remote_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// The links of these resources on `target`: local id → remote id.
+pub fn links(
+    conn: &mut DbConnection,
+    target: &str,
+    resource_type: &str,
+    source_ids: &[String],
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut out = HashMap::new();
+    for chunk in source_ids.chunks(BIND_CHUNK) {
+        let rows: Vec<(String, String)> = identity_links::table
+            .filter(identity_links::target.eq(target))
+            .filter(identity_links::resource_type.eq(resource_type))
+            .filter(identity_links::source_id.eq_any(chunk))
+            .select((identity_links::source_id, identity_links::remote_id))
+            .load(conn)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Links `source_id` to `remote` on `target`, or unlinks it (`None`), in the caller's
+/// transaction (an order's outcome, recorded with it).
+pub fn set(
+    tx: &mut WriteTx<'_>,
+    target: &str,
+    resource_type: &str,
+    source_id: &str,
+    remote: Option<&str>,
+) -> Result<(), StoreError> {
+    diesel::delete(identity_links::table.find((target, resource_type, source_id)))
+        .execute(tx.conn())?;
+    if let Some(remote) = remote {
+        let now = tx.now();
+        diesel::insert_into(identity_links::table)
+            .values((
+                identity_links::target.eq(target),
+                identity_links::resource_type.eq(resource_type),
+                identity_links::source_id.eq(source_id),
+                identity_links::remote_id.eq(remote),
+                identity_links::linked_at.eq(now),
+            ))
+            .execute(tx.conn())?;
+    }
+    Ok(())
+}
+
+/// Removes every link of a deleted target.
+pub fn delete_target(tx: &mut WriteTx<'_>, target: &str) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(identity_links::table.filter(identity_links::target.eq(target)))
+            .execute(tx.conn())?,
+    )
 }

@@ -19,7 +19,6 @@ mod statement;
 pub mod user_creates;
 
 pub mod accounts;
-pub mod approvals;
 pub mod change_log;
 pub mod corrections;
 pub mod deletions;

@@ -128,6 +128,7 @@ diesel::table! {
         decision_comment -> Nullable<Text>,
         waiting_for -> Nullable<Text>,
         note -> Nullable<Text>,
+        held_by -> Nullable<Text>,
     }
 }
 

@@ -3,8 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::orders::OrderState;
-use super::schema::{orders, target_health};
+use super::schema::target_health;
 use super::{Db, DbConnection, Micros, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -111,51 +110,7 @@ pub fn claim_probe(db: &Db, target: &str, seen: Micros, next: Micros) -> Result<
         if updated == 0 {
             return Ok(false);
         }
-        let oldest: Option<i64> = orders::table
-            .filter(orders::target.eq(target))
-            .filter(orders::state.eq_any(OPEN))
-            .filter(orders::waiting_for.is_null())
-            .filter(orders::next_attempt_at.gt(now))
-            .order(orders::id)
-            .select(orders::id)
-            .first(tx.conn())
-            .optional()?;
-        if let Some(id) = oldest {
-            diesel::update(orders::table.find(id))
-                .set(orders::next_attempt_at.eq(now))
-                .execute(tx.conn())?;
-        }
+        super::orders::ready_for_probe(tx, target)?;
         Ok(true)
-    })
-}
-
-const OPEN: [&str; 2] = [OrderState::Pending.as_str(), OrderState::Errored.as_str()];
-
-/// Whether the target has an order waiting to go (pending, or errored and waiting to be
-/// retried, not for a group member): a probe needs one.
-pub fn has_open_orders(conn: &mut DbConnection, target: &str) -> Result<bool, StoreError> {
-    let open: Option<i64> = orders::table
-        .filter(orders::target.eq(target))
-        .filter(orders::state.eq_any(OPEN))
-        .filter(orders::waiting_for.is_null())
-        .select(orders::id)
-        .first(conn)
-        .optional()?;
-    Ok(open.is_some())
-}
-
-/// Makes the target's retries due now (not those waiting for a group member); answers how
-/// many. Called when a target that was failing answers again.
-pub fn hasten_retries(db: &Db, target: &str, now: Micros) -> Result<usize, StoreError> {
-    db.write(|tx| {
-        Ok(diesel::update(
-            orders::table
-                .filter(orders::target.eq(target))
-                .filter(orders::state.eq(OrderState::Errored.as_str()))
-                .filter(orders::waiting_for.is_null())
-                .filter(orders::next_attempt_at.gt(now)),
-        )
-        .set(orders::next_attempt_at.eq(now))
-        .execute(tx.conn())?)
     })
 }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::secrets::SecretBox;
 
-use super::schema::{identity_links, target_health, targets, targets_generation};
+use super::schema::{target_health, targets, targets_generation};
 use super::{orders, DbConnection, Micros, StoreError, WriteTx};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -157,8 +157,7 @@ pub fn delete(tx: &mut WriteTx<'_>, name: &str) -> Result<Option<usize>, StoreEr
     let inactivated = orders::inactivate_open(tx, name, "the target was deleted")?;
     super::work_items::withdraw_open(tx, name, "the target was deleted")?;
     forget_health(tx, name)?;
-    diesel::delete(identity_links::table.filter(identity_links::target.eq(name)))
-        .execute(tx.conn())?;
+    super::identity_links::delete_target(tx, name)?;
     Ok(Some(inactivated))
 }
 

@@ -4,8 +4,9 @@
 
 use diesel::prelude::*;
 
-use super::orders::{Order, OrderState};
-use super::schema::{identity_links, order_attempts, order_transitions, orders, work_items};
+use super::identity_links;
+use super::orders::{self, LinkChange, Order, OrderState};
+use super::schema::work_items;
 use super::{Db, DbConnection, Micros, StoreError, WriteTx};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -158,34 +159,45 @@ pub fn close(db: &Db, id: i64, by: &str, closing: &Closing) -> Result<Closed, St
             .execute(tx.conn())?;
         match closing {
             Closing::Completed { remote_id, .. } => {
-                let remote = completed_link(tx, &item, remote_id.clone())?;
-                finish_order(tx, &item, OrderState::Executed, None, remote)?;
+                let (remote, link) = completed_link(tx.conn(), &item, remote_id.clone())?;
+                orders::finish_by_person(
+                    tx,
+                    item.order_id,
+                    OrderState::Executed,
+                    None,
+                    remote,
+                    link,
+                    item.created_at,
+                )?;
             }
             Closing::Failed { reason } => {
-                finish_order(tx, &item, OrderState::Error, Some(reason.clone()), None)?;
+                orders::finish_by_person(
+                    tx,
+                    item.order_id,
+                    OrderState::Error,
+                    Some(reason.clone()),
+                    None,
+                    None,
+                    item.created_at,
+                )?;
             }
         }
         Ok(find(tx.conn(), id)?.map_or(Closed::NotFound, |i| Closed::Done(Box::new(i))))
     })
 }
 
-/// Sets or removes the identity link as the completed action implies; returns the remote id.
-/// Without a reported remote id a create links to the account's name in the item's data
-/// (`userName` or `displayName`), so the next order of the resource is an update.
+/// The remote id a completed item reports, and the identity-link change its action implies:
+/// removed after a delete, else set. Without a reported remote id a create links to the
+/// account's name in the item's data (`userName` or `displayName`), so the next order of the
+/// resource is an update.
 fn completed_link(
-    tx: &mut WriteTx<'_>,
+    conn: &mut DbConnection,
     item: &WorkItem,
     reported: Option<String>,
-) -> Result<Option<String>, StoreError> {
-    let key = (&item.target, &item.resource_type, &item.resource_id);
-    let current: Option<String> = identity_links::table
-        .find(key)
-        .select(identity_links::remote_id)
-        .first(tx.conn())
-        .optional()?;
+) -> Result<(Option<String>, Option<LinkChange>), StoreError> {
+    let current = identity_links::link(conn, &item.target, &item.resource_type, &item.resource_id)?;
     if item.action == "delete" {
-        diesel::delete(identity_links::table.find(key)).execute(tx.conn())?;
-        return Ok(reported.or(current));
+        return Ok((reported.or(current), Some(LinkChange::Remove)));
     }
     let data: serde_json::Value = serde_json::from_str(&item.data).unwrap_or_default();
     let remote = reported.or(current.clone()).or_else(|| {
@@ -193,67 +205,13 @@ fn completed_link(
             .iter()
             .find_map(|k| data["object"][*k].as_str().map(str::to_string))
     });
-    let Some(remote) = remote else {
-        return Ok(None);
+    let link = match &remote {
+        Some(remote) if current.as_deref() != Some(remote.as_str()) => {
+            Some(LinkChange::Set(remote.clone()))
+        }
+        _ => None,
     };
-    if current.as_deref() != Some(remote.as_str()) {
-        diesel::delete(identity_links::table.find(key)).execute(tx.conn())?;
-        diesel::insert_into(identity_links::table)
-            .values((
-                identity_links::target.eq(&item.target),
-                identity_links::resource_type.eq(&item.resource_type),
-                identity_links::source_id.eq(&item.resource_id),
-                identity_links::remote_id.eq(&remote),
-                identity_links::linked_at.eq(tx.now()),
-            ))
-            .execute(tx.conn())?;
-    }
-    Ok(Some(remote))
-}
-
-/// Moves the work item's order (still `transmitted`) to its outcome, with an attempt recorded
-/// for the person's work.
-fn finish_order(
-    tx: &mut WriteTx<'_>,
-    item: &WorkItem,
-    state: OrderState,
-    error: Option<String>,
-    remote_id: Option<String>,
-) -> Result<(), StoreError> {
-    let now = tx.now();
-    let moved = diesel::update(
-        orders::table
-            .filter(orders::id.eq(item.order_id))
-            .filter(orders::state.eq(OrderState::Transmitted.as_str())),
-    )
-    .set((
-        orders::state.eq(state.as_str()),
-        orders::last_error.eq(&error),
-        orders::remote_id.eq(&remote_id),
-        orders::updated_at.eq(now),
-    ))
-    .execute(tx.conn())?;
-    // An order withdrawn meanwhile (its target deleted) stays as it is.
-    if moved == 0 {
-        return Ok(());
-    }
-    diesel::insert_into(order_attempts::table)
-        .values((
-            order_attempts::order_id.eq(item.order_id),
-            order_attempts::started_at.eq(item.created_at),
-            order_attempts::duration_ms.eq((now - item.created_at) / 1_000),
-            order_attempts::error.eq(&error),
-            order_attempts::response_id.eq(&remote_id),
-        ))
-        .execute(tx.conn())?;
-    diesel::insert_into(order_transitions::table)
-        .values((
-            order_transitions::order_id.eq(item.order_id),
-            order_transitions::state.eq(state.as_str()),
-            order_transitions::at.eq(now),
-        ))
-        .execute(tx.conn())?;
-    Ok(())
+    Ok((remote, link))
 }
 
 /// Withdraws the target's open work items (the target was deleted): nobody is to carry them

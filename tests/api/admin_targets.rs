@@ -222,14 +222,14 @@ fn deleting_a_target_inactivates_its_open_orders(backend: Backend) {
     wait_for("a failed first attempt", || {
         orders_of(&s, "User", &uid)
             .iter()
-            .any(|o| o.state == "errored")
+            .any(|o| o.state.as_str() == "errored")
             .then_some(())
     });
     let deleted = ops.delete("/targets/down");
     assert_eq!(deleted.status, 200, "{}", deleted.text);
     assert_eq!(deleted.body["inactivatedOrders"], 1);
     let order = orders_of(&s, "User", &uid).pop().expect("order");
-    assert_eq!(order.state, "inactive");
+    assert_eq!(order.state.as_str(), "inactive");
     assert_eq!(order.last_error.as_deref(), Some("the target was deleted"));
     // A target with the same name can be created again.
     assert_eq!(ops.post("/targets", Some(&down)).status, 201);
@@ -476,7 +476,7 @@ fn quarantine_is_shared_by_instances(backend: Backend) {
     for id in &waiting {
         let list = orders_of(&b, "User", id);
         assert_eq!(list.len(), 1, "planned once");
-        assert_eq!(list[0].state, "pending", "the backlog is kept");
+        assert_eq!(list[0].state.as_str(), "pending", "the backlog is kept");
     }
     // Both read the one shared health (a probe may have gone out since, so read both now).
     let seen_by_a = ops_a.get("/targets/shaky/status");

@@ -290,7 +290,7 @@ fn users_and_groups_round_trip(backend: Backend, peer: Peer) {
     });
     let errors: Vec<_> = target_orders(&s, "app")
         .into_iter()
-        .filter(|o| o.state == "error")
+        .filter(|o| o.state.as_str() == "error")
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
 }

@@ -109,7 +109,8 @@ fn users_groups_renames_and_deletes_reach_the_directory(backend: Backend) {
         orders_of(&s, "User", &alice_id)
             .iter()
             .any(|o| {
-                o.state == "verified" && o.remote_id.as_deref() == Some(people("alice").as_str())
+                o.state.as_str() == "verified"
+                    && o.remote_id.as_deref() == Some(people("alice").as_str())
             })
             .then_some(())
     });
@@ -267,7 +268,7 @@ fn deleting_an_entry_already_gone_counts_as_done(backend: Backend) {
     let order = wait_for("the delete order finished", || {
         orders_of(&s, "User", &id)
             .into_iter()
-            .find(|o| o.operation == "delete" && o.state == "executed")
+            .find(|o| o.operation.as_str() == "delete" && o.state.as_str() == "executed")
     });
     assert_eq!(order.attempts, 1, "no retries: {order:?}");
     assert!(directory.users_named("ghost").is_empty());
@@ -396,7 +397,7 @@ fn changes_made_while_the_directory_is_down_arrive_when_it_is_back(backend: Back
     wait_for("a failed attempt on the down directory", || {
         orders_of(&s, "User", &ids[0])
             .iter()
-            .any(|o| o.state == "errored" && o.attempts > 0)
+            .any(|o| o.state.as_str() == "errored" && o.attempts > 0)
             .then_some(())
     });
     directory.restart();
@@ -426,7 +427,7 @@ fn schema_violations_are_permanent_with_the_servers_message(backend: Backend) {
     let order = wait_for("the order given up", || {
         orders_of(&s, "User", &id)
             .into_iter()
-            .find(|o| o.state == "error")
+            .find(|o| o.state.as_str() == "error")
     });
     assert_eq!(order.attempts, 1, "not retried: {order:?}");
     let error = order.last_error.unwrap_or_default();
@@ -474,7 +475,8 @@ fn initial_passwords_go_only_over_tls(backend: Backend) {
     assert_eq!(entry.value("userPassword").as_deref(), Some("Initial-1"));
     let order = orders_of(&s, "User", &id).pop().expect("order");
     assert_eq!(
-        order.state, "verified",
+        order.state.as_str(),
+        "verified",
         "the unreadable password is not compared"
     );
 

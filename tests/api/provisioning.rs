@@ -192,7 +192,7 @@ fn unreachable_targets_are_retried_then_given_up(backend: Backend) {
     let order = wait_for("the order to be given up", || {
         orders_of(&s, "User", &dave)
             .into_iter()
-            .find(|o| o.state == "error")
+            .find(|o| o.state.as_str() == "error")
     });
     assert_eq!(order.attempts, 3);
     assert!(
@@ -315,7 +315,7 @@ fn coalescing_and_order_per_resource(backend: Backend) {
     }
     let states: Vec<String> = orders_of(&s, "User", &erin)
         .into_iter()
-        .map(|o| o.state)
+        .map(|o| o.state.as_str().to_string())
         .collect();
     assert_eq!(
         states,
@@ -326,7 +326,7 @@ fn coalescing_and_order_per_resource(backend: Backend) {
     assert_eq!(remote["title"], "v4");
     let ghost_orders: Vec<String> = orders_of(&s, "User", &ghost)
         .into_iter()
-        .map(|o| o.state)
+        .map(|o| o.state.as_str().to_string())
         .collect();
     assert_eq!(ghost_orders, ["inactive", "executed"]);
     assert!(
@@ -358,7 +358,7 @@ fn expired_leases_are_reclaimed_without_duplicates(backend: Backend) {
         .expect("plan");
     let taken = orders::claim(&s.db, "app", "dead-worker", 1, 10).expect("claim");
     assert_eq!(taken.len(), 1);
-    assert_eq!(taken[0].state, "transmitted");
+    assert_eq!(taken[0].state.as_str(), "transmitted");
     std::thread::sleep(Duration::from_millis(5));
 
     for _ in 0..3 {
@@ -368,7 +368,7 @@ fn expired_leases_are_reclaimed_without_duplicates(backend: Backend) {
         .into_iter()
         .find(|o| o.id == taken[0].id)
         .expect("order");
-    assert_eq!(order.state, "verified", "{order:?}");
+    assert_eq!(order.state.as_str(), "verified", "{order:?}");
     assert_eq!(order.attempts, 2, "the lost attempt and the redelivery");
     let transitions = transitions(&s, order.id);
     assert_eq!(
@@ -407,7 +407,7 @@ fn faults_are_retried_and_never_duplicate(backend: Backend) {
     let order = wait_for("gina delivered", || {
         orders_of(&s, "User", &gina)
             .into_iter()
-            .find(|o| o.state == "verified")
+            .find(|o| o.state.as_str() == "verified")
     });
     assert_eq!(order.attempts, 4);
     let attempts =
@@ -433,7 +433,7 @@ fn faults_are_retried_and_never_duplicate(backend: Backend) {
     let order = wait_for("hugo delivered", || {
         orders_of(&s, "User", &hugo)
             .into_iter()
-            .find(|o| o.state == "verified")
+            .find(|o| o.state.as_str() == "verified")
     });
     assert_eq!(
         order.attempts, 2,
@@ -459,7 +459,7 @@ fn faults_are_retried_and_never_duplicate(backend: Backend) {
     let order = wait_for("ida delivered", || {
         orders_of(&s, "User", &ida)
             .into_iter()
-            .find(|o| o.state == "verified")
+            .find(|o| o.state.as_str() == "verified")
     });
     assert_eq!(order.attempts, 1);
     assert_eq!(order.remote_id.as_deref(), Some("remote-1"));
@@ -539,7 +539,7 @@ fn targets_without_patch_are_updated_by_put(backend: Backend) {
         wait_for("settled", || settled(&s, "User", &id).then_some(()));
         let orders = orders_of(&s, "User", &id);
         assert!(
-            orders.iter().all(|o| o.state != "error"),
+            orders.iter().all(|o| o.state.as_str() != "error"),
             "{:?}",
             orders
                 .iter()
@@ -657,7 +657,7 @@ fn mapping_and_partial_updates(backend: Backend) {
     );
     wait_for("nora's order", || settled(&s, "User", &uid).then_some(()));
     let order = orders_of(&s, "User", &uid).pop().expect("order");
-    assert_eq!(order.state, "verified", "{order:?}");
+    assert_eq!(order.state.as_str(), "verified", "{order:?}");
 
     // The target's owners set an attribute scimgate does not manage.
     let rid = id_of(&remote);
@@ -720,7 +720,7 @@ fn concurrent_workers_claim_each_order_once(backend: Backend) {
         let list = orders_of(&s, "User", id);
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].attempts, 1, "claimed once: {:?}", list[0]);
-        assert_eq!(list[0].state, "verified");
+        assert_eq!(list[0].state.as_str(), "verified");
     }
     assert_eq!(app.get("/Users?count=0").body["totalResults"], 40);
 }
@@ -742,7 +742,7 @@ fn graceful_shutdown(backend: Backend) {
     let in_flight = |s: &TestServer, id: &str| {
         orders_of(s, "User", id)
             .iter()
-            .any(|o| o.state == "transmitted")
+            .any(|o| o.state.as_str() == "transmitted")
     };
     actix_web::rt::System::new().block_on(async {
         let handle = engine.spawn();
@@ -752,7 +752,7 @@ fn graceful_shutdown(backend: Backend) {
         handle.shutdown(Duration::from_millis(100)).await;
     });
     let order = orders_of(&s, "User", &uid).pop().expect("order");
-    assert_eq!(order.state, "errored");
+    assert_eq!(order.state.as_str(), "errored");
     assert!(
         order
             .last_error

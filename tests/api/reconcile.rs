@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use scimgate::config::{Config, TargetAuth, TargetConfig};
 use scimgate::storage::orders::{self, Order, OrderFilter};
-use scimgate::storage::{sync_runs, target_locks};
+use scimgate::storage::{identity_links, sync_runs, target_locks};
 
 use crate::admin_targets::{settings, Ops};
 use crate::faulty_target::FaultyTarget;
@@ -145,7 +145,7 @@ fn full_sync_repairs_drift_on_a_scim_target(backend: Backend) {
     assert!(remote_user(&app, "mallory").is_some());
     assert!(target_orders(&s, "app")
         .iter()
-        .all(|o| o.origin == "change"));
+        .all(|o| o.origin.as_str() == "change"));
 
     // The real sync repairs the target; the target's own group is left alone.
     let done = run(&ops, "app", "sync");
@@ -165,7 +165,7 @@ fn full_sync_repairs_drift_on_a_scim_target(backend: Backend) {
     assert_eq!(groups.body["totalResults"], 1, "unmanaged group untouched");
     let corrections: Vec<Order> = target_orders(&s, "app")
         .into_iter()
-        .filter(|o| o.origin == "sync")
+        .filter(|o| o.origin.as_str() == "sync")
         .collect();
     assert_eq!(corrections.len(), 3);
     assert!(corrections.iter().all(|o| o.sync_id == done["id"].as_i64()));
@@ -245,7 +245,7 @@ fn aggregation_correlates_a_populated_directory(backend: Backend) {
     assert_eq!(orphans.body["totals"]["User"]["uncorrelated"], 1);
     // The correlation became a link: provisioning alice would update her entry.
     let link =
-        s.db.read(|c| orders::link(c, "directory", "User", &alice))
+        s.db.read(|c| identity_links::link(c, "directory", "User", &alice))
             .expect("link");
     assert_eq!(
         link.as_deref(),
@@ -367,7 +367,7 @@ fn mass_deletion_waits_for_approval(backend: Backend) {
     assert_eq!(status.body["massDeleteGuard"]["held"], 9, "{}", status.text);
     let held: Vec<Order> = target_orders(&s, "app")
         .into_iter()
-        .filter(|o| o.state == "awaiting_approval")
+        .filter(|o| o.state.as_str() == "awaiting_approval")
         .collect();
     assert_eq!(held.len(), 9);
     assert!(held.iter().all(|o| o
@@ -393,7 +393,7 @@ fn mass_deletion_waits_for_approval(backend: Backend) {
     wait_for("the burst planned", || {
         let held = target_orders(&s, "app")
             .into_iter()
-            .filter(|o| o.operation == "delete" && o.state == "awaiting_approval")
+            .filter(|o| o.operation.as_str() == "delete" && o.state.as_str() == "awaiting_approval")
             .count();
         (held == 2).then_some(())
     });
@@ -443,7 +443,7 @@ fn full_sync_holds_the_target_lock(backend: Backend) {
         "delivered under the lock"
     );
     let orders = crate::provisioning::orders_of(&s, "User", &id);
-    assert_eq!(orders[0].state, "pending");
+    assert_eq!(orders[0].state.as_str(), "pending");
     assert_eq!(
         ops.get("/targets/app/status").body["fullSync"]["running"],
         true

@@ -75,7 +75,7 @@ pub(crate) fn order_in(s: &TestServer, kind: &str, id: &str, state: &str) -> Ord
         orders_of(s, kind, id)
             .into_iter()
             .next_back()
-            .filter(|o| o.state == state)
+            .filter(|o| o.state.as_str() == state)
     })
 }
 
@@ -308,7 +308,7 @@ fn leaving_scope_is_deprovisioning(backend: Backend) {
         .expect("put");
     assert_eq!(moved.status(), 200);
     let held = order_in(&s, "User", &id, "awaiting_approval");
-    assert_eq!(held.operation, "upsert");
+    assert_eq!(held.operation.as_str(), "upsert");
     assert!(held
         .held_reason
         .as_deref()
@@ -380,7 +380,7 @@ fn deferred_groups_go_when_their_members_land(backend: Backend) {
             orders_of(&s, "Group", group)
                 .into_iter()
                 .next_back()
-                .filter(|o| o.state == "errored")
+                .filter(|o| o.state.as_str() == "errored")
                 .filter(|o| o.waiting_for.as_deref() == Some(member.as_str()))
         });
         assert!(waiting.note.is_none());

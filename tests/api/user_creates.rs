@@ -166,7 +166,10 @@ fn concurrent_creates_each_get_their_own_answer(s: &TestServer) {
     let log =
         s.db.read(|c| scimgate::storage::change_log::since(c, 0, 1000))
             .expect("change log");
-    let creates = log.iter().filter(|e| e.operation == "create").count();
+    let creates = log
+        .iter()
+        .filter(|e| e.operation.as_str() == "create")
+        .count();
     assert_eq!(creates, created);
 }
 

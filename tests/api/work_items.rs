@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use scimgate::auth::{api_token, Role};
 use scimgate::config::TargetConfig;
-use scimgate::storage::{orders, work_items};
+use scimgate::storage::{identity_links, work_items};
 
 use crate::harness::{id_of, Backend, TestServer};
 use crate::provisioning::{orders_of, wait_for};
@@ -37,7 +37,7 @@ fn open_items(s: &TestServer, token: &str, count: usize) -> Vec<Value> {
 }
 
 fn link(s: &TestServer, id: &str) -> Option<String> {
-    s.db.read(|c| orders::link(c, "payroll", "User", id))
+    s.db.read(|c| identity_links::link(c, "payroll", "User", id))
         .expect("link")
 }
 
@@ -98,7 +98,11 @@ fn people_carry_out_manual_orders(backend: Backend) {
     std::thread::sleep(std::time::Duration::from_millis(400));
     let list = orders_of(&s, "User", &id);
     assert_eq!(list.len(), 2);
-    assert_eq!(list[1].state, "pending", "waits behind the open work item");
+    assert_eq!(
+        list[1].state.as_str(),
+        "pending",
+        "waits behind the open work item"
+    );
     assert_eq!(open_items(&s, &ops, 1).len(), 1, "still one item");
 
     // Completing it executes the order and links the account the person reports.
@@ -114,7 +118,7 @@ fn people_carry_out_manual_orders(backend: Backend) {
     assert_eq!(done.body["closedBy"], "ops");
     assert_eq!(done.body["outcome"], "created in the payroll console");
     let executed = orders_of(&s, "User", &id).remove(0);
-    assert_eq!(executed.state, "executed");
+    assert_eq!(executed.state.as_str(), "executed");
     assert_eq!(executed.remote_id.as_deref(), Some("PAY-42"));
     assert_eq!(link(&s, &id).as_deref(), Some("PAY-42"));
     assert_eq!(
@@ -155,7 +159,7 @@ fn people_carry_out_manual_orders(backend: Backend) {
     assert_eq!(failed.status, 200, "{}", failed.body);
     assert_eq!(failed.body["state"], "failed");
     let errored = orders_of(&s, "User", &id).remove(1);
-    assert_eq!(errored.state, "error");
+    assert_eq!(errored.state.as_str(), "error");
     assert_eq!(errored.last_error.as_deref(), Some("no licence left"));
 
     // Deleting the user asks for the account's deletion; completing it removes the link.

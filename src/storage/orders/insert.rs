@@ -1,0 +1,150 @@
+//! The one way orders come to be: a planned change, a full sync's correction, an on-demand
+//! run. Each starts pending, held for approval, or (an on-demand run) taken at once under its
+//! runner's lease, with its first transitions recorded.
+
+use diesel::prelude::*;
+
+use super::kinds::{Hold, Operation, OrderState, Origin};
+use super::transition::insert_transitions;
+use crate::storage::change_log::{self, ChangeEntry};
+use crate::storage::schema::{orders, planner_position};
+use crate::storage::{Db, DbConnection, Micros, StoreError, WriteTx};
+
+/// How a new order starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Start {
+    /// Pending (or awaiting approval when held).
+    #[default]
+    Queued,
+    /// Taken at once by `owner` until `until` (an on-demand run delivers it itself).
+    Leased { owner: String, until: Micros },
+}
+
+/// An order to create.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub target: String,
+    pub resource_type: String,
+    /// The local resource, or for an orphan account its remote id.
+    pub resource_id: String,
+    pub operation: Operation,
+    pub origin: Origin,
+    /// The change it carries out (0 when it is not a change's).
+    pub change_seq: i64,
+    /// The full sync that emitted it.
+    pub sync_id: Option<i64>,
+    pub remote_id: Option<String>,
+    /// Held for approval: by what, and why.
+    pub hold: Option<Hold>,
+    pub start: Start,
+}
+
+impl NewOrder {
+    /// An order for a change of the change log.
+    pub fn for_change(target: &str, entry: &ChangeEntry, operation: Operation) -> NewOrder {
+        NewOrder {
+            target: target.to_string(),
+            resource_type: entry.resource_type.clone(),
+            resource_id: entry.resource_id.clone(),
+            operation,
+            origin: Origin::Change,
+            change_seq: entry.seq,
+            sync_id: None,
+            remote_id: None,
+            hold: None,
+            start: Start::Queued,
+        }
+    }
+}
+
+/// Inserts the orders; returns their ids, in order.
+pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreError> {
+    let now = tx.now();
+    let mut ids = Vec::with_capacity(new.len());
+    let mut firsts = Vec::with_capacity(new.len());
+    for order in new {
+        let (state, attempts, lease_owner, lease_until) = match (&order.start, &order.hold) {
+            (Start::Leased { owner, until }, _) => (
+                OrderState::Transmitted,
+                1,
+                Some(owner.as_str()),
+                Some(*until),
+            ),
+            (Start::Queued, Some(_)) => (OrderState::AwaitingApproval, 0, None, None),
+            (Start::Queued, None) => (OrderState::Pending, 0, None, None),
+        };
+        let id: i64 = diesel::insert_into(orders::table)
+            .values((
+                orders::target.eq(&order.target),
+                orders::resource_type.eq(&order.resource_type),
+                orders::resource_id.eq(&order.resource_id),
+                orders::change_seq.eq(order.change_seq),
+                orders::operation.eq(order.operation.as_str()),
+                orders::state.eq(state.as_str()),
+                orders::attempts.eq(attempts),
+                orders::next_attempt_at.eq(now),
+                orders::lease_owner.eq(lease_owner),
+                orders::lease_until.eq(lease_until),
+                orders::remote_id.eq(&order.remote_id),
+                orders::created_at.eq(now),
+                orders::updated_at.eq(now),
+                orders::origin.eq(order.origin.as_str()),
+                orders::sync_id.eq(order.sync_id),
+                orders::held_by.eq(order.hold.as_ref().map(|h| h.kind.as_str())),
+                orders::held_reason.eq(order.hold.as_ref().map(|h| h.reason.as_str())),
+            ))
+            .returning(orders::id)
+            .get_result(tx.conn())?;
+        if state == OrderState::Transmitted {
+            firsts.push((id, OrderState::Pending));
+        }
+        firsts.push((id, state));
+        ids.push(id);
+    }
+    insert_transitions(tx, &firsts)?;
+    Ok(ids)
+}
+
+/// Reads the change log after the planner's position and turns each entry into orders, in one
+/// transaction with advancing the position: a crash loses no change and plans none twice.
+/// `plan` decides each entry's orders (the provisioning layer's policy), from what it read
+/// through the connection. Returns how many change-log entries were planned.
+pub fn plan_batch<E>(
+    db: &Db,
+    limit: i64,
+    mut plan: impl FnMut(&mut DbConnection, &ChangeEntry) -> Result<Vec<NewOrder>, E>,
+) -> Result<usize, E>
+where
+    E: From<StoreError>,
+{
+    db.write(|tx| {
+        // On PostgreSQL the row lock makes concurrent planners (several instances) take turns.
+        let position: i64 = match tx.conn() {
+            DbConnection::Postgresql(pg) => planner_position::table
+                .filter(planner_position::name.eq("planner"))
+                .select(planner_position::last_seq)
+                .for_update()
+                .first(pg)
+                .map_err(StoreError::from)?,
+            DbConnection::Sqlite(_) => planner_position::table
+                .filter(planner_position::name.eq("planner"))
+                .select(planner_position::last_seq)
+                .first(tx.conn())
+                .map_err(StoreError::from)?,
+        };
+        let entries = change_log::since(tx.conn(), position, limit)?;
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            return Ok(0);
+        };
+        let mut planned = Vec::new();
+        for entry in &entries {
+            planned.extend(plan(tx.conn(), entry)?);
+        }
+        insert(tx, &planned)?;
+        diesel::update(planner_position::table.filter(planner_position::name.eq("planner")))
+            .set(planner_position::last_seq.eq(last))
+            .execute(tx.conn())
+            .map_err(StoreError::from)?;
+        Ok(entries.len())
+    })
+}
