@@ -24,6 +24,7 @@ pub fn order_json(o: &Order) -> Value {
         "lastModified": time(o.updated_at),
         "origin": o.origin.as_str(),
         "heldReason": o.held_reason,
+        "heldBy": o.hold_kind().map(|k| k.as_str()),
         "approved": o.approved,
         "decidedBy": o.decided_by,
         "decided": o.decided_at.map(time),

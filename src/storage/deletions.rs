@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::orders::OrderState;
+use super::orders::{HoldKind, Operation, OrderState};
 use super::schema::{identity_links, orders};
 use super::{DbConnection, Micros, StoreError};
 
@@ -17,7 +17,7 @@ pub fn planned_since(
     let recent = orders::table
         .filter(orders::target.eq(target))
         .filter(orders::resource_type.eq("User"))
-        .filter(orders::operation.eq("delete"))
+        .filter(orders::operation.eq(Operation::Delete.as_str()))
         .filter(orders::created_at.gt(since));
     let planned: i64 = recent
         .filter(orders::state.ne(OrderState::Inactive.as_str()))
@@ -50,7 +50,7 @@ pub fn held_by_guard(
     let held = orders::table
         .filter(orders::target.eq(target))
         .filter(orders::state.eq(OrderState::AwaitingApproval.as_str()))
-        .filter(orders::held_reason.like("mass-delete guard%"));
+        .filter(orders::held_by.eq(HoldKind::MassDelete.as_str()));
     let count: i64 = held.count().get_result(conn)?;
     let reason: Option<Option<String>> = held
         .order(orders::id.desc())

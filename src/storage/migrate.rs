@@ -94,6 +94,52 @@ mod tests {
     }
 
     #[test]
+    fn holds_recorded_before_their_kind_was_kept_get_one() {
+        use diesel::connection::SimpleConnection;
+        use diesel::prelude::*;
+        use diesel_migrations::MigrationHarness;
+        let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+        let holds = "2026-12-03-000010_order_holds";
+        while conn
+            .pending_migrations(super::SQLITE_MIGRATIONS)
+            .expect("pending")
+            .first()
+            .is_none_or(|m| m.name().to_string() != holds)
+        {
+            conn.run_next_migration(super::SQLITE_MIGRATIONS)
+                .expect("earlier migration");
+        }
+        conn.batch_execute(
+            "INSERT INTO orders (id, target, resource_type, resource_id, change_seq, operation, \
+             state, attempts, next_attempt_at, created_at, updated_at, held_reason) VALUES \
+             (1, 't', 'User', 'a', 1, 'delete', 'awaiting_approval', 0, 0, 0, 0, \
+              'mass-delete guard: 5 deletions or disables exceed the limit of 3'), \
+             (2, 't', 'User', 'b', 2, 'upsert', 'awaiting_approval', 0, 0, 0, 0, \
+              'review rule: deprovisioning'), \
+             (3, 't', 'User', 'c', 3, 'upsert', 'pending', 0, 0, 0, 0, NULL)",
+        )
+        .expect("orders");
+        conn.run_pending_migrations(super::SQLITE_MIGRATIONS)
+            .expect("holds");
+        #[derive(QueryableByName)]
+        struct Held {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            held_by: Option<String>,
+        }
+        let kinds: Vec<Option<String>> =
+            diesel::sql_query("SELECT held_by FROM orders ORDER BY id")
+                .load::<Held>(&mut conn)
+                .expect("read")
+                .into_iter()
+                .map(|h| h.held_by)
+                .collect();
+        assert_eq!(
+            kinds,
+            [Some("mass_delete".to_string()), Some("review".into()), None]
+        );
+    }
+
+    #[test]
     fn both_backends_have_the_same_migrations() {
         let sqlite = names("sqlite");
         assert!(!sqlite.is_empty());

@@ -374,6 +374,9 @@ fn mass_deletion_waits_for_approval(backend: Backend) {
         .held_reason
         .as_deref()
         .is_some_and(|r| r.starts_with("mass-delete guard"))));
+    assert!(held
+        .iter()
+        .all(|o| o.hold_kind() == Some(scimgate::storage::orders::HoldKind::MassDelete)));
 
     // A burst of inbound deletions: past the count, deletions wait too.
     let mut staff = Vec::new();

@@ -130,6 +130,7 @@ fn rules_hold_orders_until_approved_or_declined(backend: Backend) {
     let detail = admin(&s, &ops, Method::GET, &format!("/orders/{}", held.id), None);
     assert_eq!(detail.body["state"], "awaiting_approval");
     assert_eq!(detail.body["heldReason"], reason.as_str());
+    assert_eq!(detail.body["heldBy"], "review");
 
     // Approve: delivered in the next round, the decision recorded.
     let approved = admin(
