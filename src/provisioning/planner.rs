@@ -7,8 +7,8 @@
 //! change accepted after a target was created (on any instance) is planned for it.
 
 use crate::storage::change_log::ChangeEntry;
-use crate::storage::orders::{self, Hold, NewOrder, Operation};
-use crate::storage::{targets, Db, StoreError};
+use crate::storage::orders::{self, Committed, Hold, NewOrder, Operation};
+use crate::storage::{Db, StoreError};
 
 use std::sync::Arc;
 
@@ -59,42 +59,74 @@ pub fn plan_registered(
 }
 
 /// Plans with `targets`; when they were built from a `generation`, only while it is current.
+/// The orders are decided here from what was read (the change log after the planner's
+/// position, the mass-delete guard's counts), then handed to the store, which commits them only
+/// if no other planner has planned those changes meanwhile.
 fn plan_with(
     db: &Db,
     generation: Option<i64>,
     targets: &[Arc<Target>],
     limit: i64,
 ) -> Result<usize, PlanError> {
-    let mut checked = generation.is_none();
+    let (position, entries) = db.read(|conn| orders::unplanned(conn, limit))?;
+    let Some(through) = entries.last().map(|e| e.seq) else {
+        return Ok(0);
+    };
     let mut guard = DeleteGuard::default();
-    orders::plan_batch(db, limit, |conn, entry: &ChangeEntry| {
-        if !checked {
-            if Some(targets::generation(conn)?) != generation {
-                return Err(PlanError::TargetsChanged);
-            }
-            checked = true;
-        }
-        let user = entry.resource_type == "User";
-        let operation = if entry.operation == "delete" {
-            Operation::Delete
-        } else {
-            Operation::Upsert
-        };
+    let planned = db.read(|conn| -> Result<Vec<NewOrder>, StoreError> {
         let mut planned = Vec::new();
-        for t in targets.iter().filter(|t| {
+        for entry in &entries {
+            for order in orders_for(entry, targets) {
+                planned.push(guarded(conn, &mut guard, targets, order)?);
+            }
+        }
+        Ok(planned)
+    })?;
+    match orders::commit_plan(db, position, through, generation, &planned)? {
+        Committed::Done => Ok(entries.len()),
+        // Another instance planned these changes first: nothing left to do with them.
+        Committed::PositionMoved => Ok(0),
+        Committed::TargetsChanged => Err(PlanError::TargetsChanged),
+    }
+}
+
+/// One order per enabled target that takes the entry's resource type.
+fn orders_for<'a>(
+    entry: &'a ChangeEntry,
+    targets: &'a [Arc<Target>],
+) -> impl Iterator<Item = NewOrder> + 'a {
+    let user = entry.resource_type == "User";
+    let operation = if entry.operation == "delete" {
+        Operation::Delete
+    } else {
+        Operation::Upsert
+    };
+    targets
+        .iter()
+        .filter(move |t| {
             t.config.enabled
                 && if user {
                     t.config.users
                 } else {
                     t.config.groups
                 }
-        }) {
-            let mut order = NewOrder::for_change(&t.config.name, entry, operation);
-            if user && operation == Operation::Delete {
-                order.hold = guard.admit(conn, t)?.map(Hold::mass_delete);
-            }
-            planned.push(order);
-        }
-        Ok(planned)
-    })
+        })
+        .map(move |t| NewOrder::for_change(&t.config.name, entry, operation))
+}
+
+/// The order, held for approval when it is a user deletion past its target's mass-delete
+/// guard.
+fn guarded(
+    conn: &mut crate::storage::DbConnection,
+    guard: &mut DeleteGuard,
+    targets: &[Arc<Target>],
+    mut order: NewOrder,
+) -> Result<NewOrder, StoreError> {
+    if order.resource_type != "User" || order.operation != Operation::Delete {
+        return Ok(order);
+    }
+    if let Some(target) = targets.iter().find(|t| t.config.name == order.target) {
+        order.hold = guard.admit(conn, target)?.map(Hold::mass_delete);
+    }
+    Ok(order)
 }

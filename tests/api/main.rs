@@ -33,6 +33,7 @@ mod interop;
 mod ldap_target;
 mod on_demand;
 mod openapi;
+mod order_lifecycle;
 mod passwords;
 mod provisioning;
 mod reconcile;

@@ -105,46 +105,65 @@ pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreE
     Ok(ids)
 }
 
-/// Reads the change log after the planner's position and turns each entry into orders, in one
-/// transaction with advancing the position: a crash loses no change and plans none twice.
-/// `plan` decides each entry's orders (the provisioning layer's policy), from what it read
-/// through the connection. Returns how many change-log entries were planned.
-pub fn plan_batch<E>(
-    db: &Db,
+/// The changes not planned yet: the planner's position, and up to `limit` change-log
+/// entries after it.
+pub fn unplanned(
+    conn: &mut DbConnection,
     limit: i64,
-    mut plan: impl FnMut(&mut DbConnection, &ChangeEntry) -> Result<Vec<NewOrder>, E>,
-) -> Result<usize, E>
-where
-    E: From<StoreError>,
-{
+) -> Result<(i64, Vec<ChangeEntry>), StoreError> {
+    let position: i64 = planner_position::table
+        .filter(planner_position::name.eq("planner"))
+        .select(planner_position::last_seq)
+        .first(conn)?;
+    Ok((position, change_log::since(conn, position, limit)?))
+}
+
+/// What committing a plan came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    Done,
+    /// Another planner planned these changes first; nothing was written.
+    PositionMoved,
+    /// The targets changed since the plan was made; nothing was written.
+    TargetsChanged,
+}
+
+/// Writes the orders planned for the changes after `from` up to `through`, and advances the
+/// planner's position to `through`, in one transaction: a crash loses no change and plans
+/// none twice. Only if the position is still `from` (on PostgreSQL the planner row is locked,
+/// so concurrent planners take turns and the later one finds it moved) and, when given, the
+/// targets generation is still `generation`.
+pub fn commit_plan(
+    db: &Db,
+    from: i64,
+    through: i64,
+    generation: Option<i64>,
+    planned: &[NewOrder],
+) -> Result<Committed, StoreError> {
     db.write(|tx| {
-        // On PostgreSQL the row lock makes concurrent planners (several instances) take turns.
         let position: i64 = match tx.conn() {
             DbConnection::Postgresql(pg) => planner_position::table
                 .filter(planner_position::name.eq("planner"))
                 .select(planner_position::last_seq)
                 .for_update()
-                .first(pg)
-                .map_err(StoreError::from)?,
-            DbConnection::Sqlite(_) => planner_position::table
+                .first(pg)?,
+            DbConnection::Sqlite(lite) => planner_position::table
                 .filter(planner_position::name.eq("planner"))
                 .select(planner_position::last_seq)
-                .first(tx.conn())
-                .map_err(StoreError::from)?,
+                .first(lite)?,
         };
-        let entries = change_log::since(tx.conn(), position, limit)?;
-        let Some(last) = entries.last().map(|e| e.seq) else {
-            return Ok(0);
-        };
-        let mut planned = Vec::new();
-        for entry in &entries {
-            planned.extend(plan(tx.conn(), entry)?);
+        if position != from {
+            return Ok(Committed::PositionMoved);
         }
-        insert(tx, &planned)?;
+        if let Some(expected) = generation {
+            if crate::storage::targets::generation(tx.conn())? != expected {
+                return Ok(Committed::TargetsChanged);
+            }
+        }
+        insert(tx, planned)?;
         diesel::update(planner_position::table.filter(planner_position::name.eq("planner")))
-            .set(planner_position::last_seq.eq(last))
-            .execute(tx.conn())
-            .map_err(StoreError::from)?;
-        Ok(entries.len())
+            .set(planner_position::last_seq.eq(through))
+            .execute(tx.conn())?;
+        Ok(Committed::Done)
     })
 }

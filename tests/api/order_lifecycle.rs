@@ -1,0 +1,101 @@
+//! The order owner (`storage::orders`): plans are committed once whatever the number of
+//! planners, and orders move only along the lifecycle, each move recorded.
+
+use serde_json::json;
+
+use crate::harness::{id_of, Backend, TestServer};
+use scimgate::storage::orders::{
+    self, Action, Committed, NewOrder, Operation, OrderState, Origin, Start,
+};
+
+fn without_workers(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |c| c.worker.enabled = false)
+}
+
+fn a_plan_is_committed_once(backend: Backend) {
+    let s = without_workers(backend);
+    let id = id_of(&s.create_user(&json!({"userName": "planned"})));
+    let (from, entries) = s.db.read(|c| orders::unplanned(c, 100)).expect("read");
+    assert_eq!(entries.len(), 1);
+    let through = entries[0].seq;
+    let plan = vec![NewOrder::for_change("t", &entries[0], Operation::Upsert)];
+    // Two planners read the same changes; the first commit wins, the second writes nothing.
+    assert_eq!(
+        orders::commit_plan(&s.db, from, through, None, &plan).expect("commit"),
+        Committed::Done
+    );
+    assert_eq!(
+        orders::commit_plan(&s.db, from, through, None, &plan).expect("commit"),
+        Committed::PositionMoved
+    );
+    let planned =
+        s.db.read(|c| orders::of_resource(c, "User", &id))
+            .expect("read");
+    assert_eq!(planned.len(), 1, "planned once");
+    assert_eq!(planned[0].origin, Origin::Change);
+    assert_eq!(planned[0].change_seq, through);
+    let (after, rest) = s.db.read(|c| orders::unplanned(c, 100)).expect("read");
+    assert_eq!((after, rest.len()), (through, 0));
+    // A plan made for targets that changed since is not written either.
+    let id2 = id_of(&s.create_user(&json!({"userName": "later"})));
+    let (from, entries) = s.db.read(|c| orders::unplanned(c, 100)).expect("read");
+    let plan = vec![NewOrder::for_change("t", &entries[0], Operation::Upsert)];
+    let stale = orders::commit_plan(&s.db, from, entries[0].seq, Some(-1), &plan).expect("commit");
+    assert_eq!(stale, Committed::TargetsChanged);
+    assert!(s
+        .db
+        .read(|c| orders::of_resource(c, "User", &id2))
+        .expect("read")
+        .is_empty());
+}
+
+fn orders_move_only_along_the_lifecycle(backend: Backend) {
+    let s = without_workers(backend);
+    let new = NewOrder {
+        target: "t".into(),
+        resource_type: "User".into(),
+        resource_id: "someone".into(),
+        operation: Operation::Upsert,
+        origin: Origin::OnDemand,
+        change_seq: 0,
+        sync_id: None,
+        remote_id: None,
+        hold: None,
+        start: Start::Queued,
+    };
+    let id = s.db.write(|tx| orders::insert(tx, &[new])).expect("insert")[0];
+    // A pending order is not failed: nothing to retry.
+    assert!(matches!(
+        orders::retry(&s.db, id).expect("retry"),
+        Action::Refused(_)
+    ));
+    match orders::cancel(&s.db, id).expect("cancel") {
+        Action::Done(order) => assert_eq!(order.state, OrderState::Inactive),
+        other => panic!("cancel: {other:?}"),
+    }
+    // Inactive is final.
+    assert!(matches!(
+        orders::cancel(&s.db, id).expect("again"),
+        Action::Refused(_)
+    ));
+    assert!(matches!(
+        orders::retry(&s.db, id).expect("retry"),
+        Action::Refused(_)
+    ));
+    let moves: Vec<String> =
+        s.db.read(|c| orders::transitions_of(c, id))
+            .expect("transitions")
+            .into_iter()
+            .map(|t| t.state)
+            .collect();
+    assert_eq!(moves, ["pending", "inactive"]);
+    assert!(matches!(
+        orders::retry(&s.db, id + 1_000).expect("missing"),
+        Action::NotFound
+    ));
+}
+
+crate::for_each_backend!(
+    a_plan_is_committed_once,
+    orders_move_only_along_the_lifecycle,
+);
