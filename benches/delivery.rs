@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use serde_json::json;
 
-use scimgate::config::{Config, TargetAuth, TargetConfig};
+use scimgate::config::Config;
 use scimgate::identity::Directory;
 use scimgate::scim::projection::Projection;
 use scimgate::storage::{orders, Db};
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -130,7 +131,7 @@ fn engine_run(total: usize, clients: usize) -> (f64, (Server, Server, Config, Di
     let target_cfg = {
         let mut t = TargetConfig::scim("bench", &target.base);
         t.auth = TargetAuth {
-            kind: Some("bearer".into()),
+            kind: Some(scimgate::targets::AuthKind::Bearer),
             token: Some(target.token.clone()),
             ..TargetAuth::default()
         };

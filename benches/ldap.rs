@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use scimgate::config::{Config, TargetAuth, TargetConfig};
-use scimgate::connectors::ldap::settings::LdapSettings;
+use scimgate::config::Config;
 use scimgate::identity::Directory;
 use scimgate::scim::projection::Projection;
 use scimgate::storage::{orders, Db};
+use scimgate::targets::ldap::LdapSettings;
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 use slapd::{Slapd, ADMIN_DN, ADMIN_PASSWORD, SUFFIX};
 
@@ -93,10 +94,10 @@ fn main() {
             .expect("create");
     }
     let mut target = TargetConfig::scim("ldap", &directory.url());
-    target.kind = "ldap".into();
+    target.kind = scimgate::targets::TargetKind::Ldap;
     target.concurrency = concurrency;
     target.auth = TargetAuth {
-        kind: Some("simple".into()),
+        kind: Some(scimgate::targets::AuthKind::Simple),
         username: Some(ADMIN_DN.into()),
         password: Some(ADMIN_PASSWORD.into()),
         ..TargetAuth::default()

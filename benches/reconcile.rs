@@ -16,14 +16,15 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 use scimgate::auth::api_token;
-use scimgate::config::{Config, TargetAuth, TargetConfig};
-use scimgate::connectors::ldap::settings::LdapSettings;
+use scimgate::config::Config;
 use scimgate::identity::Directory;
 use scimgate::provisioning::Target;
 use scimgate::reconcile::aggregate;
 use scimgate::reconcile::full_sync::{self, SyncOptions, SyncReport};
 use scimgate::scim::projection::Projection;
 use scimgate::storage::{sync_runs, Db};
+use scimgate::targets::ldap::LdapSettings;
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 use slapd::{Slapd, ADMIN_DN, ADMIN_PASSWORD, SUFFIX};
 
@@ -235,10 +236,10 @@ fn main() {
          median of {repeats}: {plain_ms} ms"
     );
     let mut target = TargetConfig::scim("ldap", &directory.url());
-    target.kind = "ldap".into();
+    target.kind = scimgate::targets::TargetKind::Ldap;
     target.groups = false;
     target.auth = TargetAuth {
-        kind: Some("simple".into()),
+        kind: Some(scimgate::targets::AuthKind::Simple),
         username: Some(ADMIN_DN.into()),
         password: Some(ADMIN_PASSWORD.into()),
         ..TargetAuth::default()
@@ -320,7 +321,7 @@ fn main() {
     let mut target = TargetConfig::scim("app", &base);
     target.groups = false;
     target.auth = TargetAuth {
-        kind: Some("bearer".into()),
+        kind: Some(scimgate::targets::AuthKind::Bearer),
         token: Some(token),
         ..TargetAuth::default()
     };

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use serde_json::json;
 
-use scimgate::config::{TargetAuth, TargetConfig};
 use scimgate::storage::{orders, target_health, Db};
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 fn final_orders(db: &Db) -> (i64, i64) {
     let counts = db.read(|c| orders::counts(c, "t")).expect("counts");
@@ -66,7 +66,7 @@ fn outage(seconds: u64, changes: usize) -> Figures {
             .replace(&upstream.to_string(), &format!("127.0.0.1:{}", relay.port)),
     );
     t.auth = TargetAuth {
-        kind: Some("bearer".into()),
+        kind: Some(scimgate::targets::AuthKind::Bearer),
         token: Some(target.token.clone()),
         ..TargetAuth::default()
     };

@@ -50,6 +50,7 @@ pub fn bulk_limits(config: &Config) -> BulkLimits {
 /// The provisioning engine for the config file's targets and those created through the admin
 /// API, or `None` when the workers are disabled.
 pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, StartError> {
+    check_reconcile_settings(config)?;
     if !config.worker.enabled {
         return Ok(None);
     }
@@ -113,4 +114,14 @@ pub struct Started {
     pub addr: SocketAddr,
     /// Stop these after the server, so in-flight deliveries finish or are released.
     pub workers: Option<EngineHandle>,
+}
+
+/// The config file's targets' `[targets.reconcile]` sections, checked before anything starts.
+fn check_reconcile_settings(config: &Config) -> Result<(), StartError> {
+    for target in &config.targets {
+        crate::reconcile::check_settings(&target.reconcile).map_err(|e| {
+            crate::config::ConfigError::from_message(format!("target {:?}: {e}", target.name))
+        })?;
+    }
+    Ok(())
 }

@@ -10,6 +10,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::targets::{SettingsError, TargetConfig};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -48,125 +50,6 @@ pub struct Config {
     pub worker: WorkerConfig,
 }
 
-/// One outbound target (`[[targets]]` in the config file).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    pub name: String,
-    /// `scim` (an application's SCIM endpoint), `ldap` (a directory) or `manual` (work items
-    /// for a person to carry out).
-    #[serde(default = "default_kind")]
-    pub kind: String,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// The target's SCIM base URL, e.g. `https://app.example.com/scim/v2`, or for `ldap`
-    /// targets the directory's `ldap://host:389` / `ldaps://host:636` URL; `manual` targets
-    /// have none.
-    #[serde(default)]
-    pub url: String,
-    /// How an `ldap` target's directory is laid out (`[targets.ldap]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ldap: Option<crate::connectors::ldap::settings::LdapSettings>,
-    #[serde(default)]
-    pub auth: TargetAuth,
-    /// Provision Users to this target.
-    #[serde(default = "yes")]
-    pub users: bool,
-    /// Only Users matching this SCIM filter are provisioned; those leaving it are deprovisioned.
-    pub users_filter: Option<String>,
-    /// Provision Groups to this target.
-    #[serde(default = "yes")]
-    pub groups: bool,
-    /// `delete` removes deprovisioned users on the target; `deactivate` sets `active: false`.
-    #[serde(default = "default_deprovision")]
-    pub deprovision: String,
-    /// Attempts before an order is given up (`Error`).
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: i32,
-    /// Orders delivered at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// First retry delay; doubles per attempt (with jitter) up to `retry_max_ms`.
-    #[serde(default = "default_retry_base_ms")]
-    pub retry_base_ms: u64,
-    #[serde(default = "default_retry_max_ms")]
-    pub retry_max_ms: u64,
-    #[serde(default = "default_timeout_seconds")]
-    pub timeout_seconds: u64,
-    /// Most orders delivered per second (a token bucket allowing bursts of one second's worth);
-    /// unset: no limit beyond `concurrency`.
-    #[serde(default)]
-    pub max_orders_per_second: Option<f64>,
-    /// An order still failing this long after it was planned is given up (`Error`).
-    #[serde(default = "default_max_age_seconds")]
-    pub max_age_seconds: u64,
-    /// How users are mapped to the target's attributes; empty: every User attribute as is.
-    #[serde(default)]
-    pub mapping: Vec<crate::provisioning::mapping::MappingRule>,
-    /// `patch` sends only the managed attributes that differ from the target's copy; `put`
-    /// replaces the whole user.
-    #[serde(default = "default_update_method")]
-    pub update_method: String,
-    /// The SCIM target answers `or` filters (`userName eq "a" or userName eq "b"`, and on
-    /// `id`) completely: concurrent correlation lookups and read-backs then share one request.
-    /// Off by default, since many applications support only `userName eq`; a target that
-    /// rejects such a filter with 400 is asked one object at a time again.
-    #[serde(default)]
-    pub batch_lookups: bool,
-    /// Aggregation, correlation, full sync and the mass-delete guard (`[targets.reconcile]`).
-    #[serde(
-        default,
-        skip_serializing_if = "crate::reconcile::ReconcileSettings::is_default"
-    )]
-    pub reconcile: crate::reconcile::ReconcileSettings,
-    /// Which orders wait for an operator's approval (`[targets.review]`).
-    #[serde(
-        default,
-        skip_serializing_if = "crate::provisioning::review::ReviewRules::is_default"
-    )]
-    pub review: crate::provisioning::review::ReviewRules,
-    /// Retryable failures in a row after which the target is quarantined (0: never).
-    #[serde(default = "default_quarantine_after")]
-    pub quarantine_after: u32,
-    /// How long a quarantined target rests before a probe (doubling after failed probes).
-    #[serde(default = "default_probe_interval_ms")]
-    pub probe_interval_ms: u64,
-    /// How long failures must go on, beside `quarantine_after` of them in a row, before the
-    /// target is quarantined: a burst while it restarts is retried, not quarantined.
-    #[serde(default = "default_quarantine_after_seconds")]
-    pub quarantine_after_seconds: u64,
-    /// What to take as given of a SCIM target whatever its ServiceProviderConfig announces
-    /// (`[targets.capabilities]`).
-    #[serde(
-        default,
-        skip_serializing_if = "crate::connectors::scim::capabilities::CapabilityOverrides::is_default"
-    )]
-    pub capabilities: crate::connectors::scim::capabilities::CapabilityOverrides,
-}
-
-/// How scimgate authenticates to a target. Secrets can come from files (`*_file`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TargetAuth {
-    /// `bearer`, `basic`, `oauth_client_credentials` or `none`.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub token: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub password_file: Option<PathBuf>,
-    /// The name of an environment variable holding the password (an LDAP bind password
-    /// handed to the process by its supervisor).
-    pub password_env: Option<String>,
-    /// OAuth 2.0 client credentials: the token endpoint, client and optional scope.
-    pub token_url: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub client_secret_file: Option<PathBuf>,
-    pub scope: Option<String>,
-}
-
 /// The delivery workers inside `scimgate serve` (and `scimgate worker`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -194,80 +77,6 @@ impl Default for WorkerConfig {
     }
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_kind() -> String {
-    "scim".into()
-}
-fn default_deprovision() -> String {
-    "delete".into()
-}
-fn default_max_attempts() -> i32 {
-    10
-}
-fn default_concurrency() -> usize {
-    4
-}
-fn default_retry_base_ms() -> u64 {
-    1_000
-}
-fn default_retry_max_ms() -> u64 {
-    300_000
-}
-fn default_timeout_seconds() -> u64 {
-    30
-}
-fn default_update_method() -> String {
-    "patch".into()
-}
-fn default_max_age_seconds() -> u64 {
-    7 * 24 * 3600
-}
-fn default_quarantine_after() -> u32 {
-    20
-}
-fn default_probe_interval_ms() -> u64 {
-    60_000
-}
-fn default_quarantine_after_seconds() -> u64 {
-    30
-}
-
-impl TargetConfig {
-    /// A SCIM target with default settings.
-    pub fn scim(name: &str, url: &str) -> TargetConfig {
-        TargetConfig {
-            name: name.into(),
-            kind: default_kind(),
-            enabled: true,
-            url: url.into(),
-            ldap: None,
-            auth: TargetAuth::default(),
-            users: true,
-            users_filter: None,
-            groups: true,
-            deprovision: default_deprovision(),
-            max_attempts: default_max_attempts(),
-            concurrency: default_concurrency(),
-            retry_base_ms: default_retry_base_ms(),
-            retry_max_ms: default_retry_max_ms(),
-            timeout_seconds: default_timeout_seconds(),
-            max_age_seconds: default_max_age_seconds(),
-            max_orders_per_second: None,
-            mapping: Vec::new(),
-            update_method: default_update_method(),
-            batch_lookups: false,
-            reconcile: Default::default(),
-            review: Default::default(),
-            quarantine_after: default_quarantine_after(),
-            probe_interval_ms: default_probe_interval_ms(),
-            quarantine_after_seconds: default_quarantine_after_seconds(),
-            capabilities: Default::default(),
-        }
-    }
-}
-
 impl Config {
     /// Opens the configured database with `pool_size` connections, its connection wait and
     /// the key stored secrets are sealed with.
@@ -281,71 +90,6 @@ impl Config {
             std::time::Duration::from_millis(self.db_wait_ms),
             self.secret_key_file.as_deref(),
         )
-    }
-}
-
-impl TargetConfig {
-    /// A target stored through the admin API (`targets.config`), its secrets opened with
-    /// `secrets`; the error says why it cannot be read.
-    pub fn from_stored(
-        name: &str,
-        json: &str,
-        secrets: &crate::storage::secrets::SecretBox,
-    ) -> Result<TargetConfig, String> {
-        let mut config: TargetConfig = serde_json::from_str(json)
-            .map_err(|e| format!("stored target {name:?} is unreadable: {e}"))?;
-        config
-            .auth
-            .map_secrets(|field, value| secrets.open(value, &format!("{name}/{field}")))
-            .map_err(|e| format!("stored target {name:?}: {e}"))?;
-        Ok(config)
-    }
-}
-
-impl TargetAuth {
-    /// The secrets a target may carry inline, by field name.
-    pub const SECRET_FIELDS: [&'static str; 3] = ["token", "password", "client_secret"];
-
-    /// Replaces each secret given inline with `f(field, value)` (sealing them for storage, or
-    /// opening them when read back).
-    pub fn map_secrets<E>(
-        &mut self,
-        mut f: impl FnMut(&str, &str) -> Result<String, E>,
-    ) -> Result<(), E> {
-        for (field, slot) in [
-            ("token", &mut self.token),
-            ("password", &mut self.password),
-            ("client_secret", &mut self.client_secret),
-        ] {
-            if let Some(value) = slot.as_deref() {
-                *slot = Some(f(field, value)?);
-            }
-        }
-        Ok(())
-    }
-
-    /// The password, given inline, in a file or in an environment variable.
-    pub fn password(&self) -> Result<Option<String>, ConfigError> {
-        if let Some(name) = &self.password_env {
-            return std::env::var(name)
-                .map(Some)
-                .map_err(|_| ConfigError(format!("environment variable {name} is not set")));
-        }
-        TargetAuth::secret(&self.password, &self.password_file)
-    }
-
-    /// Reads a secret given inline or in a file.
-    pub fn secret(
-        inline: &Option<String>,
-        file: &Option<PathBuf>,
-    ) -> Result<Option<String>, ConfigError> {
-        match (inline, file) {
-            (_, Some(path)) => std::fs::read_to_string(path)
-                .map(|s| Some(s.trim_end().to_string()))
-                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display()))),
-            (Some(value), None) => Ok(Some(value.clone())),
-            (None, None) => Ok(None),
-        }
     }
 }
 
@@ -424,6 +168,12 @@ impl ConfigError {
     }
 }
 
+impl From<SettingsError> for ConfigError {
+    fn from(e: SettingsError) -> Self {
+        ConfigError(e.0)
+    }
+}
+
 impl Config {
     /// Loads configuration. `file` is read when given (and must exist); otherwise
     /// `scimgate.toml` in the working directory is read if present.
@@ -463,57 +213,7 @@ impl Config {
                     t.name
                 )));
             }
-            if !matches!(t.kind.as_str(), "scim" | "ldap" | "manual") {
-                return Err(ConfigError(format!(
-                    "target {:?}: kind {:?} is not supported (scim, ldap, manual)",
-                    t.name, t.kind
-                )));
-            }
-            if t.url.is_empty() && t.kind != "manual" {
-                return Err(ConfigError(format!(
-                    "target {:?}: url is required (only manual targets have none)",
-                    t.name
-                )));
-            }
-            if !t.url.is_empty() {
-                let schemes: &[&str] = match t.kind.as_str() {
-                    "ldap" => &["ldap", "ldaps"],
-                    _ => &["http", "https"],
-                };
-                let parsed = reqwest::Url::parse(&t.url).ok();
-                let usable = parsed
-                    .as_ref()
-                    .is_some_and(|u| schemes.contains(&u.scheme()) && u.host_str().is_some());
-                if !usable {
-                    return Err(ConfigError(format!(
-                        "target {:?}: url {:?} is not a {} URL",
-                        t.name,
-                        t.url,
-                        schemes.join(" or ")
-                    )));
-                }
-            }
-            if !matches!(t.update_method.as_str(), "patch" | "put") {
-                return Err(ConfigError(format!(
-                    "target {:?}: update_method must be patch or put",
-                    t.name
-                )));
-            }
-            if !matches!(t.deprovision.as_str(), "delete" | "deactivate") {
-                return Err(ConfigError(format!(
-                    "target {:?}: deprovision must be delete or deactivate",
-                    t.name
-                )));
-            }
-            if !matches!(
-                t.auth.kind.as_deref(),
-                None | Some("bearer" | "basic" | "simple" | "none" | "oauth_client_credentials")
-            ) {
-                return Err(ConfigError(format!(
-                    "target {:?}: auth type must be bearer, basic, simple (LDAP bind), oauth_client_credentials or none",
-                    t.name
-                )));
-            }
+            t.validate()?;
         }
         Ok(())
     }

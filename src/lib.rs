@@ -28,3 +28,4 @@ pub mod provisioning;
 pub mod reconcile;
 pub mod scim;
 pub mod storage;
+pub mod targets;

@@ -149,7 +149,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     let targets = scimgate::storage::targets::reseal(
                         tx,
                         both,
-                        &scimgate::config::TargetAuth::SECRET_FIELDS,
+                        &scimgate::targets::TargetAuth::SECRET_FIELDS,
                     )?;
                     let passwords = scimgate::storage::passwords::reseal(tx, both)?;
                     Ok::<_, scimgate::storage::StoreError>((targets, passwords))

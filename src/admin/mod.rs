@@ -18,8 +18,8 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use crate::auth::Role;
-use crate::config::TargetConfig;
 use crate::storage::Db;
+use crate::targets::TargetConfig;
 
 pub use error::AdminError;
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::orders::order_json;
-use super::targets::{lookup, not_found};
+use super::targets::{find, not_found};
 use super::{blocking, AdminError, AdminState};
 use crate::identity::IdentityError;
 use crate::provisioning::{on_demand, Target};
@@ -36,7 +36,7 @@ pub async fn run(
     let (state2, name) = (state.clone(), body.target.clone());
     let known = blocking(move || {
         let db = state2.db.clone();
-        db.read(|c| lookup(&state2, c, &name))?
+        db.read(|c| find(&state2, c, &name))?
             .ok_or_else(|| not_found(&name))
     })
     .await?;

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::query::{self, params};
-use super::targets::{lookup, not_found};
+use super::targets::{find, not_found};
 use super::{blocking, time, AdminError, AdminState};
 use crate::provisioning::Target;
 use crate::reconcile::aggregate;
@@ -48,7 +48,7 @@ async fn target(state: &web::Data<AdminState>, name: &str) -> Result<Arc<Target>
     let (state2, n) = (state.clone(), name.to_string());
     let known = blocking(move || {
         let db = state2.db.clone();
-        db.read(|c| lookup(&state2, c, &n))?
+        db.read(|c| find(&state2, c, &n))?
             .ok_or_else(|| not_found(&n))
     })
     .await?;
@@ -176,7 +176,7 @@ pub async fn list(
     let runs = blocking(move || {
         let db = state2.db.clone();
         db.read(|c| {
-            lookup(&state2, c, &n)?.ok_or_else(|| not_found(&n))?;
+            find(&state2, c, &n)?.ok_or_else(|| not_found(&n))?;
             Ok(sync_runs::of_target(c, &n, limit)?)
         })
     })
@@ -247,7 +247,7 @@ pub async fn accounts(
     let (found, counts) = blocking(move || {
         let db = state2.db.clone();
         db.read(|c| {
-            lookup(&state2, c, &n)?.ok_or_else(|| not_found(&n))?;
+            find(&state2, c, &n)?.ok_or_else(|| not_found(&n))?;
             Ok((accounts::page(c, &n, &filter)?, accounts::counts(c, &n)?))
         })
     })

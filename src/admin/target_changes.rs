@@ -8,12 +8,13 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::target_input::{check, keep_secrets, parse, refuse_markers};
-use super::target_view::{view, Known, Source};
+use super::target_view::view;
 use super::targets::{not_found, stored_config};
 use super::{blocking, AdminError, AdminState};
-use crate::config::TargetConfig;
 use crate::storage::secrets::SecretError;
 use crate::storage::targets::{self, StoredTarget};
+use crate::targets::lookup::{Known, Source};
+use crate::targets::TargetConfig;
 
 fn read_only(state: &AdminState, name: &str) -> Result<(), AdminError> {
     if state.targets.iter().any(|t| t.name == name) {

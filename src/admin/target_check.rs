@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::targets::{lookup, not_found};
+use super::targets::{find, not_found};
 use super::{blocking, AdminError, AdminState};
 use crate::connectors::ConnectorError;
 use crate::provisioning::Target;
@@ -20,7 +20,7 @@ pub async fn test(
     let n = name.clone();
     let known = blocking(move || {
         let db = state.db.clone();
-        db.read(|c| lookup(&state, c, &n))?
+        db.read(|c| find(&state, c, &n))?
             .ok_or_else(|| not_found(&n))
     })
     .await?;

@@ -5,8 +5,9 @@
 
 use super::target_view::{REDACTED, SECRET_FIELDS};
 use super::AdminError;
-use crate::config::{Config, TargetAuth, TargetConfig};
+use crate::config::Config;
 use crate::provisioning::Target;
+use crate::targets::{TargetAuth, TargetConfig};
 
 /// Parses a request body as a target's settings.
 pub fn parse(body: &[u8]) -> Result<TargetConfig, AdminError> {
@@ -127,6 +128,8 @@ pub fn check(config: &TargetConfig) -> Result<(), AdminError> {
     alone
         .validate()
         .map_err(|e| AdminError::BadRequest(e.to_string()))?;
+    crate::reconcile::check_settings(&config.reconcile)
+        .map_err(|e| AdminError::BadRequest(format!("target {:?}: {e}", config.name)))?;
     Target::from_config(config)
         .map(|_| ())
         .map_err(|e| AdminError::BadRequest(e.to_string()))
@@ -139,7 +142,7 @@ mod tests {
     fn bearer(url: &str, token: Option<&str>) -> TargetConfig {
         let mut t = TargetConfig::scim("t", url);
         t.auth = TargetAuth {
-            kind: Some("bearer".into()),
+            kind: Some(crate::targets::AuthKind::Bearer),
             token: token.map(str::to_string),
             ..TargetAuth::default()
         };

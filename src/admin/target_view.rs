@@ -4,28 +4,14 @@
 use serde_json::{json, Value};
 
 use super::time;
-use crate::config::TargetConfig;
-use crate::storage::targets::StoredTarget;
+use crate::targets::lookup::{Known, Source};
+use crate::targets::TargetConfig;
 
 /// Stands for a secret in responses; sent back in a `PUT`, it keeps the stored secret.
 pub const REDACTED: &str = "********";
 
 /// The secret fields of a target's `auth`.
 pub const SECRET_FIELDS: [&str; 3] = ["token", "password", "client_secret"];
-
-/// Where a target is declared.
-pub enum Source {
-    /// The config file: read-only through the API.
-    File,
-    /// Created through the admin API (the `targets` table).
-    Api(StoredTarget),
-}
-
-/// A target as the admin API knows it.
-pub struct Known {
-    pub config: TargetConfig,
-    pub source: Source,
-}
 
 /// A URL with the password of any `user:password@` part masked.
 pub fn masked_url(url: &str) -> String {
@@ -72,7 +58,7 @@ pub fn summary(t: &TargetConfig) -> Value {
         "kind": t.kind,
         "enabled": t.enabled,
         "url": masked_url(&t.url),
-        "auth": t.auth.kind.as_deref().unwrap_or("none"),
+        "auth": t.auth.kind.map_or("none", |k| k.as_str()),
         "users": t.users,
         "usersFilter": t.users_filter,
         "groups": t.groups,
@@ -111,13 +97,13 @@ pub fn view(known: &Known) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TargetAuth;
+    use crate::targets::TargetAuth;
 
     #[test]
     fn secrets_are_masked() {
         let mut t = TargetConfig::scim("t", "https://u:pw@app.example/scim/v2");
         t.auth = TargetAuth {
-            kind: Some("oauth_client_credentials".into()),
+            kind: Some(crate::targets::AuthKind::OauthClientCredentials),
             client_secret: Some("cs".into()),
             password: Some("pw".into()),
             token: None,

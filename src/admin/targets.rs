@@ -5,39 +5,35 @@
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use super::target_view::{view, Known, Source};
+use super::target_view::view;
 use super::{blocking, time, AdminError, AdminState};
-use crate::config::TargetConfig;
 use crate::provisioning::quarantine::Health;
 use crate::storage::orders::{self, OrderState};
 use crate::storage::secrets::SecretBox;
-use crate::storage::targets::{self, StoredTarget};
+use crate::storage::targets::StoredTarget;
 use crate::storage::{deletions, target_health, target_locks, DbConnection};
+use crate::targets::lookup::{self, Known, LookupError};
+use crate::targets::TargetConfig;
 
 /// A stored target's settings, its secrets opened.
 pub fn stored_config(secrets: &SecretBox, row: &StoredTarget) -> Result<TargetConfig, AdminError> {
-    TargetConfig::from_stored(&row.name, &row.config, secrets).map_err(AdminError::Internal)
+    lookup::stored(secrets, row).map_err(|e| AdminError::Internal(e.to_string()))
 }
 
 /// The target named `name`, from the config file or the database.
-pub fn lookup(
+pub fn find(
     state: &AdminState,
     conn: &mut DbConnection,
     name: &str,
 ) -> Result<Option<Known>, AdminError> {
-    if let Some(config) = state.targets.iter().find(|t| t.name == name) {
-        return Ok(Some(Known {
-            config: config.clone(),
-            source: Source::File,
-        }));
+    lookup::find(&state.targets, conn, state.db.secrets(), name).map_err(lookup_failed)
+}
+
+fn lookup_failed(error: LookupError) -> AdminError {
+    match error {
+        LookupError::Store(e) => AdminError::from(e),
+        LookupError::Settings(e) => AdminError::Internal(e.to_string()),
     }
-    let Some(row) = targets::find(conn, name)? else {
-        return Ok(None);
-    };
-    Ok(Some(Known {
-        config: stored_config(state.db.secrets(), &row)?,
-        source: Source::Api(row),
-    }))
 }
 
 pub fn not_found(name: &str) -> AdminError {
@@ -46,27 +42,12 @@ pub fn not_found(name: &str) -> AdminError {
 
 /// `GET /admin/targets`: the config file's targets, then the API's, by name.
 pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, AdminError> {
-    let db = state.db.clone();
-    let rows = blocking(move || Ok(db.read(targets::list)?)).await?;
-    let mut all: Vec<Value> = state
-        .targets
-        .iter()
-        .map(|t| {
-            view(&Known {
-                config: t.clone(),
-                source: Source::File,
-            })
-        })
-        .collect();
-    for row in rows {
-        if state.targets.iter().any(|t| t.name == row.name) {
-            continue; // shadowed by the config file's target
-        }
-        all.push(view(&Known {
-            config: stored_config(state.db.secrets(), &row)?,
-            source: Source::Api(row),
-        }));
-    }
+    let known = blocking(move || {
+        let db = state.db.clone();
+        db.read(|c| lookup::all(&state.targets, c, db.secrets()).map_err(lookup_failed))
+    })
+    .await?;
+    let all: Vec<Value> = known.iter().map(view).collect();
     Ok(HttpResponse::Ok().json(json!({ "targets": all })))
 }
 
@@ -78,7 +59,7 @@ pub async fn get(
     let name = name.into_inner();
     let known = blocking(move || {
         let db = state.db.clone();
-        db.read(|c| lookup(&state, c, &name))?
+        db.read(|c| find(&state, c, &name))?
             .ok_or_else(|| not_found(&name))
     })
     .await?;
@@ -95,7 +76,7 @@ pub async fn status(
     let (known, status, health, guard, lock) = blocking(move || {
         let db = state.db.clone();
         db.read(|c| {
-            let known = lookup(&state, c, &name)?.ok_or_else(|| not_found(&name))?;
+            let known = find(&state, c, &name)?.ok_or_else(|| not_found(&name))?;
             let status = orders::status(c, &name)?;
             let health = target_health::find(c, &name)?;
             let guard = deletions::held_by_guard(c, &name)?;

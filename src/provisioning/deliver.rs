@@ -14,6 +14,7 @@ use crate::storage::{identity_links, Db};
 
 use super::decide::{decide, Action, Facts};
 use super::{manual, review, Target};
+use crate::targets::{Deprovision, TargetKind};
 
 pub use crate::storage::orders::LinkChange;
 
@@ -233,7 +234,7 @@ pub async fn deliver(
     {
         return Ok(Outcome::parked(Parked::Held(reason)));
     }
-    if target.config.kind == manual::KIND {
+    if target.config.kind == TargetKind::Manual {
         return manual::hand_over(directory, target, order, snapshot, &action).await;
     }
     let links = DeliveryLog::default();
@@ -279,7 +280,7 @@ pub async fn action_for(
         resource_id: &order.resource_id,
         wanted: snapshot.state.is_some() && in_scope,
         link: snapshot.link.as_deref(),
-        deactivates: target.config.deprovision == "deactivate",
+        deactivates: target.config.deprovision == Deprovision::Deactivate,
     }))
 }
 

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use crate::config::TargetConfig;
 use crate::connectors::ConnectorError;
 use crate::storage::orders::{AttemptRecord, Finish, Hold, Order, OrderState};
 use crate::storage::Micros;
+use crate::targets::TargetConfig;
 
 use super::backoff;
 use super::deliver::{Outcome, Parked, Verification};

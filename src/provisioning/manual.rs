@@ -13,9 +13,6 @@ use super::decide::Action;
 use super::deliver::{kind_of, outbound_group, Outcome, Parked, Snapshot};
 use super::Target;
 
-/// The `kind` of a manual target.
-pub const KIND: &str = "manual";
-
 /// Opens the order's work item (or finds the one it has); the order then waits for a person.
 pub async fn hand_over(
     directory: &Directory,

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Target;
-use crate::config::TargetConfig;
 use crate::storage::secrets::SecretBox;
 use crate::storage::targets::{self, StoredTarget};
 use crate::storage::{Db, StoreError};
+use crate::targets::lookup;
 
 /// The targets as of one generation.
 #[derive(Clone)]
@@ -111,7 +111,8 @@ impl TargetRegistry {
                     continue;
                 }
             }
-            let target = TargetConfig::from_stored(&row.name, &row.config, secrets)
+            let target = lookup::stored(secrets, &row)
+                .map_err(|e| e.to_string())
                 .and_then(|config| Target::from_config(&config).map_err(|e| e.to_string()));
             match target {
                 Ok(target) => {

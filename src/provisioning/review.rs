@@ -7,7 +7,6 @@
 //! (a link), and the same decision serves change-log, full-sync and retried orders alike. An
 //! order an operator approved is not held again.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::connectors::ConnectorError;
@@ -15,27 +14,7 @@ use crate::identity::Directory;
 use crate::scim::filter::Filter;
 use crate::storage::orders::Order;
 
-/// `[targets.review]`: which orders of the target wait for approval.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReviewRules {
-    /// Every order.
-    pub all: bool,
-    /// Orders that delete or deactivate something on the target (a deleted user, a user leaving
-    /// `users_filter`, an orphan account).
-    pub deprovisioning: bool,
-    /// Sensitive entitlements: orders for these groups (by displayName), which carry every
-    /// change of their membership.
-    pub groups: Vec<String>,
-    /// Orders for users matching this SCIM filter, e.g. `title eq "CFO"`.
-    pub filter: Option<String>,
-}
-
-impl ReviewRules {
-    pub fn is_default(&self) -> bool {
-        self == &ReviewRules::default()
-    }
-}
+use crate::targets::review::ReviewRules;
 
 /// What delivery knows about an order when the rules are applied.
 pub struct Facts<'a> {

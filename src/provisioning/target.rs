@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::mapping::Mapping;
-use crate::config::{ConfigError, TargetAuth, TargetConfig};
+use crate::config::ConfigError;
 use crate::connectors::ldap::LdapConnector;
-use crate::connectors::scim::{Auth, ScimConnector, UpdateMethod};
+use crate::connectors::scim::{Auth, ScimConnector};
 use crate::connectors::Connector;
 use crate::scim::filter::{self, Filter};
+use crate::targets::{AuthKind, Deprovision, TargetAuth, TargetConfig, TargetKind};
 
 pub struct Target {
     pub config: TargetConfig,
@@ -21,7 +22,6 @@ pub struct Target {
 
 impl Target {
     pub fn from_config(config: &TargetConfig) -> Result<Target, ConfigError> {
-        config.reconcile.check().map_err(|e| invalid(config, e))?;
         let review_filter = config
             .review
             .filter
@@ -29,13 +29,13 @@ impl Target {
             .map(filter::parse)
             .transpose()
             .map_err(|e| invalid(config, format!("review.filter: {}", e.detail)))?;
-        let (connector, mapping) = match config.kind.as_str() {
-            "ldap" => ldap_connector(config)?,
-            super::manual::KIND => (
+        let (connector, mapping) = match config.kind {
+            TargetKind::Ldap => ldap_connector(config)?,
+            TargetKind::Manual => (
                 Arc::new(super::manual::NoConnector) as Arc<dyn Connector>,
                 Mapping::from_rules(&config.mapping).map_err(|e| invalid(config, e))?,
             ),
-            _ => scim_connector(config)?,
+            TargetKind::Scim => scim_connector(config)?,
         };
         let users_filter = config
             .users_filter
@@ -64,9 +64,9 @@ fn invalid(config: &TargetConfig, why: impl std::fmt::Display) -> ConfigError {
 
 fn ldap_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping), ConfigError> {
     let settings = config.ldap.clone().unwrap_or_default();
-    let bind = match config.auth.kind.as_deref() {
-        None | Some("none") => None,
-        Some("simple" | "basic") => Some((
+    let bind = match config.auth.kind {
+        None | Some(AuthKind::None) => None,
+        Some(AuthKind::Simple | AuthKind::Basic) => Some((
             config
                 .auth
                 .username
@@ -80,11 +80,14 @@ fn ldap_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
         Some(other) => {
             return Err(invalid(
                 config,
-                format!("auth type {other:?} does not apply to LDAP (simple or none)"),
+                format!(
+                    "auth type {:?} does not apply to LDAP (simple or none)",
+                    other.as_str()
+                ),
             ))
         }
     };
-    let deactivates = config.deprovision == "deactivate";
+    let deactivates = config.deprovision == Deprovision::Deactivate;
     if deactivates && settings.disabled_container.is_none() && settings.disable_mark().is_none() {
         return Err(invalid(
             config,
@@ -115,9 +118,9 @@ fn ldap_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
 }
 
 fn scim_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping), ConfigError> {
-    let auth = match config.auth.kind.as_deref() {
-        None | Some("none") => Auth::None,
-        Some("bearer") => Auth::Bearer(
+    let auth = match config.auth.kind {
+        None | Some(AuthKind::None) => Auth::None,
+        Some(AuthKind::Bearer) => Auth::Bearer(
             TargetAuth::secret(&config.auth.token, &config.auth.token_file)?.ok_or_else(|| {
                 ConfigError::from_message(format!(
                     "target {:?}: bearer auth needs token or token_file",
@@ -125,7 +128,7 @@ fn scim_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
                 ))
             })?,
         ),
-        Some("oauth_client_credentials") => {
+        Some(AuthKind::OauthClientCredentials) => {
             let missing = |what: &str| {
                 ConfigError::from_message(format!(
                     "target {:?}: OAuth client credentials need {what}",
@@ -151,16 +154,12 @@ fn scim_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
                 scope: config.auth.scope.clone(),
             }
         }
-        Some(_) => Auth::Basic {
+        Some(AuthKind::Basic | AuthKind::Simple) => Auth::Basic {
             username: config.auth.username.clone().unwrap_or_default(),
             password: config.auth.password()?.unwrap_or_default(),
         },
     };
-    let update = if config.update_method == "put" {
-        UpdateMethod::Put
-    } else {
-        UpdateMethod::Patch
-    };
+    let update = config.update_method;
     let connector = ScimConnector::new(
         &config.url,
         auth,
@@ -177,11 +176,11 @@ fn scim_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::ldap::settings::LdapSettings;
+    use crate::targets::ldap::LdapSettings;
 
     fn ldap_target(auth: TargetAuth) -> TargetConfig {
         let mut config = TargetConfig::scim("dir", "ldap://127.0.0.1:1");
-        config.kind = "ldap".into();
+        config.kind = TargetKind::Ldap;
         config.auth = auth;
         config.ldap = Some(LdapSettings {
             base_dn: "dc=example,dc=org".into(),
@@ -194,7 +193,7 @@ mod tests {
     fn the_bind_password_may_come_from_the_environment() {
         let variable = "SCIMGATE_TEST_BIND_PASSWORD_5F1C";
         let auth = TargetAuth {
-            kind: Some("simple".into()),
+            kind: Some(crate::targets::AuthKind::Simple),
             username: Some("cn=admin,dc=example,dc=org".into()),
             password_env: Some(variable.into()),
             ..TargetAuth::default()
@@ -214,36 +213,20 @@ mod tests {
     }
 
     #[test]
-    fn reconciliation_settings_are_checked_with_the_target() {
-        let refused = |adjust: fn(&mut TargetConfig)| {
-            let mut config = TargetConfig::scim("app", "http://127.0.0.1:1/scim/v2");
-            adjust(&mut config);
-            Target::from_config(&config)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default()
-        };
-        assert!(refused(|c| c.reconcile.orphans = Some("shred".into())).contains("orphans"));
-        assert!(
-            refused(|c| c.reconcile.correlation = vec!["userName uid".into()])
-                .contains("correlation rule")
-        );
-        assert!(
-            refused(|c| c.reconcile.schedule = Some("every 6 weeks".into())).contains("schedule")
-        );
-        assert!(refused(|c| c.reconcile.mass_delete_percent = Some(120.0))
-            .contains("mass_delete_percent"));
-        assert!(refused(|c| c.review.filter = Some("title eq".into())).contains("review.filter"));
-        assert_eq!(
-            refused(|c| c.reconcile.schedule = Some("0 3 * * *".into())),
-            ""
-        );
+    fn review_rules_are_checked_with_the_target() {
+        let mut config = TargetConfig::scim("app", "http://127.0.0.1:1/scim/v2");
+        config.review.filter = Some("title eq".into());
+        let refused = Target::from_config(&config)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("review.filter"), "{refused}");
     }
 
     #[test]
     fn ldap_targets_need_a_usable_layout() {
         let mut config = ldap_target(TargetAuth::default());
-        config.deprovision = "deactivate".into();
+        config.deprovision = Deprovision::Deactivate;
         let refused = Target::from_config(&config)
             .err()
             .expect("no way to deactivate");

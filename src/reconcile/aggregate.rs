@@ -10,12 +10,12 @@ use tokio::sync::mpsc;
 
 use super::correlation::{Correlator, IdentityIndex, Rule};
 use super::error::{blocking, ReconcileError};
-use crate::config::TargetConfig;
 use crate::connectors::{ObjectKind, RemoteObject};
 use crate::identity::Directory;
 use crate::provisioning::Target;
 use crate::storage::accounts::{self, situation, SeenAccount};
 use crate::storage::identity_links;
+use crate::targets::TargetConfig;
 
 /// Identities read per page while building the correlation index.
 const IDENTITY_PAGE: i64 = 1_000;
@@ -73,7 +73,7 @@ pub fn user_rules(config: &TargetConfig) -> Result<Vec<Rule>, ReconcileError> {
 
 /// Groups correlate by name.
 pub fn group_rules(config: &TargetConfig) -> Vec<Rule> {
-    let account = if config.kind == "ldap" {
+    let account = if config.kind == crate::targets::TargetKind::Ldap {
         "cn"
     } else {
         "displayName"

@@ -7,24 +7,24 @@ use serde_json::Value;
 
 use super::full_sync::{self, SyncOptions};
 use super::{aggregate, ReconcileError};
-use crate::config::{Config, TargetConfig};
+use crate::config::Config;
 use crate::identity::Directory;
 use crate::provisioning::Target;
-use crate::storage::{sync_runs, targets, Db};
+use crate::storage::{sync_runs, Db};
+use crate::targets::lookup::{self, LookupError};
 
 /// The config file's or the database's target of that name, ready to use.
 fn target(config: &Config, db: &Db, name: &str) -> Result<Arc<Target>, ReconcileError> {
-    let settings = match config.targets.iter().find(|t| t.name == name) {
-        Some(found) => found.clone(),
-        None => {
-            let row = db
-                .read(|c| targets::find(c, name))?
-                .ok_or_else(|| ReconcileError::Config(format!("no target named {name:?}")))?;
-            TargetConfig::from_stored(name, &row.config, db.secrets())
-                .map_err(ReconcileError::Config)?
-        }
-    };
-    Target::from_config(&settings)
+    let known = db
+        .read(|c| {
+            lookup::find(&config.targets, c, db.secrets(), name).map_err(|e| match e {
+                LookupError::Store(e) => ReconcileError::from(e),
+                LookupError::Settings(e) => ReconcileError::Config(e.to_string()),
+            })
+        })?
+        .ok_or_else(|| ReconcileError::Config(format!("no target named {name:?}")))?;
+    super::check_settings(&known.config.reconcile).map_err(ReconcileError::Config)?;
+    Target::from_config(&known.config)
         .map(Arc::new)
         .map_err(|e| ReconcileError::Config(e.to_string()))
 }

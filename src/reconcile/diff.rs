@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 
 use super::aggregate::resource_type;
 use super::error::ReconcileError;
-use super::OrphanPolicy;
 use crate::connectors::{AttributeDrift, ObjectKind};
 use crate::identity::Directory;
 use crate::provisioning::deliver::group_object;
@@ -18,6 +17,7 @@ use crate::storage::corrections::Correction;
 use crate::storage::identity_links;
 use crate::storage::orders::Operation;
 use crate::storage::sync_runs::NewFinding;
+use crate::targets::reconcile::OrphanPolicy;
 
 /// Identities (and accounts) compared per page.
 const PAGE: i64 = 1_000;
@@ -250,7 +250,8 @@ fn users(
                 cmp.object(ObjectKind::User, id, Ok(desired), account);
             } else if let Some(account) = account {
                 let actual = account.held();
-                let deactivates = target.config.deprovision == "deactivate";
+                let deactivates =
+                    target.config.deprovision == crate::targets::Deprovision::Deactivate;
                 if !(deactivates && target.connector.is_disabled(&actual)) {
                     let remote = Some(account.remote_id.as_str());
                     cmp.note(

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use scimgate::auth::{api_token, Role};
-use scimgate::config::{TargetAuth, TargetConfig};
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 use crate::harness::{id_of, send, Backend, Resp, TestServer};
 
@@ -24,7 +24,7 @@ fn operators_see_and_act_on_orders(backend: Backend) {
     let mut target = TargetConfig::scim("down", &url);
     target.max_attempts = 1;
     target.auth = TargetAuth {
-        kind: Some("bearer".into()),
+        kind: Some(scimgate::targets::AuthKind::Bearer),
         token: Some("s3cret-target-token".into()),
         ..TargetAuth::default()
     };

@@ -8,8 +8,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use scimgate::auth::{api_token, Role};
-use scimgate::config::{Config, TargetConfig};
+use scimgate::config::Config;
 use scimgate::storage::targets;
+use scimgate::targets::TargetConfig;
 
 use crate::harness::{id_of, Backend, TestServer};
 use crate::provisioning::{orders_of, settled, wait_for};
@@ -291,6 +292,14 @@ fn bad_input_is_refused(backend: Backend) {
         ),
         (with(&|b| b["deprovision"] = json!("shred")), "deprovision"),
         (with(&|b| b["kind"] = json!("fax")), "kind"),
+        (
+            with(&|b| b["reconcile"] = json!({"schedule": "every 6 weeks"})),
+            "schedule",
+        ),
+        (
+            with(&|b| b["update_method"] = json!("post")),
+            "update_method",
+        ),
     ];
     for (body, reason) in &cases {
         let r = ops.post("/targets", Some(body));
@@ -366,7 +375,7 @@ fn bad_input_is_refused(backend: Backend) {
 fn connection_tests(backend: Backend) {
     let app = TestServer::start(Backend::Sqlite);
     let mut file_target = TargetConfig::scim("from-file", &app.base);
-    file_target.auth.kind = Some("bearer".into());
+    file_target.auth.kind = Some(scimgate::targets::AuthKind::Bearer);
     file_target.auth.token = Some(app.token.clone());
     let s = TestServer::start_with(backend, |c| {
         fast(c);

@@ -11,8 +11,9 @@ use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use scimgate::config::{Config, TargetAuth, TargetConfig};
+use scimgate::config::Config;
 use scimgate::storage::orders::{self, Order, OrderFilter};
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 use crate::admin_targets::Ops;
 use crate::harness::{id_of, Backend, TestServer};
@@ -70,7 +71,7 @@ impl Remote {
         let mut t = TargetConfig::scim(name, &self.base);
         if let Some(token) = &self.token {
             t.auth = TargetAuth {
-                kind: Some("bearer".into()),
+                kind: Some(scimgate::targets::AuthKind::Bearer),
                 token: Some(token.clone()),
                 ..TargetAuth::default()
             };
@@ -411,7 +412,7 @@ fn deprovisioning(backend: Backend, peer: Peer) {
     let remote = Remote::start(peer);
     let mut target = remote.target("app");
     target.users_filter = Some("active eq true".into());
-    target.deprovision = "deactivate".into();
+    target.deprovision = scimgate::targets::Deprovision::Deactivate;
     let s = source(backend, vec![target]);
     let jo = id_of(&s.create_user(&json!({"userName": "jo", "active": true})));
     let remote_jo = id_of(&wait_for("jo provisioned", || remote.user("jo")));

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use scimgate::config::{Config, TargetAuth, TargetConfig};
-use scimgate::connectors::ldap::settings::{GroupClass, LdapSettings};
-use scimgate::provisioning::mapping::MappingRule;
+use scimgate::config::Config;
+use scimgate::targets::ldap::{GroupClass, LdapSettings};
+use scimgate::targets::mapping::MappingRule;
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 use crate::harness::{id_of, Backend, TestServer};
 use crate::provisioning::{orders_of, settled, wait_for};
@@ -29,9 +30,9 @@ pub(crate) fn ldap_target(
     adjust: impl FnOnce(&mut TargetConfig, &mut LdapSettings),
 ) -> TargetConfig {
     let mut target = TargetConfig::scim("directory", &directory.url());
-    target.kind = "ldap".into();
+    target.kind = scimgate::targets::TargetKind::Ldap;
     target.auth = TargetAuth {
-        kind: Some("simple".into()),
+        kind: Some(scimgate::targets::AuthKind::Simple),
         username: Some(ADMIN_DN.into()),
         password: Some(ADMIN_PASSWORD.into()),
         ..TargetAuth::default()
@@ -279,7 +280,7 @@ fn deactivation_moves_the_entry_aside_and_back(backend: Backend) {
     let disabled = format!("ou=disabled,{SUFFIX}");
     let container = disabled.clone();
     let target = ldap_target(&directory, |t, l| {
-        t.deprovision = "deactivate".into();
+        t.deprovision = scimgate::targets::Deprovision::Deactivate;
         t.users_filter = Some("active eq true".into());
         l.disabled_container = Some(container);
     });

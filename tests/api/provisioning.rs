@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use scimgate::config::{Config, TargetAuth, TargetConfig};
+use scimgate::config::Config;
 use scimgate::storage::orders::{self, Order};
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 use crate::harness::{id_of, Backend, TestServer};
 use crate::rfc7644_patch::patch;
@@ -25,7 +26,7 @@ pub(crate) fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T
 fn target_for(app: &TestServer, name: &str) -> TargetConfig {
     let mut t = TargetConfig::scim(name, &app.base);
     t.auth = TargetAuth {
-        kind: Some("bearer".into()),
+        kind: Some(scimgate::targets::AuthKind::Bearer),
         token: Some(app.token.clone()),
         ..TargetAuth::default()
     };
@@ -477,7 +478,7 @@ fn deactivate_policy(backend: Backend) {
     let app = TestServer::start(Backend::Sqlite);
     let mut t = target_for(&app, "soft");
     t.users_filter = Some("active eq true".into());
-    t.deprovision = "deactivate".into();
+    t.deprovision = scimgate::targets::Deprovision::Deactivate;
     let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
     let jo = id_of(&s.create_user(&json!({"userName": "jo", "active": true})));
     wait_for("jo provisioned", || remote_user(&app, "jo"));
@@ -510,7 +511,7 @@ fn targets_without_patch_are_updated_by_put(backend: Backend) {
     ] {
         let mut t = TargetConfig::scim("nopatch", &app.base);
         t.groups = false;
-        t.deprovision = "deactivate".into();
+        t.deprovision = scimgate::targets::Deprovision::Deactivate;
         t.users_filter = Some("active eq true".into());
         let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
         let id =
@@ -577,7 +578,7 @@ fn oauth_client_credentials(backend: Backend) {
     let oauth = FaultyTarget::start_oauth();
     let mut t = TargetConfig::scim("oauth", &oauth.base);
     t.auth = TargetAuth {
-        kind: Some("oauth_client_credentials".into()),
+        kind: Some(scimgate::targets::AuthKind::OauthClientCredentials),
         token_url: Some(oauth.token_url()),
         client_id: Some("scimgate".into()),
         client_secret: Some("s3cret".into()),
@@ -600,7 +601,7 @@ fn oauth_client_credentials(backend: Backend) {
 /// A mapping computes what the target receives; updates PATCH only the managed attributes that
 /// changed, so attributes the target's owners set by hand survive.
 fn mapping_and_partial_updates(backend: Backend) {
-    use scimgate::provisioning::mapping::MappingRule;
+    use scimgate::targets::mapping::MappingRule;
     let app = TestServer::start(Backend::Sqlite);
     let mut t = target_for(&app, "mapped");
     let rule = |target: &str,

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use scimgate::config::{Config, TargetAuth, TargetConfig};
+use scimgate::config::Config;
 use scimgate::storage::orders::{self, Order, OrderFilter};
 use scimgate::storage::{identity_links, sync_runs, target_locks};
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 use crate::admin_targets::{settings, Ops};
 use crate::faulty_target::FaultyTarget;
@@ -22,7 +23,7 @@ use crate::slapd::{Slapd, SUFFIX};
 fn scim_target(app: &TestServer, name: &str) -> TargetConfig {
     let mut t = TargetConfig::scim(name, &app.base);
     t.auth = TargetAuth {
-        kind: Some("bearer".into()),
+        kind: Some(scimgate::targets::AuthKind::Bearer),
         token: Some(app.token.clone()),
         ..TargetAuth::default()
     };

@@ -6,9 +6,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use scimgate::auth::{api_token, Role};
-use scimgate::config::{Config, TargetAuth, TargetConfig};
-use scimgate::provisioning::review::ReviewRules;
+use scimgate::config::Config;
 use scimgate::storage::orders::Order;
+use scimgate::targets::review::ReviewRules;
+use scimgate::targets::{TargetAuth, TargetConfig};
 
 use crate::harness::{id_of, send, Backend, Resp, TestServer};
 use crate::interop::member_values as members;
@@ -38,7 +39,7 @@ pub(crate) fn admin(
 pub(crate) fn target_for(app: &TestServer, name: &str) -> TargetConfig {
     let mut t = TargetConfig::scim(name, &app.base);
     t.auth = TargetAuth {
-        kind: Some("bearer".into()),
+        kind: Some(scimgate::targets::AuthKind::Bearer),
         token: Some(app.token.clone()),
         ..TargetAuth::default()
     };
@@ -295,7 +296,7 @@ fn leaving_scope_is_deprovisioning(backend: Backend) {
     let app = TestServer::start(Backend::Sqlite);
     let mut t = target_for(&app, "app");
     t.users_filter = Some("title eq \"Engineer\"".into());
-    t.deprovision = "deactivate".into();
+    t.deprovision = scimgate::targets::Deprovision::Deactivate;
     t.review.deprovisioning = true;
     let s = TestServer::start_with(backend, |c| fast(c, vec![t]));
     let ops = api_token::issue_with_role(&s.db, "ops", Role::Admin).expect("admin token");

@@ -6,8 +6,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use scimgate::auth::{api_token, Role};
-use scimgate::config::TargetConfig;
 use scimgate::storage::{identity_links, work_items};
+use scimgate::targets::TargetConfig;
 
 use crate::harness::{id_of, Backend, TestServer};
 use crate::provisioning::{orders_of, wait_for};
@@ -15,7 +15,7 @@ use crate::review::{admin, fast, order_in};
 
 fn manual(name: &str) -> TargetConfig {
     let mut t = TargetConfig::scim(name, "");
-    t.kind = "manual".into();
+    t.kind = scimgate::targets::TargetKind::Manual;
     t
 }
 

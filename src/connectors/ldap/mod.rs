@@ -5,7 +5,7 @@
 mod entry;
 mod errors;
 mod pool;
-pub mod settings;
+// The directory's layout settings are the target's: `crate::targets::ldap`.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -18,12 +18,12 @@ use tokio::sync::Mutex;
 
 use self::entry::{Attributes, DnTemplate};
 use self::pool::Pool;
-use self::settings::{GroupClass, LdapSettings};
 use super::batch::Lookups;
 use super::{
     AttributeDrift, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink,
     RemoteObject,
 };
+use crate::targets::ldap::{GroupClass, LdapSettings};
 
 /// Entries per page of an aggregation's paged search.
 const AGGREGATION_PAGE: usize = 2_000;
@@ -31,7 +31,7 @@ const AGGREGATION_PAGE: usize = 2_000;
 /// Most correlation values one directory search asks for.
 const LOOKUP_BATCH: usize = 200;
 
-pub use self::settings::Preset;
+pub use crate::targets::ldap::Preset;
 
 pub struct LdapConnector {
     pool: Pool,

@@ -6,31 +6,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::status::Addressed;
 use super::ScimConnector;
 use crate::connectors::ConnectorError;
-
-/// Settings that override what a target announces (`[targets.capabilities]`), for targets whose
-/// ServiceProviderConfig is missing or wrong.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CapabilityOverrides {
-    pub patch: Option<bool>,
-    pub filter: Option<bool>,
-    /// RFC 9865 cursor paging.
-    pub cursor: Option<bool>,
-    /// Most resources asked for in one page.
-    pub max_page_size: Option<u64>,
-}
-
-impl CapabilityOverrides {
-    pub fn is_default(&self) -> bool {
-        *self == CapabilityOverrides::default()
-    }
-}
+use crate::targets::capabilities::CapabilityOverrides;
 
 /// What is known of a target: `None` where it announced nothing (then the connector tries and
 /// falls back on a "not supported" answer).

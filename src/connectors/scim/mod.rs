@@ -12,11 +12,12 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
-use self::capabilities::{Capabilities, CapabilityOverrides, Refused};
+use self::capabilities::{Capabilities, Refused};
 use self::lookups::LOOKUP_BATCH;
 use self::status::Addressed;
 use super::batch::Lookups;
 use super::{covers, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink};
+use crate::targets::capabilities::CapabilityOverrides;
 
 const SCIM_JSON: &str = "application/scim+json";
 
@@ -38,14 +39,7 @@ pub enum Auth {
     },
 }
 
-/// How users are updated on the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateMethod {
-    /// Read the target's copy and PATCH only the managed attributes that differ.
-    Patch,
-    /// PUT the whole user (attributes not sent are cleared by the target).
-    Put,
-}
+pub use crate::targets::UpdateMethod;
 
 pub struct ScimConnector {
     base: String,

@@ -43,24 +43,6 @@ impl ReconcileSettings {
         }
     }
 
-    /// Checks what deserialising cannot: the policy, the rules and the schedule parse.
-    pub fn check(&self) -> Result<(), String> {
-        self.orphan_policy()?;
-        for rule in &self.correlation {
-            super::correlation::Rule::parse(rule)?;
-        }
-        if let Some(schedule) = &self.schedule {
-            super::schedule::Schedule::parse(schedule)?;
-        }
-        if self
-            .mass_delete_percent
-            .is_some_and(|p| !(0.0..=100.0).contains(&p))
-        {
-            return Err("reconcile.mass_delete_percent must be between 0 and 100".into());
-        }
-        Ok(())
-    }
-
     pub fn is_default(&self) -> bool {
         self == &ReconcileSettings::default()
     }
