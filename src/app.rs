@@ -59,7 +59,12 @@ pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, S
         .iter()
         .map(|t| Target::from_config(t).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(Engine::new(directory, targets, config.worker.clone())))
+    // Scheduled full syncs start from the engine's rounds, with the targets it serves.
+    let scheduler = Arc::new(crate::reconcile::schedule::Scheduler::default());
+    let engine = Engine::new(directory, targets, config.worker.clone()).each_round(Arc::new(
+        move |directory, targets| scheduler.tick(directory, targets),
+    ));
+    Ok(Some(engine))
 }
 
 /// Opens the database (running migrations), binds the listener and builds the server, and

@@ -19,6 +19,7 @@ use crate::storage::change_log::Operation;
 use crate::storage::passwords::NewPassword;
 use crate::storage::query::{Fetch, Table};
 use crate::storage::secrets::SecretBox;
+use crate::storage::user_creates;
 use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRecord};
 use crate::storage::DbConnection;
 
@@ -32,8 +33,8 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let (data, record) = new_user(self.db.secrets(), body)?;
         let user_name = record.user_name.clone();
-        let stored =
-            users::create(&self.db, &record, actor).map_err(|e| creation_failed(e, &user_name))?;
+        let stored = user_creates::create(&self.db, &record, actor)
+            .map_err(|e| creation_failed(e, &user_name))?;
         Ok(self.render_user(&stored, data, &[], projection))
     }
 
@@ -55,7 +56,7 @@ impl Directory {
             new_user(self.db.secrets(), body)?
         };
         let user_name = record.user_name.clone();
-        let stored = users::create_queued(&self.db, record, actor.to_string())
+        let stored = user_creates::create_queued(&self.db, record, actor.to_string())
             .await
             .map_err(|e| creation_failed(e, &user_name))?;
         Ok(self.render_user(&stored, data, &[], projection))

@@ -10,7 +10,7 @@ use crate::storage::Micros;
 use crate::targets::TargetConfig;
 
 use super::backoff;
-use super::deliver::{Outcome, Parked, Verification};
+use super::outcome::{Outcome, Parked, Verification};
 
 /// A target's retry budget and backoff.
 #[derive(Debug, Clone, Copy, PartialEq)]

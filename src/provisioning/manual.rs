@@ -10,7 +10,9 @@ use crate::storage::orders::Order;
 use crate::storage::work_items::{self, NewWorkItem};
 
 use super::decide::Action;
-use super::deliver::{kind_of, outbound_group, Outcome, Parked, Snapshot};
+use super::group_members::outbound_group;
+use super::outcome::{Outcome, Parked};
+use super::snapshot::{kind_of, Snapshot};
 use super::Target;
 
 /// Opens the order's work item (or finds the one it has); the order then waits for a person.

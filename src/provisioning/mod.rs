@@ -7,17 +7,21 @@
 //! moves the order through its states with every attempt recorded.
 
 pub mod backoff;
+mod blocking;
 pub mod decide;
 pub mod deliver;
 pub mod finish;
+pub mod group_members;
 pub mod guard;
 pub mod manual;
 pub mod mapping;
 pub mod on_demand;
+pub mod outcome;
 pub mod planner;
 pub mod quarantine;
 pub mod registry;
 pub mod review;
+pub mod snapshot;
 pub mod target;
 pub mod worker;
 

@@ -242,7 +242,7 @@ pub async fn run(
     let clock = Instant::now();
     let result = async {
         let mut found =
-            deliver::snapshots(directory, &target, std::slice::from_ref(&order)).await?;
+            super::snapshot::snapshots(directory, &target, std::slice::from_ref(&order)).await?;
         let snapshot = found.remove(&order.id).unwrap_or_default();
         let in_scope = deliver::in_scope(directory, &target, &order, &snapshot).await?;
         trace.push(json!({

@@ -15,10 +15,10 @@ use crate::identity::Directory;
 use crate::storage::orders::{self, AttemptRecord, Finish, Order};
 use crate::storage::{now_micros, Backend, Db};
 
-use super::deliver::Snapshot;
 use super::finish::{finish, Attempted, RetryPolicy};
 use super::quarantine::{FailurePolicy, Permit, QuarantineBoard};
 use super::registry::TargetRegistry;
+use super::snapshot::Snapshot;
 use super::{deliver, planner, Target};
 
 /// Orders claimed per delivery slot at a time.
@@ -40,9 +40,13 @@ pub struct Engine {
     config: WorkerConfig,
     /// Identifies this process's leases.
     owner: String,
-    /// Starts scheduled full syncs.
-    scheduler: Arc<crate::reconcile::schedule::Scheduler>,
+    /// Run at the start of every round with the targets served (the app starts scheduled
+    /// full syncs from here).
+    each_round: Option<RoundHook>,
 }
+
+/// Work done at the start of every round, given the targets served.
+pub type RoundHook = Arc<dyn Fn(&Directory, &[Arc<Target>]) + Send + Sync>;
 
 impl Engine {
     pub fn new(directory: Directory, targets: Vec<Arc<Target>>, config: WorkerConfig) -> Engine {
@@ -58,8 +62,14 @@ impl Engine {
             targets: Arc::new(TargetRegistry::new(targets)),
             config,
             owner,
-            scheduler: Arc::default(),
+            each_round: None,
         }
+    }
+
+    /// Runs `hook` at the start of every round, with the targets served then.
+    pub fn each_round(mut self, hook: RoundHook) -> Engine {
+        self.each_round = Some(hook);
+        self
     }
 
     /// This worker's view of target health, as of its last round (the database holds it).
@@ -180,8 +190,9 @@ impl Engine {
         })
         .await
         .map_err(|e| e.to_string())??;
-        self.scheduler
-            .tick(&self.directory, &self.targets.current());
+        if let Some(hook) = &self.each_round {
+            hook(&self.directory, &self.targets.current());
+        }
         let rounds = join_all(
             self.targets
                 .current()
@@ -284,13 +295,14 @@ impl Engine {
                 .map_err(|e| e.to_string())?;
         let more = !probing && claimed.len() as i64 == limit;
         // Without snapshots (the store failed to answer) each delivery fails retryably.
-        let mut snapshots = match deliver::snapshots(&self.directory, &target, &claimed).await {
-            Ok(found) => Some(found),
-            Err(error) => {
-                tracing::warn!(%error, "reading the round's resources failed");
-                None
-            }
-        };
+        let mut snapshots =
+            match super::snapshot::snapshots(&self.directory, &target, &claimed).await {
+                Ok(found) => Some(found),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the round's resources failed");
+                    None
+                }
+            };
         let orders: Vec<_> = claimed
             .into_iter()
             .map(|order| {
@@ -304,7 +316,7 @@ impl Engine {
         let readable = orders
             .iter()
             .filter_map(|(order, snapshot)| Some((order, snapshot.as_ref().ok()?)));
-        deliver::look_ahead(&target, readable).await;
+        super::snapshot::look_ahead(&target, readable).await;
         Ok(Claimed { orders, more })
     }
 

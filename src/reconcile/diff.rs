@@ -10,7 +10,7 @@ use super::aggregate::resource_type;
 use super::error::ReconcileError;
 use crate::connectors::{AttributeDrift, ObjectKind};
 use crate::identity::Directory;
-use crate::provisioning::deliver::group_object;
+use crate::provisioning::group_members::group_object;
 use crate::provisioning::Target;
 use crate::storage::accounts::{self, situation, Account, AccountFilter};
 use crate::storage::corrections::Correction;

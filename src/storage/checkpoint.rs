@@ -9,7 +9,7 @@
 //! A passive checkpoint never shrinks the WAL file, and while readers keep old snapshots open
 //! it cannot finish, so under steady load the file grew without bound (346 MB beside an 84 MB
 //! database). Two things bound it: `journal_size_limit` makes the writer truncate the file to
-//! [`WAL_BOUND_BYTES`] whenever it starts the WAL over, and when the file has grown past the
+//! [`WAL_BOUND_BYTES`](super::connection::WAL_BOUND_BYTES) whenever it starts the WAL over, and when the file has grown past the
 //! bound anyway, this thread runs a truncating checkpoint that gives up after
 //! [`TRUNCATE_WAIT`] rather than hold writers back.
 
@@ -19,14 +19,10 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 
-use super::connection::{establish, sqlite_path, DbConnection};
+use super::connection::{establish, sqlite_path, DbConnection, WAL_BOUND_BYTES};
 
-/// WAL pages (4 KiB) after which a commit checkpoints by itself: the backstop.
-pub(crate) const AUTOCHECKPOINT_PAGES: u32 = 8_000;
 /// How often the background checkpoint looks for new commits.
 const INTERVAL: Duration = Duration::from_millis(200);
-/// The WAL file's size bound (the `journal_size_limit` each connection sets, too).
-pub(crate) const WAL_BOUND_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest a truncating checkpoint waits for readers; writers wait on it meanwhile.
 const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 /// The longest pause between truncation attempts while readers keep failing them.

@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::StoreError;
 
+/// WAL pages (4 KiB) after which a commit checkpoints by itself: the backstop.
+pub(crate) const AUTOCHECKPOINT_PAGES: u32 = 8_000;
+/// The WAL file's size bound (the `journal_size_limit` each connection sets, too).
+pub(crate) const WAL_BOUND_BYTES: u64 = 64 * 1024 * 1024;
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgresql(diesel::PgConnection),
@@ -135,9 +140,9 @@ impl CustomizeConnection<Pooled, diesel::r2d2::Error> for SqlitePragmas {
                 "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
                  PRAGMA wal_autocheckpoint = {}; PRAGMA mmap_size = {}; PRAGMA cache_size = -16384; \
                  PRAGMA journal_size_limit = {};",
-                super::checkpoint::AUTOCHECKPOINT_PAGES,
+                AUTOCHECKPOINT_PAGES,
                 SQLITE_MMAP_BYTES,
-                super::checkpoint::WAL_BOUND_BYTES
+                WAL_BOUND_BYTES
             ))
             .map_err(diesel::r2d2::Error::QueryError)?;
         }

@@ -23,7 +23,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use diesel::RunQueryDsl;
 use tokio::sync::oneshot;
 
-use super::users::{insert, user_name_key, UserRecord};
+use super::users::{insert, user_name_key, StoredUser, UserRecord};
 use super::{now_micros, Backend, Db, DbConnection, Micros, StoreError};
 
 /// At most this many creates share a statement.
@@ -31,6 +31,25 @@ const MAX_BATCH: usize = 128;
 
 /// How long the writer thread waits for another create before it ends.
 const WRITER_IDLE: Duration = Duration::from_millis(500);
+
+/// Creates a user with its e-mail rows and change-log row, atomically. Concurrent creates
+/// are written together (see `user_creates`): provisioning bursts are insert-bound.
+/// Blocking; async code calls [`create_queued`].
+pub fn create(db: &Db, record: &UserRecord, actor: &str) -> Result<StoredUser, StoreError> {
+    let (record, at) = db.user_creates().create(db, record, actor)?;
+    Ok(StoredUser::created(record, at))
+}
+
+/// [`create`] for async callers: waits for the create writer without holding a thread.
+pub async fn create_queued(
+    db: &Db,
+    record: UserRecord,
+    actor: String,
+) -> Result<StoredUser, StoreError> {
+    let job = Job { record, actor };
+    let (record, at) = db.user_creates().create_async(db, job).await?;
+    Ok(StoredUser::created(record, at))
+}
 
 /// One create: the user and who asked.
 pub struct Job {

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::change_log::{self, Operation, ResourceKind};
 use super::passwords::{self, NewPassword};
 use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
-use super::{groups, user_creates, Db, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+use super::{groups, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// What the identity layer writes for one user: the canonical JSON plus the columns that are
 /// searched on and indexed.
@@ -45,7 +45,7 @@ pub struct StoredUser {
 
 impl StoredUser {
     /// The row `record` becomes when created at `at`.
-    fn created(record: UserRecord, at: Micros) -> StoredUser {
+    pub(super) fn created(record: UserRecord, at: Micros) -> StoredUser {
         StoredUser {
             id: record.id,
             user_name: record.user_name,
@@ -118,25 +118,6 @@ pub fn id_by_user_name(
         .select(scim_users::id)
         .first(conn)
         .optional()?)
-}
-
-/// Creates a user with its e-mail rows and change-log row, atomically. Concurrent creates
-/// are written together (see `user_creates`): provisioning bursts are insert-bound.
-/// Blocking; async code calls [`create_queued`].
-pub fn create(db: &Db, record: &UserRecord, actor: &str) -> Result<StoredUser, StoreError> {
-    let (record, at) = db.user_creates().create(db, record, actor)?;
-    Ok(StoredUser::created(record, at))
-}
-
-/// [`create`] for async callers: waits for the create writer without holding a thread.
-pub async fn create_queued(
-    db: &Db,
-    record: UserRecord,
-    actor: String,
-) -> Result<StoredUser, StoreError> {
-    let job = user_creates::Job { record, actor };
-    let (record, at) = db.user_creates().create_async(db, job).await?;
-    Ok(StoredUser::created(record, at))
 }
 
 /// Inserts a new user with its e-mail rows and change-log entry, in the caller's transaction.

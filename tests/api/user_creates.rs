@@ -193,8 +193,11 @@ fn thirty_two_writers_contending(s: &TestServer) {
                             };
                             let mut job = job(&format!("q-{t}-{n}"), &name, "q@example.com");
                             job.record.emails.clear();
-                            let created =
-                                scimgate::storage::users::create(&s.db, &job.record, &job.actor);
+                            let created = scimgate::storage::user_creates::create(
+                                &s.db,
+                                &job.record,
+                                &job.actor,
+                            );
                             if let Err(e) = &created {
                                 assert!(e.is_unique_violation(), "{e}");
                             }

@@ -1,0 +1,117 @@
+//! What a delivery starts from: each claimed order's resource as it is now and its link on the
+//! target, read together for a round.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::blocking::blocking;
+use super::Target;
+use crate::connectors::{ConnectorError, ObjectKind};
+use crate::identity::{Directory, IdentityError};
+use crate::scim::projection::Projection;
+use crate::storage::identity_links;
+use crate::storage::orders::{Operation, Order};
+
+/// What a delivery starts from: the resource as it is now (`None` once deleted, or when the
+/// order is a deletion) and its current link on the target.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub state: Option<Value>,
+    pub link: Option<String>,
+}
+
+/// Snapshots for a round's orders, read together (a few queries for the whole round instead
+/// of several per order). Reading before delivering is safe: a change made meanwhile has an
+/// order of its own, delivered after this one.
+pub async fn snapshots(
+    directory: &Directory,
+    target: &Target,
+    orders: &[Order],
+) -> Result<HashMap<i64, Snapshot>, ConnectorError> {
+    let directory = directory.clone();
+    let with_password = !target.mapping.secret_targets().is_empty();
+    let projection = target.mapping.user_projection();
+    let target = target.config.name.clone();
+    let orders: Vec<Order> = orders.to_vec();
+    blocking(move || {
+        let ids = |kind: &str, live: bool| -> Vec<String> {
+            orders
+                .iter()
+                .filter(|o| o.resource_type == kind && (!live || o.operation != Operation::Delete))
+                .map(|o| o.resource_id.clone())
+                .collect()
+        };
+        let (user_ids, group_ids) = (ids("User", false), ids("Group", false));
+        let (user_links, group_links) = directory
+            .db()
+            .read(|c| {
+                Ok::<_, crate::storage::StoreError>((
+                    identity_links::links(c, &target, "User", &user_ids)?,
+                    identity_links::links(c, &target, "Group", &group_ids)?,
+                ))
+            })
+            .map_err(|e| e.to_string())?;
+        let users = directory
+            .get_users(&ids("User", true), &projection, with_password)
+            .map_err(|e| e.to_string())?;
+        let mut out = HashMap::with_capacity(orders.len());
+        for order in &orders {
+            let live = order.operation != Operation::Delete;
+            let (state, link) = match kind_of(order) {
+                ObjectKind::User => (
+                    users.get(&order.resource_id).filter(|_| live).cloned(),
+                    user_links.get(&order.resource_id).cloned(),
+                ),
+                ObjectKind::Group => {
+                    let state = if live {
+                        match directory.get_group(&order.resource_id, &Projection::default()) {
+                            Ok(r) => Some(r.body),
+                            Err(IdentityError::NotFound(_)) => None,
+                            Err(e) => return Err(e.to_string()),
+                        }
+                    } else {
+                        None
+                    };
+                    (state, group_links.get(&order.resource_id).cloned())
+                }
+            };
+            out.insert(order.id, Snapshot { state, link });
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// Lets the connector look up, at once, the users of a claimed batch that have no account
+/// linked yet: each is looked up before it is created.
+pub async fn look_ahead<'a>(
+    target: &Target,
+    batch: impl Iterator<Item = (&'a Order, &'a Snapshot)>,
+) {
+    let to_create: Vec<Value> = batch
+        .filter(|(order, snapshot)| {
+            kind_of(order) == ObjectKind::User
+                && !order.operation.is_for_orphan()
+                && snapshot.link.is_none()
+        })
+        .filter_map(|(order, snapshot)| {
+            let resource = snapshot.state.as_ref()?;
+            Some(target.mapping.user(resource, &order.resource_id))
+        })
+        .collect();
+    if !to_create.is_empty() {
+        target
+            .connector
+            .look_ahead(ObjectKind::User, &to_create)
+            .await;
+    }
+}
+
+pub fn kind_of(order: &Order) -> ObjectKind {
+    if order.resource_type == "Group" {
+        ObjectKind::Group
+    } else {
+        ObjectKind::User
+    }
+}
