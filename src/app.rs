@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 use actix_web::dev::Server;
 
 use crate::auth::Authenticator;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{self, AppState, Settings};
 use crate::identity::Directory;
@@ -71,7 +72,12 @@ pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, S
 /// starts the provisioning workers on the current actix runtime. The returned server must be
 /// awaited (or spawned) to run.
 pub fn start(config: &Config) -> Result<Started, StartError> {
-    let db = config.open_database(config.pool_size)?;
+    start_with_clock(config, Clock::system())
+}
+
+/// [`start`], with every timestamp read from `clock` (tests move it forward).
+pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartError> {
+    let db = config.open_database(config.pool_size)?.with_clock(clock);
     let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),
         source,

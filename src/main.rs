@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use scimgate::auth::{api_token, Role};
 use scimgate::config::Config;
-use scimgate::storage::{now_micros, tokens};
+use scimgate::storage::tokens;
 
 #[derive(Parser)]
 #[command(name = "scimgate", version, about = "SCIM 2.0 provisioning server")]
@@ -194,7 +194,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
                 TokenCommand::Revoke { name } => {
-                    let n = db.read(|conn| tokens::revoke_by_name(conn, &name, now_micros()))?;
+                    let n = db.read(|conn| {
+                        tokens::revoke_by_name(conn, &name, db.clock().now_micros())
+                    })?;
                     if n == 0 {
                         return Err(format!("no active token named '{name}'").into());
                     }

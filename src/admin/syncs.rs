@@ -15,7 +15,7 @@ use crate::reconcile::aggregate;
 use crate::reconcile::full_sync::{self, SyncOptions};
 use crate::storage::accounts::{self, situation, Account, AccountFilter};
 use crate::storage::sync_runs::{self, Finding, SyncRun};
-use crate::storage::{now_micros, target_locks};
+use crate::storage::target_locks;
 
 fn flag(params: &[(String, String)], name: &str) -> Result<bool, AdminError> {
     match params
@@ -139,7 +139,7 @@ pub async fn sync(
     let db = state.db.clone();
     let n = name.clone();
     let id = blocking(move || {
-        if let Some(lock) = db.read(|c| target_locks::held(c, &n, now_micros()))? {
+        if let Some(lock) = db.read(|c| target_locks::held(c, &n, db.clock().now_micros()))? {
             return Err(AdminError::Conflict(format!(
                 "a full sync of {n} is already running (run {})",
                 lock.sync_id.unwrap_or_default()

@@ -73,6 +73,7 @@ pub async fn status(
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
+    let clock = state.db.clock().clone();
     let (known, status, health, guard, lock) = blocking(move || {
         let db = state.db.clone();
         db.read(|c| {
@@ -80,7 +81,7 @@ pub async fn status(
             let status = orders::status(c, &name)?;
             let health = target_health::find(c, &name)?;
             let guard = deletions::held_by_guard(c, &name)?;
-            let lock = target_locks::held(c, &name, crate::storage::now_micros())?;
+            let lock = target_locks::held(c, &name, db.clock().now_micros())?;
             Ok((known, status, health, guard, lock))
         })
     })
@@ -94,7 +95,7 @@ pub async fn status(
             )
         })
         .collect();
-    let now = crate::storage::now_micros();
+    let now = clock.now_micros();
     let health = health.as_ref().map(Health::from_row).unwrap_or_default();
     Ok(HttpResponse::Ok().json(json!({
         "target": view(&known),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::Role;
 use crate::storage::tokens::{self, TokenRow};
-use crate::storage::{now_micros, Db, StoreError};
+use crate::storage::{Db, StoreError};
 
 const PREFIX: &str = "sgt_";
 
@@ -39,7 +39,7 @@ pub fn issue_with_role(db: &Db, name: &str, role: Role) -> Result<String, StoreE
         id: Uuid::new_v4().to_string(),
         name: name.to_string(),
         token_hash: hash(&token),
-        created_at: now_micros(),
+        created_at: db.clock().now_micros(),
         revoked_at: None,
         role: role.as_str().to_string(),
     };

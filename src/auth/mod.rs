@@ -8,7 +8,9 @@ pub use jwt::JwtVerifier;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::{Clock, Micros};
 
 use crate::config::{AuthConfig, ConfigError};
 use crate::storage::{tokens, Db, StoreError};
@@ -76,8 +78,10 @@ pub struct Authenticator {
 /// Recently verified API tokens, by hash, so a busy IdP does not cost a database read per
 /// request. A revoked token keeps working until its entry expires (`token_cache_seconds`).
 struct TokenCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (Principal, Instant)>>,
+    ttl: Micros,
+    /// The database handle's clock: entries expire as the rest of the process sees time.
+    clock: Clock,
+    entries: Mutex<HashMap<String, (Principal, Micros)>>,
 }
 
 impl TokenCache {
@@ -85,23 +89,24 @@ impl TokenCache {
 
     fn get(&self, hash: &str) -> Option<Principal> {
         let entries = self.entries.lock().ok()?;
+        let now = self.clock.now_micros();
         entries
             .get(hash)
-            .filter(|(_, expires)| *expires > Instant::now())
+            .filter(|(_, expires)| *expires > now)
             .map(|(p, _)| p.clone())
     }
 
     fn put(&self, hash: String, principal: Principal) {
-        if self.ttl.is_zero() {
+        if self.ttl == 0 {
             return;
         }
         if let Ok(mut entries) = self.entries.lock() {
+            let now = self.clock.now_micros();
             if entries.len() >= Self::MAX_ENTRIES {
-                let now = Instant::now();
                 entries.retain(|_, (_, expires)| *expires > now);
             }
             if entries.len() < Self::MAX_ENTRIES {
-                entries.insert(hash, (principal, Instant::now() + self.ttl));
+                entries.insert(hash, (principal, now + self.ttl));
             }
         }
     }
@@ -110,8 +115,10 @@ impl TokenCache {
 impl Authenticator {
     pub fn new(db: Db, config: &AuthConfig) -> Result<Authenticator, ConfigError> {
         let jwt = config.jwt.as_ref().map(JwtVerifier::new).transpose()?;
+        let ttl = Duration::from_secs(config.token_cache_seconds).as_micros();
         let cache = std::sync::Arc::new(TokenCache {
-            ttl: Duration::from_secs(config.token_cache_seconds),
+            ttl: Micros::try_from(ttl).unwrap_or(Micros::MAX),
+            clock: db.clock().clone(),
             entries: Mutex::new(HashMap::new()),
         });
         Ok(Authenticator { db, jwt, cache })

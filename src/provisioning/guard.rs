@@ -5,16 +5,26 @@
 use std::collections::HashMap;
 
 use super::Target;
-use crate::storage::{deletions, now_micros, DbConnection, StoreError};
+use crate::storage::{deletions, DbConnection, Micros, StoreError};
 
 /// Counts for one planning transaction.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DeleteGuard {
+    /// When the planning happens: windows end here.
+    now: Micros,
     /// Per target: deletions counted so far, and the accounts they are a share of.
     counted: HashMap<String, (u64, u64)>,
 }
 
 impl DeleteGuard {
+    /// A guard counting deletions in windows that end `now`.
+    pub fn at(now: Micros) -> DeleteGuard {
+        DeleteGuard {
+            now,
+            counted: HashMap::new(),
+        }
+    }
+
     /// Counts one more deletion for the target; returns why it must be held, if it must.
     pub fn admit(
         &mut self,
@@ -27,7 +37,7 @@ impl DeleteGuard {
         }
         let name = &target.config.name;
         if !self.counted.contains_key(name) {
-            let since = now_micros() - settings.mass_delete_window_micros();
+            let since = self.now - settings.mass_delete_window_micros();
             let (recent, done) = deletions::planned_since(conn, name, since)?;
             // The share is of the accounts there were when the window began: those linked
             // now, and those this window's deletions already removed.

@@ -13,7 +13,6 @@ use crate::connectors::{
     AttributeDrift, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink,
 };
 use crate::identity::Directory;
-use crate::storage::now_micros;
 use crate::storage::orders::{self, Order, OrderState};
 
 use super::deliver;
@@ -238,7 +237,7 @@ pub async fn run(
 ) -> Vec<Value> {
     let trace = Arc::new(Trace::default());
     let secrets = target.mapping.secret_targets().to_vec();
-    let started_at = now_micros();
+    let started_at = directory.db().clock().now_micros();
     let clock = Instant::now();
     let result = async {
         let mut found =
@@ -279,7 +278,7 @@ pub async fn run(
         &order,
         attempted,
         &policy,
-        now_micros(),
+        directory.db().clock().now_micros(),
         rand::random::<f64>(),
     );
     let state = if finish.verified {

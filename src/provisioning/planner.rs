@@ -72,7 +72,7 @@ fn plan_with(
     let Some(through) = entries.last().map(|e| e.seq) else {
         return Ok(0);
     };
-    let mut guard = DeleteGuard::default();
+    let mut guard = DeleteGuard::at(db.clock().now_micros());
     let planned = db.read(|conn| -> Result<Vec<NewOrder>, StoreError> {
         let mut planned = Vec::new();
         for entry in &entries {

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::storage::orders;
 use crate::storage::target_health::{self, HealthRow};
-use crate::storage::{now_micros, Db, Micros, StoreError};
+use crate::storage::{Db, Micros, StoreError};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Health {
@@ -189,7 +189,7 @@ impl QuarantineBoard {
             let row = target_health::update(db, &target, |row| {
                 let mut health = Health::from_row(row);
                 let was_failing = health.consecutive_failures > 0;
-                let now = now_micros();
+                let now = db.clock().now_micros();
                 for outcome in outcomes {
                     health.record(&target, outcome, now);
                 }
@@ -198,7 +198,7 @@ impl QuarantineBoard {
             })?;
             if recovered {
                 // Back: what waited out its backoff during the outage goes now.
-                let hastened = orders::hasten_retries(db, &target, now_micros())?;
+                let hastened = orders::hasten_retries(db, &target, db.clock().now_micros())?;
                 tracing::info!(target = %target, hastened, "target answers again: retries made due");
             }
             locked(&self.known).insert(target, Health::from_row(&row));
@@ -215,7 +215,7 @@ impl QuarantineBoard {
             .iter()
             .map(|r| (r.target.clone(), Health::from_row(r)))
             .collect();
-        let now = now_micros();
+        let now = db.clock().now_micros();
         let mut probes = HashSet::new();
         for (target, health) in &known {
             let Some(at) = health.next_probe_at.filter(|at| *at <= now) else {

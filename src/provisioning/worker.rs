@@ -13,7 +13,7 @@ use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
 use crate::identity::Directory;
 use crate::storage::orders::{self, AttemptRecord, Finish, Order};
-use crate::storage::{now_micros, Backend, Db};
+use crate::storage::{Backend, Db};
 
 use super::finish::{finish, Attempted, RetryPolicy};
 use super::quarantine::{FailurePolicy, Permit, QuarantineBoard};
@@ -374,7 +374,7 @@ impl Engine {
         order: Order,
         snapshot: Result<Snapshot, ()>,
     ) -> Outcome {
-        let started_at = now_micros();
+        let started_at = self.db().clock().now_micros();
         let clock = Instant::now();
         let result = match snapshot {
             Ok(snapshot) => deliver::deliver(&self.directory, &target, &order, snapshot).await,
@@ -413,7 +413,7 @@ impl Engine {
             &order,
             attempted,
             &policy,
-            now_micros(),
+            self.db().clock().now_micros(),
             rand::random::<f64>(),
         );
         tracing::debug!(order = order.id, target = %name, state = finish.state.as_str(), "delivery finished");

@@ -17,7 +17,7 @@ use crate::identity::Directory;
 use crate::provisioning::Target;
 use crate::storage::orders::Hold;
 use crate::storage::sync_runs::{self, NewFinding};
-use crate::storage::{corrections, now_micros, target_locks, Db};
+use crate::storage::{corrections, target_locks, Db};
 
 /// How long the lock lives without renewal: a sync whose process died frees its target.
 const LOCK_TTL: Duration = Duration::from_secs(60);
@@ -231,9 +231,10 @@ async fn drain(db: &Db, target: &str) -> Result<(), ReconcileError> {
     let started = Instant::now();
     loop {
         let (db2, name) = (db.clone(), target.to_string());
-        let busy =
-            blocking(move || Ok(db2.read(|c| target_locks::in_flight(c, &name, now_micros()))?))
-                .await?;
+        let busy = blocking(move || {
+            Ok(db2.read(|c| target_locks::in_flight(c, &name, db2.clock().now_micros()))?)
+        })
+        .await?;
         if busy == 0 || started.elapsed() > DRAIN_LIMIT {
             return Ok(());
         }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::full_sync::{self, SyncOptions};
 use crate::identity::Directory;
 use crate::provisioning::Target;
-use crate::storage::{now_micros, sync_runs, target_locks, Micros};
+use crate::storage::{sync_runs, target_locks, Micros};
 
 /// How often schedules are looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(15);
@@ -126,7 +126,7 @@ impl Scheduler {
             let (db, check_name) = (directory.db().clone(), name.clone());
             // Deciding and recording the run's start is store work: off the async runtime.
             let started = tokio::task::spawn_blocking(move || {
-                let now = now_micros();
+                let now = db.clock().now_micros();
                 let due = db.read(|c| {
                     let busy = target_locks::held(c, &check_name, now)?.is_some();
                     let last = sync_runs::last_full_sync_start(c, &check_name)?;

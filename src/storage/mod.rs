@@ -37,12 +37,7 @@ pub mod work_items;
 pub use connection::{sqlite_path, write_transaction, Backend, DbConnection, DbPool};
 pub use error::StoreError;
 
-/// Microseconds since the Unix epoch: how every timestamp is stored on both backends.
-pub type Micros = i64;
-
-pub fn now_micros() -> Micros {
-    chrono::Utc::now().timestamp_micros()
-}
+pub use crate::clock::{Clock, Micros};
 
 /// The database handle shared by the whole process.
 #[derive(Clone)]
@@ -58,6 +53,8 @@ pub struct Db {
     secrets: std::sync::Arc<secrets::SecretBox>,
     /// User creates waiting to be written together.
     user_creates: std::sync::Arc<user_creates::CreateQueue>,
+    /// Where every timestamp written or compared comes from.
+    clock: Clock,
 }
 
 impl Db {
@@ -81,6 +78,16 @@ impl Db {
     /// The keys stored secrets are sealed with.
     pub fn secrets(&self) -> &secrets::SecretBox {
         &self.secrets
+    }
+
+    /// This handle, reading time from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Db {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// [`Db::open`], with requests waiting at most `wait` for a connection.
@@ -112,6 +119,7 @@ impl Db {
             commits,
             secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
+            clock: Clock::system(),
         };
         passwords::move_out_of_documents(&db)?;
         Ok(db)
@@ -162,7 +170,7 @@ impl Db {
             Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
             Backend::Postgres => None,
         };
-        let now = now_micros();
+        let now = self.clock.now_micros();
         let written = write_transaction(&mut pooled.conn, |conn| f(&mut WriteTx { conn, now }));
         match &written {
             Ok(_) => self.commits.committed(),

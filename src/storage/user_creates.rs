@@ -24,7 +24,7 @@ use diesel::RunQueryDsl;
 use tokio::sync::oneshot;
 
 use super::users::{insert, user_name_key, StoredUser, UserRecord};
-use super::{now_micros, Backend, Db, DbConnection, Micros, StoreError};
+use super::{Backend, Db, DbConnection, Micros, StoreError};
 
 /// At most this many creates share a statement.
 const MAX_BATCH: usize = 128;
@@ -217,7 +217,7 @@ pub fn write_batch(db: &Db, batch: &[Job]) -> Vec<Result<Micros, StoreError>> {
 fn write_together(db: &Db, jobs: &[&Job]) -> Result<Micros, StoreError> {
     // Passwords have their own table, which the one-statement insert leaves out.
     if db.backend() == Backend::Postgres && jobs.iter().all(|job| job.record.password.is_none()) {
-        let now = now_micros();
+        let now = db.clock().now_micros();
         let statement = NewUsers::of(jobs, now);
         let written = db.read(|conn| match conn {
             DbConnection::Postgresql(pg) => statement

@@ -61,12 +61,11 @@ fn missing_or_bad_tokens_get_401(s: &TestServer) {
 /// A revoked token stops working once the token cache forgets it (5 s by default).
 fn revoked_tokens_stop_working(s: &TestServer) {
     assert_eq!(s.get("/Users").status, 200);
-    s.db.read(|c| {
-        scimgate::storage::tokens::revoke_by_name(c, "test", scimgate::storage::now_micros())
-    })
-    .expect("revoke");
+    let now = s.db.clock().now_micros();
+    s.db.read(|c| scimgate::storage::tokens::revoke_by_name(c, "test", now))
+        .expect("revoke");
     assert_eq!(s.get("/Users").status, 200, "still cached");
-    std::thread::sleep(std::time::Duration::from_millis(5_200));
+    s.clock.advance(std::time::Duration::from_millis(5_200));
     s.get("/Users").assert_scim_error(401, None);
 }
 

@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use scimgate::auth::api_token;
+use scimgate::clock::Clock;
 use scimgate::config::{Config, JwtConfig};
 use scimgate::storage::Db;
 
@@ -22,6 +23,8 @@ pub struct TestServer {
     pub base: String,
     pub token: String,
     pub db: Db,
+    /// The server's clock: `advance` it instead of sleeping for time to pass.
+    pub clock: Clock,
     pub database_url: String,
     client: Client,
     handle: actix_web::dev::ServerHandle,
@@ -127,15 +130,19 @@ impl TestServer {
             config.secret_key_file = Some(shared_secret_key().to_path_buf());
         }
         adjust(&mut config);
-        let db = Db::open(&config.database_url, 2).expect("open database");
+        let clock = Clock::adjustable();
+        let db = Db::open(&config.database_url, 2)
+            .expect("open database")
+            .with_clock(clock.clone());
         let token = api_token::issue(&db, "test").expect("issue token");
         let database_url = config.database_url.clone();
 
         let (tx, rx) = mpsc::channel();
+        let server_clock = clock.clone();
         std::thread::spawn(move || {
             let system = actix_web::rt::System::new();
             system.block_on(async move {
-                match scimgate::app::start(&config) {
+                match scimgate::app::start_with_clock(&config, server_clock) {
                     Ok(started) => {
                         let _ = tx.send(Ok((started.server.handle(), started.addr)));
                         let _ = started.server.await;
@@ -154,6 +161,7 @@ impl TestServer {
             base: format!("http://{addr}/scim/v2"),
             token,
             db,
+            clock,
             database_url,
             client: Client::builder()
                 .timeout(Duration::from_secs(60))

@@ -360,7 +360,7 @@ fn expired_leases_are_reclaimed_without_duplicates(backend: Backend) {
     let taken = orders::claim(&s.db, "app", "dead-worker", 1, 10).expect("claim");
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].state.as_str(), "transmitted");
-    std::thread::sleep(Duration::from_millis(5));
+    s.clock.advance(Duration::from_millis(5));
 
     for _ in 0..3 {
         round(&engine);

@@ -431,7 +431,7 @@ fn full_sync_holds_the_target_lock(backend: Backend) {
     // A sync whose process died: its lock expires, and the next holder closes its run.
     let stale = sync_runs::start(&s.db, "app", "full_sync", false, "cli").expect("run");
     assert!(target_locks::acquire(&s.db, "app", "dead", Some(stale), 1).expect("lock"));
-    std::thread::sleep(Duration::from_millis(5));
+    s.clock.advance(Duration::from_millis(5));
     assert!(target_locks::acquire(&s.db, "app", "test-sync", None, lock_ttl).expect("lock"));
     assert!(!target_locks::acquire(&s.db, "app", "other", None, lock_ttl).expect("lock"));
     let ops = Ops::on(&s);
