@@ -12,7 +12,7 @@ use super::error::internal;
 use super::media::{json_body, scim_json};
 use super::AppState;
 use crate::auth::Principal;
-use crate::identity::{Directory, IfMatch, Rendered};
+use crate::identity::{Directory, IfMatch, Kind, Rendered};
 use crate::scim::output::etag;
 use crate::scim::projection::Projection;
 use crate::scim::{ScimError, ScimType};
@@ -365,58 +365,31 @@ fn dispatch(
     let condition = op.version.as_deref().map(IfMatch::parse);
     let none = Projection::default();
     let location = |endpoint: &str, id: &str| format!("{base_url}/{endpoint}/{id}");
-    let users = segments
-        .first()
-        .is_some_and(|s| s.eq_ignore_ascii_case("Users"));
-    let groups = segments
-        .first()
-        .is_some_and(|s| s.eq_ignore_ascii_case("Groups"));
-    let endpoint = if users { "Users" } else { "Groups" };
-    if !users && !groups {
-        return Err(ScimError::bad_request(
-            ScimType::InvalidPath,
-            format!("'{}' is not a /Users or /Groups path", op.path),
-        ));
-    }
+    let kind = match segments.first() {
+        Some(s) if s.eq_ignore_ascii_case("Users") => Kind::User,
+        Some(s) if s.eq_ignore_ascii_case("Groups") => Kind::Group,
+        _ => {
+            return Err(ScimError::bad_request(
+                ScimType::InvalidPath,
+                format!("'{}' is not a /Users or /Groups path", op.path),
+            ))
+        }
+    };
+    let endpoint = kind.endpoint();
     let result = match (op.method.as_str(), segments.get(1)) {
-        ("POST", None) => {
-            let body = data()?;
-            let r = if users {
-                directory.create_user(&body, &none, actor)
-            } else {
-                directory.create_group(&body, &none, actor)
-            };
-            r.map(|r| {
-                let id = r.body["id"].as_str().unwrap_or_default().to_string();
-                (201, Some(r), Some(location(endpoint, &id)))
-            })
-        }
-        ("PUT", Some(id)) => {
-            let body = data()?;
-            let r = if users {
-                directory.replace_user(id, &body, condition.as_ref(), &none, actor)
-            } else {
-                directory.replace_group(id, &body, condition.as_ref(), &none, actor)
-            };
-            r.map(|r| (200, Some(r), Some(location(endpoint, id))))
-        }
-        ("PATCH", Some(id)) => {
-            let body = data()?;
-            let r = if users {
-                directory.patch_user(id, &body, condition.as_ref(), &none, actor)
-            } else {
-                directory.patch_group(id, &body, condition.as_ref(), &none, actor)
-            };
-            r.map(|r| (200, Some(r), Some(location(endpoint, id))))
-        }
-        ("DELETE", Some(id)) => {
-            let r = if users {
-                directory.delete_user(id, condition.as_ref(), actor)
-            } else {
-                directory.delete_group(id, condition.as_ref(), actor)
-            };
-            r.map(|()| (204, None, Some(location(endpoint, id))))
-        }
+        ("POST", None) => directory.create(kind, &data()?, &none, actor).map(|r| {
+            let id = r.body["id"].as_str().unwrap_or_default().to_string();
+            (201, Some(r), Some(location(endpoint, &id)))
+        }),
+        ("PUT", Some(id)) => directory
+            .replace(kind, id, &data()?, condition.as_ref(), &none, actor)
+            .map(|r| (200, Some(r), Some(location(endpoint, id)))),
+        ("PATCH", Some(id)) => directory
+            .patch(kind, id, &data()?, condition.as_ref(), &none, actor)
+            .map(|r| (200, Some(r), Some(location(endpoint, id)))),
+        ("DELETE", Some(id)) => directory
+            .delete(kind, id, condition.as_ref(), actor)
+            .map(|()| (204, None, Some(location(endpoint, id)))),
         (method, _) => {
             return Err(ScimError::new(
                 405,

@@ -4,123 +4,34 @@ use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::internal;
 use super::media::{json_body, resource, scim_json};
 use super::search_request::SearchRequest;
 use super::AppState;
 use crate::auth::Principal;
-use crate::identity::{
-    precondition_strip_weak, Directory, IdentityError, IfMatch, Page, Query, Rendered,
-};
+use crate::identity::{precondition_strip_weak, Directory, IdentityError, IfMatch, Kind, Page};
 use crate::scim::list::{cursor_list_response, list_response, Paging};
 use crate::scim::output::etag;
 use crate::scim::projection::Projection;
 use crate::scim::ScimError;
 
-/// The identity operations behind one resource endpoint.
+/// An endpoint: the resource type it serves.
 pub trait Endpoint: 'static {
-    /// Creates are the bulk of a provisioning burst, so each resource type chooses how its
-    /// create waits for the store.
-    async fn create(
-        state: web::Data<AppState>,
-        body: Map<String, Value>,
-        p: Projection,
-        actor: String,
-    ) -> Result<Rendered, ScimError>;
-    fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError>;
-    fn replace(
-        d: &Directory,
-        id: &str,
-        body: &Map<String, Value>,
-        c: Option<&IfMatch>,
-        p: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError>;
-    fn patch(
-        d: &Directory,
-        id: &str,
-        body: &Map<String, Value>,
-        c: Option<&IfMatch>,
-        p: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError>;
-    fn delete(
-        d: &Directory,
-        id: &str,
-        c: Option<&IfMatch>,
-        actor: &str,
-    ) -> Result<(), IdentityError>;
-    fn search(d: &Directory, query: &Query) -> Result<Page, IdentityError>;
+    const KIND: Kind;
 }
 
 pub struct Users;
 pub struct Groups;
 
-/// Binds an endpoint to the identity service's methods for its resource type; `create` is
-/// the async block given.
-macro_rules! endpoint {
-    ($endpoint:ident: |$state:ident, $body:ident, $p:ident, $actor:ident| $create:expr,
-     $get:ident, $replace:ident, $patch:ident, $delete:ident, $search:ident) => {
-        impl Endpoint for $endpoint {
-            async fn create(
-                $state: web::Data<AppState>,
-                $body: Map<String, Value>,
-                $p: Projection,
-                $actor: String,
-            ) -> Result<Rendered, ScimError> {
-                $create
-            }
-            fn get(d: &Directory, id: &str, p: &Projection) -> Result<Rendered, IdentityError> {
-                d.$get(id, p)
-            }
-            fn replace(
-                d: &Directory,
-                id: &str,
-                body: &Map<String, Value>,
-                c: Option<&IfMatch>,
-                p: &Projection,
-                actor: &str,
-            ) -> Result<Rendered, IdentityError> {
-                d.$replace(id, body, c, p, actor)
-            }
-            fn patch(
-                d: &Directory,
-                id: &str,
-                body: &Map<String, Value>,
-                c: Option<&IfMatch>,
-                p: &Projection,
-                actor: &str,
-            ) -> Result<Rendered, IdentityError> {
-                d.$patch(id, body, c, p, actor)
-            }
-            fn delete(
-                d: &Directory,
-                id: &str,
-                c: Option<&IfMatch>,
-                actor: &str,
-            ) -> Result<(), IdentityError> {
-                d.$delete(id, c, actor)
-            }
-            fn search(d: &Directory, query: &Query) -> Result<Page, IdentityError> {
-                d.$search(query)
-            }
-        }
-    };
+impl Endpoint for Users {
+    const KIND: Kind = Kind::User;
 }
 
-// A user create is checked on the handler's thread and awaits the group-commit writer; a
-// group create runs on the blocking pool like every other write.
-endpoint!(Users: |state, body, p, actor| {
-        let created = state.directory.create_user_async(&body, &p, &actor).await;
-        created.map_err(ScimError::from)
-    },
-    get_user, replace_user, patch_user, delete_user, search_users);
-endpoint!(Groups: |state, body, p, actor| {
-        blocking(&state, move |d| d.create_group(&body, &p, &actor)).await
-    },
-    get_group, replace_group, patch_group, delete_group, search_groups);
+impl Endpoint for Groups {
+    const KIND: Kind = Kind::Group;
+}
 
 /// Runs blocking identity work on the blocking pool.
 async fn blocking<T: Send + 'static>(
@@ -149,7 +60,10 @@ pub async fn create<E: Endpoint>(
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
     let projection = projection_param(&req)?;
-    let rendered = E::create(state, body, projection, principal.actor).await?;
+    let rendered = state
+        .directory
+        .create_async(E::KIND, body, projection, principal.actor)
+        .await?;
     Ok(resource(StatusCode::CREATED, &rendered))
 }
 
@@ -160,7 +74,7 @@ pub async fn get<E: Endpoint>(
 ) -> Result<HttpResponse, ScimError> {
     let id = resource_id(id)?;
     let projection = projection_param(&req)?;
-    let rendered = blocking(&state, move |d| E::get(d, &id, &projection)).await?;
+    let rendered = blocking(&state, move |d| d.get(E::KIND, &id, &projection)).await?;
     let current = etag(rendered.version);
     let not_modified = req
         .headers()
@@ -191,8 +105,8 @@ pub async fn replace<E: Endpoint>(
     let projection = projection_param(&req)?;
     let id = resource_id(id)?;
     let rendered = blocking(&state, move |d| {
-        E::replace(
-            d,
+        d.replace(
+            E::KIND,
             &id,
             &body,
             condition.as_ref(),
@@ -216,8 +130,8 @@ pub async fn patch<E: Endpoint>(
     let projection = projection_param(&req)?;
     let id = resource_id(id)?;
     let rendered = blocking(&state, move |d| {
-        E::patch(
-            d,
+        d.patch(
+            E::KIND,
             &id,
             &body,
             condition.as_ref(),
@@ -245,7 +159,7 @@ pub async fn delete<E: Endpoint>(
     let condition = if_match(&req);
     let id = resource_id(id)?;
     blocking(&state, move |d| {
-        E::delete(d, &id, condition.as_ref(), &principal.actor)
+        d.delete(E::KIND, &id, condition.as_ref(), &principal.actor)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -259,7 +173,7 @@ pub async fn list<E: Endpoint>(
     let request = SearchRequest::from_params(&params);
     let (query, paging) = request.into_query(&state.settings)?;
     let cursor_paged = query.cursor.is_some();
-    let page = blocking(&state, move |d| E::search(d, &query)).await?;
+    let page = blocking(&state, move |d| d.search(E::KIND, &query)).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_body(cursor_paged, paging, page),
@@ -275,7 +189,7 @@ pub async fn search<E: Endpoint>(
     let body = json_body(&req, &body)?;
     let (query, paging) = SearchRequest::from_body(&body)?.into_query(&state.settings)?;
     let cursor_paged = query.cursor.is_some();
-    let page = blocking(&state, move |d| E::search(d, &query)).await?;
+    let page = blocking(&state, move |d| d.search(E::KIND, &query)).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_body(cursor_paged, paging, page),

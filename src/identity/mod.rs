@@ -6,6 +6,7 @@ mod error;
 mod groups;
 mod passwords;
 mod precondition;
+mod resources;
 mod search;
 mod search_all;
 mod users;
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 
 pub use error::IdentityError;
 pub use precondition::{strip_weak as precondition_strip_weak, IfMatch};
+pub use resources::Kind;
 pub use search::Query;
 
 use crate::scim::output::Meta;
