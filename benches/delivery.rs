@@ -168,7 +168,8 @@ fn engine_run(total: usize, clients: usize) -> (f64, (Server, Server, Config, Di
     .expect("plan")
         > 0
     {}
-    let engine = scimgate::app::engine(&config, directory.clone())
+    let context = scimgate::provisioning::Context::new(directory.clone(), source.db.clone());
+    let engine = scimgate::app::engine(&config, context)
         .expect("engine")
         .expect("targets");
     let db = source.db.clone();
@@ -245,7 +246,8 @@ fn main() {
     };
 
     // Idle latency: one inbound write at a time, until its order is executed.
-    let engine = scimgate::app::engine(&config, directory)
+    let context = scimgate::provisioning::Context::new(directory, source.db.clone());
+    let engine = scimgate::app::engine(&config, context)
         .expect("engine")
         .expect("targets");
     let client = Client::new();

@@ -120,7 +120,8 @@ fn main() {
         .expect("plan")
         > 0
     {}
-    let engine = scimgate::app::engine(&config, source)
+    let context = scimgate::provisioning::Context::new(source, db.clone());
+    let engine = scimgate::app::engine(&config, context)
         .expect("engine")
         .expect("targets");
     println!("{total} orders queued; delivering");

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use scimgate::auth::api_token;
 use scimgate::config::Config;
 use scimgate::identity::Directory;
-use scimgate::provisioning::Target;
+use scimgate::provisioning::{Context, Target};
 use scimgate::reconcile::aggregate;
 use scimgate::reconcile::full_sync::{self, SyncOptions, SyncReport};
 use scimgate::scim::projection::Projection;
@@ -73,7 +73,7 @@ fn memory_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn sync(directory: &Directory, target: TargetConfig) -> SyncReport {
+fn sync(directory: &Context, target: TargetConfig) -> SyncReport {
     let target = Arc::new(Target::from_config(&target).expect("target"));
     let options = SyncOptions {
         dry_run: false,
@@ -124,7 +124,7 @@ fn plain_search_ms(directory: &Slapd) -> u64 {
 }
 
 /// One aggregation of the target on its own, as `scimgate aggregate` runs it.
-fn aggregate_ms(directory: &Directory, target: TargetConfig) -> u64 {
+fn aggregate_ms(directory: &Context, target: TargetConfig) -> u64 {
     let target = Arc::new(Target::from_config(&target).expect("target"));
     let id = sync_runs::start(
         directory.db(),
@@ -172,7 +172,7 @@ fn scim_target(ids: &[String]) -> (String, String, tempfile::TempDir) {
     };
     let db = Db::open(&config.database_url, 4).expect("open");
     let token = api_token::issue(&db, "bench").expect("token");
-    let held = Directory::new(db, "http://localhost/scim/v2");
+    let held = Context::new(Directory::new(db.clone(), "http://localhost/scim/v2"), db);
     for (i, id) in ids.iter().enumerate() {
         let mut body = user(i);
         body.insert("externalId".into(), Value::from(id.as_str()));
@@ -205,7 +205,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}", dir.path().join("source.db").display());
     let db = Db::open(&database_url, 4).expect("open");
-    let source = Directory::new(db, "http://localhost/scim/v2");
+    let source = Context::new(Directory::new(db.clone(), "http://localhost/scim/v2"), db);
     let clock = Instant::now();
     let ids: Vec<String> = (0..total)
         .map(|i| {

@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{self, AppState, Settings};
 use crate::identity::Directory;
-use crate::provisioning::{Engine, EngineHandle, Target};
+use crate::provisioning::{Context, Engine, EngineHandle, Target};
 use crate::scim::discovery::{BulkLimits, Capabilities};
 use std::sync::Arc;
 
@@ -50,7 +50,7 @@ pub fn bulk_limits(config: &Config) -> BulkLimits {
 
 /// The provisioning engine for the config file's targets and those created through the admin
 /// API, or `None` when the workers are disabled.
-pub fn engine(config: &Config, directory: Directory) -> Result<Option<Engine>, StartError> {
+pub fn engine(config: &Config, directory: Context) -> Result<Option<Engine>, StartError> {
     check_reconcile_settings(config)?;
     if !config.worker.enabled {
         return Ok(None);
@@ -88,10 +88,11 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
     })?;
     let base_url = config.base_url_for(bound);
     let directory = Directory::new(db.clone(), &base_url);
-    let workers = engine(config, directory.clone())?.map(Engine::spawn);
+    let context = Context::new(directory.clone(), db.clone());
+    let workers = engine(config, context.clone())?.map(Engine::spawn);
     let state = AppState {
         directory,
-        authenticator: Authenticator::new(db, &config.auth)?,
+        authenticator: Authenticator::new(db.clone(), &config.auth)?,
         settings: Settings {
             base_url,
             default_page_size: config.default_page_size,
@@ -103,8 +104,8 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
         },
     };
     let admin = crate::admin::AdminState {
-        db: state.directory.db().clone(),
-        directory: state.directory.clone(),
+        db: db.clone(),
+        directory: context,
         targets: config.targets.clone(),
     };
     let (server, addr) =

@@ -112,8 +112,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .base_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}/scim/v2", config.listen));
-            let directory = scimgate::identity::Directory::new(db, &base_url);
-            let Some(engine) = scimgate::app::engine(&config, directory)? else {
+            let directory = scimgate::identity::Directory::new(db.clone(), &base_url);
+            let context = scimgate::provisioning::Context::new(directory, db);
+            let Some(engine) = scimgate::app::engine(&config, context)? else {
                 return Err(
                     "the workers are disabled (worker.enabled = false): nothing to do".into(),
                 );

@@ -26,8 +26,9 @@ pub use error::AdminError;
 /// What the admin handlers read.
 pub struct AdminState {
     pub db: Db,
-    /// The identities, for what reads or plans them (provision on demand, full sync).
-    pub directory: crate::identity::Directory,
+    /// The identities with the provisioning store, for what reads or plans them (provision
+    /// on demand, full sync).
+    pub directory: crate::provisioning::Context,
     /// The config file's targets (read-only here); the others are in the database.
     pub targets: Vec<TargetConfig>,
 }

@@ -149,7 +149,7 @@ pub fn serve(
 /// takes the instance out until it is back). `/healthz` only says the process is alive.
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let directory = state.directory.clone();
-    match web::block(move || directory.db().ready()).await {
+    match web::block(move || directory.ready()).await {
         Ok(Ok(())) => HttpResponse::Ok().body("ready"),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");

@@ -55,8 +55,9 @@ impl Directory {
         }
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// Whether the store answers now (`/readyz`).
+    pub fn ready(&self) -> Result<(), IdentityError> {
+        Ok(self.db.ready()?)
     }
 
     fn location(&self, endpoint: &str, id: &str) -> String {

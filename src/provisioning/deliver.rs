@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
+use super::Context;
 use crate::connectors::{ConnectorError, Delivered, ObjectKind};
-use crate::identity::Directory;
 use crate::storage::orders::Order;
 
 use super::blocking::blocking;
@@ -51,7 +51,7 @@ impl DeliveryLog {
 /// Delivers one order, then reads the object back to verify it. `Ok` means the target now
 /// reflects the resource (or nothing was due).
 pub async fn deliver(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     order: &Order,
     snapshot: Snapshot,
@@ -108,7 +108,7 @@ pub async fn deliver(
 
 /// What the order comes to on the target, from the resource, its scope and its link.
 pub async fn action_for(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     order: &Order,
     snapshot: &Snapshot,
@@ -126,7 +126,7 @@ pub async fn action_for(
 
 /// Carries out the decided action; returns the call's result and the object sent, if any.
 async fn apply(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     order: &Order,
     snapshot: Snapshot,
@@ -190,7 +190,7 @@ async fn apply(
 /// Whether the resource is (still) in the target's scope: it exists and, for a user, matches
 /// `users_filter`. An orphan account's order has no resource: never in scope.
 pub async fn in_scope(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     order: &Order,
     snapshot: &Snapshot,

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 
+use super::Context;
 use crate::connectors::{BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink};
-use crate::identity::Directory;
 use crate::storage::orders::Order;
 use crate::storage::work_items::{self, NewWorkItem};
 
@@ -17,7 +17,7 @@ use super::Target;
 
 /// Opens the order's work item (or finds the one it has); the order then waits for a person.
 pub async fn hand_over(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     order: &Order,
     snapshot: Snapshot,
@@ -48,7 +48,7 @@ fn retryable(message: String) -> ConnectorError {
 
 /// The work item the order calls for; `None` when nothing is due.
 async fn work_for(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     order: &Order,
     snapshot: Snapshot,

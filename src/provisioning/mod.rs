@@ -8,6 +8,7 @@
 
 pub mod backoff;
 mod blocking;
+mod context;
 pub mod decide;
 pub mod deliver;
 pub mod finish;
@@ -25,5 +26,6 @@ pub mod snapshot;
 pub mod target;
 pub mod worker;
 
+pub use context::Context;
 pub use target::Target;
 pub use worker::{Engine, EngineHandle};

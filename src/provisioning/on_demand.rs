@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use super::Context;
 use crate::connectors::{
     AttributeDrift, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink,
 };
-use crate::identity::Directory;
 use crate::storage::orders::{self, Order, OrderState};
 
 use super::deliver;
@@ -229,12 +229,7 @@ impl Connector for Traced {
 
 /// Runs `order` (started by [`crate::storage::on_demand::start`] under `owner`'s lease) on
 /// `target` now, records its outcome like a worker would, and returns the trace.
-pub async fn run(
-    directory: &Directory,
-    mut target: Target,
-    order: Order,
-    owner: &str,
-) -> Vec<Value> {
+pub async fn run(directory: &Context, mut target: Target, order: Order, owner: &str) -> Vec<Value> {
     let trace = Arc::new(Trace::default());
     let secrets = target.mapping.secret_targets().to_vec();
     let started_at = directory.db().clock().now_micros();

@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
+use super::Context;
 use crate::connectors::ConnectorError;
-use crate::identity::Directory;
 use crate::scim::filter::Filter;
 use crate::storage::orders::Order;
 
@@ -27,7 +27,7 @@ pub struct Facts<'a> {
 
 /// Why the order must wait for approval, naming the rule; `None` when it may go out.
 pub async fn held_reason(
-    directory: &Directory,
+    directory: &Context,
     target: &str,
     rules: &ReviewRules,
     filter: Option<&Filter>,

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::blocking::blocking;
+use super::Context;
 use super::Target;
 use crate::connectors::{ConnectorError, ObjectKind};
-use crate::identity::{Directory, IdentityError};
+use crate::identity::IdentityError;
 use crate::scim::projection::Projection;
 use crate::storage::identity_links;
 use crate::storage::orders::{Operation, Order};
@@ -25,7 +26,7 @@ pub struct Snapshot {
 /// of several per order). Reading before delivering is safe: a change made meanwhile has an
 /// order of its own, delivered after this one.
 pub async fn snapshots(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     orders: &[Order],
 ) -> Result<HashMap<i64, Snapshot>, ConnectorError> {

@@ -9,9 +9,9 @@ use futures_util::future::{join_all, BoxFuture};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 
+use super::Context;
 use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
-use crate::identity::Directory;
 use crate::storage::orders::{self, AttemptRecord, Finish, Order};
 use crate::storage::{Backend, Db};
 
@@ -31,7 +31,7 @@ const RECORD_BATCH: usize = 64;
 /// The provisioning engine of one process.
 #[derive(Clone)]
 pub struct Engine {
-    directory: Directory,
+    directory: Context,
     quarantine: Arc<QuarantineBoard>,
     /// Per-target token buckets for `max_orders_per_second`.
     buckets: Arc<std::sync::Mutex<std::collections::HashMap<String, Bucket>>>,
@@ -46,10 +46,10 @@ pub struct Engine {
 }
 
 /// Work done at the start of every round, given the targets served.
-pub type RoundHook = Arc<dyn Fn(&Directory, &[Arc<Target>]) + Send + Sync>;
+pub type RoundHook = Arc<dyn Fn(&Context, &[Arc<Target>]) + Send + Sync>;
 
 impl Engine {
-    pub fn new(directory: Directory, targets: Vec<Arc<Target>>, config: WorkerConfig) -> Engine {
+    pub fn new(directory: Context, targets: Vec<Arc<Target>>, config: WorkerConfig) -> Engine {
         // `instance/run`: a restarted instance knows its previous runs' leases by the prefix.
         let owner = match &config.instance {
             Some(instance) => format!("{instance}/{}", uuid::Uuid::new_v4()),

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::correlation::{Correlator, IdentityIndex, Rule};
 use super::error::{blocking, ReconcileError};
 use crate::connectors::{ObjectKind, RemoteObject};
-use crate::identity::Directory;
+use crate::provisioning::Context;
 use crate::provisioning::Target;
 use crate::storage::accounts::{self, situation, SeenAccount};
 use crate::storage::identity_links;
@@ -85,7 +85,7 @@ pub fn group_rules(config: &TargetConfig) -> Vec<Rule> {
 
 /// Aggregates every kind the target provisions, as part of run `run_id`.
 pub async fn aggregate(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     run_id: i64,
 ) -> Result<AggregationReport, ReconcileError> {
@@ -114,7 +114,7 @@ struct Known {
 }
 
 async fn known(
-    directory: &Directory,
+    directory: &Context,
     target: &str,
     kind: ObjectKind,
     rules: Vec<Rule>,
@@ -141,7 +141,7 @@ async fn known(
 
 /// Every identity of the kind indexed by the rules' values.
 fn index_identities(
-    directory: &Directory,
+    directory: &Context,
     kind: ObjectKind,
     rules: Vec<Rule>,
 ) -> Result<IdentityIndex, ReconcileError> {
@@ -174,14 +174,14 @@ fn index_identities(
 /// target's first pages arrive), or else only once an account turns up that no link
 /// explains, so a target whose accounts are all linked never pays for it.
 struct PendingIndex {
-    directory: Directory,
+    directory: Context,
     kind: ObjectKind,
     rules: Vec<Rule>,
     early: Option<tokio::task::JoinHandle<Result<IdentityIndex, ReconcileError>>>,
 }
 
 impl PendingIndex {
-    fn new(directory: &Directory, kind: ObjectKind, rules: Vec<Rule>, now: bool) -> Self {
+    fn new(directory: &Context, kind: ObjectKind, rules: Vec<Rule>, now: bool) -> Self {
         let early = now.then(|| {
             let (directory, rules) = (directory.clone(), rules.clone());
             tokio::task::spawn_blocking(move || index_identities(&directory, kind, rules))
@@ -213,7 +213,7 @@ impl PendingIndex {
 }
 
 async fn aggregate_kind(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     kind: ObjectKind,
     rules: Vec<Rule>,
@@ -423,7 +423,7 @@ fn fingerprint(attributes: &str) -> i64 {
 /// Runs aggregation `id` (a run started with kind `aggregate`) on its own and records how it
 /// ended.
 pub async fn run(
-    directory: &Directory,
+    directory: &Context,
     target: &Target,
     id: i64,
 ) -> Result<AggregationReport, ReconcileError> {

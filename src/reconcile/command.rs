@@ -9,6 +9,7 @@ use super::full_sync::{self, SyncOptions};
 use super::{aggregate, ReconcileError};
 use crate::config::Config;
 use crate::identity::Directory;
+use crate::provisioning::Context;
 use crate::provisioning::Target;
 use crate::storage::{sync_runs, Db};
 use crate::targets::lookup::{self, LookupError};
@@ -29,13 +30,13 @@ fn target(config: &Config, db: &Db, name: &str) -> Result<Arc<Target>, Reconcile
         .map_err(|e| ReconcileError::Config(e.to_string()))
 }
 
-fn directory(config: &Config) -> Result<Directory, ReconcileError> {
+fn directory(config: &Config) -> Result<Context, ReconcileError> {
     let db = config.open_database(config.pool_size)?;
     let base_url = config
         .base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}/scim/v2", config.listen));
-    Ok(Directory::new(db, &base_url))
+    Ok(Context::new(Directory::new(db.clone(), &base_url), db))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ReconcileError> {

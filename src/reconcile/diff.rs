@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use super::aggregate::resource_type;
 use super::error::ReconcileError;
 use crate::connectors::{AttributeDrift, ObjectKind};
-use crate::identity::Directory;
 use crate::provisioning::group_members::group_object;
+use crate::provisioning::Context;
 use crate::provisioning::Target;
 use crate::storage::accounts::{self, situation, Account, AccountFilter};
 use crate::storage::corrections::Correction;
@@ -178,7 +178,7 @@ impl Comparison<'_> {
 }
 
 /// Computes the corrective plan for the target from its last aggregation.
-pub fn plan(directory: &Directory, target: &Target) -> Result<Plan, ReconcileError> {
+pub fn plan(directory: &Context, target: &Target) -> Result<Plan, ReconcileError> {
     let config = &target.config;
     let name = config.name.as_str();
     let policy = config
@@ -213,7 +213,7 @@ pub fn plan(directory: &Directory, target: &Target) -> Result<Plan, ReconcileErr
 }
 
 fn users(
-    directory: &Directory,
+    directory: &Context,
     cmp: &mut Comparison<'_>,
     links: &HashMap<String, String>,
     scope: Option<&HashSet<String>>,
@@ -322,7 +322,7 @@ fn users(
 }
 
 fn groups(
-    directory: &Directory,
+    directory: &Context,
     cmp: &mut Comparison<'_>,
     user_links: &HashMap<String, String>,
     group_links: &HashMap<String, String>,

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::aggregate::{self, AggregationReport};
 use super::diff::{self, Plan};
 use super::error::{blocking, ReconcileError};
-use crate::identity::Directory;
+use crate::provisioning::Context;
 use crate::provisioning::Target;
 use crate::storage::orders::Hold;
 use crate::storage::sync_runs::{self, NewFinding};
@@ -67,7 +67,7 @@ pub fn start(db: &Db, target: &str, options: SyncOptions<'_>) -> Result<i64, Rec
 
 /// Runs full sync `id` (from [`start`]) and records how it ended.
 pub async fn run(
-    directory: &Directory,
+    directory: &Context,
     target: &Arc<Target>,
     id: i64,
     options: SyncOptions<'_>,
@@ -86,7 +86,7 @@ pub async fn run(
 }
 
 async fn locked(
-    directory: &Directory,
+    directory: &Context,
     target: &Arc<Target>,
     id: i64,
     options: SyncOptions<'_>,
@@ -130,7 +130,7 @@ async fn locked(
 }
 
 async fn synchronise(
-    directory: &Directory,
+    directory: &Context,
     target: &Arc<Target>,
     id: i64,
     options: SyncOptions<'_>,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::full_sync::{self, SyncOptions};
-use crate::identity::Directory;
+use crate::provisioning::Context;
 use crate::provisioning::Target;
 use crate::storage::{sync_runs, target_locks, Micros};
 
@@ -82,7 +82,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Starts the syncs that are due among `targets`, at most every few seconds.
-    pub fn tick(&self, directory: &Directory, targets: &[Arc<Target>]) {
+    pub fn tick(&self, directory: &Context, targets: &[Arc<Target>]) {
         {
             let Ok(mut last) = self.last_check.lock() else {
                 return;
@@ -107,7 +107,7 @@ impl Scheduler {
         }
     }
 
-    fn start_if_due(&self, directory: &Directory, target: Arc<Target>, schedule: Schedule) {
+    fn start_if_due(&self, directory: &Context, target: Arc<Target>, schedule: Schedule) {
         let name = target.config.name.clone();
         {
             let Ok(mut running) = self.running.lock() else {

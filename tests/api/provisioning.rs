@@ -230,7 +230,8 @@ fn manual(s: &TestServer, targets: Vec<TargetConfig>) -> scimgate::provisioning:
     };
     config.worker.lease_seconds = 1;
     let directory = scimgate::identity::Directory::new(s.db.clone(), &s.base);
-    scimgate::app::engine(&config, directory)
+    let context = scimgate::provisioning::Context::new(directory, s.db.clone());
+    scimgate::app::engine(&config, context)
         .expect("engine")
         .expect("targets configured")
 }
