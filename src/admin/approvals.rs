@@ -9,8 +9,7 @@ use serde_json::json;
 use super::orders::order_json;
 use super::{blocking, AdminError, AdminState};
 use crate::auth::Principal;
-use crate::storage::orders::Action;
-use crate::storage::orders::{self as approvals, Decision, HeldQuery, Operation};
+use crate::provisioning::operator::{self, Action, Decision, HeldQuery, Operation};
 
 /// The body of a decision on one order.
 #[derive(Debug, Default, Deserialize)]
@@ -64,7 +63,7 @@ async fn decide_one(
         comment: body.comment,
     };
     let db = state.db.clone();
-    match blocking(move || Ok(approvals::decide(&db, id, &decision)?)).await? {
+    match blocking(move || Ok(operator::decide(&db, id, &decision)?)).await? {
         Action::Done(order) => Ok(HttpResponse::Ok().json(order_json(&order))),
         Action::NotFound => Err(AdminError::NotFound(format!("no order {id}"))),
         Action::Refused(why) => Err(AdminError::Conflict(why)),
@@ -129,7 +128,7 @@ async fn decide_all(
         comment: body.comment,
     };
     let db = state.db.clone();
-    let count = blocking(move || Ok(approvals::decide_matching(&db, &query, &decision)?)).await?;
+    let count = blocking(move || Ok(operator::decide_matching(&db, &query, &decision)?)).await?;
     let verdict = if approve { "approved" } else { "declined" };
     Ok(HttpResponse::Ok().json(json!({ verdict: count })))
 }

@@ -9,10 +9,9 @@ use super::orders::order_json;
 use super::targets::{find, not_found};
 use super::{blocking, AdminError, AdminState};
 use crate::identity::IdentityError;
+use crate::provisioning::operator::{self, Started};
 use crate::provisioning::{on_demand, Target};
 use crate::scim::projection::Projection;
-use crate::storage::on_demand::{self as runs, Started};
-use crate::storage::orders;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -34,12 +33,7 @@ pub async fn run(
         ))
     })?;
     let (state2, name) = (state.clone(), body.target.clone());
-    let known = blocking(move || {
-        let db = state2.db.clone();
-        db.read(|c| find(&state2, c, &name))?
-            .ok_or_else(|| not_found(&name))
-    })
-    .await?;
+    let known = blocking(move || find(&state2, &name)?.ok_or_else(|| not_found(&name))).await?;
     let config = known.config;
     if !config.enabled {
         return Err(AdminError::Conflict(format!(
@@ -74,7 +68,7 @@ pub async fn run(
         owner.clone(),
     );
     let order = match blocking(move || {
-        Ok(runs::start(
+        Ok(operator::start_on_demand(
             &db,
             &name,
             &user_id,
@@ -102,7 +96,7 @@ pub async fn run(
     let trace = on_demand::run(&state.directory, target, order, &owner).await;
     let db = state.db.clone();
     let order = blocking(move || {
-        db.read(|c| orders::find(c, id))?
+        operator::order(&db, id)?
             .ok_or_else(|| AdminError::Internal(format!("order {id} vanished")))
     })
     .await?;

@@ -4,7 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{blocking, query, time, AdminError, AdminState};
-use crate::storage::orders::{self, Action, Attempt, Order, OrderFilter, OrderState, Transition};
+use crate::provisioning::operator::{
+    self, Action, Attempt, Order, OrderFilter, OrderState, Transition,
+};
 
 pub fn order_json(o: &Order) -> Value {
     json!({
@@ -84,7 +86,7 @@ pub async fn list(
     }
     let db = state.db.clone();
     let limit = filter.limit;
-    let found = blocking(move || Ok(db.read(|c| orders::list(c, &filter))?)).await?;
+    let found = blocking(move || Ok(operator::orders(&db, &filter)?)).await?;
     let next = (found.len() as i64 == limit)
         .then(|| found.last().map(|o| o.id))
         .flatten();
@@ -106,21 +108,14 @@ pub async fn get(
 ) -> Result<HttpResponse, AdminError> {
     let id = order_id(&id)?;
     let db = state.db.clone();
-    let (order, attempts, transitions) = blocking(move || {
-        db.read(|c| {
-            let order = orders::find(c, id)?
-                .ok_or_else(|| AdminError::NotFound(format!("no order {id}")))?;
-            Ok((
-                order,
-                orders::attempts_of(c, id)?,
-                orders::transitions_of(c, id)?,
-            ))
-        })
+    let detail = blocking(move || {
+        operator::order_detail(&db, id)?
+            .ok_or_else(|| AdminError::NotFound(format!("no order {id}")))
     })
     .await?;
-    let mut body = order_json(&order);
-    body["attemptLog"] = attempts.iter().map(attempt_json).collect();
-    body["transitions"] = transitions.iter().map(transition_json).collect();
+    let mut body = order_json(&detail.order);
+    body["attemptLog"] = detail.attempts.iter().map(attempt_json).collect();
+    body["transitions"] = detail.transitions.iter().map(transition_json).collect();
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -143,7 +138,7 @@ pub async fn retry(
     state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    act(state, &id, orders::retry).await
+    act(state, &id, operator::retry).await
 }
 
 /// `POST /admin/orders/{id}/cancel`: an undelivered order becomes `Inactive`.
@@ -151,7 +146,7 @@ pub async fn cancel(
     state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    act(state, &id, orders::cancel).await
+    act(state, &id, operator::cancel).await
 }
 
 /// `GET /admin/resources/{type}/{id}/orders`: where one user or group stands on every target.
@@ -166,7 +161,7 @@ pub async fn of_resource(
         _ => return Err(AdminError::NotFound(format!("no resource type {kind:?}"))),
     };
     let db = state.db.clone();
-    let found = blocking(move || Ok(db.read(|c| orders::of_resource(c, kind, &id))?)).await?;
+    let found = blocking(move || Ok(operator::orders_of(&db, kind, &id)?)).await?;
     Ok(
         HttpResponse::Ok()
             .json(json!({"orders": found.iter().map(order_json).collect::<Vec<_>>()})),

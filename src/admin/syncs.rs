@@ -13,9 +13,7 @@ use super::{blocking, time, AdminError, AdminState};
 use crate::provisioning::Target;
 use crate::reconcile::aggregate;
 use crate::reconcile::full_sync::{self, SyncOptions};
-use crate::storage::accounts::{self, situation, Account, AccountFilter};
-use crate::storage::sync_runs::{self, Finding, SyncRun};
-use crate::storage::target_locks;
+use crate::reconcile::runs::{self, situation, Account, AccountFilter, Finding, SyncRun};
 
 fn flag(params: &[(String, String)], name: &str) -> Result<bool, AdminError> {
     match params
@@ -46,12 +44,7 @@ fn count(params: &[(String, String)], default: i64) -> Result<i64, AdminError> {
 /// The named target, built for use (its connector ready).
 async fn target(state: &web::Data<AdminState>, name: &str) -> Result<Arc<Target>, AdminError> {
     let (state2, n) = (state.clone(), name.to_string());
-    let known = blocking(move || {
-        let db = state2.db.clone();
-        db.read(|c| find(&state2, c, &n))?
-            .ok_or_else(|| not_found(&n))
-    })
-    .await?;
+    let known = blocking(move || find(&state2, &n)?.ok_or_else(|| not_found(&n))).await?;
     Target::from_config(&known.config)
         .map(Arc::new)
         .map_err(|e| AdminError::Conflict(format!("the target cannot be used: {e}")))
@@ -118,7 +111,7 @@ pub async fn aggregate(
     let target = target(&state, &name).await?;
     let db = state.db.clone();
     let n = name.clone();
-    let id = blocking(move || Ok(sync_runs::start(&db, &n, "aggregate", false, "admin")?)).await?;
+    let id = blocking(move || Ok(runs::start_aggregation(&db, &n, "admin")?)).await?;
     let directory = state.directory.clone();
     actix_web::rt::spawn(async move {
         if let Err(error) = aggregate::run(&directory, &target, id).await {
@@ -139,7 +132,7 @@ pub async fn sync(
     let db = state.db.clone();
     let n = name.clone();
     let id = blocking(move || {
-        if let Some(lock) = db.read(|c| target_locks::held(c, &n, db.clock().now_micros()))? {
+        if let Some(lock) = runs::lock_of(&db, &n)? {
             return Err(AdminError::Conflict(format!(
                 "a full sync of {n} is already running (run {})",
                 lock.sync_id.unwrap_or_default()
@@ -173,15 +166,13 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     let limit = count(&params(&req)?, 50)?;
     let (state2, n) = (state.clone(), name.into_inner());
-    let runs = blocking(move || {
+    let found = blocking(move || {
         let db = state2.db.clone();
-        db.read(|c| {
-            find(&state2, c, &n)?.ok_or_else(|| not_found(&n))?;
-            Ok(sync_runs::of_target(c, &n, limit)?)
-        })
+        find(&state2, &n)?.ok_or_else(|| not_found(&n))?;
+        Ok(runs::runs_of(&db, &n, limit)?)
     })
     .await?;
-    let listed: Vec<Value> = runs.iter().map(run_json).collect();
+    let listed: Vec<Value> = found.iter().map(run_json).collect();
     Ok(HttpResponse::Ok().json(json!({"Resources": listed})))
 }
 
@@ -200,12 +191,8 @@ pub async fn get(
     };
     let db = state.db.clone();
     let (run, findings) = blocking(move || {
-        db.read(|c| {
-            let run = sync_runs::find(c, id)?
-                .filter(|r| r.target == name)
-                .ok_or_else(|| AdminError::NotFound(format!("no run {id} of target {name:?}")))?;
-            Ok((run, sync_runs::findings(c, id, after, limit)?))
-        })
+        runs::run_with_findings(&db, &name, id, after, limit)?
+            .ok_or_else(|| AdminError::NotFound(format!("no run {id} of target {name:?}")))
     })
     .await?;
     let mut body = run_json(&run);
@@ -246,10 +233,8 @@ pub async fn accounts(
     let (state2, n) = (state.clone(), name.into_inner());
     let (found, counts) = blocking(move || {
         let db = state2.db.clone();
-        db.read(|c| {
-            find(&state2, c, &n)?.ok_or_else(|| not_found(&n))?;
-            Ok((accounts::page(c, &n, &filter)?, accounts::counts(c, &n)?))
-        })
+        find(&state2, &n)?.ok_or_else(|| not_found(&n))?;
+        Ok(runs::accounts_of(&db, &n, &filter)?)
     })
     .await?;
     let mut totals = serde_json::Map::new();

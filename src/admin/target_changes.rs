@@ -9,11 +9,11 @@ use serde_json::json;
 
 use super::target_input::{check, keep_secrets, parse, refuse_markers};
 use super::target_view::view;
-use super::targets::{not_found, stored_config};
+use super::targets::not_found;
 use super::{blocking, AdminError, AdminState};
-use crate::storage::secrets::SecretError;
-use crate::storage::targets::{self, StoredTarget};
 use crate::targets::lookup::{Known, Source};
+use crate::targets::store::StoredTarget;
+use crate::targets::store::{self, SaveError};
 use crate::targets::TargetConfig;
 
 fn read_only(state: &AdminState, name: &str) -> Result<(), AdminError> {
@@ -26,17 +26,12 @@ fn read_only(state: &AdminState, name: &str) -> Result<(), AdminError> {
 }
 
 /// The settings as stored: JSON, with the secrets sealed.
-fn as_json(state: &AdminState, config: &TargetConfig) -> Result<String, AdminError> {
-    let mut stored = config.clone();
-    let secrets = state.db.secrets();
-    stored
-        .auth
-        .map_secrets(|field, value| secrets.seal(value, &format!("{}/{field}", config.name)))
-        .map_err(|e| match e {
-            SecretError::NoKey => AdminError::BadRequest(e.to_string()),
-            other => AdminError::Internal(other.to_string()),
-        })?;
-    serde_json::to_string(&stored).map_err(|e| AdminError::Internal(e.to_string()))
+fn save_failed(error: SaveError) -> AdminError {
+    match error {
+        SaveError::NoKey(why) => AdminError::BadRequest(why),
+        SaveError::Unwritable(why) => AdminError::Internal(why),
+        SaveError::Store(e) => AdminError::from(e),
+    }
 }
 
 fn stored_view(config: TargetConfig, row: StoredTarget) -> serde_json::Value {
@@ -60,15 +55,12 @@ pub async fn create(
             "a target named {name:?} is declared in the config file"
         )));
     }
-    let text = as_json(&state, &config)?;
     let db = state.db.clone();
-    let n = name.clone();
-    // An error inside the transaction rolls it back, generation bump included.
+    let (n, stored) = (name.clone(), config.clone());
     let row = blocking(move || {
-        db.write(|tx| {
-            targets::insert(tx, &n, &text)?
-                .ok_or_else(|| AdminError::Conflict(format!("a target named {n:?} exists")))
-        })
+        store::create(&db, &stored)
+            .map_err(save_failed)?
+            .ok_or_else(|| AdminError::Conflict(format!("a target named {n:?} exists")))
     })
     .await?;
     Ok(HttpResponse::Created()
@@ -84,10 +76,9 @@ async fn current(
     read_only(state, name)?;
     let db = state.db.clone();
     let n = name.to_string();
-    let row = blocking(move || db.read(|c| Ok(targets::find(c, &n)?)))
+    blocking(move || store::find(&db, &n).map_err(save_failed))
         .await?
-        .ok_or_else(|| not_found(name))?;
-    Ok((stored_config(state.db.secrets(), &row)?, row))
+        .ok_or_else(|| not_found(name))
 }
 
 /// Writes `config` over the stored target if it is still at `version` (else 409: someone
@@ -97,19 +88,16 @@ async fn save(
     config: TargetConfig,
     version: i64,
 ) -> Result<HttpResponse, AdminError> {
-    let text = as_json(state, &config)?;
     let db = state.db.clone();
-    let name = config.name.clone();
+    let (name, stored) = (config.name.clone(), config.clone());
     let row = blocking(move || {
-        db.write(|tx| {
-            let Some(row) = targets::update(tx, &name, version, &text)? else {
-                return Err(AdminError::Conflict(format!(
+        store::change(&db, &stored, version)
+            .map_err(save_failed)?
+            .ok_or_else(|| {
+                AdminError::Conflict(format!(
                     "target {name:?} changed or was deleted meanwhile; read it again"
-                )));
-            };
-            targets::forget_health(tx, &name)?;
-            Ok(row)
-        })
+                ))
+            })
     })
     .await?;
     Ok(HttpResponse::Ok().json(stored_view(config, row)))
@@ -177,8 +165,7 @@ pub async fn delete(
     let db = state.db.clone();
     let n = name.clone();
     let inactivated =
-        blocking(move || db.write(|tx| targets::delete(tx, &n)?.ok_or_else(|| not_found(&n))))
-            .await?;
+        blocking(move || store::delete(&db, &n)?.ok_or_else(|| not_found(&n))).await?;
     Ok(HttpResponse::Ok().json(json!({
         "name": name,
         "deleted": true,

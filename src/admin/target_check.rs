@@ -18,12 +18,7 @@ pub async fn test(
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
     let n = name.clone();
-    let known = blocking(move || {
-        let db = state.db.clone();
-        db.read(|c| find(&state, c, &n))?
-            .ok_or_else(|| not_found(&n))
-    })
-    .await?;
+    let known = blocking(move || find(&state, &n)?.ok_or_else(|| not_found(&n))).await?;
     let started = Instant::now();
     let outcome = match Target::from_config(&known.config) {
         Err(e) => Err(ConnectorError::Permanent {

@@ -7,29 +7,15 @@ use serde_json::{json, Value};
 
 use super::target_view::view;
 use super::{blocking, time, AdminError, AdminState};
-use crate::provisioning::quarantine::Health;
-use crate::storage::orders::{self, OrderState};
-use crate::storage::secrets::SecretBox;
-use crate::storage::targets::StoredTarget;
-use crate::storage::{deletions, target_health, target_locks, DbConnection};
+use crate::provisioning::operator::{self, OrderState, TargetState};
 use crate::targets::lookup::{self, Known, LookupError};
-use crate::targets::TargetConfig;
-
-/// A stored target's settings, its secrets opened.
-pub fn stored_config(secrets: &SecretBox, row: &StoredTarget) -> Result<TargetConfig, AdminError> {
-    lookup::stored(secrets, row).map_err(|e| AdminError::Internal(e.to_string()))
-}
 
 /// The target named `name`, from the config file or the database.
-pub fn find(
-    state: &AdminState,
-    conn: &mut DbConnection,
-    name: &str,
-) -> Result<Option<Known>, AdminError> {
-    lookup::find(&state.targets, conn, state.db.secrets(), name).map_err(lookup_failed)
+pub fn find(state: &AdminState, name: &str) -> Result<Option<Known>, AdminError> {
+    lookup::find_in(&state.db, &state.targets, name).map_err(lookup_failed)
 }
 
-fn lookup_failed(error: LookupError) -> AdminError {
+pub fn lookup_failed(error: LookupError) -> AdminError {
     match error {
         LookupError::Store(e) => AdminError::from(e),
         LookupError::Settings(e) => AdminError::Internal(e.to_string()),
@@ -44,7 +30,7 @@ pub fn not_found(name: &str) -> AdminError {
 pub async fn list(state: web::Data<AdminState>) -> Result<HttpResponse, AdminError> {
     let known = blocking(move || {
         let db = state.db.clone();
-        db.read(|c| lookup::all(&state.targets, c, db.secrets()).map_err(lookup_failed))
+        lookup::all_in(&db, &state.targets).map_err(lookup_failed)
     })
     .await?;
     let all: Vec<Value> = known.iter().map(view).collect();
@@ -57,12 +43,7 @@ pub async fn get(
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    let known = blocking(move || {
-        let db = state.db.clone();
-        db.read(|c| find(&state, c, &name))?
-            .ok_or_else(|| not_found(&name))
-    })
-    .await?;
+    let known = blocking(move || find(&state, &name)?.ok_or_else(|| not_found(&name))).await?;
     Ok(HttpResponse::Ok().json(view(&known)))
 }
 
@@ -74,18 +55,18 @@ pub async fn status(
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
     let clock = state.db.clock().clone();
-    let (known, status, health, guard, lock) = blocking(move || {
+    let (known, current) = blocking(move || {
         let db = state.db.clone();
-        db.read(|c| {
-            let known = find(&state, c, &name)?.ok_or_else(|| not_found(&name))?;
-            let status = orders::status(c, &name)?;
-            let health = target_health::find(c, &name)?;
-            let guard = deletions::held_by_guard(c, &name)?;
-            let lock = target_locks::held(c, &name, db.clock().now_micros())?;
-            Ok((known, status, health, guard, lock))
-        })
+        let known = find(&state, &name)?.ok_or_else(|| not_found(&name))?;
+        Ok((known, operator::target_state(&db, &name)?))
     })
     .await?;
+    let TargetState {
+        orders: status,
+        health,
+        guard,
+        lock,
+    } = current;
     let counts: serde_json::Map<String, Value> = OrderState::ALL
         .iter()
         .map(|s| {
@@ -96,7 +77,6 @@ pub async fn status(
         })
         .collect();
     let now = clock.now_micros();
-    let health = health.as_ref().map(Health::from_row).unwrap_or_default();
     Ok(HttpResponse::Ok().json(json!({
         "target": view(&known),
         "orders": counts,

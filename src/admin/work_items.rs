@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{blocking, query, time, AdminError, AdminState};
 use crate::auth::Principal;
-use crate::storage::work_items::{self, Closed, Closing, WorkItem, WorkItemFilter};
+use crate::provisioning::operator::{self, Closed, Closing, WorkItem, WorkItemFilter};
 
 fn item_json(i: &WorkItem) -> Value {
     json!({
@@ -64,7 +64,7 @@ pub async fn list(
     }
     let db = state.db.clone();
     let limit = filter.limit;
-    let found = blocking(move || Ok(db.read(|c| work_items::list(c, &filter))?)).await?;
+    let found = blocking(move || Ok(operator::work_items(&db, &filter)?)).await?;
     let next = (found.len() as i64 == limit)
         .then(|| found.last().map(|i| i.id))
         .flatten();
@@ -82,7 +82,7 @@ pub async fn get(
     let id = item_id(&id)?;
     let db = state.db.clone();
     let item = blocking(move || {
-        db.read(|c| work_items::find(c, id))?
+        operator::work_item(&db, id)?
             .ok_or_else(|| AdminError::NotFound(format!("no work item {id}")))
     })
     .await?;
@@ -115,7 +115,7 @@ async fn close(
         .unwrap_or(&principal.actor)
         .to_string();
     let db = state.db.clone();
-    match blocking(move || Ok(work_items::close(&db, id, &by, &closing)?)).await? {
+    match blocking(move || Ok(operator::close_work_item(&db, id, &by, &closing)?)).await? {
         Closed::Done(item) => Ok(HttpResponse::Ok().json(item_json(&item))),
         Closed::NotFound => Err(AdminError::NotFound(format!("no work item {id}"))),
         Closed::Refused(why) => Err(AdminError::Conflict(why)),

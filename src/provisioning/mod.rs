@@ -17,6 +17,7 @@ pub mod guard;
 pub mod manual;
 pub mod mapping;
 pub mod on_demand;
+pub mod operator;
 pub mod outcome;
 pub mod planner;
 pub mod quarantine;

@@ -13,6 +13,7 @@ pub mod correlation;
 pub mod diff;
 mod error;
 pub mod full_sync;
+pub mod runs;
 pub mod schedule;
 
 pub use error::ReconcileError;

@@ -4,7 +4,7 @@
 use super::settings::{SettingsError, TargetConfig};
 use crate::storage::secrets::SecretBox;
 use crate::storage::targets::{self, StoredTarget};
-use crate::storage::{DbConnection, StoreError};
+use crate::storage::{Db, DbConnection, StoreError};
 
 /// Where a target is declared.
 pub enum Source {
@@ -79,4 +79,14 @@ pub fn all(
         });
     }
     Ok(known)
+}
+
+/// [`find`], reading the database through `db`.
+pub fn find_in(db: &Db, file: &[TargetConfig], name: &str) -> Result<Option<Known>, LookupError> {
+    db.read(|c| find(file, c, db.secrets(), name))
+}
+
+/// [`all`], reading the database through `db`.
+pub fn all_in(db: &Db, file: &[TargetConfig]) -> Result<Vec<Known>, LookupError> {
+    db.read(|c| all(file, c, db.secrets()))
 }

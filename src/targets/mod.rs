@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod reconcile;
 pub mod review;
 pub mod settings;
+pub mod store;
 
 pub use settings::{
     AuthKind, Deprovision, SettingsError, TargetAuth, TargetConfig, TargetKind, UpdateMethod,
