@@ -77,19 +77,13 @@ pub async fn list(
             "until" => filter.until = Some(timestamp("until", &v)?),
             "after" => filter.after_id = Some(query::after_id(&v, "an order")?),
             "limit" => filter.limit = query::limit(&v, 1000)?,
-            other => {
-                return Err(AdminError::BadRequest(format!(
-                    "unknown parameter {other:?}"
-                )))
-            }
+            other => return Err(query::unknown(other)),
         }
     }
     let db = state.db.clone();
     let limit = filter.limit;
     let found = blocking(move || Ok(operator::orders(&db, &filter)?)).await?;
-    let next = (found.len() as i64 == limit)
-        .then(|| found.last().map(|o| o.id))
-        .flatten();
+    let next = query::next_after(&found, limit, |o| o.id);
     Ok(HttpResponse::Ok().json(json!({
         "orders": found.iter().map(order_json).collect::<Vec<_>>(),
         "next": next,

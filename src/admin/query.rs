@@ -24,3 +24,15 @@ pub fn after_id(raw: &str, what: &str) -> Result<i64, AdminError> {
     raw.parse()
         .map_err(|_| AdminError::BadRequest(format!("after must be {what} id")))
 }
+
+/// A parameter the endpoint does not take.
+pub fn unknown(name: &str) -> AdminError {
+    AdminError::BadRequest(format!("unknown parameter {name:?}"))
+}
+
+/// Where the next page starts: after the last item of a full page; `None` after the last page.
+pub fn next_after<T>(page: &[T], limit: i64, id: impl Fn(&T) -> i64) -> Option<i64> {
+    (page.len() as i64 == limit)
+        .then(|| page.last().map(id))
+        .flatten()
+}

@@ -196,9 +196,7 @@ pub async fn get(
     })
     .await?;
     let mut body = run_json(&run);
-    let next = (findings.len() as i64 == limit)
-        .then(|| findings.last().map(|f| f.id))
-        .flatten();
+    let next = query::next_after(&findings, limit, |f| f.id);
     body["findings"] = Value::Array(findings.iter().map(finding_json).collect());
     body["nextAfter"] = json!(next);
     Ok(HttpResponse::Ok().json(body))

@@ -55,19 +55,13 @@ pub async fn list(
             }
             "after" => filter.after_id = Some(query::after_id(&v, "a work item")?),
             "limit" => filter.limit = query::limit(&v, 1000)?,
-            other => {
-                return Err(AdminError::BadRequest(format!(
-                    "unknown parameter {other:?}"
-                )))
-            }
+            other => return Err(query::unknown(other)),
         }
     }
     let db = state.db.clone();
     let limit = filter.limit;
     let found = blocking(move || Ok(operator::work_items(&db, &filter)?)).await?;
-    let next = (found.len() as i64 == limit)
-        .then(|| found.last().map(|i| i.id))
-        .flatten();
+    let next = query::next_after(&found, limit, |i| i.id);
     Ok(HttpResponse::Ok().json(json!({
         "workItems": found.iter().map(item_json).collect::<Vec<_>>(),
         "next": next,

@@ -12,7 +12,7 @@ use super::error::internal;
 use super::media::{json_body, scim_json};
 use super::AppState;
 use crate::auth::Principal;
-use crate::identity::{Directory, IfMatch, Kind, Rendered};
+use crate::identity::{Change, Directory, IfMatch, Kind, Rendered};
 use crate::scim::output::etag;
 use crate::scim::projection::Projection;
 use crate::scim::{ScimError, ScimType};
@@ -381,12 +381,17 @@ fn dispatch(
             let id = r.body["id"].as_str().unwrap_or_default().to_string();
             (201, Some(r), Some(location(endpoint, &id)))
         }),
-        ("PUT", Some(id)) => directory
-            .replace(kind, id, &data()?, condition.as_ref(), &none, actor)
-            .map(|r| (200, Some(r), Some(location(endpoint, id)))),
-        ("PATCH", Some(id)) => directory
-            .patch(kind, id, &data()?, condition.as_ref(), &none, actor)
-            .map(|r| (200, Some(r), Some(location(endpoint, id)))),
+        (method @ ("PUT" | "PATCH"), Some(id)) => {
+            let body = data()?;
+            let change = if method == "PUT" {
+                Change::Replace(&body)
+            } else {
+                Change::Patch(&body)
+            };
+            directory
+                .change(kind, id, change, condition.as_ref(), &none, actor)
+                .map(|r| (200, Some(r), Some(location(endpoint, id))))
+        }
         ("DELETE", Some(id)) => directory
             .delete(kind, id, condition.as_ref(), actor)
             .map(|()| (204, None, Some(location(endpoint, id)))),

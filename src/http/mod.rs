@@ -78,8 +78,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(
                         web::resource("/Users/{id}")
                             .route(web::get().to(resources::get::<Users>))
-                            .route(web::put().to(resources::replace::<Users>))
-                            .route(web::patch().to(resources::patch::<Users>))
+                            .route(web::put().to(resources::change::<Users>))
+                            .route(web::patch().to(resources::change::<Users>))
                             .route(web::delete().to(resources::delete::<Users>)),
                     )
                     .service(
@@ -94,8 +94,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(
                         web::resource("/Groups/{id}")
                             .route(web::get().to(resources::get::<Groups>))
-                            .route(web::put().to(resources::replace::<Groups>))
-                            .route(web::patch().to(resources::patch::<Groups>))
+                            .route(web::put().to(resources::change::<Groups>))
+                            .route(web::patch().to(resources::change::<Groups>))
                             .route(web::delete().to(resources::delete::<Groups>)),
                     )
                     .service(

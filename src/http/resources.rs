@@ -11,7 +11,9 @@ use super::media::{json_body, resource, scim_json};
 use super::search_request::SearchRequest;
 use super::AppState;
 use crate::auth::Principal;
-use crate::identity::{precondition_strip_weak, Directory, IdentityError, IfMatch, Kind, Page};
+use crate::identity::{
+    precondition_strip_weak, Change, Directory, IdentityError, IfMatch, Kind, Page,
+};
 use crate::scim::list::{cursor_list_response, list_response, Paging};
 use crate::scim::output::etag;
 use crate::scim::projection::Projection;
@@ -93,54 +95,36 @@ pub async fn get<E: Endpoint>(
     Ok(resource(StatusCode::OK, &rendered))
 }
 
-pub async fn replace<E: Endpoint>(
+/// `PUT` (RFC 7644 §3.5.1) or `PATCH` (§3.5.2) of one resource, as the request's method says.
+pub async fn change<E: Endpoint>(
     state: web::Data<AppState>,
     principal: Principal,
     req: HttpRequest,
     id: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ScimError> {
+    let patching = req.method() == actix_web::http::Method::PATCH;
     let body = json_body(&req, &body)?;
     let condition = if_match(&req);
     let projection = projection_param(&req)?;
     let id = resource_id(id)?;
     let rendered = blocking(&state, move |d| {
-        d.replace(
+        let change = if patching {
+            Change::Patch(&body)
+        } else {
+            Change::Replace(&body)
+        };
+        d.change(
             E::KIND,
             &id,
-            &body,
+            change,
             condition.as_ref(),
             &projection,
             &principal.actor,
         )
     })
     .await?;
-    Ok(resource(StatusCode::OK, &rendered))
-}
-
-pub async fn patch<E: Endpoint>(
-    state: web::Data<AppState>,
-    principal: Principal,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: Bytes,
-) -> Result<HttpResponse, ScimError> {
-    let body = json_body(&req, &body)?;
-    let condition = if_match(&req);
-    let projection = projection_param(&req)?;
-    let id = resource_id(id)?;
-    let rendered = blocking(&state, move |d| {
-        d.patch(
-            E::KIND,
-            &id,
-            &body,
-            condition.as_ref(),
-            &projection,
-            &principal.actor,
-        )
-    })
-    .await?;
-    if state.settings.patch_returns_no_content {
+    if patching && state.settings.patch_returns_no_content {
         let mut response = HttpResponse::NoContent().finish();
         if let Ok(tag) = header::HeaderValue::from_str(&etag(rendered.version)) {
             response.headers_mut().insert(header::ETAG, tag);

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 pub use error::IdentityError;
 pub use precondition::{strip_weak as precondition_strip_weak, IfMatch};
-pub use resources::Kind;
+pub use resources::{Change, Kind};
 pub use search::Query;
 
 use crate::scim::output::Meta;

@@ -24,6 +24,15 @@ impl Kind {
     }
 }
 
+/// How an existing resource is changed: its request body.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// PUT: the body is the resource's new state.
+    Replace(&'a Map<String, Value>),
+    /// PATCH: the body is a `PatchOp` request.
+    Patch(&'a Map<String, Value>),
+}
+
 impl Directory {
     /// Creates a resource. Blocking; async callers use [`Directory::create_async`].
     pub fn create(
@@ -74,35 +83,29 @@ impl Directory {
         }
     }
 
-    /// PUT (RFC 7644 §3.5.1).
-    pub fn replace(
+    /// Changes an existing resource: PUT (RFC 7644 §3.5.1) or PATCH (§3.5.2).
+    pub fn change(
         &self,
         kind: Kind,
         id: &str,
-        body: &Map<String, Value>,
+        change: Change<'_>,
         condition: Option<&IfMatch>,
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        match kind {
-            Kind::User => self.replace_user(id, body, condition, projection, actor),
-            Kind::Group => self.replace_group(id, body, condition, projection, actor),
-        }
-    }
-
-    /// PATCH (RFC 7644 §3.5.2).
-    pub fn patch(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &Map<String, Value>,
-        condition: Option<&IfMatch>,
-        projection: &Projection,
-        actor: &str,
-    ) -> Result<Rendered, IdentityError> {
-        match kind {
-            Kind::User => self.patch_user(id, body, condition, projection, actor),
-            Kind::Group => self.patch_group(id, body, condition, projection, actor),
+        match (kind, change) {
+            (Kind::User, Change::Replace(body)) => {
+                self.replace_user(id, body, condition, projection, actor)
+            }
+            (Kind::User, Change::Patch(body)) => {
+                self.patch_user(id, body, condition, projection, actor)
+            }
+            (Kind::Group, Change::Replace(body)) => {
+                self.replace_group(id, body, condition, projection, actor)
+            }
+            (Kind::Group, Change::Patch(body)) => {
+                self.patch_group(id, body, condition, projection, actor)
+            }
         }
     }
 

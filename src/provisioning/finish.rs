@@ -39,6 +39,30 @@ pub struct Attempted {
     pub duration_ms: i64,
 }
 
+/// [`finish`] for an attempt on `target` that started at `started_at` (`began` on the
+/// monotonic clock), ending `now`, with a random spread of retries.
+pub fn conclude(
+    result: Result<Outcome, ConnectorError>,
+    order: &Order,
+    target: &TargetConfig,
+    (started_at, began): (Micros, std::time::Instant),
+    now: Micros,
+) -> (Finish, AttemptRecord) {
+    let attempted = Attempted {
+        started_at,
+        duration_ms: began.elapsed().as_millis() as i64,
+    };
+    let policy = RetryPolicy::of(target);
+    finish(
+        result,
+        order,
+        attempted,
+        &policy,
+        now,
+        rand::random::<f64>(),
+    )
+}
+
 /// The order's next state and the attempt's record. `jitter` in [0, 1) spreads retries.
 pub fn finish(
     result: Result<Outcome, ConnectorError>,
@@ -190,6 +214,22 @@ mod tests {
         }
     }
 
+    /// The next state of an order with `attempts` made, `age_seconds` old, after `result`.
+    fn after(
+        result: Result<Outcome, ConnectorError>,
+        attempts: i32,
+        age_seconds: i64,
+    ) -> (Finish, AttemptRecord) {
+        finish(
+            result,
+            &order(attempts, age_seconds),
+            ATTEMPT,
+            &POLICY,
+            NOW,
+            0.5,
+        )
+    }
+
     fn retryable() -> ConnectorError {
         ConnectorError::Retryable {
             message: "503".into(),
@@ -200,14 +240,7 @@ mod tests {
 
     #[test]
     fn a_matching_read_back_is_verified_with_its_link() {
-        let (next, attempt) = finish(
-            Ok(delivered(Verification::Matches)),
-            &order(1, 0),
-            ATTEMPT,
-            &POLICY,
-            NOW,
-            0.5,
-        );
+        let (next, attempt) = after(Ok(delivered(Verification::Matches)), 1, 0);
         assert_eq!(next.state, OrderState::Executed);
         assert!(next.verified);
         assert_eq!(next.link, Some(LinkChange::Set("r1".into())));
@@ -218,13 +251,10 @@ mod tests {
 
     #[test]
     fn drift_is_executed_not_verified_and_says_what_differs() {
-        let (next, attempt) = finish(
+        let (next, attempt) = after(
             Ok(delivered(Verification::Drift("title differs".into()))),
-            &order(1, 0),
-            ATTEMPT,
-            &POLICY,
-            NOW,
-            0.5,
+            1,
+            0,
         );
         assert_eq!(next.state, OrderState::Executed);
         assert!(!next.verified);
@@ -233,7 +263,7 @@ mod tests {
 
     #[test]
     fn retryable_failures_back_off_until_the_budget_is_spent() {
-        let (next, attempt) = finish(Err(retryable()), &order(1, 0), ATTEMPT, &POLICY, NOW, 0.5);
+        let (next, attempt) = after(Err(retryable()), 1, 0);
         assert_eq!(next.state, OrderState::Errored);
         assert_eq!(
             next.next_attempt_at,
@@ -241,16 +271,9 @@ mod tests {
             "base delay, mid jitter"
         );
         assert_eq!(attempt.http_status, Some(503));
-        let (next, _) = finish(Err(retryable()), &order(3, 0), ATTEMPT, &POLICY, NOW, 0.5);
+        let (next, _) = after(Err(retryable()), 3, 0);
         assert_eq!(next.state, OrderState::Error, "attempts exhausted");
-        let (next, _) = finish(
-            Err(retryable()),
-            &order(1, 7_200),
-            ATTEMPT,
-            &POLICY,
-            NOW,
-            0.5,
-        );
+        let (next, _) = after(Err(retryable()), 1, 7_200);
         assert_eq!(next.state, OrderState::Error, "too old");
     }
 
@@ -260,7 +283,7 @@ mod tests {
             message: "400".into(),
             status: Some(400),
         };
-        let (next, attempt) = finish(Err(permanent), &order(1, 0), ATTEMPT, &POLICY, NOW, 0.5);
+        let (next, attempt) = after(Err(permanent), 1, 0);
         assert_eq!(next.state, OrderState::Error);
         assert_eq!(next.next_attempt_at, None);
         assert_eq!(attempt.http_status, Some(400));
@@ -272,32 +295,22 @@ mod tests {
             message: "member m not provisioned".into(),
             waiting_for: Some("m".into()),
         };
-        let (next, _) = finish(Err(deferred), &order(9, 0), ATTEMPT, &POLICY, NOW, 0.5);
+        let (next, _) = after(Err(deferred), 9, 0);
         assert_eq!(next.state, OrderState::Errored);
         assert_eq!(next.waiting_for.as_deref(), Some("m"));
     }
 
     #[test]
     fn parked_orders_are_held_or_stay_with_a_person() {
-        let (next, attempt) = finish(
+        let (next, attempt) = after(
             Ok(Outcome::parked(Parked::Held("rule: deletes".into()))),
-            &order(1, 0),
-            ATTEMPT,
-            &POLICY,
-            NOW,
-            0.5,
+            1,
+            0,
         );
         assert_eq!(next.state, OrderState::AwaitingApproval);
         assert_eq!(next.hold, Some(Hold::review("rule: deletes")));
         assert_eq!(attempt.http_status, None);
-        let (next, _) = finish(
-            Ok(Outcome::parked(Parked::WithPerson)),
-            &order(1, 0),
-            ATTEMPT,
-            &POLICY,
-            NOW,
-            0.5,
-        );
+        let (next, _) = after(Ok(Outcome::parked(Parked::WithPerson)), 1, 0);
         assert_eq!(next.state, OrderState::Transmitted);
     }
 }

@@ -16,7 +16,7 @@ use crate::connectors::{
 use crate::storage::orders::{self, Order, OrderState};
 
 use super::deliver;
-use super::finish::{finish, Attempted, RetryPolicy};
+use super::finish::conclude;
 use super::Target;
 
 /// The steps of a run, in order.
@@ -263,18 +263,12 @@ pub async fn run(directory: &Context, mut target: Target, order: Order, owner: &
         deliver::deliver(directory, &target, &order, snapshot).await
     }
     .await;
-    let attempted = Attempted {
-        started_at,
-        duration_ms: clock.elapsed().as_millis() as i64,
-    };
-    let policy = RetryPolicy::of(&target.config);
-    let (finish, attempt) = finish(
+    let (finish, attempt) = conclude(
         result,
         &order,
-        attempted,
-        &policy,
+        &target.config,
+        (started_at, clock),
         directory.db().clock().now_micros(),
-        rand::random::<f64>(),
     );
     let state = if finish.verified {
         OrderState::Verified

@@ -4,9 +4,12 @@
 //! here; the order owner in storage carries each action out.
 
 use crate::storage::orders;
-use crate::storage::{deletions, on_demand, target_health, target_locks, work_items};
-use crate::storage::{Db, Micros, StoreError};
+use crate::storage::{deletions, target_health, target_locks, work_items};
+use crate::storage::{Db, StoreError};
 
+/// Records a provision-on-demand run's order, taken at once under the run's lease, unless the
+/// user has open orders on the target (they go out first).
+pub use crate::storage::on_demand::start as start_on_demand;
 pub use crate::storage::on_demand::Started;
 pub use crate::storage::orders::{
     Action, Attempt, Order, OrderFilter, OrderState, TargetStatus, Transition,
@@ -68,18 +71,6 @@ pub fn decide_matching(
     decision: &Decision,
 ) -> Result<usize, StoreError> {
     orders::decide_matching(db, query, decision)
-}
-
-/// Records a provision-on-demand run's order, taken at once under `owner`'s lease, unless the
-/// user has open orders on the target (they go out first).
-pub fn start_on_demand(
-    db: &Db,
-    target: &str,
-    user_id: &str,
-    owner: &str,
-    lease: Micros,
-) -> Result<Started, StoreError> {
-    on_demand::start(db, target, user_id, owner, lease)
 }
 
 pub fn work_items(db: &Db, filter: &WorkItemFilter) -> Result<Vec<WorkItem>, StoreError> {

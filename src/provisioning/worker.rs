@@ -15,7 +15,7 @@ use crate::connectors::ConnectorError;
 use crate::storage::orders::{self, AttemptRecord, Finish, Order};
 use crate::storage::{Backend, Db};
 
-use super::finish::{finish, Attempted, RetryPolicy};
+use super::finish::conclude;
 use super::quarantine::{FailurePolicy, Permit, QuarantineBoard};
 use super::registry::TargetRegistry;
 use super::snapshot::Snapshot;
@@ -403,18 +403,12 @@ impl Engine {
             }
             Err(_) => {}
         }
-        let attempted = Attempted {
-            started_at,
-            duration_ms: clock.elapsed().as_millis() as i64,
-        };
-        let policy = RetryPolicy::of(&target.config);
-        let (finish, attempt) = finish(
+        let (finish, attempt) = conclude(
             result,
             &order,
-            attempted,
-            &policy,
+            &target.config,
+            (started_at, clock),
             self.db().clock().now_micros(),
-            rand::random::<f64>(),
         );
         tracing::debug!(order = order.id, target = %name, state = finish.state.as_str(), "delivery finished");
         Outcome {

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::change_log::{self, Operation, ResourceKind};
 use super::schema::{scim_group_members, scim_groups, scim_users};
-use super::{DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+use super::{insert_rows, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 #[derive(Debug, Clone)]
 pub struct GroupRecord {
@@ -280,15 +280,7 @@ pub fn add_member_rows(
                 )
             })
             .collect();
-        // Multi-row INSERT exists on both backends but not on diesel's MultiBackend.
-        match tx.conn() {
-            DbConnection::Sqlite(c) => diesel::insert_into(scim_group_members::table)
-                .values(rows)
-                .execute(c)?,
-            DbConnection::Postgresql(c) => diesel::insert_into(scim_group_members::table)
-                .values(rows)
-                .execute(c)?,
-        };
+        insert_rows!(tx, scim_group_members::table, rows);
     }
     Ok(())
 }

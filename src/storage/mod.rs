@@ -39,6 +39,22 @@ pub use error::StoreError;
 
 pub use crate::clock::{Clock, Micros};
 
+/// Inserts `rows` into `table` in one multi-row INSERT on the transaction's connection:
+/// both backends have one, diesel's MultiBackend does not, so each backend is named.
+macro_rules! insert_rows {
+    ($tx:expr, $table:expr, $rows:expr) => {
+        match $tx.conn() {
+            $crate::storage::DbConnection::Sqlite(c) => {
+                diesel::insert_into($table).values($rows).execute(c)?
+            }
+            $crate::storage::DbConnection::Postgresql(c) => {
+                diesel::insert_into($table).values($rows).execute(c)?
+            }
+        }
+    };
+}
+pub(crate) use insert_rows;
+
 /// The database handle shared by the whole process.
 #[derive(Clone)]
 pub struct Db {

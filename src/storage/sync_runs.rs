@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::{sync_drift, sync_runs};
-use super::{Db, DbConnection, Micros, StoreError, WriteTx};
+use super::{insert_rows, Db, DbConnection, Micros, StoreError, WriteTx};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sync_runs)]
@@ -157,14 +157,7 @@ pub fn record_findings(
                 )
             })
             .collect();
-        match tx.conn() {
-            DbConnection::Sqlite(c) => diesel::insert_into(sync_drift::table)
-                .values(rows)
-                .execute(c)?,
-            DbConnection::Postgresql(c) => diesel::insert_into(sync_drift::table)
-                .values(rows)
-                .execute(c)?,
-        };
+        insert_rows!(tx, sync_drift::table, rows);
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use super::kinds::{Hold, OrderState};
 use super::{bounded, schedule};
 use crate::storage::schema::{order_attempts, order_transitions, orders};
-use crate::storage::{identity_links, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+use crate::storage::{identity_links, insert_rows, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// What one delivery attempt came to.
 #[derive(Debug, Clone)]
@@ -327,15 +327,7 @@ pub(super) fn insert_transitions(
                 )
             })
             .collect();
-        // Multi-row INSERT exists on both backends but not on diesel's MultiBackend.
-        match tx.conn() {
-            DbConnection::Sqlite(c) => diesel::insert_into(order_transitions::table)
-                .values(values)
-                .execute(c)?,
-            DbConnection::Postgresql(c) => diesel::insert_into(order_transitions::table)
-                .values(values)
-                .execute(c)?,
-        };
+        insert_rows!(tx, order_transitions::table, values);
     }
     Ok(())
 }
@@ -358,14 +350,7 @@ fn insert_attempts(
                 )
             })
             .collect();
-        match tx.conn() {
-            DbConnection::Sqlite(c) => diesel::insert_into(order_attempts::table)
-                .values(rows)
-                .execute(c)?,
-            DbConnection::Postgresql(c) => diesel::insert_into(order_attempts::table)
-                .values(rows)
-                .execute(c)?,
-        };
+        insert_rows!(tx, order_attempts::table, rows);
     }
     Ok(())
 }
