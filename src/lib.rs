@@ -5,11 +5,31 @@
 
 //! scimgate: a SCIM 2.0 provisioning server.
 //!
-//! Layers, each depending only on those below it:
-//! `http` (actix-web handlers, auth, SCIM error mapping) → `identity` (the Users and Groups
-//! service: validation, mutability, uniqueness, preconditions) → `storage` (diesel on SQLite or
-//! PostgreSQL). `scim` is the protocol vocabulary (schemas, JSON shapes, error types) all of
-//! them speak; `config` and `auth` sit beside.
+//! The data path, top to bottom; every module depends only on those below it:
+//!
+//! ```text
+//! IdP ──SCIM──▶ http ──▶ identity ──▶ storage (resource tables + change log, one transaction)
+//!                                        │
+//!     provisioning::planner ◀────────────┘  change log → one order per target
+//!             │
+//!     storage::orders (insert, transition) ◀── provisioning::worker: claim, decide, deliver,
+//!             │                                 finish ──▶ connectors (SCIM, LDAP) ──▶ targets
+//!             ▼
+//!     reconcile: aggregate accounts back, correlate, full sync corrections (orders again)
+//! admin (operators) ──▶ provisioning::operator, targets::store, reconcile::runs
+//! ```
+//!
+//! - `app`: wiring: database, clock, HTTP server, engine, scheduled syncs.
+//! - `http`: the SCIM edge (routes, auth, media types, errors); `admin`: the operators' API.
+//! - `identity`: the Users and Groups service (`Directory`), one interface for both types.
+//! - `provisioning`: the outbound engine: planner, workers, the pure `decide` and `finish`,
+//!   delivery, manual targets, quarantine, on-demand runs, the operator service.
+//! - `reconcile`: aggregation, correlation, full sync, schedules, runs.
+//! - `connectors`: the `Connector` trait and its SCIM and LDAP implementations.
+//! - `targets`: a target's settings as types, the stored targets, the one lookup.
+//! - `storage`: diesel on SQLite and PostgreSQL; `storage::orders` is the orders' only writer.
+//! - `scim`: the protocol vocabulary (schemas, filters, PATCH, JSON shapes, errors).
+//! - `auth`, `config`, `clock`: tokens and JWTs, configuration loading, time.
 
 // glibc's malloc spent a tenth of an aggregation in consolidation and free-list walks;
 // mimalloc's thread-local pages suit the many short-lived JSON values every request makes.
