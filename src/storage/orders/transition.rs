@@ -116,7 +116,12 @@ pub(super) fn apply(
     let mut records = Records::default();
     for m in moves {
         check(guard, m.to)?;
-        let moved = update(tx, guard, &[m.id], m.to, &m.changes)?.pop();
+        let moved = match guard.leased_to {
+            Some(owner) if is_outcome(guard, &m.changes) => {
+                update_outcome(tx, owner, m.id, m.to, &m.changes)?
+            }
+            _ => update(tx, guard, &[m.id], m.to, &m.changes)?.pop(),
+        };
         if let Some(attempt) = &m.changes.attempt {
             records.attempts.push((m.id, attempt.clone()));
         }
@@ -218,6 +223,68 @@ impl Records {
         }
         Ok(())
     }
+}
+
+/// Whether a move is a worker's outcome for an order it holds: the statement every delivery
+/// ends with.
+fn is_outcome(guard: Guard<'_>, changes: &Changes<'_>) -> bool {
+    guard.from == [OrderState::Transmitted]
+        && changes.attempts == Attempts::Keep
+        && changes.lease.is_none()
+        && changes.decided.is_none()
+}
+
+/// A worker's outcome as one statement of fixed shape (every column it may set is set), so
+/// each connection prepares it once however many orders are delivered.
+fn update_outcome(
+    tx: &mut WriteTx<'_>,
+    owner: &str,
+    id: i64,
+    to: OrderState,
+    changes: &Changes<'_>,
+) -> Result<Option<Moved>, StoreError> {
+    let now = tx.now();
+    let error = changes.error.clone().flatten().as_deref().map(bounded);
+    let note = changes.note.clone().flatten().as_deref().map(bounded);
+    let moved: Option<(i64, String, String, String)> = diesel::update(
+        orders::table
+            .filter(orders::id.eq(id))
+            .filter(orders::lease_owner.eq(owner))
+            .filter(orders::state.eq(OrderState::Transmitted.as_str())),
+    )
+    .set((
+        orders::state.eq(to.as_str()),
+        orders::next_attempt_at.eq(changes.due_at.unwrap_or(now)),
+        orders::last_error.eq(error),
+        orders::remote_id.eq(changes.remote_id.clone().flatten()),
+        orders::lease_owner.eq(None::<String>),
+        orders::lease_until.eq(None::<Micros>),
+        orders::updated_at.eq(now),
+        orders::waiting_for.eq(changes.waiting_for.clone().flatten()),
+        orders::note.eq(note),
+    ))
+    .returning((
+        orders::id,
+        orders::target,
+        orders::resource_type,
+        orders::resource_id,
+    ))
+    .get_result(tx.conn())
+    .optional()?;
+    if let (Some(_), Some(hold)) = (&moved, changes.hold) {
+        diesel::update(orders::table.find(id))
+            .set((
+                orders::held_by.eq(hold.kind.as_str()),
+                orders::held_reason.eq(bounded(&hold.reason)),
+            ))
+            .execute(tx.conn())?;
+    }
+    Ok(moved.map(|(id, target, resource_type, resource_id)| Moved {
+        id,
+        target,
+        resource_type,
+        resource_id,
+    }))
 }
 
 /// The UPDATE of a move: state, the changed fields, the lease, guarded; returns what moved.
