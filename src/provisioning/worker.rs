@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use super::Context;
 use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
-use crate::storage::orders::{self, AttemptRecord, Finish, Order};
+use crate::storage::orders::{self, AttemptRecord, Coalesce, Finish, Order};
 use crate::storage::{Backend, Db};
 
 use super::finish::conclude;
@@ -289,7 +289,11 @@ impl Engine {
         let (name, owner) = (target.config.name.clone(), self.owner.clone());
         let lease = Duration::from_secs(self.config.lease_seconds).as_micros() as i64;
         let claimed =
-            tokio::task::spawn_blocking(move || orders::claim(&db, &name, &owner, lease, limit))
+            // Delivery always sends the resource's current state: an older order with a newer one
+            // pending behind it has nothing left to send.
+            tokio::task::spawn_blocking(move || {
+                orders::claim(&db, &name, &owner, lease, limit, Coalesce::Superseded)
+            })
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;

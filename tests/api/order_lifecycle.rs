@@ -95,7 +95,49 @@ fn orders_move_only_along_the_lifecycle(backend: Backend) {
     ));
 }
 
+/// Two orders of one resource: with coalescing the older is superseded and nothing goes out
+/// until the newer is the resource's oldest; without it the older goes out first.
+fn coalescing_is_the_callers_choice(backend: Backend) {
+    let s = without_workers(backend);
+    let order = |target: &str, change_seq: i64| NewOrder {
+        target: target.into(),
+        resource_type: "User".into(),
+        resource_id: "someone".into(),
+        operation: Operation::Upsert,
+        origin: Origin::Change,
+        change_seq,
+        sync_id: None,
+        remote_id: None,
+        hold: None,
+        start: Start::Queued,
+    };
+    let ids =
+        s.db.write(|tx| {
+            orders::insert(
+                tx,
+                &[order("a", 1), order("a", 2), order("b", 1), order("b", 2)],
+            )
+        })
+        .expect("insert");
+    let lease = 60_000_000;
+    let coalesced =
+        orders::claim(&s.db, "a", "w", lease, 10, orders::Coalesce::Superseded).expect("claim");
+    assert!(
+        coalesced.is_empty(),
+        "the older is superseded, the newer not yet a head"
+    );
+    let older =
+        s.db.read(|c| orders::find(c, ids[0]))
+            .expect("read")
+            .expect("order");
+    assert_eq!(older.state, OrderState::Inactive);
+    let each = orders::claim(&s.db, "b", "w", lease, 10, orders::Coalesce::Never).expect("claim");
+    assert_eq!(each.iter().map(|o| o.id).collect::<Vec<_>>(), [ids[2]]);
+    assert_eq!(each[0].state, OrderState::Transmitted);
+}
+
 crate::for_each_backend!(
     a_plan_is_committed_once,
     orders_move_only_along_the_lifecycle,
+    coalescing_is_the_callers_choice,
 );

@@ -278,8 +278,15 @@ fn heartbeats_keep_leases_and_restarts_give_them_back(backend: Backend) {
     let planned = scimgate::provisioning::Target::from_config(&target).expect("target");
     scimgate::provisioning::planner::plan(&dead.db, &[std::sync::Arc::new(planned)], 100)
         .expect("plan");
-    let taken =
-        orders::claim(&dead.db, "app", "east/previous-run", 600_000_000, 10).expect("claim");
+    let taken = orders::claim(
+        &dead.db,
+        "app",
+        "east/previous-run",
+        600_000_000,
+        10,
+        orders::Coalesce::Superseded,
+    )
+    .expect("claim");
     assert_eq!(taken.len(), 1);
     let url = dead.database_url.clone();
     let restarted = TestServer::start_with(backend, |c| {
@@ -358,7 +365,15 @@ fn expired_leases_are_reclaimed_without_duplicates(backend: Backend) {
         scimgate::provisioning::Target::from_config(&target_for(&app, "app")).expect("target");
     scimgate::provisioning::planner::plan(&s.db, &[std::sync::Arc::new(target)], 100)
         .expect("plan");
-    let taken = orders::claim(&s.db, "app", "dead-worker", 1, 10).expect("claim");
+    let taken = orders::claim(
+        &s.db,
+        "app",
+        "dead-worker",
+        1,
+        10,
+        orders::Coalesce::Superseded,
+    )
+    .expect("claim");
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].state.as_str(), "transmitted");
     s.clock.advance(Duration::from_millis(5));

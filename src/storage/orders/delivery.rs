@@ -19,16 +19,25 @@ struct IdRow {
     id: i64,
 }
 
+/// What a claim does with an order that has a newer pending order of its resource behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coalesce {
+    /// It becomes `Inactive` ("superseded"): only the newest goes out.
+    Superseded,
+    /// It goes out like any other.
+    Never,
+}
+
 /// Takes up to `limit` deliverable orders of one target for `owner`, under a lease. Only the
 /// oldest unfinished order of each resource is deliverable, so one resource's orders go out in
-/// change order; an order with a newer one pending behind it becomes `Inactive` (coalesced),
-/// since delivery always sends the resource's current state.
+/// change order; `coalesce` says what becomes of one with a newer order pending behind it.
 pub fn claim(
     db: &Db,
     target: &str,
     owner: &str,
     lease: Micros,
     limit: i64,
+    coalesce: Coalesce,
 ) -> Result<Vec<Order>, StoreError> {
     db.write(|tx| {
         if !crate::storage::target_locks::may_deliver(tx, target)? {
@@ -49,7 +58,10 @@ pub fn claim(
             .order(orders::id)
             .select(Order::as_select())
             .load(tx.conn())?;
-        let superseded_ids = superseded(tx.conn(), target, &found)?;
+        let superseded_ids = match coalesce {
+            Coalesce::Superseded => superseded(tx.conn(), target, &found)?,
+            Coalesce::Never => Default::default(),
+        };
         let (superseded, claimable): (Vec<Order>, Vec<Order>) = found
             .into_iter()
             .partition(|o| superseded_ids.contains(&o.id));

@@ -22,7 +22,7 @@ mod transition;
 
 pub use delivery::{
     claim, finish, finish_all, finish_by_person, reclaim_expired, release_leases, release_previous,
-    renew_leases, Finish,
+    renew_leases, Coalesce, Finish,
 };
 pub use insert::{commit_plan, insert, unplanned, Committed, NewOrder, Start};
 pub use kinds::{Hold, HoldKind, Operation, OrderState, Origin, UnknownText};
