@@ -18,7 +18,8 @@ use crate::scim::resource_type::GROUP;
 use crate::scim::ScimError;
 use crate::storage::change_log::Operation;
 use crate::storage::groups::{self, GroupRecord, Member, MemberKind, MemberRef, StoredGroup};
-use crate::storage::query::{Fetch, Table};
+use crate::storage::query::Table;
+use crate::storage::search::Fetch;
 use crate::storage::{DbConnection, WriteTx};
 
 /// A member as a client named it, before it is checked against the store.

@@ -2,6 +2,7 @@
 //! on top of storage. Validates input, enforces uniqueness, mutability and preconditions, and
 //! performs every write in one transaction with its change-log row.
 
+mod conditions;
 mod error;
 mod groups;
 mod passwords;

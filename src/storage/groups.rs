@@ -63,7 +63,7 @@ pub struct StoredGroup {
 
 impl StoredGroup {
     /// The group a search found, when the search fetched its record.
-    pub fn found(row: super::query::FoundRow) -> Option<StoredGroup> {
+    pub fn found(row: super::search::FoundRow) -> Option<StoredGroup> {
         let record = row.record?;
         Some(StoredGroup {
             id: row.id,

@@ -26,6 +26,7 @@ pub mod groups;
 pub mod identity_links;
 pub mod orders;
 pub mod query;
+pub mod search;
 pub mod sync_runs;
 pub mod target_health;
 pub mod target_locks;

@@ -5,11 +5,8 @@
 //! parameters, so filtering, counting, sorting and paging all happen in the database and
 //! indexed columns are used where they exist.
 
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
-
 use super::statement::{Bind, Statement};
-use super::{Backend, DbConnection, StoreError};
+use super::Backend;
 
 /// Where a scalar value comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +90,7 @@ pub enum Table {
 }
 
 impl Table {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Table::Users => "scim_users",
             Table::Groups => "scim_groups",
@@ -101,7 +98,7 @@ impl Table {
     }
 
     /// The column holding the resource's name: userName or displayName.
-    fn name_column(self) -> &'static str {
+    pub(super) fn name_column(self) -> &'static str {
         match self {
             Table::Users => "user_name",
             Table::Groups => "display_name",
@@ -118,27 +115,27 @@ pub struct Sort {
 }
 
 /// A statement being built, with the backend it is for.
-struct Sql {
-    backend: Backend,
-    statement: Statement,
+pub(super) struct Sql {
+    pub(super) backend: Backend,
+    pub(super) statement: Statement,
 }
 
-const ROW: &str = "r";
+pub(super) const ROW: &str = "r";
 const ELEMENT: &str = "e";
 
 impl Sql {
-    fn new(backend: Backend) -> Sql {
+    pub(super) fn new(backend: Backend) -> Sql {
         Sql {
             backend,
             statement: Statement::default(),
         }
     }
 
-    fn push(&mut self, s: &str) {
+    pub(super) fn push(&mut self, s: &str) {
         self.statement.push(s);
     }
 
-    fn bind(&mut self, value: Bind) {
+    pub(super) fn bind(&mut self, value: Bind) {
         self.statement.bind(value);
     }
 
@@ -176,7 +173,7 @@ impl Sql {
         }
     }
 
-    fn expr(&self, expr: &Expr) -> String {
+    pub(super) fn expr(&self, expr: &Expr) -> String {
         match expr {
             Expr::Column(c) => format!("{ROW}.{c}"),
             Expr::ElementColumn(c) => format!("{ELEMENT}.{c}"),
@@ -185,7 +182,7 @@ impl Sql {
         }
     }
 
-    fn cond(&mut self, cond: &Cond) {
+    pub(super) fn cond(&mut self, cond: &Cond) {
         match cond {
             Cond::True => self.push("1=1"),
             Cond::False => self.push("1=0"),
@@ -371,7 +368,7 @@ impl Sql {
     }
 
     /// ORDER BY the sort key, then creation and id: a total order, so pages never overlap.
-    fn order(&mut self, sort: Option<&Sort>) {
+    pub(super) fn order(&mut self, sort: Option<&Sort>) {
         self.push(" ORDER BY ");
         if let Some(sort) = sort {
             self.sort(sort);
@@ -379,7 +376,7 @@ impl Sql {
         self.push(&format!("{ROW}.created_at ASC, {ROW}.id ASC"));
     }
 
-    fn sort(&mut self, sort: &Sort) {
+    pub(super) fn sort(&mut self, sort: &Sort) {
         let e = self.expr(&sort.expr);
         let e = if sort.fold_case {
             format!("lower({e})")
@@ -392,223 +389,4 @@ impl Sql {
             if sort.descending { "DESC" } else { "ASC" }
         ));
     }
-}
-
-/// What a search returns: the total matching, and the requested page's rows in order.
-#[derive(Debug, Clone)]
-pub struct SearchPage {
-    pub total: i64,
-    pub rows: Vec<FoundRow>,
-}
-
-/// What a search reads of each row on its page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fetch {
-    /// The id and creation time (for cursors) only.
-    Ids,
-    /// The stored row too, for rendering: no second query for the page's rows.
-    Records,
-}
-
-/// A row on a search's page; `record` is there when the search fetched [`Fetch::Records`].
-#[derive(Debug, Clone)]
-pub struct FoundRow {
-    pub id: String,
-    pub created_at: i64,
-    pub record: Option<FoundRecord>,
-}
-
-/// A resource's stored row as a search returns it.
-#[derive(Debug, Clone)]
-pub struct FoundRecord {
-    /// userName or displayName.
-    pub name: String,
-    pub external_id: Option<String>,
-    pub data: String,
-    pub version: i64,
-    pub last_modified: i64,
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = Text)]
-    id: String,
-    #[diesel(sql_type = BigInt)]
-    created_at: i64,
-    #[diesel(sql_type = BigInt)]
-    total: i64,
-}
-
-#[derive(QueryableByName)]
-struct RecordRow {
-    #[diesel(sql_type = Text)]
-    id: String,
-    #[diesel(sql_type = BigInt)]
-    created_at: i64,
-    #[diesel(sql_type = BigInt)]
-    total: i64,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    external_id: Option<String>,
-    #[diesel(sql_type = Text)]
-    data: String,
-    #[diesel(sql_type = BigInt)]
-    version: i64,
-    #[diesel(sql_type = BigInt)]
-    last_modified: i64,
-}
-
-/// Runs a filtered, sorted, paged search and returns matching rows in order. `after` narrows
-/// the page (not the total) to rows after a keyset cursor.
-#[allow(clippy::too_many_arguments)]
-pub fn search(
-    conn: &mut DbConnection,
-    table: Table,
-    cond: &Cond,
-    after: Option<&Cond>,
-    sort: Option<&Sort>,
-    offset: i64,
-    limit: i64,
-    fetch: Fetch,
-) -> Result<SearchPage, StoreError> {
-    let backend = match conn {
-        DbConnection::Sqlite(_) => Backend::Sqlite,
-        DbConnection::Postgresql(_) => Backend::Postgres,
-    };
-    let count_only = |conn: &mut DbConnection| -> Result<i64, StoreError> {
-        let mut count = Sql::new(backend);
-        count.push(&format!(
-            "SELECT COUNT(*) AS n FROM {} {ROW} WHERE ",
-            table.name()
-        ));
-        count.cond(cond);
-        Ok(run::<Count>(conn, count)?.first().map(|c| c.n).unwrap_or(0))
-    };
-    if limit == 0 {
-        return Ok(SearchPage {
-            total: count_only(conn)?,
-            rows: Vec::new(),
-        });
-    }
-    let mut sql = Sql::new(backend);
-    if fetch == Fetch::Records {
-        sql.push("WITH page AS (");
-    }
-    // Without a keyset cursor the page carries the total as a window count: one query.
-    sql.push(&format!(
-        "SELECT {ROW}.id AS id, {ROW}.created_at AS created_at, "
-    ));
-    sql.push(if after.is_none() {
-        "COUNT(*) OVER () AS total"
-    } else {
-        "CAST(0 AS BIGINT) AS total"
-    });
-    sql.push(&format!(" FROM {} {ROW} WHERE ", table.name()));
-    sql.cond(cond);
-    if let Some(after) = after {
-        sql.push(" AND ");
-        sql.cond(after);
-    }
-    sql.order(sort);
-    sql.push(" LIMIT ");
-    sql.bind(Bind::Int(limit));
-    sql.push(" OFFSET ");
-    sql.bind(Bind::Int(offset));
-    let (total, rows) = if fetch == Fetch::Records {
-        // The page's rows joined back to their table; only the page's rows are read whole,
-        // however many match, and the window count is taken before the join.
-        sql.push(&format!(
-            ") SELECT page.id AS id, page.created_at AS created_at, page.total AS total, \
-             {ROW}.{name} AS name, {ROW}.external_id AS external_id, {ROW}.data AS data, \
-             {ROW}.version AS version, {ROW}.last_modified AS last_modified \
-             FROM page JOIN {table} {ROW} ON {ROW}.id = page.id",
-            name = table.name_column(),
-            table = table.name(),
-        ));
-        sql.order(sort);
-        load_page::<RecordRow>(conn, sql)?
-    } else {
-        load_page::<IdRow>(conn, sql)?
-    };
-    let total = match total {
-        Some(total) if after.is_none() => total,
-        None if after.is_none() && offset == 0 => 0,
-        _ => count_only(conn)?,
-    };
-    Ok(SearchPage { total, rows })
-}
-
-/// A row of a search page: the window total it carries, and the row itself.
-trait PageRow {
-    fn split(self) -> (i64, FoundRow);
-}
-
-impl PageRow for IdRow {
-    fn split(self) -> (i64, FoundRow) {
-        let row = FoundRow {
-            id: self.id,
-            created_at: self.created_at,
-            record: None,
-        };
-        (self.total, row)
-    }
-}
-
-impl PageRow for RecordRow {
-    fn split(self) -> (i64, FoundRow) {
-        let record = FoundRecord {
-            name: self.name,
-            external_id: self.external_id,
-            data: self.data,
-            version: self.version,
-            last_modified: self.last_modified,
-        };
-        let row = FoundRow {
-            id: self.id,
-            created_at: self.created_at,
-            record: Some(record),
-        };
-        (self.total, row)
-    }
-}
-
-/// Runs a page query: the total its first row carries (none on an empty page) and the rows.
-fn load_page<T>(
-    conn: &mut DbConnection,
-    sql: Sql,
-) -> Result<(Option<i64>, Vec<FoundRow>), StoreError>
-where
-    T: PageRow
-        + QueryableByName<diesel::sqlite::Sqlite>
-        + QueryableByName<diesel::pg::Pg>
-        + 'static,
-{
-    let mut total = None;
-    let rows = run::<T>(conn, sql)?
-        .into_iter()
-        .map(|found| {
-            let (carried, row) = found.split();
-            total.get_or_insert(carried);
-            row
-        })
-        .collect();
-    Ok((total, rows))
-}
-
-fn run<T>(conn: &mut DbConnection, sql: Sql) -> Result<Vec<T>, StoreError>
-where
-    T: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::pg::Pg> + 'static,
-{
-    let prepared = sql.statement.prepared();
-    Ok(match conn {
-        DbConnection::Sqlite(c) => prepared.load::<T>(c)?,
-        DbConnection::Postgresql(c) => prepared.load::<T>(c)?,
-    })
 }

@@ -58,7 +58,7 @@ impl StoredUser {
     }
 
     /// The user a search found, when the search fetched its record.
-    pub fn found(row: super::query::FoundRow) -> Option<StoredUser> {
+    pub fn found(row: super::search::FoundRow) -> Option<StoredUser> {
         let record = row.record?;
         Some(StoredUser {
             id: row.id,
