@@ -6,7 +6,26 @@ use crate::scim::schema::{AttrType, AttributeDef};
 use crate::scim::{ScimError, ScimType};
 use crate::storage::query::{Collection, Cond, Expr, Literal as SqlLiteral, Op};
 
-use super::search::Target;
+/// Resolves a sub-attribute name (or the default `value`) inside a multi-valued attribute.
+pub(super) type ElementResolver = dyn Fn(Option<&str>) -> Option<Target>;
+
+/// A resolved attribute: where its value lives and how it compares.
+pub(super) enum Target {
+    /// Stored in a lower-cased key column: lower the literal in Rust, compare directly (indexed).
+    Key(Expr),
+    Scalar {
+        expr: Expr,
+        def: &'static AttributeDef,
+    },
+    Timestamp(Expr),
+    Constant(&'static str),
+    Multi {
+        collection: Collection,
+        element: Box<ElementResolver>,
+    },
+    /// Not an attribute of this resource type: matches nothing (RFC 7644 leaves it to us).
+    Unknown,
+}
 
 pub(super) fn is_indexed_email_field(s: &str) -> bool {
     ["value", "type", "primary"]

@@ -12,7 +12,9 @@ use crate::storage::query::{Collection, Cond, Expr, Sort, Table};
 use crate::storage::search::{self, Fetch, FoundRow};
 use crate::storage::DbConnection;
 
-use super::conditions::{compare, is_indexed_email_field, json_target, multi, present};
+use super::conditions::{
+    compare, is_indexed_email_field, json_target, multi, present, ElementResolver, Target,
+};
 
 /// A list or `.search` request, parsed.
 #[derive(Debug, Clone, Default)]
@@ -70,27 +72,6 @@ impl Query {
 pub(super) struct Layout {
     pub table: Table,
     pub rt: &'static ResourceType,
-}
-
-/// Resolves a sub-attribute name (or the default `value`) inside a multi-valued attribute.
-type ElementResolver = dyn Fn(Option<&str>) -> Option<Target>;
-
-/// A resolved attribute: where its value lives and how it compares.
-pub(super) enum Target {
-    /// Stored in a lower-cased key column: lower the literal in Rust, compare directly (indexed).
-    Key(Expr),
-    Scalar {
-        expr: Expr,
-        def: &'static AttributeDef,
-    },
-    Timestamp(Expr),
-    Constant(&'static str),
-    Multi {
-        collection: Collection,
-        element: Box<ElementResolver>,
-    },
-    /// Not an attribute of this resource type: matches nothing (RFC 7644 leaves it to us).
-    Unknown,
 }
 
 /// The ids a query selects, the total it matches, and the cursor to the next page.
