@@ -68,7 +68,7 @@ fn plan_with(
     targets: &[Arc<Target>],
     limit: i64,
 ) -> Result<usize, PlanError> {
-    let (position, entries) = db.read(|conn| orders::unplanned(conn, limit))?;
+    let (position, entries) = orders::unplanned(db, limit)?;
     let Some(through) = entries.last().map(|e| e.seq) else {
         return Ok(0);
     };

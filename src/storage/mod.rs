@@ -72,6 +72,8 @@ pub struct Db {
     user_creates: std::sync::Arc<user_creates::CreateQueue>,
     /// Where every timestamp written or compared comes from.
     clock: Clock,
+    /// The change log's hole the planner waits on, if any (see `orders::unplanned`).
+    change_hole: std::sync::Arc<std::sync::Mutex<Option<orders::Hole>>>,
 }
 
 impl Db {
@@ -107,6 +109,10 @@ impl Db {
         &self.clock
     }
 
+    pub(crate) fn change_hole(&self) -> &std::sync::Mutex<Option<orders::Hole>> {
+        &self.change_hole
+    }
+
     /// [`Db::open`], with requests waiting at most `wait` for a connection.
     pub fn open_waiting(url: &str, pool_size: u32, wait: Duration) -> Result<Db, StoreError> {
         Db::open_with(url, pool_size, wait, Default::default())
@@ -137,6 +143,7 @@ impl Db {
             secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
             clock: Clock::system(),
+            change_hole: Default::default(),
         };
         passwords::move_out_of_documents(&db)?;
         Ok(db)

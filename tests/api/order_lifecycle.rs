@@ -15,7 +15,7 @@ fn without_workers(backend: Backend) -> TestServer {
 fn a_plan_is_committed_once(backend: Backend) {
     let s = without_workers(backend);
     let id = id_of(&s.create_user(&json!({"userName": "planned"})));
-    let (from, entries) = s.db.read(|c| orders::unplanned(c, 100)).expect("read");
+    let (from, entries) = orders::unplanned(&s.db, 100).expect("read");
     assert_eq!(entries.len(), 1);
     let through = entries[0].seq;
     let plan = vec![NewOrder::for_change("t", &entries[0], Operation::Upsert)];
@@ -34,11 +34,11 @@ fn a_plan_is_committed_once(backend: Backend) {
     assert_eq!(planned.len(), 1, "planned once");
     assert_eq!(planned[0].origin, Origin::Change);
     assert_eq!(planned[0].change_seq, through);
-    let (after, rest) = s.db.read(|c| orders::unplanned(c, 100)).expect("read");
+    let (after, rest) = orders::unplanned(&s.db, 100).expect("read");
     assert_eq!((after, rest.len()), (through, 0));
     // A plan made for targets that changed since is not written either.
     let id2 = id_of(&s.create_user(&json!({"userName": "later"})));
-    let (from, entries) = s.db.read(|c| orders::unplanned(c, 100)).expect("read");
+    let (from, entries) = orders::unplanned(&s.db, 100).expect("read");
     let plan = vec![NewOrder::for_change("t", &entries[0], Operation::Upsert)];
     let stale = orders::commit_plan(&s.db, from, entries[0].seq, Some(-1), &plan).expect("commit");
     assert_eq!(stale, Committed::TargetsChanged);
@@ -134,6 +134,47 @@ fn coalescing_is_the_callers_choice(backend: Backend) {
     let each = orders::claim(&s.db, "b", "w", lease, 10, orders::Coalesce::Never).expect("claim");
     assert_eq!(each.iter().map(|o| o.id).collect::<Vec<_>>(), [ids[2]]);
     assert_eq!(each[0].state, OrderState::Transmitted);
+}
+
+/// PostgreSQL numbers a change when it is inserted, not when it commits: a change numbered
+/// before one already visible, but committed after it, is waited for, not passed by; and the
+/// hole a rolled-back write leaves is passed once no transaction can fill it any more.
+#[test]
+fn a_change_committing_late_is_waited_for_on_postgres() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let s = without_workers(Backend::Postgres);
+    let mut late = diesel::PgConnection::establish(&s.database_url).expect("connect");
+    let insert = "INSERT INTO change_log (resource_type, resource_id, operation, version, \
+                  actor, occurred_at) VALUES ('User', 'late', 'create', 1, 'test', 0)";
+    late.batch_execute(&format!("BEGIN; {insert}"))
+        .expect("open a write");
+    let early = id_of(&s.create_user(&json!({"userName": "committed-first"})));
+    let (_, entries) = orders::unplanned(&s.db, 100).expect("read");
+    assert!(
+        entries.is_empty(),
+        "the uncommitted change holds the read: {entries:?}"
+    );
+    late.batch_execute("COMMIT").expect("commit");
+    let (from, entries) = orders::unplanned(&s.db, 100).expect("read");
+    let ids: Vec<&str> = entries.iter().map(|e| e.resource_id.as_str()).collect();
+    assert_eq!(ids, ["late", early.as_str()]);
+    let through = entries[1].seq;
+    assert_eq!(
+        orders::commit_plan(&s.db, from, through, None, &[]).expect("commit"),
+        Committed::Done
+    );
+
+    late.batch_execute(&format!("BEGIN; {insert}; ROLLBACK"))
+        .expect("a write rolled back");
+    let after = id_of(&s.create_user(&json!({"userName": "after-the-hole"})));
+    // Transaction ids are the server's: other tests' transactions may hold the horizon a while.
+    let seen = crate::provisioning::wait_for("the final hole to be passed", || {
+        let (_, entries) = orders::unplanned(&s.db, 100).expect("read");
+        let seen: Vec<String> = entries.into_iter().map(|e| e.resource_id).collect();
+        (!seen.is_empty()).then_some(seen)
+    });
+    assert_eq!(seen, [after], "the final hole is passed");
 }
 
 crate::for_each_backend!(
