@@ -9,7 +9,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use diesel::prelude::*;
 
-use super::schema::{scim_user_passwords, scim_users};
+use super::schema::{maintenance, scim_user_passwords, scim_users};
 use super::secrets::{SecretBox, SecretError};
 use super::{Db, DbConnection, StoreError, WriteTx, BIND_CHUNK};
 
@@ -129,11 +129,26 @@ pub fn reseal(tx: &mut WriteTx<'_>, secrets: &SecretBox) -> Result<usize, StoreE
     Ok(written)
 }
 
+/// The `maintenance` task recording that passwords left the documents.
+const MOVED_OUT: &str = "passwords_out_of_documents";
+
 /// Databases written before passwords had their own table kept them in the resource
 /// document, in clear: hash (and seal) each, then remove it from the document. Runs at
-/// start-up; one user per transaction, so an interrupted run resumes where it stopped.
-/// Returns how many passwords were moved.
+/// start-up until it has finished once (then it is one lookup); one user per transaction, so
+/// an interrupted run resumes where it stopped. Returns how many passwords were moved.
 pub fn move_out_of_documents(db: &Db) -> Result<usize, StoreError> {
+    let done: Option<String> = db.read(|conn| {
+        Ok::<_, StoreError>(
+            maintenance::table
+                .find(MOVED_OUT)
+                .select(maintenance::task)
+                .first(conn)
+                .optional()?,
+        )
+    })?;
+    if done.is_some() {
+        return Ok(0);
+    }
     let candidates: Vec<(String, String)> = db.read(|conn| {
         Ok::<_, StoreError>(
             scim_users::table
@@ -172,6 +187,24 @@ pub fn move_out_of_documents(db: &Db) -> Result<usize, StoreError> {
         })?;
         moved += written;
     }
+    db.write(|tx| {
+        let now = tx.now();
+        let done = (
+            maintenance::task.eq(MOVED_OUT),
+            maintenance::done_at.eq(now),
+        );
+        // Another instance starting at the same time may have recorded it first.
+        match tx.conn() {
+            DbConnection::Sqlite(c) => diesel::insert_or_ignore_into(maintenance::table)
+                .values(done)
+                .execute(c)?,
+            DbConnection::Postgresql(c) => diesel::insert_into(maintenance::table)
+                .values(done)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+        };
+        Ok::<_, StoreError>(())
+    })?;
     if moved > 0 {
         tracing::info!(
             moved,

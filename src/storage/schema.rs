@@ -16,6 +16,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    maintenance (task) {
+        task -> Text,
+        done_at -> BigInt,
+    }
+}
+
+diesel::table! {
     scim_user_passwords (user_id) {
         user_id -> Text,
         hash -> Text,

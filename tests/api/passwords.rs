@@ -141,12 +141,15 @@ fn passwords_are_stored_only_as_hashes(s: &TestServer) {
 fn clear_passwords_are_moved_out_on_start(s: &TestServer) {
     let id = id_of(&s.create_user(&json!({"userName": "legacy"})));
     let old_document = json!({"userName": "legacy", "password": "Legacy-Clear-9"}).to_string();
+    // A database of that version: the document holds the password, and no conversion has run.
     s.db.read(|conn| {
         diesel::sql_query(format!(
             "UPDATE scim_users SET data = '{old_document}' WHERE id = '{id}'"
         ))
-        .execute(conn)
-        .map_err(scimgate::storage::StoreError::from)
+        .execute(conn)?;
+        diesel::sql_query("DELETE FROM maintenance")
+            .execute(conn)
+            .map_err(scimgate::storage::StoreError::from)
     })
     .expect("write an old-style document");
 
@@ -171,6 +174,14 @@ fn clear_passwords_are_moved_out_on_start(s: &TestServer) {
         .read(|conn| unsealed(conn, db.secrets(), std::slice::from_ref(&id)))
         .expect("unseal");
     assert_eq!(clear.get(&id).map(String::as_str), Some("Legacy-Clear-9"));
+    let recorded: Vec<Text> = db
+        .read(|conn| {
+            diesel::sql_query("SELECT task AS text FROM maintenance")
+                .load(conn)
+                .map_err(scimgate::storage::StoreError::from)
+        })
+        .expect("read");
+    assert_eq!(recorded.len(), 1, "done once: later starts skip the scan");
     let fetched = s.get(&format!("/Users/{id}"));
     assert_eq!(fetched.body["userName"], "legacy");
     assert!(fetched.body.get("password").is_none());
