@@ -15,7 +15,7 @@ pub fn find(state: &AdminState, name: &str) -> Result<Option<Known>, AdminError>
     lookup::find_in(&state.db, &state.targets, name).map_err(lookup_failed)
 }
 
-pub fn lookup_failed(error: LookupError) -> AdminError {
+fn lookup_failed(error: LookupError) -> AdminError {
     match error {
         LookupError::Store(e) => AdminError::from(e),
         LookupError::Settings(e) => AdminError::Internal(e.to_string()),

@@ -16,12 +16,10 @@ use crate::targets::lookup::{self, LookupError};
 
 /// The config file's or the database's target of that name, ready to use.
 fn target(config: &Config, db: &Db, name: &str) -> Result<Arc<Target>, ReconcileError> {
-    let known = db
-        .read(|c| {
-            lookup::find(&config.targets, c, db.secrets(), name).map_err(|e| match e {
-                LookupError::Store(e) => ReconcileError::from(e),
-                LookupError::Settings(e) => ReconcileError::Config(e.to_string()),
-            })
+    let known = lookup::find_in(db, &config.targets, name)
+        .map_err(|e| match e {
+            LookupError::Store(e) => ReconcileError::from(e),
+            LookupError::Settings(e) => ReconcileError::Config(e.to_string()),
         })?
         .ok_or_else(|| ReconcileError::Config(format!("no target named {name:?}")))?;
     super::check_settings(&known.config.reconcile).map_err(ReconcileError::Config)?;

@@ -35,7 +35,7 @@ pub fn stored(secrets: &SecretBox, row: &StoredTarget) -> Result<TargetConfig, S
 }
 
 /// The target named `name`.
-pub fn find(
+fn find(
     file: &[TargetConfig],
     conn: &mut DbConnection,
     secrets: &SecretBox,
@@ -57,7 +57,7 @@ pub fn find(
 }
 
 /// Every target: the config file's, then the stored ones it does not shadow, by name.
-pub fn all(
+fn all(
     file: &[TargetConfig],
     conn: &mut DbConnection,
     secrets: &SecretBox,
@@ -81,12 +81,12 @@ pub fn all(
     Ok(known)
 }
 
-/// [`find`], reading the database through `db`.
+/// The target named `name` (the config file's, else the database's).
 pub fn find_in(db: &Db, file: &[TargetConfig], name: &str) -> Result<Option<Known>, LookupError> {
     db.read(|c| find(file, c, db.secrets(), name))
 }
 
-/// [`all`], reading the database through `db`.
+/// Every target: the config file's, then the stored ones it does not shadow.
 pub fn all_in(db: &Db, file: &[TargetConfig]) -> Result<Vec<Known>, LookupError> {
     db.read(|c| all(file, c, db.secrets()))
 }

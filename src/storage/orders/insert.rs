@@ -114,7 +114,7 @@ pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreE
 /// the read until every transaction running when the hole was first seen has ended; a hole
 /// still there then was a rolled-back write, and is passed. Transaction ids are the whole
 /// server's, so a session left open elsewhere (an idle `psql` in a transaction) would hold
-/// the planner: a hole is passed after [`HOLE_WAIT`] whatever, with a warning, since
+/// the planner: a hole is passed after `HOLE_WAIT` whatever, with a warning, since
 /// scimgate's own writes take milliseconds. (SQLite writes one transaction at a time, in
 /// number order: it has no such holes.)
 pub fn unplanned(db: &Db, limit: i64) -> Result<(i64, Vec<ChangeEntry>), StoreError> {
