@@ -48,6 +48,8 @@ pub struct Config {
     /// Outbound targets that accepted changes are provisioned to.
     pub targets: Vec<TargetConfig>,
     pub worker: WorkerConfig,
+    /// Events out: webhooks, RFC 9967 SETs, the change feed.
+    pub events: crate::events::EventsConfig,
 }
 
 /// The delivery workers inside `scimgate serve` (and `scimgate worker`).
@@ -154,6 +156,7 @@ impl Default for Config {
             targets: Vec::new(),
             worker: WorkerConfig::default(),
             auth: AuthConfig::default(),
+            events: Default::default(),
         }
     }
 }

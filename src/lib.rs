@@ -43,6 +43,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod connectors;
+pub mod events;
 pub mod http;
 pub mod identity;
 pub mod provisioning;

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::events::{self, IdentityDetail};
 use super::schema::change_log;
 use super::{DbConnection, Micros, StoreError, WriteTx};
 
@@ -51,6 +52,7 @@ pub struct ChangeEntry {
     pub occurred_at: Micros,
 }
 
+/// Logs a change, and records its event, in the caller's transaction.
 pub(super) fn append(
     tx: &mut WriteTx<'_>,
     kind: ResourceKind,
@@ -58,6 +60,7 @@ pub(super) fn append(
     operation: Operation,
     version: i64,
     actor: &str,
+    detail: &IdentityDetail,
 ) -> Result<(), StoreError> {
     let now = tx.now();
     diesel::insert_into(change_log::table)
@@ -70,7 +73,15 @@ pub(super) fn append(
             change_log::occurred_at.eq(now),
         ))
         .execute(tx.conn())?;
-    Ok(())
+    let event = events::identity_event(
+        kind.as_str(),
+        id,
+        operation.as_str(),
+        version,
+        actor,
+        detail,
+    );
+    events::append(tx, &[event])
 }
 
 /// Entries after `after_seq`, oldest first.

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 
 use super::change_log::{self, Operation, ResourceKind};
+use super::events::IdentityDetail;
 use super::schema::{scim_group_members, scim_groups, scim_users};
 use super::{insert_rows, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
@@ -136,6 +137,10 @@ pub fn insert(
         ))
         .execute(tx.conn())?;
     add_member_rows(tx, &record.id, members)?;
+    let mut detail = IdentityDetail::created(&record.data);
+    if !members.is_empty() {
+        detail.attributes.push("members".into());
+    }
     change_log::append(
         tx,
         ResourceKind::Group,
@@ -143,6 +148,7 @@ pub fn insert(
         Operation::Create,
         1,
         actor,
+        &detail,
     )?;
     Ok(StoredGroup {
         id: record.id.clone(),
@@ -177,8 +183,10 @@ pub fn update(
             scim_groups::last_modified.eq(now),
         ))
         .execute(tx.conn())?;
+    let mut detail = IdentityDetail::between(&current.data, &record.data);
     if let Some(wanted) = members {
         set_members(tx, &record.id, wanted)?;
+        detail.attributes.push("members".into());
     }
     change_log::append(
         tx,
@@ -187,6 +195,7 @@ pub fn update(
         operation,
         version,
         actor,
+        &detail,
     )?;
     Ok(StoredGroup {
         id: record.id.clone(),
@@ -307,10 +316,14 @@ pub(super) fn remove_member_everywhere(
     member_id: &str,
     actor: &str,
 ) -> Result<(), StoreError> {
-    let holders: Vec<(String, i64)> = scim_group_members::table
+    let holders: Vec<(String, i64, Option<String>)> = scim_group_members::table
         .inner_join(scim_groups::table)
         .filter(scim_group_members::member_id.eq(member_id))
-        .select((scim_groups::id, scim_groups::version))
+        .select((
+            scim_groups::id,
+            scim_groups::version,
+            scim_groups::external_id,
+        ))
         .load(tx.conn())?;
     if holders.is_empty() {
         return Ok(());
@@ -318,7 +331,7 @@ pub(super) fn remove_member_everywhere(
     diesel::delete(scim_group_members::table.filter(scim_group_members::member_id.eq(member_id)))
         .execute(tx.conn())?;
     let now = tx.now();
-    for (group_id, version) in holders {
+    for (group_id, version, external_id) in holders {
         diesel::update(scim_groups::table.find(&group_id))
             .set((
                 scim_groups::version.eq(version + 1),
@@ -332,6 +345,11 @@ pub(super) fn remove_member_everywhere(
             Operation::Modify,
             version + 1,
             actor,
+            &IdentityDetail {
+                external_id,
+                attributes: vec!["members".into()],
+                active: None,
+            },
         )?;
     }
     Ok(())
@@ -349,6 +367,10 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredGroup, actor: &str) -> Resul
         Operation::Delete,
         current.version + 1,
         actor,
+        &IdentityDetail {
+            external_id: current.external_id.clone(),
+            ..Default::default()
+        },
     )?;
     Ok(())
 }

@@ -22,7 +22,11 @@ pub mod accounts;
 pub mod change_log;
 pub mod corrections;
 pub mod deletions;
+pub mod event_deliveries;
+pub mod event_subscriptions;
+pub mod events;
 pub mod groups;
+pub mod holes;
 pub mod identity_links;
 pub mod orders;
 pub mod query;
@@ -72,8 +76,10 @@ pub struct Db {
     user_creates: std::sync::Arc<user_creates::CreateQueue>,
     /// Where every timestamp written or compared comes from.
     clock: Clock,
-    /// The change log's hole the planner waits on, if any (see `orders::unplanned`).
-    change_hole: std::sync::Arc<std::sync::Mutex<Option<orders::Hole>>>,
+    /// Holes in the numbers of the change log and the event outbox seen by this process.
+    holes: std::sync::Arc<holes::Holes>,
+    /// Woken after every commit, for readers waiting on new rows (long polls).
+    committed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Db {
@@ -109,8 +115,14 @@ impl Db {
         &self.clock
     }
 
-    pub(crate) fn change_hole(&self) -> &std::sync::Mutex<Option<orders::Hole>> {
-        &self.change_hole
+    pub(crate) fn holes(&self) -> &holes::Holes {
+        &self.holes
+    }
+
+    /// Notified after each commit of this process (other instances' commits are not seen:
+    /// waiters poll as well).
+    pub fn committed(&self) -> &tokio::sync::Notify {
+        &self.committed
     }
 
     /// [`Db::open`], with requests waiting at most `wait` for a connection.
@@ -143,7 +155,8 @@ impl Db {
             secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
             clock: Clock::system(),
-            change_hole: Default::default(),
+            holes: Default::default(),
+            committed: Default::default(),
         };
         passwords::move_out_of_documents(&db)?;
         Ok(db)
@@ -197,7 +210,10 @@ impl Db {
         let now = self.clock.now_micros();
         let written = write_transaction(&mut pooled.conn, |conn| f(&mut WriteTx { conn, now }));
         match &written {
-            Ok(_) => self.commits.committed(),
+            Ok(_) => {
+                self.commits.committed();
+                self.committed.notify_waiters();
+            }
             Err(_) => pooled.distrust(),
         }
         written

@@ -136,6 +136,8 @@ diesel::table! {
         waiting_for -> Nullable<Text>,
         note -> Nullable<Text>,
         held_by -> Nullable<Text>,
+        revision -> BigInt,
+        previous_state -> Nullable<Text>,
     }
 }
 
@@ -196,6 +198,7 @@ diesel::table! {
         probe_delay -> BigInt,
         updated_at -> BigInt,
         failing_since -> Nullable<BigInt>,
+        revision -> BigInt,
     }
 }
 
@@ -270,3 +273,70 @@ diesel::table! {
         outcome -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        event_type -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        resource_seq -> BigInt,
+        target -> Nullable<Text>,
+        actor -> Text,
+        occurred_at -> BigInt,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    event_subscriptions (id) {
+        id -> Text,
+        name -> Text,
+        format -> Text,
+        url -> Nullable<Text>,
+        event_types -> Text,
+        targets -> Nullable<Text>,
+        resource_types -> Nullable<Text>,
+        secrets -> Text,
+        audience -> Nullable<Text>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        max_age_seconds -> BigInt,
+        position -> BigInt,
+        from_config -> Bool,
+        sender -> Nullable<Text>,
+        sender_until -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    event_deliveries (id) {
+        id -> BigInt,
+        subscription_id -> Text,
+        event_seq -> BigInt,
+        resource_key -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        created_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    event_delivery_attempts (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        at -> BigInt,
+        status -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(events, event_deliveries, event_subscriptions);

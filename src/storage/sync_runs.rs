@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::events::{self, EventType, NewEvent};
 use super::schema::{sync_drift, sync_runs};
 use super::{insert_rows, Db, DbConnection, Micros, StoreError, WriteTx};
 
@@ -84,19 +85,47 @@ pub fn finish(
     error: Option<&str>,
 ) -> Result<(), StoreError> {
     let now = tx.now();
-    diesel::update(sync_runs::table.find(id))
-        .set((
-            sync_runs::state.eq(if error.is_some() {
-                "failed"
-            } else {
-                "completed"
-            }),
-            sync_runs::finished_at.eq(now),
-            sync_runs::summary.eq(summary.to_string()),
-            sync_runs::error.eq(error),
-        ))
-        .execute(tx.conn())?;
-    Ok(())
+    let (target, kind, dry_run, trigger): (String, String, bool, String) =
+        diesel::update(sync_runs::table.find(id))
+            .set((
+                sync_runs::state.eq(if error.is_some() {
+                    "failed"
+                } else {
+                    "completed"
+                }),
+                sync_runs::finished_at.eq(now),
+                sync_runs::summary.eq(summary.to_string()),
+                sync_runs::error.eq(error),
+            ))
+            .returning((
+                sync_runs::target,
+                sync_runs::kind,
+                sync_runs::dry_run,
+                sync_runs::trigger,
+            ))
+            .get_result(tx.conn())?;
+    let mut data = serde_json::json!({
+        "run": id,
+        "target": target,
+        "kind": kind,
+        "dryRun": dry_run,
+        "trigger": trigger,
+        "state": if error.is_some() { "failed" } else { "completed" },
+        "counts": summary,
+    });
+    if let Some(error) = error {
+        data["error"] = serde_json::json!(error);
+    }
+    let event = NewEvent {
+        event_type: EventType::SyncFinished,
+        resource_type: "SyncRun".into(),
+        resource_id: id.to_string(),
+        resource_seq: 1,
+        target: Some(target),
+        actor: "scimgate".into(),
+        data,
+    };
+    events::append(tx, &[event])
 }
 
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<SyncRun>, StoreError> {

@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 
+use super::events::{self, EventType, NewEvent};
 use super::schema::target_health;
 use super::{Db, DbConnection, Micros, StoreError};
 
@@ -74,7 +75,32 @@ pub fn update(
                     .first(lite)?
             }
         };
+        let was_quarantined = row.quarantined_since.is_some();
         change(&mut row);
+        let turned = match (was_quarantined, row.quarantined_since.is_some()) {
+            (false, true) => Some(EventType::TargetQuarantined),
+            (true, false) => Some(EventType::TargetRecovered),
+            _ => None,
+        };
+        if let Some(event_type) = turned {
+            let revision: i64 = diesel::update(target_health::table.find(target))
+                .set(target_health::revision.eq(target_health::revision + 1))
+                .returning(target_health::revision)
+                .get_result(tx.conn())?;
+            let event = NewEvent {
+                event_type,
+                resource_type: "Target".into(),
+                resource_id: target.to_string(),
+                resource_seq: revision,
+                target: Some(target.to_string()),
+                actor: "scimgate".into(),
+                data: serde_json::json!({
+                    "target": target,
+                    "consecutiveFailures": row.consecutive_failures,
+                }),
+            };
+            events::append(tx, &[event])?;
+        }
         diesel::update(target_health::table.find(target))
             .set((
                 target_health::consecutive_failures.eq(row.consecutive_failures),

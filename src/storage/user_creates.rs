@@ -23,6 +23,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use diesel::RunQueryDsl;
 use tokio::sync::oneshot;
 
+use super::events::{self, IdentityDetail};
 use super::users::{insert, user_name_key, StoredUser, UserRecord};
 use super::{Backend, Db, DbConnection, Micros, StoreError};
 
@@ -227,6 +228,7 @@ fn write_together(db: &Db, jobs: &[&Job]) -> Result<Micros, StoreError> {
             DbConnection::Sqlite(_) => Ok(false),
         })?;
         if written {
+            db.committed().notify_waiters();
             return Ok(now);
         }
     }
@@ -251,6 +253,8 @@ struct NewUsers<'a> {
     active: Vec<Option<bool>>,
     data: Vec<&'a str>,
     actors: Vec<&'a str>,
+    event_ids: Vec<String>,
+    event_data: Vec<String>,
     email_users: Vec<&'a str>,
     email_positions: Vec<i32>,
     email_keys: Vec<String>,
@@ -270,6 +274,8 @@ impl<'a> NewUsers<'a> {
             active: Vec::with_capacity(jobs.len()),
             data: Vec::with_capacity(jobs.len()),
             actors: Vec::with_capacity(jobs.len()),
+            event_ids: Vec::with_capacity(jobs.len()),
+            event_data: Vec::with_capacity(jobs.len()),
             email_users: Vec::new(),
             email_positions: Vec::new(),
             email_keys: Vec::new(),
@@ -289,6 +295,16 @@ impl<'a> NewUsers<'a> {
             statement.active.push(record.active);
             statement.data.push(&record.data);
             statement.actors.push(&job.actor);
+            let event = events::identity_event(
+                "User",
+                &record.id,
+                "create",
+                1,
+                &job.actor,
+                &IdentityDetail::created(&record.data),
+            );
+            statement.event_ids.push(events::new_id());
+            statement.event_data.push(event.data.to_string());
             for (position, email) in record.emails.iter().enumerate() {
                 statement.email_users.push(&record.id);
                 statement.email_positions.push(position as i32);
@@ -312,10 +328,12 @@ impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
         array::<Array<Nullable<Text>>, _>(out, &self.display_names, "text[], ")?;
         array::<Array<Nullable<Bool>>, _>(out, &self.active, "boolean[], ")?;
         array::<Array<Text>, _>(out, &self.data, "text[], ")?;
-        array::<Array<Text>, _>(out, &self.actors, "text[]")?;
+        array::<Array<Text>, _>(out, &self.actors, "text[], ")?;
+        array::<Array<Text>, _>(out, &self.event_ids, "text[], ")?;
+        array::<Array<Text>, _>(out, &self.event_data, "text[]")?;
         out.push_sql(
             ") WITH ORDINALITY AS i(id, user_name, user_name_key, external_id, \
-             display_name, active, data, actor, n)), \
+             display_name, active, data, actor, event_id, event_data, n)), \
              new_users AS (INSERT INTO scim_users (id, user_name, user_name_key, external_id, \
              display_name, active, data, version, created_at, last_modified) \
              SELECT id, user_name, user_name_key, external_id, display_name, active, data, 1, ",
@@ -334,7 +352,14 @@ impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
         array::<Array<Nullable<Text>>, _>(out, &self.email_types, "text[], ")?;
         array::<Array<Bool>, _>(out, &self.email_primaries, "boolean[]")?;
         out.push_sql(
-            ")) INSERT INTO change_log (resource_type, resource_id, operation, version, actor, \
+            ")), new_events AS (INSERT INTO events (id, event_type, resource_type, resource_id, \
+             resource_seq, actor, occurred_at, data) SELECT event_id, 'user.created', 'User', id, \
+             1, actor, ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(
+            ", event_data FROM input ORDER BY n) \
+             INSERT INTO change_log (resource_type, resource_id, operation, version, actor, \
              occurred_at) SELECT 'User', id, 'create', 1, actor, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;

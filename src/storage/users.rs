@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use diesel::prelude::*;
 
 use super::change_log::{self, Operation, ResourceKind};
+use super::events::IdentityDetail;
 use super::passwords::{self, NewPassword};
 use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
 use super::{groups, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
@@ -148,6 +149,7 @@ pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<
         Operation::Create,
         1,
         actor,
+        &IdentityDetail::created(&record.data),
     )?;
     Ok(())
 }
@@ -187,6 +189,7 @@ pub fn update(
         operation,
         version,
         actor,
+        &IdentityDetail::between(&current.data, &record.data),
     )?;
     Ok(StoredUser {
         id: record.id.clone(),
@@ -242,6 +245,10 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredUser, actor: &str) -> Result
         Operation::Delete,
         current.version + 1,
         actor,
+        &IdentityDetail {
+            external_id: current.external_id.clone(),
+            ..Default::default()
+        },
     )?;
     Ok(())
 }

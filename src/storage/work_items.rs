@@ -4,6 +4,7 @@
 
 use diesel::prelude::*;
 
+use super::events::{self, EventType, NewEvent};
 use super::identity_links;
 use super::orders::{self, LinkChange, Order, OrderState};
 use super::schema::work_items;
@@ -61,7 +62,10 @@ pub fn open_once(db: &Db, order: &Order, item: &NewWorkItem) -> Result<WorkItem,
             ))
             .returning(work_items::id)
             .get_result(tx.conn())?;
-        find(tx.conn(), id)?.ok_or(StoreError::Query(diesel::result::Error::NotFound))
+        let opened =
+            find(tx.conn(), id)?.ok_or(StoreError::Query(diesel::result::Error::NotFound))?;
+        events::append(tx, &[item_event(&opened, "scimgate")])?;
+        Ok(opened)
     })
 }
 
@@ -182,8 +186,38 @@ pub fn close(db: &Db, id: i64, by: &str, closing: &Closing) -> Result<Closed, St
                 )?;
             }
         }
-        Ok(find(tx.conn(), id)?.map_or(Closed::NotFound, |i| Closed::Done(Box::new(i))))
+        let Some(closed) = find(tx.conn(), id)? else {
+            return Ok(Closed::NotFound);
+        };
+        events::append(tx, &[item_event(&closed, by)])?;
+        Ok(Closed::Done(Box::new(closed)))
     })
+}
+
+/// The event of a work item opened (still open) or closed.
+fn item_event(item: &WorkItem, actor: &str) -> NewEvent {
+    let open = item.state == "open";
+    NewEvent {
+        event_type: if open {
+            EventType::WorkItemOpened
+        } else {
+            EventType::WorkItemClosed
+        },
+        resource_type: "WorkItem".into(),
+        resource_id: item.id.to_string(),
+        resource_seq: if open { 1 } else { 2 },
+        target: Some(item.target.clone()),
+        actor: actor.to_string(),
+        data: serde_json::json!({
+            "workItem": item.id,
+            "order": item.order_id,
+            "target": item.target,
+            "resourceType": item.resource_type,
+            "resourceId": item.resource_id,
+            "action": item.action,
+            "state": item.state,
+        }),
+    }
 }
 
 /// The remote id a completed item reports, and the identity-link change its action implies:

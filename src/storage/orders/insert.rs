@@ -5,8 +5,10 @@
 use diesel::prelude::*;
 
 use super::kinds::{Hold, Operation, OrderState, Origin};
-use super::transition::insert_transitions;
+use super::transition::{insert_transitions, order_event, Moved};
 use crate::storage::change_log::{self, ChangeEntry};
+use crate::storage::events;
+use crate::storage::holes::Log;
 use crate::storage::schema::{orders, planner_position};
 use crate::storage::{Db, DbConnection, Micros, StoreError, WriteTx};
 
@@ -62,6 +64,7 @@ pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreE
     let now = tx.now();
     let mut ids = Vec::with_capacity(new.len());
     let mut firsts = Vec::with_capacity(new.len());
+    let mut created_events = Vec::with_capacity(new.len());
     for order in new {
         let (state, attempts, lease_owner, lease_until) = match (&order.start, &order.hold) {
             (Start::Leased { owner, until }, _) => (
@@ -100,23 +103,24 @@ pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreE
         }
         firsts.push((id, state));
         ids.push(id);
+        let created = Moved {
+            id,
+            target: order.target.clone(),
+            resource_type: order.resource_type.clone(),
+            resource_id: order.resource_id.clone(),
+            operation: order.operation.as_str().to_string(),
+            revision: 1,
+            from: None,
+        };
+        created_events.push(order_event(&created, state, None, "scimgate"));
     }
     insert_transitions(tx, &firsts)?;
+    events::append(tx, &created_events)?;
     Ok(ids)
 }
 
 /// The changes not planned yet: the planner's position, and up to `limit` change-log
-/// entries after it with no hole before them.
-///
-/// PostgreSQL numbers a change-log row when it is inserted, not when its transaction commits,
-/// so a change numbered 20 may still be uncommitted while 21 is visible: planning 21 and
-/// moving the position past 20 would lose 20 for good. A hole in the numbers therefore stops
-/// the read until every transaction running when the hole was first seen has ended; a hole
-/// still there then was a rolled-back write, and is passed. Transaction ids are the whole
-/// server's, so a session left open elsewhere (an idle `psql` in a transaction) would hold
-/// the planner: a hole is passed after `HOLE_WAIT` whatever, with a warning, since
-/// scimgate's own writes take milliseconds. (SQLite writes one transaction at a time, in
-/// number order: it has no such holes.)
+/// entries after it, stopping at a number that may still be written (see [`crate::storage::holes`]).
 pub fn unplanned(db: &Db, limit: i64) -> Result<(i64, Vec<ChangeEntry>), StoreError> {
     db.read(|conn| {
         let position: i64 = planner_position::table
@@ -124,86 +128,14 @@ pub fn unplanned(db: &Db, limit: i64) -> Result<(i64, Vec<ChangeEntry>), StoreEr
             .select(planner_position::last_seq)
             .first(conn)?;
         let mut entries = change_log::since(conn, position, limit)?;
-        if let DbConnection::Postgresql(pg) = conn {
-            let mut watch = db.change_hole().lock().unwrap_or_else(|p| p.into_inner());
-            let now = db.clock().now_micros();
-            let usable = without_holes(pg, position, &entries, &mut watch, now)?;
-            entries.truncate(usable);
-        }
+        let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        let now = db.clock().now_micros();
+        let usable = db
+            .holes()
+            .readable(conn, Log::Changes, position, &seqs, now)?;
+        entries.truncate(usable);
         Ok((position, entries))
     })
-}
-
-/// A hole in the change log's numbers, and the transaction horizon it waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hole {
-    /// The number missing.
-    pub seq: i64,
-    /// `pg_snapshot_xmax` when it was first seen: once every transaction below it has ended,
-    /// the hole is final.
-    pub horizon: i64,
-    /// When it was first seen.
-    pub seen_at: Micros,
-}
-
-/// The longest the planner waits on a hole.
-pub const HOLE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-#[derive(QueryableByName)]
-struct Horizon {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-fn horizon(pg: &mut diesel::PgConnection, which: &str) -> Result<i64, StoreError> {
-    let row: Horizon = diesel::sql_query(format!(
-        "SELECT pg_snapshot_{which}(pg_current_snapshot())::text::bigint AS n"
-    ))
-    .get_result(pg)?;
-    Ok(row.n)
-}
-
-/// How many of `entries` (after `position`, in number order) can be planned: up to the first
-/// hole that may still be filled.
-fn without_holes(
-    pg: &mut diesel::PgConnection,
-    position: i64,
-    entries: &[ChangeEntry],
-    watch: &mut Option<Hole>,
-    now: Micros,
-) -> Result<usize, StoreError> {
-    let mut expected = position + 1;
-    for (i, entry) in entries.iter().enumerate() {
-        if entry.seq != expected {
-            let settled = match *watch {
-                Some(hole) if hole.seq == expected => {
-                    let waited = now - hole.seen_at > HOLE_WAIT.as_micros() as i64;
-                    let settled = waited || horizon(pg, "xmin")? >= hole.horizon;
-                    if waited {
-                        tracing::warn!(
-                            seq = hole.seq,
-                            "change-log hole passed after a minute: a transaction elsewhere on \
-                             the server stayed open"
-                        );
-                    }
-                    settled
-                }
-                _ => {
-                    *watch = Some(Hole {
-                        seq: expected,
-                        horizon: horizon(pg, "xmax")?,
-                        seen_at: now,
-                    });
-                    false
-                }
-            };
-            if !settled {
-                return Ok(i);
-            }
-        }
-        expected = entry.seq + 1;
-    }
-    Ok(entries.len())
 }
 
 /// What committing a plan came to.

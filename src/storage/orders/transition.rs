@@ -10,6 +10,7 @@ use diesel::prelude::*;
 
 use super::kinds::{Hold, OrderState};
 use super::{bounded, schedule};
+use crate::storage::events::{self, EventType, NewEvent};
 use crate::storage::schema::{order_attempts, order_transitions, orders};
 use crate::storage::{identity_links, insert_rows, Micros, StoreError, WriteTx, BIND_CHUNK};
 
@@ -103,7 +104,47 @@ pub(super) struct Moved {
     pub target: String,
     pub resource_type: String,
     pub resource_id: String,
+    pub operation: String,
+    /// The order's revision after the move (its events' sequence).
+    pub revision: i64,
+    /// The state it moved from.
+    pub from: Option<String>,
 }
+
+/// The columns a move returns, in [`Moved`]'s order.
+type MovedRow = (i64, String, String, String, String, i64, Option<String>);
+
+fn moved_row(
+    (id, target, resource_type, resource_id, operation, revision, from): MovedRow,
+) -> Moved {
+    Moved {
+        id,
+        target,
+        resource_type,
+        resource_id,
+        operation,
+        revision,
+        from,
+    }
+}
+
+const RETURNING: (
+    orders::id,
+    orders::target,
+    orders::resource_type,
+    orders::resource_id,
+    orders::operation,
+    orders::revision,
+    orders::previous_state,
+) = (
+    orders::id,
+    orders::target,
+    orders::resource_type,
+    orders::resource_id,
+    orders::operation,
+    orders::revision,
+    orders::previous_state,
+);
 
 /// Moves each order as its own move says, if the guard lets it; one result per move, in
 /// order (`None`: the order was not where the guard expects, and nothing changed).
@@ -179,6 +220,7 @@ struct Records {
     links: Vec<(Moved, LinkChange)>,
     /// Resources whose order ended, by target.
     ended: HashMap<String, Vec<String>>,
+    events: Vec<NewEvent>,
 }
 
 impl Records {
@@ -189,6 +231,10 @@ impl Records {
                 self.transitions.push((moved.id, OrderState::Executed));
             }
             self.transitions.push((moved.id, to));
+            let error = changes.error.clone().flatten();
+            let actor = changes.decided.map_or("scimgate", |d| d.by);
+            self.events
+                .push(order_event(moved, to, error.as_deref(), actor));
         }
         if let Some(link) = &changes.link {
             self.links.push((moved.clone(), link.clone()));
@@ -203,6 +249,7 @@ impl Records {
 
     fn write(self, tx: &mut WriteTx<'_>) -> Result<(), StoreError> {
         insert_transitions(tx, &self.transitions)?;
+        events::append(tx, &self.events)?;
         insert_attempts(tx, &self.attempts)?;
         for (moved, link) in &self.links {
             let remote = match link {
@@ -246,7 +293,7 @@ fn update_outcome(
     let now = tx.now();
     let error = changes.error.clone().flatten().as_deref().map(bounded);
     let note = changes.note.clone().flatten().as_deref().map(bounded);
-    let moved: Option<(i64, String, String, String)> = diesel::update(
+    let moved: Option<MovedRow> = diesel::update(
         orders::table
             .filter(orders::id.eq(id))
             .filter(orders::lease_owner.eq(owner))
@@ -262,13 +309,10 @@ fn update_outcome(
         orders::updated_at.eq(now),
         orders::waiting_for.eq(changes.waiting_for.clone().flatten()),
         orders::note.eq(note),
+        orders::previous_state.eq(orders::state.nullable()),
+        orders::revision.eq(orders::revision + 1),
     ))
-    .returning((
-        orders::id,
-        orders::target,
-        orders::resource_type,
-        orders::resource_id,
-    ))
+    .returning(RETURNING)
     .get_result(tx.conn())
     .optional()?;
     if let (Some(_), Some(hold)) = (&moved, changes.hold) {
@@ -279,12 +323,7 @@ fn update_outcome(
             ))
             .execute(tx.conn())?;
     }
-    Ok(moved.map(|(id, target, resource_type, resource_id)| Moved {
-        id,
-        target,
-        resource_type,
-        resource_id,
-    }))
+    Ok(moved.map(moved_row))
 }
 
 /// The UPDATE of a move: state, the changed fields, the lease, guarded; returns what moved.
@@ -315,44 +354,36 @@ fn update(
         attempts: (changes.attempts == Attempts::Reset).then_some(0),
     };
     let states: Vec<&str> = guard.from.iter().map(|s| s.as_str()).collect();
-    let returning = (
-        orders::id,
-        orders::target,
-        orders::resource_type,
-        orders::resource_id,
+    let returning = RETURNING;
+    // Assignments read the row as it was: the state before this move.
+    let fields = (
+        fields,
+        orders::previous_state.eq(orders::state.nullable()),
+        orders::revision.eq(orders::revision + 1),
     );
     let source = orders::table
         .filter(orders::id.eq_any(ids))
         .filter(orders::state.eq_any(states));
     let conn = tx.conn();
-    let rows: Vec<(i64, String, String, String)> =
-        match (guard.leased_to, changes.attempts == Attempts::Count) {
-            (Some(owner), true) => diesel::update(source.filter(orders::lease_owner.eq(owner)))
-                .set((fields, orders::attempts.eq(orders::attempts + 1)))
-                .returning(returning)
-                .get_results(conn)?,
-            (Some(owner), false) => diesel::update(source.filter(orders::lease_owner.eq(owner)))
-                .set(fields)
-                .returning(returning)
-                .get_results(conn)?,
-            (None, true) => diesel::update(source)
-                .set((fields, orders::attempts.eq(orders::attempts + 1)))
-                .returning(returning)
-                .get_results(conn)?,
-            (None, false) => diesel::update(source)
-                .set(fields)
-                .returning(returning)
-                .get_results(conn)?,
-        };
-    Ok(rows
-        .into_iter()
-        .map(|(id, target, resource_type, resource_id)| Moved {
-            id,
-            target,
-            resource_type,
-            resource_id,
-        })
-        .collect())
+    let rows: Vec<MovedRow> = match (guard.leased_to, changes.attempts == Attempts::Count) {
+        (Some(owner), true) => diesel::update(source.filter(orders::lease_owner.eq(owner)))
+            .set((fields, orders::attempts.eq(orders::attempts + 1)))
+            .returning(returning)
+            .get_results(conn)?,
+        (Some(owner), false) => diesel::update(source.filter(orders::lease_owner.eq(owner)))
+            .set(fields)
+            .returning(returning)
+            .get_results(conn)?,
+        (None, true) => diesel::update(source)
+            .set((fields, orders::attempts.eq(orders::attempts + 1)))
+            .returning(returning)
+            .get_results(conn)?,
+        (None, false) => diesel::update(source)
+            .set(fields)
+            .returning(returning)
+            .get_results(conn)?,
+    };
+    Ok(rows.into_iter().map(moved_row).collect())
 }
 
 /// The columns a move sets; `None` leaves a column as it is.
@@ -375,6 +406,41 @@ struct Fields<'a> {
     decided_at: Option<Micros>,
     decision_comment: Option<Option<&'a str>>,
     attempts: Option<i32>,
+}
+
+/// The event of an order's move (or of its creation, `from` none): into `awaiting_approval`
+/// it asks for a decision; any other move is a state change.
+pub(super) fn order_event(
+    moved: &Moved,
+    to: OrderState,
+    error: Option<&str>,
+    actor: &str,
+) -> NewEvent {
+    let event_type = match to {
+        OrderState::AwaitingApproval => EventType::OrderApprovalRequired,
+        _ => EventType::OrderStateChanged,
+    };
+    let mut data = serde_json::json!({
+        "order": moved.id,
+        "target": moved.target,
+        "resourceType": moved.resource_type,
+        "resourceId": moved.resource_id,
+        "operation": moved.operation,
+        "from": moved.from,
+        "to": to.as_str(),
+    });
+    if let Some(error) = error {
+        data["error"] = serde_json::json!(bounded(error));
+    }
+    NewEvent {
+        event_type,
+        resource_type: "Order".into(),
+        resource_id: moved.id.to_string(),
+        resource_seq: moved.revision,
+        target: Some(moved.target.clone()),
+        actor: actor.to_string(),
+        data,
+    }
 }
 
 /// The first transition of new orders (they are inserted in that state).
