@@ -7,6 +7,8 @@ use actix_web::dev::Server;
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::events::set::SetSigner;
+use crate::events::{EventsHandle, EventsRunner};
 use crate::http::{self, AppState, Settings};
 use crate::identity::Directory;
 use crate::provisioning::{Context, Engine, EngineHandle, Target};
@@ -38,6 +40,12 @@ pub fn capabilities(config: &Config) -> Capabilities {
         documentation_uri: None,
         default_page_size: config.default_page_size,
         max_page_size: config.max_page_size,
+        security_events: config.events.set.as_ref().map(|_| {
+            crate::events::set::EVENT_URIS
+                .iter()
+                .map(|u| u.to_string())
+                .collect()
+        }),
     }
 }
 
@@ -90,6 +98,7 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
     let directory = Directory::new(db.clone(), &base_url);
     let context = Context::new(directory.clone(), db.clone());
     let workers = engine(config, context.clone())?.map(Engine::spawn);
+    let (events, signer) = events(config, &db)?;
     let state = AppState {
         directory,
         authenticator: Authenticator::new(db.clone(), &config.auth)?,
@@ -107,9 +116,15 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
         db: db.clone(),
         directory: context,
         targets: config.targets.clone(),
+        events: Arc::new(config.events.clone()),
+    };
+    let polls = http::set_poll::PollState {
+        db: db.clone(),
+        signer,
+        long_poll: std::time::Duration::from_secs(config.events.long_poll_seconds),
     };
     let (server, addr) =
-        http::serve(listener, state, admin).map_err(|source| StartError::Listen {
+        http::serve(listener, state, admin, polls).map_err(|source| StartError::Listen {
             addr: config.listen.clone(),
             source,
         })?;
@@ -117,7 +132,29 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
         server,
         addr,
         workers,
+        events,
     })
+}
+
+/// Loads the SET signing key, brings the config file's subscriptions into the database, and
+/// starts fan-out and delivery (unless `events.enabled` is off).
+fn events(
+    config: &Config,
+    db: &crate::storage::Db,
+) -> Result<(Option<EventsHandle>, Option<Arc<SetSigner>>), StartError> {
+    let signer = match &config.events.set {
+        Some(set) => Some(Arc::new(
+            SetSigner::load(set).map_err(crate::config::ConfigError::from_message)?,
+        )),
+        None => None,
+    };
+    crate::events::service::sync_config(db, &config.events).map_err(|e| {
+        crate::config::ConfigError::from_message(format!("events.subscriptions: {e}"))
+    })?;
+    let handle = config.events.enabled.then(|| {
+        EventsRunner::new(db.clone(), Arc::new(config.events.clone()), signer.clone()).spawn()
+    });
+    Ok((handle, signer))
 }
 
 /// A started scimgate: the HTTP server (await it to run) and the provisioning workers.
@@ -126,6 +163,8 @@ pub struct Started {
     pub addr: SocketAddr,
     /// Stop these after the server, so in-flight deliveries finish or are released.
     pub workers: Option<EngineHandle>,
+    /// Event fan-out and delivery.
+    pub events: Option<EventsHandle>,
 }
 
 /// The config file's targets' `[targets.reconcile]` sections, checked before anything starts.

@@ -220,6 +220,9 @@ fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         if let Some(workers) = started.workers {
             workers.shutdown(std::time::Duration::from_secs(30)).await;
         }
+        if let Some(events) = started.events {
+            events.shutdown(std::time::Duration::from_secs(10)).await;
+        }
         Ok(())
     })
 }

@@ -2,10 +2,12 @@
 //! authenticated with admin tokens only (`scimgate token create --admin`).
 
 mod approvals;
+mod changes;
 mod error;
 mod on_demand;
 mod orders;
 mod query;
+mod subscriptions;
 mod syncs;
 mod target_changes;
 mod target_check;
@@ -31,6 +33,8 @@ pub struct AdminState {
     pub directory: crate::provisioning::Context,
     /// The config file's targets (read-only here); the others are in the database.
     pub targets: Vec<TargetConfig>,
+    /// The `[events]` settings subscriptions are checked against.
+    pub events: std::sync::Arc<crate::events::EventsConfig>,
 }
 
 /// Registers the admin routes (inside a scope the caller protects).
@@ -45,6 +49,9 @@ pub fn needed_role(method: &Method, path: &str) -> Role {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["targets"] | ["targets", _] | ["targets", _, "enable" | "disable"] => Role::Admin,
+        ["subscriptions"]
+        | ["subscriptions", _]
+        | ["subscriptions", _, "enable" | "disable" | "rotate-secret"] => Role::Admin,
         _ => Role::Operator,
     }
 }
@@ -93,7 +100,51 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/resources/{type}/{id}/orders")
                 .route(web::get().to(orders::of_resource)),
-        );
+        )
+        .service(web::resource("/changes").route(web::get().to(changes::changes)))
+        .service(web::resource("/events").route(web::get().to(changes::list_events)))
+        .configure(subscription_routes);
+}
+
+fn subscription_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/subscriptions")
+            .route(web::get().to(subscriptions::list))
+            .route(web::post().to(subscriptions::create)),
+    )
+    .service(
+        web::resource("/subscriptions/{name}")
+            .route(web::get().to(subscriptions::get))
+            .route(web::put().to(subscriptions::replace))
+            .route(web::delete().to(subscriptions::delete)),
+    )
+    .service(
+        web::resource("/subscriptions/{name}/enable").route(web::post().to(subscriptions::enable)),
+    )
+    .service(
+        web::resource("/subscriptions/{name}/disable")
+            .route(web::post().to(subscriptions::disable)),
+    )
+    .service(
+        web::resource("/subscriptions/{name}/rotate-secret")
+            .route(web::post().to(subscriptions::rotate_secret)),
+    )
+    .service(web::resource("/subscriptions/{name}/test").route(web::post().to(subscriptions::test)))
+    .service(
+        web::resource("/subscriptions/{name}/replay").route(web::post().to(subscriptions::replay)),
+    )
+    .service(
+        web::resource("/subscriptions/{name}/deliveries")
+            .route(web::get().to(subscriptions::deliveries)),
+    )
+    .service(
+        web::resource("/subscriptions/{name}/deliveries/{id}")
+            .route(web::get().to(subscriptions::delivery)),
+    )
+    .service(
+        web::resource("/subscriptions/{name}/deliveries/{id}/replay")
+            .route(web::post().to(subscriptions::replay_delivery)),
+    );
 }
 
 /// Runs blocking store work for a handler.

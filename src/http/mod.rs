@@ -7,6 +7,7 @@ mod error;
 mod media;
 mod resources;
 mod search_request;
+pub mod set_poll;
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -128,13 +129,17 @@ pub fn serve(
     listener: TcpListener,
     state: AppState,
     admin: crate::admin::AdminState,
+    polls: set_poll::PollState,
 ) -> std::io::Result<(Server, SocketAddr)> {
     let addr = listener.local_addr()?;
     let state = web::Data::new(state);
     let admin = web::Data::new(admin);
+    let polls = web::Data::new(polls);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(admin.clone())
+            .app_data(polls.clone())
+            .route("/events/{name}", web::post().to(set_poll::poll))
             .wrap(ErrorHandlers::new().default_handler(error::scim_error_body))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(configure(state.clone()))

@@ -23,6 +23,8 @@ pub struct Capabilities {
     pub documentation_uri: Option<String>,
     pub default_page_size: i64,
     pub max_page_size: i64,
+    /// RFC 9967 event URIs delivered as SETs; none when SETs are not configured.
+    pub security_events: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +76,10 @@ pub fn service_provider_config(caps: &Capabilities, base_url: &str) -> Value {
     });
     if let Some(uri) = &caps.documentation_uri {
         config["documentationUri"] = Value::String(uri.clone());
+    }
+    // RFC 9967 §4: the events the server can deliver as SETs; requests are never asynchronous.
+    if let Some(uris) = &caps.security_events {
+        config["securityEvents"] = json!({"asyncRequest": "none", "eventUris": uris});
     }
     config
 }

@@ -97,3 +97,22 @@ pub fn since(
         .select(ChangeEntry::as_select())
         .load(conn)?)
 }
+
+/// Up to `limit` entries after `after`, stopping before a number that may still be written
+/// (see [`super::holes`]): a reader moving its cursor past what it got never misses a change.
+pub fn readable_since(
+    db: &super::Db,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ChangeEntry>, StoreError> {
+    db.read(|conn| {
+        let mut entries = since(conn, after, limit)?;
+        let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        let now = db.clock().now_micros();
+        let usable = db
+            .holes()
+            .readable(conn, super::holes::Log::Changes, after, &seqs, now)?;
+        entries.truncate(usable);
+        Ok(entries)
+    })
+}

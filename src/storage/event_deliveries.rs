@@ -309,3 +309,25 @@ pub fn lowest_pending_event(conn: &mut DbConnection) -> Result<Option<i64>, Stor
         .select(diesel::dsl::min(event_deliveries::event_seq))
         .first(conn)?)
 }
+
+/// Deletes deliveries that ended before `before`, with their attempts.
+pub fn prune_finished(db: &Db, before: Micros) -> Result<usize, StoreError> {
+    db.write(|tx| {
+        let old: Vec<i64> = event_deliveries::table
+            .filter(event_deliveries::state.ne(PENDING))
+            .filter(event_deliveries::finished_at.lt(before))
+            .select(event_deliveries::id)
+            .limit(50_000)
+            .load(tx.conn())?;
+        for chunk in old.chunks(super::BIND_CHUNK) {
+            diesel::delete(
+                event_delivery_attempts::table
+                    .filter(event_delivery_attempts::delivery_id.eq_any(chunk)),
+            )
+            .execute(tx.conn())?;
+            diesel::delete(event_deliveries::table.filter(event_deliveries::id.eq_any(chunk)))
+                .execute(tx.conn())?;
+        }
+        Ok(old.len())
+    })
+}

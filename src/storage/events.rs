@@ -183,6 +183,22 @@ fn after_seq(
         .load(conn)?)
 }
 
+/// Up to `limit` events after `after` up to `through`, in number order.
+pub fn by_range(
+    conn: &mut DbConnection,
+    after: i64,
+    through: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    Ok(events::table
+        .filter(events::seq.gt(after))
+        .filter(events::seq.le(through))
+        .order(events::seq.asc())
+        .limit(limit)
+        .select(StoredEvent::as_select())
+        .load(conn)?)
+}
+
 /// The events with these numbers.
 pub fn by_seq(conn: &mut DbConnection, seqs: &[i64]) -> Result<Vec<StoredEvent>, StoreError> {
     Ok(events::table
