@@ -201,10 +201,12 @@ pub fn sync_config(db: &Db, config: &EventsConfig) -> Result<(), EventsError> {
         }];
         let fields = subscription::fields(db, config, settings, &secrets, true)?;
         match existing.iter().find(|s| s.name == fields.name) {
-            Some(found) if !found.from_config => return Err(EventsError::Conflict(format!(
+            Some(found) if !found.from_config => {
+                return Err(EventsError::Conflict(format!(
                 "subscription {:?} in the config file exists already, made through the admin API",
                 fields.name
-            ))),
+            )))
+            }
             Some(found) => {
                 event_subscriptions::update(db, &found.id, &fields)?;
             }

@@ -291,13 +291,17 @@ pub fn identity_event(
     detail: &IdentityDetail,
 ) -> NewEvent {
     let user = kind == "User";
-    let event_type = match (operation, detail.active) {
+    // A user without `active` counts as active, as identity providers treat it.
+    let activity = detail
+        .active
+        .map(|(was, is)| (was.unwrap_or(true), is.unwrap_or(true)));
+    let event_type = match (operation, activity) {
         ("create", _) if user => EventType::UserCreated,
         ("create", _) => EventType::GroupCreated,
         ("delete", _) if user => EventType::UserDeleted,
         ("delete", _) => EventType::GroupDeleted,
-        (_, Some((_, Some(true)))) if user => EventType::UserActivated,
-        (_, Some((Some(true), _))) if user => EventType::UserDeactivated,
+        (_, Some((false, true))) if user => EventType::UserActivated,
+        (_, Some((true, false))) if user => EventType::UserDeactivated,
         _ if user => EventType::UserUpdated,
         _ => EventType::GroupUpdated,
     };
@@ -348,6 +352,16 @@ mod tests {
         assert_eq!(unchanged.active, None);
         assert_eq!(
             identity_event("User", "u1", "replace", 4, "t", &unchanged).event_type,
+            EventType::UserUpdated
+        );
+        let unset_to_false = IdentityDetail::between("{}", r#"{"active":false}"#);
+        assert_eq!(
+            identity_event("User", "u1", "modify", 2, "t", &unset_to_false).event_type,
+            EventType::UserDeactivated
+        );
+        let unset_to_true = IdentityDetail::between("{}", r#"{"active":true}"#);
+        assert_eq!(
+            identity_event("User", "u1", "modify", 2, "t", &unset_to_true).event_type,
             EventType::UserUpdated
         );
     }

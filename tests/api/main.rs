@@ -9,6 +9,8 @@ mod interop_servers;
 mod postgres;
 #[path = "../support/process.rs"]
 mod process;
+#[path = "../support/receiver.rs"]
+mod receiver;
 #[path = "../support/relay.rs"]
 mod relay;
 #[path = "../support/slapd.rs"]
@@ -25,6 +27,7 @@ mod chaos;
 mod cli;
 mod database_outage;
 mod discovery;
+mod events_webhooks;
 mod faulty_target;
 mod fuzz_corpus;
 mod hostile_input;
