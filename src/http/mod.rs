@@ -139,7 +139,7 @@ pub fn serve(
         App::new()
             .app_data(admin.clone())
             .app_data(polls.clone())
-            .route("/events/{name}", web::post().to(set_poll::poll))
+            .service(web::resource("/events/{name}").route(web::post().to(set_poll::poll)))
             .wrap(ErrorHandlers::new().default_handler(error::scim_error_body))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(configure(state.clone()))

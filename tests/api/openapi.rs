@@ -80,3 +80,39 @@ fn admin_document_matches_admin_routes() {
         }
     }
 }
+
+/// The SET poll endpoint's document and its route agree the same way.
+#[test]
+fn events_document_matches_the_poll_route() {
+    let path = format!("{}/openapi/events.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("events openapi document");
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).expect("valid YAML");
+    let key = format!(
+        "{}/tests/fixtures/jwt-es256.key",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let s = TestServer::start_with(Backend::Sqlite, |c| {
+        c.events.set = Some(scimgate::events::SetConfig {
+            issuer: "https://scim.example.com".into(),
+            algorithm: "ES256".into(),
+            private_key_file: key.into(),
+            key_id: None,
+        });
+    });
+    let client = reqwest::blocking::Client::new();
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(!paths.is_empty());
+    for (template, item) in paths {
+        let url = s
+            .base
+            .replace("/scim/v2", &template.replace("{name}", "none"));
+        for method in METHODS {
+            let documented = item.get(method).is_some();
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let r = send(client.request(m, &url).bearer_auth("whsec_none"));
+            // Routed: the poll endpoint checks the credentials (401); not routed: 405.
+            let expected = if documented { 401 } else { 405 };
+            assert_eq!(r.status, expected, "{} {template}", method.to_uppercase());
+        }
+    }
+}
