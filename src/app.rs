@@ -98,10 +98,12 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
     let directory = Directory::new(db.clone(), &base_url);
     let context = Context::new(directory.clone(), db.clone());
     let workers = engine(config, context.clone())?.map(Engine::spawn);
-    let (events, signer) = events(config, &db)?;
+    let inbound = Arc::new(crate::load::Inbound::default());
+    let (events, signer) = events(config, &db, &inbound)?;
     let state = AppState {
         directory,
         authenticator: Authenticator::new(db.clone(), &config.auth)?,
+        inbound,
         settings: Settings {
             base_url,
             default_page_size: config.default_page_size,
@@ -141,6 +143,7 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
 fn events(
     config: &Config,
     db: &crate::storage::Db,
+    inbound: &Arc<crate::load::Inbound>,
 ) -> Result<(Option<EventsHandle>, Option<Arc<SetSigner>>), StartError> {
     let signer = match &config.events.set {
         Some(set) => Some(Arc::new(
@@ -152,7 +155,13 @@ fn events(
         crate::config::ConfigError::from_message(format!("events.subscriptions: {e}"))
     })?;
     let handle = config.events.enabled.then(|| {
-        EventsRunner::new(db.clone(), Arc::new(config.events.clone()), signer.clone()).spawn()
+        EventsRunner::new(
+            db.clone(),
+            Arc::new(config.events.clone()),
+            signer.clone(),
+            inbound.clone(),
+        )
+        .spawn()
     });
     Ok((handle, signer))
 }

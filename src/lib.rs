@@ -46,6 +46,7 @@ pub mod connectors;
 pub mod events;
 pub mod http;
 pub mod identity;
+pub mod load;
 pub mod provisioning;
 pub mod reconcile;
 pub mod scim;

@@ -1,6 +1,10 @@
 //! The events' background work in `scimgate serve`: fan-out after every commit (and on a
 //! short interval, for other instances' commits), one sender per pushed subscription (the
 //! instance holding its lease), and pruning of old events and deliveries.
+//!
+//! It runs on a thread of its own at a lower scheduling priority: events are asynchronous, so
+//! when the machine is saturated the requests of identity providers go first and deliveries
+//! catch up as soon as there is room, instead of both slowing down.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,50 +18,105 @@ use super::set::SetSigner;
 use super::settings::EventsConfig;
 use super::subscription::Subscription;
 use super::{service, EventsError};
+use crate::load::Inbound;
 use crate::storage::{event_deliveries, event_subscriptions, events, Db};
 
 /// How long an instance keeps a subscription's sending without renewing it.
 const SENDER_LEASE: Duration = Duration::from_secs(15);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// The shortest round while work keeps coming: under load, each transaction then carries many
+/// events instead of a few, which leaves the database (and SQLite's one writer) to the
+/// requests of identity providers. At most this much is added to an event's latency.
+const BUSY_ROUND: Duration = Duration::from_millis(2);
+/// How often a sender gives up deliveries past their subscription's maximum age.
+const EXPIRE_EVERY: Duration = Duration::from_secs(10);
+/// The longest a round waits for identity providers' requests to ease.
+const MOST_YIELDED: Duration = Duration::from_secs(5);
 
 pub struct EventsRunner {
     db: Db,
     config: Arc<EventsConfig>,
     signer: Option<Arc<SetSigner>>,
+    inbound: Arc<Inbound>,
     owner: String,
     /// Woken when fan-out added deliveries.
     added: Arc<Notify>,
 }
 
+/// Stops the events' work when shut down, or when dropped (the server it served has ended).
 pub struct EventsHandle {
     stop: watch::Sender<bool>,
-    task: actix_web::rt::task::JoinHandle<()>,
+    done: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl EventsHandle {
     /// Stops fan-out and senders; a round in progress finishes for up to `grace`.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(grace, self.task).await;
+        let _ = tokio::time::timeout(grace, self.done).await;
     }
 }
 
+/// How much less the events thread (and the threads it starts, which inherit it) is favoured
+/// by the scheduler than request handling. Not the idle class: deliveries must still move on
+/// a machine kept busy by other work.
+const NICENESS: i32 = 10;
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: changes this thread's niceness only; raising it needs no privilege, and a
+    // refusal (a sandbox) leaves it as it was.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICENESS) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
+
 impl EventsRunner {
-    pub fn new(db: Db, config: Arc<EventsConfig>, signer: Option<Arc<SetSigner>>) -> EventsRunner {
+    pub fn new(
+        db: Db,
+        config: Arc<EventsConfig>,
+        signer: Option<Arc<SetSigner>>,
+        inbound: Arc<Inbound>,
+    ) -> EventsRunner {
         EventsRunner {
             db,
             config,
             signer,
+            inbound,
             owner: format!("events/{}", uuid::Uuid::new_v4().simple()),
             added: Arc::default(),
         }
     }
 
-    /// Starts on the current (actix) runtime.
+    /// Starts on a thread of its own, at a lower priority.
     pub fn spawn(self) -> EventsHandle {
         let (stop, receiver) = watch::channel(false);
-        let task = actix_web::rt::spawn(self.run(receiver));
-        EventsHandle { stop, task }
+        let (finished, done) = tokio::sync::oneshot::channel();
+        let started = std::thread::Builder::new()
+            .name("scimgate-events".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                // Threads the runtime starts (its blocking pool) inherit the priority.
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    // Senders' futures borrow across awaits: they stay on this thread.
+                    Ok(runtime) => {
+                        let local = tokio::task::LocalSet::new();
+                        runtime.block_on(local.run_until(self.run(receiver)));
+                    }
+                    Err(error) => tracing::error!(%error, "the events runtime did not start"),
+                }
+                let _ = finished.send(());
+            });
+        if let Err(error) = started {
+            tracing::error!(%error, "the events thread did not start");
+        }
+        EventsHandle { stop, done }
     }
 
     async fn run(self, mut stop: watch::Receiver<bool>) {
@@ -72,9 +131,11 @@ impl EventsRunner {
             config: self.config.clone(),
             signer: self.signer.clone(),
         });
-        let mut senders: HashMap<String, actix_web::rt::task::JoinHandle<()>> = HashMap::new();
+        let mut senders: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
         let mut last_prune = tokio::time::Instant::now();
-        while !*stop.borrow() {
+        while !stopped(&stop) {
+            yield_to_inbound(&self.inbound, self.config.yield_at_requests_in_flight).await;
+            let round_started = tokio::time::Instant::now();
             // Registered before the round: a commit during it wakes the next wait at once.
             let committed = self.db.committed().notified();
             tokio::pin!(committed);
@@ -107,6 +168,7 @@ impl EventsRunner {
                     _ = stop.changed() => {}
                 }
             }
+            tokio::time::sleep_until(round_started + BUSY_ROUND).await;
         }
         for (_, task) in senders {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
@@ -117,7 +179,7 @@ impl EventsRunner {
     async fn start_senders(
         &self,
         sender: &Arc<Sender>,
-        running: &mut HashMap<String, actix_web::rt::task::JoinHandle<()>>,
+        running: &mut HashMap<String, tokio::task::JoinHandle<()>>,
         stop: &watch::Receiver<bool>,
     ) {
         running.retain(|_, task| !task.is_finished());
@@ -132,8 +194,9 @@ impl EventsRunner {
             {
                 continue;
             }
-            let task = actix_web::rt::spawn(send_loop(
+            let task = tokio::task::spawn_local(send_loop(
                 sender.clone(),
+                self.inbound.clone(),
                 subscription.id.clone(),
                 self.owner.clone(),
                 self.added.clone(),
@@ -177,13 +240,15 @@ impl EventsRunner {
 /// subscription is disabled, deleted or no longer pushed, or the server stops.
 async fn send_loop(
     sender: Arc<Sender>,
+    inbound: Arc<Inbound>,
     id: String,
     owner: String,
     added: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     let idle = Duration::from_millis(sender.config.poll_interval_ms.max(10));
-    while !*stop.borrow() {
+    let mut last_expiry: Option<tokio::time::Instant> = None;
+    while !stopped(&stop) {
         let wake = added.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
@@ -219,8 +284,19 @@ async fn send_loop(
             release(&sender.db, &id, &owner).await;
             return;
         }
+        if last_expiry.is_none_or(|at| at.elapsed() >= EXPIRE_EVERY) {
+            last_expiry = Some(tokio::time::Instant::now());
+            if let Err(error) = sender.expire(&subscription).await {
+                tracing::warn!(%error, subscription = %subscription.name, "expiring old deliveries failed");
+            }
+        }
+        yield_to_inbound(&inbound, sender.config.yield_at_requests_in_flight).await;
+        let round_started = tokio::time::Instant::now();
         let pause = match sender.round(&subscription).await {
-            Ok(round) if round.sent > 0 => None,
+            Ok(round) if round.sent > 0 => {
+                tokio::time::sleep_until(round_started + BUSY_ROUND).await;
+                None
+            }
             Ok(round) => {
                 let now = sender.db.clock().now_micros();
                 let until_due = round
@@ -242,6 +318,23 @@ async fn send_loop(
         }
     }
     release(&sender.db, &id, &owner).await;
+}
+
+/// Whether to stop: asked to, or the handle is gone with the server it belonged to.
+fn stopped(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
+}
+
+/// Waits while identity providers keep the server busy, five seconds at most: under a long burst
+/// deliveries still move, a round every five seconds.
+async fn yield_to_inbound(inbound: &Inbound, threshold: usize) {
+    if threshold == 0 {
+        return;
+    }
+    let started = tokio::time::Instant::now();
+    while inbound.in_flight() >= threshold && started.elapsed() < MOST_YIELDED {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn release(db: &Db, id: &str, owner: &str) {

@@ -42,15 +42,8 @@ impl Sender {
     pub async fn round(&self, subscription: &Subscription) -> Result<Round, EventsError> {
         let db = self.db.clone();
         let id = subscription.id.clone();
-        let max_age = subscription.max_age_seconds.saturating_mul(1_000_000);
-        let hours = subscription.max_age_seconds / 3600;
-        let pending = blocking(move || {
-            let now = db.clock().now_micros();
-            let reason = format!("not delivered within {hours} hours; given up");
-            event_deliveries::expire(&db, &id, now.saturating_sub(max_age), &reason)?;
-            Ok(db.read(|c| event_deliveries::pending(c, &id, READ))?)
-        })
-        .await?;
+        let pending =
+            blocking(move || Ok(db.read(|c| event_deliveries::pending(c, &id, READ))?)).await?;
         let now = self.db.clock().now_micros();
         let mut round = Round::default();
         let mut resources = HashSet::new();
@@ -89,6 +82,26 @@ impl Sender {
         })
         .await?;
         Ok(round)
+    }
+
+    /// Gives up the subscription's deliveries older than its maximum age (those waiting behind
+    /// a failing one of the same resource; a failing one is given up when it fails).
+    pub async fn expire(&self, subscription: &Subscription) -> Result<usize, EventsError> {
+        let db = self.db.clone();
+        let id = subscription.id.clone();
+        let max_age = subscription.max_age_seconds.saturating_mul(1_000_000);
+        let hours = subscription.max_age_seconds / 3600;
+        blocking(move || {
+            let now = db.clock().now_micros();
+            let reason = format!("not delivered within {hours} hours; given up");
+            Ok(event_deliveries::expire(
+                &db,
+                &id,
+                now.saturating_sub(max_age),
+                &reason,
+            )?)
+        })
+        .await
     }
 
     /// One delivery attempt; the flag says the receiver answered `410 Gone`.

@@ -22,6 +22,18 @@ pub async fn require_bearer(
     require(Role::Scim, req, next).await
 }
 
+/// Middleware for the SCIM API: counts the request as in flight while it is served, so
+/// background work can yield to identity providers.
+pub async fn count_inbound(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let _in_flight = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.inbound.enter());
+    next.call(req).await
+}
+
 /// Middleware for the admin API: admin-API tokens (`scimgate token create --role ...`) whose
 /// role allows the route ([`crate::admin::needed_role`]); others get 403.
 pub async fn require_admin(

@@ -39,6 +39,8 @@ pub struct AppState {
     pub directory: Directory,
     pub authenticator: Authenticator,
     pub settings: Settings,
+    /// SCIM requests in flight (event delivery yields to them).
+    pub inbound: std::sync::Arc<crate::load::Inbound>,
 }
 
 /// The SCIM base path; `Settings::base_url` is its external form.
@@ -66,6 +68,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(
                 web::scope(SCIM_PATH)
                     .wrap(from_fn(auth::require_bearer))
+                    .wrap(from_fn(auth::count_inbound))
                     .service(
                         web::resource("/Users")
                             .route(web::get().to(resources::list::<Users>))

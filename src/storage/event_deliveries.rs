@@ -144,9 +144,14 @@ pub fn record(
 ) -> Result<(), StoreError> {
     db.write(|tx| {
         let now = tx.now();
+        // Most attempts succeed: those are one statement per status, the rest one each.
+        let mut delivered: std::collections::BTreeMap<Option<i32>, Vec<i64>> = Default::default();
         for a in attempted {
             let (state, due, finished) = match a.next {
-                Next::Delivered => (DELIVERED, now, Some(now)),
+                Next::Delivered => {
+                    delivered.entry(a.status).or_default().push(a.delivery_id);
+                    continue;
+                }
                 Next::RetryAt(at) => (PENDING, at, None),
                 Next::Failed => (FAILED, now, Some(now)),
             };
@@ -162,6 +167,22 @@ pub fn record(
                 event_deliveries::finished_at.eq(finished),
                 event_deliveries::last_status.eq(a.status),
                 event_deliveries::last_error.eq(&a.error),
+            ))
+            .execute(tx.conn())?;
+        }
+        for (status, ids) in &delivered {
+            diesel::update(
+                event_deliveries::table
+                    .filter(event_deliveries::id.eq_any(ids))
+                    .filter(event_deliveries::state.eq(PENDING)),
+            )
+            .set((
+                event_deliveries::state.eq(DELIVERED),
+                event_deliveries::attempts.eq(event_deliveries::attempts + 1),
+                event_deliveries::next_attempt_at.eq(now),
+                event_deliveries::finished_at.eq(now),
+                event_deliveries::last_status.eq(*status),
+                event_deliveries::last_error.eq(None::<String>),
             ))
             .execute(tx.conn())?;
         }

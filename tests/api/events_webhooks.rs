@@ -61,6 +61,43 @@ fn verify(secret: &str, request: &Received) {
         .unwrap_or_else(|e| panic!("signature does not verify: {e:?}"));
 }
 
+/// The README's verification example (Python) accepts a real delivery and refuses it altered.
+fn readme_example_verifies(secret: &str, request: &Received) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let example = readme
+        .split("Verifying a signature")
+        .nth(1)
+        .and_then(|rest| rest.split("```python").nth(1))
+        .and_then(|code| code.split("```").next())
+        .expect("the README's Python example");
+    let header = |name: &str| request.header(name).unwrap_or_default();
+    let script = format!(
+        "{example}\nimport sys\nbody = sys.stdin.buffer.read()\n\
+         h = {{'webhook-id': {:?}, 'webhook-timestamp': {:?}, 'webhook-signature': {:?}}}\n\
+         print(verify({secret:?}, h, body), verify({secret:?}, h, body + b' '))\n",
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&request.body)
+        .expect("body");
+    let out = child.wait_with_output().expect("python3 ran");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True False");
+}
+
 fn accepted(received: &[Received]) -> Vec<Value> {
     received
         .iter()
@@ -274,6 +311,7 @@ fn replay_and_test_events(backend: Backend) {
     assert_eq!(test.status, 202, "{}", test.body);
     let first = receiver.wait_until(Duration::from_secs(10), "the test event", |r| !r.is_empty());
     verify(&secret, &first[0]);
+    readme_example_verifies(&secret, &first[0]);
     assert_eq!(first[0].json()["type"], "test");
     assert_eq!(first[0].json()["actor"], "token:ops");
 
