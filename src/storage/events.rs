@@ -117,6 +117,16 @@ impl StoredEvent {
     }
 }
 
+/// The actor of an operator's act: operators act through admin-API tokens, which orders and
+/// work items record by name (`ops`); events name them as every other actor (`token:ops`).
+pub fn operator_actor(name: &str) -> String {
+    if name.contains(':') {
+        name.to_string()
+    } else {
+        format!("token:{name}")
+    }
+}
+
 /// A fresh event id: stable for the event's life, the same in every delivery and retry.
 pub fn new_id() -> String {
     format!("evt_{}", uuid::Uuid::new_v4().simple())

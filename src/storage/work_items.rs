@@ -189,7 +189,7 @@ pub fn close(db: &Db, id: i64, by: &str, closing: &Closing) -> Result<Closed, St
         let Some(closed) = find(tx.conn(), id)? else {
             return Ok(Closed::NotFound);
         };
-        events::append(tx, &[item_event(&closed, by)])?;
+        events::append(tx, &[item_event(&closed, &events::operator_actor(by))])?;
         Ok(Closed::Done(Box::new(closed)))
     })
 }

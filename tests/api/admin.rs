@@ -192,6 +192,13 @@ fn quarantine_and_recovery(backend: Backend) {
         posts, 4,
         "three failures (the last a probe), then the successful probe"
     );
+    // Both turns are events, in order for the target.
+    let quarantined = crate::harness::recorded_events(&s, "target.quarantined");
+    let recovered = crate::harness::recorded_events(&s, "target.recovered");
+    assert_eq!((quarantined.len(), recovered.len()), (1, 1));
+    assert_eq!(quarantined[0].resource_type, "Target");
+    assert_eq!(quarantined[0].target, recovered[0].target);
+    assert!(quarantined[0].resource_seq < recovered[0].resource_seq);
 }
 
 crate::for_each_backend!(operators_see_and_act_on_orders, quarantine_and_recovery,);

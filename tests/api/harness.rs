@@ -346,3 +346,15 @@ macro_rules! for_each_backend {
         }
     };
 }
+
+/// The events of `event_type` recorded so far (the outbox, read directly).
+pub fn recorded_events(
+    s: &TestServer,
+    event_type: &str,
+) -> Vec<scimgate::storage::events::StoredEvent> {
+    scimgate::storage::events::readable_after(&s.db, 0, 1_000_000)
+        .expect("read the outbox")
+        .into_iter()
+        .filter(|e| e.event_type == event_type)
+        .collect()
+}

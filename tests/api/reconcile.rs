@@ -180,6 +180,13 @@ fn full_sync_repairs_drift_on_a_scim_target(backend: Backend) {
     );
     let listed = ops.get("/targets/app/syncs");
     assert_eq!(listed.body["Resources"].as_array().map(Vec::len), Some(3));
+    // Each run that ended is an event with its counts.
+    let finished = crate::harness::recorded_events(&s, "sync.finished");
+    assert_eq!(finished.len(), 3);
+    let last: Value = serde_json::from_str(&finished[2].data).expect("data");
+    assert_eq!(last["kind"], "full_sync");
+    assert_eq!(last["state"], "completed");
+    assert_eq!(last["counts"]["ordersEmitted"], 0);
 }
 
 fn aggregation_correlates_a_populated_directory(backend: Backend) {
@@ -415,6 +422,22 @@ fn mass_deletion_waits_for_approval(backend: Backend) {
     );
     assert_eq!(approved.status, 200, "{}", approved.text);
     assert_eq!(approved.body["approved"], 11);
+    // Each held order asked for a decision; the decision is the operator's move.
+    let asked = crate::harness::recorded_events(&s, "order.approval_required");
+    assert_eq!(asked.len(), 11);
+    let decided: Vec<_> = crate::harness::recorded_events(&s, "order.state_changed")
+        .into_iter()
+        .filter(|e| e.data.contains("\"from\":\"awaiting_approval\""))
+        .collect();
+    assert_eq!(decided.len(), 11);
+    assert!(
+        decided.iter().all(|e| e.actor.starts_with("token:")),
+        "{:?}",
+        decided
+            .iter()
+            .map(|e| (&e.actor, &e.data))
+            .collect::<Vec<_>>()
+    );
     wait_for("only the keeper left", || {
         (app.get("/Users").body["totalResults"] == 1).then_some(())
     });

@@ -182,6 +182,16 @@ fn people_carry_out_manual_orders(backend: Backend) {
 
     let all = admin(&s, &ops, Method::GET, "/work-items?target=payroll", None);
     assert_eq!(all.body["workItems"].as_array().map(Vec::len), Some(3));
+    // Each item's opening and closing are events, the closing by the person who closed it.
+    let opened = crate::harness::recorded_events(&s, "work_item.opened");
+    let closed = crate::harness::recorded_events(&s, "work_item.closed");
+    assert_eq!((opened.len(), closed.len()), (3, 3));
+    assert!(closed
+        .iter()
+        .all(|e| e.actor == "token:ops" && e.resource_seq == 2));
+    assert!(closed
+        .iter()
+        .any(|e| e.data.contains("\"state\":\"failed\"")));
     assert_eq!(
         admin(&s, &ops, Method::GET, "/work-items/999999", None).status,
         404

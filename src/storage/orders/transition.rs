@@ -232,9 +232,11 @@ impl Records {
             }
             self.transitions.push((moved.id, to));
             let error = changes.error.clone().flatten();
-            let actor = changes.decided.map_or("scimgate", |d| d.by);
+            let actor = changes
+                .decided
+                .map_or_else(|| "scimgate".to_string(), |d| events::operator_actor(d.by));
             self.events
-                .push(order_event(moved, to, error.as_deref(), actor));
+                .push(order_event(moved, to, error.as_deref(), &actor));
         }
         if let Some(link) = &changes.link {
             self.links.push((moved.clone(), link.clone()));
