@@ -40,6 +40,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod connectors;

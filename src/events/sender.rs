@@ -14,7 +14,7 @@ use super::set::SetSigner;
 use super::settings::EventsConfig;
 use super::subscription::{Format, Subscription};
 use super::{webhook, EventsError};
-use crate::provisioning::backoff;
+use crate::backoff;
 use crate::storage::event_deliveries::{self, Attempted, Next, StoredDelivery};
 use crate::storage::events::StoredEvent;
 use crate::storage::{Db, Micros};

@@ -9,8 +9,8 @@ use crate::storage::orders::{AttemptRecord, Finish, Hold, Order, OrderState};
 use crate::storage::Micros;
 use crate::targets::TargetConfig;
 
-use super::backoff;
 use super::outcome::{Outcome, Parked, Verification};
+use crate::backoff;
 
 /// A target's retry budget and backoff.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,7 +6,6 @@
 //! oldest first per resource, and [`deliver`] them through a target's connector; the outcome
 //! moves the order through its states with every attempt recorded.
 
-pub mod backoff;
 mod blocking;
 mod context;
 pub mod decide;
