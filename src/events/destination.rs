@@ -113,7 +113,10 @@ impl Resolve for PublicOnly {
 
 /// The HTTP client deliveries use: no redirects (a 3xx is a failure, as the specification
 /// says), the timeout given, and the address check unless private destinations are allowed.
-pub fn client(timeout: std::time::Duration, allow_private: bool) -> reqwest::Client {
+pub fn client(
+    timeout: std::time::Duration,
+    allow_private: bool,
+) -> Result<reqwest::Client, reqwest::Error> {
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
@@ -124,7 +127,8 @@ pub fn client(timeout: std::time::Duration, allow_private: bool) -> reqwest::Cli
     } else {
         builder.dns_resolver(Arc::new(PublicOnly))
     };
-    builder.build().unwrap_or_else(|_| reqwest::Client::new())
+    // Never a fallback client: it would lack the address check.
+    builder.build()
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 //! a lower number is never passed; each subscription's position moves with its deliveries in
 //! one transaction, so a crash neither loses nor repeats a delivery.
 
-use super::subscription::Subscription;
+use super::subscription::Routing;
 use super::EventsError;
 use crate::storage::event_deliveries::{self, FanOut, Planned};
-use crate::storage::event_subscriptions;
+use crate::storage::event_subscriptions::{self, StoredSubscription};
 use crate::storage::events;
 use crate::storage::Db;
 
@@ -19,10 +19,10 @@ pub fn fan_out_once(db: &Db) -> Result<usize, EventsError> {
     let Some(lowest) = stored.iter().map(|s| s.position).min() else {
         return Ok(0);
     };
-    let subscriptions: Vec<Subscription> = stored
+    let subscriptions: Vec<(StoredSubscription, Routing)> = stored
         .into_iter()
-        .filter_map(|s| match Subscription::open(db, s) {
-            Ok(subscription) => Some(subscription),
+        .filter_map(|s| match Routing::of(&s) {
+            Ok(routing) => Some((s, routing)),
             Err(error) => {
                 tracing::warn!(%error, "subscription skipped");
                 None
@@ -35,14 +35,14 @@ pub fn fan_out_once(db: &Db) -> Result<usize, EventsError> {
     };
     let shares: Vec<FanOut> = subscriptions
         .iter()
-        .filter(|s| s.position < last)
-        .map(|s| FanOut {
+        .filter(|(s, _)| s.position < last)
+        .map(|(s, routing)| FanOut {
             subscription_id: s.id.clone(),
             from: s.position,
             to: last,
             deliveries: if s.enabled {
                 new.iter()
-                    .filter(|e| e.seq > s.position && s.takes(e))
+                    .filter(|e| e.seq > s.position && routing.takes(e))
                     .map(|e| Planned {
                         event_seq: e.seq,
                         resource_key: e.resource_key(),

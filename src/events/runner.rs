@@ -121,10 +121,16 @@ impl EventsRunner {
 
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let idle = Duration::from_millis(self.config.poll_interval_ms.max(10));
-        let client = super::destination::client(
+        let client = match super::destination::client(
             Duration::from_millis(self.config.timeout_ms.max(100)),
             self.config.allow_private_destinations,
-        );
+        ) {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(%error, "no HTTP client for event delivery; events are not sent");
+                return;
+            }
+        };
         let sender = Arc::new(Sender {
             db: self.db.clone(),
             client,

@@ -72,32 +72,13 @@ pub struct Subscription {
 impl Subscription {
     /// Opens a stored subscription (its secrets unsealed).
     pub fn open(db: &Db, stored: StoredSubscription) -> Result<Subscription, EventsError> {
-        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
-            EventsError::Invalid(format!(
-                "subscription {:?}: stored {what}: {e}",
-                stored.name
-            ))
-        };
-        let list = |text: &Option<String>| -> Result<Option<Vec<String>>, EventsError> {
-            text.as_deref()
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|e| corrupt("filter", &e))
-        };
-        let types: Vec<String> =
-            serde_json::from_str(&stored.event_types).map_err(|e| corrupt("event types", &e))?;
-        let interest = Interest::new(
-            &types,
-            list(&stored.targets)?,
-            list(&stored.resource_types)?,
-        )
-        .map_err(|e| corrupt("event types", &e))?;
+        let interest = Routing::of(&stored)?.interest;
         let opened = db
             .secrets()
             .open(&stored.secrets, &seal_context(&stored.name))
-            .map_err(|e| corrupt("secrets", &e))?;
+            .map_err(|e| corrupt(&stored, "secrets", &e))?;
         let secrets: Vec<SigningSecret> =
-            serde_json::from_str(&opened).map_err(|e| corrupt("secrets", &e))?;
+            serde_json::from_str(&opened).map_err(|e| corrupt(&stored, "secrets", &e))?;
         Ok(Subscription {
             format: Format::parse(&stored.format)?,
             id: stored.id,
@@ -116,11 +97,9 @@ impl Subscription {
         })
     }
 
-    /// Whether an event goes to this subscription: its interest, and for SETs only the
-    /// identity events (the others have no SET form).
+    /// Whether an event goes to this subscription.
     pub fn takes(&self, event: &StoredEvent) -> bool {
-        self.interest.takes(event)
-            && (!self.format.is_set() || super::set::is_identity_event(&event.event_type))
+        takes(self.format, &self.interest, event)
     }
 
     /// Whether `presented` is one of the live secrets (a poll's bearer token).
@@ -130,6 +109,53 @@ impl Subscription {
             .filter(|s| s.expires_at.is_none_or(|at| at > now))
             .any(|s| constant_time_eq(s.secret.as_bytes(), presented.as_bytes()))
     }
+}
+
+/// Which events a stored subscription takes, read without opening its secrets (fan-out).
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub format: Format,
+    pub interest: Interest,
+}
+
+impl Routing {
+    pub fn of(stored: &StoredSubscription) -> Result<Routing, EventsError> {
+        let list = |text: &Option<String>| -> Result<Option<Vec<String>>, EventsError> {
+            text.as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt(stored, "filter", &e))
+        };
+        let types: Vec<String> = serde_json::from_str(&stored.event_types)
+            .map_err(|e| corrupt(stored, "event types", &e))?;
+        let interest = Interest::new(
+            &types,
+            list(&stored.targets)?,
+            list(&stored.resource_types)?,
+        )
+        .map_err(|e| corrupt(stored, "event types", &e))?;
+        Ok(Routing {
+            format: Format::parse(&stored.format)?,
+            interest,
+        })
+    }
+
+    pub fn takes(&self, event: &StoredEvent) -> bool {
+        takes(self.format, &self.interest, event)
+    }
+}
+
+/// An event goes to a subscription when its interest takes it, and for SETs only when it is
+/// an identity event (the others have no SET form).
+fn takes(format: Format, interest: &Interest, event: &StoredEvent) -> bool {
+    interest.takes(event) && (!format.is_set() || super::set::is_identity_event(&event.event_type))
+}
+
+fn corrupt(stored: &StoredSubscription, what: &str, e: &dyn std::fmt::Display) -> EventsError {
+    EventsError::Invalid(format!(
+        "subscription {:?}: stored {what}: {e}",
+        stored.name
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

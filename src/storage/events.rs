@@ -134,13 +134,23 @@ pub fn new_id() -> String {
 
 /// Records `new` in the caller's transaction.
 pub(crate) fn append(tx: &mut WriteTx<'_>, new: &[NewEvent]) -> Result<(), StoreError> {
+    let ids: Vec<String> = new.iter().map(|_| new_id()).collect();
+    append_with_ids(tx, new, &ids)
+}
+
+fn append_with_ids(
+    tx: &mut WriteTx<'_>,
+    new: &[NewEvent],
+    ids: &[String],
+) -> Result<(), StoreError> {
     let now = tx.now();
-    for chunk in new.chunks(500) {
+    for (chunk, chunk_ids) in new.chunks(500).zip(ids.chunks(500)) {
         let rows: Vec<_> = chunk
             .iter()
-            .map(|event| {
+            .zip(chunk_ids)
+            .map(|(event, id)| {
                 (
-                    events::id.eq(new_id()),
+                    events::id.eq(id),
                     events::event_type.eq(event.event_type.as_str()),
                     events::resource_type.eq(&event.resource_type),
                     events::resource_id.eq(&event.resource_id),
@@ -159,10 +169,11 @@ pub(crate) fn append(tx: &mut WriteTx<'_>, new: &[NewEvent]) -> Result<(), Store
 
 /// Records one event of its own in a transaction, returning it (a test event).
 pub fn record(db: &Db, new: &NewEvent) -> Result<StoredEvent, StoreError> {
+    let id = new_id();
     db.write(|tx| {
-        append(tx, std::slice::from_ref(new))?;
+        append_with_ids(tx, std::slice::from_ref(new), std::slice::from_ref(&id))?;
         Ok(events::table
-            .order(events::seq.desc())
+            .filter(events::id.eq(&id))
             .select(StoredEvent::as_select())
             .first(tx.conn())?)
     })
