@@ -98,7 +98,9 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
     let directory = Directory::new(db.clone(), &base_url);
     let context = Context::new(directory.clone(), db.clone());
     let workers = engine(config, context.clone())?.map(Engine::spawn);
-    let inbound = Arc::new(crate::load::Inbound::default());
+    let inbound = Arc::new(crate::load::Inbound::new(
+        config.events.yield_at_requests_in_flight,
+    ));
     let (events, signer) = events(config, &db, &inbound)?;
     let state = AppState {
         directory,

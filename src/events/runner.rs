@@ -30,6 +30,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 const BUSY_ROUND: Duration = Duration::from_millis(2);
 /// How often a sender gives up deliveries past their subscription's maximum age.
 const EXPIRE_EVERY: Duration = Duration::from_secs(10);
+/// How long identity providers' requests must have eased before delivery goes on.
+const CALM: Duration = Duration::from_millis(50);
 /// The longest a round waits for identity providers' requests to ease.
 const MOST_YIELDED: Duration = Duration::from_secs(5);
 
@@ -140,7 +142,7 @@ impl EventsRunner {
         let mut senders: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
         let mut last_prune = tokio::time::Instant::now();
         while !stopped(&stop) {
-            yield_to_inbound(&self.inbound, self.config.yield_at_requests_in_flight).await;
+            yield_to_inbound(&self.inbound).await;
             let round_started = tokio::time::Instant::now();
             // Registered before the round: a commit during it wakes the next wait at once.
             let committed = self.db.committed().notified();
@@ -296,7 +298,7 @@ async fn send_loop(
                 tracing::warn!(%error, subscription = %subscription.name, "expiring old deliveries failed");
             }
         }
-        yield_to_inbound(&inbound, sender.config.yield_at_requests_in_flight).await;
+        yield_to_inbound(&inbound).await;
         let round_started = tokio::time::Instant::now();
         let pause = match sender.round(&subscription).await {
             Ok(round) if round.sent > 0 => {
@@ -331,14 +333,12 @@ fn stopped(stop: &watch::Receiver<bool>) -> bool {
     *stop.borrow() || stop.has_changed().is_err()
 }
 
-/// Waits while identity providers keep the server busy, five seconds at most: under a long burst
-/// deliveries still move, a round every five seconds.
-async fn yield_to_inbound(inbound: &Inbound, threshold: usize) {
-    if threshold == 0 {
-        return;
-    }
+/// Waits while identity providers keep the server busy (and until they have been calm for a
+/// moment), five seconds at most: under a long burst deliveries still move, a round every
+/// five seconds.
+async fn yield_to_inbound(inbound: &Inbound) {
     let started = tokio::time::Instant::now();
-    while inbound.in_flight() >= threshold && started.elapsed() < MOST_YIELDED {
+    while inbound.busy_within(CALM) && started.elapsed() < MOST_YIELDED {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -28,8 +28,8 @@ pub struct EventsConfig {
     pub retention_hours: u64,
     /// Longest an RFC 8936 poll request waits for events.
     pub long_poll_seconds: u64,
-    /// While this many SCIM requests (or more) are being served, fan-out and delivery wait
-    /// (up to five seconds per round): identity providers' requests go first, and deliveries
+    /// When this many SCIM requests (or more) are served at once, fan-out and delivery wait
+    /// until 50 ms after (up to five seconds per round): identity providers' requests go first, and deliveries
     /// catch up when the burst ends. 0: never wait.
     pub yield_at_requests_in_flight: usize,
     /// Signing of RFC 9967 Security Event Tokens; without it, SET subscriptions are refused.
@@ -50,7 +50,7 @@ impl Default for EventsConfig {
             concurrency: 32,
             retention_hours: 24 * 7,
             long_poll_seconds: 30,
-            yield_at_requests_in_flight: 4,
+            yield_at_requests_in_flight: 8,
             set: None,
             subscriptions: Vec::new(),
         }
