@@ -13,20 +13,22 @@
 
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
+// Shared with the other benches; this one does not read every field.
+#[allow(dead_code)]
+#[path = "support/server.rs"]
+mod server;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use scimgate::auth::{api_token, Role};
-use scimgate::config::Config;
-use scimgate::storage::Db;
+use server::Server;
 
 const CLIENTS: usize = 16;
 const PACED_RATE: u64 = 1_000;
@@ -89,64 +91,35 @@ fn lowest_priority() {
     }
 }
 
-struct Server {
-    base: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-/// A fresh scimgate; with `hook`, two subscriptions on every event send there.
-fn start(database_url: String, dir: tempfile::TempDir, hook: Option<&str>) -> Server {
-    let mut config = Config {
-        listen: "127.0.0.1:0".into(),
-        database_url,
-        pool_size: CLIENTS as u32,
-        ..Config::default()
-    };
-    config.events.allow_private_destinations = true;
-    config.events.poll_interval_ms = 50;
-    if config.database_url.starts_with("postgres") {
-        config.secret_key_file = Some(dir.path().join("secrets.key"));
-        std::fs::write(
-            dir.path().join("secrets.key"),
-            "c2NpbWdhdGUtYmVuY2gtc2VjcmV0LWtleS0zMi1ieXQ=",
-        )
-        .expect("key");
-    }
-    for name in ["first", "second"] {
-        if let Some(url) = hook {
-            config
-                .events
-                .subscriptions
-                .push(scimgate::events::SubscriptionSettings {
-                    name: name.into(),
-                    url: Some(url.into()),
-                    event_types: vec!["*".into()],
-                    secret: Some(format!(
-                        "whsec_{}",
-                        "c2NpbWdhdGUtYmVuY2gtd2ViaG9vay1zZWNyZXQh"
-                    )),
-                    ..Default::default()
-                });
+/// A fresh scimgate (`database`: a PostgreSQL URL, or none for SQLite); with `hook`, two
+/// subscriptions on every event send there.
+fn start(database: Option<String>, key_file: std::path::PathBuf, hook: Option<&str>) -> Server {
+    let hook = hook.map(str::to_string);
+    server::start(move |config| {
+        config.events.allow_private_destinations = true;
+        config.events.poll_interval_ms = 50;
+        if let Some(url) = database {
+            config.database_url = url;
+            config.secret_key_file = Some(key_file);
         }
-    }
-    let db = Db::open(&config.database_url, 2).expect("open database");
-    let token = api_token::issue_with_role(&db, "bench", Role::Scim).expect("token");
-    drop(db);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let started = scimgate::app::start(&config).expect("start");
-            tx.send(started.addr).expect("send addr");
-            let _ = started.server.await;
-        })
-    });
-    let addr = rx.recv().expect("server address");
-    Server {
-        base: format!("http://{addr}/scim/v2"),
-        token,
-        _dir: dir,
-    }
+        for name in ["first", "second"] {
+            if let Some(url) = &hook {
+                config
+                    .events
+                    .subscriptions
+                    .push(scimgate::events::SubscriptionSettings {
+                        name: name.into(),
+                        url: Some(url.clone()),
+                        event_types: vec!["*".into()],
+                        secret: Some(format!(
+                            "whsec_{}",
+                            "c2NpbWdhdGUtYmVuY2gtd2ViaG9vay1zZWNyZXQh"
+                        )),
+                        ..Default::default()
+                    });
+            }
+        }
+    })
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -284,18 +257,19 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn bench_backend(backend: &str, database: &dyn Fn() -> (String, tempfile::TempDir)) -> Value {
+fn bench_backend(backend: &str, database: &dyn Fn() -> Option<String>) -> Value {
+    let keys = tempfile::tempdir().expect("temp dir");
+    let key_file = keys.path().join("secrets.key");
+    std::fs::write(&key_file, "c2NpbWdhdGUtYmVuY2gtc2VjcmV0LWtleS0zMi1ieXQ=").expect("key");
     let users = env_usize("SCIMGATE_BENCH_USERS", 20_000);
     let mut without = Vec::new();
     let mut with = Vec::new();
     let mut catch_ups = Vec::new();
     for round in 0..ROUNDS {
-        let (url, dir) = database();
-        let plain = start(url, dir, None);
+        let plain = start(database(), key_file.clone(), None);
         without.push(post_rate(&plain, users, &format!("plain{round}")));
         let (hook, receipts) = receiver();
-        let (url, dir) = database();
-        let subscribed = start(url, dir, Some(&hook));
+        let subscribed = start(database(), key_file.clone(), Some(&hook));
         with.push(post_rate(&subscribed, users, &format!("subscribed{round}")));
         // Deliveries yield to the burst; they catch up after it, before the next measurement.
         let burst_ended = Instant::now();
@@ -320,8 +294,7 @@ fn bench_backend(backend: &str, database: &dyn Fn() -> (String, tempfile::TempDi
         without.len()
     );
     let (hook, receipts) = receiver();
-    let (url, dir) = database();
-    let server = start(url, dir, Some(&hook));
+    let server = start(database(), key_file.clone(), Some(&hook));
     let p = paced(&server, &receipts);
     println!(
         "{backend:<8} paced {PACED_RATE} creates/s for {PACED_SECONDS} s, 2 subscriptions: {} of {} deliveries in by the end of the load, all in {:.0} ms after it; commit to receipt p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -361,17 +334,11 @@ fn main() {
     );
     let mut results = Vec::new();
     if backends.contains("sqlite") {
-        results.push(bench_backend("sqlite", &|| {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            (url, dir)
-        }));
+        results.push(bench_backend("sqlite", &|| None));
     }
     if backends.contains("postgres") {
         let pg = postgres::shared_with(postgres::Durability::Production);
-        results.push(bench_backend("postgres", &|| {
-            (pg.create_database(), tempfile::tempdir().expect("temp dir"))
-        }));
+        results.push(bench_backend("postgres", &|| Some(pg.create_database())));
     }
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     if std::fs::create_dir_all(&out).is_ok() {
