@@ -1,8 +1,11 @@
 //! Connectors: how provisioning reaches one kind of target. The engine speaks to them only
-//! through [`Connector`], so LDAP (and others) slot in beside SCIM.
+//! through [`Connector`], so LDAP (and others) slot in beside SCIM; a message broker is also a
+//! [`publisher::Publisher`].
 
+pub mod amqp;
 pub mod batch;
 pub mod ldap;
+pub mod publisher;
 pub mod scim;
 
 use std::future::Future;

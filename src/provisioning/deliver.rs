@@ -13,7 +13,7 @@ use super::decide::{decide, Action, Facts};
 use super::group_members::outbound_group;
 use super::outcome::{Outcome, Parked, Verification};
 use super::snapshot::{kind_of, Snapshot};
-use super::{manual, review, Target};
+use super::{manual, publish, review, Target};
 use crate::targets::{Deprovision, TargetKind};
 
 pub use crate::storage::orders::LinkChange;
@@ -76,6 +76,17 @@ pub async fn deliver(
     }
     if target.config.kind == TargetKind::Manual {
         return manual::hand_over(directory, target, order, snapshot, &action).await;
+    }
+    if let Some(publisher) = &target.publisher {
+        return publish::publish(
+            directory,
+            target,
+            publisher.as_ref(),
+            order,
+            snapshot,
+            &action,
+        )
+        .await;
     }
     let links = DeliveryLog::default();
     let (delivered, sent) = apply(directory, target, order, snapshot, &action, &links).await?;

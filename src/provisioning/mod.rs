@@ -19,6 +19,7 @@ pub mod on_demand;
 pub mod operator;
 pub mod outcome;
 pub mod planner;
+pub mod publish;
 pub mod quarantine;
 pub mod registry;
 pub mod review;

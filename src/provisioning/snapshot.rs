@@ -11,8 +11,8 @@ use super::Target;
 use crate::connectors::{ConnectorError, ObjectKind};
 use crate::identity::IdentityError;
 use crate::scim::projection::Projection;
-use crate::storage::identity_links;
 use crate::storage::orders::{Operation, Order};
+use crate::storage::{change_log, identity_links, Micros};
 
 /// What a delivery starts from: the resource as it is now (`None` once deleted, or when the
 /// order is a deletion) and its current link on the target.
@@ -20,6 +20,9 @@ use crate::storage::orders::{Operation, Order};
 pub struct Snapshot {
     pub state: Option<Value>,
     pub link: Option<String>,
+    /// Who made the order's change and when (read only for targets that publish messages,
+    /// whose envelope carries it).
+    pub author: Option<(String, Micros)>,
 }
 
 /// Snapshots for a round's orders, read together (a few queries for the whole round instead
@@ -32,6 +35,7 @@ pub async fn snapshots(
 ) -> Result<HashMap<i64, Snapshot>, ConnectorError> {
     let directory = directory.clone();
     let with_password = !target.mapping.secret_targets().is_empty();
+    let with_authors = target.publisher.is_some();
     let projection = target.mapping.user_projection();
     let target = target.config.name.clone();
     let orders: Vec<Order> = orders.to_vec();
@@ -44,12 +48,18 @@ pub async fn snapshots(
                 .collect()
         };
         let (user_ids, group_ids) = (ids("User", false), ids("Group", false));
-        let (user_links, group_links) = directory
+        let seqs: Vec<i64> = if with_authors {
+            orders.iter().map(|o| o.change_seq).collect()
+        } else {
+            Vec::new()
+        };
+        let (user_links, group_links, authors) = directory
             .db()
             .read(|c| {
                 Ok::<_, crate::storage::StoreError>((
                     identity_links::links(c, &target, "User", &user_ids)?,
                     identity_links::links(c, &target, "Group", &group_ids)?,
+                    change_log::authors(c, &seqs)?,
                 ))
             })
             .map_err(|e| e.to_string())?;
@@ -77,7 +87,15 @@ pub async fn snapshots(
                     (state, group_links.get(&order.resource_id).cloned())
                 }
             };
-            out.insert(order.id, Snapshot { state, link });
+            let author = authors.get(&order.change_seq).cloned();
+            out.insert(
+                order.id,
+                Snapshot {
+                    state,
+                    link,
+                    author,
+                },
+            );
         }
         Ok(out)
     })

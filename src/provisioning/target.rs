@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::mapping::Mapping;
 use crate::config::ConfigError;
+use crate::connectors::amqp::AmqpConnector;
 use crate::connectors::ldap::LdapConnector;
+use crate::connectors::publisher::Publisher;
 use crate::connectors::scim::{Auth, ScimConnector};
 use crate::connectors::Connector;
 use crate::scim::filter::{self, Filter};
@@ -18,6 +20,8 @@ pub struct Target {
     pub review_filter: Option<Filter>,
     pub mapping: Mapping,
     pub connector: Arc<dyn Connector>,
+    /// A message broker's: orders are published, not carried out by calls.
+    pub publisher: Option<Arc<dyn Publisher>>,
 }
 
 impl Target {
@@ -29,7 +33,15 @@ impl Target {
             .map(filter::parse)
             .transpose()
             .map_err(|e| invalid(config, format!("review.filter: {}", e.detail)))?;
+        let mut publisher = None;
         let (connector, mapping) = match config.kind {
+            TargetKind::Amqp => {
+                let broker = amqp_connector(config)?;
+                publisher = Some(broker.clone() as Arc<dyn Publisher>);
+                let mapping =
+                    Mapping::from_rules(&config.mapping).map_err(|e| invalid(config, e))?;
+                (broker as Arc<dyn Connector>, mapping)
+            }
             TargetKind::Ldap => ldap_connector(config)?,
             TargetKind::Manual => (
                 Arc::new(super::manual::NoConnector) as Arc<dyn Connector>,
@@ -54,6 +66,7 @@ impl Target {
             review_filter,
             mapping,
             connector,
+            publisher,
         })
     }
 }
@@ -115,6 +128,44 @@ fn ldap_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping)
     )
     .map_err(|e| invalid(config, e))?;
     Ok((Arc::new(connector), mapping))
+}
+
+fn amqp_connector(config: &TargetConfig) -> Result<Arc<AmqpConnector>, ConfigError> {
+    config
+        .validate()
+        .map_err(|e| ConfigError::from_message(e.0))?;
+    let settings = config.amqp.clone().unwrap_or_default();
+    let credentials = match config.auth.kind {
+        None | Some(AuthKind::None) => None,
+        Some(AuthKind::Basic) => Some((
+            config
+                .auth
+                .username
+                .clone()
+                .ok_or_else(|| invalid(config, "basic auth needs username"))?,
+            config
+                .auth
+                .password()?
+                .ok_or_else(|| invalid(config, "basic auth needs password or password_file"))?,
+        )),
+        Some(other) => {
+            return Err(invalid(
+                config,
+                format!(
+                    "auth type {:?} does not apply to a broker (basic or none)",
+                    other.as_str()
+                ),
+            ))
+        }
+    };
+    let connector = AmqpConnector::new(
+        &config.url,
+        &settings,
+        credentials,
+        Duration::from_secs(config.timeout_seconds),
+    )
+    .map_err(|e| invalid(config, e))?;
+    Ok(Arc::new(connector))
 }
 
 fn scim_connector(config: &TargetConfig) -> Result<(Arc<dyn Connector>, Mapping), ConfigError> {

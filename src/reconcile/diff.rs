@@ -56,6 +56,9 @@ struct Subject<'a> {
 struct Comparison<'a> {
     target: &'a Target,
     plan: Plan,
+    /// The target cannot be read back (a message queue): every resource in scope is
+    /// published again instead of compared.
+    republish: bool,
 }
 
 impl Comparison<'_> {
@@ -107,6 +110,21 @@ impl Comparison<'_> {
         desired: Result<Value, String>,
         account: Option<&Account>,
     ) {
+        if self.republish {
+            let subject = Subject {
+                kind,
+                identity: Some(id),
+                remote: None,
+            };
+            self.note(
+                subject,
+                "republished",
+                "publish",
+                None,
+                Some(Operation::Upsert),
+            );
+            return;
+        }
         let remote = account.map(|a| a.remote_id.as_str());
         let Some(account) = account else {
             self.note(
@@ -191,6 +209,7 @@ pub fn plan(directory: &Context, target: &Target) -> Result<Plan, ReconcileError
     let mut cmp = Comparison {
         target,
         plan: Plan::default(),
+        republish: target.publisher.is_some(),
     };
     // The users in the target's scope (`None`: all of them).
     let scope = match &target.users_filter {
@@ -266,6 +285,15 @@ fn users(
                         Some(Operation::Upsert),
                     );
                 }
+            } else if cmp.republish && links.contains_key(id) {
+                // Published once, out of scope now: the order publishes its deprovisioning.
+                let subject = Subject {
+                    kind: ObjectKind::User,
+                    identity: Some(id),
+                    remote: None,
+                };
+                let upsert = Some(Operation::Upsert);
+                cmp.note(subject, "out_of_scope", "deprovision", None, upsert);
             }
         }
     }

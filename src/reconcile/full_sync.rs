@@ -21,6 +21,8 @@ use crate::storage::{corrections, target_locks, Db};
 
 /// How long the lock lives without renewal: a sync whose process died frees its target.
 const LOCK_TTL: Duration = Duration::from_secs(60);
+/// What a full sync of a message queue reports instead of drift.
+const UNREADABLE: &str = "a message queue cannot be read back (aggregated), so no drift can be measured: every resource in scope was published again as an upsert with origin \"sync\"";
 /// Longest wait for deliveries that were in flight when the lock was taken.
 const DRAIN_LIMIT: Duration = Duration::from_secs(300);
 
@@ -44,11 +46,16 @@ pub struct SyncReport {
     pub orphans: u64,
     pub ambiguous: u64,
     pub out_of_scope: u64,
+    /// Resources published again to a target that cannot be read back (a message queue).
+    pub republished: u64,
     pub orders_emitted: u64,
     /// Orders held for approval by the mass-delete guard.
     pub orders_held: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_reason: Option<String>,
+    /// What the run could not do, and what it did instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub aggregate_ms: u64,
     pub diff_ms: u64,
 }
@@ -138,7 +145,11 @@ async fn synchronise(
     let name = target.config.name.clone();
     drain(directory.db(), &name).await?;
     let clock = Instant::now();
-    let aggregation = aggregate::aggregate(directory, target, id).await?;
+    let (aggregation, note) = if target.publisher.is_some() {
+        (AggregationReport::default(), Some(UNREADABLE.to_string()))
+    } else {
+        (aggregate::aggregate(directory, target, id).await?, None)
+    };
     let aggregate_ms = clock.elapsed().as_millis() as u64;
     let clock = Instant::now();
     let plan = {
@@ -154,6 +165,7 @@ async fn synchronise(
         dry_run: options.dry_run,
         aggregation,
         compared: plan.compared,
+        note,
         aggregate_ms,
         diff_ms,
         ..SyncReport::default()
@@ -208,6 +220,7 @@ fn guarded(
             "orphan" => report.orphans += 1,
             "ambiguous" => report.ambiguous += 1,
             "out_of_scope" => report.out_of_scope += 1,
+            "republished" => report.republished += 1,
             _ => {}
         }
         let removes = planned.removes();

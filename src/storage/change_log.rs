@@ -84,6 +84,24 @@ pub(super) fn append(
     events::append(tx, &[event])
 }
 
+/// Who made each of the changes `seqs` and when, by change number.
+pub fn authors(
+    conn: &mut DbConnection,
+    seqs: &[i64],
+) -> Result<std::collections::HashMap<i64, (String, Micros)>, StoreError> {
+    if seqs.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(i64, String, Micros)> = change_log::table
+        .filter(change_log::seq.eq_any(seqs))
+        .select((change_log::seq, change_log::actor, change_log::occurred_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, actor, at)| (seq, (actor, at)))
+        .collect())
+}
+
 /// Entries after `after_seq`, oldest first.
 pub fn since(
     conn: &mut DbConnection,

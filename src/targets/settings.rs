@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::amqp::AmqpSettings;
 use super::capabilities::CapabilityOverrides;
 use super::ldap::LdapSettings;
 use super::mapping::MappingRule;
@@ -23,6 +24,8 @@ pub enum TargetKind {
     Ldap,
     /// Work items for a person to carry out.
     Manual,
+    /// A message broker (RabbitMQ, AMQP 0-9-1): each order is published as one message.
+    Amqp,
 }
 
 impl TargetKind {
@@ -31,6 +34,7 @@ impl TargetKind {
             TargetKind::Scim => "scim",
             TargetKind::Ldap => "ldap",
             TargetKind::Manual => "manual",
+            TargetKind::Amqp => "amqp",
         }
     }
 }
@@ -123,7 +127,12 @@ impl TryFrom<String> for TargetKind {
     type Error = SettingsError;
     fn try_from(text: String) -> Result<Self, SettingsError> {
         use TargetKind::*;
-        one_of(&text, &[Scim, Ldap, Manual], TargetKind::as_str, "kind")
+        one_of(
+            &text,
+            &[Scim, Ldap, Manual, Amqp],
+            TargetKind::as_str,
+            "kind",
+        )
     }
 }
 
@@ -167,20 +176,23 @@ pub struct SettingsError(pub String);
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub name: String,
-    /// `scim` (an application's SCIM endpoint), `ldap` (a directory) or `manual` (work items
-    /// for a person to carry out).
+    /// `scim` (an application's SCIM endpoint), `ldap` (a directory), `manual` (work items
+    /// for a person to carry out) or `amqp` (a message broker).
     #[serde(default)]
     pub kind: TargetKind,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// The target's SCIM base URL, e.g. `https://app.example.com/scim/v2`, or for `ldap`
-    /// targets the directory's `ldap://host:389` / `ldaps://host:636` URL; `manual` targets
-    /// have none.
+    /// targets the directory's `ldap://host:389` / `ldaps://host:636` URL, for `amqp` targets
+    /// the broker's `amqp://host:5672/vhost` / `amqps://…`; `manual` targets have none.
     #[serde(default)]
     pub url: String,
     /// How an `ldap` target's directory is laid out (`[targets.ldap]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<LdapSettings>,
+    /// Where an `amqp` target publishes (`[targets.amqp]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amqp: Option<AmqpSettings>,
     #[serde(default)]
     pub auth: TargetAuth,
     /// Provision Users to this target.
@@ -312,6 +324,7 @@ impl TargetConfig {
             enabled: true,
             url: url.into(),
             ldap: None,
+            amqp: None,
             auth: TargetAuth::default(),
             users: true,
             users_filter: None,
@@ -352,6 +365,7 @@ impl TargetConfig {
         }
         let schemes: &[&str] = match self.kind {
             TargetKind::Ldap => &["ldap", "ldaps"],
+            TargetKind::Amqp => &["amqp", "amqps"],
             TargetKind::Scim | TargetKind::Manual => &["http", "https"],
         };
         let parsed = reqwest::Url::parse(&self.url).ok();
@@ -364,6 +378,22 @@ impl TargetConfig {
                 self.url,
                 schemes.join(" or ")
             )));
+        }
+        if self.kind == TargetKind::Amqp {
+            // Credentials in the URL would be stored and listed as they are.
+            if parsed.is_some_and(|u| !u.username().is_empty() || u.password().is_some()) {
+                return Err(SettingsError(format!(
+                    "target {name:?}: put the broker's credentials in auth (type = \"basic\"), not in the url, so they are sealed and never shown"
+                )));
+            }
+            let settings = self.amqp.as_ref().ok_or_else(|| {
+                SettingsError(format!(
+                    "target {name:?}: an amqp target needs [targets.amqp] with at least exchange"
+                ))
+            })?;
+            settings
+                .validate()
+                .map_err(|e| SettingsError(format!("target {name:?}: {e}")))?;
         }
         Ok(())
     }
