@@ -88,7 +88,7 @@ impl<'a> Ops<'a> {
     }
 
     /// Asserts that no response so far contained `secret`.
-    fn never_showed(&self, secret: &str) {
+    pub(crate) fn never_showed(&self, secret: &str) {
         let seen = self.seen.borrow();
         assert!(!seen.is_empty());
         assert!(!seen.contains(secret), "a secret was echoed in a response");

@@ -9,6 +9,8 @@ mod interop_servers;
 mod postgres;
 #[path = "../support/process.rs"]
 mod process;
+#[path = "../support/rabbitmq.rs"]
+mod rabbitmq;
 #[path = "../support/receiver.rs"]
 mod receiver;
 #[path = "../support/relay.rs"]
@@ -20,6 +22,7 @@ mod harness;
 
 mod admin;
 mod admin_targets;
+mod amqp_target;
 mod auth;
 mod bad_input;
 mod change_feed;
