@@ -236,6 +236,14 @@ fn all_executed(s: &TestServer) -> Vec<Order> {
     })
 }
 
+/// The orders that ended in error, with their errors.
+fn given_up(list: &[Order]) -> Vec<(i64, String)> {
+    list.iter()
+        .filter(|o| o.state.as_str() == "error")
+        .map(|o| (o.id, o.last_error.clone().unwrap_or_default()))
+        .collect()
+}
+
 /// Per resource, the change numbers of its messages in the order they arrived.
 fn sequences(messages: &[Received]) -> HashMap<String, Vec<i64>> {
     let mut per: HashMap<String, Vec<i64>> = HashMap::new();
@@ -271,13 +279,22 @@ fn changes_arrive_once_in_order_with_routing_keys_and_bodies(backend: Backend) {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
         "displayName": "team", "members": [{"value": alice}, {"value": bob}]
     })));
+    // The group goes out with both members before bob leaves.
+    all_executed(&s);
     assert_eq!(s.delete(&format!("/Users/{bob}")).status, 204);
+    wait_for("bob's deletion published", || {
+        target_orders(&s)
+            .iter()
+            .any(|o| {
+                o.resource_id == bob
+                    && o.operation.as_str() == "delete"
+                    && o.state.as_str() == "executed"
+            })
+            .then_some(())
+    });
 
     let executed = all_executed(&s);
-    assert!(
-        executed.iter().all(|o| o.state.as_str() != "error"),
-        "{executed:?}"
-    );
+    assert_eq!(given_up(&executed), Vec::<(i64, String)>::new());
     let published: Vec<&Order> = executed
         .iter()
         .filter(|o| o.state.as_str() == "executed")
@@ -483,7 +500,7 @@ fn full_sync_republishes_what_is_in_scope(backend: Backend) {
         let r = ops.get(&format!("/targets/bus/syncs/{id}"));
         (r.body["state"] != "running").then_some(r.body)
     });
-    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["state"], "completed", "{run}");
     let text = run.to_string();
     assert!(
         text.contains("cannot be read back"),
@@ -516,7 +533,12 @@ fn full_sync_republishes_what_is_in_scope(backend: Backend) {
 fn a_broker_stopped_for_ten_seconds_loses_nothing(backend: Backend) {
     let broker = Broker::start();
     let (exchange, queue) = (unique("identity"), unique("outage"));
-    let s = serve(backend, amqp_target(&broker, &exchange, Some(&queue)));
+    let mut target = amqp_target(&broker, &exchange, Some(&queue));
+    // Retried until the broker is back, however long that takes here.
+    target.max_attempts = 10_000;
+    target.retry_max_ms = 1_000;
+    target.probe_interval_ms = 1_000;
+    let s = serve(backend, target);
     let mut users = Vec::new();
     for n in 0..10 {
         users.push(id_of(&s.create_user(&json!({
@@ -553,10 +575,7 @@ fn a_broker_stopped_for_ten_seconds_loses_nothing(backend: Backend) {
     broker.start_node();
 
     let executed = all_executed(&s);
-    assert!(
-        executed.iter().all(|o| o.state.as_str() != "error"),
-        "{executed:?}"
-    );
+    assert_eq!(given_up(&executed), Vec::<(i64, String)>::new());
     let published: HashSet<String> = executed
         .iter()
         .filter(|o| o.state.as_str() == "executed")
