@@ -605,6 +605,31 @@ fn a_broker_stopped_for_ten_seconds_loses_nothing(backend: Backend) {
             .expect("every user arrived");
         assert_eq!(last.body["object"]["title"], "t1", "{id}: the newest state");
     }
+
+    // A memory alarm: the broker blocks publishers (connection.blocked). The order waits and
+    // retries; it goes out once the alarm clears.
+    broker.ctl(&["set_vm_memory_high_watermark", "0"]);
+    let held = id_of(&s.create_user(&json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "held-back"
+    })));
+    let waiting = wait_for("the order retrying while publishing is blocked", || {
+        target_orders(&s)
+            .into_iter()
+            .find(|o| o.resource_id == held && o.state.as_str() == "errored")
+    });
+    let error = waiting.last_error.unwrap_or_default();
+    assert!(
+        error.contains("blocked") || error.contains("did not confirm"),
+        "{error}"
+    );
+    broker.ctl(&["set_vm_memory_high_watermark", "0.4"]);
+    wait_for("the held-back user published", || {
+        consumer
+            .drain(&queue)
+            .iter()
+            .any(|m| m.resource() == held)
+            .then_some(())
+    });
 }
 
 crate::for_each_backend!(

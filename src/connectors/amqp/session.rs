@@ -13,6 +13,9 @@ use super::errors::{from_lapin, retryable};
 use crate::connectors::ConnectorError;
 use crate::targets::amqp::{AmqpSettings, ExchangeType};
 
+/// How long a close waits for the broker's answer.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Where and how to connect.
 #[derive(Clone)]
 pub struct Endpoint {
@@ -68,12 +71,11 @@ impl Session {
         })
     }
 
-    /// Closes it politely; a broker already gone is no error here.
+    /// Closes it politely, waiting a moment at most: a broker that blocks the connection no
+    /// longer reads from it, so its answer to the close may never come.
     pub async fn close(&self) {
-        let _ = self
-            .connection
-            .close(200, "scimgate reconnects".into())
-            .await;
+        let closing = self.connection.close(200, "scimgate reconnects".into());
+        let _ = tokio::time::timeout(CLOSE_WAIT, closing).await;
     }
 }
 
