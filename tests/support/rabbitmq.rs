@@ -188,6 +188,11 @@ impl Broker {
     }
 
     /// The node's Erlang name, e.g. `t1234_0@localhost`.
+    /// The Erlang VM's process id while the node runs (the server script `exec`s into it).
+    pub fn vm_pid(&self) -> Option<u32> {
+        lock(&self.server).as_ref().map(Child::id)
+    }
+
     pub fn node_name(&self) -> &str {
         &self.node
     }
