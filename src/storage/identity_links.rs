@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::schema::identity_links;
-use super::{DbConnection, StoreError, WriteTx, BIND_CHUNK};
+use super::{insert_rows, DbConnection, StoreError, WriteTx, BIND_CHUNK};
 
 /// Every link of one resource type on a target: local id → remote id.
 pub fn all_of(
@@ -112,6 +112,56 @@ pub fn set(
                 identity_links::linked_at.eq(now),
             ))
             .execute(tx.conn())?;
+    }
+    Ok(())
+}
+
+/// One link to set (`Some` remote id) or remove (`None`).
+#[derive(Debug, Clone, Copy)]
+pub struct LinkUpdate<'a> {
+    pub target: &'a str,
+    pub resource_type: &'a str,
+    pub source_id: &'a str,
+    pub remote: Option<&'a str>,
+}
+
+/// Sets or removes many links, as [`set`] does one by one (the last word on a resource
+/// wins): a delete per target and resource type, and one insert of the links that stay.
+pub fn set_many(tx: &mut WriteTx<'_>, updates: &[LinkUpdate<'_>]) -> Result<(), StoreError> {
+    let mut last: HashMap<(&str, &str, &str), Option<&str>> = HashMap::new();
+    for u in updates {
+        last.insert((u.target, u.resource_type, u.source_id), u.remote);
+    }
+    let mut by_kind: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    for (target, kind, source) in last.keys() {
+        by_kind.entry((target, kind)).or_default().push(source);
+    }
+    for ((target, kind), sources) in &by_kind {
+        for chunk in sources.chunks(BIND_CHUNK) {
+            diesel::delete(
+                identity_links::table
+                    .filter(identity_links::target.eq(target))
+                    .filter(identity_links::resource_type.eq(kind))
+                    .filter(identity_links::source_id.eq_any(chunk)),
+            )
+            .execute(tx.conn())?;
+        }
+    }
+    let now = tx.now();
+    let rows: Vec<_> = last
+        .iter()
+        .filter_map(|((target, kind, source), remote)| {
+            Some((
+                identity_links::target.eq(*target),
+                identity_links::resource_type.eq(*kind),
+                identity_links::source_id.eq(*source),
+                identity_links::remote_id.eq((*remote)?),
+                identity_links::linked_at.eq(now),
+            ))
+        })
+        .collect();
+    for chunk in rows.chunks(BIND_CHUNK / 5) {
+        insert_rows!(tx, identity_links::table, chunk);
     }
     Ok(())
 }

@@ -321,13 +321,18 @@ fn replay_and_test_events(backend: Backend) {
     let got = receiver.wait_until(Duration::from_secs(10), "two creates", |r| r.len() >= 3);
     let created_id = got[1].header("webhook-id");
 
-    let log = admin(
-        &s,
-        &ops,
-        Method::GET,
-        "/subscriptions/audit/deliveries?state=delivered",
-        None,
-    );
+    // The receiver may have an event before its delivery is recorded as delivered.
+    let log = crate::provisioning::wait_for("three deliveries recorded", || {
+        let log = admin(
+            &s,
+            &ops,
+            Method::GET,
+            "/subscriptions/audit/deliveries?state=delivered",
+            None,
+        );
+        let recorded = log.body["deliveries"].as_array().map_or(0, Vec::len);
+        (recorded >= 3).then_some(log)
+    });
     let newest = log.body["deliveries"][1]["id"].clone();
     let replayed = admin(
         &s,

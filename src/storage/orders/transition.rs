@@ -153,26 +153,62 @@ pub(super) fn apply(
     guard: Guard<'_>,
     moves: &[Move<'_>],
 ) -> Result<Vec<Option<Moved>>, StoreError> {
-    let mut results = Vec::with_capacity(moves.len());
-    let mut records = Records::default();
-    for m in moves {
+    let mut results: Vec<Option<Moved>> = vec![None; moves.len()];
+    // Outcomes that set the same values share one statement (a queue's confirmed messages,
+    // a batch of retries); the rest go one by one.
+    let mut alike: Vec<(&Move<'_>, Vec<usize>)> = Vec::new();
+    for (index, m) in moves.iter().enumerate() {
         check(guard, m.to)?;
-        let moved = match guard.leased_to {
-            Some(owner) if is_outcome(guard, &m.changes) => {
-                update_outcome(tx, owner, m.id, m.to, &m.changes)?
+        match guard.leased_to {
+            Some(_) if is_outcome(guard, &m.changes) && m.changes.hold.is_none() => {
+                match alike.iter_mut().find(|(first, _)| same_outcome(first, m)) {
+                    Some((_, members)) => members.push(index),
+                    None => alike.push((m, vec![index])),
+                }
             }
-            _ => update(tx, guard, &[m.id], m.to, &m.changes)?.pop(),
-        };
+            Some(owner) if is_outcome(guard, &m.changes) => {
+                results[index] = update_outcome(tx, owner, &[m.id], m.to, &m.changes)?.pop();
+            }
+            _ => results[index] = update(tx, guard, &[m.id], m.to, &m.changes)?.pop(),
+        }
+    }
+    if let Some(owner) = guard.leased_to {
+        for (first, members) in &alike {
+            for chunk in members.chunks(BIND_CHUNK) {
+                let ids: Vec<i64> = chunk.iter().map(|i| moves[*i].id).collect();
+                for moved in update_outcome(tx, owner, &ids, first.to, &first.changes)? {
+                    if let Some(at) = chunk.iter().find(|i| moves[**i].id == moved.id) {
+                        results[*at] = Some(moved);
+                    }
+                }
+            }
+        }
+    }
+    let mut records = Records::default();
+    for (m, moved) in moves.iter().zip(&results) {
         if let Some(attempt) = &m.changes.attempt {
             records.attempts.push((m.id, attempt.clone()));
         }
-        if let Some(moved) = &moved {
+        if let Some(moved) = moved {
             records.moved(guard, m.to, &m.changes, moved);
         }
-        results.push(moved);
     }
     records.write(tx)?;
     Ok(results)
+}
+
+/// Whether two outcomes set the same values in the order rows (links and attempts are
+/// recorded per order anyway).
+fn same_outcome(a: &Move<'_>, b: &Move<'_>) -> bool {
+    let (x, y) = (&a.changes, &b.changes);
+    a.to == b.to
+        && x.due_at == y.due_at
+        && x.error == y.error
+        && x.remote_id == y.remote_id
+        && x.waiting_for == y.waiting_for
+        && x.note == y.note
+        && x.hold.is_none()
+        && y.hold.is_none()
 }
 
 /// Moves every order of `ids` the guard lets through to `to` with the same changes, in a
@@ -253,19 +289,20 @@ impl Records {
         insert_transitions(tx, &self.transitions)?;
         events::append(tx, &self.events)?;
         insert_attempts(tx, &self.attempts)?;
-        for (moved, link) in &self.links {
-            let remote = match link {
-                LinkChange::Set(remote) => Some(remote.as_str()),
-                LinkChange::Remove => None,
-            };
-            identity_links::set(
-                tx,
-                &moved.target,
-                &moved.resource_type,
-                &moved.resource_id,
-                remote,
-            )?;
-        }
+        let links: Vec<identity_links::LinkUpdate<'_>> = self
+            .links
+            .iter()
+            .map(|(moved, link)| identity_links::LinkUpdate {
+                target: &moved.target,
+                resource_type: &moved.resource_type,
+                source_id: &moved.resource_id,
+                remote: match link {
+                    LinkChange::Set(remote) => Some(remote.as_str()),
+                    LinkChange::Remove => None,
+                },
+            })
+            .collect();
+        identity_links::set_many(tx, &links)?;
         for (target, resources) in &self.ended {
             let resources: Vec<&str> = resources.iter().map(String::as_str).collect();
             schedule::wake_waiting(tx, target, &resources)?;
@@ -283,25 +320,20 @@ fn is_outcome(guard: Guard<'_>, changes: &Changes<'_>) -> bool {
         && changes.decided.is_none()
 }
 
-/// A worker's outcome as one statement of fixed shape (every column it may set is set), so
-/// each connection prepares it once however many orders are delivered.
+/// Workers' outcomes that set the same values, as one statement of fixed shape (every column
+/// it may set is set): for one order it is prepared once per connection however many orders
+/// are delivered; for several, one statement moves them all.
 fn update_outcome(
     tx: &mut WriteTx<'_>,
     owner: &str,
-    id: i64,
+    ids: &[i64],
     to: OrderState,
     changes: &Changes<'_>,
-) -> Result<Option<Moved>, StoreError> {
+) -> Result<Vec<Moved>, StoreError> {
     let now = tx.now();
     let error = changes.error.clone().flatten().as_deref().map(bounded);
     let note = changes.note.clone().flatten().as_deref().map(bounded);
-    let moved: Option<MovedRow> = diesel::update(
-        orders::table
-            .filter(orders::id.eq(id))
-            .filter(orders::lease_owner.eq(owner))
-            .filter(orders::state.eq(OrderState::Transmitted.as_str())),
-    )
-    .set((
+    let assignments = (
         orders::state.eq(to.as_str()),
         orders::next_attempt_at.eq(changes.due_at.unwrap_or(now)),
         orders::last_error.eq(error),
@@ -313,19 +345,30 @@ fn update_outcome(
         orders::note.eq(note),
         orders::previous_state.eq(orders::state.nullable()),
         orders::revision.eq(orders::revision + 1),
-    ))
-    .returning(RETURNING)
-    .get_result(tx.conn())
-    .optional()?;
-    if let (Some(_), Some(hold)) = (&moved, changes.hold) {
-        diesel::update(orders::table.find(id))
+    );
+    let held = orders::lease_owner
+        .eq(owner)
+        .and(orders::state.eq(OrderState::Transmitted.as_str()));
+    let moved: Vec<MovedRow> = match ids {
+        [id] => diesel::update(orders::table.filter(orders::id.eq(*id)).filter(held))
+            .set(assignments)
+            .returning(RETURNING)
+            .get_results(tx.conn())?,
+        _ => diesel::update(orders::table.filter(orders::id.eq_any(ids)).filter(held))
+            .set(assignments)
+            .returning(RETURNING)
+            .get_results(tx.conn())?,
+    };
+    if let Some(hold) = changes.hold {
+        let held: Vec<i64> = moved.iter().map(|row| row.0).collect();
+        diesel::update(orders::table.filter(orders::id.eq_any(&held)))
             .set((
                 orders::held_by.eq(hold.kind.as_str()),
                 orders::held_reason.eq(bounded(&hold.reason)),
             ))
             .execute(tx.conn())?;
     }
-    Ok(moved.map(moved_row))
+    Ok(moved.into_iter().map(moved_row).collect())
 }
 
 /// The UPDATE of a move: state, the changed fields, the lease, guarded; returns what moved.
