@@ -632,7 +632,46 @@ fn a_broker_stopped_for_ten_seconds_loses_nothing(backend: Backend) {
     });
 }
 
+fn amqps_with_a_private_ca(backend: Backend) {
+    let broker = Broker::shared();
+    let (exchange, queue) = (unique("identity"), unique("tls"));
+    let mut target = amqp_target(broker, &exchange, Some(&queue));
+    target.url = broker.tls_url_without_credentials();
+    if let Some(settings) = target.amqp.as_mut() {
+        settings.ca_cert_file = Some(Broker::ca_file());
+    }
+    let s = serve(backend, target);
+    let dana = id_of(&s.create_user(&json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dana"
+    })));
+    let executed = all_executed(&s);
+    assert_eq!(given_up(&executed), Vec::<(i64, String)>::new());
+    let got = Consumer::connect(broker).collect(&queue, |got| !got.is_empty());
+    assert_eq!(got[0].resource(), dana);
+    assert_eq!(got[0].body["object"]["userName"], "dana");
+
+    // Without the CA, the broker's certificate is not trusted: nothing is sent.
+    let mut untrusted = amqp_target(broker, &unique("identity"), Some(&unique("tls")));
+    untrusted.url = broker.tls_url_without_credentials();
+    let s = serve(backend, untrusted);
+    let eve = id_of(&s.create_user(&json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "eve"
+    })));
+    let refused = wait_for("the untrusted broker refused", || {
+        target_orders(&s)
+            .into_iter()
+            .find(|o| o.resource_id == eve && o.last_error.is_some())
+    });
+    let error = refused.last_error.unwrap_or_default().to_lowercase();
+    assert!(
+        error.contains("certificate") || error.contains("tls"),
+        "{error}"
+    );
+    assert_ne!(refused.state.as_str(), "executed");
+}
+
 crate::for_each_backend!(
+    amqps_with_a_private_ca,
     changes_arrive_once_in_order_with_routing_keys_and_bodies,
     an_unroutable_message_ends_in_error_with_the_brokers_reason,
     the_connection_test_checks_the_broker_and_the_exchange,

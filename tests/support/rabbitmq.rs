@@ -66,6 +66,9 @@ const LOG_TAIL_LINES: usize = 60;
 pub struct Broker {
     node: String,
     port: u16,
+    /// The `amqps://` port: TLS with the tests' private CA (`tests/fixtures/ldap`, a
+    /// certificate for `localhost` and `127.0.0.1`).
+    tls_port: u16,
     dist_port: u16,
     epmd_port: u16,
     password: String,
@@ -123,6 +126,7 @@ impl Broker {
         let mut broker = Broker {
             node,
             port: 0,
+            tls_port: 0,
             dist_port: 0,
             epmd_port: 0,
             password: format!("pw{:016x}", random_u64()),
@@ -137,6 +141,7 @@ impl Broker {
         let mut failures = Vec::new();
         for _ in 0..LAUNCH_ATTEMPTS {
             broker.port = pick_port();
+            broker.tls_port = pick_port();
             broker.dist_port = pick_port();
             match broker.launch() {
                 Ok(child) => {
@@ -185,6 +190,17 @@ impl Broker {
     /// The AMQP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `amqps://127.0.0.1:TLS_PORT/%2f` without credentials; the server's certificate is
+    /// signed by [`Broker::ca_file`].
+    pub fn tls_url_without_credentials(&self) -> String {
+        format!("amqps://127.0.0.1:{}/%2f", self.tls_port)
+    }
+
+    /// The CA that signs the node's TLS certificate.
+    pub fn ca_file() -> PathBuf {
+        fixtures().join("ca.pem")
     }
 
     /// The node's Erlang name, e.g. `t1234_0@localhost`.
@@ -376,6 +392,7 @@ impl Broker {
     /// Spawns the VM and waits until the node is up; on failure the VM is gone and the error
     /// holds the tail of its logs.
     fn launch(&self) -> Result<Child, String> {
+        write_config(self.dir.path(), self.tls_port);
         let out_path = self.dir.path().join("server.out");
         let log_path = self
             .dir
@@ -492,6 +509,29 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ldap")
+}
+
+/// The node's config, written before each launch (the TLS port may change between attempts).
+fn write_config(dir: &Path, tls_port: u16) {
+    let fixtures = fixtures();
+    let file = |name: &str| fixtures.join(name).display().to_string();
+    // A disk alarm (default: under 50 MB free) would block every publisher; a test machine's
+    // disk is not what the tests are about.
+    let config = format!(
+        "disk_free_limit.absolute = 1MB\nlog.file.level = info\n\
+         listeners.ssl.default = 127.0.0.1:{tls_port}\n\
+         ssl_options.cacertfile = {}\nssl_options.certfile = {}\nssl_options.keyfile = {}\n\
+         ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n",
+        file("ca.pem"),
+        file("server.pem"),
+        file("server.key"),
+    );
+    std::fs::write(dir.join("rabbitmq.conf"), config)
+        .unwrap_or_else(|e| panic!("write rabbitmq.conf for the test RabbitMQ node: {e}"));
+}
+
 /// The config, cookie and empty plugin list the node reads from its temp dir.
 fn write_files(dir: &Path) {
     let write = |name: &str, text: &str| {
@@ -501,12 +541,6 @@ fn write_files(dir: &Path) {
     write("enabled_plugins", "[].\n");
     write("advanced.config", "[].\n");
     write("rabbitmq-env.conf", "");
-    // A disk alarm (default: under 50 MB free) would block every publisher; a test machine's
-    // disk is not what the tests are about.
-    write(
-        "rabbitmq.conf",
-        "disk_free_limit.absolute = 1MB\nlog.file.level = info\n",
-    );
     let cookie = dir.join(".erlang.cookie");
     write(
         ".erlang.cookie",
