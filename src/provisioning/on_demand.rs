@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::Context;
+use crate::connectors::publisher::{Message, Publisher};
 use crate::connectors::{
     AttributeDrift, BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink,
 };
@@ -92,6 +93,39 @@ impl Traced {
             }),
             Err(error) => failure("response", call, error),
         });
+    }
+}
+
+/// A message broker's publishing, recorded step by step: the message as sent (it holds no
+/// secrets) and the broker's confirm or refusal.
+struct TracedPublisher {
+    inner: Arc<dyn Publisher>,
+    trace: Arc<Trace>,
+}
+
+impl Publisher for TracedPublisher {
+    fn publish<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
+        Box::pin(async move {
+            let body: Value = serde_json::from_slice(&message.body).unwrap_or(Value::Null);
+            self.trace.push(json!({
+                "step": "request",
+                "call": "publish",
+                "routingKey": message.routing_key,
+                "messageId": message.message_id,
+                "message": body,
+            }));
+            let result = self.inner.publish(message).await;
+            self.trace.push(match &result {
+                Ok(_) => {
+                    json!({"step": "response", "call": "publish", "ok": true, "confirmed": true})
+                }
+                Err(error) => failure("response", "publish", error),
+            });
+            result
+        })
     }
 }
 
@@ -260,6 +294,12 @@ pub async fn run(directory: &Context, mut target: Target, order: Order, owner: &
             trace: trace.clone(),
             secrets,
         });
+        if let Some(publisher) = target.publisher.take() {
+            target.publisher = Some(Arc::new(TracedPublisher {
+                inner: publisher,
+                trace: trace.clone(),
+            }));
+        }
         deliver::deliver(directory, &target, &order, snapshot).await
     }
     .await;

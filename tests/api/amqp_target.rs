@@ -632,6 +632,45 @@ fn a_broker_stopped_for_ten_seconds_loses_nothing(backend: Backend) {
     });
 }
 
+fn provisioning_on_demand_traces_the_publish(backend: Backend) {
+    let broker = Broker::shared();
+    let (exchange, queue) = (unique("identity"), unique("on-demand"));
+    let target = amqp_target(broker, &exchange, Some(&queue));
+    let s = TestServer::start_with(backend, |c: &mut Config| {
+        c.targets = vec![target];
+        c.worker.enabled = false;
+    });
+    let frank = id_of(&s.create_user(&json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "frank",
+        "password": "never-in-a-trace-9"
+    })));
+    let ops = Ops::on(&s);
+    let run = ops.post(
+        "/provision-on-demand",
+        Some(&json!({"userId": frank, "target": "bus"})),
+    );
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert!(!run.text.contains("never-in-a-trace-9"));
+    let steps = run.body["trace"].as_array().cloned().unwrap_or_default();
+    let step = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == name && s["call"] == "publish")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let request = step("request");
+    assert_eq!(request["routingKey"], "User.upsert", "{steps:?}");
+    assert_eq!(request["message"]["object"]["userName"], "frank");
+    assert_eq!(request["message"]["origin"], "on_demand");
+    assert_eq!(step("response")["confirmed"], true, "{steps:?}");
+    let got = Consumer::connect(broker).collect(&queue, |got| !got.is_empty());
+    assert_eq!(
+        got[0].message_id,
+        request["messageId"].as_str().unwrap_or_default()
+    );
+}
+
 fn amqps_with_a_private_ca(backend: Backend) {
     let broker = Broker::shared();
     let (exchange, queue) = (unique("identity"), unique("tls"));
@@ -671,6 +710,7 @@ fn amqps_with_a_private_ca(backend: Backend) {
 }
 
 crate::for_each_backend!(
+    provisioning_on_demand_traces_the_publish,
     amqps_with_a_private_ca,
     changes_arrive_once_in_order_with_routing_keys_and_bodies,
     an_unroutable_message_ends_in_error_with_the_brokers_reason,
