@@ -87,7 +87,7 @@ impl Received {
 /// An AMQP client of the tests' own, on a runtime of its own.
 struct Consumer {
     runtime: tokio::runtime::Runtime,
-    _connection: Connection,
+    connection: Connection,
     channel: Channel,
 }
 
@@ -107,7 +107,7 @@ impl Consumer {
         });
         Consumer {
             runtime,
-            _connection: connection,
+            connection,
             channel,
         }
     }
@@ -202,7 +202,7 @@ impl Consumer {
                 ..QueueDeclareOptions::default()
             };
             // A failed passive declare closes the channel: use one of its own.
-            let channel = self._connection.create_channel().await.expect("channel");
+            let channel = self.connection.create_channel().await.expect("channel");
             channel
                 .queue_declare(queue.into(), passive, FieldTable::default())
                 .await
@@ -419,7 +419,7 @@ fn an_unroutable_message_ends_in_error_with_the_brokers_reason(backend: Backend)
     assert_eq!(order.attempts, 1, "a refusal is not retried");
 }
 
-fn the_connection_test_checks_the_broker_and_the_exchange(backend: Backend) {
+fn theconnection_test_checks_the_broker_and_the_exchange(backend: Backend) {
     let broker = Broker::shared();
     let s = TestServer::start_with(backend, |c| c.worker.poll_interval_ms = 20);
     let ops = Ops::on(&s);
@@ -714,7 +714,7 @@ crate::for_each_backend!(
     amqps_with_a_private_ca,
     changes_arrive_once_in_order_with_routing_keys_and_bodies,
     an_unroutable_message_ends_in_error_with_the_brokers_reason,
-    the_connection_test_checks_the_broker_and_the_exchange,
+    theconnection_test_checks_the_broker_and_the_exchange,
     full_sync_republishes_what_is_in_scope,
     a_broker_stopped_for_ten_seconds_loses_nothing,
 );

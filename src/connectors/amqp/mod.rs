@@ -19,7 +19,7 @@ use super::publisher::{Message, Publisher};
 use super::{BoxFuture, Connector, ConnectorError, Delivered, ObjectKind, PageSink};
 use crate::targets::amqp::AmqpSettings;
 use errors::{from_lapin, retryable};
-use session::{Endpoint, Session};
+use session::{short, Endpoint, Session};
 
 /// AMQP's persistent delivery mode: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -124,7 +124,7 @@ impl AmqpConnector {
                     routing_key,
                     mandatory,
                     &message.body,
-                    properties(message)?,
+                    properties(message),
                 )
                 .await?
                 .await
@@ -176,14 +176,7 @@ impl AmqpConnector {
     }
 }
 
-fn short(text: &str) -> Result<ShortString, ConnectorError> {
-    ShortString::try_new(text.to_string()).map_err(|_| ConnectorError::Permanent {
-        message: format!("{text:?} is longer than AMQP's 255 bytes"),
-        status: None,
-    })
-}
-
-fn properties(message: &Message) -> Result<BasicProperties, lapin::Error> {
+fn properties(message: &Message) -> BasicProperties {
     let mut headers = FieldTable::default();
     for (name, value) in &message.headers {
         headers.insert(
@@ -192,14 +185,14 @@ fn properties(message: &Message) -> Result<BasicProperties, lapin::Error> {
         );
     }
     let property = |text: &str| ShortString::try_new(text.to_string()).unwrap_or_default();
-    Ok(BasicProperties::default()
+    BasicProperties::default()
         .with_delivery_mode(PERSISTENT)
         .with_content_type("application/json".into())
         .with_message_id(property(&message.message_id))
         .with_type(property(&message.kind))
         .with_timestamp(message.timestamp)
         .with_app_id("scimgate".into())
-        .with_headers(headers))
+        .with_headers(headers)
 }
 
 impl Publisher for AmqpConnector {

@@ -9,7 +9,7 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 
-use super::errors::{from_lapin, retryable};
+use super::errors::from_lapin;
 use crate::connectors::ConnectorError;
 use crate::targets::amqp::{AmqpSettings, ExchangeType};
 
@@ -79,9 +79,13 @@ impl Session {
     }
 }
 
-fn short(text: &str) -> Result<ShortString, ConnectorError> {
-    ShortString::try_new(text.to_string())
-        .map_err(|_| retryable(format!("{text:?} is longer than AMQP's 255 bytes")))
+/// A name or key as AMQP carries it; one over 255 bytes is a setting to fix, not a broker to
+/// wait for.
+pub fn short(text: &str) -> Result<ShortString, ConnectorError> {
+    ShortString::try_new(text.to_string()).map_err(|_| ConnectorError::Permanent {
+        message: format!("{text:?} is longer than AMQP's 255 bytes"),
+        status: None,
+    })
 }
 
 /// The durable exchange, and the queue bound to it when one is configured.
