@@ -11,6 +11,8 @@
 //! `SCIMGATE_BENCH_ORDERS` (default 10,000), `SCIMGATE_BENCH_CONCURRENCY` (default 8),
 //! `SCIMGATE_BENCH_REPEATS` (default 3).
 
+#[path = "support/engine.rs"]
+mod engine;
 #[path = "support/server.rs"]
 #[allow(dead_code)] // its API token is for benches that call the SCIM API
 mod server;
@@ -20,7 +22,7 @@ mod rabbitmq;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
@@ -31,10 +33,7 @@ use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties, Exc
 use serde_json::json;
 
 use rabbitmq::Broker;
-use scimgate::config::Config;
-use scimgate::identity::Directory;
-use scimgate::scim::projection::Projection;
-use scimgate::storage::{orders, Db};
+use scimgate::storage::orders;
 use scimgate::targets::amqp::AmqpSettings;
 use scimgate::targets::{AuthKind, TargetAuth, TargetConfig, TargetKind};
 
@@ -194,14 +193,6 @@ fn plain_publish(broker: &Broker, exchange: &str, total: usize, in_flight: usize
     })
 }
 
-fn open_orders(db: &Db) -> i64 {
-    let counts = db.read(|c| orders::counts(c, "bench")).expect("counts");
-    ["pending", "transmitted", "errored"]
-        .iter()
-        .map(|s| counts.get(*s).copied().unwrap_or(0))
-        .sum()
-}
-
 /// scimgate's engine publishing `total` queued user orders to a fresh queue: orders/s.
 fn engine_run(broker: &Broker, total: usize, in_flight: usize) -> (f64, (f64, f64)) {
     let queue = format!("bench-{}", uuid::Uuid::new_v4().simple());
@@ -220,53 +211,11 @@ fn engine_run(broker: &Broker, total: usize, in_flight: usize) -> (f64, (f64, f6
         ..AmqpSettings::default()
     });
     target.concurrency = in_flight;
-    let source = server::start(|c| c.worker.enabled = false);
-    let directory = Directory::new(source.db.clone(), &source.base);
-    for i in 0..total {
-        let body = match user(i) {
-            serde_json::Value::Object(m) => m,
-            _ => unreachable!("a JSON object"),
-        };
-        directory
-            .create_user(&body, &Projection::default(), "bench")
-            .expect("create");
-    }
-    let mut config = Config {
-        targets: vec![target.clone()],
-        ..Config::default()
-    };
-    config.worker.poll_interval_ms = 10;
-    // The orders are queued before the clock starts: this measures publishing, not planning.
-    let planned = Arc::new(scimgate::provisioning::Target::from_config(&target).expect("target"));
-    while scimgate::provisioning::planner::plan(&source.db, std::slice::from_ref(&planned), 5_000)
-        .expect("plan")
-        > 0
-    {}
-    let context = scimgate::provisioning::Context::new(directory, source.db.clone());
-    let engine = scimgate::app::engine(&config, context)
-        .expect("engine")
-        .expect("targets");
-    let db = source.db.clone();
+    let queued = engine::queue_users(&target, (0..total).map(user));
     let before = cpu_seconds(broker);
-    let started = Instant::now();
-    let (elapsed, after) = actix_web::rt::System::new().block_on(async move {
-        let handle = engine.spawn();
-        loop {
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-            let watching = db.clone();
-            let done = actix_web::rt::task::spawn_blocking(move || open_orders(&watching) == 0)
-                .await
-                .expect("count task");
-            if done {
-                break;
-            }
-        }
-        let elapsed = started.elapsed();
-        let after = cpu_seconds(broker);
-        handle.shutdown(Duration::from_secs(5)).await;
-        (elapsed, after)
-    });
-    let counts = source
+    let (elapsed, after) = engine::deliver_all(&queued, "bench", || cpu_seconds(broker));
+    let counts = queued
+        .source
         .db
         .read(|c| orders::counts(c, "bench"))
         .expect("counts");

@@ -8,6 +8,8 @@
 //!
 //! `SCIMGATE_BENCH_ORDERS` (default 10,000) and `SCIMGATE_BENCH_CONCURRENCY` (default 8).
 
+#[path = "support/engine.rs"]
+mod engine;
 #[path = "support/server.rs"]
 mod server;
 
@@ -20,10 +22,7 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use serde_json::json;
 
-use scimgate::config::Config;
-use scimgate::identity::Directory;
-use scimgate::scim::projection::Projection;
-use scimgate::storage::{orders, Db};
+use scimgate::storage::orders;
 use scimgate::targets::{TargetAuth, TargetConfig};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -111,14 +110,6 @@ fn plain_load(target: &Server, total: usize, clients: usize) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-fn open_orders(db: &Db) -> i64 {
-    let counts = db.read(|c| orders::counts(c, "bench")).expect("counts");
-    ["pending", "transmitted", "errored"]
-        .iter()
-        .map(|s| counts.get(*s).copied().unwrap_or(0))
-        .sum()
-}
-
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -126,7 +117,7 @@ fn median(mut samples: Vec<f64>) -> f64 {
 
 /// A fresh target receiving `total` queued user orders from scimgate's engine: orders/s,
 /// and the target and source (with its config and directory) for the latency run.
-fn engine_run(total: usize, clients: usize) -> (f64, (Server, Server, Config, Directory)) {
+fn engine_run(total: usize, clients: usize) -> (f64, (Server, engine::Queued)) {
     let target = start(|_| {});
     let target_cfg = {
         let mut t = TargetConfig::scim("bench", &target.base);
@@ -140,67 +131,17 @@ fn engine_run(total: usize, clients: usize) -> (f64, (Server, Server, Config, Di
         t.batch_lookups = true;
         t
     };
-    let source = start(|c| c.worker.enabled = false);
-    let directory = Directory::new(source.db.clone(), &source.base);
-    for i in 0..total {
-        let body = match user(i) {
-            serde_json::Value::Object(m) => m,
-            _ => unreachable!("a JSON object"),
-        };
-        directory
-            .create_user(&body, &Projection::default(), "bench")
-            .expect("create");
-    }
-    let mut config = Config {
-        targets: vec![target_cfg.clone()],
-        ..Config::default()
-    };
-    config.worker.poll_interval_ms = 10;
     // The orders are queued before the clock starts: this measures delivery, not planning.
-    let planned_target = std::sync::Arc::new(
-        scimgate::provisioning::Target::from_config(&target_cfg).expect("target"),
-    );
-    while scimgate::provisioning::planner::plan(
-        &source.db,
-        std::slice::from_ref(&planned_target),
-        5_000,
-    )
-    .expect("plan")
-        > 0
-    {}
-    let context = scimgate::provisioning::Context::new(directory.clone(), source.db.clone());
-    let engine = scimgate::app::engine(&config, context)
-        .expect("engine")
-        .expect("targets");
-    let db = source.db.clone();
-    let started = Instant::now();
-    let elapsed = actix_web::rt::System::new().block_on(async move {
-        let handle = engine.spawn();
-        loop {
-            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-            // Counted off the engine's thread, so watching does not slow it down.
-            let watching = db.clone();
-            let done = actix_web::rt::task::spawn_blocking(move || open_orders(&watching) == 0)
-                .await
-                .expect("count task");
-            if done {
-                break;
-            }
-        }
-        let elapsed = started.elapsed();
-        handle.shutdown(Duration::from_secs(5)).await;
-        elapsed
-    });
-    let counts = source
+    let queued = engine::queue_users(&target_cfg, (0..total).map(user));
+    let (elapsed, ()) = engine::deliver_all(&queued, "bench", || ());
+    let counts = queued
+        .source
         .db
         .read(|c| orders::counts(c, "bench"))
         .expect("counts");
     let verified = counts.get("verified").copied().unwrap_or(0) as usize;
     assert_eq!(verified, total, "every order verified: {counts:?}");
-    (
-        total as f64 / elapsed.as_secs_f64(),
-        (target, source, config, directory),
-    )
+    (total as f64 / elapsed.as_secs_f64(), (target, queued))
 }
 
 fn main() {
@@ -241,7 +182,15 @@ fn main() {
         100.0 * delivered / plain,
         100.0 * delivered / mix
     );
-    let Some((_target, source, config, directory)) = last else {
+    let Some((
+        _target,
+        engine::Queued {
+            source,
+            directory,
+            config,
+        },
+    )) = last
+    else {
         return;
     };
 

@@ -113,7 +113,7 @@ fn without_secrets(target: &Target, mut object: Value) -> Value {
 
 /// The message for the order: envelope and object as JSON, and the headers consumers route
 /// and deduplicate by.
-pub fn message(
+fn message(
     target: &Target,
     order: &Order,
     snapshot: &Snapshot,

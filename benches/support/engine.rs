@@ -1,0 +1,92 @@
+//! The delivery benches' common run: queue N user orders for one target (before any clock
+//! starts), then let scimgate's engine deliver them and time it until none is open.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::server::{start, Server};
+use scimgate::config::Config;
+use scimgate::identity::Directory;
+use scimgate::scim::projection::Projection;
+use scimgate::storage::{orders, Db};
+use scimgate::targets::TargetConfig;
+
+/// A source server holding the users and their queued orders for `config`'s target.
+pub struct Queued {
+    pub source: Server,
+    pub directory: Directory,
+    pub config: Config,
+}
+
+/// Creates `users` in a fresh source (its own workers off) and plans one order each for
+/// `target`, so a run measures delivery, not planning.
+pub fn queue_users(target: &TargetConfig, users: impl Iterator<Item = Value>) -> Queued {
+    let source = start(|c| c.worker.enabled = false);
+    let directory = Directory::new(source.db.clone(), &source.base);
+    for user in users {
+        let Value::Object(body) = user else {
+            panic!("a user is a JSON object")
+        };
+        directory
+            .create_user(&body, &Projection::default(), "bench")
+            .expect("create");
+    }
+    let mut config = Config {
+        targets: vec![target.clone()],
+        ..Config::default()
+    };
+    config.worker.poll_interval_ms = 10;
+    let planned = Arc::new(scimgate::provisioning::Target::from_config(target).expect("target"));
+    while scimgate::provisioning::planner::plan(&source.db, std::slice::from_ref(&planned), 5_000)
+        .expect("plan")
+        > 0
+    {}
+    Queued {
+        source,
+        directory,
+        config,
+    }
+}
+
+/// The target's orders still on their way.
+pub fn open_orders(db: &Db, target: &str) -> i64 {
+    let counts = db.read(|c| orders::counts(c, target)).expect("counts");
+    ["pending", "transmitted", "errored"]
+        .iter()
+        .map(|s| counts.get(*s).copied().unwrap_or(0))
+        .sum()
+}
+
+/// Runs the engine until no order of `target` is open; the time it took, and what `at_end`
+/// measured the moment it was done (before the engine shuts down).
+pub fn deliver_all<T>(queued: &Queued, target: &str, at_end: impl FnOnce() -> T) -> (Duration, T) {
+    let context =
+        scimgate::provisioning::Context::new(queued.directory.clone(), queued.source.db.clone());
+    let engine = scimgate::app::engine(&queued.config, context)
+        .expect("engine")
+        .expect("targets");
+    let db = queued.source.db.clone();
+    let target = target.to_string();
+    let started = Instant::now();
+    actix_web::rt::System::new().block_on(async move {
+        let handle = engine.spawn();
+        loop {
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            // Counted off the engine's thread, so watching does not slow it down.
+            let (watching, name) = (db.clone(), target.clone());
+            let done =
+                actix_web::rt::task::spawn_blocking(move || open_orders(&watching, &name) == 0)
+                    .await
+                    .expect("count task");
+            if done {
+                break;
+            }
+        }
+        let elapsed = started.elapsed();
+        let measured = at_end();
+        handle.shutdown(Duration::from_secs(5)).await;
+        (elapsed, measured)
+    })
+}
