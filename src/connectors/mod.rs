@@ -186,7 +186,7 @@ pub fn first_difference(kind: ObjectKind, sent: &Value, remote: &Value) -> Optio
 pub trait Connector: Send + Sync {
     /// Told the objects a batch of orders is about to create, a connector may look them all
     /// up at once, so the [`Connector::find`] before each create needs no request of its own.
-    fn look_ahead<'a>(&'a self, _kind: ObjectKind, _objects: &'a [Value]) -> BoxFuture<'a, ()> {
+    fn look_ahead<'a>(&'a self, _kind: ObjectKind, _objects: &'a [&'a Value]) -> BoxFuture<'a, ()> {
         Box::pin(async {})
     }
     /// Finds an existing remote object that stands for `object` (correlation before create):

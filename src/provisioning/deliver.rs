@@ -148,6 +148,11 @@ async fn apply(
     let connector = &target.connector;
     // A full sync's orders for accounts no identity stands for have no link to keep.
     let orphan = order.operation.is_for_orphan();
+    let mut snapshot = snapshot;
+    let object = match kind {
+        ObjectKind::User => snapshot.take_user_object(target, &order.resource_id),
+        ObjectKind::Group => None,
+    };
     let resource = match (action, snapshot.state) {
         (Action::Nothing, _) => return Ok((Delivered::default(), None)),
         (Action::Delete { remote }, _) => {
@@ -175,9 +180,10 @@ async fn apply(
             })
         }
     };
-    let object = match kind {
-        ObjectKind::User => target.mapping.user(&resource, &order.resource_id),
-        ObjectKind::Group => {
+    let object = match (kind, object) {
+        (ObjectKind::User, Some(object)) => object,
+        (ObjectKind::User, None) => target.mapping.user(&resource, &order.resource_id),
+        (ObjectKind::Group, _) => {
             let group = outbound_group(
                 directory.db(),
                 &target.config.name,

@@ -30,10 +30,14 @@ pub async fn publish(
     target: &Target,
     publisher: &dyn Publisher,
     order: &Order,
-    snapshot: Snapshot,
+    mut snapshot: Snapshot,
     action: &Action,
 ) -> Result<Outcome, ConnectorError> {
     let kind = kind_of(order);
+    let mapped = match kind {
+        ObjectKind::User => snapshot.take_user_object(target, &order.resource_id),
+        ObjectKind::Group => None,
+    };
     let mut note = None;
     let (operation, object, link) = match action {
         Action::Nothing => {
@@ -51,9 +55,10 @@ pub async fn publish(
                     status: None,
                     retry_after: None,
                 })?;
-            let object = match kind {
-                ObjectKind::User => target.mapping.user(resource, &order.resource_id),
-                ObjectKind::Group => {
+            let object = match (kind, mapped) {
+                (ObjectKind::User, Some(object)) => object,
+                (ObjectKind::User, None) => target.mapping.user(resource, &order.resource_id),
+                (ObjectKind::Group, _) => {
                     let group = outbound_group(
                         directory.db(),
                         &target.config.name,
@@ -70,11 +75,9 @@ pub async fn publish(
             ("upsert", without_secrets(target, object), link)
         }
         Action::Deactivate { .. } => {
-            let mut object = match (&snapshot.state, kind) {
-                (Some(resource), ObjectKind::User) => {
-                    without_secrets(target, target.mapping.user(resource, &order.resource_id))
-                }
-                _ => json!({}),
+            let mut object = match mapped {
+                Some(object) => without_secrets(target, object),
+                None => json!({}),
             };
             object["active"] = Value::Bool(false);
             ("deactivate", object, None)
@@ -111,6 +114,23 @@ fn without_secrets(target: &Target, mut object: Value) -> Value {
     object
 }
 
+/// What a message says around the object (serialised as it stands, without building a JSON
+/// tree first).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    order_id: i64,
+    change_seq: i64,
+    target: &'a str,
+    resource_type: &'a str,
+    resource_id: &'a str,
+    operation: &'a str,
+    origin: &'a str,
+    occurred_at: String,
+    actor: &'a str,
+    object: &'a Value,
+}
+
 /// The message for the order: envelope and object as JSON, and the headers consumers route
 /// and deduplicate by.
 fn message(
@@ -126,18 +146,18 @@ fn message(
         Some((actor, at)) if order.change_seq > 0 => (actor.as_str(), *at),
         _ => ("scimgate", order.created_at),
     };
-    let body = json!({
-        "orderId": order.id,
-        "changeSeq": order.change_seq,
-        "target": target.config.name,
-        "resourceType": order.resource_type,
-        "resourceId": order.resource_id,
-        "operation": operation,
-        "origin": origin,
-        "occurredAt": crate::scim::output::format_time(occurred_at),
-        "actor": actor,
-        "object": object,
-    });
+    let envelope = Envelope {
+        order_id: order.id,
+        change_seq: order.change_seq,
+        target: &target.config.name,
+        resource_type: &order.resource_type,
+        resource_id: &order.resource_id,
+        operation,
+        origin,
+        occurred_at: crate::scim::output::format_time(occurred_at),
+        actor,
+        object: &object,
+    };
     let template = target
         .config
         .amqp
@@ -153,7 +173,7 @@ fn message(
     });
     Message {
         routing_key,
-        body: serde_json::to_vec(&body).unwrap_or_default(),
+        body: serde_json::to_vec(&envelope).unwrap_or_default(),
         message_id: order.id.to_string(),
         kind: format!("{}.{operation}", order.resource_type),
         timestamp: (occurred_at.max(0) / 1_000_000) as u64,

@@ -23,6 +23,19 @@ pub struct Snapshot {
     /// Who made the order's change and when (read only for targets that publish messages,
     /// whose envelope carries it).
     pub author: Option<(String, Micros)>,
+    /// The user as the target's mapping makes it, mapped with the read, off the delivery's
+    /// path (a worker reads a batch while the previous one is out).
+    pub mapped: Option<Value>,
+}
+
+impl Snapshot {
+    /// The user's object for the target: the one mapped with the read, or mapped now.
+    pub fn take_user_object(&mut self, target: &Target, resource_id: &str) -> Option<Value> {
+        match self.mapped.take() {
+            Some(object) => Some(object),
+            None => Some(target.mapping.user(self.state.as_ref()?, resource_id)),
+        }
+    }
 }
 
 /// Snapshots for a round's orders, read together (a few queries for the whole round instead
@@ -37,6 +50,7 @@ pub async fn snapshots(
     let with_password = !target.mapping.secret_targets().is_empty();
     let with_authors = target.publisher.is_some();
     let projection = target.mapping.user_projection();
+    let mapping = target.mapping.clone();
     let target = target.config.name.clone();
     let orders: Vec<Order> = orders.to_vec();
     blocking(move || {
@@ -88,12 +102,17 @@ pub async fn snapshots(
                 }
             };
             let author = authors.get(&order.change_seq).cloned();
+            let mapped = match (kind_of(order), &state) {
+                (ObjectKind::User, Some(user)) => Some(mapping.user(user, &order.resource_id)),
+                _ => None,
+            };
             out.insert(
                 order.id,
                 Snapshot {
                     state,
                     link,
                     author,
+                    mapped,
                 },
             );
         }
@@ -108,16 +127,17 @@ pub async fn look_ahead<'a>(
     target: &Target,
     batch: impl Iterator<Item = (&'a Order, &'a Snapshot)>,
 ) {
-    let to_create: Vec<Value> = batch
+    // A queue creates nothing that could be looked up.
+    if target.publisher.is_some() {
+        return;
+    }
+    let to_create: Vec<&Value> = batch
         .filter(|(order, snapshot)| {
             kind_of(order) == ObjectKind::User
                 && !order.operation.is_for_orphan()
                 && snapshot.link.is_none()
         })
-        .filter_map(|(order, snapshot)| {
-            let resource = snapshot.state.as_ref()?;
-            Some(target.mapping.user(resource, &order.resource_id))
-        })
+        .filter_map(|(_, snapshot)| snapshot.mapped.as_ref())
         .collect();
     if !to_create.is_empty() {
         target

@@ -24,7 +24,7 @@ impl Connector for ScimConnector {
         Box::pin(self.aggregate_resources(kind, sink))
     }
 
-    fn look_ahead<'a>(&'a self, kind: ObjectKind, objects: &'a [Value]) -> BoxFuture<'a, ()> {
+    fn look_ahead<'a>(&'a self, kind: ObjectKind, objects: &'a [&'a Value]) -> BoxFuture<'a, ()> {
         let attribute = Self::name_attribute(kind);
         let values = objects
             .iter()

@@ -11,7 +11,7 @@ use super::read::has_open_order;
 use super::transition::{self, AttemptRecord, Attempts, Changes, Guard, LinkChange, Move};
 use super::Order;
 use crate::storage::schema::orders;
-use crate::storage::{Db, DbConnection, Micros, StoreError};
+use crate::storage::{Db, DbConnection, Micros, StoreError, BIND_CHUNK};
 
 #[derive(QueryableByName)]
 struct IdRow {
@@ -162,21 +162,48 @@ fn heads_in(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// The heads with a newer pending order of their resource behind them: superseded.
+/// The heads with a newer pending order of their resource behind them: superseded. Looked up
+/// by resource (type and id, the `orders_resource` index), so a claim costs the same however
+/// long the target's backlog is.
 fn superseded(
     conn: &mut DbConnection,
     target: &str,
     heads: &[Order],
 ) -> Result<std::collections::HashSet<i64>, StoreError> {
-    let resource_ids: Vec<&str> = heads.iter().map(|o| o.resource_id.as_str()).collect();
-    let pending: Vec<(String, String, i64)> = orders::table
-        .filter(orders::target.eq(target))
-        .filter(orders::state.eq(OrderState::Pending.as_str()))
-        .filter(orders::resource_id.eq_any(&resource_ids))
-        .select((orders::resource_type, orders::resource_id, orders::id))
-        .load(conn)?;
+    let mut by_type: HashMap<&str, Vec<&str>> = HashMap::new();
+    for head in heads {
+        by_type
+            .entry(head.resource_type.as_str())
+            .or_default()
+            .push(head.resource_id.as_str());
+    }
+    let oldest = heads.iter().map(|o| o.id).min().unwrap_or_default();
+    let mut later: Vec<(String, String, i64, String)> = Vec::new();
+    for (kind, ids) in &by_type {
+        for chunk in ids.chunks(BIND_CHUNK) {
+            // The state is checked here, not in SQL: with it there, SQLite would walk the
+            // target's pending orders on the claim index instead of seeking each resource.
+            later.extend(
+                orders::table
+                    .filter(orders::target.eq(target))
+                    .filter(orders::resource_type.eq(kind))
+                    .filter(orders::resource_id.eq_any(chunk))
+                    .filter(orders::id.gt(oldest))
+                    .select((
+                        orders::resource_type,
+                        orders::resource_id,
+                        orders::id,
+                        orders::state,
+                    ))
+                    .load::<(String, String, i64, String)>(conn)?,
+            );
+        }
+    }
+    let pending = later
+        .iter()
+        .filter(|(_, _, _, state)| state == OrderState::Pending.as_str());
     let mut newest: HashMap<(&str, &str), i64> = HashMap::new();
-    for (kind, id, order_id) in &pending {
+    for (kind, id, order_id, _) in pending {
         let slot = newest
             .entry((kind.as_str(), id.as_str()))
             .or_insert(*order_id);
