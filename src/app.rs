@@ -85,7 +85,13 @@ pub fn start(config: &Config) -> Result<Started, StartError> {
 
 /// [`start`], with every timestamp read from `clock` (tests move it forward).
 pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartError> {
-    let db = config.open_database(config.pool_size)?.with_clock(clock);
+    let metrics = crate::metrics::Metrics::new(
+        config.targets.iter().map(|t| t.name.clone()).collect(),
+    );
+    let db = config
+        .open_database(config.pool_size)?
+        .with_clock(clock)
+        .with_observer(Arc::new(metrics.clone()));
     let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),
         source,
@@ -97,7 +103,8 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
     let base_url = config.base_url_for(bound);
     let directory = Directory::new(db.clone(), &base_url);
     let context = Context::new(directory.clone(), db.clone());
-    let workers = engine(config, context.clone())?.map(Engine::spawn);
+    let workers = engine(config, context.clone())?
+        .map(|engine| engine.observed_by(metrics.clone()).spawn());
     let inbound = Arc::new(crate::load::Inbound::new(
         config.events.yield_at_requests_in_flight,
     ));
@@ -127,14 +134,23 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
         signer,
         long_poll: std::time::Duration::from_secs(config.events.long_poll_seconds),
     };
-    let (server, addr) =
-        http::serve(listener, state, admin, polls).map_err(|source| StartError::Listen {
+    let observed = http::observe::Observed {
+        metrics,
+        db: db.clone(),
+        scrape_enabled: config.metrics.enabled,
+        scrape_token: config.metrics.bearer_token()?,
+        access_log: config.access_log,
+    };
+    let (server, addr) = http::serve(listener, state, admin, polls, observed).map_err(|source| {
+        StartError::Listen {
             addr: config.listen.clone(),
             source,
-        })?;
+        }
+    })?;
     Ok(Started {
         server,
         addr,
+        db: db.clone(),
         workers,
         events,
     })
@@ -172,6 +188,8 @@ fn events(
 pub struct Started {
     pub server: Server,
     pub addr: SocketAddr,
+    /// The server's database handle.
+    pub db: crate::storage::Db,
     /// Stop these after the server, so in-flight deliveries finish or are released.
     pub workers: Option<EngineHandle>,
     /// Event fan-out and delivery.

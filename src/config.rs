@@ -50,6 +50,55 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Events out: webhooks, RFC 9967 SETs, the change feed.
     pub events: crate::events::EventsConfig,
+    /// `GET /metrics` in Prometheus text format.
+    pub metrics: MetricsConfig,
+    /// `text` (the default; colours only on a terminal) or `json` (one object per line). Read
+    /// from `SCIMGATE_LOG_FORMAT` like every other key.
+    pub log_format: LogFormat,
+    /// One log line per request: method, route pattern, status, latency and who asked.
+    pub access_log: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `GET /metrics`: on by default; with a token (inline or from `token_file`), scrapers must
+/// send it as a bearer token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            token: None,
+            token_file: None,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// The bearer token scrapers must send, if any.
+    pub fn bearer_token(&self) -> Result<Option<String>, ConfigError> {
+        match (&self.token, &self.token_file) {
+            (Some(token), _) => Ok(Some(token.clone())),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|t| Some(t.trim().to_string()))
+                .map_err(|e| ConfigError(format!("metrics.token_file {}: {e}", path.display()))),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// The delivery workers inside `scimgate serve` (and `scimgate worker`).
@@ -157,6 +206,9 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             auth: AuthConfig::default(),
             events: Default::default(),
+            metrics: MetricsConfig::default(),
+            log_format: LogFormat::default(),
+            access_log: false,
         }
     }
 }

@@ -48,6 +48,8 @@ pub mod events;
 pub mod http;
 pub mod identity;
 pub mod load;
+pub mod logging;
+pub mod metrics;
 pub mod provisioning;
 pub mod reconcile;
 pub mod scim;

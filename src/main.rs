@@ -85,13 +85,6 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,6 +97,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load(cli.config.as_deref())?;
+    scimgate::logging::init(config.log_format);
     match cli.command {
         Command::Serve => serve(&config),
         Command::Worker => {
@@ -214,6 +208,7 @@ fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     system.block_on(async {
         let started = scimgate::app::start(config)?;
         tracing::info!(addr = %started.addr, database = %redact(&config.database_url), "scimgate listening");
+        first_run_hint(&started);
         // The server returns after SIGINT/SIGTERM once open requests are answered; then the
         // workers stop claiming and finish (or release) what they hold.
         started.server.await?;
@@ -225,6 +220,24 @@ fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(())
     })
+}
+
+/// On a database without a single active token nothing can use the server yet: say, once,
+/// how to make one and where the APIs are.
+fn first_run_hint(started: &scimgate::app::Started) {
+    let active = started
+        .db
+        .read(tokens::list)
+        .map(|all| all.iter().any(|t| t.revoked_at.is_none()));
+    if let Ok(false) = active {
+        let root = format!("http://{}", started.addr);
+        tracing::warn!(
+            "no API token exists yet. Create one for an identity provider with \
+             `scimgate token create --name okta` (SCIM API at {root}/scim/v2), and one for \
+             operators with `scimgate token create --name ops --role admin` (admin API at \
+             {root}/admin, metrics at {root}/metrics)"
+        );
+    }
 }
 
 /// The database URL without its password, for logs.

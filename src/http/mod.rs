@@ -5,6 +5,7 @@ pub mod bulk;
 mod discovery;
 mod error;
 mod media;
+pub mod observe;
 mod resources;
 mod search_request;
 pub mod set_poll;
@@ -60,6 +61,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 web::get().to(|| async { HttpResponse::Ok().body("ok") }),
             )
             .route("/readyz", web::get().to(ready))
+            .route("/metrics", web::get().to(observe::scrape))
             .service(
                 web::scope("/admin")
                     .wrap(from_fn(auth::require_admin))
@@ -69,6 +71,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 web::scope(SCIM_PATH)
                     .wrap(from_fn(auth::require_bearer))
                     .wrap(from_fn(auth::count_inbound))
+                    .wrap(from_fn(observe::count_scim_request))
                     .service(
                         web::resource("/Users")
                             .route(web::get().to(resources::list::<Users>))
@@ -133,8 +136,10 @@ pub fn serve(
     state: AppState,
     admin: crate::admin::AdminState,
     polls: set_poll::PollState,
+    observed: observe::Observed,
 ) -> std::io::Result<(Server, SocketAddr)> {
     let addr = listener.local_addr()?;
+    let observed = web::Data::new(observed);
     let state = web::Data::new(state);
     let admin = web::Data::new(admin);
     let polls = web::Data::new(polls);
@@ -142,8 +147,11 @@ pub fn serve(
         App::new()
             .app_data(admin.clone())
             .app_data(polls.clone())
+            .app_data(observed.clone())
             .service(web::resource("/events/{name}").route(web::post().to(set_poll::poll)))
             .wrap(ErrorHandlers::new().default_handler(error::scim_error_body))
+            // Inside the request's span, so its line carries the request id.
+            .wrap(from_fn(observe::access_log))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(configure(state.clone()))
             .default_service(web::to(|| async { HttpResponse::NotFound().finish() }))
@@ -161,9 +169,15 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(())) => HttpResponse::Ok().body("ready"),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
+            let why = match e {
+                crate::identity::IdentityError::Storage(
+                    crate::storage::StoreError::Migration(_),
+                ) => "the database schema is missing migrations of this version",
+                _ => "the database is unavailable",
+            };
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", "1"))
-                .body("the database is unavailable")
+                .body(why)
         }
         Err(_) => HttpResponse::ServiceUnavailable().body("busy"),
     }

@@ -12,7 +12,8 @@ use futures_util::StreamExt;
 use super::Context;
 use crate::config::WorkerConfig;
 use crate::connectors::ConnectorError;
-use crate::storage::orders::{self, AttemptRecord, Coalesce, Finish, Order};
+use crate::metrics::Metrics;
+use crate::storage::orders::{self, AttemptRecord, Coalesce, Finish, Order, OrderState};
 use crate::storage::{Backend, Db};
 
 use super::finish::conclude;
@@ -43,6 +44,8 @@ pub struct Engine {
     /// Run at the start of every round with the targets served (the app starts scheduled
     /// full syncs from here).
     each_round: Option<RoundHook>,
+    /// Where delivery attempts and completed orders are counted.
+    metrics: Option<Metrics>,
 }
 
 /// Work done at the start of every round, given the targets served.
@@ -63,7 +66,14 @@ impl Engine {
             config,
             owner,
             each_round: None,
+            metrics: None,
         }
+    }
+
+    /// Counts delivery attempts and completed orders in `metrics`.
+    pub fn observed_by(mut self, metrics: Metrics) -> Engine {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs `hook` at the start of every round, with the targets served then.
@@ -414,12 +424,50 @@ impl Engine {
             (started_at, clock),
             self.db().clock().now_micros(),
         );
+        if let Some(metrics) = &self.metrics {
+            observe(metrics, name, &order, &finish, clock.elapsed(), &attempt);
+        }
         tracing::debug!(order = order.id, target = %name, state = finish.state.as_str(), "delivery finished");
         Outcome {
             order,
             finish,
             attempt,
         }
+    }
+}
+
+/// Counts one delivery: the attempt by how it ended, and the order's time from planning to
+/// its end when it succeeded.
+fn observe(
+    metrics: &Metrics,
+    target: &str,
+    order: &Order,
+    finish: &Finish,
+    took: Duration,
+    attempt: &AttemptRecord,
+) {
+    let state = if finish.verified {
+        OrderState::Verified
+    } else {
+        finish.state
+    };
+    let outcome = match state {
+        OrderState::Executed | OrderState::Verified => "success",
+        OrderState::AwaitingApproval => "held",
+        OrderState::Errored => "retryable",
+        OrderState::Error => "permanent",
+        // Handed to a person (a manual target's work item), or nothing to do.
+        _ if attempt.error.is_none() => "success",
+        _ => "permanent",
+    };
+    metrics.target_request(target, outcome, took);
+    if matches!(state, OrderState::Executed | OrderState::Verified) {
+        let since = (attempt.started_at + took.as_micros() as i64 - order.created_at).max(0);
+        metrics.order_completed(
+            target,
+            state.as_str(),
+            Duration::from_micros(since as u64),
+        );
     }
 }
 

@@ -34,6 +34,18 @@ pub fn run(conn: &mut DbConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether every migration this build knows is applied (another instance may have opened an
+/// older schema, or a newer build may be rolling out).
+pub fn current(conn: &mut DbConnection) -> Result<bool, StoreError> {
+    let pending = match conn {
+        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        DbConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+    };
+    pending
+        .map(|pending| !pending)
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -11,6 +11,7 @@ mod checkpoint;
 mod connection;
 mod error;
 pub mod migrate;
+pub mod observer;
 pub mod on_demand;
 pub mod passwords;
 pub mod schema;
@@ -80,6 +81,8 @@ pub struct Db {
     holes: std::sync::Arc<holes::Holes>,
     /// Woken after every commit, for readers waiting on new rows (long polls).
     committed: std::sync::Arc<tokio::sync::Notify>,
+    /// Told what each commit moved (the metrics).
+    observer: Option<std::sync::Arc<dyn observer::StoreObserver>>,
 }
 
 impl Db {
@@ -113,6 +116,12 @@ impl Db {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// This handle, telling `observer` what its commits move.
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn observer::StoreObserver>) -> Db {
+        self.observer = Some(observer);
+        self
     }
 
     pub(crate) fn holes(&self) -> &holes::Holes {
@@ -157,6 +166,7 @@ impl Db {
             clock: Clock::system(),
             holes: Default::default(),
             committed: Default::default(),
+            observer: None,
         };
         passwords::move_out_of_documents(&db)?;
         Ok(db)
@@ -187,12 +197,14 @@ impl Db {
         result
     }
 
-    /// Whether a connection can be had and answers now (`/readyz`).
+    /// Whether a connection can be had and answers now, on a schema with every migration of
+    /// this build applied (`/readyz`).
     pub fn ready(&self) -> Result<(), StoreError> {
-        use diesel::RunQueryDsl;
-        self.read(|c| {
-            diesel::sql_query("SELECT 1").execute(c)?;
-            Ok(())
+        self.read(|c| match migrate::current(c)? {
+            true => Ok(()),
+            false => Err(StoreError::Migration(
+                "the database schema is missing migrations of this version".into(),
+            )),
         })
     }
 
@@ -208,11 +220,24 @@ impl Db {
             Backend::Postgres => None,
         };
         let now = self.clock.now_micros();
-        let written = write_transaction(&mut pooled.conn, |conn| f(&mut WriteTx { conn, now }));
+        let mut moves = Vec::new();
+        let written = write_transaction(&mut pooled.conn, |conn| {
+            let mut tx = WriteTx {
+                conn,
+                now,
+                moves: Vec::new(),
+            };
+            let done = f(&mut tx);
+            moves = tx.moves;
+            done
+        });
         match &written {
             Ok(_) => {
                 self.commits.committed();
                 self.committed.notify_waiters();
+                if let (Some(observer), false) = (&self.observer, moves.is_empty()) {
+                    observer.orders_moved(&moves);
+                }
             }
             Err(_) => pooled.distrust(),
         }
@@ -224,6 +249,8 @@ impl Db {
 pub struct WriteTx<'a> {
     conn: &'a mut DbConnection,
     now: Micros,
+    /// Orders moved so far, for the observer once committed.
+    moves: Vec<observer::OrderMove>,
 }
 
 impl WriteTx<'_> {
@@ -234,6 +261,11 @@ impl WriteTx<'_> {
 
     pub fn now(&self) -> Micros {
         self.now
+    }
+
+    /// Records orders moved in this transaction, reported once it commits.
+    pub(crate) fn moved(&mut self, moves: impl IntoIterator<Item = observer::OrderMove>) {
+        self.moves.extend(moves);
     }
 }
 

@@ -41,6 +41,8 @@ mod interop;
 mod ldap_target;
 mod on_demand;
 mod openapi;
+mod logs;
+mod metrics;
 mod order_lifecycle;
 mod passwords;
 mod provisioning;

@@ -23,7 +23,7 @@ pub(crate) fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T
     }
 }
 
-fn target_for(app: &TestServer, name: &str) -> TargetConfig {
+pub(crate) fn target_for(app: &TestServer, name: &str) -> TargetConfig {
     let mut t = TargetConfig::scim(name, &app.base);
     t.auth = TargetAuth {
         kind: Some(scimgate::targets::AuthKind::Bearer),
@@ -35,7 +35,7 @@ fn target_for(app: &TestServer, name: &str) -> TargetConfig {
     t
 }
 
-fn fast(c: &mut Config, targets: Vec<TargetConfig>) {
+pub(crate) fn fast(c: &mut Config, targets: Vec<TargetConfig>) {
     c.targets = targets;
     c.worker.poll_interval_ms = 20;
 }

@@ -113,10 +113,28 @@ pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreE
             from: None,
         };
         created_events.push(order_event(&created, state, None, "scimgate"));
+        tx.moved([crate::storage::observer::OrderMove {
+            target: order.target.clone(),
+            from: None,
+            to: state.as_str(),
+        }]);
     }
     insert_transitions(tx, &firsts)?;
     events::append(tx, &created_events)?;
     Ok(ids)
+}
+
+/// Accepted changes the planner has not read yet (the newest change's number minus its
+/// position).
+pub fn planner_lag(conn: &mut DbConnection) -> Result<i64, StoreError> {
+    let position: i64 = planner_position::table
+        .filter(planner_position::name.eq("planner"))
+        .select(planner_position::last_seq)
+        .first(conn)?;
+    let newest: Option<i64> = crate::storage::schema::change_log::table
+        .select(diesel::dsl::max(crate::storage::schema::change_log::seq))
+        .first(conn)?;
+    Ok((newest.unwrap_or(0) - position).max(0))
 }
 
 /// The changes not planned yet: the planner's position, and up to `limit` change-log

@@ -24,7 +24,7 @@ pub use delivery::{
     claim, finish, finish_all, finish_by_person, reclaim_expired, release_leases, release_previous,
     renew_leases, Coalesce, Finish,
 };
-pub use insert::{commit_plan, insert, unplanned, Committed, NewOrder, Start};
+pub use insert::{commit_plan, insert, planner_lag, unplanned, Committed, NewOrder, Start};
 pub use kinds::{Hold, HoldKind, Operation, OrderState, Origin, UnknownText};
 pub use operator::{
     cancel, decide, decide_matching, inactivate_open, retry, Action, Decision, HeldQuery,

@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use super::kinds::{Hold, OrderState};
 use super::{bounded, schedule};
 use crate::storage::events::{self, EventType, NewEvent};
+use crate::storage::observer::OrderMove;
 use crate::storage::schema::{order_attempts, order_transitions, orders};
 use crate::storage::{identity_links, insert_rows, Micros, StoreError, WriteTx, BIND_CHUNK};
 
@@ -257,6 +258,7 @@ struct Records {
     /// Resources whose order ended, by target.
     ended: HashMap<String, Vec<String>>,
     events: Vec<NewEvent>,
+    moves: Vec<OrderMove>,
 }
 
 impl Records {
@@ -273,6 +275,11 @@ impl Records {
                 .map_or_else(|| "scimgate".to_string(), |d| events::operator_actor(d.by));
             self.events
                 .push(order_event(moved, to, error.as_deref(), &actor));
+            self.moves.push(OrderMove {
+                target: moved.target.clone(),
+                from: moved.from.clone(),
+                to: to.as_str(),
+            });
         }
         if let Some(link) = &changes.link {
             self.links.push((moved.clone(), link.clone()));
@@ -286,6 +293,7 @@ impl Records {
     }
 
     fn write(self, tx: &mut WriteTx<'_>) -> Result<(), StoreError> {
+        tx.moved(self.moves);
         insert_transitions(tx, &self.transitions)?;
         events::append(tx, &self.events)?;
         insert_attempts(tx, &self.attempts)?;
