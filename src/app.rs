@@ -85,9 +85,8 @@ pub fn start(config: &Config) -> Result<Started, StartError> {
 
 /// [`start`], with every timestamp read from `clock` (tests move it forward).
 pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartError> {
-    let metrics = crate::metrics::Metrics::new(
-        config.targets.iter().map(|t| t.name.clone()).collect(),
-    );
+    let metrics =
+        crate::metrics::Metrics::new(config.targets.iter().map(|t| t.name.clone()).collect());
     let db = config
         .open_database(config.pool_size)?
         .with_clock(clock)
@@ -103,8 +102,8 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
     let base_url = config.base_url_for(bound);
     let directory = Directory::new(db.clone(), &base_url);
     let context = Context::new(directory.clone(), db.clone());
-    let workers = engine(config, context.clone())?
-        .map(|engine| engine.observed_by(metrics.clone()).spawn());
+    let workers =
+        engine(config, context.clone())?.map(|engine| engine.observed_by(metrics.clone()).spawn());
     let inbound = Arc::new(crate::load::Inbound::new(
         config.events.yield_at_requests_in_flight,
     ));
@@ -141,12 +140,13 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
         scrape_token: config.metrics.bearer_token()?,
         access_log: config.access_log,
     };
-    let (server, addr) = http::serve(listener, state, admin, polls, observed).map_err(|source| {
-        StartError::Listen {
-            addr: config.listen.clone(),
-            source,
-        }
-    })?;
+    let (server, addr) =
+        http::serve(listener, state, admin, polls, observed).map_err(|source| {
+            StartError::Listen {
+                addr: config.listen.clone(),
+                source,
+            }
+        })?;
     Ok(Started {
         server,
         addr,

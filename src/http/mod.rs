@@ -170,14 +170,14 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
             let why = match e {
-                crate::identity::IdentityError::Storage(
-                    crate::storage::StoreError::Migration(_),
-                ) => "the database schema is missing migrations of this version",
+                crate::identity::IdentityError::Storage(crate::storage::StoreError::Migration(
+                    _,
+                )) => "the database schema is missing migrations of this version",
                 _ => "the database is unavailable",
             };
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", "1"))
-                .body(why)
+                .json(serde_json::json!({"ready": false, "detail": why}))
         }
         Err(_) => HttpResponse::ServiceUnavailable().body("busy"),
     }

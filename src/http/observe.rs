@@ -44,7 +44,7 @@ pub async fn scrape(req: HttpRequest, observed: web::Data<Observed>) -> HttpResp
         if !same {
             return HttpResponse::Unauthorized()
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\""))
-                .body("a bearer token is required for /metrics");
+                .json(serde_json::json!({"detail": "/metrics needs its bearer token"}));
         }
     }
     let (metrics, db) = (observed.metrics.clone(), observed.db.clone());

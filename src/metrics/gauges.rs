@@ -1,7 +1,9 @@
 //! The figures read from the store when metrics are scraped: they describe the shared
 //! database, so every instance reports the same values (aggregate them with `max`).
 
-use super::{Metrics, OLDEST_OPEN_ORDER, ORDERS, PLANNER_LAG, TARGET_LAST_SUCCESS, TARGET_QUARANTINED};
+use super::{
+    Metrics, OLDEST_OPEN_ORDER, ORDERS, PLANNER_LAG, TARGET_LAST_SUCCESS, TARGET_QUARANTINED,
+};
 use crate::storage::orders::{self, OrderState};
 use crate::storage::{target_health, targets, Db, StoreError};
 
@@ -17,7 +19,10 @@ pub(super) fn refresh(metrics: &Metrics, db: &Db) -> Result<(), StoreError> {
             let status = orders::status(conn, name)?;
             for state in OrderState::ALL {
                 let count = status.counts.get(state.as_str()).copied().unwrap_or(0);
-                let labels = [("target", name.clone()), ("state", state.as_str().to_string())];
+                let labels = [
+                    ("target", name.clone()),
+                    ("state", state.as_str().to_string()),
+                ];
                 metrics.gauge(ORDERS, &labels).set(count as f64);
             }
             let target = [("target", name.clone())];

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::{Key, Label, Metadata, Recorder};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use metrics_util::MetricKindMask;
 
 use crate::storage::observer::{OrderMove, StoreObserver};
@@ -67,10 +69,7 @@ impl Metrics {
             Err(_) => PrometheusBuilder::new(),
         }
         // Series read at scrape time vanish once nothing sets them (a deleted target's).
-        .idle_timeout(
-            MetricKindMask::GAUGE,
-            Some(Duration::from_secs(600)),
-        )
+        .idle_timeout(MetricKindMask::GAUGE, Some(Duration::from_secs(600)))
         .build_recorder();
         let handle = recorder.handle();
         describe(&recorder);
@@ -90,7 +89,8 @@ impl Metrics {
             ("method", method.to_string()),
             ("status", status.to_string()),
         ];
-        self.histogram(SCIM_REQUESTS, &labels).record(took.as_secs_f64());
+        self.histogram(SCIM_REQUESTS, &labels)
+            .record(took.as_secs_f64());
     }
 
     /// One delivery attempt to a target, by how it ended (`success`, `retryable`,
@@ -100,13 +100,15 @@ impl Metrics {
             ("target", target.to_string()),
             ("outcome", outcome.to_string()),
         ];
-        self.histogram(TARGET_REQUESTS, &labels).record(took.as_secs_f64());
+        self.histogram(TARGET_REQUESTS, &labels)
+            .record(took.as_secs_f64());
     }
 
     /// An order that reached `state` (executed or verified) `took` after it was planned.
     pub fn order_completed(&self, target: &str, state: &str, took: Duration) {
         let labels = [("target", target.to_string()), ("state", state.to_string())];
-        self.histogram(ORDER_COMPLETION, &labels).record(took.as_secs_f64());
+        self.histogram(ORDER_COMPLETION, &labels)
+            .record(took.as_secs_f64());
     }
 
     /// The figures read from the store, refreshed, then everything in Prometheus text format.
@@ -120,19 +122,28 @@ impl Metrics {
         self.inner.config_targets.iter().cloned()
     }
 
-    fn histogram(&self, name: &'static str, labels: &[(&'static str, String)]) -> metrics::Histogram {
-        self.inner.recorder.register_histogram(&key(name, labels), &METADATA)
+    fn histogram(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, String)],
+    ) -> metrics::Histogram {
+        self.inner
+            .recorder
+            .register_histogram(&key(name, labels), &METADATA)
     }
 
     fn counter(&self, name: &'static str, labels: &[(&'static str, String)]) -> metrics::Counter {
-        self.inner.recorder.register_counter(&key(name, labels), &METADATA)
+        self.inner
+            .recorder
+            .register_counter(&key(name, labels), &METADATA)
     }
 
     fn gauge(&self, name: &'static str, labels: &[(&'static str, String)]) -> metrics::Gauge {
-        self.inner.recorder.register_gauge(&key(name, labels), &METADATA)
+        self.inner
+            .recorder
+            .register_gauge(&key(name, labels), &METADATA)
     }
 }
-
 
 impl StoreObserver for Metrics {
     fn orders_moved(&self, moves: &[OrderMove]) {
@@ -158,9 +169,15 @@ fn key(name: &'static str, labels: &[(&'static str, String)]) -> Key {
 fn describe(recorder: &PrometheusRecorder) {
     use metrics::Unit;
     let histograms = [
-        (SCIM_REQUESTS, "Inbound SCIM requests by resource, method and status"),
+        (
+            SCIM_REQUESTS,
+            "Inbound SCIM requests by resource, method and status",
+        ),
         (TARGET_REQUESTS, "Delivery attempts to targets by outcome"),
-        (ORDER_COMPLETION, "Time from an order's planning to executed or verified"),
+        (
+            ORDER_COMPLETION,
+            "Time from an order's planning to executed or verified",
+        ),
     ];
     for (name, help) in histograms {
         recorder.describe_histogram(name.into(), Some(Unit::Seconds), help.into());
@@ -172,10 +189,19 @@ fn describe(recorder: &PrometheusRecorder) {
     );
     let gauges = [
         (ORDERS, "Orders per target and state"),
-        (OLDEST_OPEN_ORDER, "Age of the oldest pending, transmitted or errored order"),
+        (
+            OLDEST_OPEN_ORDER,
+            "Age of the oldest pending, transmitted or errored order",
+        ),
         (TARGET_QUARANTINED, "1 while the target is quarantined"),
-        (TARGET_LAST_SUCCESS, "When an order last succeeded on the target (Unix time)"),
-        (PLANNER_LAG, "Accepted changes the planner has not turned into orders yet"),
+        (
+            TARGET_LAST_SUCCESS,
+            "When an order last succeeded on the target (Unix time)",
+        ),
+        (
+            PLANNER_LAG,
+            "Accepted changes the planner has not turned into orders yet",
+        ),
     ];
     for (name, help) in gauges {
         recorder.describe_gauge(name.into(), None, help.into());

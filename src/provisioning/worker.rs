@@ -463,11 +463,7 @@ fn observe(
     metrics.target_request(target, outcome, took);
     if matches!(state, OrderState::Executed | OrderState::Verified) {
         let since = (attempt.started_at + took.as_micros() as i64 - order.created_at).max(0);
-        metrics.order_completed(
-            target,
-            state.as_str(),
-            Duration::from_micros(since as u64),
-        );
+        metrics.order_completed(target, state.as_str(), Duration::from_micros(since as u64));
     }
 }
 

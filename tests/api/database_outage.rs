@@ -195,3 +195,44 @@ fn postgres_outage() {
 fn postgres_outage_under_load() {
     an_outage_under_load_loses_nothing_acknowledged();
 }
+
+/// Takes back the newest migration, as an older version's schema would be.
+fn revert_newest_migration(database_url: &str) {
+    use diesel::Connection;
+    use diesel_migrations::MigrationHarness;
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let mut conn = diesel::SqliteConnection::establish(path).expect("sqlite");
+            conn.revert_last_migration(scimgate::storage::migrate::SQLITE_MIGRATIONS)
+                .expect("revert");
+        }
+        None => {
+            let mut conn = diesel::PgConnection::establish(database_url).expect("postgres");
+            conn.revert_last_migration(scimgate::storage::migrate::POSTGRES_MIGRATIONS)
+                .expect("revert");
+        }
+    }
+}
+
+fn readiness_needs_every_migration(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| {
+        c.worker.enabled = false;
+        c.events.enabled = false;
+    });
+    assert_eq!(ready(&s), 200);
+    revert_newest_migration(&s.database_url);
+    let url = s.base.replace("/scim/v2", "/readyz");
+    let response = reqwest::blocking::get(&url).expect("readyz");
+    assert_eq!(response.status().as_u16(), 503);
+    let body: serde_json::Value = response.json().expect("JSON");
+    assert_eq!(body["ready"], false);
+    assert_eq!(
+        body["detail"],
+        "the database schema is missing migrations of this version"
+    );
+    // Opening the database (as a start-up does) brings the schema up to date again.
+    scimgate::storage::Db::open(&s.database_url, 1).expect("migrate");
+    assert_eq!(ready(&s), 200);
+}
+
+crate::for_each_backend!(readiness_needs_every_migration);

@@ -43,7 +43,10 @@ fn serve_and_log(
         .send()
         .map_or(true, |r| !r.status().is_success())
     {
-        assert!(started.elapsed() < Duration::from_secs(60), "scimgate did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "scimgate did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     for path in requests {
@@ -63,7 +66,10 @@ fn plain_text_without_colour_and_a_first_run_hint(backend: Backend) {
     let dir = tempfile::tempdir().expect("dir");
     let database = database_url(backend, dir.path());
     let log = serve_and_log(dir.path(), &database, &[], None, &["/scim/v2/Users"]);
-    assert!(!log.contains('\u{1b}'), "escape codes in a log file:\n{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in a log file:\n{log}"
+    );
     assert!(log.contains("scimgate listening"), "{log}");
     assert!(log.contains("no API token exists yet"), "{log}");
     assert!(log.contains("scimgate token create --name"), "{log}");
@@ -83,13 +89,24 @@ fn json_lines_with_an_access_log(backend: Backend) {
     let config = dir.path().join("scimgate.toml");
     std::fs::write(&config, "").expect("config");
     let okta = token(&config, &database, "okta", "scim");
-    let env = [("SCIMGATE_LOG_FORMAT", "json"), ("SCIMGATE_ACCESS_LOG", "true")];
-    let log = serve_and_log(dir.path(), &database, &env, Some(&okta), &["/scim/v2/Users?count=1"]);
+    let env = [
+        ("SCIMGATE_LOG_FORMAT", "json"),
+        ("SCIMGATE_ACCESS_LOG", "true"),
+    ];
+    let log = serve_and_log(
+        dir.path(),
+        &database,
+        &env,
+        Some(&okta),
+        &["/scim/v2/Users?count=1"],
+    );
     let lines: Vec<Value> = log
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
         .collect();
-    assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()));
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["timestamp"].is_string()));
     let access: Vec<&Value> = lines
         .iter()
         .filter(|l| l["target"] == "scimgate::access" && l["route"] != "/healthz")
@@ -102,7 +119,9 @@ fn json_lines_with_an_access_log(backend: Backend) {
     assert_eq!(line["actor"], "token:okta");
     assert!(line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
     assert!(
-        line["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        line["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
         "the request id: {line}"
     );
     // The token itself never reaches the log.

@@ -108,16 +108,30 @@ fn counts_a_known_workload(backend: Backend) {
     let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
         users.iter().chain(extra).copied().collect()
     };
-    assert_eq!(value(&m, scim, &with(&[("method", "POST"), ("status", "201")])), Some(3.0));
-    assert_eq!(value(&m, scim, &with(&[("method", "GET"), ("status", "200")])), Some(1.0));
-    assert_eq!(value(&m, scim, &with(&[("method", "GET"), ("status", "404")])), Some(1.0));
+    assert_eq!(
+        value(&m, scim, &with(&[("method", "POST"), ("status", "201")])),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(&m, scim, &with(&[("method", "GET"), ("status", "200")])),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&m, scim, &with(&[("method", "GET"), ("status", "404")])),
+        Some(1.0)
+    );
     // Ids never become labels.
     assert!(!text.contains(&ids[0]), "a user id in the metrics");
 
     let app = [("target", "app")];
     let transitions = "scimgate_order_transitions_total";
     let moved = |from: &str, to: &str| {
-        value(&m, transitions, &[("target", "app"), ("from", from), ("to", to)]).unwrap_or(0.0)
+        value(
+            &m,
+            transitions,
+            &[("target", "app"), ("from", from), ("to", to)],
+        )
+        .unwrap_or(0.0)
     };
     assert_eq!(moved("new", "pending"), 3.0);
     assert!(moved("pending", "transmitted") >= 3.0);
@@ -135,14 +149,23 @@ fn counts_a_known_workload(backend: Backend) {
     );
     assert_eq!(completed, Some(3.0));
 
-    let orders = |state: &str| value(&m, "scimgate_orders", &[("target", "app"), ("state", state)]);
+    let orders = |state: &str| {
+        value(
+            &m,
+            "scimgate_orders",
+            &[("target", "app"), ("state", state)],
+        )
+    };
     assert_eq!(orders("verified"), Some(3.0));
     assert_eq!(orders("pending"), Some(0.0));
     assert_eq!(orders("error"), Some(0.0));
-    assert_eq!(value(&m, "scimgate_oldest_open_order_age_seconds", &app), Some(0.0));
+    assert_eq!(
+        value(&m, "scimgate_oldest_open_order_age_seconds", &app),
+        Some(0.0)
+    );
     assert_eq!(value(&m, "scimgate_target_quarantined", &app), Some(0.0));
-    let last_success = value(&m, "scimgate_target_last_success_timestamp_seconds", &app)
-        .expect("last success");
+    let last_success =
+        value(&m, "scimgate_target_last_success_timestamp_seconds", &app).expect("last success");
     assert!(last_success > 1.7e9, "a Unix time: {last_success}");
     assert_eq!(value(&m, "scimgate_planner_lag_changes", &[]), Some(0.0));
 
@@ -150,7 +173,11 @@ fn counts_a_known_workload(backend: Backend) {
     s.create_user(&json!({"userName": "m.four"}));
     let again = parse(&scrape_text(&s, None));
     assert_eq!(
-        value(&again, scim, &with(&[("method", "POST"), ("status", "201")])),
+        value(
+            &again,
+            scim,
+            &with(&[("method", "POST"), ("status", "201")])
+        ),
         Some(4.0)
     );
 }
@@ -159,6 +186,11 @@ fn a_token_guards_the_metrics(backend: Backend) {
     let s = TestServer::start_with(backend, |c| c.metrics.token = Some("scrape-secret".into()));
     let anonymous = client().get(metrics_url(&s)).send().expect("scrape");
     assert_eq!(anonymous.status().as_u16(), 401);
+    let challenge = anonymous.headers().get("www-authenticate").cloned();
+    assert_eq!(
+        challenge.as_ref().and_then(|v| v.to_str().ok()),
+        Some("Bearer realm=\"metrics\"")
+    );
     let wrong = client()
         .get(metrics_url(&s))
         .bearer_auth("not-it")
