@@ -29,6 +29,8 @@
 //! - `targets`: a target's settings as types, the stored targets, the one lookup.
 //! - `storage`: diesel on SQLite and PostgreSQL; `storage::orders` is the orders' only writer.
 //! - `scim`: the protocol vocabulary (schemas, filters, PATCH, JSON shapes, errors).
+//! - `metrics`: Prometheus metrics (what the server counts, and what it reads from the store
+//!   when scraped); `logging`: text or JSON log output.
 //! - `auth`, `config`, `clock`: tokens and JWTs, configuration loading, time.
 
 // glibc's malloc spent a tenth of an aggregation in consolidation and free-list walks;
