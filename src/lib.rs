@@ -46,6 +46,7 @@ pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod connectors;
+pub mod console;
 pub mod events;
 pub mod http;
 pub mod identity;

@@ -76,7 +76,8 @@ pub fn scim_error_body<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHan
             v.as_bytes().starts_with(SCIM_JSON.as_bytes())
                 || v.as_bytes().starts_with(b"application/json")
         });
-    if already_json {
+    // The console answers its browsers in HTML and plain text.
+    if already_json || res.request().path().starts_with("/ui") {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

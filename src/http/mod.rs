@@ -62,6 +62,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .route("/readyz", web::get().to(ready))
             .route("/metrics", web::get().to(observe::scrape))
+            .configure(crate::console::routes)
             .service(
                 web::scope("/admin")
                     .wrap(from_fn(auth::require_admin))

@@ -290,6 +290,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        actor -> Text,
+        role -> Text,
+        csrf -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     event_subscriptions (id) {
         id -> Text,
         name -> Text,

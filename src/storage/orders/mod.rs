@@ -30,8 +30,8 @@ pub use operator::{
     cancel, decide, decide_matching, inactivate_open, retry, Action, Decision, HeldQuery,
 };
 pub use read::{
-    attempts_of, count_in, counts, find, latest_orders, list, of_resource, open_of, status,
-    transitions_of, LatestOrders, OrderFilter, TargetStatus,
+    attempts_of, count_in, counts, find, latest_orders, list, of_resource, open_of,
+    outcomes_per_minute, status, transitions_of, LatestOrders, OrderFilter, TargetStatus,
 };
 pub use schedule::{has_due_orders, hasten_retries, ready_for_probe};
 pub use transition::{AttemptRecord, LinkChange};

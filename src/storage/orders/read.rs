@@ -234,3 +234,50 @@ pub fn status(conn: &mut DbConnection, target: &str) -> Result<TargetStatus, Sto
         last_error: last_error.map(|(at, e)| (at, e.unwrap_or_default())),
     })
 }
+
+/// Orders that ended well (executed, verified) or badly (errored, error) per target and minute
+/// since `since`: (target, minute number since the epoch, succeeded, failed).
+pub fn outcomes_per_minute(
+    conn: &mut DbConnection,
+    since: Micros,
+) -> Result<Vec<(String, i64, i64, i64)>, StoreError> {
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        target: String,
+        #[diesel(sql_type = BigInt)]
+        minute: i64,
+        #[diesel(sql_type = Text)]
+        state: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    const SQL: &str = "SELECT o.target AS target, t.at / 60000000 AS minute, t.state AS state,
+            COUNT(*) AS n
+        FROM order_transitions t JOIN orders o ON o.id = t.order_id
+        WHERE t.at >= {1} AND t.state IN ('executed', 'verified', 'errored', 'error')
+        GROUP BY o.target, t.at / 60000000, t.state";
+    let rows: Vec<Row> = match conn {
+        DbConnection::Postgresql(pg) => diesel::sql_query(SQL.replace("{1}", "$1"))
+            .bind::<BigInt, _>(since)
+            .load(pg)?,
+        DbConnection::Sqlite(lite) => diesel::sql_query(SQL.replace("{1}", "?1"))
+            .bind::<BigInt, _>(since)
+            .load(lite)?,
+    };
+    let mut out: HashMap<(String, i64), (i64, i64)> = HashMap::new();
+    for row in rows {
+        // An order verified after it executed counts once.
+        let slot = out.entry((row.target, row.minute)).or_default();
+        match row.state.as_str() {
+            "executed" => slot.0 += row.n,
+            "errored" | "error" => slot.1 += row.n,
+            _ => {}
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|((target, minute), (ok, bad))| (target, minute, ok, bad))
+        .collect())
+}

@@ -1,0 +1,2 @@
+DROP TABLE console_sessions;
+DROP INDEX order_transitions_at;

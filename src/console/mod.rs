@@ -1,0 +1,41 @@
+//! The operators' console in the browser, at `/ui`: server-rendered pages (askama templates,
+//! checked at compile time; htmx and the stylesheet embedded in the binary) over the same
+//! services as the admin API. Sign-in exchanges an admin-API token for a server-side session;
+//! every form carries the session's CSRF token, and every page a strict Content-Security-Policy.
+
+mod assets;
+mod chart;
+mod pages;
+mod session;
+
+use actix_web::middleware::DefaultHeaders;
+use actix_web::web;
+
+/// Registers `/ui` and everything under it.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/ui")
+            .wrap(
+                DefaultHeaders::new()
+                    .add((
+                        "Content-Security-Policy",
+                        "default-src 'none'; script-src 'self'; style-src 'self'; \
+                         img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                         frame-ancestors 'none'; base-uri 'none'",
+                    ))
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer"))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("Cache-Control", "no-store")),
+            )
+            .route("", web::get().to(pages::overview))
+            .route("/", web::get().to(pages::overview))
+            .route("/login", web::get().to(session::login_form))
+            .route("/login", web::post().to(session::login))
+            .route("/logout", web::post().to(session::logout))
+            .route("/orders", web::get().to(pages::orders))
+            .route("/orders/{id}", web::get().to(pages::order))
+            .route("/orders/{id}/{action}", web::post().to(pages::order_action))
+            .route("/static/{file}", web::get().to(assets::serve)),
+    );
+}
