@@ -29,6 +29,7 @@ mod change_feed;
 mod change_log;
 mod chaos;
 mod cli;
+mod console;
 mod database_outage;
 mod discovery;
 mod events_sets;

@@ -1,0 +1,237 @@
+//! The console at `/ui`, driven over HTTP as a browser would (cookies, forms, redirects):
+//! sign-in exchanges an admin-API token for a session, every form needs the session's CSRF
+//! token, a viewer sees no action buttons and is refused if it posts anyway, retry moves an
+//! errored order, and sign-out ends the session on the server.
+
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use serde_json::json;
+
+use scimgate::auth::{api_token, Role};
+use scimgate::targets::TargetConfig;
+
+use crate::harness::{id_of, Backend, TestServer};
+use crate::provisioning::{fast, orders_of, wait_for};
+
+fn root(s: &TestServer) -> String {
+    s.base.replace("/scim/v2", "")
+}
+
+/// A browser: keeps cookies, does not follow redirects (the tests look at them).
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// The value of the first hidden `csrf` field on the page.
+fn csrf_of(page: &str) -> String {
+    let start = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[start..].split('"').next().expect("value").to_string()
+}
+
+fn sign_in(s: &TestServer, browser: &Client, token: &str) -> reqwest::blocking::Response {
+    let form = browser
+        .get(format!("{}/ui/login", root(s)))
+        .send()
+        .expect("login page")
+        .text()
+        .expect("page");
+    browser
+        .post(format!("{}/ui/login", root(s)))
+        .form(&[("token", token), ("csrf", &csrf_of(&form))])
+        .send()
+        .expect("sign in")
+}
+
+fn page(s: &TestServer, browser: &Client, path: &str) -> (u16, String) {
+    let response = browser
+        .get(format!("{}{path}", root(s)))
+        .send()
+        .expect("page");
+    (response.status().as_u16(), response.text().expect("body"))
+}
+
+fn sign_in_and_out(backend: Backend) {
+    let s = TestServer::start(backend);
+    let browser = browser();
+    // Not signed in: to the sign-in page.
+    let first = browser.get(format!("{}/ui", root(&s))).send().expect("ui");
+    assert_eq!(first.status().as_u16(), 303);
+    assert_eq!(first.headers()["location"], "/ui/login");
+
+    // A SCIM token, a wrong token, and a form without its CSRF token are refused.
+    assert_eq!(sign_in(&s, &browser, &s.token).status().as_u16(), 403);
+    assert_eq!(sign_in(&s, &browser, "not-a-token").status().as_u16(), 401);
+    let forged = browser
+        .post(format!("{}/ui/login", root(&s)))
+        .form(&[("token", "x"), ("csrf", "forged")])
+        .send()
+        .expect("forged");
+    assert_eq!(forged.status().as_u16(), 403);
+
+    let ops = api_token::issue_with_role(&s.db, "ops", Role::Operator).expect("token");
+    let signed = sign_in(&s, &browser, &ops);
+    assert_eq!(signed.status().as_u16(), 303);
+    let cookie = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("scimgate_session="))
+        .expect("a session cookie")
+        .to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("Path=/ui"), "{cookie}");
+    assert!(!cookie.contains(&ops), "the token is not the cookie");
+
+    let overview = browser.get(format!("{}/ui", root(&s))).send().expect("ui");
+    assert_eq!(overview.status().as_u16(), 200);
+    let csp = overview.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(overview.headers()["x-frame-options"], "DENY");
+    let body = overview.text().expect("page");
+    assert!(body.contains("token:ops (operator)"), "{body}");
+
+    // Sign-out needs the CSRF token too, then ends the session.
+    let no_csrf = browser
+        .post(format!("{}/ui/logout", root(&s)))
+        .form(&[("csrf", "")])
+        .send()
+        .expect("logout");
+    assert_eq!(no_csrf.status().as_u16(), 403);
+    let out = browser
+        .post(format!("{}/ui/logout", root(&s)))
+        .form(&[("csrf", csrf_of(&body).as_str())])
+        .send()
+        .expect("logout");
+    assert_eq!(out.status().as_u16(), 303);
+    assert_eq!(page(&s, &browser, "/ui").0, 303);
+    // The old cookie, replayed, finds no session on the server.
+    let session = cookie.split(';').next().expect("pair").to_string();
+    let replay = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/ui", root(&s)))
+        .header("cookie", session)
+        .send()
+        .expect("replay");
+    assert_eq!(replay.status().as_u16(), 303);
+}
+
+fn find_an_errored_order_and_retry_it(backend: Backend) {
+    // The target refuses scimgate's token: every delivery fails at once, permanently.
+    let remote = TestServer::start(backend);
+    let mut target = TargetConfig::scim("crm", &remote.base);
+    target.auth = scimgate::targets::TargetAuth {
+        kind: Some(scimgate::targets::AuthKind::Bearer),
+        token: Some("wrong".into()),
+        ..Default::default()
+    };
+    let s = TestServer::start_with(backend, |c| fast(c, vec![target]));
+    let ann = id_of(&s.create_user(&json!({"userName": "ann"})));
+    let order = wait_for("the order to fail", || {
+        orders_of(&s, "User", &ann)
+            .into_iter()
+            .find(|o| o.state.as_str() == "error")
+    });
+
+    let browser = browser();
+    let ops = api_token::issue_with_role(&s.db, "ops", Role::Operator).expect("token");
+    assert_eq!(sign_in(&s, &browser, &ops).status().as_u16(), 303);
+    let (status, overview) = page(&s, &browser, "/ui");
+    assert_eq!(status, 200);
+    assert!(overview.contains("data-target=\"crm\""), "{overview}");
+    assert!(
+        overview.contains("error&nbsp;1"),
+        "the failed order counted: {overview}"
+    );
+    assert!(overview.contains("<svg class=\"chart\""));
+
+    let (status, listed) = page(&s, &browser, "/ui/orders?target=crm&state=error");
+    assert_eq!(status, 200);
+    assert!(
+        listed.contains(&format!("data-order=\"{}\"", order.id)),
+        "{listed}"
+    );
+    let (_, none) = page(&s, &browser, "/ui/orders?target=crm&state=verified");
+    assert!(none.contains("No orders match."));
+    assert_eq!(page(&s, &browser, "/ui/orders?state=nonsense").0, 400);
+
+    let path = format!("/ui/orders/{}", order.id);
+    let (status, detail) = page(&s, &browser, &path);
+    assert_eq!(status, 200);
+    assert!(detail.contains("id=\"retry\""), "an operator may retry");
+    assert!(detail.contains("became error"), "the timeline: {detail}");
+    assert!(
+        detail.contains("HTTP 401"),
+        "the attempt's answer: {detail}"
+    );
+
+    // Without the form's CSRF token the retry is refused and nothing moves.
+    let forged = browser
+        .post(format!("{}{path}/retry", root(&s)))
+        .form(&[("csrf", "forged")])
+        .send()
+        .expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
+    assert_eq!(orders_of(&s, "User", &ann)[0].state.as_str(), "error");
+
+    // Retrying gives a fresh budget of attempts: the order's history gains one.
+    let attempts = || {
+        s.db.read(|c| scimgate::storage::orders::attempts_of(c, order.id))
+            .expect("attempts")
+            .len()
+    };
+    let before = attempts();
+    let retried = browser
+        .post(format!("{}{path}/retry", root(&s)))
+        .form(&[("csrf", csrf_of(&detail).as_str())])
+        .send()
+        .expect("retry");
+    assert_eq!(retried.status().as_u16(), 303);
+    let location = retried.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let (_, after) = page(&s, &browser, &location);
+    assert!(after.contains("retry: the order is now pending"), "{after}");
+    wait_for("the retried order to be attempted again", || {
+        (attempts() > before).then_some(())
+    });
+
+    // A viewer sees no buttons, and posting anyway is refused.
+    let viewer = browser_signed_in(&s, Role::Viewer);
+    let (_, seen) = page(&s, &viewer, &path);
+    assert!(
+        !seen.contains("id=\"retry\"") && !seen.contains("id=\"cancel\""),
+        "{seen}"
+    );
+    let refused = viewer
+        .post(format!("{}{path}/cancel", root(&s)))
+        .form(&[("csrf", csrf_of(&seen).as_str())])
+        .send()
+        .expect("post");
+    assert_eq!(refused.status().as_u16(), 403);
+}
+
+fn browser_signed_in(s: &TestServer, role: Role) -> Client {
+    let browser = browser();
+    let token = api_token::issue_with_role(&s.db, role.as_str(), role).expect("token");
+    assert_eq!(sign_in(s, &browser, &token).status().as_u16(), 303);
+    browser
+}
+
+crate::for_each_backend!(sign_in_and_out, find_an_errored_order_and_retry_it);
