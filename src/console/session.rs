@@ -108,9 +108,12 @@ pub async fn login_form(req: HttpRequest) -> HttpResponse {
     login_page(&req, None, 200)
 }
 
+/// Missing fields are empty, so a form without its CSRF token is refused as such.
 #[derive(Deserialize)]
 pub struct LoginForm {
+    #[serde(default)]
     token: String,
+    #[serde(default)]
     csrf: String,
 }
 
@@ -165,8 +168,10 @@ pub async fn login(
         .finish()
 }
 
+/// A form that only carries the session's CSRF token (missing: empty, and refused).
 #[derive(Deserialize)]
 pub struct CsrfForm {
+    #[serde(default)]
     pub csrf: String,
 }
 

@@ -5,6 +5,8 @@
 
 #[path = "../support/interop.rs"]
 mod interop_servers;
+#[path = "../support/browser.rs"]
+mod browser;
 #[path = "../support/postgres.rs"]
 mod postgres;
 #[path = "../support/process.rs"]
@@ -25,6 +27,7 @@ mod admin_targets;
 mod amqp_target;
 mod auth;
 mod bad_input;
+mod browser_console;
 mod change_feed;
 mod change_log;
 mod chaos;

@@ -1,0 +1,139 @@
+//! The console in a real browser (headless Chromium over WebDriver) against a real scimgate
+//! and a real SCIM target: sign in, see the target's health, find the errored order and retry
+//! it, see a form without its CSRF token refused, sign out. Each page's screenshot is kept in
+//! `target/console-screenshots/`.
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use serde_json::json;
+
+use scimgate::auth::{api_token, Role};
+use scimgate::targets::TargetConfig;
+
+use crate::browser::{screenshot_dir, Driver};
+use crate::harness::{id_of, Backend, TestServer};
+use crate::provisioning::{fast, orders_of, wait_for};
+
+async fn snap(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).expect("save screenshot");
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Waits until the page's source contains `what`.
+async fn until_page_says(browser: &Client, what: &str) {
+    for _ in 0..100 {
+        if browser.source().await.is_ok_and(|s| s.contains(what)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let source = browser.source().await.unwrap_or_default();
+    panic!("the page never said {what:?}:\n{source}");
+}
+
+fn operator_console_in_a_browser(backend: Backend) {
+    // A target that refuses scimgate's token: the order ends in error.
+    let remote = TestServer::start(backend);
+    let mut target = TargetConfig::scim("crm", &remote.base);
+    target.auth = scimgate::targets::TargetAuth {
+        kind: Some(scimgate::targets::AuthKind::Bearer),
+        token: Some("wrong".into()),
+        ..Default::default()
+    };
+    let s = TestServer::start_with(backend, |c| fast(c, vec![target]));
+    let ann = id_of(&s.create_user(&json!({"userName": "ann"})));
+    let order = wait_for("the order to fail", || {
+        orders_of(&s, "User", &ann)
+            .into_iter()
+            .find(|o| o.state.as_str() == "error")
+    });
+    let token = api_token::issue_with_role(&s.db, "alice", Role::Operator).expect("token");
+    let root = s.base.replace("/scim/v2", "");
+    let prefix = format!("{backend:?}").to_lowercase();
+
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let browser = driver.session().await;
+        browser.goto(&format!("{root}/ui")).await.expect("open");
+        // Not signed in: the sign-in page.
+        assert!(browser.current_url().await.expect("url").path().ends_with("/ui/login"));
+        snap(&browser, &format!("{prefix}-sign-in")).await;
+        browser
+            .find(Locator::Id("token"))
+            .await
+            .expect("token field")
+            .send_keys(&token)
+            .await
+            .expect("type");
+        browser.find(Locator::Id("sign-in")).await.expect("button").click().await.expect("sign in");
+        until_page_says(&browser, "token:alice (operator)").await;
+
+        // The overview: the target, unhealthy orders counted.
+        let health = text_of(&browser, "tr[data-target=\"crm\"] td.counts").await;
+        assert!(health.contains("error 1"), "{health}");
+        snap(&browser, &format!("{prefix}-overview")).await;
+
+        // From the count to the order.
+        browser
+            .find(Locator::Css("tr[data-target=\"crm\"] td.counts a"))
+            .await
+            .expect("count link")
+            .click()
+            .await
+            .expect("follow");
+        until_page_says(&browser, &format!("data-order=\"{}\"", order.id)).await;
+        snap(&browser, &format!("{prefix}-orders")).await;
+        browser
+            .find(Locator::Css(&format!("tr[data-order=\"{}\"] a", order.id)))
+            .await
+            .expect("order link")
+            .click()
+            .await
+            .expect("open order");
+        until_page_says(&browser, "became error").await;
+        assert_eq!(text_of(&browser, "#order-state").await, "error");
+        snap(&browser, &format!("{prefix}-order")).await;
+
+        // A form stripped of its CSRF token is refused, and the order stays as it was.
+        browser
+            .execute(
+                "document.querySelector('form[action$=\"/retry\"] input[name=csrf]').remove();",
+                vec![],
+            )
+            .await
+            .expect("strip the token");
+        browser.find(Locator::Id("retry")).await.expect("retry").click().await.expect("post");
+        until_page_says(&browser, "refused").await;
+        assert_eq!(orders_of(&s, "User", &ann)[0].state.as_str(), "error");
+
+        // The real form retries it.
+        browser.back().await.expect("back");
+        browser.refresh().await.expect("reload the form");
+        browser.find(Locator::Id("retry")).await.expect("retry").click().await.expect("post");
+        until_page_says(&browser, "retry: the order is now pending").await;
+        snap(&browser, &format!("{prefix}-retried")).await;
+
+        browser.find(Locator::Id("sign-out")).await.expect("sign out").click().await.expect("out");
+        until_page_says(&browser, "Sign in").await;
+        assert!(browser.current_url().await.expect("url").path().ends_with("/ui/login"));
+        // Signed out: the console is closed again.
+        browser.goto(&format!("{root}/ui/orders")).await.expect("open");
+        assert!(browser.current_url().await.expect("url").path().ends_with("/ui/login"));
+        browser.close().await.expect("close");
+    });
+}
+
+crate::for_each_backend!(operator_console_in_a_browser);
