@@ -3,6 +3,7 @@
 //! services as the admin API. Sign-in exchanges an admin-API token for a server-side session;
 //! every form carries the session's CSRF token, and every page a strict Content-Security-Policy.
 
+mod approvals;
 mod assets;
 mod chart;
 mod pages;
@@ -34,6 +35,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/login", web::post().to(session::login))
             .route("/logout", web::post().to(session::logout))
             .route("/orders", web::get().to(pages::orders))
+            .route("/approvals", web::get().to(approvals::page))
+            .route("/approvals", web::post().to(approvals::decide))
             .route("/orders/{id}", web::get().to(pages::order))
             .route("/orders/{id}/{action}", web::post().to(pages::order_action))
             .route("/static/{file}", web::get().to(assets::serve)),

@@ -69,7 +69,12 @@ fn operator_console_in_a_browser(backend: Backend) {
         let browser = driver.session().await;
         browser.goto(&format!("{root}/ui")).await.expect("open");
         // Not signed in: the sign-in page.
-        assert!(browser.current_url().await.expect("url").path().ends_with("/ui/login"));
+        assert!(browser
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .ends_with("/ui/login"));
         snap(&browser, &format!("{prefix}-sign-in")).await;
         browser
             .find(Locator::Id("token"))
@@ -78,7 +83,13 @@ fn operator_console_in_a_browser(backend: Backend) {
             .send_keys(&token)
             .await
             .expect("type");
-        browser.find(Locator::Id("sign-in")).await.expect("button").click().await.expect("sign in");
+        browser
+            .find(Locator::Id("sign-in"))
+            .await
+            .expect("button")
+            .click()
+            .await
+            .expect("sign in");
         until_page_says(&browser, "token:alice (operator)").await;
 
         // The overview: the target, unhealthy orders counted.
@@ -115,25 +126,159 @@ fn operator_console_in_a_browser(backend: Backend) {
             )
             .await
             .expect("strip the token");
-        browser.find(Locator::Id("retry")).await.expect("retry").click().await.expect("post");
+        browser
+            .find(Locator::Id("retry"))
+            .await
+            .expect("retry")
+            .click()
+            .await
+            .expect("post");
         until_page_says(&browser, "refused").await;
         assert_eq!(orders_of(&s, "User", &ann)[0].state.as_str(), "error");
 
         // The real form retries it.
         browser.back().await.expect("back");
         browser.refresh().await.expect("reload the form");
-        browser.find(Locator::Id("retry")).await.expect("retry").click().await.expect("post");
+        browser
+            .find(Locator::Id("retry"))
+            .await
+            .expect("retry")
+            .click()
+            .await
+            .expect("post");
         until_page_says(&browser, "retry: the order is now pending").await;
         snap(&browser, &format!("{prefix}-retried")).await;
 
-        browser.find(Locator::Id("sign-out")).await.expect("sign out").click().await.expect("out");
+        browser
+            .find(Locator::Id("sign-out"))
+            .await
+            .expect("sign out")
+            .click()
+            .await
+            .expect("out");
         until_page_says(&browser, "Sign in").await;
-        assert!(browser.current_url().await.expect("url").path().ends_with("/ui/login"));
+        assert!(browser
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .ends_with("/ui/login"));
         // Signed out: the console is closed again.
-        browser.goto(&format!("{root}/ui/orders")).await.expect("open");
-        assert!(browser.current_url().await.expect("url").path().ends_with("/ui/login"));
+        browser
+            .goto(&format!("{root}/ui/orders"))
+            .await
+            .expect("open");
+        assert!(browser
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .ends_with("/ui/login"));
         browser.close().await.expect("close");
     });
 }
 
-crate::for_each_backend!(operator_console_in_a_browser);
+/// Signs `token` in on a fresh browser session.
+async fn signed_in(driver: &Driver, root: &str, token: &str) -> Client {
+    let browser = driver.session().await;
+    browser
+        .goto(&format!("{root}/ui/login"))
+        .await
+        .expect("open");
+    browser
+        .find(Locator::Id("token"))
+        .await
+        .expect("token field")
+        .send_keys(token)
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Id("sign-in"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("sign in");
+    until_page_says(&browser, "Sign out").await;
+    browser
+}
+
+fn approve_a_held_deprovisioning(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let mut target = crate::provisioning::target_for(&remote, "hr");
+    target.review = scimgate::targets::review::ReviewRules {
+        deprovisioning: true,
+        ..Default::default()
+    };
+    let s = TestServer::start_with(backend, |c| fast(c, vec![target]));
+    let bob = id_of(&s.create_user(&json!({"userName": "bob"})));
+    wait_for("bob on the target", || {
+        let found = remote.get("/Users?filter=userName%20eq%20%22bob%22");
+        (found.body["totalResults"] == 1).then_some(())
+    });
+    assert_eq!(s.delete(&format!("/Users/{bob}")).status, 204);
+    let held = wait_for("the deletion to be held", || {
+        orders_of(&s, "User", &bob)
+            .into_iter()
+            .find(|o| o.state.as_str() == "awaiting_approval")
+    });
+    let token = api_token::issue_with_role(&s.db, "carol", Role::Operator).expect("token");
+    let root = s.base.replace("/scim/v2", "");
+    let prefix = format!("{backend:?}").to_lowercase();
+
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let browser = signed_in(&driver, &root, &token).await;
+        browser
+            .goto(&format!("{root}/ui/approvals"))
+            .await
+            .expect("open");
+        until_page_says(&browser, &format!("data-order=\"{}\"", held.id)).await;
+        let why = text_of(&browser, &format!("tr[data-order=\"{}\"] td.warn", held.id)).await;
+        assert!(!why.is_empty(), "the page says why it is held");
+        snap(&browser, &format!("{prefix}-approvals")).await;
+        browser
+            .find(Locator::Css(&format!(
+                "input[name=order][value=\"{}\"]",
+                held.id
+            )))
+            .await
+            .expect("checkbox")
+            .click()
+            .await
+            .expect("select");
+        browser
+            .find(Locator::Id("comment"))
+            .await
+            .expect("comment")
+            .send_keys("leaver confirmed by HR")
+            .await
+            .expect("type");
+        browser
+            .find(Locator::Id("approve"))
+            .await
+            .expect("approve")
+            .click()
+            .await
+            .expect("post");
+        until_page_says(&browser, "1 order(s) approved").await;
+        until_page_says(&browser, "Nothing waits for a decision.").await;
+        browser.close().await.expect("close");
+    });
+    let decided = orders_of(&s, "User", &bob)
+        .into_iter()
+        .find(|o| o.id == held.id)
+        .expect("the order");
+    assert_eq!(decided.decided_by.as_deref(), Some("carol"));
+    assert_eq!(
+        decided.decision_comment.as_deref(),
+        Some("leaver confirmed by HR")
+    );
+    wait_for("bob to be gone from the target", || {
+        let found = remote.get("/Users?filter=userName%20eq%20%22bob%22");
+        (found.body["totalResults"] == 0).then_some(())
+    });
+}
+
+crate::for_each_backend!(operator_console_in_a_browser, approve_a_held_deprovisioning);

@@ -234,4 +234,93 @@ fn browser_signed_in(s: &TestServer, role: Role) -> Client {
     browser
 }
 
-crate::for_each_backend!(sign_in_and_out, find_an_errored_order_and_retry_it);
+fn decline_held_orders_in_bulk(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let mut target = crate::provisioning::target_for(&remote, "hr");
+    target.review = scimgate::targets::review::ReviewRules {
+        all: true,
+        ..Default::default()
+    };
+    let s = TestServer::start_with(backend, |c| fast(c, vec![target]));
+    let ids: Vec<String> = ["d.one", "d.two"]
+        .iter()
+        .map(|name| id_of(&s.create_user(&json!({"userName": name}))))
+        .collect();
+    let held: Vec<i64> = ids
+        .iter()
+        .map(|id| {
+            wait_for("the order to be held", || {
+                orders_of(&s, "User", id)
+                    .into_iter()
+                    .find(|o| o.state.as_str() == "awaiting_approval")
+            })
+            .id
+        })
+        .collect();
+
+    // A viewer sees what is held but cannot decide.
+    let viewer = browser_signed_in(&s, Role::Viewer);
+    let (status, seen) = page(&s, &viewer, "/ui/approvals");
+    assert_eq!(status, 200);
+    assert!(
+        seen.contains(&format!("data-order=\"{}\"", held[0])),
+        "{seen}"
+    );
+    assert!(!seen.contains("id=\"approve\"") && !seen.contains("type=\"checkbox\""));
+    let refused = viewer
+        .post(format!("{}/ui/approvals", root(&s)))
+        .form(&[
+            ("csrf", csrf_of(&seen).as_str()),
+            ("order", &held[0].to_string()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .expect("post");
+    assert_eq!(refused.status().as_u16(), 403);
+
+    let ops = browser_signed_in(&s, Role::Operator);
+    let (_, form) = page(&s, &ops, "/ui/approvals");
+    let body = format!(
+        "csrf={}&order={}&order={}&decision=decline&comment=not+ours",
+        csrf_of(&form),
+        held[0],
+        held[1]
+    );
+    let forged = ops
+        .post(format!("{}/ui/approvals", root(&s)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.replace(&csrf_of(&form), "forged"))
+        .send()
+        .expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
+    let decided = ops
+        .post(format!("{}/ui/approvals", root(&s)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .expect("post");
+    assert_eq!(decided.status().as_u16(), 303);
+    let location = decided.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let (_, after) = page(&s, &ops, &location);
+    assert!(after.contains("2 order(s) declined"), "{after}");
+    for id in &ids {
+        let order = orders_of(&s, "User", id).into_iter().next().expect("order");
+        assert_eq!(order.state.as_str(), "inactive");
+        assert_eq!(order.decided_by.as_deref(), Some("operator"));
+        assert_eq!(order.decision_comment.as_deref(), Some("not ours"));
+    }
+    assert_eq!(
+        remote.get("/Users").body["totalResults"],
+        0,
+        "nothing was sent"
+    );
+}
+
+crate::for_each_backend!(
+    sign_in_and_out,
+    find_an_errored_order_and_retry_it,
+    decline_held_orders_in_bulk
+);

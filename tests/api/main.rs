@@ -3,10 +3,10 @@
 //! The HTTP-level protocol suite. Every test runs against SQLite and against a real
 //! PostgreSQL server started by the harness; modules follow the RFC sections they check.
 
-#[path = "../support/interop.rs"]
-mod interop_servers;
 #[path = "../support/browser.rs"]
 mod browser;
+#[path = "../support/interop.rs"]
+mod interop_servers;
 #[path = "../support/postgres.rs"]
 mod postgres;
 #[path = "../support/process.rs"]

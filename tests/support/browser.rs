@@ -38,7 +38,10 @@ impl Driver {
         let started = Instant::now();
         let status = format!("http://127.0.0.1:{port}/status");
         while reqwest::blocking::get(&status).map_or(true, |r| !r.status().is_success()) {
-            assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chromedriver did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Driver {
