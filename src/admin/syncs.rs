@@ -12,7 +12,6 @@ use super::targets::{find, not_found};
 use super::{blocking, time, AdminError, AdminState};
 use crate::provisioning::Target;
 use crate::reconcile::aggregate;
-use crate::reconcile::full_sync::{self, SyncOptions};
 use crate::reconcile::runs::{self, situation, Account, AccountFilter, Finding, SyncRun};
 
 fn flag(params: &[(String, String)], name: &str) -> Result<bool, AdminError> {
@@ -129,32 +128,12 @@ pub async fn sync(
 ) -> Result<HttpResponse, AdminError> {
     let dry_run = flag(&params(&req)?, "dryRun")?;
     let target = target(&state, &name).await?;
-    let db = state.db.clone();
-    let n = name.clone();
-    let id = blocking(move || {
-        if let Some(lock) = runs::lock_of(&db, &n)? {
-            return Err(AdminError::Conflict(format!(
-                "a full sync of {n} is already running (run {})",
-                lock.sync_id.unwrap_or_default()
-            )));
-        }
-        let options = SyncOptions {
-            dry_run,
-            trigger: "admin",
-        };
-        full_sync::start(&db, &n, options).map_err(|e| AdminError::Internal(e.to_string()))
-    })
-    .await?;
-    let directory = state.directory.clone();
-    actix_web::rt::spawn(async move {
-        let options = SyncOptions {
-            dry_run,
-            trigger: "admin",
-        };
-        if let Err(error) = full_sync::run(&directory, &target, id, options).await {
-            tracing::warn!(%error, id, "full sync failed");
-        }
-    });
+    let id = runs::launch_full_sync(state.directory.clone(), target, dry_run, "admin")
+        .await
+        .map_err(|e| match e {
+            runs::LaunchError::Running { .. } => AdminError::Conflict(e.to_string()),
+            runs::LaunchError::Failed(why) => AdminError::Internal(why),
+        })?;
     Ok(accepted(&name, id, "full_sync", dry_run))
 }
 

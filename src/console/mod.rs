@@ -7,6 +7,7 @@ mod approvals;
 mod assets;
 mod chart;
 mod pages;
+mod reconcile;
 mod session;
 
 use actix_web::middleware::DefaultHeaders;
@@ -37,6 +38,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/orders", web::get().to(pages::orders))
             .route("/approvals", web::get().to(approvals::page))
             .route("/approvals", web::post().to(approvals::decide))
+            .route("/reconcile", web::get().to(reconcile::page))
+            .route("/reconcile/{target}/sync", web::post().to(reconcile::start))
+            .route(
+                "/reconcile/{target}/runs/{id}",
+                web::get().to(reconcile::run),
+            )
             .route("/orders/{id}", web::get().to(pages::order))
             .route("/orders/{id}/{action}", web::post().to(pages::order_action))
             .route("/static/{file}", web::get().to(assets::serve)),

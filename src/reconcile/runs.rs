@@ -10,6 +10,46 @@ pub use crate::storage::accounts::{situation, Account, AccountFilter};
 pub use crate::storage::sync_runs::{Finding, SyncRun};
 pub use crate::storage::target_locks::TargetLock;
 
+/// Why a full sync did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("a full sync of {target} is already running (run {run})")]
+    Running { target: String, run: i64 },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Starts a full sync (or a dry run) of `target` in the background, unless one is running;
+/// answers the run's id at once (the admin API's `POST .../sync` and the console's button).
+pub async fn launch_full_sync(
+    directory: crate::provisioning::Context,
+    target: std::sync::Arc<crate::provisioning::Target>,
+    dry_run: bool,
+    trigger: &'static str,
+) -> Result<i64, LaunchError> {
+    use super::full_sync::{self, SyncOptions};
+    let options = SyncOptions { dry_run, trigger };
+    let (db, name) = (directory.db().clone(), target.config.name.clone());
+    let started = tokio::task::spawn_blocking(move || {
+        if let Some(lock) = lock_of(&db, &name).map_err(|e| LaunchError::Failed(e.to_string()))? {
+            return Err(LaunchError::Running {
+                target: name,
+                run: lock.sync_id.unwrap_or_default(),
+            });
+        }
+        full_sync::start(&db, &name, options).map_err(|e| LaunchError::Failed(e.to_string()))
+    })
+    .await
+    .map_err(|e| LaunchError::Failed(e.to_string()))??;
+    actix_web::rt::spawn(async move {
+        let options = SyncOptions { dry_run, trigger };
+        if let Err(error) = full_sync::run(&directory, &target, started, options).await {
+            tracing::warn!(%error, id = started, "full sync failed");
+        }
+    });
+    Ok(started)
+}
+
 /// Records the start of an aggregation of `target`; its id.
 pub fn start_aggregation(db: &Db, target: &str, trigger: &str) -> Result<i64, StoreError> {
     sync_runs::start(db, target, "aggregate", false, trigger)

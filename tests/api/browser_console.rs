@@ -281,4 +281,69 @@ fn approve_a_held_deprovisioning(backend: Backend) {
     });
 }
 
-crate::for_each_backend!(operator_console_in_a_browser, approve_a_held_deprovisioning);
+fn dry_run_and_its_drift_report(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let target = crate::provisioning::target_for(&remote, "crm");
+    // No workers: the drift below stays as it is until someone acts on it.
+    let s = TestServer::start_with(backend, |c| {
+        c.targets = vec![target];
+        c.worker.enabled = false;
+    });
+    s.create_user(&json!({"userName": "carl", "displayName": "Carl Source"}));
+    s.create_user(&json!({"userName": "dora", "displayName": "Dora"}));
+    remote.create_user(&json!({"userName": "carl", "displayName": "Carl Drifted"}));
+    remote.create_user(&json!({"userName": "orphan1", "displayName": "Nobody"}));
+    let token = api_token::issue_with_role(&s.db, "erin", Role::Operator).expect("token");
+    let root = s.base.replace("/scim/v2", "");
+    let prefix = format!("{backend:?}").to_lowercase();
+
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let browser = signed_in(&driver, &root, &token).await;
+        browser
+            .goto(&format!("{root}/ui/reconcile"))
+            .await
+            .expect("open");
+        until_page_says(&browser, "No runs yet.").await;
+        browser
+            .find(Locator::Css("div[data-target=\"crm\"] button.dry-run"))
+            .await
+            .expect("dry run button")
+            .click()
+            .await
+            .expect("start");
+        // The run page refreshes itself (htmx) until the run has finished.
+        until_page_says(&browser, "<strong id=\"run-state\">completed</strong>").await;
+        let missing = text_of(&browser, "tr.finding-missing").await;
+        assert!(missing.contains("create"), "{missing}");
+        let differs = text_of(&browser, "tr.finding-differs").await;
+        assert!(
+            differs.contains("displayName")
+                && differs.contains("Carl Source")
+                && differs.contains("Carl Drifted"),
+            "expected and actual values: {differs}"
+        );
+        let orphan = text_of(&browser, "tr.finding-orphan").await;
+        assert!(!orphan.is_empty());
+        snap(&browser, &format!("{prefix}-drift-report")).await;
+        browser
+            .goto(&format!("{root}/ui/reconcile"))
+            .await
+            .expect("open");
+        until_page_says(&browser, "dry run").await;
+        snap(&browser, &format!("{prefix}-reconciliation")).await;
+        browser.close().await.expect("close");
+    });
+    // A dry run sends nothing.
+    assert_eq!(
+        remote.get("/Users?filter=userName%20eq%20%22dora%22").body["totalResults"],
+        0
+    );
+}
+
+crate::for_each_backend!(
+    operator_console_in_a_browser,
+    approve_a_held_deprovisioning,
+    dry_run_and_its_drift_report
+);
