@@ -16,6 +16,7 @@ pub mod guard;
 pub mod manual;
 pub mod mapping;
 pub mod on_demand;
+pub mod on_demand_run;
 pub mod operator;
 pub mod outcome;
 pub mod planner;
