@@ -7,6 +7,7 @@ mod approvals;
 mod assets;
 mod chart;
 mod pages;
+mod people;
 mod reconcile;
 mod session;
 
@@ -38,6 +39,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/orders", web::get().to(pages::orders))
             .route("/approvals", web::get().to(approvals::page))
             .route("/approvals", web::post().to(approvals::decide))
+            .route("/people", web::get().to(people::search))
+            .route("/people/users/{id}", web::get().to(people::user))
+            .route(
+                "/people/users/{id}/provision/{target}",
+                web::post().to(people::provision),
+            )
             .route("/reconcile", web::get().to(reconcile::page))
             .route("/reconcile/{target}/sync", web::post().to(reconcile::start))
             .route(

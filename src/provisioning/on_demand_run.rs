@@ -48,8 +48,7 @@ pub async fn provision_user(
     if !config.users {
         return Err(OnDemandError::NoUsers(config.name.clone()));
     }
-    let target =
-        Target::from_config(config).map_err(|e| OnDemandError::Unusable(e.to_string()))?;
+    let target = Target::from_config(config).map_err(|e| OnDemandError::Unusable(e.to_string()))?;
     let owner = format!("on-demand:{}", uuid::Uuid::new_v4());
     let (context, name, user, lease_owner) = (
         directory.clone(),

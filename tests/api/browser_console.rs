@@ -342,8 +342,93 @@ fn dry_run_and_its_drift_report(backend: Backend) {
     );
 }
 
+fn find_a_user_and_provision_on_demand(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let target = crate::provisioning::target_for(&remote, "crm");
+    // No workers: only the button sends the user.
+    let s = TestServer::start_with(backend, |c| {
+        c.targets = vec![target];
+        c.worker.enabled = false;
+    });
+    s.create_user(&json!({"userName": "fiona", "displayName": "Fiona F"}));
+    s.create_user(&json!({"userName": "frank"}));
+    let token = api_token::issue_with_role(&s.db, "gus", Role::Operator).expect("token");
+    let root = s.base.replace("/scim/v2", "");
+    let prefix = format!("{backend:?}").to_lowercase();
+
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let browser = signed_in(&driver, &root, &token).await;
+        browser
+            .goto(&format!("{root}/ui/people"))
+            .await
+            .expect("open");
+        // A filter that does not parse says so.
+        let field = browser.find(Locator::Id("filter")).await.expect("filter");
+        field.send_keys("userName eq").await.expect("type");
+        browser
+            .find(Locator::Id("search"))
+            .await
+            .expect("search")
+            .click()
+            .await
+            .expect("go");
+        until_page_says(&browser, "The filter is not valid").await;
+        let field = browser.find(Locator::Id("filter")).await.expect("filter");
+        field.clear().await.expect("clear");
+        field.send_keys("userName sw \"fi\"").await.expect("type");
+        browser
+            .find(Locator::Id("search"))
+            .await
+            .expect("search")
+            .click()
+            .await
+            .expect("go");
+        until_page_says(&browser, "1 found").await;
+        browser
+            .find(Locator::LinkText("fiona"))
+            .await
+            .expect("the user")
+            .click()
+            .await
+            .expect("open");
+        until_page_says(&browser, "not linked").await;
+        snap(&browser, &format!("{prefix}-person")).await;
+        browser
+            .find(Locator::Css("tr[data-target=\"crm\"] button.provision"))
+            .await
+            .expect("provision button")
+            .click()
+            .await
+            .expect("provision");
+        until_page_says(&browser, "Provisioned fiona").await;
+        let result = text_of(&browser, "#trace-result").await;
+        assert!(
+            matches!(result.as_str(), "verified" | "executed"),
+            "{result}"
+        );
+        for step in ["scope", "mapping", "result"] {
+            let shown = text_of(&browser, &format!("li.step-{step}")).await;
+            assert!(shown.contains(step), "{step}: {shown}");
+        }
+        snap(&browser, &format!("{prefix}-on-demand-trace")).await;
+        browser.close().await.expect("close");
+    });
+    let arrived = remote.get("/Users?filter=userName%20eq%20%22fiona%22");
+    assert_eq!(
+        arrived.body["totalResults"], 1,
+        "the user reached the target"
+    );
+    assert_eq!(
+        remote.get("/Users?filter=userName%20eq%20%22frank%22").body["totalResults"],
+        0
+    );
+}
+
 crate::for_each_backend!(
     operator_console_in_a_browser,
+    find_a_user_and_provision_on_demand,
     approve_a_held_deprovisioning,
     dry_run_and_its_drift_report
 );
