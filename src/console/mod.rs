@@ -10,6 +10,7 @@ mod pages;
 mod people;
 mod reconcile;
 mod session;
+mod work_items;
 
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
@@ -45,6 +46,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/people/users/{id}/provision/{target}",
                 web::post().to(people::provision),
             )
+            .route("/work-items", web::get().to(work_items::page))
+            .route("/work-items/{id}/{how}", web::post().to(work_items::close))
             .route("/reconcile", web::get().to(reconcile::page))
             .route("/reconcile/{target}/sync", web::post().to(reconcile::start))
             .route(

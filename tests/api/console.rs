@@ -319,7 +319,147 @@ fn decline_held_orders_in_bulk(backend: Backend) {
     );
 }
 
+fn work_items_completed_and_failed(backend: Backend) {
+    let mut manual = TargetConfig::scim("payroll", "");
+    manual.kind = scimgate::targets::TargetKind::Manual;
+    let s = TestServer::start_with(backend, |c| fast(c, vec![manual]));
+    let ids: Vec<String> = ["w.one", "w.two"]
+        .iter()
+        .map(|name| id_of(&s.create_user(&json!({"userName": name}))))
+        .collect();
+    let items = wait_for("two open work items", || {
+        let open =
+            s.db.read(|c| {
+                scimgate::storage::work_items::list(
+                    c,
+                    &scimgate::provisioning::operator::WorkItemFilter {
+                        state: Some("open".into()),
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+            })
+            .expect("items");
+        (open.len() == 2).then_some(open)
+    });
+    let viewer = browser_signed_in(&s, Role::Viewer);
+    let (status, seen) = page(&s, &viewer, "/ui/work-items");
+    assert_eq!(status, 200);
+    assert!(
+        seen.contains(&items[0].summary),
+        "the summary is shown: {seen}"
+    );
+    assert!(
+        !seen.contains("class=\"complete"),
+        "a viewer sees no buttons"
+    );
+
+    let ops = browser_signed_in(&s, Role::Operator);
+    let (_, form) = page(&s, &ops, "/ui/work-items");
+    let csrf = csrf_of(&form);
+    let done = ops
+        .post(format!(
+            "{}/ui/work-items/{}/complete",
+            root(&s),
+            items[0].id
+        ))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("remote_id", "EMP-1"),
+            ("comment", "set up"),
+        ])
+        .send()
+        .expect("complete");
+    assert_eq!(done.status().as_u16(), 303);
+    let location = done.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    assert!(page(&s, &ops, &location).1.contains("completed"));
+    let no_reason = ops
+        .post(format!("{}/ui/work-items/{}/fail", root(&s), items[1].id))
+        .form(&[("csrf", csrf.as_str()), ("reason", " ")])
+        .send()
+        .expect("fail");
+    let location = no_reason.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    assert!(page(&s, &ops, &location).1.contains("Say why it failed."));
+    let failed = ops
+        .post(format!("{}/ui/work-items/{}/fail", root(&s), items[1].id))
+        .form(&[("csrf", csrf.as_str()), ("reason", "no budget code")])
+        .send()
+        .expect("fail");
+    assert_eq!(failed.status().as_u16(), 303);
+    let (_, after) = page(&s, &ops, "/ui/work-items");
+    assert!(after.contains("Nothing to do."), "{after}");
+    let by_resource = |id: &str| orders_of(&s, "User", id).into_iter().next().expect("order");
+    let first = by_resource(&items[0].resource_id);
+    assert_eq!(first.state.as_str(), "executed");
+    assert_eq!(first.remote_id.as_deref(), Some("EMP-1"));
+    assert_eq!(by_resource(&items[1].resource_id).state.as_str(), "error");
+    assert!(ids.contains(&items[0].resource_id));
+}
+
+fn viewers_and_forgers_change_nothing(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let target = crate::provisioning::target_for(&remote, "crm");
+    let s = TestServer::start_with(backend, |c| {
+        c.targets = vec![target];
+        c.worker.enabled = false;
+    });
+    let id = id_of(&s.create_user(&json!({"userName": "h.one"})));
+    let viewer = browser_signed_in(&s, Role::Viewer);
+    let (_, reconcile) = page(&s, &viewer, "/ui/reconcile");
+    assert!(
+        !reconcile.contains("dry-run"),
+        "a viewer sees no sync buttons"
+    );
+    let (_, person) = page(&s, &viewer, &format!("/ui/people/users/{id}"));
+    assert!(!person.contains("Provision now"));
+    let csrf = csrf_of(&person);
+    for (path, form) in [
+        (
+            "/ui/reconcile/crm/sync".to_string(),
+            vec![("csrf", csrf.as_str()), ("dry_run", "true")],
+        ),
+        (
+            format!("/ui/people/users/{id}/provision/crm"),
+            vec![("csrf", csrf.as_str())],
+        ),
+    ] {
+        let refused = viewer
+            .post(format!("{}{path}", root(&s)))
+            .form(&form)
+            .send()
+            .expect("post");
+        assert_eq!(refused.status().as_u16(), 403, "{path}");
+    }
+    let ops = browser_signed_in(&s, Role::Operator);
+    for path in [
+        "/ui/reconcile/crm/sync".to_string(),
+        format!("/ui/people/users/{id}/provision/crm"),
+    ] {
+        let forged = ops
+            .post(format!("{}{path}", root(&s)))
+            .form(&[("csrf", "forged"), ("dry_run", "true")])
+            .send()
+            .expect("post");
+        assert_eq!(forged.status().as_u16(), 403, "{path}");
+    }
+    let runs = scimgate::reconcile::runs::runs_of(&s.db, "crm", 10).expect("runs");
+    assert!(runs.is_empty(), "no sync was started");
+    assert_eq!(
+        remote.get("/Users").body["totalResults"],
+        0,
+        "nothing was provisioned"
+    );
+}
+
 crate::for_each_backend!(
+    work_items_completed_and_failed,
+    viewers_and_forgers_change_nothing,
     sign_in_and_out,
     find_an_errored_order_and_retry_it,
     decline_held_orders_in_bulk
