@@ -12,8 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::admin::AdminState;
-use crate::auth::Role;
-use crate::http::AppState;
+use crate::auth::{Authenticator, Role};
 use crate::storage::console_sessions;
 
 const SESSION_COOKIE: &str = "scimgate_session";
@@ -121,7 +120,7 @@ pub struct LoginForm {
 pub async fn login(
     req: HttpRequest,
     form: web::Form<LoginForm>,
-    app: web::Data<AppState>,
+    authenticator: web::Data<Authenticator>,
     admin: web::Data<AdminState>,
 ) -> HttpResponse {
     let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_string());
@@ -129,7 +128,7 @@ pub async fn login(
         return login_page(&req, Some("The form expired; sign in again.".into()), 403);
     }
     let token = form.token.trim().to_string();
-    let verdict = web::block(move || app.authenticator.authenticate(&token)).await;
+    let verdict = web::block(move || authenticator.authenticate(&token)).await;
     let principal = match verdict {
         Ok(Ok(principal)) if principal.role != Role::Scim => principal,
         Ok(Ok(_)) => {

@@ -54,6 +54,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
         // The body limit lets a slightly oversized bulk request through so the handler can
         // answer it with the RFC's 413 and the announced limit.
         let bulk_payload_limit = state.settings.bulk.max_payload_size.max(0) as usize + 1;
+        let authenticator = web::Data::new(state.authenticator.clone());
         cfg.app_data(state)
             .app_data(web::PayloadConfig::new(payload_limit))
             .route(
@@ -62,6 +63,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .route("/readyz", web::get().to(ready))
             .route("/metrics", web::get().to(observe::scrape))
+            // The console signs operators in with the same tokens.
+            .app_data(authenticator)
             .configure(crate::console::routes)
             .service(
                 web::scope("/admin")
