@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::session::{forbidden, html, redirect, same_secret, signed_in, Operator};
+use super::session::{acting, html, redirect, redirect_saying, signed_in, Flash, Operator};
 use crate::admin::AdminState;
 use crate::provisioning::operator::{self, Action, Decision, OrderFilter, OrderState};
 use crate::scim::output::format_time;
@@ -28,11 +28,6 @@ struct ApprovalsPage {
     held: Vec<HeldLine>,
     can_act: bool,
     csrf: String,
-}
-
-#[derive(serde::Deserialize)]
-pub struct Flash {
-    done: Option<String>,
 }
 
 /// `GET /ui/approvals`
@@ -84,10 +79,6 @@ pub async fn decide(
     admin: web::Data<AdminState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
     let mut csrf = String::new();
     let (mut ids, mut decision, mut comment) = (Vec::new(), String::new(), String::new());
     for (key, value) in url::form_urlencoded::parse(&body) {
@@ -102,12 +93,10 @@ pub async fn decide(
             _ => {}
         }
     }
-    if !same_secret(&operator.csrf, &csrf) {
-        return forbidden("the form's CSRF token is missing or wrong");
-    }
-    if !operator.may_act() {
-        return forbidden("a viewer may look but not decide");
-    }
+    let operator = match acting(&req, &admin, &csrf).await {
+        Ok(operator) => operator,
+        Err(response) => return response,
+    };
     let approve = match decision.as_str() {
         "approve" => true,
         "decline" => false,
@@ -154,8 +143,5 @@ pub async fn decide(
     if !refused.is_empty() {
         said.push_str(&format!("; not decided: {}", refused.join(", ")));
     }
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("done", &said)
-        .finish();
-    redirect(&format!("/ui/approvals?{query}"))
+    redirect_saying("/ui/approvals", &said)
 }

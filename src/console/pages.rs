@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::chart::minutes_svg;
-use super::session::{forbidden, html, redirect, same_secret, signed_in, CsrfForm, Operator};
+use super::session::{acting, html, redirect_saying, signed_in, CsrfForm, Flash, Operator};
 use crate::admin::AdminState;
 use crate::provisioning::operator::{self, Action, OrderFilter, OrderState};
 use crate::scim::output::format_time;
@@ -233,11 +233,6 @@ struct OrderPage {
     csrf: String,
 }
 
-#[derive(Deserialize)]
-pub struct Flash {
-    done: Option<String>,
-}
-
 /// `GET /ui/orders/{id}`: its transitions and attempts as one timeline.
 pub async fn order(
     req: HttpRequest,
@@ -309,16 +304,10 @@ pub async fn order_action(
     path: web::Path<(i64, String)>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
+    let operator = match acting(&req, &admin, &form.csrf).await {
         Ok(operator) => operator,
         Err(response) => return response,
     };
-    if !same_secret(&operator.csrf, &form.csrf) {
-        return forbidden("the form's CSRF token is missing or wrong");
-    }
-    if !operator.may_act() {
-        return forbidden("a viewer may look but not act");
-    }
     let (id, action) = path.into_inner();
     let act: fn(&Db, i64) -> Result<Action, StoreError> = match action.as_str() {
         "retry" => operator::retry,
@@ -339,8 +328,5 @@ pub async fn order_action(
         Action::NotFound => return HttpResponse::NotFound().body(format!("no order {id}")),
         Action::Refused(why) => format!("{action} refused: {why}"),
     };
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("done", &said)
-        .finish();
-    redirect(&format!("/ui/orders/{id}?{query}"))
+    redirect_saying(&format!("/ui/orders/{id}"), &said)
 }

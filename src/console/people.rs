@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::session::{forbidden, html, same_secret, signed_in, CsrfForm, Operator};
+use super::session::{acting, html, signed_in, CsrfForm, Operator};
 use crate::admin::AdminState;
 use crate::identity::IdentityError;
 use crate::identity::Query;
@@ -234,16 +234,10 @@ pub async fn provision(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
+    let operator = match acting(&req, &admin, &form.csrf).await {
         Ok(operator) => operator,
         Err(response) => return response,
     };
-    if !same_secret(&operator.csrf, &form.csrf) {
-        return forbidden("the form's CSRF token is missing or wrong");
-    }
-    if !operator.may_act() {
-        return forbidden("a viewer may look but not provision");
-    }
     let (user_id, target) = path.into_inner();
     let (state, name, user) = (admin.clone(), target.clone(), user_id.clone());
     let found = web::block(move || {

@@ -10,7 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::session::{forbidden, html, redirect, same_secret, signed_in, Operator};
+use super::session::{acting, html, redirect, signed_in, Operator};
 use crate::admin::AdminState;
 use crate::provisioning::Target;
 use crate::reconcile::runs::{self, Finding, LaunchError, SyncRun};
@@ -131,16 +131,10 @@ pub async fn start(
     name: web::Path<String>,
     form: web::Form<SyncForm>,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
+    let operator = match acting(&req, &admin, &form.csrf).await {
         Ok(operator) => operator,
         Err(response) => return response,
     };
-    if !same_secret(&operator.csrf, &form.csrf) {
-        return forbidden("the form's CSRF token is missing or wrong");
-    }
-    if !operator.may_act() {
-        return forbidden("a viewer may look but not start a sync");
-    }
     let dry_run = match form.dry_run.as_str() {
         "true" => true,
         "false" => false,

@@ -206,6 +206,37 @@ pub fn forbidden(why: &str) -> HttpResponse {
         .body(format!("refused: {why}"))
 }
 
+/// The operator of a form that changes something: signed in, with the session's CSRF token,
+/// and a role that may act (operator or admin); otherwise the response that refuses it.
+pub async fn acting(
+    req: &HttpRequest,
+    admin: &AdminState,
+    csrf: &str,
+) -> Result<Operator, HttpResponse> {
+    let operator = signed_in(req, admin).await?;
+    if !same_secret(&operator.csrf, csrf) {
+        return Err(forbidden("the form's CSRF token is missing or wrong"));
+    }
+    if !operator.may_act() {
+        return Err(forbidden("a viewer may look but not act"));
+    }
+    Ok(operator)
+}
+
+/// A redirect to `path` whose page shows `said` (the `done` query parameter).
+pub fn redirect_saying(path: &str, said: &str) -> HttpResponse {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("done", said)
+        .finish();
+    redirect(&format!("{path}?{query}"))
+}
+
+/// What the previous action came to, shown at the top of the page it redirected to.
+#[derive(Deserialize)]
+pub struct Flash {
+    pub done: Option<String>,
+}
+
 /// The operator of the request's session, or the response that sends the browser to sign in.
 pub async fn signed_in(req: &HttpRequest, admin: &AdminState) -> Result<Operator, HttpResponse> {
     let Some(value) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{forbidden, html, redirect, same_secret, signed_in, Operator};
+use super::session::{acting, html, redirect, redirect_saying, signed_in, Flash, Operator};
 use crate::admin::AdminState;
 use crate::provisioning::operator::{self, Closed, Closing, WorkItemFilter};
 use crate::scim::output::format_time;
@@ -28,11 +28,6 @@ struct WorkItemsPage {
     items: Vec<ItemLine>,
     can_act: bool,
     csrf: String,
-}
-
-#[derive(Deserialize)]
-pub struct Flash {
-    done: Option<String>,
 }
 
 /// `GET /ui/work-items`: the open ones, oldest first.
@@ -95,16 +90,10 @@ pub async fn close(
     path: web::Path<(i64, String)>,
     form: web::Form<CloseForm>,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
+    let operator = match acting(&req, &admin, &form.csrf).await {
         Ok(operator) => operator,
         Err(response) => return response,
     };
-    if !same_secret(&operator.csrf, &form.csrf) {
-        return forbidden("the form's CSRF token is missing or wrong");
-    }
-    if !operator.may_act() {
-        return forbidden("a viewer may look but not close work items");
-    }
     let (id, how) = path.into_inner();
     let given = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
     let closing = match how.as_str() {
@@ -133,8 +122,5 @@ pub async fn close(
         _ => return HttpResponse::ServiceUnavailable().body("the database is unavailable"),
     };
     tracing::info!(actor = %operator.actor, item = id, how = %how, "console work item");
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("done", &said)
-        .finish();
-    redirect(&format!("/ui/work-items?{query}"))
+    redirect_saying("/ui/work-items", &said)
 }
