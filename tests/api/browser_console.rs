@@ -9,7 +9,6 @@ use fantoccini::{Client, Locator};
 use serde_json::json;
 
 use scimgate::auth::{api_token, Role};
-use scimgate::targets::TargetConfig;
 
 use crate::browser::{screenshot_dir, Driver};
 use crate::harness::{id_of, Backend, TestServer};
@@ -43,15 +42,30 @@ async fn until_page_says(browser: &Client, what: &str) {
     panic!("the page never said {what:?}:\n{source}");
 }
 
+/// A browser run against `s`: the driver, a runtime for it, and an operator's token.
+struct Run {
+    driver: Driver,
+    runtime: tokio::runtime::Runtime,
+    root: String,
+    /// Screenshot names start with the backend's.
+    prefix: String,
+    token: String,
+}
+
+fn browser_run(s: &TestServer, backend: Backend, operator: &str) -> Run {
+    Run {
+        driver: Driver::start(),
+        runtime: tokio::runtime::Runtime::new().expect("runtime"),
+        root: s.base.replace("/scim/v2", ""),
+        prefix: format!("{backend:?}").to_lowercase(),
+        token: api_token::issue_with_role(&s.db, operator, Role::Operator).expect("token"),
+    }
+}
+
 fn operator_console_in_a_browser(backend: Backend) {
     // A target that refuses scimgate's token: the order ends in error.
     let remote = TestServer::start(backend);
-    let mut target = TargetConfig::scim("crm", &remote.base);
-    target.auth = scimgate::targets::TargetAuth {
-        kind: Some(scimgate::targets::AuthKind::Bearer),
-        token: Some("wrong".into()),
-        ..Default::default()
-    };
+    let target = crate::console::refusing_target(&remote);
     let s = TestServer::start_with(backend, |c| fast(c, vec![target]));
     let ann = id_of(&s.create_user(&json!({"userName": "ann"})));
     let order = wait_for("the order to fail", || {
@@ -59,12 +73,13 @@ fn operator_console_in_a_browser(backend: Backend) {
             .into_iter()
             .find(|o| o.state.as_str() == "error")
     });
-    let token = api_token::issue_with_role(&s.db, "alice", Role::Operator).expect("token");
-    let root = s.base.replace("/scim/v2", "");
-    let prefix = format!("{backend:?}").to_lowercase();
-
-    let driver = Driver::start();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Run {
+        driver,
+        runtime,
+        root,
+        prefix,
+        token,
+    } = browser_run(&s, backend, "alice");
     runtime.block_on(async {
         let browser = driver.session().await;
         browser.goto(&format!("{root}/ui")).await.expect("open");
@@ -222,12 +237,13 @@ fn approve_a_held_deprovisioning(backend: Backend) {
             .into_iter()
             .find(|o| o.state.as_str() == "awaiting_approval")
     });
-    let token = api_token::issue_with_role(&s.db, "carol", Role::Operator).expect("token");
-    let root = s.base.replace("/scim/v2", "");
-    let prefix = format!("{backend:?}").to_lowercase();
-
-    let driver = Driver::start();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Run {
+        driver,
+        runtime,
+        root,
+        prefix,
+        token,
+    } = browser_run(&s, backend, "carol");
     runtime.block_on(async {
         let browser = signed_in(&driver, &root, &token).await;
         browser
@@ -293,12 +309,13 @@ fn dry_run_and_its_drift_report(backend: Backend) {
     s.create_user(&json!({"userName": "dora", "displayName": "Dora"}));
     remote.create_user(&json!({"userName": "carl", "displayName": "Carl Drifted"}));
     remote.create_user(&json!({"userName": "orphan1", "displayName": "Nobody"}));
-    let token = api_token::issue_with_role(&s.db, "erin", Role::Operator).expect("token");
-    let root = s.base.replace("/scim/v2", "");
-    let prefix = format!("{backend:?}").to_lowercase();
-
-    let driver = Driver::start();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Run {
+        driver,
+        runtime,
+        root,
+        prefix,
+        token,
+    } = browser_run(&s, backend, "erin");
     runtime.block_on(async {
         let browser = signed_in(&driver, &root, &token).await;
         browser
@@ -352,12 +369,13 @@ fn find_a_user_and_provision_on_demand(backend: Backend) {
     });
     s.create_user(&json!({"userName": "fiona", "displayName": "Fiona F"}));
     s.create_user(&json!({"userName": "frank"}));
-    let token = api_token::issue_with_role(&s.db, "gus", Role::Operator).expect("token");
-    let root = s.base.replace("/scim/v2", "");
-    let prefix = format!("{backend:?}").to_lowercase();
-
-    let driver = Driver::start();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Run {
+        driver,
+        runtime,
+        root,
+        prefix,
+        token,
+    } = browser_run(&s, backend, "gus");
     runtime.block_on(async {
         let browser = signed_in(&driver, &root, &token).await;
         browser

@@ -131,15 +131,21 @@ fn sign_in_and_out(backend: Backend) {
     assert_eq!(replay.status().as_u16(), 303);
 }
 
-fn find_an_errored_order_and_retry_it(backend: Backend) {
-    // The target refuses scimgate's token: every delivery fails at once, permanently.
-    let remote = TestServer::start(backend);
+/// A SCIM target (`crm`) that refuses scimgate's token: every delivery fails at once,
+/// permanently.
+pub(crate) fn refusing_target(remote: &TestServer) -> TargetConfig {
     let mut target = TargetConfig::scim("crm", &remote.base);
     target.auth = scimgate::targets::TargetAuth {
         kind: Some(scimgate::targets::AuthKind::Bearer),
         token: Some("wrong".into()),
         ..Default::default()
     };
+    target
+}
+
+fn find_an_errored_order_and_retry_it(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let target = refusing_target(&remote);
     let s = TestServer::start_with(backend, |c| fast(c, vec![target]));
     let ann = id_of(&s.create_user(&json!({"userName": "ann"})));
     let order = wait_for("the order to fail", || {
