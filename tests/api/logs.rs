@@ -4,12 +4,11 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::harness::{database_url, Backend};
-use crate::process::{free_port, scimgate, token};
+use crate::process::{free_port, scimgate, token, wait_until_healthy};
 
 /// Runs `scimgate serve` with `env`, sends `requests` (paths, with `bearer` if given), stops it
 /// with SIGTERM and returns what it logged.
@@ -36,19 +35,8 @@ fn serve_and_log(
     }
     let mut child = command.spawn().expect("start scimgate");
     let root = format!("http://127.0.0.1:{port}");
+    wait_until_healthy(&root);
     let client = reqwest::blocking::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("{root}/healthz"))
-        .send()
-        .map_or(true, |r| !r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "scimgate did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
     for path in requests {
         let mut request = client.get(format!("{root}{path}"));
         if let Some(token) = bearer {

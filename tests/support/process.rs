@@ -54,6 +54,23 @@ pub fn token(config: &Path, database: &str, name: &str, role: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Waits (up to a minute) until the server at `root` answers `/healthz`.
+pub fn wait_until_healthy(root: &str) {
+    let client = Client::new();
+    let started = Instant::now();
+    while client
+        .get(format!("{root}/healthz"))
+        .send()
+        .map_or(true, |r| !r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "scimgate did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl Instance {
     /// `scimgate serve` on `port`, as worker instance `name`, once it answers `/healthz`.
     pub fn start(config: &Path, database: &str, port: u16, name: &str) -> Instance {
@@ -66,19 +83,7 @@ impl Instance {
             .spawn()
             .expect("start scimgate");
         let root = format!("http://127.0.0.1:{port}");
-        let client = Client::new();
-        let started = Instant::now();
-        while client
-            .get(format!("{root}/healthz"))
-            .send()
-            .map_or(true, |r| !r.status().is_success())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "scimgate did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until_healthy(&root);
         Instance { child, root }
     }
 
