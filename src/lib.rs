@@ -16,16 +16,18 @@
 //!             │                                 finish ──▶ connectors (SCIM, LDAP) ──▶ targets
 //!             ▼
 //!     reconcile: aggregate accounts back, correlate, full sync corrections (orders again)
-//! admin (operators) ──▶ provisioning::operator, targets::store, reconcile::runs
+//! admin, console (operators) ──▶ provisioning::operator, catalog, reconcile::runs
 //! ```
 //!
 //! - `app`: wiring: database, clock, HTTP server, engine, scheduled syncs.
-//! - `http`: the SCIM edge (routes, auth, media types, errors); `admin`: the operators' API.
+//! - `http`: the SCIM edge (routes, auth, media types, errors); `admin`: the operators' API;
+//!   `console`: the operators' pages in the browser.
 //! - `identity`: the Users and Groups service (`Directory`), one interface for both types.
 //! - `provisioning`: the outbound engine: planner, workers, the pure `decide` and `finish`,
 //!   delivery, manual targets, quarantine, on-demand runs, the operator service.
 //! - `reconcile`: aggregation, correlation, full sync, schedules, runs.
 //! - `connectors`: the `Connector` trait and its SCIM and LDAP implementations.
+//! - `catalog`: adding, changing and testing targets, with the same checks for every caller.
 //! - `targets`: a target's settings as types, the stored targets, the one lookup.
 //! - `storage`: diesel on SQLite and PostgreSQL; `storage::orders` is the orders' only writer.
 //! - `scim`: the protocol vocabulary (schemas, filters, PATCH, JSON shapes, errors).
@@ -43,6 +45,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod backoff;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod connectors;

@@ -11,7 +11,6 @@ mod subscriptions;
 mod syncs;
 mod target_changes;
 mod target_check;
-mod target_input;
 mod target_view;
 mod targets;
 mod work_items;

@@ -1,18 +1,21 @@
-//! Reading a target from an admin request: the config file's vocabulary as JSON, checked as
-//! fully as a config-file target (settings, then building the runtime target with its filter,
-//! mapping and auth), plus rules of the API's own: a plain name, secrets given inline (never
-//! read from server files), no credentials in the URL.
+//! Reading a target's settings as JSON (the config file's vocabulary), checked as fully as a
+//! config-file target (settings, then building the runtime target with its filter, mapping and
+//! auth), plus rules of the catalogue's own: a plain name, secrets given inline (never read
+//! from server files), no credentials in the URL.
 
-use super::target_view::{REDACTED, SECRET_FIELDS};
-use super::AdminError;
+use super::CatalogError;
 use crate::config::Config;
 use crate::provisioning::Target;
 use crate::targets::{TargetAuth, TargetConfig};
 
-/// Parses a request body as a target's settings.
-pub fn parse(body: &[u8]) -> Result<TargetConfig, AdminError> {
+/// Stands for a secret wherever settings are shown; sent back in a change, it keeps the
+/// stored secret.
+pub const REDACTED: &str = "********";
+
+/// Parses JSON as a target's settings.
+pub fn parse(body: &[u8]) -> Result<TargetConfig, CatalogError> {
     serde_json::from_slice(body)
-        .map_err(|e| AdminError::BadRequest(format!("invalid target settings: {e}")))
+        .map_err(|e| CatalogError::Invalid(format!("invalid target settings: {e}")))
 }
 
 fn secret_mut<'a>(auth: &'a mut TargetAuth, field: &str) -> Option<&'a mut Option<String>> {
@@ -29,7 +32,7 @@ fn is_marker(value: &Option<String>) -> bool {
 }
 
 /// A new target must carry its secrets themselves, not the marker responses show.
-pub fn refuse_markers(config: &TargetConfig) -> Result<(), AdminError> {
+pub fn refuse_markers(config: &TargetConfig) -> Result<(), CatalogError> {
     let auth = &config.auth;
     for (field, value) in [
         ("token", &auth.token),
@@ -37,7 +40,7 @@ pub fn refuse_markers(config: &TargetConfig) -> Result<(), AdminError> {
         ("client_secret", &auth.client_secret),
     ] {
         if is_marker(value) {
-            return Err(AdminError::BadRequest(format!(
+            return Err(CatalogError::Invalid(format!(
                 "auth.{field}: send the secret itself, not {REDACTED:?}"
             )));
         }
@@ -48,9 +51,9 @@ pub fn refuse_markers(config: &TargetConfig) -> Result<(), AdminError> {
 /// For a `PUT`: a secret left out or sent as the marker keeps the stored one, as long as the
 /// auth type and where the secret goes (`url`, or `token_url` for a client secret) are
 /// unchanged; otherwise a marker is refused (the secret must be sent again).
-pub fn keep_secrets(new: &mut TargetConfig, stored: &TargetConfig) -> Result<(), AdminError> {
+pub fn keep_secrets(new: &mut TargetConfig, stored: &TargetConfig) -> Result<(), CatalogError> {
     let same_type = new.auth.kind == stored.auth.kind;
-    for field in SECRET_FIELDS {
+    for field in TargetAuth::SECRET_FIELDS {
         let same_destination = if field == "client_secret" {
             new.auth.token_url == stored.auth.token_url
         } else {
@@ -69,7 +72,7 @@ pub fn keep_secrets(new: &mut TargetConfig, stored: &TargetConfig) -> Result<(),
         if same_type && same_destination {
             *value = old.take();
         } else if is_marker(value) {
-            return Err(AdminError::BadRequest(format!(
+            return Err(CatalogError::Invalid(format!(
                 "auth.{field}: the auth type or the URL changed, so the stored secret is not kept; send it again"
             )));
         }
@@ -91,8 +94,8 @@ fn has_credentials(url: &str) -> bool {
 }
 
 /// Checks a target's settings completely; the message says what is wrong.
-pub fn check(config: &TargetConfig) -> Result<(), AdminError> {
-    let bad = |why: String| Err(AdminError::BadRequest(why));
+pub fn check(config: &TargetConfig) -> Result<(), CatalogError> {
+    let bad = |why: String| Err(CatalogError::Invalid(why));
     if !plain_name(&config.name) {
         return bad(format!(
             "name {:?}: use 1 to 64 letters, digits, '-', '_' or '.'",
@@ -127,12 +130,12 @@ pub fn check(config: &TargetConfig) -> Result<(), AdminError> {
     };
     alone
         .validate()
-        .map_err(|e| AdminError::BadRequest(e.to_string()))?;
+        .map_err(|e| CatalogError::Invalid(e.to_string()))?;
     crate::reconcile::check_settings(&config.reconcile)
-        .map_err(|e| AdminError::BadRequest(format!("target {:?}: {e}", config.name)))?;
+        .map_err(|e| CatalogError::Invalid(format!("target {:?}: {e}", config.name)))?;
     Target::from_config(config)
         .map(|_| ())
-        .map_err(|e| AdminError::BadRequest(e.to_string()))
+        .map_err(|e| CatalogError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
