@@ -75,9 +75,15 @@ async fn set_enabled(
     name: String,
     enabled: bool,
 ) -> Result<HttpResponse, AdminError> {
-    let changed =
-        blocking(move || Ok(catalog::set_enabled(&state.db, &state.targets, &name, enabled)?))
-            .await?;
+    let changed = blocking(move || {
+        Ok(catalog::set_enabled(
+            &state.db,
+            &state.targets,
+            &name,
+            enabled,
+        )?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(stored_view(changed)))
 }
 
@@ -106,8 +112,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
     let n = name.clone();
-    let inactivated =
-        blocking(move || Ok(catalog::delete(&state.db, &state.targets, &n)?)).await?;
+    let inactivated = blocking(move || Ok(catalog::delete(&state.db, &state.targets, &n)?)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "name": name,
         "deleted": true,

@@ -10,6 +10,8 @@ mod pages;
 mod people;
 mod reconcile;
 mod session;
+mod target_form;
+mod targets;
 mod work_items;
 
 use actix_web::middleware::DefaultHeaders;
@@ -56,6 +58,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/orders/{id}", web::get().to(pages::order))
             .route("/orders/{id}/{action}", web::post().to(pages::order_action))
+            .route("/targets", web::get().to(targets::page))
+            .route("/targets", web::post().to(target_form::create))
+            .route("/targets/new", web::get().to(target_form::new_form))
+            .route("/targets/{name}", web::post().to(target_form::save))
+            .route(
+                "/targets/{name}/edit",
+                web::get().to(target_form::edit_form),
+            )
+            .route("/targets/{name}/{action}", web::post().to(targets::act))
             .route("/static/{file}", web::get().to(assets::serve)),
     );
 }

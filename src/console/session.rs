@@ -32,7 +32,12 @@ pub struct Operator {
 impl Operator {
     /// Whether the operator's role may do what an operator does (retry, cancel, approve).
     pub fn may_act(&self) -> bool {
-        Role::parse(&self.role).is_some_and(|r| r.allows(Role::Operator))
+        self.may(Role::Operator)
+    }
+
+    /// Whether the operator's role allows what `needed` may do (changing targets: admin).
+    pub fn may(&self, needed: Role) -> bool {
+        Role::parse(&self.role).is_some_and(|r| r.allows(needed))
     }
 }
 
@@ -213,12 +218,27 @@ pub async fn acting(
     admin: &AdminState,
     csrf: &str,
 ) -> Result<Operator, HttpResponse> {
+    acting_as(req, admin, csrf, Role::Operator).await
+}
+
+/// As [`acting`], for a form that needs the role `needed` (the admin API's role for the same
+/// action).
+pub async fn acting_as(
+    req: &HttpRequest,
+    admin: &AdminState,
+    csrf: &str,
+    needed: Role,
+) -> Result<Operator, HttpResponse> {
     let operator = signed_in(req, admin).await?;
     if !same_secret(&operator.csrf, csrf) {
         return Err(forbidden("the form's CSRF token is missing or wrong"));
     }
-    if !operator.may_act() {
-        return Err(forbidden("a viewer may look but not act"));
+    if !operator.may(needed) {
+        return Err(forbidden(&format!(
+            "this needs the {} role; a {} may not do it",
+            needed.as_str(),
+            operator.role
+        )));
     }
     Ok(operator)
 }

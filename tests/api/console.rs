@@ -468,5 +468,251 @@ crate::for_each_backend!(
     viewers_and_forgers_change_nothing,
     sign_in_and_out,
     find_an_errored_order_and_retry_it,
-    decline_held_orders_in_bulk
+    decline_held_orders_in_bulk,
+    targets_created_edited_and_tested_in_forms
 );
+
+/// What the redirect of a console action says (its `done` parameter).
+fn said(response: reqwest::blocking::Response) -> String {
+    assert_eq!(response.status().as_u16(), 303, "a redirect");
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("location")
+        .to_string();
+    let url = url::Url::parse(&format!("http://x{location}")).expect("location URL");
+    url.query_pairs()
+        .find(|(k, _)| k == "done")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn post_form(
+    s: &TestServer,
+    browser: &Client,
+    path: &str,
+    form: &impl serde::Serialize,
+) -> reqwest::blocking::Response {
+    browser
+        .post(format!("{}{path}", root(s)))
+        .form(form)
+        .send()
+        .expect("post")
+}
+
+fn targets_created_edited_and_tested_in_forms(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let filed = crate::provisioning::target_for(&remote, "filed");
+    let s = TestServer::start_with(backend, |c| fast(c, vec![filed]));
+    let ops = crate::admin_targets::Ops::on(&s);
+    let admin = browser_signed_in(&s, Role::Admin);
+    let (status, list) = page(&s, &admin, "/ui/targets");
+    assert_eq!(status, 200);
+    assert!(list.contains("data-target=\"filed\"") && list.contains("read-only here"));
+    let (status, blank) = page(&s, &admin, "/ui/targets/new");
+    assert_eq!(status, 200);
+    let csrf = csrf_of(&blank);
+    let token = remote.token.clone();
+    let form = |filter: &'static str, other: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "crm".to_string()),
+            ("kind", "scim".into()),
+            ("url", remote.base.clone()),
+            ("enabled", "on".into()),
+            ("users", "on".into()),
+            ("groups", "on".into()),
+            ("users_filter", filter.into()),
+            ("deprovision", "delete".into()),
+            ("auth_type", "bearer".into()),
+            ("secret", token.clone()),
+            ("other", other.into()),
+        ]
+    };
+
+    // Refused forms come back with why, filled in but without the secret, and store nothing.
+    for (filter, other, why) in [
+        ("userName eq", "{}", "users_filter"),
+        (
+            "",
+            "{\"users_filter\": \"active eq true\"}",
+            "with its own field",
+        ),
+        ("", "{\"max_attempts\": ", "not valid JSON"),
+        ("", "{\"no_such_setting\": 1}", "no_such_setting"),
+    ] {
+        let refused = post_form(&s, &admin, "/ui/targets", &form(filter, other));
+        assert_eq!(refused.status().as_u16(), 400, "{other}");
+        let text = refused.text().expect("page");
+        assert!(text.contains(why), "{why}: {text}");
+        assert!(text.contains("id=\"form-error\""));
+        assert!(!text.contains(&token), "the secret is not sent back");
+    }
+    assert_eq!(
+        ops.call(reqwest::Method::GET, "/targets/crm", None).status,
+        404
+    );
+
+    // Created: the admin API shows it as the form said, and users reach it without a restart.
+    let settings = "{\"max_attempts\": 3, \"retry_base_ms\": 50}";
+    let created = post_form(&s, &admin, "/ui/targets", &form("", settings));
+    assert_eq!(said(created), "crm created");
+    let stored = ops.call(reqwest::Method::GET, "/targets/crm", None);
+    assert_eq!(stored.status, 200);
+    assert_eq!(stored.body["source"], "api");
+    assert_eq!(stored.body["config"]["max_attempts"], 3);
+    assert_eq!(stored.body["config"]["auth"]["token"], "********");
+    s.create_user(&json!({"userName": "ann"}));
+    wait_for("ann on crm", || {
+        let found = remote.get("/Users?filter=userName%20eq%20%22ann%22").body["totalResults"] == 1;
+        found.then_some(())
+    });
+    let again = post_form(&s, &admin, "/ui/targets", &form("", "{}"));
+    assert_eq!(again.status().as_u16(), 409, "the name is taken");
+
+    // Edited: the form shows the settings without the secret; leaving it empty keeps it.
+    let (status, edit) = page(&s, &admin, "/ui/targets/crm/edit");
+    assert_eq!(status, 200);
+    assert!(edit.contains("max_attempts") && !edit.contains(&token));
+    let version = stored.body["version"]
+        .as_i64()
+        .expect("version")
+        .to_string();
+    let mut change = form("userName sw \"a\"", "{\"max_attempts\": 5}");
+    change.retain(|(k, _)| *k != "secret" && *k != "name");
+    change.push(("version", version.clone()));
+    let saved = post_form(&s, &admin, "/ui/targets/crm", &change);
+    assert_eq!(said(saved), "crm saved");
+    let changed = ops.call(reqwest::Method::GET, "/targets/crm", None);
+    assert_eq!(changed.body["config"]["max_attempts"], 5);
+    assert_eq!(changed.body["usersFilter"], "userName sw \"a\"");
+    let stale = post_form(&s, &admin, "/ui/targets/crm", &change);
+    assert_eq!(
+        stale.status().as_u16(),
+        409,
+        "a form read before a change does not overwrite it"
+    );
+    assert!(stale
+        .text()
+        .expect("page")
+        .contains("changed or was deleted meanwhile"));
+
+    // Tested: the kept token works; a wrong one fails and says so.
+    let tested = post_form(&s, &admin, "/ui/targets/crm/test", &[("csrf", &csrf)]);
+    let outcome = said(tested);
+    assert!(
+        outcome.starts_with("Connection test of crm: ok in"),
+        "{outcome}"
+    );
+    let version = ops.call(reqwest::Method::GET, "/targets/crm", None).body["version"].to_string();
+    let mut wrong = form("", "{}");
+    wrong.retain(|(k, _)| *k != "secret");
+    wrong.push(("secret", "wrong".into()));
+    wrong.push(("version", version));
+    assert_eq!(
+        said(post_form(&s, &admin, "/ui/targets/crm", &wrong)),
+        "crm saved"
+    );
+    let outcome = said(post_form(
+        &s,
+        &admin,
+        "/ui/targets/crm/test",
+        &[("csrf", &csrf)],
+    ));
+    assert!(
+        outcome.contains("failed") && outcome.contains("401"),
+        "{outcome}"
+    );
+
+    // Disabled and enabled; the config file's target is read-only.
+    assert_eq!(
+        said(post_form(
+            &s,
+            &admin,
+            "/ui/targets/crm/disable",
+            &[("csrf", &csrf)]
+        )),
+        "crm disabled"
+    );
+    assert_eq!(
+        ops.call(reqwest::Method::GET, "/targets/crm", None).body["enabled"],
+        false
+    );
+    assert_eq!(
+        said(post_form(
+            &s,
+            &admin,
+            "/ui/targets/crm/enable",
+            &[("csrf", &csrf)]
+        )),
+        "crm enabled"
+    );
+    assert_eq!(
+        ops.call(reqwest::Method::GET, "/targets/crm", None).body["enabled"],
+        true
+    );
+    let outcome = said(post_form(
+        &s,
+        &admin,
+        "/ui/targets/filed/disable",
+        &[("csrf", &csrf)],
+    ));
+    assert!(outcome.contains("read-only"), "{outcome}");
+    assert_eq!(
+        ops.call(reqwest::Method::GET, "/targets/filed", None).body["enabled"],
+        true
+    );
+
+    // An operator may test but not change; a viewer neither; a forged form nothing.
+    let operator = browser_signed_in(&s, Role::Operator);
+    let (_, seen) = page(&s, &operator, "/ui/targets");
+    assert!(
+        seen.contains("Test connection")
+            && !seen.contains("New target")
+            && !seen.contains("class=\"edit")
+    );
+    let op_csrf = csrf_of(&seen);
+    assert_eq!(page(&s, &operator, "/ui/targets/new").0, 403);
+    assert_eq!(page(&s, &operator, "/ui/targets/crm/edit").0, 403);
+    let by_operator = said(post_form(
+        &s,
+        &operator,
+        "/ui/targets/filed/test",
+        &[("csrf", &op_csrf)],
+    ));
+    assert!(by_operator.contains("ok in"), "{by_operator}");
+    for path in ["/ui/targets/crm/disable", "/ui/targets"] {
+        let refused = post_form(
+            &s,
+            &operator,
+            path,
+            &[
+                ("csrf", op_csrf.as_str()),
+                ("name", "x"),
+                ("url", remote.base.as_str()),
+            ],
+        );
+        assert_eq!(refused.status().as_u16(), 403, "{path}");
+    }
+    let viewer = browser_signed_in(&s, Role::Viewer);
+    let (_, seen) = page(&s, &viewer, "/ui/targets");
+    assert!(!seen.contains("Test connection"));
+    let refused = post_form(
+        &s,
+        &viewer,
+        "/ui/targets/crm/test",
+        &[("csrf", &csrf_of(&seen))],
+    );
+    assert_eq!(refused.status().as_u16(), 403);
+    let forged = post_form(&s, &admin, "/ui/targets/crm/disable", &[("csrf", "forged")]);
+    assert_eq!(forged.status().as_u16(), 403);
+    assert_eq!(
+        ops.call(reqwest::Method::GET, "/targets/crm", None).body["enabled"],
+        true
+    );
+    assert_eq!(
+        ops.call(reqwest::Method::GET, "/targets/x", None).status,
+        404
+    );
+}
