@@ -42,6 +42,26 @@ async fn until_page_says(browser: &Client, what: &str) {
     panic!("the page never said {what:?}:\n{source}");
 }
 
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Replaces what the field `id` holds with `text`.
+async fn fill(browser: &Client, id: &str, text: &str) {
+    let field = browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
 /// A browser run against `s`: the driver, a runtime for it, and an operator's token.
 struct Run {
     driver: Driver,
@@ -444,7 +464,62 @@ fn find_a_user_and_provision_on_demand(backend: Backend) {
     );
 }
 
+/// An admin creates a target in the form, tests its connection, has a wrong filter refused
+/// with why, fixes it (the secret left empty is kept) and disables the target.
+fn manage_a_target_in_a_browser(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let s = TestServer::start_with(backend, |c| fast(c, vec![]));
+    let Run {
+        driver,
+        runtime,
+        root,
+        prefix,
+        ..
+    } = browser_run(&s, backend, "grace");
+    let admin = api_token::issue_with_role(&s.db, "hana", Role::Admin).expect("token");
+    runtime.block_on(async {
+        let browser = signed_in(&driver, &root, &admin).await;
+        click(&browser, "header a[href=\"/ui/targets\"]").await;
+        click(&browser, "#new-target").await;
+        until_page_says(&browser, "New target").await;
+        fill(&browser, "name", "crm").await;
+        fill(&browser, "url", &remote.base).await;
+        fill(&browser, "secret", &remote.token).await;
+        fill(&browser, "other", "{\"retry_base_ms\": 50}").await;
+        snap(&browser, &format!("{prefix}-target-new")).await;
+        click(&browser, "#save-target").await;
+        until_page_says(&browser, "crm created").await;
+        click(&browser, "tr[data-target=\"crm\"] button.test").await;
+        until_page_says(&browser, "Connection test of crm: ok in").await;
+        snap(&browser, &format!("{prefix}-targets")).await;
+
+        click(&browser, "tr[data-target=\"crm\"] a.edit").await;
+        until_page_says(&browser, "Edit target crm").await;
+        fill(&browser, "users_filter", "userName eq").await;
+        click(&browser, "#save-target").await;
+        let error = text_of(&browser, "#form-error").await;
+        assert!(error.contains("users_filter"), "{error}");
+        snap(&browser, &format!("{prefix}-target-refused")).await;
+        fill(&browser, "users_filter", "userName sw \"a\"").await;
+        click(&browser, "#save-target").await;
+        until_page_says(&browser, "crm saved").await;
+        // The secret left empty in the edit form was kept.
+        click(&browser, "tr[data-target=\"crm\"] button.test").await;
+        until_page_says(&browser, "Connection test of crm: ok in").await;
+        click(&browser, "tr[data-target=\"crm\"] button.disable").await;
+        until_page_says(&browser, "crm disabled").await;
+        let enabled = text_of(&browser, "tr[data-target=\"crm\"] td.enabled").await;
+        assert_eq!(enabled, "no");
+        browser.close().await.expect("close");
+    });
+    let stored = crate::admin_targets::Ops::on(&s).call(reqwest::Method::GET, "/targets/crm", None);
+    assert_eq!(stored.body["usersFilter"], "userName sw \"a\"");
+    assert_eq!(stored.body["enabled"], false);
+    assert_eq!(stored.body["config"]["retry_base_ms"], 50);
+}
+
 crate::for_each_backend!(
+    manage_a_target_in_a_browser,
     operator_console_in_a_browser,
     find_a_user_and_provision_on_demand,
     approve_a_held_deprovisioning,
