@@ -30,6 +30,7 @@ pub mod events;
 pub mod groups;
 pub mod holes;
 pub mod identity_links;
+pub mod order_tallies;
 pub mod orders;
 pub mod query;
 pub mod search;
@@ -72,6 +73,8 @@ pub struct Db {
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
     /// SQLite commits, watched by the background checkpoint.
     commits: std::sync::Arc<checkpoint::Commits>,
+    /// This process's writes that moved orders, which decide when the tallies are folded.
+    tallied: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The keys secrets stored in the database are sealed with.
     secrets: std::sync::Arc<secrets::SecretBox>,
     /// User creates waiting to be written together.
@@ -162,6 +165,7 @@ impl Db {
             backend,
             sqlite_writer: Default::default(),
             commits,
+            tallied: std::sync::Arc::default(),
             secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
             clock: Clock::system(),
@@ -228,7 +232,20 @@ impl Db {
                 now,
                 moves: Vec::new(),
             };
-            let done = f(&mut tx);
+            let done = f(&mut tx).and_then(|value| {
+                if !tx.moves.is_empty() {
+                    let moves = std::mem::take(&mut tx.moves);
+                    order_tallies::record(&mut tx, &moves)?;
+                    tx.moves = moves;
+                    let tallied = self
+                        .tallied
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if tallied % order_tallies::FOLD_EVERY == order_tallies::FOLD_EVERY - 1 {
+                        order_tallies::fold(&mut tx)?;
+                    }
+                }
+                Ok(value)
+            });
             moves = tx.moves;
             done
         });

@@ -290,6 +290,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    order_tallies (target, state) {
+        target -> Text,
+        state -> Text,
+        orders -> BigInt,
+        last_entered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    order_tally_changes (id) {
+        id -> BigInt,
+        target -> Text,
+        state -> Text,
+        delta -> BigInt,
+        entered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     console_sessions (id_hash) {
         id_hash -> Text,
         actor -> Text,

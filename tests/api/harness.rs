@@ -231,6 +231,20 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         // Sends the stop command at once; the server thread ends on its own.
         drop(self.handle.stop(false));
+        // Every test checks, at its end, that each order move it caused was tallied: the
+        // console and the metrics read the tallies, not the orders. (A database a test took
+        // away answers nothing here, and is not checked.)
+        if !std::thread::panicking() {
+            if let Ok(off) = self
+                .db
+                .read(scimgate::storage::order_tallies::discrepancies)
+            {
+                assert!(
+                    off.is_empty(),
+                    "order tallies that disagree with the orders (target, state, off by): {off:?}"
+                );
+            }
+        }
     }
 }
 

@@ -48,6 +48,7 @@ mod metrics;
 mod on_demand;
 mod openapi;
 mod order_lifecycle;
+mod order_tallies;
 mod passwords;
 mod provisioning;
 mod reconcile;

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::kinds::OrderState;
 use super::{Attempt, Order, Transition};
 use crate::storage::schema::{order_attempts, order_transitions, orders};
-use crate::storage::{DbConnection, Micros, StoreError, WriteTx};
+use crate::storage::{order_tallies, DbConnection, Micros, StoreError, WriteTx};
 
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<Option<Order>, StoreError> {
     Ok(orders::table
@@ -201,24 +201,35 @@ pub struct TargetStatus {
     pub last_error: Option<(Micros, String)>,
 }
 
+/// Reads a handful of rows whatever the history: the counts and the last success come from
+/// the tallies, the oldest open order from an index seek per open state (the first planned
+/// of each: ids follow planning order), the last error from the orders in error.
 pub fn status(conn: &mut DbConnection, target: &str) -> Result<TargetStatus, StoreError> {
-    let open = [
-        OrderState::Pending.as_str(),
-        OrderState::Errored.as_str(),
-        OrderState::Transmitted.as_str(),
-    ];
-    let oldest_pending_at: Option<Micros> = orders::table
-        .filter(orders::target.eq(target))
-        .filter(orders::state.eq_any(open))
-        .select(diesel::dsl::min(orders::created_at))
-        .first(conn)?;
-    let last_success_at: Option<Micros> = orders::table
-        .filter(orders::target.eq(target))
-        .filter(
-            orders::state.eq_any([OrderState::Executed.as_str(), OrderState::Verified.as_str()]),
-        )
-        .select(diesel::dsl::max(orders::updated_at))
-        .first(conn)?;
+    let tallies = order_tallies::of_target(conn, target)?;
+    let succeeded = [OrderState::Executed.as_str(), OrderState::Verified.as_str()];
+    let last_success_at = tallies
+        .iter()
+        .filter(|t| succeeded.contains(&t.state.as_str()))
+        .filter_map(|t| t.last_entered_at)
+        .max();
+    let mut oldest_pending_at: Option<Micros> = None;
+    for open in [
+        OrderState::Pending,
+        OrderState::Errored,
+        OrderState::Transmitted,
+    ] {
+        let first: Option<Micros> = orders::table
+            .filter(orders::target.eq(target))
+            .filter(orders::state.eq(open.as_str()))
+            .order(orders::id.asc())
+            .select(orders::created_at)
+            .first(conn)
+            .optional()?;
+        oldest_pending_at = match (oldest_pending_at, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
     let last_error: Option<(Micros, Option<String>)> = orders::table
         .filter(orders::target.eq(target))
         .filter(orders::last_error.is_not_null())
@@ -228,7 +239,11 @@ pub fn status(conn: &mut DbConnection, target: &str) -> Result<TargetStatus, Sto
         .first(conn)
         .optional()?;
     Ok(TargetStatus {
-        counts: counts(conn, target)?,
+        counts: tallies
+            .into_iter()
+            .filter(|t| t.orders != 0)
+            .map(|t| (t.state, t.orders))
+            .collect(),
         oldest_pending_at,
         last_success_at,
         last_error: last_error.map(|(at, e)| (at, e.unwrap_or_default())),
