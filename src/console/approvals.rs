@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::session::{acting, html, redirect, redirect_saying, signed_in, Flash, Operator};
+use super::session::{acting, html, redirect, redirect_saying, Flash, Operator};
 use crate::admin::AdminState;
 use crate::provisioning::operator::{self, Action, Decision, OrderFilter, OrderState};
 use crate::scim::output::format_time;
@@ -32,14 +32,10 @@ struct ApprovalsPage {
 
 /// `GET /ui/approvals`
 pub async fn page(
-    req: HttpRequest,
     admin: web::Data<AdminState>,
     flash: web::Query<Flash>,
+    operator: Operator,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
     let filter = OrderFilter {
         state: Some(OrderState::AwaitingApproval),
         limit: 500,

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::chart::minutes_svg;
-use super::session::{acting, html, redirect_saying, signed_in, CsrfForm, Flash, Operator};
+use super::session::{acting, html, redirect_saying, CsrfForm, Flash, Operator};
 use crate::admin::AdminState;
 use crate::provisioning::operator::{self, Action, OrderFilter, OrderState};
 use crate::scim::output::format_time;
@@ -43,11 +43,7 @@ fn unavailable(error: impl std::fmt::Display) -> HttpResponse {
 }
 
 /// `GET /ui`: every target's health, orders per state and the last hour's outcomes.
-pub async fn overview(req: HttpRequest, admin: web::Data<AdminState>) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
+pub async fn overview(admin: web::Data<AdminState>, operator: Operator) -> HttpResponse {
     let state = admin.clone();
     match web::block(move || target_lines(&state)).await {
         Ok(Ok(targets)) => html(OverviewPage {
@@ -166,14 +162,10 @@ struct OrdersPage {
 
 /// `GET /ui/orders?target=&state=&resource=&since=`: the newest 200 orders that match.
 pub async fn orders(
-    req: HttpRequest,
     admin: web::Data<AdminState>,
     query: web::Query<OrderQuery>,
+    operator: Operator,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
     let query = query.into_inner();
     let since = match query.since.trim() {
         "" => None,
@@ -235,15 +227,11 @@ struct OrderPage {
 
 /// `GET /ui/orders/{id}`: its transitions and attempts as one timeline.
 pub async fn order(
-    req: HttpRequest,
     admin: web::Data<AdminState>,
     id: web::Path<i64>,
     flash: web::Query<Flash>,
+    operator: Operator,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
     let (db, id) = (admin.db.clone(), id.into_inner());
     let detail = match web::block(move || operator::order_detail(&db, id)).await {
         Ok(Ok(Some(detail))) => detail,

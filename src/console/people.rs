@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::session::{acting, html, signed_in, CsrfForm, Operator};
+use super::session::{acting, html, CsrfForm, Operator};
 use crate::admin::AdminState;
 use crate::identity::IdentityError;
 use crate::identity::Query;
@@ -55,14 +55,10 @@ fn text(value: &Value, name: &str) -> String {
 
 /// `GET /ui/people?kind=users|groups&filter=`: the first 100 matches, by name.
 pub async fn search(
-    req: HttpRequest,
     admin: web::Data<AdminState>,
     search: web::Query<Search>,
+    operator: Operator,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
     let Search { kind, filter } = search.into_inner();
     let groups = kind == "groups";
     let sort = if groups { "displayName" } else { "userName" };
@@ -146,14 +142,10 @@ struct PersonPage {
 
 /// `GET /ui/people/users/{id}`
 pub async fn user(
-    req: HttpRequest,
     admin: web::Data<AdminState>,
     id: web::Path<String>,
+    operator: Operator,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
     let id = id.into_inner();
     let (state, user_id) = (admin.clone(), id.clone());
     let read = web::block(move || -> Result<Option<(Value, Vec<Standing>)>, String> {

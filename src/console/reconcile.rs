@@ -10,7 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::session::{acting, html, redirect, signed_in, Operator};
+use super::session::{acting, html, redirect, Operator};
 use crate::admin::AdminState;
 use crate::provisioning::Target;
 use crate::reconcile::runs::{self, Finding, LaunchError, SyncRun};
@@ -81,11 +81,7 @@ struct ReconcilePage {
 }
 
 /// `GET /ui/reconcile`
-pub async fn page(req: HttpRequest, admin: web::Data<AdminState>) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
+pub async fn page(admin: web::Data<AdminState>, operator: Operator) -> HttpResponse {
     let state = admin.clone();
     let found = web::block(move || -> Result<Vec<TargetRuns>, String> {
         let known = lookup::all_in(&state.db, &state.targets).map_err(|e| e.to_string())?;
@@ -219,14 +215,10 @@ struct RunPage {
 /// `GET /ui/reconcile/{target}/runs/{id}`: the run and its drift report (refreshed while it
 /// runs).
 pub async fn run(
-    req: HttpRequest,
     admin: web::Data<AdminState>,
     path: web::Path<(String, i64)>,
+    operator: Operator,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
     let (target, id) = path.into_inner();
     let (db, name) = (admin.db.clone(), target.clone());
     let found = web::block(move || runs::run_with_findings(&db, &name, id, 0, 1_000)).await;

@@ -3,6 +3,7 @@
 //! in the database, so every instance knows it; forms carry the session's CSRF token.
 
 use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
+use actix_web::error::InternalError;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -255,6 +256,26 @@ pub fn redirect_saying(path: &str, said: &str) -> HttpResponse {
 #[derive(Deserialize)]
 pub struct Flash {
     pub done: Option<String>,
+}
+
+/// A page handler takes the signed-in operator as an argument; a request without a live
+/// session gets the response [`signed_in`] gives instead (to the sign-in page, or 503).
+impl actix_web::FromRequest for Operator {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Operator, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let refused = |response| InternalError::from_response("not signed in", response);
+            let Some(admin) = req.app_data::<web::Data<AdminState>>().cloned() else {
+                return Err(refused(HttpResponse::InternalServerError().finish()).into());
+            };
+            signed_in(&req, &admin)
+                .await
+                .map_err(|response| refused(response).into())
+        })
+    }
 }
 
 /// The operator of the request's session, or the response that sends the browser to sign in.

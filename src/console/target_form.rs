@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::session::{acting_as, html, redirect_saying, signed_in, Operator};
+use super::session::{acting_as, html, redirect_saying, Operator};
 use crate::admin::AdminState;
 use crate::auth::Role;
 use crate::catalog::{self, redacted, CatalogError};
@@ -220,35 +220,29 @@ fn interrupted(error: actix_web::error::BlockingError) -> CatalogError {
     CatalogError::Internal(error.to_string())
 }
 
-/// The signed-in operator if an admin; otherwise the response that says no.
-async fn admin_signed_in(req: &HttpRequest, admin: &AdminState) -> Result<Operator, HttpResponse> {
-    let operator = signed_in(req, admin).await?;
-    if !operator.may(Role::Admin) {
-        return Err(super::session::forbidden(
-            "changing targets needs the admin role",
-        ));
-    }
-    Ok(operator)
+/// The response that refuses a form to anyone but an admin.
+fn unless_admin(operator: &Operator) -> Option<HttpResponse> {
+    (!operator.may(Role::Admin))
+        .then(|| super::session::forbidden("changing targets needs the admin role"))
 }
 
 /// `GET /ui/targets/new`
-pub async fn new_form(req: HttpRequest, admin: web::Data<AdminState>) -> HttpResponse {
-    match admin_signed_in(&req, &admin).await {
-        Ok(operator) => html(form_page(operator, false, TargetForm::blank())),
-        Err(response) => response,
+pub async fn new_form(operator: Operator) -> HttpResponse {
+    match unless_admin(&operator) {
+        Some(refused) => refused,
+        None => html(form_page(operator, false, TargetForm::blank())),
     }
 }
 
 /// `GET /ui/targets/{name}/edit`
 pub async fn edit_form(
-    req: HttpRequest,
     admin: web::Data<AdminState>,
     name: web::Path<String>,
+    operator: Operator,
 ) -> HttpResponse {
-    let operator = match admin_signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
+    if let Some(refused) = unless_admin(&operator) {
+        return refused;
+    }
     let name = name.into_inner();
     let state = admin.clone();
     let n = name.clone();

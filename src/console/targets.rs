@@ -5,7 +5,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::session::{acting_as, html, redirect_saying, signed_in, CsrfForm, Flash, Operator};
+use super::session::{acting_as, html, redirect_saying, CsrfForm, Flash, Operator};
 use crate::admin::AdminState;
 use crate::auth::Role;
 use crate::catalog::{self, masked_url, CatalogError};
@@ -36,14 +36,10 @@ struct TargetsPage {
 
 /// `GET /ui/targets`
 pub async fn page(
-    req: HttpRequest,
     admin: web::Data<AdminState>,
     flash: web::Query<Flash>,
+    operator: Operator,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
     let state = admin.clone();
     let Ok(Ok(known)) = web::block(move || lookup::all_in(&state.db, &state.targets)).await else {
         return HttpResponse::ServiceUnavailable().body("the database is unavailable; try again");

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{acting, html, redirect, redirect_saying, signed_in, Flash, Operator};
+use super::session::{acting, html, redirect, redirect_saying, Flash, Operator};
 use crate::admin::AdminState;
 use crate::provisioning::operator::{self, Closed, Closing, WorkItemFilter};
 use crate::scim::output::format_time;
@@ -32,14 +32,10 @@ struct WorkItemsPage {
 
 /// `GET /ui/work-items`: the open ones, oldest first.
 pub async fn page(
-    req: HttpRequest,
     admin: web::Data<AdminState>,
     flash: web::Query<Flash>,
+    operator: Operator,
 ) -> HttpResponse {
-    let operator = match signed_in(&req, &admin).await {
-        Ok(operator) => operator,
-        Err(response) => return response,
-    };
     let filter = WorkItemFilter {
         state: Some("open".into()),
         limit: 500,
