@@ -17,9 +17,11 @@
 mod postgres;
 #[path = "support/report.rs"]
 mod report;
+#[path = "support/server.rs"]
+mod server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::RunQueryDsl;
@@ -27,7 +29,6 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 use scimgate::auth::{api_token, Role};
-use scimgate::config::Config;
 use scimgate::storage::{Db, StoreError};
 use scimgate::targets::TargetConfig;
 
@@ -41,43 +42,32 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The bench's server and the admin token its browser signs in with.
 struct Server {
     root: String,
     scim_token: String,
     admin_token: String,
     db: Db,
+    _server: server::Server,
 }
 
-fn start(database_url: String) -> Server {
-    let config = Config {
-        listen: "127.0.0.1:0".into(),
-        database_url,
-        pool_size: CLIENTS as u32,
-        targets: (0..TARGETS)
+/// A server on `database_url`, or on SQLite in a temp dir.
+fn start(database_url: Option<String>) -> Server {
+    let started = server::start_on(database_url, |config| {
+        config.targets = (0..TARGETS)
             .map(|i| TargetConfig::scim(&format!("app{i}"), "http://127.0.0.1:9/scim/v2"))
-            .collect(),
-        ..Config::default()
-    };
-    let mut config = config;
-    // Nothing moves while pages are timed.
-    config.worker.enabled = false;
-    let db = Db::open(&config.database_url, 2).expect("open database");
-    let scim_token = api_token::issue(&db, "bench").expect("token");
-    let admin_token = api_token::issue_with_role(&db, "bench-admin", Role::Admin).expect("token");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let started = scimgate::app::start(&config).expect("start");
-            tx.send(started.addr).expect("addr");
-            let _ = started.server.await;
-        })
+            .collect();
+        // Nothing moves while pages are timed.
+        config.worker.enabled = false;
     });
-    let addr = rx.recv().expect("started");
+    let admin_token =
+        api_token::issue_with_role(&started.db, "bench-admin", Role::Admin).expect("token");
     Server {
-        root: format!("http://{addr}"),
-        scim_token,
+        root: started.base.replace("/scim/v2", ""),
+        scim_token: started.token.clone(),
         admin_token,
-        db,
+        db: started.db.clone(),
+        _server: started,
     }
 }
 
@@ -325,16 +315,15 @@ fn main() {
     );
     let mut results = serde_json::Map::new();
     if backends.contains("sqlite") {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("console.db").display());
+        let server = start(None);
         results.insert(
             "sqlite".into(),
-            bench_backend("sqlite", start(url), users, rounds),
+            bench_backend("sqlite", server, users, rounds),
         );
     }
     if backends.contains("postgres") {
         let pg = postgres::shared_with(postgres::Durability::Production);
-        let server = start(pg.create_database());
+        let server = start(Some(pg.create_database()));
         results.insert(
             "postgres".into(),
             bench_backend("postgres", server, users, rounds),

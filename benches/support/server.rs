@@ -14,12 +14,23 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// Starts a server after `adjust` has changed the bench configuration.
+/// Starts a server on SQLite after `adjust` has changed the bench configuration.
+#[allow(dead_code)] // Not every bench starts one this way.
 pub fn start(adjust: impl FnOnce(&mut Config) + Send + 'static) -> Server {
+    start_on(None, adjust)
+}
+
+/// Starts a server on `database_url` (by default SQLite in a temp dir) after `adjust` has
+/// changed the bench configuration.
+pub fn start_on(
+    database_url: Option<String>,
+    adjust: impl FnOnce(&mut Config) + Send + 'static,
+) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config {
         listen: "127.0.0.1:0".into(),
-        database_url: format!("sqlite://{}", dir.path().join("db").display()),
+        database_url: database_url
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("db").display())),
         pool_size: 16,
         ..Config::default()
     };
