@@ -497,6 +497,7 @@ fn manage_a_target_in_a_browser(backend: Backend) {
         until_page_says(&browser, "Edit target crm").await;
         fill(&browser, "users_filter", "userName eq").await;
         click(&browser, "#save-target").await;
+        until_page_says(&browser, "id=\"form-error\"").await;
         let error = text_of(&browser, "#form-error").await;
         assert!(error.contains("users_filter"), "{error}");
         snap(&browser, &format!("{prefix}-target-refused")).await;
