@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use scimgate::auth::{api_token, Role};
 use scimgate::config::Config;
+use scimgate::scim::output::format_time;
 use scimgate::storage::tokens;
 
 #[derive(Parser)]
@@ -74,14 +75,27 @@ enum TokenCommand {
         /// changes targets).
         #[arg(long)]
         role: Option<String>,
+        /// Stops working after this long, e.g. `90d`, `12h`, `30m` (default: never, only when
+        /// revoked). For rotation: issue the next token before this one runs out.
+        #[arg(long, conflicts_with = "expires_at")]
+        expires_in: Option<humantime::Duration>,
+        /// Stops working at this time (RFC 3339, e.g. `2027-03-01T00:00:00Z`).
+        #[arg(long)]
+        expires_at: Option<humantime::Timestamp>,
     },
-    /// List tokens (names and dates, never the tokens).
+    /// List tokens: name, state (active, expired or revoked), role, when created, when it
+    /// expires and when it was last used; never the tokens.
     List,
     /// Revoke every active token with this name.
     Revoke {
         #[arg(long)]
         name: String,
     },
+}
+
+/// A duration in microseconds, the store's unit of time.
+fn micros(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 fn main() -> ExitCode {
@@ -160,7 +174,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Token { command } => {
             let db = config.open_database(1)?;
             match command {
-                TokenCommand::Create { name, admin, role } => {
+                TokenCommand::Create {
+                    name,
+                    admin,
+                    role,
+                    expires_in,
+                    expires_at,
+                } => {
                     let role = match (admin, role.as_deref()) {
                         (true, _) => Role::Admin,
                         (false, None) => Role::Scim,
@@ -168,23 +188,42 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                             format!("unknown role '{text}': scim, viewer, operator or admin")
                         })?,
                     };
-                    let token = api_token::issue_with_role(&db, &name, role)?;
+                    let now = db.clock().now_micros();
+                    let expires = match (expires_in, expires_at) {
+                        (Some(after), _) => Some(now.saturating_add(micros(after.into()))),
+                        (None, Some(at)) => {
+                            let at: std::time::SystemTime = at.into();
+                            let since_epoch = at
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_err(|_| "--expires-at is before 1970")?;
+                            Some(micros(since_epoch))
+                        }
+                        (None, None) => None,
+                    };
+                    if expires.is_some_and(|at| at <= now) {
+                        return Err("the token would have expired already".into());
+                    }
+                    let token = api_token::issue_expiring(&db, &name, role, expires)?;
+                    if let Some(at) = expires {
+                        eprintln!("It expires at {}.", format_time(at));
+                    }
                     eprintln!("Token '{name}' created. It is shown only now; store it safely:");
                     println!("{token}");
                 }
                 TokenCommand::List => {
+                    let now = db.clock().now_micros();
+                    let when = |at: Option<i64>, otherwise: &str| {
+                        at.map_or_else(|| otherwise.to_string(), format_time)
+                    };
                     for t in db.read(tokens::list)? {
-                        let state = if t.revoked_at.is_some() {
-                            "revoked"
-                        } else {
-                            "active"
-                        };
                         println!(
-                            "{}\t{}\t{}\tcreated {}",
+                            "{}\t{}\t{}\tcreated {}\texpires {}\tlast used {}",
                             t.name,
-                            state,
+                            t.state(now),
                             t.role,
-                            scimgate::scim::output::format_time(t.created_at)
+                            format_time(t.created_at),
+                            when(t.expires_at, "never"),
+                            when(t.last_used_at, "never"),
                         );
                     }
                 }

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Role;
+use crate::clock::Micros;
 use crate::storage::tokens::{self, TokenRow};
 use crate::storage::{Db, StoreError};
 
@@ -34,6 +35,16 @@ pub fn issue(db: &Db, name: &str) -> Result<String, StoreError> {
 
 /// Issues a token for the SCIM API or the admin API.
 pub fn issue_with_role(db: &Db, name: &str, role: Role) -> Result<String, StoreError> {
+    issue_expiring(db, name, role, None)
+}
+
+/// Issues a token that stops working at `expires_at` (`None`: only when revoked).
+pub fn issue_expiring(
+    db: &Db,
+    name: &str,
+    role: Role,
+    expires_at: Option<Micros>,
+) -> Result<String, StoreError> {
     let token = generate();
     let row = TokenRow {
         id: Uuid::new_v4().to_string(),
@@ -42,6 +53,8 @@ pub fn issue_with_role(db: &Db, name: &str, role: Role) -> Result<String, StoreE
         created_at: db.clock().now_micros(),
         revoked_at: None,
         role: role.as_str().to_string(),
+        expires_at,
+        last_used_at: None,
     };
     db.read(|conn| tokens::insert(conn, &row))?;
     Ok(token)

@@ -68,6 +68,9 @@ pub enum AuthError {
     Storage(#[from] StoreError),
 }
 
+/// How often a token's last use is written, at most (per instance).
+const LAST_USE_EVERY: Micros = 60_000_000;
+
 #[derive(Clone)]
 pub struct Authenticator {
     db: Db,
@@ -76,7 +79,8 @@ pub struct Authenticator {
 }
 
 /// Recently verified API tokens, by hash, so a busy IdP does not cost a database read per
-/// request. A revoked token keeps working until its entry expires (`token_cache_seconds`).
+/// request. A revoked token keeps working until its entry expires (`token_cache_seconds`); an
+/// expiring token's entry never outlives the token.
 struct TokenCache {
     ttl: Micros,
     /// The database handle's clock: entries expire as the rest of the process sees time.
@@ -96,7 +100,7 @@ impl TokenCache {
             .map(|(p, _)| p.clone())
     }
 
-    fn put(&self, hash: String, principal: Principal) {
+    fn put(&self, hash: String, principal: Principal, token_expires_at: Option<Micros>) {
         if self.ttl == 0 {
             return;
         }
@@ -106,7 +110,8 @@ impl TokenCache {
                 entries.retain(|_, (_, expires)| *expires > now);
             }
             if entries.len() < Self::MAX_ENTRIES {
-                entries.insert(hash, (principal, now + self.ttl));
+                let until = token_expires_at.map_or(now + self.ttl, |at| at.min(now + self.ttl));
+                entries.insert(hash, (principal, until));
             }
         }
     }
@@ -145,16 +150,23 @@ impl Authenticator {
             return verdict;
         }
         let hash = api_token::hash(token);
+        let now = self.db.clock().now_micros();
         let row = self
             .db
-            .read(|conn| tokens::find_active_by_hash(conn, &hash))?
+            .read(|conn| tokens::find_active_by_hash(conn, &hash, now))?
             .ok_or(AuthError::InvalidToken)?;
         let principal = Principal {
             actor: format!("token:{}", row.name),
             // A role this release does not know grants nothing beyond SCIM.
             role: Role::parse(&row.role).unwrap_or(Role::Scim),
         };
-        self.cache.put(hash, principal.clone());
+        if row.last_used_at.is_none_or(|at| now - at >= LAST_USE_EVERY) {
+            // Knowing when a token was last used is worth a write a minute, not a failed call.
+            if let Err(error) = self.db.write(|tx| tokens::used(tx, &row.id)) {
+                tracing::warn!(%error, token = %row.name, "the token's last use was not recorded");
+            }
+        }
+        self.cache.put(hash, principal.clone(), row.expires_at);
         Ok(principal)
     }
 }

@@ -161,4 +161,146 @@ fn admin_roles(backend: Backend) {
     );
 }
 
-crate::for_each_backend!(token_lifecycle, admin_roles);
+/// A token may expire: it works until then (even from the cache), and not a moment after.
+/// Its last use is recorded; `token list` shows both.
+fn expiring_tokens(backend: Backend) {
+    let s = TestServer::start(backend);
+    let out = scimgate(
+        &s.database_url,
+        &["token", "create", "--name", "okta-2", "--expires-in", "90d"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("It expires at"));
+    for (flag, when) in [
+        ("--expires-at", "2001-01-01T00:00:00Z"),
+        ("--expires-in", "soon"),
+    ] {
+        let refused = scimgate(
+            &s.database_url,
+            &["token", "create", "--name", "x", flag, when],
+        );
+        assert!(!refused.status.success(), "{flag} {when}");
+    }
+
+    let now = s.db.clock().now_micros();
+    let token = scimgate::auth::api_token::issue_expiring(
+        &s.db,
+        "hr",
+        scimgate::auth::Role::Scim,
+        Some(now + 600_000_000),
+    )
+    .expect("token");
+    assert_eq!(
+        send(s.anonymous(Method::GET, "/Users").bearer_auth(&token)).status,
+        200
+    );
+    let listing =
+        String::from_utf8_lossy(&scimgate(&s.database_url, &["token", "list"]).stdout).to_string();
+    let line = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}\t")))
+            .unwrap_or_else(|| panic!("{name} in {listing}"))
+            .to_string()
+    };
+    assert!(line("hr").starts_with("hr\tactive\tscim\t"), "{listing}");
+    assert!(
+        !line("hr").ends_with("last used never"),
+        "the use was recorded: {listing}"
+    );
+    assert!(!line("hr").contains("expires never"), "{listing}");
+    assert!(line("okta-2").ends_with("last used never"), "{listing}");
+
+    // Within the token's life the cache answers; past it, nothing does.
+    s.clock.advance(std::time::Duration::from_secs(599));
+    assert_eq!(
+        send(s.anonymous(Method::GET, "/Users").bearer_auth(&token)).status,
+        200
+    );
+    s.clock.advance(std::time::Duration::from_secs(2));
+    assert_eq!(
+        send(s.anonymous(Method::GET, "/Users").bearer_auth(&token)).status,
+        401
+    );
+    // As the server's clock sees it (the command line runs on the system's).
+    let hr =
+        s.db.read(scimgate::storage::tokens::list)
+            .expect("tokens")
+            .into_iter()
+            .find(|t| t.name == "hr")
+            .expect("hr");
+    assert_eq!(hr.state(s.db.clock().now_micros()), "expired");
+}
+
+/// Rotation: a client switches to the next token while the current one still works, then the
+/// current one is revoked; not one request fails on the way.
+fn rotation_without_a_failed_request(backend: Backend) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, RwLock};
+
+    let s = TestServer::start_with(backend, |c| c.auth.token_cache_seconds = 0);
+    let first = scimgate::auth::api_token::issue(&s.db, "okta-1").expect("token");
+    let current = Arc::new(RwLock::new(first.clone()));
+    let (stop, sent, failed) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let url = format!("{}/Users?count=1", s.base);
+    let client = {
+        let (current, stop, sent, failed) =
+            (current.clone(), stop.clone(), sent.clone(), failed.clone());
+        std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                let token = current.read().expect("token").clone();
+                let status = http
+                    .get(&url)
+                    .bearer_auth(token)
+                    .send()
+                    .map_or(0, |r| r.status().as_u16());
+                sent.fetch_add(1, Ordering::Relaxed);
+                if status != 200 {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let wait_for_requests = |n: usize| {
+        let until = sent.load(Ordering::Relaxed) + n;
+        crate::provisioning::wait_for("requests", || {
+            (sent.load(Ordering::Relaxed) >= until).then_some(())
+        });
+    };
+    wait_for_requests(20);
+    let second = scimgate::auth::api_token::issue(&s.db, "okta-2").expect("token");
+    wait_for_requests(20);
+    *current.write().expect("token") = second.clone();
+    wait_for_requests(20);
+    let out = scimgate(&s.database_url, &["token", "revoke", "--name", "okta-1"]);
+    assert!(out.status.success());
+    wait_for_requests(20);
+    stop.store(true, Ordering::Relaxed);
+    client.join().expect("client");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "of {}",
+        sent.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        send(s.anonymous(Method::GET, "/Users").bearer_auth(&first)).status,
+        401
+    );
+}
+
+crate::for_each_backend!(
+    token_lifecycle,
+    admin_roles,
+    expiring_tokens,
+    rotation_without_a_failed_request
+);
