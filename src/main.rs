@@ -82,9 +82,14 @@ enum TokenCommand {
         /// Stops working at this time (RFC 3339, e.g. `2027-03-01T00:00:00Z`).
         #[arg(long)]
         expires_at: Option<humantime::Timestamp>,
+        /// The connection an identity provider's token serves (its endpoint is
+        /// `/scim/{connection}/v2`; create it with `POST /admin/connections`). Default: the
+        /// default connection, at `/scim/v2`.
+        #[arg(long, default_value = "default")]
+        connection: String,
     },
-    /// List tokens: name, state (active, expired or revoked), role, when created, when it
-    /// expires and when it was last used; never the tokens.
+    /// List tokens: name, state (active, expired or revoked), role, connection, when created,
+    /// when it expires and when it was last used; never the tokens.
     List,
     /// Revoke every active token with this name.
     Revoke {
@@ -180,6 +185,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     role,
                     expires_in,
                     expires_at,
+                    connection,
                 } => {
                     let role = match (admin, role.as_deref()) {
                         (true, _) => Role::Admin,
@@ -203,7 +209,17 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     if expires.is_some_and(|at| at <= now) {
                         return Err("the token would have expired already".into());
                     }
-                    let token = api_token::issue_expiring(&db, &name, role, expires)?;
+                    if role == Role::Scim
+                        && db
+                            .read(|c| scimgate::storage::connections::find(c, &connection))?
+                            .is_none()
+                    {
+                        return Err(format!(
+                            "no connection named '{connection}'; create it with POST /admin/connections"
+                        )
+                        .into());
+                    }
+                    let token = api_token::issue_for(&db, &name, role, &connection, expires)?;
                     if let Some(at) = expires {
                         eprintln!("It expires at {}.", format_time(at));
                     }
@@ -217,10 +233,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     };
                     for t in db.read(tokens::list)? {
                         println!(
-                            "{}\t{}\t{}\tcreated {}\texpires {}\tlast used {}",
+                            "{}\t{}\t{}\tconnection {}\tcreated {}\texpires {}\tlast used {}",
                             t.name,
                             t.state(now),
                             t.role,
+                            t.connection.as_deref().unwrap_or("-"),
                             format_time(t.created_at),
                             when(t.expires_at, "never"),
                             when(t.last_used_at, "never"),

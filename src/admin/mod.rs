@@ -3,6 +3,7 @@
 
 mod approvals;
 mod changes;
+mod connections;
 mod error;
 mod on_demand;
 mod orders;
@@ -48,6 +49,9 @@ pub fn needed_role(method: &Method, path: &str) -> Role {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["targets"] | ["targets", _] | ["targets", _, "enable" | "disable"] => Role::Admin,
+        ["connections"] | ["connections", _] | ["connections", _, "enable" | "disable"] => {
+            Role::Admin
+        }
         ["subscriptions"]
         | ["subscriptions", _]
         | ["subscriptions", _, "enable" | "disable" | "rotate-secret"] => Role::Admin,
@@ -102,7 +106,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/changes").route(web::get().to(changes::changes)))
         .service(web::resource("/events").route(web::get().to(changes::list_events)))
-        .configure(subscription_routes);
+        .configure(subscription_routes)
+        .configure(connection_routes);
+}
+
+fn connection_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/connections")
+            .route(web::get().to(connections::list))
+            .route(web::post().to(connections::create)),
+    )
+    .service(
+        web::resource("/connections/{name}")
+            .route(web::get().to(connections::get))
+            .route(web::delete().to(connections::delete)),
+    )
+    .service(web::resource("/connections/{name}/enable").route(web::post().to(connections::enable)))
+    .service(
+        web::resource("/connections/{name}/disable").route(web::post().to(connections::disable)),
+    );
 }
 
 fn subscription_routes(cfg: &mut web::ServiceConfig) {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::Role;
 use crate::clock::Micros;
+use crate::identity::DEFAULT_CONNECTION;
 use crate::storage::tokens::{self, TokenRow};
 use crate::storage::{Db, StoreError};
 
@@ -45,6 +46,17 @@ pub fn issue_expiring(
     role: Role,
     expires_at: Option<Micros>,
 ) -> Result<String, StoreError> {
+    issue_for(db, name, role, DEFAULT_CONNECTION, expires_at)
+}
+
+/// Issues a token; an identity provider's serves `connection` (admin tokens serve none).
+pub fn issue_for(
+    db: &Db,
+    name: &str,
+    role: Role,
+    connection: &str,
+    expires_at: Option<Micros>,
+) -> Result<String, StoreError> {
     let token = generate();
     let row = TokenRow {
         id: Uuid::new_v4().to_string(),
@@ -55,6 +67,7 @@ pub fn issue_expiring(
         role: role.as_str().to_string(),
         expires_at,
         last_used_at: None,
+        connection: (role == Role::Scim).then(|| connection.to_string()),
     };
     db.read(|conn| tokens::insert(conn, &row))?;
     Ok(token)

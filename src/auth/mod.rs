@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::clock::{Clock, Micros};
 
 use crate::config::{AuthConfig, ConfigError};
-use crate::storage::{tokens, Db, StoreError};
+use crate::storage::{connections, tokens, Db, StoreError};
 
 /// What a token may be used for: identity providers' SCIM traffic, or the admin API at one of
 /// three levels, each allowing what the one before it does.
@@ -56,6 +56,9 @@ pub struct Principal {
     /// `token:NAME` for API tokens, `jwt:SUBJECT` for JWTs: the change log's actor.
     pub actor: String,
     pub role: Role,
+    /// The connection an identity provider's token serves (JWTs: the default one); admin
+    /// tokens serve none.
+    pub connection: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +141,7 @@ impl Authenticator {
                 return Some(verifier.verify(token).map(|subject| Principal {
                     actor: format!("jwt:{subject}"),
                     role: Role::Scim,
+                    connection: Some(crate::identity::DEFAULT_CONNECTION.to_string()),
                 }));
             }
         }
@@ -155,10 +159,28 @@ impl Authenticator {
             .db
             .read(|conn| tokens::find_active_by_hash(conn, &hash, now))?
             .ok_or(AuthError::InvalidToken)?;
+        let role = Role::parse(&row.role).unwrap_or(Role::Scim);
+        // An identity provider's token works while its connection exists and is enabled.
+        let connection = match (role, row.connection) {
+            (Role::Scim, connection) => {
+                let name =
+                    connection.unwrap_or_else(|| crate::identity::DEFAULT_CONNECTION.to_string());
+                let enabled = self
+                    .db
+                    .read(|conn| connections::find(conn, &name))?
+                    .is_some_and(|c| c.enabled);
+                if !enabled {
+                    return Err(AuthError::InvalidToken);
+                }
+                Some(name)
+            }
+            (_, _) => None,
+        };
         let principal = Principal {
             actor: format!("token:{}", row.name),
             // A role this release does not know grants nothing beyond SCIM.
-            role: Role::parse(&row.role).unwrap_or(Role::Scim),
+            role,
+            connection,
         };
         if row.last_used_at.is_none_or(|at| now - at >= LAST_USE_EVERY) {
             // Knowing when a token was last used is worth a write a minute, not a failed call.

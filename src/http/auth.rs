@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
 
+use super::connection::{self, Served};
 use super::error::internal;
 use super::AppState;
 use crate::auth::{AuthError, Principal, Role};
@@ -67,16 +68,32 @@ async fn require(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(req.into_response(internal("application state missing").error_response()));
     };
+    let served_state = state.clone();
     // Most requests are answered from memory; only a cache miss costs a blocking DB read.
     let verdict = match state.authenticator.authenticate_in_memory(&token) {
         Some(v) => Ok(v),
         None => web::block(move || state.authenticator.authenticate(&token)).await,
     };
     match verdict {
-        Ok(Ok(principal))
-            if principal.role == needed
-                || (needed != Role::Scim && principal.role.allows(needed)) =>
-        {
+        Ok(Ok(principal)) if needed == Role::Scim && principal.role == Role::Scim => {
+            // An identity provider's token works at its own connection's endpoint only.
+            let route = connection::named_in(req.request()).to_string();
+            if principal.connection.as_deref() != Some(route.as_str()) {
+                let error = ScimError::unauthorized(format!(
+                    "this token is not valid for connection {route:?}'s endpoint"
+                ));
+                return Ok(req.into_response(error.error_response()));
+            }
+            let served = Served::new(
+                &served_state.directory,
+                &served_state.settings.base_url,
+                &route,
+            );
+            req.extensions_mut().insert(served);
+            req.extensions_mut().insert(principal);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Ok(Ok(principal)) if needed != Role::Scim && principal.role.allows(needed) => {
             req.extensions_mut().insert(principal);
             Ok(next.call(req).await?.map_into_boxed_body())
         }

@@ -8,6 +8,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use super::connection::Served;
 use super::error::internal;
 use super::media::{json_body, scim_json};
 use super::AppState;
@@ -39,6 +40,7 @@ struct Outcome {
 
 pub async fn bulk(
     state: web::Data<AppState>,
+    served: Served,
     principal: Principal,
     req: HttpRequest,
     body: Bytes,
@@ -66,8 +68,8 @@ pub async fn bulk(
             ),
         ));
     }
-    let directory = state.directory.clone();
-    let base_url = state.settings.base_url.clone();
+    let directory = served.directory.clone();
+    let base_url = served.base_url.to_string();
     let results = web::block(move || {
         execute(
             &directory,

@@ -3,16 +3,17 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
+use super::connection::{Named, Served};
 use super::media::scim_json;
 use super::AppState;
 use crate::scim::discovery;
 use crate::scim::list::{list_response, Paging};
 use crate::scim::{resource_type, schema, ScimError};
 
-pub async fn service_provider_config(state: web::Data<AppState>) -> HttpResponse {
+pub async fn service_provider_config(state: web::Data<AppState>, served: Served) -> HttpResponse {
     scim_json(
         StatusCode::OK,
-        &discovery::service_provider_config(&state.settings.capabilities, &state.settings.base_url),
+        &discovery::service_provider_config(&state.settings.capabilities, &served.base_url),
     )
 }
 
@@ -27,35 +28,34 @@ fn whole_list(items: Vec<serde_json::Value>) -> HttpResponse {
     )
 }
 
-pub async fn resource_types(state: web::Data<AppState>) -> HttpResponse {
-    whole_list(discovery::resource_types(&state.settings.base_url))
+pub async fn resource_types(served: Served) -> HttpResponse {
+    whole_list(discovery::resource_types(&served.base_url))
 }
 
 pub async fn resource_type(
-    state: web::Data<AppState>,
-    name: web::Path<String>,
+    served: Served,
+    name: web::Path<Named>,
 ) -> Result<HttpResponse, ScimError> {
+    let name = name.into_inner().id;
     let rt = resource_type::all()
         .into_iter()
         .find(|rt| rt.name.eq_ignore_ascii_case(&name))
         .ok_or_else(|| ScimError::not_found(format!("no resource type named {name}")))?;
     Ok(scim_json(
         StatusCode::OK,
-        &discovery::resource_type(rt, &state.settings.base_url),
+        &discovery::resource_type(rt, &served.base_url),
     ))
 }
 
-pub async fn schemas(state: web::Data<AppState>) -> HttpResponse {
-    whole_list(discovery::schemas(&state.settings.base_url))
+pub async fn schemas(served: Served) -> HttpResponse {
+    whole_list(discovery::schemas(&served.base_url))
 }
 
-pub async fn schema(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
+pub async fn schema(served: Served, id: web::Path<Named>) -> Result<HttpResponse, ScimError> {
+    let id = id.into_inner().id;
     let def = schema::by_urn(&id).ok_or_else(|| ScimError::not_found(format!("no schema {id}")))?;
     Ok(scim_json(
         StatusCode::OK,
-        &discovery::schema(def, &state.settings.base_url),
+        &discovery::schema(def, &served.base_url),
     ))
 }

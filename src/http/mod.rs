@@ -2,6 +2,7 @@
 
 mod auth;
 pub mod bulk;
+mod connection;
 mod discovery;
 mod error;
 mod media;
@@ -46,6 +47,8 @@ pub struct AppState {
 
 /// The SCIM base path; `Settings::base_url` is its external form.
 pub const SCIM_PATH: &str = "/scim/v2";
+/// The SCIM base path of a connection other than the default one.
+pub const CONNECTION_SCIM_PATH: &str = "/scim/{connection}/v2";
 
 /// Registers every route on an actix-web app.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -71,66 +74,71 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .wrap(from_fn(auth::require_admin))
                     .configure(crate::admin::routes),
             )
+            // The default connection at /scim/v2, every other at /scim/{connection}/v2.
             .service(
                 web::scope(SCIM_PATH)
                     .wrap(from_fn(auth::require_bearer))
                     .wrap(from_fn(auth::count_inbound))
                     .wrap(from_fn(observe::count_scim_request))
-                    .service(
-                        web::resource("/Users")
-                            .route(web::get().to(resources::list::<Users>))
-                            .route(web::post().to(resources::create::<Users>)),
-                    )
-                    .service(
-                        web::resource("/Users/.search")
-                            .route(web::post().to(resources::search::<Users>)),
-                    )
-                    .service(web::resource("/.search").route(web::post().to(resources::search_all)))
-                    .service(
-                        web::resource("/Users/{id}")
-                            .route(web::get().to(resources::get::<Users>))
-                            .route(web::put().to(resources::change::<Users>))
-                            .route(web::patch().to(resources::change::<Users>))
-                            .route(web::delete().to(resources::delete::<Users>)),
-                    )
-                    .service(
-                        web::resource("/Groups")
-                            .route(web::get().to(resources::list::<Groups>))
-                            .route(web::post().to(resources::create::<Groups>)),
-                    )
-                    .service(
-                        web::resource("/Groups/.search")
-                            .route(web::post().to(resources::search::<Groups>)),
-                    )
-                    .service(
-                        web::resource("/Groups/{id}")
-                            .route(web::get().to(resources::get::<Groups>))
-                            .route(web::put().to(resources::change::<Groups>))
-                            .route(web::patch().to(resources::change::<Groups>))
-                            .route(web::delete().to(resources::delete::<Groups>)),
-                    )
-                    .service(
-                        web::resource("/Bulk")
-                            .app_data(web::PayloadConfig::new(bulk_payload_limit))
-                            .route(web::post().to(bulk::bulk)),
-                    )
-                    .service(
-                        web::resource("/ServiceProviderConfig")
-                            .route(web::get().to(discovery::service_provider_config)),
-                    )
-                    .service(
-                        web::resource("/ResourceTypes")
-                            .route(web::get().to(discovery::resource_types)),
-                    )
-                    .service(
-                        web::resource("/ResourceTypes/{name}")
-                            .route(web::get().to(discovery::resource_type)),
-                    )
-                    .service(web::resource("/Schemas").route(web::get().to(discovery::schemas)))
-                    .service(
-                        web::resource("/Schemas/{id}").route(web::get().to(discovery::schema)),
-                    ),
+                    .configure(scim_routes(bulk_payload_limit)),
+            )
+            .service(
+                web::scope(CONNECTION_SCIM_PATH)
+                    .wrap(from_fn(auth::require_bearer))
+                    .wrap(from_fn(auth::count_inbound))
+                    .wrap(from_fn(observe::count_scim_request))
+                    .configure(scim_routes(bulk_payload_limit)),
             );
+    }
+}
+
+/// The SCIM endpoints of one connection.
+fn scim_routes(bulk_payload_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.service(
+            web::resource("/Users")
+                .route(web::get().to(resources::list::<Users>))
+                .route(web::post().to(resources::create::<Users>)),
+        )
+        .service(web::resource("/Users/.search").route(web::post().to(resources::search::<Users>)))
+        .service(web::resource("/.search").route(web::post().to(resources::search_all)))
+        .service(
+            web::resource("/Users/{id}")
+                .route(web::get().to(resources::get::<Users>))
+                .route(web::put().to(resources::change::<Users>))
+                .route(web::patch().to(resources::change::<Users>))
+                .route(web::delete().to(resources::delete::<Users>)),
+        )
+        .service(
+            web::resource("/Groups")
+                .route(web::get().to(resources::list::<Groups>))
+                .route(web::post().to(resources::create::<Groups>)),
+        )
+        .service(
+            web::resource("/Groups/.search").route(web::post().to(resources::search::<Groups>)),
+        )
+        .service(
+            web::resource("/Groups/{id}")
+                .route(web::get().to(resources::get::<Groups>))
+                .route(web::put().to(resources::change::<Groups>))
+                .route(web::patch().to(resources::change::<Groups>))
+                .route(web::delete().to(resources::delete::<Groups>)),
+        )
+        .service(
+            web::resource("/Bulk")
+                .app_data(web::PayloadConfig::new(bulk_payload_limit))
+                .route(web::post().to(bulk::bulk)),
+        )
+        .service(
+            web::resource("/ServiceProviderConfig")
+                .route(web::get().to(discovery::service_provider_config)),
+        )
+        .service(web::resource("/ResourceTypes").route(web::get().to(discovery::resource_types)))
+        .service(
+            web::resource("/ResourceTypes/{id}").route(web::get().to(discovery::resource_type)),
+        )
+        .service(web::resource("/Schemas").route(web::get().to(discovery::schemas)))
+        .service(web::resource("/Schemas/{id}").route(web::get().to(discovery::schema)));
     }
 }
 

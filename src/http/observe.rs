@@ -126,7 +126,10 @@ fn scim_resource(pattern: Option<&str>) -> &'static str {
         "ResourceTypes",
         ".search",
     ];
-    let Some(rest) = pattern.and_then(|p| p.strip_prefix(super::SCIM_PATH)) else {
+    let Some(rest) = pattern.and_then(|p| {
+        p.strip_prefix(super::SCIM_PATH)
+            .or_else(|| p.strip_prefix(super::CONNECTION_SCIM_PATH))
+    }) else {
         return "unmatched";
     };
     let first = rest.trim_start_matches('/').split('/').next().unwrap_or("");
@@ -144,6 +147,10 @@ mod tests {
         assert_eq!(scim_resource(Some("/scim/v2/Groups")), "Groups");
         assert_eq!(scim_resource(Some("/scim/v2/.search")), ".search");
         assert_eq!(scim_resource(Some("/scim/v2/Schemas/{id}")), "Schemas");
+        assert_eq!(
+            scim_resource(Some("/scim/{connection}/v2/Users/{id}")),
+            "Users"
+        );
         assert_eq!(scim_resource(None), "unmatched");
         assert_eq!(scim_resource(Some("/admin/orders")), "unmatched");
     }

@@ -6,6 +6,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
+use super::connection::{Named, Served};
 use super::error::internal;
 use super::media::{json_body, resource, scim_json};
 use super::search_request::SearchRequest;
@@ -35,12 +36,12 @@ impl Endpoint for Groups {
     const KIND: Kind = Kind::Group;
 }
 
-/// Runs blocking identity work on the blocking pool.
+/// Runs blocking identity work on the blocking pool, in the connection's directory.
 async fn blocking<T: Send + 'static>(
-    state: &web::Data<AppState>,
+    served: &Served,
     work: impl FnOnce(&Directory) -> Result<T, IdentityError> + Send + 'static,
 ) -> Result<T, ScimError> {
-    let directory = state.directory.clone();
+    let directory = served.directory.clone();
     match web::block(move || work(&directory)).await {
         Ok(result) => result.map_err(ScimError::from),
         Err(e) => Err(internal(e)),
@@ -55,14 +56,14 @@ fn if_match(req: &HttpRequest) -> Option<IfMatch> {
 }
 
 pub async fn create<E: Endpoint>(
-    state: web::Data<AppState>,
+    served: Served,
     principal: Principal,
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
     let projection = projection_param(&req)?;
-    let rendered = state
+    let rendered = served
         .directory
         .create_async(E::KIND, body, projection, principal.actor)
         .await?;
@@ -70,13 +71,13 @@ pub async fn create<E: Endpoint>(
 }
 
 pub async fn get<E: Endpoint>(
-    state: web::Data<AppState>,
+    served: Served,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: web::Path<Named>,
 ) -> Result<HttpResponse, ScimError> {
     let id = resource_id(id)?;
     let projection = projection_param(&req)?;
-    let rendered = blocking(&state, move |d| d.get(E::KIND, &id, &projection)).await?;
+    let rendered = blocking(&served, move |d| d.get(E::KIND, &id, &projection)).await?;
     let current = etag(rendered.version);
     let not_modified = req
         .headers()
@@ -98,9 +99,10 @@ pub async fn get<E: Endpoint>(
 /// `PUT` (RFC 7644 §3.5.1) or `PATCH` (§3.5.2) of one resource, as the request's method says.
 pub async fn change<E: Endpoint>(
     state: web::Data<AppState>,
+    served: Served,
     principal: Principal,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: web::Path<Named>,
     body: Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let patching = req.method() == actix_web::http::Method::PATCH;
@@ -108,7 +110,7 @@ pub async fn change<E: Endpoint>(
     let condition = if_match(&req);
     let projection = projection_param(&req)?;
     let id = resource_id(id)?;
-    let rendered = blocking(&state, move |d| {
+    let rendered = blocking(&served, move |d| {
         let change = if patching {
             Change::Patch(&body)
         } else {
@@ -135,14 +137,14 @@ pub async fn change<E: Endpoint>(
 }
 
 pub async fn delete<E: Endpoint>(
-    state: web::Data<AppState>,
+    served: Served,
     principal: Principal,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: web::Path<Named>,
 ) -> Result<HttpResponse, ScimError> {
     let condition = if_match(&req);
     let id = resource_id(id)?;
-    blocking(&state, move |d| {
+    blocking(&served, move |d| {
         d.delete(E::KIND, &id, condition.as_ref(), &principal.actor)
     })
     .await?;
@@ -151,13 +153,14 @@ pub async fn delete<E: Endpoint>(
 
 pub async fn list<E: Endpoint>(
     state: web::Data<AppState>,
+    served: Served,
     req: HttpRequest,
 ) -> Result<HttpResponse, ScimError> {
     let params = query_params(&req)?;
     let request = SearchRequest::from_params(&params);
     let (query, paging) = request.into_query(&state.settings)?;
     let cursor_paged = query.cursor.is_some();
-    let page = blocking(&state, move |d| d.search(E::KIND, &query)).await?;
+    let page = blocking(&served, move |d| d.search(E::KIND, &query)).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_body(cursor_paged, paging, page),
@@ -167,13 +170,14 @@ pub async fn list<E: Endpoint>(
 /// `POST /{Resource}/.search` (RFC 7644 §3.4.3).
 pub async fn search<E: Endpoint>(
     state: web::Data<AppState>,
+    served: Served,
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
     let (query, paging) = SearchRequest::from_body(&body)?.into_query(&state.settings)?;
     let cursor_paged = query.cursor.is_some();
-    let page = blocking(&state, move |d| d.search(E::KIND, &query)).await?;
+    let page = blocking(&served, move |d| d.search(E::KIND, &query)).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_body(cursor_paged, paging, page),
@@ -183,12 +187,13 @@ pub async fn search<E: Endpoint>(
 /// `POST /.search` at the root: Users, then Groups, paged as one list.
 pub async fn search_all(
     state: web::Data<AppState>,
+    served: Served,
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
     let (query, paging) = SearchRequest::from_body(&body)?.into_query(&state.settings)?;
-    let page = blocking(&state, move |d| d.search_all(&query, paging)).await?;
+    let page = blocking(&served, move |d| d.search_all(&query, paging)).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_response(page.total, paging, page.resources),
@@ -222,8 +227,8 @@ pub fn query_params(req: &HttpRequest) -> Result<Vec<(String, String)>, ScimErro
 
 /// The resource id from the URL. One no resource can have (a control character, which
 /// PostgreSQL cannot even compare) is a 404 before the store is asked.
-fn resource_id(id: web::Path<String>) -> Result<String, ScimError> {
-    let id = id.into_inner();
+fn resource_id(id: web::Path<Named>) -> Result<String, ScimError> {
+    let id = id.into_inner().id;
     if crate::scim::text::has_forbidden_control(&id) {
         return Err(ScimError::not_found(format!(
             "no resource has the id {}",

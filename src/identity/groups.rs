@@ -40,10 +40,10 @@ impl Directory {
         let mut data = input::canonicalize_request(&GROUP, body)?;
         check_required(&GROUP, &data)?;
         let requested = take_members(&mut data)?;
-        let record = group_record(Uuid::new_v4().to_string(), &data)?;
+        let record = group_record(Uuid::new_v4().to_string(), &data, self.creating_in())?;
         self.db.write(|tx| {
             ensure_display_name_free(tx.conn(), &record.display_name, None)?;
-            let members = resolve_members(tx.conn(), &record.id, &requested)?;
+            let members = resolve_members(tx.conn(), &record.id, &record.connection, &requested)?;
             let stored = groups::insert(tx, &record, &members, actor)?;
             self.load_group(tx.conn(), stored, projection)
         })
@@ -75,7 +75,9 @@ impl Directory {
 
     pub fn get_group(&self, id: &str, projection: &Projection) -> Result<Rendered, IdentityError> {
         self.db.read(|conn| {
-            let stored = groups::find(conn, id)?.ok_or_else(|| group_not_found(id))?;
+            let stored = groups::find(conn, id)?
+                .filter(|g| self.sees(&g.connection))
+                .ok_or_else(|| group_not_found(id))?;
             self.load_group(conn, stored, projection)
         })
     }
@@ -91,13 +93,15 @@ impl Directory {
         let mut data = input::canonicalize_request(&GROUP, body)?;
         let requested = take_members(&mut data)?;
         self.db.write(|tx| {
-            let current = groups::find_for_update(tx, id)?.ok_or_else(|| group_not_found(id))?;
+            let current = groups::find_for_update(tx, id)?
+                .filter(|g| self.sees(&g.connection))
+                .ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
             carry_over_on_replace(&GROUP, &stored_data(&current.data)?, &mut data)?;
             check_required(&GROUP, &data)?;
-            let record = group_record(id.to_string(), &data)?;
+            let record = group_record(id.to_string(), &data, current.connection.clone())?;
             ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
-            let members = resolve_members(tx.conn(), id, &requested)?;
+            let members = resolve_members(tx.conn(), id, &current.connection, &requested)?;
             let stored = groups::update(
                 tx,
                 &current,
@@ -123,7 +127,9 @@ impl Directory {
         let (attribute_ops, member_changes) =
             patch::split_member_ops(&GROUP, patch::parse_request(body)?)?;
         self.db.write(|tx| {
-            let current = groups::find_for_update(tx, id)?.ok_or_else(|| group_not_found(id))?;
+            let current = groups::find_for_update(tx, id)?
+                .filter(|g| self.sees(&g.connection))
+                .ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &attribute_ops {
@@ -131,10 +137,10 @@ impl Directory {
             }
             let data = input::canonicalize(&GROUP, &doc)?;
             check_required(&GROUP, &data)?;
-            let record = group_record(id.to_string(), &data)?;
+            let record = group_record(id.to_string(), &data, current.connection.clone())?;
             ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
             for change in &member_changes {
-                apply_member_change(tx, id, change)?;
+                apply_member_change(tx, id, &current.connection, change)?;
             }
             let stored = groups::update(tx, &current, &record, None, Operation::Modify, actor)?;
             self.load_group(tx.conn(), stored, projection)
@@ -148,7 +154,9 @@ impl Directory {
         actor: &str,
     ) -> Result<(), IdentityError> {
         self.db.write(|tx| {
-            let current = groups::find_for_update(tx, id)?.ok_or_else(|| group_not_found(id))?;
+            let current = groups::find_for_update(tx, id)?
+                .filter(|g| self.sees(&g.connection))
+                .ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
             groups::delete(tx, &current, actor)?;
             Ok(())
@@ -159,6 +167,7 @@ impl Directory {
         let layout = Layout {
             table: Table::Groups,
             rt: &GROUP,
+            scope: self.connection.clone(),
         };
         self.db.read(|conn| {
             let selection = layout.select(conn, query, Fetch::Records)?;
@@ -315,11 +324,13 @@ fn requested_members(items: &[Value]) -> Result<Vec<RequestedMember>, ScimError>
 fn apply_member_change(
     tx: &mut WriteTx<'_>,
     group_id: &str,
+    connection: &str,
     change: &MemberChange,
 ) -> Result<(), IdentityError> {
     match change {
         MemberChange::Add(values) => {
-            let refs = resolve_members(tx.conn(), group_id, &requested_members(values)?)?;
+            let requested = requested_members(values)?;
+            let refs = resolve_members(tx.conn(), group_id, connection, &requested)?;
             let ids: Vec<String> = refs.iter().map(|m| m.id.clone()).collect();
             let present = groups::existing_member_ids(tx.conn(), group_id, &ids)?;
             let new: Vec<MemberRef> = refs
@@ -331,7 +342,8 @@ fn apply_member_change(
         MemberChange::Remove(ids) => groups::remove_member_rows(tx, group_id, ids)?,
         MemberChange::RemoveAll => groups::remove_all_member_rows(tx, group_id)?,
         MemberChange::Replace(values) => {
-            let refs = resolve_members(tx.conn(), group_id, &requested_members(values)?)?;
+            let requested = requested_members(values)?;
+            let refs = resolve_members(tx.conn(), group_id, connection, &requested)?;
             groups::set_members(tx, group_id, &refs)?;
         }
         MemberChange::RemoveWhere(filter) => {
@@ -354,10 +366,12 @@ fn apply_member_change(
     Ok(())
 }
 
-/// Checks that every requested member exists, with the type the client named.
+/// Checks that every requested member exists in the group's connection, with the type the
+/// client named.
 fn resolve_members(
     conn: &mut DbConnection,
     group_id: &str,
+    connection: &str,
     requested: &[RequestedMember],
 ) -> Result<Vec<MemberRef>, IdentityError> {
     if requested.is_empty() {
@@ -370,7 +384,12 @@ fn resolve_members(
         if member.id == group_id {
             return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
         }
-        let Some(&kind) = kinds.get(&member.id) else {
+        // Another connection's resource is as unknown here as one that does not exist.
+        let Some(kind) = kinds
+            .get(&member.id)
+            .filter(|(_, owner)| owner == connection)
+            .map(|(kind, _)| *kind)
+        else {
             return Err(
                 ScimError::invalid_value(format!("member '{}' does not exist", member.id)).into(),
             );
@@ -395,12 +414,17 @@ fn resolve_members(
     Ok(out)
 }
 
-fn group_record(id: String, data: &Map<String, Value>) -> Result<GroupRecord, IdentityError> {
+fn group_record(
+    id: String,
+    data: &Map<String, Value>,
+    connection: String,
+) -> Result<GroupRecord, IdentityError> {
     let json = serde_json::to_string(data).map_err(|e| IdentityError::Corrupt(e.to_string()))?;
     Ok(GroupRecord {
         id,
         display_name: string_attr(data, "displayName").unwrap_or_default(),
         external_id: string_attr(data, "externalId"),
         data: json,
+        connection,
     })
 }

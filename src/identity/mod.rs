@@ -40,12 +40,19 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// The connection resources belong to when none is named: the one served at `/scim/v2`.
+pub const DEFAULT_CONNECTION: &str = "default";
+
 /// Users and Groups. Cheap to clone; blocking (call it off the async executor).
 #[derive(Clone)]
 pub struct Directory {
     db: Db,
     /// The SCIM base URL, e.g. `https://idm.example.com/scim/v2`, for `meta.location` and `$ref`.
     base_url: Arc<str>,
+    /// The connection this directory serves: it sees, changes and creates only that
+    /// connection's resources. `None`: every connection's (operators, the engine), creating
+    /// in the default one.
+    connection: Option<Arc<str>>,
 }
 
 impl Directory {
@@ -53,7 +60,35 @@ impl Directory {
         Directory {
             db,
             base_url: Arc::from(base_url.trim_end_matches('/')),
+            connection: None,
         }
+    }
+
+    /// The same store as one connection sees it, at that connection's base URL.
+    pub fn for_connection(&self, connection: &str, base_url: &str) -> Directory {
+        Directory {
+            db: self.db.clone(),
+            base_url: Arc::from(base_url.trim_end_matches('/')),
+            connection: Some(Arc::from(connection)),
+        }
+    }
+
+    /// The connection this directory serves, if one.
+    pub fn connection(&self) -> Option<&str> {
+        self.connection.as_deref()
+    }
+
+    /// Whether a resource of `owner` is visible here.
+    fn sees(&self, owner: &str) -> bool {
+        self.connection.as_deref().is_none_or(|c| c == owner)
+    }
+
+    /// The connection a resource created here belongs to.
+    fn creating_in(&self) -> String {
+        self.connection
+            .as_deref()
+            .unwrap_or(DEFAULT_CONNECTION)
+            .to_string()
     }
 
     /// Whether the store answers now (`/readyz`).

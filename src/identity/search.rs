@@ -8,7 +8,7 @@ use crate::scim::projection::Projection;
 use crate::scim::resource_type::ResourceType;
 use crate::scim::schema::{AttrType, AttributeDef, Returned, COMMON_ATTRIBUTES};
 use crate::scim::{ScimError, ScimType};
-use crate::storage::query::{Collection, Cond, Expr, Sort, Table};
+use crate::storage::query::{Collection, Cond, Expr, Op, Sort, Table};
 use crate::storage::search::{self, Fetch, FoundRow};
 use crate::storage::DbConnection;
 
@@ -72,6 +72,8 @@ impl Query {
 pub(super) struct Layout {
     pub table: Table,
     pub rt: &'static ResourceType,
+    /// Only this connection's resources, when set.
+    pub scope: Option<std::sync::Arc<str>>,
 }
 
 /// The ids a query selects, the total it matches, and the cursor to the next page.
@@ -102,6 +104,18 @@ impl Layout {
             .map(|f| self.translate(f))
             .transpose()?
             .unwrap_or(Cond::True);
+        let cond = match &self.scope {
+            Some(connection) => Cond::And(
+                Box::new(Cond::Compare {
+                    expr: Expr::Column("connection"),
+                    op: Op::Eq,
+                    value: crate::storage::query::Literal::Text(connection.to_string()),
+                    fold_case: false,
+                }),
+                Box::new(cond),
+            ),
+            None => cond,
+        };
         if let Some(path) = &query.sort_by {
             self.check_readable(path, "sort by")?;
         }

@@ -32,7 +32,7 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let (data, record) = new_user(self.db.secrets(), body)?;
+        let (data, record) = new_user(self.db.secrets(), body, self.creating_in())?;
         let user_name = record.user_name.clone();
         let stored = user_creates::create(&self.db, &record, actor)
             .map_err(|e| creation_failed(e, &user_name))?;
@@ -49,12 +49,12 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let (data, record) = if body.keys().any(|k| passwords::is_password(k)) {
             // Hashing takes tens of milliseconds: off the HTTP worker's thread.
-            let (db, body) = (self.db.clone(), body.clone());
-            tokio::task::spawn_blocking(move || new_user(db.secrets(), &body))
+            let (db, body, connection) = (self.db.clone(), body.clone(), self.creating_in());
+            tokio::task::spawn_blocking(move || new_user(db.secrets(), &body, connection))
                 .await
                 .map_err(|e| IdentityError::Corrupt(format!("password hashing stopped: {e}")))??
         } else {
-            new_user(self.db.secrets(), body)?
+            new_user(self.db.secrets(), body, self.creating_in())?
         };
         let user_name = record.user_name.clone();
         let stored = user_creates::create_queued(&self.db, record, actor.to_string())
@@ -65,7 +65,9 @@ impl Directory {
 
     pub fn get_user(&self, id: &str, projection: &Projection) -> Result<Rendered, IdentityError> {
         self.db.read(|conn| {
-            let stored = users::find(conn, id)?.ok_or_else(|| user_not_found(id))?;
+            let stored = users::find(conn, id)?
+                .filter(|u| self.sees(&u.connection))
+                .ok_or_else(|| user_not_found(id))?;
             self.load_user(conn, stored, projection)
         })
     }
@@ -92,7 +94,7 @@ impl Directory {
                 Default::default()
             };
             let mut out = std::collections::HashMap::with_capacity(rows.len());
-            for stored in rows {
+            for stored in rows.into_iter().filter(|u| self.sees(&u.connection)) {
                 let derived = memberships.remove(&stored.id).unwrap_or_default();
                 let data = stored_data(&stored.data)?;
                 let mut body = self.render_user(&stored, data, &derived, projection).body;
@@ -120,11 +122,18 @@ impl Directory {
         let password =
             passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
         self.db.write(|tx| {
-            let current = users::find_for_update(tx, id)?.ok_or_else(|| user_not_found(id))?;
+            let current = users::find_for_update(tx, id)?
+                .filter(|u| self.sees(&u.connection))
+                .ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
             carry_over_on_replace(&USER, &stored_data(&current.data)?, &mut data)?;
             check_required(&USER, &data)?;
-            let record = user_record(id.to_string(), &data, password.clone())?;
+            let record = user_record(
+                id.to_string(),
+                &data,
+                password.clone(),
+                current.connection.clone(),
+            )?;
             ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
             self.load_user(tx.conn(), stored, projection)
@@ -191,6 +200,7 @@ impl Directory {
         let layout = Layout {
             table: Table::Users,
             rt: &USER,
+            scope: self.connection.clone(),
         };
         self.db.read(|conn| {
             let selection = layout.select(conn, &query, Fetch::Ids)?;
@@ -216,6 +226,7 @@ impl Directory {
         let layout = Layout {
             table: Table::Users,
             rt: &USER,
+            scope: self.connection.clone(),
         };
         self.db
             .read(|conn| Ok(layout.select(conn, &query, Fetch::Ids)?.total > 0))
@@ -233,7 +244,9 @@ impl Directory {
         let ops = patch::parse_request(body)?;
         let mut prepared = passwords::Prepared::for_patch(self.db.secrets(), id, &ops)?;
         self.db.write(|tx| {
-            let current = users::find_for_update(tx, id)?.ok_or_else(|| user_not_found(id))?;
+            let current = users::find_for_update(tx, id)?
+                .filter(|u| self.sees(&u.connection))
+                .ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &ops {
@@ -244,7 +257,7 @@ impl Directory {
             check_required(&USER, &data)?;
             let clear = passwords::take(&mut data);
             let password = prepared.resolve(self.db.secrets(), id, clear.as_deref())?;
-            let record = user_record(id.to_string(), &data, password)?;
+            let record = user_record(id.to_string(), &data, password, current.connection.clone())?;
             ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             let stored = users::update(tx, &current, &record, Operation::Modify, actor)?;
             self.load_user(tx.conn(), stored, projection)
@@ -258,7 +271,9 @@ impl Directory {
         actor: &str,
     ) -> Result<(), IdentityError> {
         self.db.write(|tx| {
-            let current = users::find_for_update(tx, id)?.ok_or_else(|| user_not_found(id))?;
+            let current = users::find_for_update(tx, id)?
+                .filter(|u| self.sees(&u.connection))
+                .ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
             users::delete(tx, &current, actor)?;
             Ok(())
@@ -270,6 +285,7 @@ impl Directory {
         let layout = Layout {
             table: Table::Users,
             rt: &USER,
+            scope: self.connection.clone(),
         };
         self.db.read(|conn| {
             let selection = layout.select(conn, query, Fetch::Records)?;
@@ -353,12 +369,13 @@ impl Directory {
 fn new_user(
     secrets: &SecretBox,
     body: &Map<String, Value>,
+    connection: String,
 ) -> Result<(Map<String, Value>, UserRecord), IdentityError> {
     let mut data = input::canonicalize_request(&USER, body)?;
     check_required(&USER, &data)?;
     let id = Uuid::new_v4().to_string();
     let password = passwords::prepare(secrets, &id, passwords::take(&mut data).as_deref())?;
-    let record = user_record(id, &data, password)?;
+    let record = user_record(id, &data, password, connection)?;
     Ok((data, record))
 }
 
@@ -397,6 +414,7 @@ fn user_record(
     id: String,
     data: &Map<String, Value>,
     password: Option<NewPassword>,
+    connection: String,
 ) -> Result<UserRecord, IdentityError> {
     let user_name = string_attr(data, "userName").unwrap_or_default();
     let emails = match data.get("emails") {
@@ -423,5 +441,6 @@ fn user_record(
         data: json,
         emails,
         password,
+        connection,
     })
 }

@@ -15,6 +15,8 @@ pub struct GroupRecord {
     pub display_name: String,
     pub external_id: Option<String>,
     pub data: String,
+    /// The connection it belongs to (set when created, never changed).
+    pub connection: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +62,8 @@ pub struct StoredGroup {
     pub version: i64,
     pub created_at: Micros,
     pub last_modified: Micros,
+    /// The connection that created it.
+    pub connection: String,
 }
 
 impl StoredGroup {
@@ -74,6 +78,7 @@ impl StoredGroup {
             version: record.version,
             created_at: row.created_at,
             last_modified: record.last_modified,
+            connection: record.connection,
         })
     }
 }
@@ -134,6 +139,7 @@ pub fn insert(
             scim_groups::version.eq(1i64),
             scim_groups::created_at.eq(now),
             scim_groups::last_modified.eq(now),
+            scim_groups::connection.eq(&record.connection),
         ))
         .execute(tx.conn())?;
     add_member_rows(tx, &record.id, members)?;
@@ -158,6 +164,7 @@ pub fn insert(
         version: 1,
         created_at: now,
         last_modified: now,
+        connection: record.connection.clone(),
     })
 }
 
@@ -205,6 +212,7 @@ pub fn update(
         version,
         created_at: current.created_at,
         last_modified: now,
+        connection: current.connection.clone(),
     })
 }
 
@@ -423,23 +431,31 @@ pub fn members_of(
     Ok(result)
 }
 
-/// Which of the given ids name an existing User or Group.
+/// Which of the given ids name an existing User or Group, and the connection it belongs to.
 pub fn resolve_kinds(
     conn: &mut DbConnection,
     ids: &[String],
-) -> Result<HashMap<String, MemberKind>, StoreError> {
+) -> Result<HashMap<String, (MemberKind, String)>, StoreError> {
     let mut kinds = HashMap::new();
     for chunk in ids.chunks(BIND_CHUNK) {
-        let users: Vec<String> = scim_users::table
+        let users: Vec<(String, String)> = scim_users::table
             .filter(scim_users::id.eq_any(chunk))
-            .select(scim_users::id)
+            .select((scim_users::id, scim_users::connection))
             .load(conn)?;
-        kinds.extend(users.into_iter().map(|id| (id, MemberKind::User)));
-        let groups: Vec<String> = scim_groups::table
+        kinds.extend(
+            users
+                .into_iter()
+                .map(|(id, owner)| (id, (MemberKind::User, owner))),
+        );
+        let groups: Vec<(String, String)> = scim_groups::table
             .filter(scim_groups::id.eq_any(chunk))
-            .select(scim_groups::id)
+            .select((scim_groups::id, scim_groups::connection))
             .load(conn)?;
-        kinds.extend(groups.into_iter().map(|id| (id, MemberKind::Group)));
+        kinds.extend(
+            groups
+                .into_iter()
+                .map(|(id, owner)| (id, (MemberKind::Group, owner))),
+        );
     }
     Ok(kinds)
 }

@@ -21,6 +21,7 @@ pub mod user_creates;
 
 pub mod accounts;
 pub mod change_log;
+pub mod connections;
 pub mod console_sessions;
 pub mod corrections;
 pub mod deletions;

@@ -12,6 +12,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> BigInt,
         last_modified -> BigInt,
+        connection -> Text,
     }
 }
 
@@ -51,6 +52,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> BigInt,
         last_modified -> BigInt,
+        connection -> Text,
     }
 }
 
@@ -85,6 +87,7 @@ diesel::table! {
         role -> Text,
         expires_at -> Nullable<BigInt>,
         last_used_at -> Nullable<BigInt>,
+        connection -> Nullable<Text>,
     }
 }
 
@@ -288,6 +291,17 @@ diesel::table! {
         actor -> Text,
         occurred_at -> BigInt,
         data -> Text,
+    }
+}
+
+diesel::table! {
+    connections (name) {
+        name -> Text,
+        enabled -> Bool,
+        settings -> Text,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 

@@ -41,6 +41,7 @@ pub struct FoundRecord {
     pub data: String,
     pub version: i64,
     pub last_modified: i64,
+    pub connection: String,
 }
 
 #[derive(QueryableByName)]
@@ -77,6 +78,8 @@ struct RecordRow {
     version: i64,
     #[diesel(sql_type = BigInt)]
     last_modified: i64,
+    #[diesel(sql_type = Text)]
+    connection: String,
 }
 
 /// Runs a filtered, sorted, paged search and returns matching rows in order. `after` narrows
@@ -141,7 +144,8 @@ pub fn search(
         sql.push(&format!(
             ") SELECT page.id AS id, page.created_at AS created_at, page.total AS total, \
              {ROW}.{name} AS name, {ROW}.external_id AS external_id, {ROW}.data AS data, \
-             {ROW}.version AS version, {ROW}.last_modified AS last_modified \
+             {ROW}.version AS version, {ROW}.last_modified AS last_modified, \
+             {ROW}.connection AS connection \
              FROM page JOIN {table} {ROW} ON {ROW}.id = page.id",
             name = table.name_column(),
             table = table.name(),
@@ -183,6 +187,7 @@ impl PageRow for RecordRow {
             data: self.data,
             version: self.version,
             last_modified: self.last_modified,
+            connection: self.connection,
         };
         let row = FoundRow {
             id: self.id,

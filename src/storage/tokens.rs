@@ -19,6 +19,8 @@ pub struct TokenRow {
     pub expires_at: Option<Micros>,
     /// When it was last used (recorded at most once a minute per instance).
     pub last_used_at: Option<Micros>,
+    /// The connection an identity provider's token serves (`None` for admin tokens).
+    pub connection: Option<String>,
 }
 
 impl TokenRow {
@@ -44,6 +46,7 @@ pub fn insert(conn: &mut DbConnection, row: &TokenRow) -> Result<(), StoreError>
             api_tokens::revoked_at.eq(row.revoked_at),
             api_tokens::role.eq(&row.role),
             api_tokens::expires_at.eq(row.expires_at),
+            api_tokens::connection.eq(&row.connection),
         ))
         .execute(conn)?;
     Ok(())

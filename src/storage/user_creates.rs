@@ -252,6 +252,7 @@ struct NewUsers<'a> {
     display_names: Vec<Option<&'a str>>,
     active: Vec<Option<bool>>,
     data: Vec<&'a str>,
+    connections: Vec<&'a str>,
     actors: Vec<&'a str>,
     event_ids: Vec<String>,
     event_data: Vec<String>,
@@ -273,6 +274,7 @@ impl<'a> NewUsers<'a> {
             display_names: Vec::with_capacity(jobs.len()),
             active: Vec::with_capacity(jobs.len()),
             data: Vec::with_capacity(jobs.len()),
+            connections: Vec::with_capacity(jobs.len()),
             actors: Vec::with_capacity(jobs.len()),
             event_ids: Vec::with_capacity(jobs.len()),
             event_data: Vec::with_capacity(jobs.len()),
@@ -294,6 +296,7 @@ impl<'a> NewUsers<'a> {
             statement.display_names.push(record.display_name.as_deref());
             statement.active.push(record.active);
             statement.data.push(&record.data);
+            statement.connections.push(&record.connection);
             statement.actors.push(&job.actor);
             let event = events::identity_event(
                 "User",
@@ -328,15 +331,17 @@ impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
         array::<Array<Nullable<Text>>, _>(out, &self.display_names, "text[], ")?;
         array::<Array<Nullable<Bool>>, _>(out, &self.active, "boolean[], ")?;
         array::<Array<Text>, _>(out, &self.data, "text[], ")?;
+        array::<Array<Text>, _>(out, &self.connections, "text[], ")?;
         array::<Array<Text>, _>(out, &self.actors, "text[], ")?;
         array::<Array<Text>, _>(out, &self.event_ids, "text[], ")?;
         array::<Array<Text>, _>(out, &self.event_data, "text[]")?;
         out.push_sql(
             ") WITH ORDINALITY AS i(id, user_name, user_name_key, external_id, \
-             display_name, active, data, actor, event_id, event_data, n)), \
+             display_name, active, data, connection, actor, event_id, event_data, n)), \
              new_users AS (INSERT INTO scim_users (id, user_name, user_name_key, external_id, \
-             display_name, active, data, version, created_at, last_modified) \
-             SELECT id, user_name, user_name_key, external_id, display_name, active, data, 1, ",
+             display_name, active, data, connection, version, created_at, last_modified) \
+             SELECT id, user_name, user_name_key, external_id, display_name, active, data, \
+             connection, 1, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(", ");
@@ -413,6 +418,7 @@ mod tests {
                 data: format!("{{\"userName\":\"user{n}\"}}"),
                 emails: Vec::new(),
                 password: None,
+                connection: "default".into(),
             },
             actor: "test".into(),
         }

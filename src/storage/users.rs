@@ -23,6 +23,8 @@ pub struct UserRecord {
     pub emails: Vec<EmailKey>,
     /// A password given with this write; `None` keeps the stored one.
     pub password: Option<NewPassword>,
+    /// The connection it belongs to (set when created, never changed).
+    pub connection: String,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,8 @@ pub struct StoredUser {
     pub version: i64,
     pub created_at: Micros,
     pub last_modified: Micros,
+    /// The connection that created it.
+    pub connection: String,
 }
 
 impl StoredUser {
@@ -55,6 +59,7 @@ impl StoredUser {
             version: 1,
             created_at: at,
             last_modified: at,
+            connection: record.connection,
         }
     }
 
@@ -69,6 +74,7 @@ impl StoredUser {
             version: record.version,
             created_at: row.created_at,
             last_modified: record.last_modified,
+            connection: record.connection,
         })
     }
 }
@@ -136,6 +142,7 @@ pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<
             scim_users::version.eq(1i64),
             scim_users::created_at.eq(now),
             scim_users::last_modified.eq(now),
+            scim_users::connection.eq(&record.connection),
         ))
         .execute(tx.conn())?;
     insert_emails(tx, &record.id, &record.emails)?;
@@ -199,6 +206,7 @@ pub fn update(
         version,
         created_at: current.created_at,
         last_modified: now,
+        connection: current.connection.clone(),
     })
 }
 

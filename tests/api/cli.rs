@@ -6,7 +6,7 @@ use reqwest::Method;
 
 use crate::harness::{send, Backend, TestServer};
 
-fn scimgate(database_url: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn scimgate(database_url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_scimgate"))
         .args(args)
         .env("SCIMGATE_DATABASE_URL", database_url)

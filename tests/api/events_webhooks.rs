@@ -499,6 +499,7 @@ fn a_rolled_back_change_emits_nothing(backend: Backend) {
         data: r#"{"userName":"ghost"}"#.into(),
         emails: vec![],
         password: None,
+        connection: "default".into(),
     };
     let failed: Result<(), scimgate::storage::StoreError> = s.db.write(|tx| {
         scimgate::storage::users::insert(tx, &record, "token:test")?;

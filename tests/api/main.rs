@@ -32,6 +32,7 @@ mod change_feed;
 mod change_log;
 mod chaos;
 mod cli;
+mod connections;
 mod console;
 mod database_outage;
 mod discovery;

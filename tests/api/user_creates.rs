@@ -25,6 +25,7 @@ fn job(id: &str, user_name: &str, email: &str) -> Job {
                 primary: false,
             }],
             password: None,
+            connection: "default".into(),
         },
         actor: "batch-test".into(),
     }

@@ -1,0 +1,279 @@
+//! Several identity providers at once: each connection has its own endpoint
+//! (`/scim/{name}/v2`) and tokens, and sees, filters, changes and deletes only its own users
+//! and groups. A userName another connection holds is a 409; an externalId is each
+//! connection's own. The default connection (`/scim/v2`) is every existing deployment's.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use scimgate::auth::{api_token, Role};
+
+use crate::admin_targets::Ops;
+use crate::harness::{send, Backend, Resp, TestServer};
+
+/// An identity provider: its connection's endpoint and its token.
+struct Idp<'a> {
+    server: &'a TestServer,
+    base: String,
+    token: String,
+}
+
+impl Idp<'_> {
+    fn of<'a>(server: &'a TestServer, connection: &str, token: &str) -> Idp<'a> {
+        let base = if connection == "default" {
+            server.base.clone()
+        } else {
+            server
+                .base
+                .replace("/scim/v2", &format!("/scim/{connection}/v2"))
+        };
+        Idp {
+            server,
+            base,
+            token: token.to_string(),
+        }
+    }
+
+    fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let mut request = reqwest::blocking::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let _ = self.server;
+        send(request)
+    }
+
+    fn create_user(&self, user_name: &str, external_id: &str) -> Resp {
+        self.call(
+            Method::POST,
+            "/Users",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": user_name,
+                "externalId": external_id,
+            })),
+        )
+    }
+
+    fn total(&self, path: &str) -> i64 {
+        let listed = self.call(Method::GET, path, None);
+        assert_eq!(listed.status, 200, "{path}: {}", listed.body);
+        listed.body["totalResults"].as_i64().expect("totalResults")
+    }
+}
+
+fn connections_keep_to_their_own(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.auth.token_cache_seconds = 0);
+    let ops = Ops::on(&s);
+    for name in ["okta", "entra"] {
+        let created = ops.call(Method::POST, "/connections", Some(&json!({"name": name})));
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["scimPath"], format!("/scim/{name}/v2"));
+    }
+    assert_eq!(
+        ops.call(Method::POST, "/connections", Some(&json!({"name": "okta"})))
+            .status,
+        409
+    );
+    for bad in ["V2", "v2", "a/b", ""] {
+        let refused = ops.call(Method::POST, "/connections", Some(&json!({"name": bad})));
+        assert_eq!(refused.status, 400, "{bad:?}");
+    }
+    let okta_token = api_token::issue_for(&s.db, "okta-1", Role::Scim, "okta", None).expect("t");
+    let entra_token = api_token::issue_for(&s.db, "entra-1", Role::Scim, "entra", None).expect("t");
+    let okta = Idp::of(&s, "okta", &okta_token);
+    let entra = Idp::of(&s, "entra", &entra_token);
+    let default = Idp::of(&s, "default", &s.token);
+
+    // The same userName twice: the second connection is refused; the same externalId: fine.
+    let bjensen = okta.create_user("bjensen", "E1");
+    assert_eq!(bjensen.status, 201, "{}", bjensen.body);
+    let id = bjensen.body["id"].as_str().expect("id").to_string();
+    assert!(bjensen.body["meta"]["location"]
+        .as_str()
+        .is_some_and(|l| l.contains(&format!("/scim/okta/v2/Users/{id}"))));
+    let fresh = okta.call(Method::GET, &format!("/Users/{id}"), None);
+    assert_eq!(fresh.status, 200, "read back: {}", fresh.body);
+    let taken = entra.create_user("bjensen", "E9");
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    assert_eq!(taken.body["scimType"], "uniqueness");
+    assert_eq!(entra.create_user("barbara", "E1").status, 201);
+
+    // Each lists and filters only its own.
+    assert_eq!(okta.total("/Users"), 1);
+    assert_eq!(entra.total("/Users"), 1);
+    assert_eq!(default.total("/Users"), 0);
+    assert_eq!(okta.total("/Users?filter=externalId%20eq%20%22E1%22"), 1);
+    assert_eq!(
+        entra.total("/Users?filter=userName%20eq%20%22bjensen%22"),
+        0
+    );
+    let searched = entra.call(
+        Method::POST,
+        "/.search",
+        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]})),
+    );
+    assert_eq!(searched.body["totalResults"], 1, "{}", searched.body);
+
+    // Another connection's user does not exist for it, whatever the verb.
+    let user_path = format!("/Users/{id}");
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "X"}]});
+    let replace =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bjensen"});
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PUT, Some(replace)),
+        (Method::PATCH, Some(patch.clone())),
+        (Method::DELETE, None),
+    ] {
+        let refused = entra.call(method.clone(), &user_path, body.clone());
+        assert_eq!(refused.status, 404, "{method}");
+        assert_eq!(
+            default.call(method.clone(), &user_path, body).status,
+            404,
+            "{method}"
+        );
+    }
+    let bulk = entra.call(
+        Method::POST,
+        "/Bulk",
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "DELETE", "path": user_path}]}),
+        ),
+    );
+    assert_eq!(bulk.body["Operations"][0]["status"], "404", "{}", bulk.body);
+    assert_eq!(
+        okta.call(Method::GET, &user_path, None).status,
+        200,
+        "still there"
+    );
+    assert_eq!(
+        okta.call(Method::PATCH, &user_path, Some(patch)).status,
+        200
+    );
+
+    // Groups hold only their own connection's members.
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "staff", "members": [{"value": id}]});
+    assert_eq!(
+        entra
+            .call(Method::POST, "/Groups", Some(group.clone()))
+            .status,
+        400
+    );
+    assert_eq!(okta.call(Method::POST, "/Groups", Some(group)).status, 201);
+
+    // A token works at its own connection's endpoint only.
+    for (idp, path) in [
+        (&okta, "/scim/entra/v2/Users"),
+        (&okta, "/scim/v2/Users"),
+        (&default, "/scim/okta/v2/Users"),
+    ] {
+        let url = s.base.replace("/scim/v2", "") + path;
+        let refused = send(
+            reqwest::blocking::Client::new()
+                .get(url)
+                .bearer_auth(&idp.token),
+        );
+        assert_eq!(refused.status, 401, "{path}");
+    }
+    let config = okta.call(Method::GET, "/ServiceProviderConfig", None);
+    assert!(config.body["meta"]["location"]
+        .as_str()
+        .is_some_and(|l| l.contains("/scim/okta/v2/ServiceProviderConfig")));
+
+    // Operators see every connection's resources.
+    let listed = ops.call(Method::GET, "/connections/okta", None);
+    assert_eq!(listed.body["users"], 1);
+    assert_eq!(listed.body["groups"], 1);
+
+    // Disabled: its tokens get 401, its resources stay; enabled again, they work.
+    assert_eq!(
+        ops.call(Method::POST, "/connections/okta/disable", None)
+            .status,
+        200
+    );
+    assert_eq!(okta.call(Method::GET, "/Users", None).status, 401);
+    assert_eq!(
+        ops.call(Method::GET, "/connections/okta", None).body["users"],
+        1
+    );
+    assert_eq!(
+        ops.call(Method::POST, "/connections/okta/enable", None)
+            .status,
+        200
+    );
+    assert_eq!(okta.total("/Users"), 1);
+
+    // Deleted only when it owns nothing; its tokens go with it.
+    assert_eq!(
+        ops.call(Method::DELETE, "/connections/okta", None).status,
+        409
+    );
+    assert_eq!(
+        ops.call(Method::DELETE, "/connections/default", None)
+            .status,
+        409
+    );
+    let group_id = okta.call(Method::GET, "/Groups", None).body["Resources"][0]["id"]
+        .as_str()
+        .expect("group")
+        .to_string();
+    assert_eq!(
+        okta.call(Method::DELETE, &format!("/Groups/{group_id}"), None)
+            .status,
+        204
+    );
+    assert_eq!(okta.call(Method::DELETE, &user_path, None).status, 204);
+    assert_eq!(
+        ops.call(Method::DELETE, "/connections/okta", None).status,
+        200
+    );
+    assert_eq!(okta.call(Method::GET, "/Users", None).status, 401);
+    assert_eq!(ops.call(Method::GET, "/connections/okta", None).status, 404);
+}
+
+/// `scimgate token create --connection` names an existing connection; `token list` shows it.
+fn tokens_belong_to_a_connection(backend: Backend) {
+    let s = TestServer::start(backend);
+    let ops = Ops::on(&s);
+    assert_eq!(
+        ops.call(Method::POST, "/connections", Some(&json!({"name": "hr"})))
+            .status,
+        201
+    );
+    let refused = crate::cli::scimgate(
+        &s.database_url,
+        &["token", "create", "--name", "x", "--connection", "nope"],
+    );
+    assert!(!refused.status.success());
+    let out = crate::cli::scimgate(
+        &s.database_url,
+        &["token", "create", "--name", "hr-1", "--connection", "hr"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let hr = Idp::of(&s, "hr", &token);
+    assert_eq!(hr.create_user("h.one", "H1").status, 201);
+    let listing =
+        String::from_utf8_lossy(&crate::cli::scimgate(&s.database_url, &["token", "list"]).stdout)
+            .to_string();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("hr-1\tactive\tscim\tconnection hr\t")),
+        "{listing}"
+    );
+}
+
+crate::for_each_backend!(connections_keep_to_their_own, tokens_belong_to_a_connection);
