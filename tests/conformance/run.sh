@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the scim2-tester conformance checker (PyPI) against a scimgate started on SQLite and
-# prints every result. Exits non-zero when a check ends in ERROR or CRITICAL.
+# Runs the scim2-tester conformance checker (PyPI) against a scimgate started on SQLite, on
+# the default connection and on a second one, and prints every result. Exits non-zero when a
+# check ends in ERROR or CRITICAL.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,4 +29,21 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+echo "== the default connection, /scim/v2"
 "$venv/bin/python" tests/conformance/check.py "http://127.0.0.1:$port/scim/v2" "$token"
+
+# A second connection, beside the first one's users and groups: it must see only its own.
+admin=$("$bin" token create --name conformance-admin --role admin 2>/dev/null)
+python3 - "$port" "$admin" <<'PY'
+import json, sys, urllib.request
+port, admin = sys.argv[1], sys.argv[2]
+request = urllib.request.Request(
+    f"http://127.0.0.1:{port}/admin/connections",
+    data=json.dumps({"name": "second"}).encode(),
+    headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"},
+)
+urllib.request.urlopen(request)
+PY
+second=$("$bin" token create --name conformance-second --connection second 2>/dev/null)
+echo "== a second connection, /scim/second/v2"
+"$venv/bin/python" tests/conformance/check.py "http://127.0.0.1:$port/scim/second/v2" "$second"
