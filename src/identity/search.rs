@@ -69,6 +69,12 @@ impl Query {
 }
 
 /// How one resource type's attributes are stored, for translation.
+/// The connection a resource belongs to, as operators and target filters name it.
+static CONNECTION_ATTRIBUTE: AttributeDef = AttributeDef::string("connection")
+    .case_exact()
+    .read_only()
+    .describe("The connection (upstream identity provider) the resource belongs to.");
+
 pub(super) struct Layout {
     pub table: Table,
     pub rt: &'static ResourceType,
@@ -313,6 +319,18 @@ impl Layout {
         let schema = path.schema.as_deref();
         let in_core = schema.is_none_or(|s| s.eq_ignore_ascii_case(rt.core.id));
 
+        // Operators and targets (`users_filter`) may ask which connection a resource belongs
+        // to; a connection's own endpoint has nothing else to see.
+        if in_core
+            && self.scope.is_none()
+            && sub.is_none()
+            && name.eq_ignore_ascii_case("connection")
+        {
+            return Target::Scalar {
+                expr: Expr::Column("connection"),
+                def: &CONNECTION_ATTRIBUTE,
+            };
+        }
         if in_core {
             if let Some(common) = COMMON_ATTRIBUTES
                 .iter()

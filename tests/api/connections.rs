@@ -276,4 +276,51 @@ fn tokens_belong_to_a_connection(backend: Backend) {
     );
 }
 
-crate::for_each_backend!(connections_keep_to_their_own, tokens_belong_to_a_connection);
+/// A target scopes on a connection (`users_filter = 'connection eq "okta"'`): Okta's users
+/// reach it, the default connection's do not; operators filter on it too.
+fn targets_scope_on_a_connection(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let mut target = crate::provisioning::target_for(&remote, "crm");
+    target.users_filter = Some("connection eq \"okta\"".into());
+    let s = TestServer::start_with(backend, |c| crate::provisioning::fast(c, vec![target]));
+    let ops = Ops::on(&s);
+    assert_eq!(
+        ops.call(Method::POST, "/connections", Some(&json!({"name": "okta"})))
+            .status,
+        201
+    );
+    let okta_token = api_token::issue_for(&s.db, "okta-1", Role::Scim, "okta", None).expect("t");
+    let okta = Idp::of(&s, "okta", &okta_token);
+    let default = Idp::of(&s, "default", &s.token);
+    assert_eq!(okta.create_user("from.okta", "O1").status, 201);
+    let local = default.create_user("from.default", "D1");
+    assert_eq!(local.status, 201);
+    let local_id = local.body["id"].as_str().expect("id").to_string();
+    crate::provisioning::wait_for("Okta's user on the target", || {
+        let found = remote.get("/Users?filter=userName%20eq%20%22from.okta%22");
+        (found.body["totalResults"] == 1).then_some(())
+    });
+    crate::provisioning::wait_for("the default user's order settled", || {
+        crate::provisioning::settled(&s, "User", &local_id).then_some(())
+    });
+    assert_eq!(
+        remote
+            .get("/Users?filter=userName%20eq%20%22from.default%22")
+            .body["totalResults"],
+        0,
+        "out of the target's scope"
+    );
+    // Operators (unscoped) may filter on the connection; at a connection's endpoint it is an
+    // unknown attribute, which matches nothing, as any other would.
+    let everyone = scimgate::identity::Directory::new(s.db.clone(), &s.base);
+    let filter = scimgate::scim::filter::parse("connection eq \"okta\"").expect("filter");
+    let matching = everyone.user_ids_matching(&filter).expect("search");
+    assert_eq!(matching.len(), 1);
+    assert_eq!(okta.total("/Users?filter=connection%20eq%20%22okta%22"), 0);
+}
+
+crate::for_each_backend!(
+    connections_keep_to_their_own,
+    tokens_belong_to_a_connection,
+    targets_scope_on_a_connection
+);
