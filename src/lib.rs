@@ -48,6 +48,7 @@ pub mod backoff;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod connectors;
 pub mod console;
 pub mod events;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{blocking, time, AdminError, AdminState};
+use crate::connections::ConnectionSettings;
 use crate::identity::DEFAULT_CONNECTION;
 use crate::storage::connections::{self, ConnectionRow};
 
@@ -59,6 +60,13 @@ fn check_name(name: &str) -> Result<(), AdminError> {
         )));
     }
     Ok(())
+}
+
+/// The settings as stored, once they read as a connection's settings.
+fn checked_settings(settings: serde_json::Map<String, Value>) -> Result<String, AdminError> {
+    let text = Value::Object(settings).to_string();
+    ConnectionSettings::parse(&text).map_err(AdminError::BadRequest)?;
+    Ok(text)
 }
 
 fn not_found(name: &str) -> AdminError {
@@ -114,7 +122,7 @@ pub async fn create(
     let new: NewConnection = serde_json::from_slice(&body)
         .map_err(|e| AdminError::BadRequest(format!("invalid connection: {e}")))?;
     check_name(&new.name)?;
-    let settings = Value::Object(new.settings).to_string();
+    let settings = checked_settings(new.settings)?;
     let name = new.name.clone();
     let row = blocking(move || {
         state
@@ -128,6 +136,50 @@ pub async fn create(
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/admin/connections/{name}")))
         .json(view(&row, (0, 0))))
+}
+
+/// What `PUT` replaces: the enabled flag and every setting.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangedConnection {
+    /// When given, it must be the URL's: connections are not renamed.
+    name: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    settings: serde_json::Map<String, Value>,
+}
+
+/// `PUT /admin/connections/{name}`: replaces its settings and enabled flag.
+pub async fn replace(
+    state: web::Data<AdminState>,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AdminError> {
+    let name = name.into_inner();
+    let changed: ChangedConnection = serde_json::from_slice(&body)
+        .map_err(|e| AdminError::BadRequest(format!("invalid connection: {e}")))?;
+    if changed.name.as_ref().is_some_and(|n| n != &name) {
+        return Err(AdminError::BadRequest(
+            "the body names another connection: connections are not renamed".into(),
+        ));
+    }
+    let settings = checked_settings(changed.settings)?;
+    let view = blocking(move || {
+        let db = &state.db;
+        let row = db
+            .read(|c| connections::find(c, &name))?
+            .ok_or_else(|| not_found(&name))?;
+        let row = db
+            .write(|tx| connections::update(tx, &name, row.version, changed.enabled, &settings))?
+            .ok_or_else(|| {
+                AdminError::Conflict(format!("connection {name:?} changed meanwhile; try again"))
+            })?;
+        let owned = db.read(|c| connections::resources(c, &name))?;
+        Ok(view(&row, owned))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 async fn set_enabled(

@@ -119,6 +119,7 @@ fn connection_routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/connections/{name}")
             .route(web::get().to(connections::get))
+            .route(web::put().to(connections::replace))
             .route(web::delete().to(connections::delete)),
     )
     .service(web::resource("/connections/{name}/enable").route(web::post().to(connections::enable)))

@@ -59,6 +59,8 @@ pub struct Principal {
     /// The connection an identity provider's token serves (JWTs: the default one); admin
     /// tokens serve none.
     pub connection: Option<String>,
+    /// That connection's own settings, read with the token.
+    pub settings: crate::connections::ConnectionSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +144,7 @@ impl Authenticator {
                     actor: format!("jwt:{subject}"),
                     role: Role::Scim,
                     connection: Some(crate::identity::DEFAULT_CONNECTION.to_string()),
+                    settings: Default::default(),
                 }));
             }
         }
@@ -161,26 +164,30 @@ impl Authenticator {
             .ok_or(AuthError::InvalidToken)?;
         let role = Role::parse(&row.role).unwrap_or(Role::Scim);
         // An identity provider's token works while its connection exists and is enabled.
-        let connection = match (role, row.connection) {
+        let (connection, settings) = match (role, row.connection) {
             (Role::Scim, connection) => {
                 let name =
                     connection.unwrap_or_else(|| crate::identity::DEFAULT_CONNECTION.to_string());
-                let enabled = self
+                let Some(found) = self
                     .db
                     .read(|conn| connections::find(conn, &name))?
-                    .is_some_and(|c| c.enabled);
-                if !enabled {
+                    .filter(|c| c.enabled)
+                else {
                     return Err(AuthError::InvalidToken);
-                }
-                Some(name)
+                };
+                // Settings are checked when written; unreadable ones fall back to the server's.
+                let settings = crate::connections::ConnectionSettings::parse(&found.settings)
+                    .unwrap_or_default();
+                (Some(name), settings)
             }
-            (_, _) => None,
+            (_, _) => (None, Default::default()),
         };
         let principal = Principal {
             actor: format!("token:{}", row.name),
             // A role this release does not know grants nothing beyond SCIM.
             role,
             connection,
+            settings,
         };
         if row.last_used_at.is_none_or(|at| now - at >= LAST_USE_EVERY) {
             // Knowing when a token was last used is worth a write a minute, not a failed call.

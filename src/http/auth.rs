@@ -84,10 +84,15 @@ async fn require(
                 ));
                 return Ok(req.into_response(error.error_response()));
             }
+            let patch_returns_no_content = principal
+                .settings
+                .patch_returns_no_content
+                .unwrap_or(served_state.settings.patch_returns_no_content);
             let served = Served::new(
                 &served_state.directory,
                 &served_state.settings.base_url,
                 &route,
+                patch_returns_no_content,
             );
             req.extensions_mut().insert(served);
             req.extensions_mut().insert(principal);

@@ -21,12 +21,19 @@ pub struct Served {
     pub base_url: Arc<str>,
     /// The store as this connection sees it.
     pub directory: Directory,
+    /// Answer a successful PATCH with 204 (the connection's setting, else the server's).
+    pub patch_returns_no_content: bool,
 }
 
 impl Served {
     /// `name`'s endpoint under the server's base URL: `…/scim/v2` for the default
     /// connection, `…/scim/{name}/v2` for the others.
-    pub fn new(everything: &Directory, base_url: &str, name: &str) -> Served {
+    pub fn new(
+        everything: &Directory,
+        base_url: &str,
+        name: &str,
+        patch_returns_no_content: bool,
+    ) -> Served {
         let base_url = base_url.trim_end_matches('/');
         let own = if name == DEFAULT_CONNECTION {
             base_url.to_string()
@@ -40,6 +47,7 @@ impl Served {
             name: Arc::from(name),
             directory: everything.for_connection(name, &own),
             base_url: Arc::from(own),
+            patch_returns_no_content,
         }
     }
 }

@@ -98,7 +98,6 @@ pub async fn get<E: Endpoint>(
 
 /// `PUT` (RFC 7644 §3.5.1) or `PATCH` (§3.5.2) of one resource, as the request's method says.
 pub async fn change<E: Endpoint>(
-    state: web::Data<AppState>,
     served: Served,
     principal: Principal,
     req: HttpRequest,
@@ -126,7 +125,7 @@ pub async fn change<E: Endpoint>(
         )
     })
     .await?;
-    if patching && state.settings.patch_returns_no_content {
+    if patching && served.patch_returns_no_content {
         let mut response = HttpResponse::NoContent().finish();
         if let Ok(tag) = header::HeaderValue::from_str(&etag(rendered.version)) {
             response.headers_mut().insert(header::ETAG, tag);

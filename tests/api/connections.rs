@@ -319,7 +319,59 @@ fn targets_scope_on_a_connection(backend: Backend) {
     assert_eq!(okta.total("/Users?filter=connection%20eq%20%22okta%22"), 0);
 }
 
+/// Each connection answers in its own dialect: Entra's expects 204 for a PATCH, while the
+/// default connection keeps the server's 200 with the resource.
+fn each_connection_has_its_own_dialect(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.auth.token_cache_seconds = 0);
+    let ops = Ops::on(&s);
+    let refused = ops.call(
+        Method::POST,
+        "/connections",
+        Some(&json!({"name": "entra", "settings": {"patch_returns_no_contents": true}})),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    let created = ops.call(
+        Method::POST,
+        "/connections",
+        Some(&json!({"name": "entra", "settings": {"patch_returns_no_content": true}})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    let token = api_token::issue_for(&s.db, "entra-1", Role::Scim, "entra", None).expect("t");
+    let entra = Idp::of(&s, "entra", &token);
+    let default = Idp::of(&s, "default", &s.token);
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "displayName", "value": "Changed"}]});
+    for (idp, user, expected) in [(&entra, "e.user", 204), (&default, "d.user", 200)] {
+        let created = idp.create_user(user, user);
+        let path = format!("/Users/{}", created.body["id"].as_str().expect("id"));
+        let patched = idp.call(Method::PATCH, &path, Some(patch.clone()));
+        assert_eq!(patched.status, expected, "{user}: {}", patched.body);
+        assert_eq!(
+            idp.call(Method::GET, &path, None).body["displayName"],
+            "Changed"
+        );
+    }
+    // Changed back: the server's answer again.
+    let replaced = ops.call(
+        Method::PUT,
+        "/connections/entra",
+        Some(&json!({"settings": {}})),
+    );
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+    let user = entra.call(
+        Method::GET,
+        "/Users?filter=userName%20eq%20%22e.user%22",
+        None,
+    );
+    let path = format!(
+        "/Users/{}",
+        user.body["Resources"][0]["id"].as_str().expect("id")
+    );
+    assert_eq!(entra.call(Method::PATCH, &path, Some(patch)).status, 200);
+}
+
 crate::for_each_backend!(
+    each_connection_has_its_own_dialect,
     connections_keep_to_their_own,
     tokens_belong_to_a_connection,
     targets_scope_on_a_connection
