@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{blocking, time, AdminError, AdminState};
+use crate::auth::Principal;
 use crate::connections::ConnectionSettings;
-use crate::identity::DEFAULT_CONNECTION;
+use crate::identity::{IdentityError, Kind, DEFAULT_CONNECTION};
 use crate::storage::connections::{self, ConnectionRow};
 
 /// What a connection is created with.
@@ -221,11 +222,15 @@ pub async fn disable(
     set_enabled(state, name.into_inner(), false).await
 }
 
-/// `DELETE /admin/connections/{name}`: only a connection that owns no users or groups; its
-/// tokens are revoked. The default connection stays.
+/// `DELETE /admin/connections/{name}`: only a connection that owns no users or groups, unless
+/// `?deprovision=true`: then it is disabled first, and every group and user it owns is deleted
+/// through the normal change path, so targets deprovision them (the mass-delete guard holds
+/// a burst as it holds any other). Its tokens are revoked. The default connection stays.
 pub async fn delete(
     state: web::Data<AdminState>,
     name: web::Path<String>,
+    query: web::Query<Deletion>,
+    principal: Principal,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
     if name == DEFAULT_CONNECTION {
@@ -234,19 +239,69 @@ pub async fn delete(
         ));
     }
     let n = name.clone();
-    blocking(move || {
+    let deprovision = query.deprovision;
+    let (users, groups) = blocking(move || {
         let db = &state.db;
+        let row = db
+            .read(|c| connections::find(c, &n))?
+            .ok_or_else(|| not_found(&n))?;
+        let deprovisioned = if deprovision {
+            if row.enabled {
+                db.write(|tx| connections::update(tx, &n, row.version, false, &row.settings))?;
+            }
+            deprovision_all(&state, &n, &principal.actor)?
+        } else {
+            (0, 0)
+        };
         let (users, groups) = db.read(|c| connections::resources(c, &n))?;
         if users + groups > 0 {
             return Err(AdminError::Conflict(format!(
-                "connection {n:?} owns {users} users and {groups} groups; delete them first"
+                "connection {n:?} owns {users} users and {groups} groups; delete them first, \
+                 or delete with ?deprovision=true"
             )));
         }
         if !db.write(|tx| connections::delete(tx, &n))? {
             return Err(not_found(&n));
         }
-        Ok(())
+        Ok(deprovisioned)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({"name": name, "deleted": true})))
+    Ok(HttpResponse::Ok().json(json!({
+        "name": name,
+        "deleted": true,
+        "deprovisioned": {"users": users, "groups": groups},
+    })))
+}
+
+/// `?deprovision=true` on a connection's deletion.
+#[derive(Deserialize)]
+pub struct Deletion {
+    #[serde(default)]
+    deprovision: bool,
+}
+
+/// Deletes every group, then every user, the connection owns, as its identity provider would;
+/// answers how many of each.
+fn deprovision_all(state: &AdminState, name: &str, actor: &str) -> Result<(u64, u64), AdminError> {
+    let own = state.directory.directory().for_connection(name, "");
+    let (mut users, mut groups) = (0u64, 0u64);
+    loop {
+        let (user_ids, group_ids) = state.db.read(|c| connections::resource_ids(c, name, 500))?;
+        if user_ids.is_empty() && group_ids.is_empty() {
+            return Ok((users, groups));
+        }
+        for (kind, ids, count) in [
+            (Kind::Group, group_ids, &mut groups),
+            (Kind::User, user_ids, &mut users),
+        ] {
+            for id in ids {
+                match own.delete(kind, &id, None, actor) {
+                    Ok(()) => *count += 1,
+                    // Deleted meanwhile (a group's deletion does not delete its users).
+                    Err(IdentityError::NotFound(_)) => {}
+                    Err(e) => return Err(AdminError::Internal(e.to_string())),
+                }
+            }
+        }
+    }
 }

@@ -97,6 +97,25 @@ pub fn resources(conn: &mut DbConnection, name: &str) -> Result<(i64, i64), Stor
     Ok((users, groups))
 }
 
+/// Up to `limit` ids of the connection's users and of its groups.
+pub fn resource_ids(
+    conn: &mut DbConnection,
+    name: &str,
+    limit: i64,
+) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let users = scim_users::table
+        .filter(scim_users::connection.eq(name))
+        .select(scim_users::id)
+        .limit(limit)
+        .load(conn)?;
+    let groups = scim_groups::table
+        .filter(scim_groups::connection.eq(name))
+        .select(scim_groups::id)
+        .limit(limit)
+        .load(conn)?;
+    Ok((users, groups))
+}
+
 /// Deletes a connection that owns nothing, revoking its tokens; whether it was there.
 pub fn delete(tx: &mut WriteTx<'_>, name: &str) -> Result<bool, StoreError> {
     let now = tx.now();

@@ -370,7 +370,63 @@ fn each_connection_has_its_own_dialect(backend: Backend) {
     assert_eq!(entra.call(Method::PATCH, &path, Some(patch)).status, 200);
 }
 
+/// Deleting a connection with `?deprovision=true` deletes what it owns through the normal
+/// change path: its users leave the SCIM target; then the connection and its tokens go.
+fn deleting_a_connection_deprovisions_its_users(backend: Backend) {
+    let remote = TestServer::start(backend);
+    let target = crate::provisioning::target_for(&remote, "crm");
+    let s = TestServer::start_with(backend, |c| {
+        crate::provisioning::fast(c, vec![target]);
+        c.auth.token_cache_seconds = 0;
+    });
+    let ops = Ops::on(&s);
+    assert_eq!(
+        ops.call(Method::POST, "/connections", Some(&json!({"name": "hr"})))
+            .status,
+        201
+    );
+    let token = api_token::issue_for(&s.db, "hr-1", Role::Scim, "hr", None).expect("t");
+    let hr = Idp::of(&s, "hr", &token);
+    let mut ids = Vec::new();
+    for name in ["leaver.one", "leaver.two"] {
+        let created = hr.create_user(name, name);
+        assert_eq!(created.status, 201);
+        ids.push(created.body["id"].as_str().expect("id").to_string());
+    }
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "leavers", "members": [{"value": ids[0]}]});
+    assert_eq!(hr.call(Method::POST, "/Groups", Some(group)).status, 201);
+    let stays = Idp::of(&s, "default", &s.token).create_user("stays", "S1");
+    assert_eq!(stays.status, 201);
+    let on_target = |name: &str| {
+        remote
+            .get(&format!("/Users?filter=userName%20eq%20%22{name}%22"))
+            .body["totalResults"]
+            .as_i64()
+            .unwrap_or(0)
+    };
+    crate::provisioning::wait_for("both on the target", || {
+        (on_target("leaver.one") == 1 && on_target("leaver.two") == 1).then_some(())
+    });
+
+    assert_eq!(
+        ops.call(Method::DELETE, "/connections/hr", None).status,
+        409
+    );
+    let deleted = ops.call(Method::DELETE, "/connections/hr?deprovision=true", None);
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(deleted.body["deprovisioned"]["users"], 2);
+    assert_eq!(deleted.body["deprovisioned"]["groups"], 1);
+    crate::provisioning::wait_for("both gone from the target", || {
+        (on_target("leaver.one") == 0 && on_target("leaver.two") == 0).then_some(())
+    });
+    assert_eq!(on_target("stays"), 1, "another connection's user stays");
+    assert_eq!(hr.call(Method::GET, "/Users", None).status, 401);
+    assert_eq!(ops.call(Method::GET, "/connections/hr", None).status, 404);
+}
+
 crate::for_each_backend!(
+    deleting_a_connection_deprovisions_its_users,
     each_connection_has_its_own_dialect,
     connections_keep_to_their_own,
     tokens_belong_to_a_connection,
