@@ -86,6 +86,7 @@ fn render(
             "operation": entry.operation,
             "version": format!("W/\"{}\"", entry.version),
             "actor": entry.actor,
+            "connection": entry.connection,
             "time": crate::scim::output::format_time(entry.occurred_at),
             "resource": state,
         }));

@@ -50,13 +50,17 @@ pub struct ChangeEntry {
     pub version: i64,
     pub actor: String,
     pub occurred_at: Micros,
+    /// The connection of the resource it changed.
+    pub connection: String,
 }
 
 /// Logs a change, and records its event, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn append(
     tx: &mut WriteTx<'_>,
     kind: ResourceKind,
     id: &str,
+    connection: &str,
     operation: Operation,
     version: i64,
     actor: &str,
@@ -71,11 +75,13 @@ pub(super) fn append(
             change_log::version.eq(version),
             change_log::actor.eq(actor),
             change_log::occurred_at.eq(now),
+            change_log::connection.eq(connection),
         ))
         .execute(tx.conn())?;
     let event = events::identity_event(
         kind.as_str(),
         id,
+        connection,
         operation.as_str(),
         version,
         actor,

@@ -306,6 +306,7 @@ impl IdentityDetail {
 pub fn identity_event(
     kind: &str,
     id: &str,
+    connection: &str,
     operation: &str,
     version: i64,
     actor: &str,
@@ -331,6 +332,7 @@ pub fn identity_event(
         "id": id,
         "operation": operation,
         "version": format!("W/\"{version}\""),
+        "connection": connection,
     });
     if let Some(external_id) = &detail.external_id {
         data["externalId"] = json!(external_id);
@@ -364,7 +366,7 @@ mod tests {
             ["active", "externalId", "nickName", "title"]
         );
         assert_eq!(detail.active, Some((Some(true), Some(false))));
-        let event = identity_event("User", "u1", "modify", 3, "token:t", &detail);
+        let event = identity_event("User", "u1", "default", "modify", 3, "token:t", &detail);
         assert_eq!(event.event_type, EventType::UserDeactivated);
         assert_eq!(event.resource_seq, 3);
         assert_eq!(event.data["version"], "W/\"3\"");
@@ -372,17 +374,17 @@ mod tests {
         let unchanged = IdentityDetail::between(r#"{"active":true}"#, r#"{"active":true}"#);
         assert_eq!(unchanged.active, None);
         assert_eq!(
-            identity_event("User", "u1", "replace", 4, "t", &unchanged).event_type,
+            identity_event("User", "u1", "default", "replace", 4, "t", &unchanged).event_type,
             EventType::UserUpdated
         );
         let unset_to_false = IdentityDetail::between("{}", r#"{"active":false}"#);
         assert_eq!(
-            identity_event("User", "u1", "modify", 2, "t", &unset_to_false).event_type,
+            identity_event("User", "u1", "default", "modify", 2, "t", &unset_to_false).event_type,
             EventType::UserDeactivated
         );
         let unset_to_true = IdentityDetail::between("{}", r#"{"active":true}"#);
         assert_eq!(
-            identity_event("User", "u1", "modify", 2, "t", &unset_to_true).event_type,
+            identity_event("User", "u1", "default", "modify", 2, "t", &unset_to_true).event_type,
             EventType::UserUpdated
         );
     }

@@ -151,6 +151,7 @@ pub fn insert(
         tx,
         ResourceKind::Group,
         &record.id,
+        &record.connection,
         Operation::Create,
         1,
         actor,
@@ -199,6 +200,7 @@ pub fn update(
         tx,
         ResourceKind::Group,
         &record.id,
+        &current.connection,
         operation,
         version,
         actor,
@@ -324,13 +326,14 @@ pub(super) fn remove_member_everywhere(
     member_id: &str,
     actor: &str,
 ) -> Result<(), StoreError> {
-    let holders: Vec<(String, i64, Option<String>)> = scim_group_members::table
+    let holders: Vec<(String, i64, Option<String>, String)> = scim_group_members::table
         .inner_join(scim_groups::table)
         .filter(scim_group_members::member_id.eq(member_id))
         .select((
             scim_groups::id,
             scim_groups::version,
             scim_groups::external_id,
+            scim_groups::connection,
         ))
         .load(tx.conn())?;
     if holders.is_empty() {
@@ -339,7 +342,7 @@ pub(super) fn remove_member_everywhere(
     diesel::delete(scim_group_members::table.filter(scim_group_members::member_id.eq(member_id)))
         .execute(tx.conn())?;
     let now = tx.now();
-    for (group_id, version, external_id) in holders {
+    for (group_id, version, external_id, group_connection) in holders {
         diesel::update(scim_groups::table.find(&group_id))
             .set((
                 scim_groups::version.eq(version + 1),
@@ -350,6 +353,7 @@ pub(super) fn remove_member_everywhere(
             tx,
             ResourceKind::Group,
             &group_id,
+            &group_connection,
             Operation::Modify,
             version + 1,
             actor,
@@ -372,6 +376,7 @@ pub fn delete(tx: &mut WriteTx<'_>, current: &StoredGroup, actor: &str) -> Resul
         tx,
         ResourceKind::Group,
         &current.id,
+        &current.connection,
         Operation::Delete,
         current.version + 1,
         actor,

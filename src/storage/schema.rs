@@ -74,6 +74,7 @@ diesel::table! {
         version -> BigInt,
         actor -> Text,
         occurred_at -> BigInt,
+        connection -> Text,
     }
 }
 

@@ -301,6 +301,7 @@ impl<'a> NewUsers<'a> {
             let event = events::identity_event(
                 "User",
                 &record.id,
+                &record.connection,
                 "create",
                 1,
                 &job.actor,
@@ -365,10 +366,10 @@ impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
         out.push_sql(
             ", event_data FROM input ORDER BY n) \
              INSERT INTO change_log (resource_type, resource_id, operation, version, actor, \
-             occurred_at) SELECT 'User', id, 'create', 1, actor, ",
+             occurred_at, connection) SELECT 'User', id, 'create', 1, actor, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(" FROM input ORDER BY n");
+        out.push_sql(", connection FROM input ORDER BY n");
         Ok(())
     }
 }

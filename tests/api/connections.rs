@@ -192,6 +192,31 @@ fn connections_keep_to_their_own(backend: Backend) {
     let listed = ops.call(Method::GET, "/connections/okta", None);
     assert_eq!(listed.body["users"], 1);
     assert_eq!(listed.body["groups"], 1);
+    // The change feed and the events name each change's connection.
+    let feed = ops.call(Method::GET, "/changes?limit=100", None);
+    let of = |id: &str| -> Vec<String> {
+        feed.body["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .filter(|c| c["id"] == id)
+            .map(|c| c["connection"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert!(
+        !of(&id).is_empty() && of(&id).iter().all(|c| c == "okta"),
+        "{}",
+        feed.body
+    );
+    let events = ops.call(Method::GET, "/events?limit=100", None);
+    let created = events.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["type"] == "user.created" && e["data"]["id"] == id.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(created["data"]["connection"], "okta", "{}", events.body);
 
     // Disabled: its tokens get 401, its resources stay; enabled again, they work.
     assert_eq!(

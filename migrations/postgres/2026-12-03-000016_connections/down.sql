@@ -1,3 +1,4 @@
+ALTER TABLE change_log DROP COLUMN connection;
 ALTER TABLE api_tokens DROP COLUMN connection;
 DROP INDEX scim_groups_connection;
 DROP INDEX scim_users_connection;

@@ -19,3 +19,5 @@ CREATE INDEX scim_groups_connection ON scim_groups (connection, created_at, id);
 -- The connection an identity provider's token serves (admin tokens serve none).
 ALTER TABLE api_tokens ADD COLUMN connection TEXT;
 UPDATE api_tokens SET connection = 'default' WHERE role = 'scim';
+-- Each change names the connection of the resource it changed.
+ALTER TABLE change_log ADD COLUMN connection TEXT NOT NULL DEFAULT 'default';
