@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::session::{acting, html, CsrfForm, Operator};
 use crate::admin::AdminState;
-use crate::identity::IdentityError;
 use crate::identity::Query;
+use crate::identity::{IdentityError, Kind};
 use crate::provisioning::on_demand_run::provision_user;
 use crate::provisioning::operator;
 use crate::scim::list::Paging;
@@ -23,6 +23,7 @@ struct Found {
     name: String,
     display: String,
     active: String,
+    connection: String,
 }
 
 #[derive(Template)]
@@ -91,13 +92,18 @@ pub async fn search(
         }
     };
     let directory = admin.directory.clone();
-    let result = web::block(move || match groups {
-        true => directory.search_groups(&query),
-        false => directory.search_users(&query),
+    let result = web::block(move || {
+        let (found, kind) = match groups {
+            true => (directory.search_groups(&query)?, Kind::Group),
+            false => (directory.search_users(&query)?, Kind::User),
+        };
+        let ids: Vec<String> = found.resources.iter().map(|r| text(r, "id")).collect();
+        let owners = directory.connections_of(kind, &ids)?;
+        Ok::<_, IdentityError>((found, owners))
     })
     .await;
     match result {
-        Ok(Ok(found)) => {
+        Ok(Ok((found, owners))) => {
             page.total = found.total;
             page.found = found
                 .resources
@@ -107,6 +113,7 @@ pub async fn search(
                     name: text(r, if groups { "displayName" } else { "userName" }),
                     display: text(r, if groups { "externalId" } else { "displayName" }),
                     active: text(r, "active"),
+                    connection: owners.get(&text(r, "id")).cloned().unwrap_or_default(),
                 })
                 .collect();
             html(page)

@@ -78,6 +78,18 @@ impl Directory {
         self.connection.as_deref()
     }
 
+    /// The connection each of the given resources belongs to, by id (operators see every
+    /// connection's resources, and which one each came from).
+    pub fn connections_of(
+        &self,
+        kind: Kind,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, IdentityError> {
+        Ok(self
+            .db
+            .read(|c| crate::storage::connections::owners(c, ids, kind == Kind::Group))?)
+    }
+
     /// Whether a resource of `owner` is visible here.
     fn sees(&self, owner: &str) -> bool {
         self.connection.as_deref().is_none_or(|c| c == owner)

@@ -97,6 +97,30 @@ pub fn resources(conn: &mut DbConnection, name: &str) -> Result<(i64, i64), Stor
     Ok((users, groups))
 }
 
+/// The connection each of the given users (`groups`: groups) belongs to, by id.
+pub fn owners(
+    conn: &mut DbConnection,
+    ids: &[String],
+    groups: bool,
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    let mut owners = std::collections::HashMap::new();
+    for chunk in ids.chunks(super::BIND_CHUNK) {
+        let rows: Vec<(String, String)> = if groups {
+            scim_groups::table
+                .filter(scim_groups::id.eq_any(chunk))
+                .select((scim_groups::id, scim_groups::connection))
+                .load(conn)?
+        } else {
+            scim_users::table
+                .filter(scim_users::id.eq_any(chunk))
+                .select((scim_users::id, scim_users::connection))
+                .load(conn)?
+        };
+        owners.extend(rows);
+    }
+    Ok(owners)
+}
+
 /// Up to `limit` ids of the connection's users and of its groups.
 pub fn resource_ids(
     conn: &mut DbConnection,

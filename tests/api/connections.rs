@@ -217,6 +217,14 @@ fn connections_keep_to_their_own(backend: Backend) {
         .cloned()
         .unwrap_or_default();
     assert_eq!(created["data"]["connection"], "okta", "{}", events.body);
+    let console = crate::console::browser_signed_in(&s, Role::Viewer);
+    let (status, people) = crate::console::page(&s, &console, "/ui/people?kind=users&filter=");
+    assert_eq!(status, 200);
+    assert!(
+        people.contains("<td class=\"connection\">okta</td>")
+            && people.contains("<td class=\"connection\">entra</td>"),
+        "{people}"
+    );
 
     // Disabled: its tokens get 401, its resources stay; enabled again, they work.
     assert_eq!(

@@ -48,7 +48,7 @@ fn sign_in(s: &TestServer, browser: &Client, token: &str) -> reqwest::blocking::
         .expect("sign in")
 }
 
-fn page(s: &TestServer, browser: &Client, path: &str) -> (u16, String) {
+pub(crate) fn page(s: &TestServer, browser: &Client, path: &str) -> (u16, String) {
     let response = browser
         .get(format!("{}{path}", root(s)))
         .send()
@@ -233,7 +233,7 @@ fn find_an_errored_order_and_retry_it(backend: Backend) {
     assert_eq!(refused.status().as_u16(), 403);
 }
 
-fn browser_signed_in(s: &TestServer, role: Role) -> Client {
+pub(crate) fn browser_signed_in(s: &TestServer, role: Role) -> Client {
     let browser = browser();
     let token = api_token::issue_with_role(&s.db, role.as_str(), role).expect("token");
     assert_eq!(sign_in(s, &browser, &token).status().as_u16(), 303);
