@@ -3,13 +3,13 @@
 //! console). Targets declared in the config file are read-only here.
 
 mod changes;
-mod connection_test;
+mod connection_check;
 mod error;
 mod redaction;
 mod validation;
 
 pub use changes::{create, delete, replace, set_enabled, stored};
-pub use connection_test::{test_connection, ConnectionTest};
+pub use connection_check::{test_connection, ConnectionTest};
 pub use error::CatalogError;
 pub use redaction::{masked_url, redacted};
 pub use validation::{check, keep_secrets, parse, refuse_markers, REDACTED};
