@@ -166,35 +166,24 @@ pub async fn replace(
         ));
     }
     let settings = checked_settings(changed.settings)?;
-    let view = blocking(move || {
-        let db = &state.db;
-        let row = db
-            .read(|c| connections::find(c, &name))?
-            .ok_or_else(|| not_found(&name))?;
-        let row = db
-            .write(|tx| connections::update(tx, &name, row.version, changed.enabled, &settings))?
-            .ok_or_else(|| {
-                AdminError::Conflict(format!("connection {name:?} changed meanwhile; try again"))
-            })?;
-        let owned = db.read(|c| connections::resources(c, &name))?;
-        Ok(view(&row, owned))
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(view))
+    change(state, name, move |_| (changed.enabled, settings)).await
 }
 
-async fn set_enabled(
+/// Writes what `new` makes of the connection's (enabled, settings), unless it changed
+/// meanwhile; answers the connection as it then is.
+async fn change(
     state: web::Data<AdminState>,
     name: String,
-    enabled: bool,
+    new: impl FnOnce(&ConnectionRow) -> (bool, String) + Send + 'static,
 ) -> Result<HttpResponse, AdminError> {
     let changed = blocking(move || {
         let db = &state.db;
         let row = db
             .read(|c| connections::find(c, &name))?
             .ok_or_else(|| not_found(&name))?;
+        let (enabled, settings) = new(&row);
         let row = db
-            .write(|tx| connections::update(tx, &name, row.version, enabled, &row.settings))?
+            .write(|tx| connections::update(tx, &name, row.version, enabled, &settings))?
             .ok_or_else(|| {
                 AdminError::Conflict(format!("connection {name:?} changed meanwhile; try again"))
             })?;
@@ -203,6 +192,14 @@ async fn set_enabled(
     })
     .await?;
     Ok(HttpResponse::Ok().json(changed))
+}
+
+async fn set_enabled(
+    state: web::Data<AdminState>,
+    name: String,
+    enabled: bool,
+) -> Result<HttpResponse, AdminError> {
+    change(state, name, move |row| (enabled, row.settings.clone())).await
 }
 
 /// `POST /admin/connections/{name}/enable`

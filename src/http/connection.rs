@@ -16,7 +16,6 @@ use crate::scim::ScimError;
 /// The connection a request is served for.
 #[derive(Clone)]
 pub struct Served {
-    pub name: Arc<str>,
     /// The connection's SCIM base URL, for `meta.location` and discovery.
     pub base_url: Arc<str>,
     /// The store as this connection sees it.
@@ -44,7 +43,6 @@ impl Served {
             }
         };
         Served {
-            name: Arc::from(name),
             directory: everything.for_connection(name, &own),
             base_url: Arc::from(own),
             patch_returns_no_content,
