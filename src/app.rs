@@ -121,6 +121,7 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
             bulk: bulk_limits(config),
             capabilities: capabilities(config),
         },
+        connection_rates: Default::default(),
     };
     let admin = crate::admin::AdminState {
         db: db.clone(),

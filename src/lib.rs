@@ -58,6 +58,7 @@ pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod provisioning;
+pub mod rate;
 pub mod reconcile;
 pub mod scim;
 pub mod storage;

@@ -51,7 +51,7 @@ impl Role {
 }
 
 /// An authenticated client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     /// `token:NAME` for API tokens, `jwt:SUBJECT` for JWTs: the change log's actor.
     pub actor: String,

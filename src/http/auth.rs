@@ -84,6 +84,20 @@ async fn require(
                 ));
                 return Ok(req.into_response(error.error_response()));
             }
+            if let Some(rate) = principal.settings.max_requests_per_second {
+                if served_state.connection_rates.take(&route, rate, 1) == 0 {
+                    let error = ScimError::new(
+                        429,
+                        None,
+                        format!("connection {route:?} sends more than {rate} requests a second"),
+                    );
+                    let mut response = error.error_response();
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                    return Ok(req.into_response(response));
+                }
+            }
             let patch_returns_no_content = principal
                 .settings
                 .patch_returns_no_content

@@ -43,6 +43,8 @@ pub struct AppState {
     pub settings: Settings,
     /// SCIM requests in flight (event delivery yields to them).
     pub inbound: std::sync::Arc<crate::load::Inbound>,
+    /// Each connection's `max_requests_per_second`, in this process.
+    pub connection_rates: crate::rate::Buckets,
 }
 
 /// The SCIM base path; `Settings::base_url` is its external form.

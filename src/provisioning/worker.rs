@@ -35,7 +35,7 @@ pub struct Engine {
     directory: Context,
     quarantine: Arc<QuarantineBoard>,
     /// Per-target token buckets for `max_orders_per_second`.
-    buckets: Arc<std::sync::Mutex<std::collections::HashMap<String, Bucket>>>,
+    buckets: Arc<crate::rate::Buckets>,
     /// The config file's targets and those created through the admin API.
     targets: Arc<TargetRegistry>,
     config: WorkerConfig,
@@ -365,21 +365,7 @@ impl Engine {
 
     /// Up to `wanted` orders the target's rate allows now (tokens refill continuously).
     fn take_tokens(&self, target: &str, rate: f64, wanted: i64) -> i64 {
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return wanted;
-        };
-        let now = Instant::now();
-        let capacity = rate.max(1.0);
-        let bucket = buckets.entry(target.to_string()).or_insert(Bucket {
-            tokens: capacity,
-            refilled: now,
-        });
-        bucket.tokens = (bucket.tokens + now.duration_since(bucket.refilled).as_secs_f64() * rate)
-            .min(capacity);
-        bucket.refilled = now;
-        let granted = (bucket.tokens.floor() as i64).clamp(0, wanted);
-        bucket.tokens -= granted as f64;
-        granted
+        self.buckets.take(target, rate, wanted)
     }
 
     async fn execute(
@@ -487,12 +473,6 @@ async fn until_done<T>(slot: &mut Option<BoxFuture<'_, T>>) -> T {
         Some(step) => step.await,
         None => std::future::pending().await,
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    refilled: Instant,
 }
 
 /// A running engine, to stop it when the server stops.

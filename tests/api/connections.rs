@@ -458,7 +458,49 @@ fn deleting_a_connection_deprovisions_its_users(backend: Backend) {
     assert_eq!(ops.call(Method::GET, "/connections/hr", None).status, 404);
 }
 
+/// A connection's `max_requests_per_second` holds its identity provider to that pace (a burst
+/// of one second's worth, then `429` with `Retry-After`); other connections are not slowed.
+fn each_connection_has_its_own_rate_limit(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.auth.token_cache_seconds = 0);
+    let ops = Ops::on(&s);
+    for bad in [json!(0), json!(-1), json!("fast")] {
+        let refused = ops.call(
+            Method::POST,
+            "/connections",
+            Some(&json!({"name": "okta", "settings": {"max_requests_per_second": bad}})),
+        );
+        assert_eq!(refused.status, 400, "{bad}");
+    }
+    let created = ops.call(
+        Method::POST,
+        "/connections",
+        Some(&json!({"name": "okta", "settings": {"max_requests_per_second": 2}})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    let token = api_token::issue_for(&s.db, "okta-1", Role::Scim, "okta", None).expect("t");
+    let okta = Idp::of(&s, "okta", &token);
+    let default = Idp::of(&s, "default", &s.token);
+    let statuses: Vec<Resp> = (0..10)
+        .map(|_| okta.call(Method::GET, "/Users", None))
+        .collect();
+    assert!(statuses[..2].iter().all(|r| r.status == 200));
+    let limited = statuses
+        .iter()
+        .find(|r| r.status == 429)
+        .expect("the pace was enforced");
+    assert_eq!(limited.header("retry-after").as_deref(), Some("1"));
+    assert_eq!(limited.body["status"], "429");
+    assert!((0..10).all(|_| default.call(Method::GET, "/Users", None).status == 200));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(
+        okta.call(Method::GET, "/Users", None).status,
+        200,
+        "refilled"
+    );
+}
+
 crate::for_each_backend!(
+    each_connection_has_its_own_rate_limit,
     deleting_a_connection_deprovisions_its_users,
     each_connection_has_its_own_dialect,
     connections_keep_to_their_own,
