@@ -14,6 +14,11 @@ pub struct ConnectionSettings {
     /// of up to one second's worth; beyond it, `429` with `Retry-After`. Unset: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_requests_per_second: Option<f64>,
+    /// The inbound mass-delete guard: at most this many users deleted through the connection
+    /// in any hour; beyond it, its deletions are refused (`403`, nothing deleted) until an
+    /// operator raises the limit. Unset: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_user_deletes_per_hour: Option<u64>,
 }
 
 impl ConnectionSettings {

@@ -106,6 +106,7 @@ async fn require(
                 &served_state.directory,
                 &served_state.settings.base_url,
                 &route,
+                &principal.settings,
                 patch_returns_no_content,
             );
             req.extensions_mut().insert(served);

@@ -10,6 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use super::error::internal;
+use crate::connections::ConnectionSettings;
 use crate::identity::{Directory, DEFAULT_CONNECTION};
 use crate::scim::ScimError;
 
@@ -31,6 +32,7 @@ impl Served {
         everything: &Directory,
         base_url: &str,
         name: &str,
+        settings: &ConnectionSettings,
         patch_returns_no_content: bool,
     ) -> Served {
         let base_url = base_url.trim_end_matches('/');
@@ -43,7 +45,9 @@ impl Served {
             }
         };
         Served {
-            directory: everything.for_connection(name, &own),
+            directory: everything
+                .for_connection(name, &own)
+                .guarding_deletes(settings.max_user_deletes_per_hour),
             base_url: Arc::from(own),
             patch_returns_no_content,
         }

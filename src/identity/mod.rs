@@ -53,6 +53,9 @@ pub struct Directory {
     /// connection's resources. `None`: every connection's (operators, the engine), creating
     /// in the default one.
     connection: Option<Arc<str>>,
+    /// The connection's inbound mass-delete guard: at most this many users deleted in any
+    /// hour; beyond it, deletions are refused (`403`) until an operator raises it.
+    delete_guard: Option<u64>,
 }
 
 impl Directory {
@@ -61,6 +64,7 @@ impl Directory {
             db,
             base_url: Arc::from(base_url.trim_end_matches('/')),
             connection: None,
+            delete_guard: None,
         }
     }
 
@@ -70,7 +74,15 @@ impl Directory {
             db: self.db.clone(),
             base_url: Arc::from(base_url.trim_end_matches('/')),
             connection: Some(Arc::from(connection)),
+            delete_guard: None,
         }
+    }
+
+    /// This directory, refusing user deletions beyond `per_hour` in any hour (`None`: no
+    /// limit).
+    pub fn guarding_deletes(mut self, per_hour: Option<u64>) -> Directory {
+        self.delete_guard = per_hour;
+        self
     }
 
     /// The connection this directory serves, if one.

@@ -15,7 +15,8 @@ use crate::scim::output::render;
 use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::USER;
-use crate::storage::change_log::Operation;
+use crate::scim::ScimError;
+use crate::storage::change_log::{self, Operation};
 use crate::storage::passwords::NewPassword;
 use crate::storage::query::Table;
 use crate::storage::search::Fetch;
@@ -275,6 +276,24 @@ impl Directory {
                 .filter(|u| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
+            if let Some(limit) = self.delete_guard {
+                let hour_ago = tx.now() - 3_600_000_000;
+                let deleted =
+                    change_log::user_deletions_since(tx.conn(), &current.connection, hour_ago)?;
+                if deleted >= limit as i64 {
+                    return Err(ScimError::new(
+                        403,
+                        None,
+                        format!(
+                            "connection {:?} deleted {deleted} users in the last hour, its \
+                             mass-delete guard's limit (max_user_deletes_per_hour); nothing was \
+                             deleted. An operator can raise the limit",
+                            current.connection
+                        ),
+                    )
+                    .into());
+                }
+            }
             users::delete(tx, &current, actor)?;
             Ok(())
         })

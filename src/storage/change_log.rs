@@ -90,6 +90,21 @@ pub(super) fn append(
     events::append(tx, &[event])
 }
 
+/// How many users the connection deleted since `since` (its inbound mass-delete guard).
+pub fn user_deletions_since(
+    conn: &mut DbConnection,
+    connection: &str,
+    since: Micros,
+) -> Result<i64, StoreError> {
+    Ok(change_log::table
+        .filter(change_log::connection.eq(connection))
+        .filter(change_log::occurred_at.gt(since))
+        .filter(change_log::operation.eq(Operation::Delete.as_str()))
+        .filter(change_log::resource_type.eq(ResourceKind::User.as_str()))
+        .count()
+        .get_result(conn)?)
+}
+
 /// Who made each of the changes `seqs` and when, by change number.
 pub fn authors(
     conn: &mut DbConnection,

@@ -499,7 +499,59 @@ fn each_connection_has_its_own_rate_limit(backend: Backend) {
     );
 }
 
+/// A connection's inbound mass-delete guard (`max_user_deletes_per_hour`): past the limit its
+/// deletions are refused with 403 and nothing is deleted, whether one by one or in Bulk; other
+/// connections, and an operator's deprovisioning, are not held.
+fn each_connection_has_its_own_mass_delete_guard(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| c.auth.token_cache_seconds = 0);
+    let ops = Ops::on(&s);
+    let created = ops.call(
+        Method::POST,
+        "/connections",
+        Some(&json!({"name": "okta", "settings": {"max_user_deletes_per_hour": 2}})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    let token = api_token::issue_for(&s.db, "okta-1", Role::Scim, "okta", None).expect("t");
+    let okta = Idp::of(&s, "okta", &token);
+    let default = Idp::of(&s, "default", &s.token);
+    let mut paths = Vec::new();
+    for i in 0..4 {
+        let user = okta.create_user(&format!("u{i}"), &format!("E{i}"));
+        paths.push(format!("/Users/{}", user.body["id"].as_str().expect("id")));
+    }
+    assert_eq!(okta.call(Method::DELETE, &paths[0], None).status, 204);
+    assert_eq!(okta.call(Method::DELETE, &paths[1], None).status, 204);
+    let held = okta.call(Method::DELETE, &paths[2], None);
+    assert_eq!(held.status, 403, "{}", held.body);
+    assert!(held.body["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("mass-delete guard")));
+    let bulk = okta.call(
+        Method::POST,
+        "/Bulk",
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "DELETE", "path": paths[3]}]}),
+        ),
+    );
+    assert_eq!(bulk.body["Operations"][0]["status"], "403", "{}", bulk.body);
+    assert_eq!(okta.total("/Users"), 2, "nothing more was deleted");
+    for i in 0..3 {
+        let user = default.create_user(&format!("d{i}"), &format!("D{i}"));
+        let path = format!("/Users/{}", user.body["id"].as_str().expect("id"));
+        assert_eq!(default.call(Method::DELETE, &path, None).status, 204);
+    }
+    // An hour later the guard lets deletions through again.
+    s.clock.advance(std::time::Duration::from_secs(3601));
+    assert_eq!(okta.call(Method::DELETE, &paths[2], None).status, 204);
+    // An operator's deprovisioning is not held by it.
+    let deleted = ops.call(Method::DELETE, "/connections/okta?deprovision=true", None);
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(deleted.body["deprovisioned"]["users"], 1);
+}
+
 crate::for_each_backend!(
+    each_connection_has_its_own_mass_delete_guard,
     each_connection_has_its_own_rate_limit,
     deleting_a_connection_deprovisions_its_users,
     each_connection_has_its_own_dialect,

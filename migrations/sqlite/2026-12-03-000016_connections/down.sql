@@ -1,3 +1,4 @@
+DROP INDEX change_log_user_deletions;
 ALTER TABLE change_log DROP COLUMN connection;
 ALTER TABLE api_tokens DROP COLUMN connection;
 DROP INDEX scim_groups_connection;

@@ -21,3 +21,6 @@ ALTER TABLE api_tokens ADD COLUMN connection TEXT;
 UPDATE api_tokens SET connection = 'default' WHERE role = 'scim';
 -- Each change names the connection of the resource it changed.
 ALTER TABLE change_log ADD COLUMN connection TEXT NOT NULL DEFAULT 'default';
+-- A connection's recent user deletions, counted by its mass-delete guard.
+CREATE INDEX change_log_user_deletions ON change_log (connection, occurred_at)
+    WHERE operation = 'delete' AND resource_type = 'User';
