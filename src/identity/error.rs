@@ -23,7 +23,11 @@ pub enum IdentityError {
 
 impl From<StoreError> for IdentityError {
     fn from(e: StoreError) -> Self {
-        if e.is_unique_violation() {
+        if e.is_external_id_taken() {
+            IdentityError::Conflict(
+                "externalId is already used by another resource of this connection".into(),
+            )
+        } else if e.is_unique_violation() {
             // The pre-check passed but a concurrent writer took the value first.
             IdentityError::Conflict(
                 "a resource with the same unique attribute value was just created".into(),

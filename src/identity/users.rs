@@ -401,8 +401,9 @@ fn new_user(
 /// Why a create failed; the unique index decides, so a taken userName comes back from the
 /// store as a uniqueness violation.
 fn creation_failed(error: crate::storage::StoreError, user_name: &str) -> IdentityError {
+    let external_id_taken = error.is_external_id_taken();
     match IdentityError::from(error) {
-        IdentityError::Conflict(_) => {
+        IdentityError::Conflict(_) if !external_id_taken => {
             IdentityError::Conflict(format!("userName '{user_name}' is already taken"))
         }
         other => other,

@@ -44,6 +44,11 @@ impl StoreError {
 
     /// True when a unique index rejected the write: a concurrent writer won a race the
     /// pre-check could not see.
+    /// Whether a write broke the uniqueness of `externalId` within a connection.
+    pub fn is_external_id_taken(&self) -> bool {
+        self.is_unique_violation() && self.to_string().contains("external_id_key")
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,

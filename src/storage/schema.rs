@@ -13,6 +13,7 @@ diesel::table! {
         created_at -> BigInt,
         last_modified -> BigInt,
         connection -> Text,
+        external_id_key -> Nullable<Text>,
     }
 }
 
@@ -53,6 +54,7 @@ diesel::table! {
         created_at -> BigInt,
         last_modified -> BigInt,
         connection -> Text,
+        external_id_key -> Nullable<Text>,
     }
 }
 

@@ -340,9 +340,10 @@ impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
             ") WITH ORDINALITY AS i(id, user_name, user_name_key, external_id, \
              display_name, active, data, connection, actor, event_id, event_data, n)), \
              new_users AS (INSERT INTO scim_users (id, user_name, user_name_key, external_id, \
-             display_name, active, data, connection, version, created_at, last_modified) \
-             SELECT id, user_name, user_name_key, external_id, display_name, active, data, \
-             connection, 1, ",
+             external_id_key, display_name, active, data, connection, version, created_at, \
+             last_modified) \
+             SELECT id, user_name, user_name_key, external_id, external_id, display_name, \
+             active, data, connection, 1, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(", ");

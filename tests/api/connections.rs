@@ -102,6 +102,23 @@ fn connections_keep_to_their_own(backend: Backend) {
     assert_eq!(taken.status, 409, "{}", taken.body);
     assert_eq!(taken.body["scimType"], "uniqueness");
     assert_eq!(entra.create_user("barbara", "E1").status, 201);
+    // Within one connection an externalId is one resource's: on create and on change.
+    let twice = okta.create_user("b.jensen", "E1");
+    assert_eq!(twice.status, 409, "{}", twice.body);
+    assert_eq!(twice.body["scimType"], "uniqueness");
+    assert!(twice.body["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("externalId")));
+    let other = okta.create_user("b.other", "E2");
+    assert_eq!(other.status, 201);
+    let other_path = format!("/Users/{}", other.body["id"].as_str().expect("id"));
+    let steal = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "externalId", "value": "E1"}]});
+    assert_eq!(
+        okta.call(Method::PATCH, &other_path, Some(steal)).status,
+        409
+    );
+    assert_eq!(okta.call(Method::DELETE, &other_path, None).status, 204);
 
     // Each lists and filters only its own.
     assert_eq!(okta.total("/Users"), 1);

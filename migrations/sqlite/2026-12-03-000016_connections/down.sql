@@ -1,3 +1,7 @@
+DROP INDEX scim_groups_external_id_key;
+DROP INDEX scim_users_external_id_key;
+ALTER TABLE scim_groups DROP COLUMN external_id_key;
+ALTER TABLE scim_users DROP COLUMN external_id_key;
 DROP INDEX change_log_user_deletions;
 ALTER TABLE change_log DROP COLUMN connection;
 ALTER TABLE api_tokens DROP COLUMN connection;

@@ -24,3 +24,10 @@ ALTER TABLE change_log ADD COLUMN connection TEXT NOT NULL DEFAULT 'default';
 -- A connection's recent user deletions, counted by its mass-delete guard.
 CREATE INDEX change_log_user_deletions ON change_log (connection, occurred_at)
     WHERE operation = 'delete' AND resource_type = 'User';
+-- externalId is unique within a connection. The key is written by every create and change
+-- from this version on; rows written before keep none, so a database that already holds a
+-- duplicate still migrates (its rows are checked when next written).
+ALTER TABLE scim_users ADD COLUMN external_id_key TEXT;
+ALTER TABLE scim_groups ADD COLUMN external_id_key TEXT;
+CREATE UNIQUE INDEX scim_users_external_id_key ON scim_users (connection, external_id_key);
+CREATE UNIQUE INDEX scim_groups_external_id_key ON scim_groups (connection, external_id_key);
