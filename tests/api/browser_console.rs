@@ -111,20 +111,8 @@ fn operator_console_in_a_browser(backend: Backend) {
             .path()
             .ends_with("/ui/login"));
         snap(&browser, &format!("{prefix}-sign-in")).await;
-        browser
-            .find(Locator::Id("token"))
-            .await
-            .expect("token field")
-            .send_keys(&token)
-            .await
-            .expect("type");
-        browser
-            .find(Locator::Id("sign-in"))
-            .await
-            .expect("button")
-            .click()
-            .await
-            .expect("sign in");
+        fill(&browser, "token", &token).await;
+        click(&browser, "#sign-in").await;
         until_page_says(&browser, "token:alice (operator)").await;
 
         // The overview: the target, unhealthy orders counted.
@@ -133,22 +121,10 @@ fn operator_console_in_a_browser(backend: Backend) {
         snap(&browser, &format!("{prefix}-overview")).await;
 
         // From the count to the order.
-        browser
-            .find(Locator::Css("tr[data-target=\"crm\"] td.counts a"))
-            .await
-            .expect("count link")
-            .click()
-            .await
-            .expect("follow");
+        click(&browser, "tr[data-target=\"crm\"] td.counts a").await;
         until_page_says(&browser, &format!("data-order=\"{}\"", order.id)).await;
         snap(&browser, &format!("{prefix}-orders")).await;
-        browser
-            .find(Locator::Css(&format!("tr[data-order=\"{}\"] a", order.id)))
-            .await
-            .expect("order link")
-            .click()
-            .await
-            .expect("open order");
+        click(&browser, &format!("tr[data-order=\"{}\"] a", order.id)).await;
         until_page_says(&browser, "became error").await;
         assert_eq!(text_of(&browser, "#order-state").await, "error");
         snap(&browser, &format!("{prefix}-order")).await;
@@ -161,36 +137,18 @@ fn operator_console_in_a_browser(backend: Backend) {
             )
             .await
             .expect("strip the token");
-        browser
-            .find(Locator::Id("retry"))
-            .await
-            .expect("retry")
-            .click()
-            .await
-            .expect("post");
+        click(&browser, "#retry").await;
         until_page_says(&browser, "refused").await;
         assert_eq!(orders_of(&s, "User", &ann)[0].state.as_str(), "error");
 
         // The real form retries it.
         browser.back().await.expect("back");
         browser.refresh().await.expect("reload the form");
-        browser
-            .find(Locator::Id("retry"))
-            .await
-            .expect("retry")
-            .click()
-            .await
-            .expect("post");
+        click(&browser, "#retry").await;
         until_page_says(&browser, "retry: the order is now pending").await;
         snap(&browser, &format!("{prefix}-retried")).await;
 
-        browser
-            .find(Locator::Id("sign-out"))
-            .await
-            .expect("sign out")
-            .click()
-            .await
-            .expect("out");
+        click(&browser, "#sign-out").await;
         until_page_says(&browser, "Sign in").await;
         assert!(browser
             .current_url()
@@ -220,20 +178,8 @@ async fn signed_in(driver: &Driver, root: &str, token: &str) -> Client {
         .goto(&format!("{root}/ui/login"))
         .await
         .expect("open");
-    browser
-        .find(Locator::Id("token"))
-        .await
-        .expect("token field")
-        .send_keys(token)
-        .await
-        .expect("type");
-    browser
-        .find(Locator::Id("sign-in"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("sign in");
+    fill(&browser, "token", token).await;
+    click(&browser, "#sign-in").await;
     until_page_says(&browser, "Sign out").await;
     browser
 }
@@ -274,30 +220,13 @@ fn approve_a_held_deprovisioning(backend: Backend) {
         let why = text_of(&browser, &format!("tr[data-order=\"{}\"] td.warn", held.id)).await;
         assert!(!why.is_empty(), "the page says why it is held");
         snap(&browser, &format!("{prefix}-approvals")).await;
-        browser
-            .find(Locator::Css(&format!(
-                "input[name=order][value=\"{}\"]",
-                held.id
-            )))
-            .await
-            .expect("checkbox")
-            .click()
-            .await
-            .expect("select");
-        browser
-            .find(Locator::Id("comment"))
-            .await
-            .expect("comment")
-            .send_keys("leaver confirmed by HR")
-            .await
-            .expect("type");
-        browser
-            .find(Locator::Id("approve"))
-            .await
-            .expect("approve")
-            .click()
-            .await
-            .expect("post");
+        click(
+            &browser,
+            &format!("input[name=order][value=\"{}\"]", held.id),
+        )
+        .await;
+        fill(&browser, "comment", "leaver confirmed by HR").await;
+        click(&browser, "#approve").await;
         until_page_says(&browser, "1 order(s) approved").await;
         until_page_says(&browser, "Nothing waits for a decision.").await;
         browser.close().await.expect("close");
@@ -343,13 +272,7 @@ fn dry_run_and_its_drift_report(backend: Backend) {
             .await
             .expect("open");
         until_page_says(&browser, "No runs yet.").await;
-        browser
-            .find(Locator::Css("div[data-target=\"crm\"] button.dry-run"))
-            .await
-            .expect("dry run button")
-            .click()
-            .await
-            .expect("start");
+        click(&browser, "div[data-target=\"crm\"] button.dry-run").await;
         // The run page refreshes itself (htmx) until the run has finished.
         until_page_says(&browser, "<strong id=\"run-state\">completed</strong>").await;
         let missing = text_of(&browser, "tr.finding-missing").await;
@@ -403,26 +326,11 @@ fn find_a_user_and_provision_on_demand(backend: Backend) {
             .await
             .expect("open");
         // A filter that does not parse says so.
-        let field = browser.find(Locator::Id("filter")).await.expect("filter");
-        field.send_keys("userName eq").await.expect("type");
-        browser
-            .find(Locator::Id("search"))
-            .await
-            .expect("search")
-            .click()
-            .await
-            .expect("go");
+        fill(&browser, "filter", "userName eq").await;
+        click(&browser, "#search").await;
         until_page_says(&browser, "The filter is not valid").await;
-        let field = browser.find(Locator::Id("filter")).await.expect("filter");
-        field.clear().await.expect("clear");
-        field.send_keys("userName sw \"fi\"").await.expect("type");
-        browser
-            .find(Locator::Id("search"))
-            .await
-            .expect("search")
-            .click()
-            .await
-            .expect("go");
+        fill(&browser, "filter", "userName sw \"fi\"").await;
+        click(&browser, "#search").await;
         until_page_says(&browser, "1 found").await;
         browser
             .find(Locator::LinkText("fiona"))
@@ -433,13 +341,7 @@ fn find_a_user_and_provision_on_demand(backend: Backend) {
             .expect("open");
         until_page_says(&browser, "not linked").await;
         snap(&browser, &format!("{prefix}-person")).await;
-        browser
-            .find(Locator::Css("tr[data-target=\"crm\"] button.provision"))
-            .await
-            .expect("provision button")
-            .click()
-            .await
-            .expect("provision");
+        click(&browser, "tr[data-target=\"crm\"] button.provision").await;
         until_page_says(&browser, "Provisioned fiona").await;
         let result = text_of(&browser, "#trace-result").await;
         assert!(
