@@ -91,6 +91,10 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
         .open_database(config.pool_size)?
         .with_clock(clock)
         .with_observer(Arc::new(metrics.clone()));
+    crate::extensions::start(&db, &config.schema_extensions).map_err(|e| {
+        crate::config::ConfigError::from_message(format!("schema_extensions: {e}"))
+    })?;
+    refresh_extensions(db.clone(), config.schema_extensions.clone());
     let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),
         source,
@@ -128,6 +132,7 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
         directory: context,
         targets: config.targets.clone(),
         events: Arc::new(config.events.clone()),
+        schema_extensions: Arc::new(config.schema_extensions.clone()),
     };
     let polls = http::set_poll::PollState {
         db: db.clone(),
@@ -155,6 +160,28 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
         workers,
         events,
     })
+}
+
+/// Serves, within [`crate::extensions::REFRESH_EVERY`], the extension schemas other instances
+/// declare, for as long as the runtime runs.
+fn refresh_extensions(
+    db: crate::storage::Db,
+    file: Vec<crate::scim::schema::declaration::ExtensionDeclaration>,
+) {
+    let file = Arc::new(file);
+    actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(crate::extensions::REFRESH_EVERY).await;
+            let (db, file) = (db.clone(), file.clone());
+            let refreshed = actix_web::rt::task::spawn_blocking(move || {
+                crate::extensions::refresh(&db, &file)
+            })
+            .await;
+            if let Ok(Err(e)) = refreshed {
+                tracing::warn!(error = %e, "could not re-read the extension schemas");
+            }
+        }
+    });
 }
 
 /// Loads the SET signing key, brings the config file's subscriptions into the database, and

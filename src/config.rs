@@ -47,6 +47,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Outbound targets that accepted changes are provisioned to.
     pub targets: Vec<TargetConfig>,
+    /// Extension schemas for users and groups beyond core and enterprise, in RFC 7643 §7 form
+    /// (`[[schema_extensions]]`). More can be declared through `/admin/schemas`.
+    pub schema_extensions: Vec<crate::scim::schema::declaration::ExtensionDeclaration>,
     pub worker: WorkerConfig,
     /// Events out: webhooks, RFC 9967 SETs, the change feed.
     pub events: crate::events::EventsConfig,
@@ -203,6 +206,7 @@ impl Default for Config {
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             targets: Vec::new(),
+            schema_extensions: Vec::new(),
             worker: WorkerConfig::default(),
             auth: AuthConfig::default(),
             events: Default::default(),
@@ -248,6 +252,9 @@ impl Config {
             .merge(Env::raw().only(&["DATABASE_URL"]))
             .merge(Env::prefixed("SCIMGATE_").split("__").ignore(&["CONFIG"]));
         let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        // Served from here on, so the targets' mappings may name the declared attributes.
+        crate::scim::registry::install(config.schema_extensions.clone())
+            .map_err(|e| ConfigError(format!("schema_extensions: {e}")))?;
         config.validate()?;
         Ok(config)
     }

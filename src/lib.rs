@@ -28,6 +28,7 @@
 //! - `reconcile`: aggregation, correlation, full sync, schedules, runs.
 //! - `connectors`: the `Connector` trait and its SCIM and LDAP implementations.
 //! - `catalog`: adding, changing and testing targets, with the same checks for every caller.
+//! - `extensions`: custom extension schemas declared by operators, served by every instance.
 //! - `targets`: a target's settings as types, the stored targets, the one lookup.
 //! - `storage`: diesel on SQLite and PostgreSQL; `storage::orders` is the orders' only writer.
 //! - `scim`: the protocol vocabulary (schemas, filters, PATCH, JSON shapes, errors).
@@ -52,6 +53,7 @@ pub mod connections;
 pub mod connectors;
 pub mod console;
 pub mod events;
+pub mod extensions;
 pub mod http;
 pub mod identity;
 pub mod load;

@@ -4,6 +4,7 @@
 mod approvals;
 mod changes;
 mod connections;
+mod schemas;
 mod error;
 mod on_demand;
 mod orders;
@@ -35,6 +36,9 @@ pub struct AdminState {
     pub targets: Vec<TargetConfig>,
     /// The `[events]` settings subscriptions are checked against.
     pub events: std::sync::Arc<crate::events::EventsConfig>,
+    /// The config file's extension schemas (read-only here); the others are in the database.
+    pub schema_extensions:
+        std::sync::Arc<Vec<crate::scim::schema::declaration::ExtensionDeclaration>>,
 }
 
 /// Registers the admin routes (inside a scope the caller protects).
@@ -52,6 +56,7 @@ pub fn needed_role(method: &Method, path: &str) -> Role {
         ["connections"] | ["connections", _] | ["connections", _, "enable" | "disable"] => {
             Role::Admin
         }
+        ["schemas"] | ["schemas", _] => Role::Admin,
         ["subscriptions"]
         | ["subscriptions", _]
         | ["subscriptions", _, "enable" | "disable" | "rotate-secret"] => Role::Admin,
@@ -112,6 +117,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 fn connection_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        web::resource("/schemas")
+            .route(web::get().to(schemas::list))
+            .route(web::post().to(schemas::create)),
+    )
+    .service(
+        web::resource("/schemas/{urn}")
+            .route(web::get().to(schemas::get))
+            .route(web::put().to(schemas::replace))
+            .route(web::delete().to(schemas::delete)),
+    )
+    .service(
         web::resource("/connections")
             .route(web::get().to(connections::list))
             .route(web::post().to(connections::create)),

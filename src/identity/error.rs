@@ -27,6 +27,12 @@ impl From<StoreError> for IdentityError {
             IdentityError::Conflict(
                 "externalId is already used by another resource of this connection".into(),
             )
+        } else if e.is_extension_value_taken() {
+            let attribute = crate::extensions::taken_attribute(&e)
+                .unwrap_or_else(|| "a unique extension attribute".into());
+            IdentityError::Conflict(format!(
+                "{attribute} is unique, and another resource holds that value"
+            ))
         } else if e.is_unique_violation() {
             // The pre-check passed but a concurrent writer took the value first.
             IdentityError::Conflict(

@@ -14,7 +14,7 @@ use crate::scim::input::{self, carry_over_on_replace, check_required};
 use crate::scim::output::render;
 use crate::scim::patch::{self, MemberChange};
 use crate::scim::projection::Projection;
-use crate::scim::resource_type::GROUP;
+use crate::scim::resource_type;
 use crate::scim::ScimError;
 use crate::storage::change_log::Operation;
 use crate::storage::groups::{self, GroupRecord, Member, MemberKind, MemberRef, StoredGroup};
@@ -37,8 +37,8 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let mut data = input::canonicalize_request(&GROUP, body)?;
-        check_required(&GROUP, &data)?;
+        let mut data = input::canonicalize_request(resource_type::group(), body)?;
+        check_required(resource_type::group(), &data)?;
         let requested = take_members(&mut data)?;
         let record = group_record(Uuid::new_v4().to_string(), &data, self.creating_in())?;
         self.db.write(|tx| {
@@ -90,15 +90,15 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let mut data = input::canonicalize_request(&GROUP, body)?;
+        let mut data = input::canonicalize_request(resource_type::group(), body)?;
         let requested = take_members(&mut data)?;
         self.db.write(|tx| {
             let current = groups::find_for_update(tx, id)?
                 .filter(|g| self.sees(&g.connection))
                 .ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
-            carry_over_on_replace(&GROUP, &stored_data(&current.data)?, &mut data)?;
-            check_required(&GROUP, &data)?;
+            carry_over_on_replace(resource_type::group(), &stored_data(&current.data)?, &mut data)?;
+            check_required(resource_type::group(), &data)?;
             let record = group_record(id.to_string(), &data, current.connection.clone())?;
             ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
             let members = resolve_members(tx.conn(), id, &current.connection, &requested)?;
@@ -125,7 +125,7 @@ impl Directory {
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         let (attribute_ops, member_changes) =
-            patch::split_member_ops(&GROUP, patch::parse_request(body)?)?;
+            patch::split_member_ops(resource_type::group(), patch::parse_request(body)?)?;
         self.db.write(|tx| {
             let current = groups::find_for_update(tx, id)?
                 .filter(|g| self.sees(&g.connection))
@@ -133,10 +133,10 @@ impl Directory {
             precondition::check(condition, current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &attribute_ops {
-                patch::apply(&GROUP, &mut doc, op)?;
+                patch::apply(resource_type::group(), &mut doc, op)?;
             }
-            let data = input::canonicalize(&GROUP, &doc)?;
-            check_required(&GROUP, &data)?;
+            let data = input::canonicalize(resource_type::group(), &doc)?;
+            check_required(resource_type::group(), &data)?;
             let record = group_record(id.to_string(), &data, current.connection.clone())?;
             ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
             for change in &member_changes {
@@ -166,12 +166,12 @@ impl Directory {
     pub fn search_groups(&self, query: &Query) -> Result<Page, IdentityError> {
         let layout = Layout {
             table: Table::Groups,
-            rt: &GROUP,
+            rt: resource_type::group(),
             scope: self.connection.clone(),
         };
         self.db.read(|conn| {
             let selection = layout.select(conn, query, Fetch::Records)?;
-            let mut members = if query.projection.wants(&GROUP, "members") {
+            let mut members = if query.projection.wants(resource_type::group(), "members") {
                 groups::members_of(conn, &selection.ids())?
             } else {
                 Default::default()
@@ -200,7 +200,7 @@ impl Directory {
         projection: &Projection,
     ) -> Result<Rendered, IdentityError> {
         // Derived attributes can be large (a group's members): load them only when returned.
-        let members = if projection.wants(&GROUP, "members") {
+        let members = if projection.wants(resource_type::group(), "members") {
             groups::members_of(conn, std::slice::from_ref(&stored.id))?
                 .remove(&stored.id)
                 .unwrap_or_default()
@@ -241,14 +241,14 @@ impl Directory {
             derived.insert("members".into(), Value::Array(values));
         }
         let meta = self.meta(
-            GROUP.endpoint,
+            resource_type::group().endpoint,
             &stored.id,
             stored.version,
             stored.created_at,
             stored.last_modified,
         );
         Rendered {
-            body: projection.apply(&GROUP, render(&GROUP, &stored.id, &data, &derived, &meta)),
+            body: projection.apply(resource_type::group(), render(resource_type::group(), &stored.id, &data, &derived, &meta)),
             version: stored.version,
         }
     }
@@ -347,7 +347,7 @@ fn apply_member_change(
             groups::set_members(tx, group_id, &refs)?;
         }
         MemberChange::RemoveWhere(filter) => {
-            let members_def = GROUP.core.attribute("members");
+            let members_def = resource_type::group().core.attribute("members");
             let current = groups::members_of(tx.conn(), &[group_id.to_string()])?
                 .remove(group_id)
                 .unwrap_or_default();

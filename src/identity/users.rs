@@ -14,7 +14,7 @@ use crate::scim::list::Paging;
 use crate::scim::output::render;
 use crate::scim::patch;
 use crate::scim::projection::Projection;
-use crate::scim::resource_type::USER;
+use crate::scim::resource_type;
 use crate::scim::ScimError;
 use crate::storage::change_log::{self, Operation};
 use crate::storage::passwords::NewPassword;
@@ -84,7 +84,7 @@ impl Directory {
     ) -> Result<std::collections::HashMap<String, Value>, IdentityError> {
         self.db.read(|conn| {
             let rows = users::find_many(conn, ids)?;
-            let mut memberships = if projection.wants(&USER, "groups") {
+            let mut memberships = if projection.wants(resource_type::user(), "groups") {
                 users::memberships(conn, ids)?
             } else {
                 Default::default()
@@ -119,7 +119,7 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let mut data = input::canonicalize_request(&USER, body)?;
+        let mut data = input::canonicalize_request(resource_type::user(), body)?;
         let password =
             passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
         self.db.write(|tx| {
@@ -127,8 +127,8 @@ impl Directory {
                 .filter(|u| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
-            carry_over_on_replace(&USER, &stored_data(&current.data)?, &mut data)?;
-            check_required(&USER, &data)?;
+            carry_over_on_replace(resource_type::user(), &stored_data(&current.data)?, &mut data)?;
+            check_required(resource_type::user(), &data)?;
             let record = user_record(
                 id.to_string(),
                 &data,
@@ -200,7 +200,7 @@ impl Directory {
         };
         let layout = Layout {
             table: Table::Users,
-            rt: &USER,
+            rt: resource_type::user(),
             scope: self.connection.clone(),
         };
         self.db.read(|conn| {
@@ -226,7 +226,7 @@ impl Directory {
         };
         let layout = Layout {
             table: Table::Users,
-            rt: &USER,
+            rt: resource_type::user(),
             scope: self.connection.clone(),
         };
         self.db
@@ -251,11 +251,11 @@ impl Directory {
             precondition::check(condition, current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &ops {
-                patch::apply(&USER, &mut doc, op)?;
+                patch::apply(resource_type::user(), &mut doc, op)?;
             }
             // The patched document is validated like a new one: types, primaries, required.
-            let mut data = input::canonicalize(&USER, &doc)?;
-            check_required(&USER, &data)?;
+            let mut data = input::canonicalize(resource_type::user(), &doc)?;
+            check_required(resource_type::user(), &data)?;
             let clear = passwords::take(&mut data);
             let password = prepared.resolve(self.db.secrets(), id, clear.as_deref())?;
             let record = user_record(id.to_string(), &data, password, current.connection.clone())?;
@@ -303,12 +303,12 @@ impl Directory {
     pub fn search_users(&self, query: &Query) -> Result<Page, IdentityError> {
         let layout = Layout {
             table: Table::Users,
-            rt: &USER,
+            rt: resource_type::user(),
             scope: self.connection.clone(),
         };
         self.db.read(|conn| {
             let selection = layout.select(conn, query, Fetch::Records)?;
-            let mut memberships = if query.projection.wants(&USER, "groups") {
+            let mut memberships = if query.projection.wants(resource_type::user(), "groups") {
                 users::memberships(conn, &selection.ids())?
             } else {
                 Default::default()
@@ -337,7 +337,7 @@ impl Directory {
         projection: &Projection,
     ) -> Result<Rendered, IdentityError> {
         // Derived attributes can be large (a group's members): load them only when returned.
-        let groups = if projection.wants(&USER, "groups") {
+        let groups = if projection.wants(resource_type::user(), "groups") {
             users::memberships(conn, std::slice::from_ref(&stored.id))?
                 .remove(&stored.id)
                 .unwrap_or_default()
@@ -371,14 +371,14 @@ impl Directory {
             derived.insert("groups".into(), Value::Array(values));
         }
         let meta = self.meta(
-            USER.endpoint,
+            resource_type::user().endpoint,
             &stored.id,
             stored.version,
             stored.created_at,
             stored.last_modified,
         );
         Rendered {
-            body: projection.apply(&USER, render(&USER, &stored.id, &data, &derived, &meta)),
+            body: projection.apply(resource_type::user(), render(resource_type::user(), &stored.id, &data, &derived, &meta)),
             version: stored.version,
         }
     }
@@ -390,8 +390,8 @@ fn new_user(
     body: &Map<String, Value>,
     connection: String,
 ) -> Result<(Map<String, Value>, UserRecord), IdentityError> {
-    let mut data = input::canonicalize_request(&USER, body)?;
-    check_required(&USER, &data)?;
+    let mut data = input::canonicalize_request(resource_type::user(), body)?;
+    check_required(resource_type::user(), &data)?;
     let id = Uuid::new_v4().to_string();
     let password = passwords::prepare(secrets, &id, passwords::take(&mut data).as_deref())?;
     let record = user_record(id, &data, password, connection)?;
@@ -401,9 +401,9 @@ fn new_user(
 /// Why a create failed; the unique index decides, so a taken userName comes back from the
 /// store as a uniqueness violation.
 fn creation_failed(error: crate::storage::StoreError, user_name: &str) -> IdentityError {
-    let external_id_taken = error.is_external_id_taken();
+    let other_value_taken = error.is_external_id_taken() || error.is_extension_value_taken();
     match IdentityError::from(error) {
-        IdentityError::Conflict(_) if !external_id_taken => {
+        IdentityError::Conflict(_) if !other_value_taken => {
             IdentityError::Conflict(format!("userName '{user_name}' is already taken"))
         }
         other => other,

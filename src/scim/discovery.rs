@@ -88,7 +88,7 @@ pub fn resource_type(rt: &ResourceType, base_url: &str) -> Value {
     let extensions: Vec<Value> = rt
         .extensions
         .iter()
-        .map(|ext| json!({"schema": ext.id, "required": false}))
+        .map(|ext| json!({"schema": ext.id, "required": rt.requires(ext.id)}))
         .collect();
     let mut doc = json!({
         "schemas": [RESOURCE_TYPE_SCHEMA],

@@ -387,8 +387,15 @@ fn check_length(def: &AttributeDef, text: &str, path: &str) -> Result<(), ScimEr
 pub fn check_required(rt: &ResourceType, data: &Map<String, Value>) -> Result<(), ScimError> {
     check_required_in(rt.core.attributes, data, "")?;
     for ext in rt.extensions {
-        if let Some(Value::Object(fields)) = data.get(ext.id) {
-            check_required_in(ext.attributes, fields, ext.id)?;
+        match data.get(ext.id) {
+            Some(Value::Object(fields)) => check_required_in(ext.attributes, fields, ext.id)?,
+            _ if rt.requires(ext.id) => {
+                return Err(ScimError::invalid_value(format!(
+                    "extension '{}' is required for the {} resource type",
+                    ext.id, rt.name
+                )))
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -511,6 +518,7 @@ mod tests {
         description: "",
         core: &CORE,
         extensions: &[],
+        required_extensions: &[],
     };
 
     fn map(v: serde_json::Value) -> Map<String, Value> {

@@ -11,6 +11,7 @@ pub mod list;
 pub mod output;
 pub mod patch;
 pub mod projection;
+pub mod registry;
 pub mod resource_type;
 pub mod schema;
 pub mod text;

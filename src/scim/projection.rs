@@ -258,7 +258,7 @@ fn keep_subs(value: Value, keep: impl Fn(&str) -> bool) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::resource_type::USER;
+    use crate::scim::resource_type;
     use serde_json::json;
 
     fn user() -> Value {
@@ -277,7 +277,7 @@ mod tests {
     fn attributes_select_and_keep_always_returned() {
         let p =
             Projection::parse(Some("userName,name.givenName,emails.value"), None).expect("parse");
-        let out = p.apply(&USER, user());
+        let out = p.apply(resource_type::user(), user());
         assert_eq!(
             out,
             json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "1", "userName": "u", "name": {"givenName": "G"}, "emails": [{"value": "a@b"}]})
@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn excluded_attributes_drop_and_extensions_by_urn() {
         let p = Projection::parse(None, Some("name,emails.type,meta,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department")).expect("parse");
-        let out = p.apply(&USER, user());
+        let out = p.apply(resource_type::user(), user());
         assert!(out.get("name").is_none());
         assert!(out.get("meta").is_none());
         assert_eq!(out["emails"], json!([{"value": "a@b"}]));
@@ -300,28 +300,27 @@ mod tests {
             None,
         )
         .expect("parse");
-        let out = p.apply(&USER, user());
+        let out = p.apply(resource_type::user(), user());
         assert_eq!(
             out["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
             "D"
         );
         assert!(out.get("userName").is_none());
         let p = Projection::parse(None, Some("id")).expect("parse");
-        assert_eq!(p.apply(&USER, user())["id"], "1", "id is always returned");
+        assert_eq!(p.apply(resource_type::user(), user())["id"], "1", "id is always returned");
     }
 
     #[test]
     fn wants_tells_whether_to_load_derived_attributes() {
-        use crate::scim::resource_type::GROUP;
-        assert!(Projection::default().wants(&GROUP, "members"));
+        assert!(Projection::default().wants(resource_type::group(), "members"));
         assert!(!Projection::parse(None, Some("members"))
             .expect("p")
-            .wants(&GROUP, "members"));
+            .wants(resource_type::group(), "members"));
         assert!(!Projection::parse(Some("displayName"), None)
             .expect("p")
-            .wants(&GROUP, "members"));
+            .wants(resource_type::group(), "members"));
         assert!(Projection::parse(Some("members.value"), None)
             .expect("p")
-            .wants(&GROUP, "members"));
+            .wants(resource_type::group(), "members"));
     }
 }

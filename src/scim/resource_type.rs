@@ -1,6 +1,9 @@
 //! The resource types served (RFC 7643 §6): which schema and extensions each endpoint speaks.
+//! Their extensions include those operators declared, so they come from the
+//! [registry](super::registry).
 
-use super::schema::{self, SchemaDef};
+use super::registry;
+use super::schema::SchemaDef;
 
 #[derive(Debug)]
 pub struct ResourceType {
@@ -11,6 +14,8 @@ pub struct ResourceType {
     pub description: &'static str,
     pub core: &'static SchemaDef,
     pub extensions: &'static [&'static SchemaDef],
+    /// The URNs of the extensions every resource of this type must carry (RFC 7643 §6).
+    pub required_extensions: &'static [&'static str],
 }
 
 impl ResourceType {
@@ -25,24 +30,25 @@ impl ResourceType {
     pub fn knows_schema(&self, urn: &str) -> bool {
         self.core.id.eq_ignore_ascii_case(urn) || self.extension(urn).is_some()
     }
+
+    /// Must every resource of this type carry the extension `urn`?
+    pub fn requires(&self, urn: &str) -> bool {
+        self.required_extensions
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(urn))
+    }
 }
 
-pub static USER: ResourceType = ResourceType {
-    name: "User",
-    endpoint: "/Users",
-    description: "User Account",
-    core: &schema::USER,
-    extensions: &[&schema::ENTERPRISE_USER],
-};
+/// The User resource type as served now.
+pub fn user() -> &'static ResourceType {
+    registry::current().user()
+}
 
-pub static GROUP: ResourceType = ResourceType {
-    name: "Group",
-    endpoint: "/Groups",
-    description: "Group",
-    core: &schema::GROUP,
-    extensions: &[],
-};
+/// The Group resource type as served now.
+pub fn group() -> &'static ResourceType {
+    registry::current().group()
+}
 
 pub fn all() -> [&'static ResourceType; 2] {
-    [&USER, &GROUP]
+    registry::current().resource_types()
 }

@@ -49,6 +49,13 @@ impl StoreError {
         self.is_unique_violation() && self.to_string().contains("external_id_key")
     }
 
+    /// Whether a write repeated the value of a declared attribute whose `uniqueness` a unique
+    /// index enforces.
+    pub fn is_extension_value_taken(&self) -> bool {
+        self.is_unique_violation()
+            && super::extension_indexes::is_extension_index(&self.to_string())
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,

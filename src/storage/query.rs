@@ -83,13 +83,21 @@ pub enum Cond {
 }
 
 /// The resource table a search runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
     Users,
     Groups,
 }
 
 impl Table {
+    /// The SCIM resource type its rows are.
+    pub fn resource_type(self) -> &'static str {
+        match self {
+            Table::Users => "User",
+            Table::Groups => "Group",
+        }
+    }
+
     pub(super) fn name(self) -> &'static str {
         match self {
             Table::Users => "scim_users",
@@ -103,6 +111,57 @@ impl Table {
             Table::Users => "user_name",
             Table::Groups => "display_name",
         }
+    }
+}
+
+/// The value at `path` inside the JSON in `column` (`element`: a JSON array element, which
+/// PostgreSQL already holds as `jsonb`).
+fn json_value(backend: Backend, column: &str, path: &[String], element: bool) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let mut p = String::from("$");
+            for seg in path {
+                p.push_str(&format!(
+                    ".\"{}\"",
+                    seg.replace('"', "").replace('\'', "''")
+                ));
+            }
+            format!("json_extract({column}, '{p}')")
+        }
+        Backend::Postgres => {
+            let segs: Vec<String> = path
+                .iter()
+                .map(|s| format!("\"{}\"", s.replace(['"', '\'', '\\'], "")))
+                .collect();
+            let source = if element {
+                column.to_string()
+            } else {
+                format!("{column}::jsonb")
+            };
+            format!("({source} #>> '{{{}}}')", segs.join(","))
+        }
+    }
+}
+
+/// How comparisons read a value an index is kept on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compared {
+    /// Text, lowered on both sides when `fold_case`.
+    Text { fold_case: bool },
+    /// Numbers, which PostgreSQL reads from JSON text as `double precision`.
+    Number,
+    /// Anything compared as it is stored (booleans, date-times, references).
+    AsStored,
+}
+
+/// The expression an index on the stored JSON at `path` keeps: spelt exactly as comparisons
+/// render it (without the row alias), so both planners match it.
+pub fn indexed_json_expression(backend: Backend, path: &[String], compared: Compared) -> String {
+    let e = json_value(backend, "data", path, false);
+    match (compared, backend) {
+        (Compared::Text { fold_case: true }, _) => format!("lower({e})"),
+        (Compared::Number, Backend::Postgres) => format!("CAST({e} AS double precision)"),
+        _ => e,
     }
 }
 
@@ -141,35 +200,10 @@ impl Sql {
 
     /// A JSON path as the backend spells it; names come from the schema, quotes doubled anyway.
     fn json_path(&self, base: &str, path: &[String], element: bool) -> String {
-        match self.backend {
-            Backend::Sqlite => {
-                let mut p = String::from("$");
-                for seg in path {
-                    p.push_str(&format!(
-                        ".\"{}\"",
-                        seg.replace('"', "").replace('\'', "''")
-                    ));
-                }
-                if element && path.is_empty() {
-                    format!("{base}.value")
-                } else if element {
-                    format!("json_extract({base}.value, '{p}')")
-                } else {
-                    format!("json_extract({base}.data, '{p}')")
-                }
-            }
-            Backend::Postgres => {
-                let segs: Vec<String> = path
-                    .iter()
-                    .map(|s| format!("\"{}\"", s.replace(['"', '\'', '\\'], "")))
-                    .collect();
-                let source = if element {
-                    format!("{base}.value")
-                } else {
-                    format!("{base}.data::jsonb")
-                };
-                format!("({source} #>> '{{{}}}')", segs.join(","))
-            }
+        match (self.backend, element) {
+            (Backend::Sqlite, true) if path.is_empty() => format!("{base}.value"),
+            (_, true) => json_value(self.backend, &format!("{base}.value"), path, true),
+            (_, false) => json_value(self.backend, &format!("{base}.data"), path, false),
         }
     }
 

@@ -389,3 +389,13 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(events, event_deliveries, event_subscriptions);
+
+diesel::table! {
+    schema_extensions (urn) {
+        urn -> Text,
+        declaration -> Text,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}

@@ -1,9 +1,10 @@
 //! SCIM schema definitions (RFC 7643 §2, §7): the attribute model every other layer reads.
 //!
-//! Definitions are static data so they cost nothing at run time and the same table drives input
-//! validation, output filtering and the `/Schemas` discovery endpoint.
+//! The built-in definitions are static data and declared extensions are leaked into the same
+//! shape, so one table drives input validation, output filtering, filters and `/Schemas`.
 
 mod attribute;
+pub mod declaration;
 mod enterprise;
 mod group;
 mod user;
@@ -37,14 +38,15 @@ pub static USER: SchemaDef = user::SCHEMA;
 pub static GROUP: SchemaDef = group::SCHEMA;
 pub static ENTERPRISE_USER: SchemaDef = enterprise::SCHEMA;
 
-/// Every schema the server serves, in the order `/Schemas` lists them.
-pub fn all() -> [&'static SchemaDef; 3] {
-    [&USER, &GROUP, &ENTERPRISE_USER]
+/// Every schema the server serves, declared extensions included, in the order `/Schemas`
+/// lists them.
+pub fn all() -> Vec<&'static SchemaDef> {
+    super::registry::current().schemas()
 }
 
 /// Finds a schema by URN, case-insensitively.
 pub fn by_urn(urn: &str) -> Option<&'static SchemaDef> {
-    all().into_iter().find(|s| s.id.eq_ignore_ascii_case(urn))
+    super::registry::current().schema(urn)
 }
 
 /// The attributes common to every resource (RFC 7643 §3.1). Like the RFC's own schema
