@@ -112,10 +112,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/changes").route(web::get().to(changes::changes)))
         .service(web::resource("/events").route(web::get().to(changes::list_events)))
         .configure(subscription_routes)
-        .configure(connection_routes);
+        .configure(connection_routes)
+        .configure(schema_routes);
 }
 
-fn connection_routes(cfg: &mut web::ServiceConfig) {
+fn schema_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/schemas")
             .route(web::get().to(schemas::list))
@@ -126,8 +127,11 @@ fn connection_routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(schemas::get))
             .route(web::put().to(schemas::replace))
             .route(web::delete().to(schemas::delete)),
-    )
-    .service(
+    );
+}
+
+fn connection_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
         web::resource("/connections")
             .route(web::get().to(connections::list))
             .route(web::post().to(connections::create)),

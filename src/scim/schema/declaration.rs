@@ -63,15 +63,15 @@ pub struct AttributeDeclaration {
     pub returned: Returned,
     #[serde(default = "not_unique")]
     pub uniqueness: Uniqueness,
-    #[serde(default, alias = "canonical_values")]
+    #[serde(default, alias = "canonical_values", skip_serializing_if = "Vec::is_empty")]
     pub canonical_values: Vec<String>,
-    #[serde(default, alias = "reference_types")]
+    #[serde(default, alias = "reference_types", skip_serializing_if = "Vec::is_empty")]
     pub reference_types: Vec<String>,
-    #[serde(default, alias = "sub_attributes")]
+    #[serde(default, alias = "sub_attributes", skip_serializing_if = "Vec::is_empty")]
     pub sub_attributes: Vec<AttributeDeclaration>,
     /// Keep a database index on the value, so filters and sorts on it stay fast at scale.
     /// Implied by `uniqueness` other than `none`, which is enforced by a unique index.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub indexed: bool,
 }
 
