@@ -62,7 +62,7 @@ pub async fn create<E: Endpoint>(
     body: Bytes,
 ) -> Result<HttpResponse, ScimError> {
     let body = json_body(&req, &body)?;
-    let projection = projection_param(&req)?;
+    let projection = projection_param(&req)?.after_write();
     let rendered = served
         .directory
         .create_async(E::KIND, body, projection, principal.actor)
@@ -107,7 +107,7 @@ pub async fn change<E: Endpoint>(
     let patching = req.method() == actix_web::http::Method::PATCH;
     let body = json_body(&req, &body)?;
     let condition = if_match(&req);
-    let projection = projection_param(&req)?;
+    let projection = projection_param(&req)?.after_write();
     let id = resource_id(id)?;
     let rendered = blocking(&served, move |d| {
         let change = if patching {

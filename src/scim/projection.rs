@@ -13,6 +13,9 @@ use super::schema::{AttributeDef, Returned, SchemaDef};
 pub struct Projection {
     attributes: Vec<AttrPath>,
     excluded: Vec<AttrPath>,
+    /// Answering a POST, PUT or PATCH: `returned: request` attributes come back without being
+    /// asked for (RFC 7643 §7: the client sent them).
+    after_write: bool,
 }
 
 impl Projection {
@@ -43,7 +46,16 @@ impl Projection {
         Ok(Projection {
             attributes: list(attributes)?,
             excluded: list(excluded)?,
+            after_write: false,
         })
+    }
+
+    /// This projection, for the answer to a write.
+    pub fn after_write(self) -> Projection {
+        Projection {
+            after_write: true,
+            ..self
+        }
     }
 
     pub fn is_default(&self) -> bool {
@@ -70,7 +82,7 @@ impl Projection {
 
     /// Applies the projection to a rendered resource.
     pub fn apply(&self, rt: &ResourceType, resource: Value) -> Value {
-        if self.is_default() {
+        if self.is_default() && (self.after_write || !has_request_only(rt)) {
             return resource;
         }
         let Value::Object(mut fields) = resource else {
@@ -190,7 +202,7 @@ impl Projection {
                 wanted.iter().any(|w| w.eq_ignore_ascii_case(name))
             });
         }
-        if def.returned == Returned::Request {
+        if def.returned == Returned::Request && !self.after_write {
             return None;
         }
         if self
@@ -229,6 +241,18 @@ impl Projection {
         })
         .unwrap_or(value)
     }
+}
+
+/// Whether some attribute of the resource type is returned only on request (only declared
+/// extensions have such attributes), so a default read must still filter.
+fn has_request_only(rt: &ResourceType) -> bool {
+    let request_only = |defs: &[AttributeDef]| {
+        defs.iter().any(|d| {
+            d.returned == Returned::Request
+                || d.sub_attributes.iter().any(|s| s.returned == Returned::Request)
+        })
+    };
+    request_only(rt.core.attributes) || rt.extensions.iter().any(|e| request_only(e.attributes))
 }
 
 fn common(name: &str) -> Option<&'static AttributeDef> {
