@@ -1,8 +1,10 @@
 //! `cargo bench`: scimgate over real HTTP on SQLite and on PostgreSQL.
 //!
-//! Loads 100,000 users (the POST /Users measurement) and 1,000 groups into each backend, then
-//! measures GET by id, `filter=userName eq`, `filter=emails[value eq]`, PATCH replace and a
-//! member add on a 50,000-member group, with concurrent clients; prints requests/s, p50 and p99.
+//! Loads 100,000 users (the POST /Users measurement; each carries a custom extension attribute,
+//! a unique badge) and 1,000 groups into each backend, then measures GET by id,
+//! `filter=userName eq`, the same on the custom attribute, `filter=emails[value eq]`, PATCH
+//! replace and a member add on a 50,000-member group, with concurrent clients; prints
+//! requests/s, p50 and p99, and writes them to `target/bench/http.json`.
 //! For PostgreSQL it also prints the raw single-row INSERT rate of the same server, with the
 //! same number of concurrent connections, so the ratio is visible.
 //!
@@ -11,6 +13,8 @@
 
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
+#[path = "support/report.rs"]
+mod report_file;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -29,6 +33,12 @@ use scimgate::storage::Db;
 /// on a 2-core machine 16 clients mostly measure queueing behind each other.
 const CLIENTS: usize = 16;
 const LATENCY_CLIENTS: usize = 4;
+
+/// A declared extension: the custom attribute filtered on, unique like userName.
+const ACME: &str = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+
+/// Every figure reported, for `target/bench/http.json`.
+static FIGURES: std::sync::Mutex<Vec<Value>> = std::sync::Mutex::new(Vec::new());
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -50,6 +60,14 @@ fn start(database_url: String, dir: tempfile::TempDir) -> Server {
         pool_size: CLIENTS as u32,
         max_payload_bytes: 16 * 1024 * 1024,
         max_page_size: 1000,
+        schema_extensions: vec![
+            scimgate::scim::schema::declaration::ExtensionDeclaration::from_json(json!({
+                "id": ACME,
+                "resourceTypes": [{"resourceType": "User"}],
+                "attributes": [{"name": "badge", "type": "string", "uniqueness": "server"}]
+            }))
+            .expect("declaration"),
+        ],
         ..Config::default()
     };
     let db = Db::open(&config.database_url, 2).expect("open database");
@@ -155,6 +173,12 @@ fn measure_with(clients: usize, total: usize, request: Request) -> (f64, Duratio
 }
 
 fn report(backend: &str, what: &str, (rate, p50, p99): (f64, Duration, Duration)) {
+    if let Ok(mut figures) = FIGURES.lock() {
+        figures.push(json!({
+            "backend": backend, "what": what, "requestsPerSecond": rate.round(),
+            "p50Ms": p50.as_secs_f64() * 1000.0, "p99Ms": p99.as_secs_f64() * 1000.0,
+        }));
+    }
     println!(
         "{backend:<8} {what:<46} {rate:>7.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
         p50.as_secs_f64() * 1000.0,
@@ -202,7 +226,8 @@ fn bench_backend(backend: &str, server: Server, raw_inserts: Option<f64>) {
             "userName": format!("user{i:06}@example.com"),
             "name": {"givenName": "Given", "familyName": format!("Family{i}")},
             "emails": [{"value": format!("user{i:06}@mail.example.com"), "type": "work", "primary": true}],
-            "active": true
+            "active": true,
+            ACME: {"badge": format!("B-{i:06}")}
         });
         let (b, t, slots) = (b.clone(), t.clone(), slots.clone());
         Box::pin(async move {
@@ -279,6 +304,22 @@ fn bench_backend(backend: &str, server: Server, raw_inserts: Option<f64>) {
             .send();
         Box::pin(async move { succeeded(sent.await, Some(one_result)).await })
     });
+    let (b, t) = (base.clone(), token.clone());
+    measure_read(
+        backend,
+        "GET filter=urn:...:badge eq (custom)",
+        reads,
+        move |c, i| {
+            let n = (i * 7919) % users;
+            let sent = c
+                .get(format!(
+                    "{b}/Users?filter={ACME}:badge%20eq%20%22b-{n:06}%22"
+                ))
+                .bearer_auth(&*t)
+                .send();
+            Box::pin(async move { succeeded(sent.await, Some(one_result)).await })
+        },
+    );
     let (b, t) = (base.clone(), token.clone());
     measure_read(
         backend,
@@ -441,4 +482,6 @@ fn main() {
             Some(raw),
         );
     }
+    let figures = FIGURES.lock().map(|f| f.clone()).unwrap_or_default();
+    report_file::write("http", &Value::Array(figures));
 }

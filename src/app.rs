@@ -91,9 +91,8 @@ pub fn start_with_clock(config: &Config, clock: Clock) -> Result<Started, StartE
         .open_database(config.pool_size)?
         .with_clock(clock)
         .with_observer(Arc::new(metrics.clone()));
-    crate::extensions::start(&db, &config.schema_extensions).map_err(|e| {
-        crate::config::ConfigError::from_message(format!("schema_extensions: {e}"))
-    })?;
+    crate::extensions::start(&db, &config.schema_extensions)
+        .map_err(|e| crate::config::ConfigError::from_message(format!("schema_extensions: {e}")))?;
     refresh_extensions(db.clone(), config.schema_extensions.clone());
     let listener = TcpListener::bind(&config.listen).map_err(|source| StartError::Listen {
         addr: config.listen.clone(),
@@ -173,10 +172,9 @@ fn refresh_extensions(
         loop {
             actix_web::rt::time::sleep(crate::extensions::REFRESH_EVERY).await;
             let (db, file) = (db.clone(), file.clone());
-            let refreshed = actix_web::rt::task::spawn_blocking(move || {
-                crate::extensions::refresh(&db, &file)
-            })
-            .await;
+            let refreshed =
+                actix_web::rt::task::spawn_blocking(move || crate::extensions::refresh(&db, &file))
+                    .await;
             if let Ok(Err(e)) = refreshed {
                 tracing::warn!(error = %e, "could not re-read the extension schemas");
             }

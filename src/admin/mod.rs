@@ -4,11 +4,11 @@
 mod approvals;
 mod changes;
 mod connections;
-mod schemas;
 mod error;
 mod on_demand;
 mod orders;
 mod query;
+mod schemas;
 mod subscriptions;
 mod syncs;
 mod target_changes;

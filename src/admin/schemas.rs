@@ -3,7 +3,7 @@
 //! resource holds values of it). The config file's declarations are listed, read-only.
 //! Other instances serve a change within `extensions::REFRESH_EVERY`.
 
-use actix_web::http::header::{LOCATION, IF_MATCH};
+use actix_web::http::header::{IF_MATCH, LOCATION};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -133,6 +133,13 @@ pub async fn delete(
     urn: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let urn = urn.into_inner();
-    blocking(move || Ok(extensions::remove(&state.db, &state.schema_extensions, &urn)?)).await?;
+    blocking(move || {
+        Ok(extensions::remove(
+            &state.db,
+            &state.schema_extensions,
+            &urn,
+        )?)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

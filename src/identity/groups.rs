@@ -97,7 +97,11 @@ impl Directory {
                 .filter(|g| self.sees(&g.connection))
                 .ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
-            carry_over_on_replace(resource_type::group(), &stored_data(&current.data)?, &mut data)?;
+            carry_over_on_replace(
+                resource_type::group(),
+                &stored_data(&current.data)?,
+                &mut data,
+            )?;
             check_required(resource_type::group(), &data)?;
             let record = group_record(id.to_string(), &data, current.connection.clone())?;
             ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
@@ -248,7 +252,10 @@ impl Directory {
             stored.last_modified,
         );
         Rendered {
-            body: projection.apply(resource_type::group(), render(resource_type::group(), &stored.id, &data, &derived, &meta)),
+            body: projection.apply(
+                resource_type::group(),
+                render(resource_type::group(), &stored.id, &data, &derived, &meta),
+            ),
             version: stored.version,
         }
     }

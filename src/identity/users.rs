@@ -127,7 +127,11 @@ impl Directory {
                 .filter(|u| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
-            carry_over_on_replace(resource_type::user(), &stored_data(&current.data)?, &mut data)?;
+            carry_over_on_replace(
+                resource_type::user(),
+                &stored_data(&current.data)?,
+                &mut data,
+            )?;
             check_required(resource_type::user(), &data)?;
             let record = user_record(
                 id.to_string(),
@@ -378,7 +382,10 @@ impl Directory {
             stored.last_modified,
         );
         Rendered {
-            body: projection.apply(resource_type::user(), render(resource_type::user(), &stored.id, &data, &derived, &meta)),
+            body: projection.apply(
+                resource_type::user(),
+                render(resource_type::user(), &stored.id, &data, &derived, &meta),
+            ),
             version: stored.version,
         }
     }

@@ -249,7 +249,9 @@ fn has_request_only(rt: &ResourceType) -> bool {
     let request_only = |defs: &[AttributeDef]| {
         defs.iter().any(|d| {
             d.returned == Returned::Request
-                || d.sub_attributes.iter().any(|s| s.returned == Returned::Request)
+                || d.sub_attributes
+                    .iter()
+                    .any(|s| s.returned == Returned::Request)
         })
     };
     request_only(rt.core.attributes) || rt.extensions.iter().any(|e| request_only(e.attributes))
@@ -331,7 +333,11 @@ mod tests {
         );
         assert!(out.get("userName").is_none());
         let p = Projection::parse(None, Some("id")).expect("parse");
-        assert_eq!(p.apply(resource_type::user(), user())["id"], "1", "id is always returned");
+        assert_eq!(
+            p.apply(resource_type::user(), user())["id"],
+            "1",
+            "id is always returned"
+        );
     }
 
     #[test]

@@ -116,7 +116,13 @@ impl Registry {
             &schema::USER,
             &user_extensions,
         );
-        let group = built_in_type("Group", "/Groups", "Group", &schema::GROUP, &carried("Group"));
+        let group = built_in_type(
+            "Group",
+            "/Groups",
+            "Group",
+            &schema::GROUP,
+            &carried("Group"),
+        );
         let mut indexed = Vec::new();
         for (d, s) in declarations.iter().zip(&declared) {
             for rt in ["User", "Group"] {
@@ -221,7 +227,10 @@ mod tests {
     fn clashing_urns_are_refused() {
         for set in [
             vec![declared(schema::USER_SCHEMA)],
-            vec![declared(&format!("{}:badge", schema::ENTERPRISE_USER_SCHEMA))],
+            vec![declared(&format!(
+                "{}:badge",
+                schema::ENTERPRISE_USER_SCHEMA
+            ))],
             vec![declared("urn:acme:1"), declared("URN:ACME:1")],
             vec![declared("urn:acme:1"), declared("urn:acme:1:x")],
         ] {

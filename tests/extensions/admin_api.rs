@@ -145,8 +145,10 @@ fn declared_changed_and_removed(backend: Backend) {
     let config_one = admin.call(
         Method::PUT,
         &format!("/schemas/{SITE}"),
-        Some(&json!({"id": SITE, "resourceTypes": [{"resourceType": "User"}],
-                     "attributes": [{"name": "site", "type": "integer"}]})),
+        Some(
+            &json!({"id": SITE, "resourceTypes": [{"resourceType": "User"}],
+                     "attributes": [{"name": "site", "type": "integer"}]}),
+        ),
     );
     assert_eq!(config_one.status, 409, "config-file schemas are read-only");
 
@@ -183,7 +185,10 @@ fn declared_changed_and_removed(backend: Backend) {
         .push(json!({"name": "floor", "type": "integer"}));
     let stale = send(
         reqwest::blocking::Client::new()
-            .put(s.base.replace("/scim/v2", &format!("/admin/schemas/{BADGES}")))
+            .put(
+                s.base
+                    .replace("/scim/v2", &format!("/admin/schemas/{BADGES}")),
+            )
             .bearer_auth(&admin.token)
             .header("if-match", "7")
             .header("content-type", "application/json")
@@ -219,10 +224,9 @@ fn declared_changed_and_removed(backend: Backend) {
     let removed = admin.call(Method::DELETE, &format!("/schemas/{BADGES}"), None);
     assert_eq!(removed.status, 204, "{}", removed.body);
     assert!(!schema_ids(&s).contains(&BADGES.to_string()));
-    let indexes = s
-        .db
-        .read(scimgate::storage::extension_indexes::existing)
-        .expect("indexes");
+    let indexes =
+        s.db.read(scimgate::storage::extension_indexes::existing)
+            .expect("indexes");
     assert!(indexes.is_empty(), "its index went with it: {indexes:?}");
     let unknown = s.post(
         "/Users",
@@ -238,7 +242,9 @@ fn declared_changed_and_removed(backend: Backend) {
     let plain = admin.call(Method::POST, "/schemas", Some(&badges()));
     assert_eq!(plain.status, 201, "{}", plain.body);
     for name in ["fay", "gus"] {
-        s.create_user(&json!({"schemas": [CORE_USER, BADGES], "userName": name, BADGES: {"badge": "same"}}));
+        s.create_user(
+            &json!({"schemas": [CORE_USER, BADGES], "userName": name, BADGES: {"badge": "same"}}),
+        );
     }
     let mut unique = badges();
     unique["attributes"][0]["uniqueness"] = json!("server");
@@ -247,7 +253,10 @@ fn declared_changed_and_removed(backend: Backend) {
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.text_contains("repeat"), "{}", r.body);
     let still = admin.call(Method::GET, &format!("/schemas/{BADGES}"), None);
-    assert_eq!(still.body["attributes"][0].get("uniqueness"), Some(&json!("none")));
+    assert_eq!(
+        still.body["attributes"][0].get("uniqueness"),
+        Some(&json!("none"))
+    );
     drop(other);
 }
 

@@ -62,7 +62,10 @@ fn published_per_rfc_7643_section_7(s: &TestServer) {
     assert_eq!(listed.body["totalResults"], 5, "{}", listed.body);
 
     let schema = s.get(&format!("/Schemas/{ACME}")).body;
-    assert_eq!(schema["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:Schema"]));
+    assert_eq!(
+        schema["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:Schema"])
+    );
     assert_eq!(schema["id"], ACME);
     assert_eq!(schema["name"], "AcmeUser");
     assert_eq!(schema["description"], "Acme's own user attributes");
@@ -202,17 +205,26 @@ fn filters_and_sorts_in_sql(s: &TestServer) {
     let cases: [(String, Vec<&str>); 14] = [
         (format!("{ACME}:badge eq \"b-100\""), vec!["alice"]),
         (format!("{ACME}:costCentre co \"&d\""), vec!["alice"]),
-        (format!("{ACME}:costCentre ne \"Sales\""), vec!["alice", "carol"]),
+        (
+            format!("{ACME}:costCentre ne \"Sales\""),
+            vec!["alice", "carol"],
+        ),
         (format!("{ACME}:clearance gt 2"), vec!["alice"]),
         (format!("{ACME}:rate ge 7.25"), vec!["alice", "bob"]),
-        (format!("{ACME}:hired gt \"2020-01-01T00:00:00Z\""), vec!["alice"]),
+        (
+            format!("{ACME}:hired gt \"2020-01-01T00:00:00Z\""),
+            vec!["alice"],
+        ),
         (format!("{ACME}:badge pr"), vec!["alice", "bob"]),
         (format!("not ({ACME}:badge pr)"), vec!["carol"]),
         (format!("{ACME}:remote eq false"), vec!["bob"]),
         (format!("{ACME}:office.floor lt 3"), vec!["bob"]),
         (format!("{ACME}:tags eq \"green\""), vec!["alice"]),
         (format!("{ACME}:licences[seats gt 1]"), vec!["alice"]),
-        (format!("{ACME}:homepage sw \"https://acme.\""), vec!["alice"]),
+        (
+            format!("{ACME}:homepage sw \"https://acme.\""),
+            vec!["alice"],
+        ),
         (
             format!("{ACME}:clearance ge 1 and {ACME}:office.building eq \"annex\""),
             vec!["bob"],
@@ -330,10 +342,9 @@ fn unique_where_declared(s: &TestServer, alice: &str) {
         json!([{"op": "replace", "path": format!("{ACME}:badge"), "value": "B-100"}]),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let indexes = s
-        .db
-        .read(scimgate::storage::extension_indexes::existing)
-        .expect("indexes");
+    let indexes =
+        s.db.read(scimgate::storage::extension_indexes::existing)
+            .expect("indexes");
     assert_eq!(
         indexes.len(),
         3,

@@ -82,7 +82,10 @@ fn entra_id(s: &TestServer) {
         json!({"costCenter": "CC-7", "isContractor": true, "level": 4, "hireDate": "2026-01-05T08:00:00Z"})
     );
     // Entra ID checks for an existing user with a filter on what it matches on.
-    let found = s.get(&filtered("/Users", &format!("{CUSTOM}:costCenter eq \"CC-7\"")));
+    let found = s.get(&filtered(
+        "/Users",
+        &format!("{CUSTOM}:costCenter eq \"CC-7\""),
+    ));
     assert_eq!(found.body["totalResults"], 1, "{}", found.body);
     let r = patch(
         s,

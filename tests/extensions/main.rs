@@ -7,6 +7,7 @@
 //! must not share a process at the same time.
 
 #[path = "../support/interop.rs"]
+#[allow(dead_code)]
 mod interop_servers;
 #[path = "../support/postgres.rs"]
 mod postgres;

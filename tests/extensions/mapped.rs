@@ -192,7 +192,12 @@ fn mapped_to_ldap_and_a_scim_application(backend: Backend) {
     let started = admin(&s, &token, Method::POST, "/targets/badges/aggregate");
     let run = started["id"].as_i64().expect("run id");
     let done = wait_for("the aggregation", || {
-        let r = admin(&s, &token, Method::GET, &format!("/targets/badges/syncs/{run}"));
+        let r = admin(
+            &s,
+            &token,
+            Method::GET,
+            &format!("/targets/badges/syncs/{run}"),
+        );
         (r["state"] != "running").then_some(r)
     });
     assert_eq!(done["state"], "completed", "{done}");

@@ -63,11 +63,23 @@ pub struct AttributeDeclaration {
     pub returned: Returned,
     #[serde(default = "not_unique")]
     pub uniqueness: Uniqueness,
-    #[serde(default, alias = "canonical_values", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        alias = "canonical_values",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub canonical_values: Vec<String>,
-    #[serde(default, alias = "reference_types", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        alias = "reference_types",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub reference_types: Vec<String>,
-    #[serde(default, alias = "sub_attributes", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        alias = "sub_attributes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sub_attributes: Vec<AttributeDeclaration>,
     /// Keep a database index on the value, so filters and sorts on it stay fast at scale.
     /// Implied by `uniqueness` other than `none`, which is enforced by a unique index.
@@ -109,7 +121,11 @@ impl ExtensionDeclaration {
         if !self.id.to_ascii_lowercase().starts_with("urn:") || self.id.ends_with(':') {
             return Err(format!("schema id {:?} must be a URN (urn:...)", self.id));
         }
-        if self.id.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'') {
+        if self
+            .id
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\'')
+        {
             return Err(format!(
                 "schema id {:?} must not contain spaces or quotes",
                 self.id
@@ -320,7 +336,10 @@ mod tests {
         assert_eq!(schema.name, "User");
         assert_eq!(schema.attributes.len(), 4);
         let office = schema.attribute("OFFICE").unwrap();
-        assert_eq!(office.sub_attribute("floor").unwrap().kind, AttrType::Integer);
+        assert_eq!(
+            office.sub_attribute("floor").unwrap().kind,
+            AttrType::Integer
+        );
         let indexed = indexed_attributes(&d, schema, "User");
         assert_eq!(indexed.len(), 1);
         assert!(indexed[0].unique);
@@ -330,14 +349,20 @@ mod tests {
     fn bad_declarations_are_refused_with_the_reason() {
         let cases = [
             (json!([{"name": "9lives", "type": "string"}]), "not valid"),
-            (json!([{"name": "a", "type": "complex"}]), "needs subAttributes"),
+            (
+                json!([{"name": "a", "type": "complex"}]),
+                "needs subAttributes",
+            ),
             (
                 json!([{"name": "a", "type": "complex", "subAttributes": [
                     {"name": "b", "type": "complex", "subAttributes": [{"name": "c", "type": "string"}]}
                 ]}]),
                 "cannot be complex",
             ),
-            (json!([{"name": "a", "type": "reference"}]), "referenceTypes"),
+            (
+                json!([{"name": "a", "type": "reference"}]),
+                "referenceTypes",
+            ),
             (
                 json!([{"name": "a", "type": "string", "multiValued": true, "indexed": true}]),
                 "single-valued",
@@ -352,7 +377,10 @@ mod tests {
             ),
         ];
         for (attributes, why) in cases {
-            let error = declaration(attributes.clone()).unwrap().check().unwrap_err();
+            let error = declaration(attributes.clone())
+                .unwrap()
+                .check()
+                .unwrap_err();
             assert!(error.contains(why), "{attributes}: {error}");
         }
         let unknown_type = declaration(json!([{"name": "a", "type": "text"}])).unwrap_err();
