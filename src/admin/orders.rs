@@ -14,6 +14,7 @@ pub fn order_json(o: &Order) -> Value {
         "target": o.target,
         "resourceType": o.resource_type,
         "resourceId": o.resource_id,
+        "connection": o.connection,
         "changeSeq": o.change_seq,
         "operation": o.operation.as_str(),
         "state": o.state.as_str(),

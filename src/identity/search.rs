@@ -111,15 +111,21 @@ impl Layout {
             .transpose()?
             .unwrap_or(Cond::True);
         let cond = match &self.scope {
-            Some(connection) => Cond::And(
-                Box::new(Cond::Compare {
+            Some(connection) => {
+                let scope = Cond::Compare {
                     expr: Expr::Column("connection"),
                     op: Op::Eq,
                     value: crate::storage::query::Literal::Text(connection.to_string()),
                     fold_case: false,
-                }),
-                Box::new(cond),
-            ),
+                };
+                // A filter names what few resources it wants; the connection index serves
+                // only plain listings (a filter through it would walk the whole connection).
+                let scope = match cond {
+                    Cond::True => scope,
+                    _ => Cond::Likely(Box::new(scope)),
+                };
+                Cond::And(Box::new(scope), Box::new(cond))
+            }
             None => cond,
         };
         if let Some(path) = &query.sort_by {

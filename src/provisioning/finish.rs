@@ -185,6 +185,7 @@ mod tests {
             decision_comment: None,
             waiting_for: None,
             note: None,
+            connection: None,
         }
     }
 

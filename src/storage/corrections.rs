@@ -36,6 +36,7 @@ pub fn insert(
             remote_id: c.remote_id.clone(),
             hold: c.hold.clone(),
             start: Start::Queued,
+            connection: None,
         })
         .collect();
     orders::insert(tx, &new)

@@ -45,6 +45,7 @@ pub fn start(
                 owner: owner.to_string(),
                 until,
             },
+            connection: None,
         };
         let id = orders::insert(tx, &[new])?
             .pop()

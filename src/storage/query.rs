@@ -63,6 +63,9 @@ pub enum Cond {
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
     Not(Box<Cond>),
+    /// True for most rows: a hint that keeps SQLite's planner, which has no statistics, from
+    /// driving the query by this condition's index when the other conditions are selective.
+    Likely(Box<Cond>),
     /// `fold_case`: compare case-insensitively (both sides lowered in SQL).
     Compare {
         expr: Expr,
@@ -231,6 +234,14 @@ impl Sql {
                 self.cond(b);
                 self.push(")");
             }
+            Cond::Likely(inner) => match self.backend {
+                Backend::Sqlite => {
+                    self.push("likely(");
+                    self.cond(inner);
+                    self.push(")");
+                }
+                Backend::Postgres => self.cond(inner),
+            },
             Cond::Not(inner) => {
                 // NULL-safe: a comparison on a missing value is false, so its negation is true.
                 self.push("NOT COALESCE((");

@@ -146,6 +146,7 @@ diesel::table! {
         held_by -> Nullable<Text>,
         revision -> BigInt,
         previous_state -> Nullable<Text>,
+        connection -> Nullable<Text>,
     }
 }
 

@@ -342,7 +342,9 @@ fn targets_scope_on_a_connection(backend: Backend) {
     let okta_token = api_token::issue_for(&s.db, "okta-1", Role::Scim, "okta", None).expect("t");
     let okta = Idp::of(&s, "okta", &okta_token);
     let default = Idp::of(&s, "default", &s.token);
-    assert_eq!(okta.create_user("from.okta", "O1").status, 201);
+    let from_okta = okta.create_user("from.okta", "O1");
+    assert_eq!(from_okta.status, 201);
+    let okta_id = from_okta.body["id"].as_str().expect("id").to_string();
     let local = default.create_user("from.default", "D1");
     assert_eq!(local.status, 201);
     let local_id = local.body["id"].as_str().expect("id").to_string();
@@ -360,6 +362,36 @@ fn targets_scope_on_a_connection(backend: Backend) {
         0,
         "out of the target's scope"
     );
+    // Orders, and their events, name the connection of the user they provision.
+    crate::provisioning::wait_for("Okta's user's order settled", || {
+        crate::provisioning::settled(&s, "User", &okta_id).then_some(())
+    });
+    for (id, connection) in [(&okta_id, "okta"), (&local_id, "default")] {
+        let orders = ops.get(&format!("/resources/User/{id}/orders"));
+        let list = orders.body["orders"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!list.is_empty(), "{}", orders.text);
+        assert!(
+            list.iter().all(|o| o["connection"] == connection),
+            "{}",
+            orders.text
+        );
+    }
+    let events = ops.get("/events?limit=500");
+    let okta_order_events: Vec<&serde_json::Value> = events.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| {
+            e["type"] == "order.state_changed" && e["data"]["resourceId"] == okta_id.as_str()
+        })
+        .collect();
+    assert!(!okta_order_events.is_empty(), "{}", events.text);
+    assert!(okta_order_events
+        .iter()
+        .all(|e| e["data"]["connection"] == "okta"));
     // Operators (unscoped) may filter on the connection; at a connection's endpoint it is an
     // unknown attribute, which matches nothing, as any other would.
     let everyone = scimgate::identity::Directory::new(s.db.clone(), &s.base);

@@ -62,6 +62,7 @@ fn orders_move_only_along_the_lifecycle(backend: Backend) {
         remote_id: None,
         hold: None,
         start: Start::Queued,
+        connection: None,
     };
     let id = s.db.write(|tx| orders::insert(tx, &[new])).expect("insert")[0];
     // A pending order is not failed: nothing to retry.
@@ -110,6 +111,7 @@ fn coalescing_is_the_callers_choice(backend: Backend) {
         remote_id: None,
         hold: None,
         start: Start::Queued,
+        connection: None,
     };
     let ids =
         s.db.write(|tx| {

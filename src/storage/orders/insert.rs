@@ -39,6 +39,8 @@ pub struct NewOrder {
     /// Held for approval: by what, and why.
     pub hold: Option<Hold>,
     pub start: Start,
+    /// The connection of the resource; when unknown, looked up from the resource at insert.
+    pub connection: Option<String>,
 }
 
 impl NewOrder {
@@ -55,6 +57,7 @@ impl NewOrder {
             remote_id: None,
             hold: None,
             start: Start::Queued,
+            connection: Some(entry.connection.clone()),
         }
     }
 }
@@ -66,6 +69,10 @@ pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreE
     let mut firsts = Vec::with_capacity(new.len());
     let mut created_events = Vec::with_capacity(new.len());
     for order in new {
+        let connection = match &order.connection {
+            Some(c) => Some(c.clone()),
+            None => connection_of(tx.conn(), &order.resource_type, &order.resource_id)?,
+        };
         let (state, attempts, lease_owner, lease_until) = match (&order.start, &order.hold) {
             (Start::Leased { owner, until }, _) => (
                 OrderState::Transmitted,
@@ -95,6 +102,7 @@ pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreE
                 orders::sync_id.eq(order.sync_id),
                 orders::held_by.eq(order.hold.as_ref().map(|h| h.kind.as_str())),
                 orders::held_reason.eq(order.hold.as_ref().map(|h| h.reason.as_str())),
+                orders::connection.eq(&connection),
             ))
             .returning(orders::id)
             .get_result(tx.conn())?;
@@ -111,6 +119,7 @@ pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreE
             operation: order.operation.as_str().to_string(),
             revision: 1,
             from: None,
+            connection,
         };
         created_events.push(order_event(&created, state, None, "scimgate"));
         tx.moved([crate::storage::observer::OrderMove {
@@ -122,6 +131,21 @@ pub fn insert(tx: &mut WriteTx<'_>, new: &[NewOrder]) -> Result<Vec<i64>, StoreE
     insert_transitions(tx, &firsts)?;
     events::append(tx, &created_events)?;
     Ok(ids)
+}
+
+/// The connection of the user or group `id`; none for an account no identity owns.
+fn connection_of(
+    conn: &mut DbConnection,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    let groups = match resource_type {
+        "User" => false,
+        "Group" => true,
+        _ => return Ok(None),
+    };
+    let mut owners = crate::storage::connections::owners(conn, &[id.to_string()], groups)?;
+    Ok(owners.remove(id))
 }
 
 /// Accepted changes the planner has not read yet (the newest change's number minus its

@@ -77,6 +77,8 @@ pub struct Order {
     pub waiting_for: Option<String>,
     /// What the order says beside its state (members left out of a group, and why).
     pub note: Option<String>,
+    /// The connection (upstream identity provider) of the resource it provisions.
+    pub connection: Option<String>,
 }
 
 impl Order {

@@ -110,13 +110,24 @@ pub(super) struct Moved {
     pub revision: i64,
     /// The state it moved from.
     pub from: Option<String>,
+    /// The connection of the resource it provisions.
+    pub connection: Option<String>,
 }
 
 /// The columns a move returns, in [`Moved`]'s order.
-type MovedRow = (i64, String, String, String, String, i64, Option<String>);
+type MovedRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+);
 
 fn moved_row(
-    (id, target, resource_type, resource_id, operation, revision, from): MovedRow,
+    (id, target, resource_type, resource_id, operation, revision, from, connection): MovedRow,
 ) -> Moved {
     Moved {
         id,
@@ -126,6 +137,7 @@ fn moved_row(
         operation,
         revision,
         from,
+        connection,
     }
 }
 
@@ -137,6 +149,7 @@ const RETURNING: (
     orders::operation,
     orders::revision,
     orders::previous_state,
+    orders::connection,
 ) = (
     orders::id,
     orders::target,
@@ -145,6 +158,7 @@ const RETURNING: (
     orders::operation,
     orders::revision,
     orders::previous_state,
+    orders::connection,
 );
 
 /// Moves each order as its own move says, if the guard lets it; one result per move, in
@@ -482,6 +496,9 @@ pub(super) fn order_event(
         "from": moved.from,
         "to": to.as_str(),
     });
+    if let Some(connection) = &moved.connection {
+        data["connection"] = serde_json::json!(connection);
+    }
     if let Some(error) = error {
         data["error"] = serde_json::json!(bounded(error));
     }
