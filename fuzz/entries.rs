@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use scimgate::scim::resource_type;
+use scimgate::scim::registry;
 use scimgate::scim::{filter, filter_eval, input, patch, schema};
 
 /// The filter parser, and the in-memory evaluator on what it parsed.
@@ -41,27 +41,27 @@ pub fn patch_apply(data: &[u8]) {
         "emails": [{"value": "f@x.example", "type": "work", "primary": true}],
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "D"}}));
     for op in &ops {
-        if patch::apply(resource_type::user(), &mut user, op).is_err() {
+        if patch::apply(registry::user(), &mut user, op).is_err() {
             break;
         }
     }
-    let _ = input::canonicalize(resource_type::user(), &user);
-    if let Ok((others, _members)) = patch::split_member_ops(resource_type::group(), ops) {
+    let _ = input::canonicalize(registry::user(), &user);
+    if let Ok((others, _members)) = patch::split_member_ops(registry::group(), ops) {
         let mut group = object(json!({"displayName": "G"}));
         for op in &others {
-            if patch::apply(resource_type::group(), &mut group, op).is_err() {
+            if patch::apply(registry::group(), &mut group, op).is_err() {
                 break;
             }
         }
-        let _ = input::canonicalize(resource_type::group(), &group);
+        let _ = input::canonicalize(registry::group(), &group);
     }
 }
 
 /// A resource body canonicalised as a user and as a group.
 pub fn canonicalize(data: &[u8]) {
     if let Ok(body) = input::parse_object(data) {
-        let _ = input::canonicalize(resource_type::user(), &body);
-        let _ = input::canonicalize(resource_type::group(), &body);
+        let _ = input::canonicalize(registry::user(), &body);
+        let _ = input::canonicalize(registry::group(), &body);
     }
 }
 

@@ -8,7 +8,7 @@ use super::media::scim_json;
 use super::AppState;
 use crate::scim::discovery;
 use crate::scim::list::{list_response, Paging};
-use crate::scim::{resource_type, schema, ScimError};
+use crate::scim::{registry, ScimError};
 
 pub async fn service_provider_config(state: web::Data<AppState>, served: Served) -> HttpResponse {
     scim_json(
@@ -37,7 +37,7 @@ pub async fn resource_type(
     name: web::Path<Named>,
 ) -> Result<HttpResponse, ScimError> {
     let name = name.into_inner().id;
-    let rt = resource_type::all()
+    let rt = registry::resource_types()
         .into_iter()
         .find(|rt| rt.name.eq_ignore_ascii_case(&name))
         .ok_or_else(|| ScimError::not_found(format!("no resource type named {name}")))?;
@@ -53,7 +53,8 @@ pub async fn schemas(served: Served) -> HttpResponse {
 
 pub async fn schema(served: Served, id: web::Path<Named>) -> Result<HttpResponse, ScimError> {
     let id = id.into_inner().id;
-    let def = schema::by_urn(&id).ok_or_else(|| ScimError::not_found(format!("no schema {id}")))?;
+    let def =
+        registry::schema(&id).ok_or_else(|| ScimError::not_found(format!("no schema {id}")))?;
     Ok(scim_json(
         StatusCode::OK,
         &discovery::schema(def, &served.base_url),

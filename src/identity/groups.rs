@@ -14,7 +14,7 @@ use crate::scim::input::{self, carry_over_on_replace, check_required};
 use crate::scim::output::render;
 use crate::scim::patch::{self, MemberChange};
 use crate::scim::projection::Projection;
-use crate::scim::resource_type;
+use crate::scim::registry;
 use crate::scim::ScimError;
 use crate::storage::change_log::Operation;
 use crate::storage::groups::{self, GroupRecord, Member, MemberKind, MemberRef, StoredGroup};
@@ -37,8 +37,8 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let mut data = input::canonicalize_request(resource_type::group(), body)?;
-        check_required(resource_type::group(), &data)?;
+        let mut data = input::canonicalize_request(registry::group(), body)?;
+        check_required(registry::group(), &data)?;
         let requested = take_members(&mut data)?;
         let record = group_record(Uuid::new_v4().to_string(), &data, self.creating_in())?;
         self.db.write(|tx| {
@@ -90,19 +90,15 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let mut data = input::canonicalize_request(resource_type::group(), body)?;
+        let mut data = input::canonicalize_request(registry::group(), body)?;
         let requested = take_members(&mut data)?;
         self.db.write(|tx| {
             let current = groups::find_for_update(tx, id)?
                 .filter(|g| self.sees(&g.connection))
                 .ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
-            carry_over_on_replace(
-                resource_type::group(),
-                &stored_data(&current.data)?,
-                &mut data,
-            )?;
-            check_required(resource_type::group(), &data)?;
+            carry_over_on_replace(registry::group(), &stored_data(&current.data)?, &mut data)?;
+            check_required(registry::group(), &data)?;
             let record = group_record(id.to_string(), &data, current.connection.clone())?;
             ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
             let members = resolve_members(tx.conn(), id, &current.connection, &requested)?;
@@ -129,7 +125,7 @@ impl Directory {
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
         let (attribute_ops, member_changes) =
-            patch::split_member_ops(resource_type::group(), patch::parse_request(body)?)?;
+            patch::split_member_ops(registry::group(), patch::parse_request(body)?)?;
         self.db.write(|tx| {
             let current = groups::find_for_update(tx, id)?
                 .filter(|g| self.sees(&g.connection))
@@ -137,10 +133,10 @@ impl Directory {
             precondition::check(condition, current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &attribute_ops {
-                patch::apply(resource_type::group(), &mut doc, op)?;
+                patch::apply(registry::group(), &mut doc, op)?;
             }
-            let data = input::canonicalize(resource_type::group(), &doc)?;
-            check_required(resource_type::group(), &data)?;
+            let data = input::canonicalize(registry::group(), &doc)?;
+            check_required(registry::group(), &data)?;
             let record = group_record(id.to_string(), &data, current.connection.clone())?;
             ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
             for change in &member_changes {
@@ -170,12 +166,12 @@ impl Directory {
     pub fn search_groups(&self, query: &Query) -> Result<Page, IdentityError> {
         let layout = Layout {
             table: Table::Groups,
-            rt: resource_type::group(),
+            rt: registry::group(),
             scope: self.connection.clone(),
         };
         self.db.read(|conn| {
             let selection = layout.select(conn, query, Fetch::Records)?;
-            let mut members = if query.projection.wants(resource_type::group(), "members") {
+            let mut members = if query.projection.wants(registry::group(), "members") {
                 groups::members_of(conn, &selection.ids())?
             } else {
                 Default::default()
@@ -204,7 +200,7 @@ impl Directory {
         projection: &Projection,
     ) -> Result<Rendered, IdentityError> {
         // Derived attributes can be large (a group's members): load them only when returned.
-        let members = if projection.wants(resource_type::group(), "members") {
+        let members = if projection.wants(registry::group(), "members") {
             groups::members_of(conn, std::slice::from_ref(&stored.id))?
                 .remove(&stored.id)
                 .unwrap_or_default()
@@ -245,7 +241,7 @@ impl Directory {
             derived.insert("members".into(), Value::Array(values));
         }
         let meta = self.meta(
-            resource_type::group().endpoint,
+            registry::group().endpoint,
             &stored.id,
             stored.version,
             stored.created_at,
@@ -253,8 +249,8 @@ impl Directory {
         );
         Rendered {
             body: projection.apply(
-                resource_type::group(),
-                render(resource_type::group(), &stored.id, &data, &derived, &meta),
+                registry::group(),
+                render(registry::group(), &stored.id, &data, &derived, &meta),
             ),
             version: stored.version,
         }
@@ -354,7 +350,7 @@ fn apply_member_change(
             groups::set_members(tx, group_id, &refs)?;
         }
         MemberChange::RemoveWhere(filter) => {
-            let members_def = resource_type::group().core.attribute("members");
+            let members_def = registry::group().core.attribute("members");
             let current = groups::members_of(tx.conn(), &[group_id.to_string()])?
                 .remove(group_id)
                 .unwrap_or_default();

@@ -14,7 +14,7 @@ use crate::scim::list::Paging;
 use crate::scim::output::render;
 use crate::scim::patch;
 use crate::scim::projection::Projection;
-use crate::scim::resource_type;
+use crate::scim::registry;
 use crate::scim::ScimError;
 use crate::storage::change_log::{self, Operation};
 use crate::storage::passwords::NewPassword;
@@ -84,7 +84,7 @@ impl Directory {
     ) -> Result<std::collections::HashMap<String, Value>, IdentityError> {
         self.db.read(|conn| {
             let rows = users::find_many(conn, ids)?;
-            let mut memberships = if projection.wants(resource_type::user(), "groups") {
+            let mut memberships = if projection.wants(registry::user(), "groups") {
                 users::memberships(conn, ids)?
             } else {
                 Default::default()
@@ -119,7 +119,7 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let mut data = input::canonicalize_request(resource_type::user(), body)?;
+        let mut data = input::canonicalize_request(registry::user(), body)?;
         let password =
             passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
         self.db.write(|tx| {
@@ -127,12 +127,8 @@ impl Directory {
                 .filter(|u| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
-            carry_over_on_replace(
-                resource_type::user(),
-                &stored_data(&current.data)?,
-                &mut data,
-            )?;
-            check_required(resource_type::user(), &data)?;
+            carry_over_on_replace(registry::user(), &stored_data(&current.data)?, &mut data)?;
+            check_required(registry::user(), &data)?;
             let record = user_record(
                 id.to_string(),
                 &data,
@@ -204,7 +200,7 @@ impl Directory {
         };
         let layout = Layout {
             table: Table::Users,
-            rt: resource_type::user(),
+            rt: registry::user(),
             scope: self.connection.clone(),
         };
         self.db.read(|conn| {
@@ -230,7 +226,7 @@ impl Directory {
         };
         let layout = Layout {
             table: Table::Users,
-            rt: resource_type::user(),
+            rt: registry::user(),
             scope: self.connection.clone(),
         };
         self.db
@@ -255,11 +251,11 @@ impl Directory {
             precondition::check(condition, current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &ops {
-                patch::apply(resource_type::user(), &mut doc, op)?;
+                patch::apply(registry::user(), &mut doc, op)?;
             }
             // The patched document is validated like a new one: types, primaries, required.
-            let mut data = input::canonicalize(resource_type::user(), &doc)?;
-            check_required(resource_type::user(), &data)?;
+            let mut data = input::canonicalize(registry::user(), &doc)?;
+            check_required(registry::user(), &data)?;
             let clear = passwords::take(&mut data);
             let password = prepared.resolve(self.db.secrets(), id, clear.as_deref())?;
             let record = user_record(id.to_string(), &data, password, current.connection.clone())?;
@@ -307,12 +303,12 @@ impl Directory {
     pub fn search_users(&self, query: &Query) -> Result<Page, IdentityError> {
         let layout = Layout {
             table: Table::Users,
-            rt: resource_type::user(),
+            rt: registry::user(),
             scope: self.connection.clone(),
         };
         self.db.read(|conn| {
             let selection = layout.select(conn, query, Fetch::Records)?;
-            let mut memberships = if query.projection.wants(resource_type::user(), "groups") {
+            let mut memberships = if query.projection.wants(registry::user(), "groups") {
                 users::memberships(conn, &selection.ids())?
             } else {
                 Default::default()
@@ -341,7 +337,7 @@ impl Directory {
         projection: &Projection,
     ) -> Result<Rendered, IdentityError> {
         // Derived attributes can be large (a group's members): load them only when returned.
-        let groups = if projection.wants(resource_type::user(), "groups") {
+        let groups = if projection.wants(registry::user(), "groups") {
             users::memberships(conn, std::slice::from_ref(&stored.id))?
                 .remove(&stored.id)
                 .unwrap_or_default()
@@ -375,7 +371,7 @@ impl Directory {
             derived.insert("groups".into(), Value::Array(values));
         }
         let meta = self.meta(
-            resource_type::user().endpoint,
+            registry::user().endpoint,
             &stored.id,
             stored.version,
             stored.created_at,
@@ -383,8 +379,8 @@ impl Directory {
         );
         Rendered {
             body: projection.apply(
-                resource_type::user(),
-                render(resource_type::user(), &stored.id, &data, &derived, &meta),
+                registry::user(),
+                render(registry::user(), &stored.id, &data, &derived, &meta),
             ),
             version: stored.version,
         }
@@ -397,8 +393,8 @@ fn new_user(
     body: &Map<String, Value>,
     connection: String,
 ) -> Result<(Map<String, Value>, UserRecord), IdentityError> {
-    let mut data = input::canonicalize_request(resource_type::user(), body)?;
-    check_required(resource_type::user(), &data)?;
+    let mut data = input::canonicalize_request(registry::user(), body)?;
+    check_required(registry::user(), &data)?;
     let id = Uuid::new_v4().to_string();
     let password = passwords::prepare(secrets, &id, passwords::take(&mut data).as_deref())?;
     let record = user_record(id, &data, password, connection)?;

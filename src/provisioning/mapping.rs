@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::config::ConfigError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::filter_eval;
-use crate::scim::resource_type;
+use crate::scim::registry;
 use crate::scim::schema::{self, AttributeDef};
 use crate::targets::mapping::MappingRule;
 
@@ -87,11 +87,11 @@ fn parse_source(text: &str, rule: &str) -> Result<SourcePath, ConfigError> {
     };
     let path = filter::AttrPath::parse(&head).map_err(|e| bad(rule, e.detail))?;
     let (extension, attribute) = match path.schema.as_deref() {
-        None => (None, resource_type::user().core.attribute(&path.attribute)),
+        None => (None, registry::user().core.attribute(&path.attribute)),
         Some(urn) if urn.eq_ignore_ascii_case(schema::USER_SCHEMA) => {
-            (None, resource_type::user().core.attribute(&path.attribute))
+            (None, registry::user().core.attribute(&path.attribute))
         }
-        Some(urn) => match resource_type::user().extension(urn) {
+        Some(urn) => match registry::user().extension(urn) {
             Some(ext) => (Some(ext.id), ext.attribute(&path.attribute)),
             None => (None, None),
         },
@@ -254,7 +254,7 @@ impl Mapping {
         let mut out = Map::new();
         if self.rules.is_empty() {
             // Every attribute of the User schema and its extensions, null where absent.
-            for def in resource_type::user().core.attributes {
+            for def in registry::user().core.attributes {
                 if !matches!(def.name, "groups" | "password") {
                     out.insert(
                         def.name.to_string(),
@@ -262,7 +262,7 @@ impl Mapping {
                     );
                 }
             }
-            for ext in resource_type::user().extensions {
+            for ext in registry::user().extensions {
                 let mut fields = Map::new();
                 for def in ext.attributes {
                     fields.insert(
@@ -295,7 +295,7 @@ impl Mapping {
                 // A single value for a multi-valued attribute goes out as a one-element list.
                 let multi = !self.directory
                     && rule.target.len() == 1
-                    && resource_type::user()
+                    && registry::user()
                         .core
                         .attribute(&rule.target[0])
                         .is_some_and(|d| d.multi_valued);
@@ -311,7 +311,7 @@ impl Mapping {
             return Value::Object(out);
         }
         let mut schemas = vec![Value::String(schema::USER_SCHEMA.into())];
-        for ext in resource_type::user().extensions {
+        for ext in registry::user().extensions {
             if out.get(ext.id).is_some_and(|v| {
                 v.as_object()
                     .is_some_and(|m| m.values().any(|x| !x.is_null()))

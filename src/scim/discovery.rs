@@ -3,8 +3,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::resource_type::{self, ResourceType};
-use super::schema::{self, AttributeDef, SchemaDef};
+use super::registry;
+use super::resource_type::ResourceType;
+use super::schema::{AttributeDef, SchemaDef};
 
 pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -109,7 +110,7 @@ pub fn resource_type(rt: &ResourceType, base_url: &str) -> Value {
 }
 
 pub fn resource_types(base_url: &str) -> Vec<Value> {
-    resource_type::all()
+    registry::resource_types()
         .into_iter()
         .map(|rt| resource_type(rt, base_url))
         .collect()
@@ -130,7 +131,7 @@ pub fn schema(def: &SchemaDef, base_url: &str) -> Value {
 }
 
 pub fn schemas(base_url: &str) -> Vec<Value> {
-    schema::all()
+    registry::schemas()
         .into_iter()
         .map(|s| schema(s, base_url))
         .collect()

@@ -11,7 +11,7 @@
 use serde_json::Number;
 
 use super::error::{ScimError, ScimType};
-use super::schema;
+use super::registry;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
@@ -100,7 +100,7 @@ fn split_path(text: &str) -> Option<AttrPath> {
     if text.is_empty() {
         return None;
     }
-    let (schema, rest) = match schema::all().into_iter().find(|s| {
+    let (schema, rest) = match registry::schemas().into_iter().find(|s| {
         // `get` rather than indexing: the schema's length may fall inside a character.
         text.get(..s.id.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(s.id))
@@ -483,7 +483,10 @@ mod tests {
         .expect("parse");
         match f {
             Filter::Compare { path, .. } => {
-                assert_eq!(path.schema.as_deref(), Some(schema::ENTERPRISE_USER_SCHEMA));
+                assert_eq!(
+                    path.schema.as_deref(),
+                    Some(crate::scim::schema::ENTERPRISE_USER_SCHEMA)
+                );
                 assert_eq!(path.attribute, "employeeNumber");
             }
             other => panic!("{other:?}"),

@@ -284,7 +284,7 @@ fn keep_subs(value: Value, keep: impl Fn(&str) -> bool) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::resource_type;
+    use crate::scim::registry;
     use serde_json::json;
 
     fn user() -> Value {
@@ -303,7 +303,7 @@ mod tests {
     fn attributes_select_and_keep_always_returned() {
         let p =
             Projection::parse(Some("userName,name.givenName,emails.value"), None).expect("parse");
-        let out = p.apply(resource_type::user(), user());
+        let out = p.apply(registry::user(), user());
         assert_eq!(
             out,
             json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "1", "userName": "u", "name": {"givenName": "G"}, "emails": [{"value": "a@b"}]})
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn excluded_attributes_drop_and_extensions_by_urn() {
         let p = Projection::parse(None, Some("name,emails.type,meta,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department")).expect("parse");
-        let out = p.apply(resource_type::user(), user());
+        let out = p.apply(registry::user(), user());
         assert!(out.get("name").is_none());
         assert!(out.get("meta").is_none());
         assert_eq!(out["emails"], json!([{"value": "a@b"}]));
@@ -326,7 +326,7 @@ mod tests {
             None,
         )
         .expect("parse");
-        let out = p.apply(resource_type::user(), user());
+        let out = p.apply(registry::user(), user());
         assert_eq!(
             out["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
             "D"
@@ -334,7 +334,7 @@ mod tests {
         assert!(out.get("userName").is_none());
         let p = Projection::parse(None, Some("id")).expect("parse");
         assert_eq!(
-            p.apply(resource_type::user(), user())["id"],
+            p.apply(registry::user(), user())["id"],
             "1",
             "id is always returned"
         );
@@ -342,15 +342,15 @@ mod tests {
 
     #[test]
     fn wants_tells_whether_to_load_derived_attributes() {
-        assert!(Projection::default().wants(resource_type::group(), "members"));
+        assert!(Projection::default().wants(registry::group(), "members"));
         assert!(!Projection::parse(None, Some("members"))
             .expect("p")
-            .wants(resource_type::group(), "members"));
+            .wants(registry::group(), "members"));
         assert!(!Projection::parse(Some("displayName"), None)
             .expect("p")
-            .wants(resource_type::group(), "members"));
+            .wants(registry::group(), "members"));
         assert!(Projection::parse(Some("members.value"), None)
             .expect("p")
-            .wants(resource_type::group(), "members"));
+            .wants(registry::group(), "members"));
     }
 }

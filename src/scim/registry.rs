@@ -30,6 +30,31 @@ pub fn current() -> &'static Registry {
     })
 }
 
+/// The User resource type as served now.
+pub fn user() -> &'static ResourceType {
+    current().user()
+}
+
+/// The Group resource type as served now.
+pub fn group() -> &'static ResourceType {
+    current().group()
+}
+
+/// Both resource types as served now.
+pub fn resource_types() -> [&'static ResourceType; 2] {
+    current().resource_types()
+}
+
+/// Every schema served, declared extensions included, in the order `/Schemas` lists them.
+pub fn schemas() -> Vec<&'static SchemaDef> {
+    current().schemas()
+}
+
+/// A schema served, by URN (case-insensitively).
+pub fn schema(urn: &str) -> Option<&'static SchemaDef> {
+    current().schema(urn)
+}
+
 /// Checks a whole set of declarations against the built-in schemas and each other.
 pub fn check(declarations: &[ExtensionDeclaration]) -> Result<(), String> {
     for declaration in declarations {

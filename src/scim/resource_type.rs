@@ -1,8 +1,7 @@
 //! The resource types served (RFC 7643 §6): which schema and extensions each endpoint speaks.
-//! Their extensions include those operators declared, so they come from the
+//! Their extensions include those operators declared, so the ones served come from the
 //! [registry](super::registry).
 
-use super::registry;
 use super::schema::SchemaDef;
 
 #[derive(Debug)]
@@ -37,18 +36,4 @@ impl ResourceType {
             .iter()
             .any(|r| r.eq_ignore_ascii_case(urn))
     }
-}
-
-/// The User resource type as served now.
-pub fn user() -> &'static ResourceType {
-    registry::current().user()
-}
-
-/// The Group resource type as served now.
-pub fn group() -> &'static ResourceType {
-    registry::current().group()
-}
-
-pub fn all() -> [&'static ResourceType; 2] {
-    registry::current().resource_types()
 }

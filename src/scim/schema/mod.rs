@@ -38,17 +38,6 @@ pub static USER: SchemaDef = user::SCHEMA;
 pub static GROUP: SchemaDef = group::SCHEMA;
 pub static ENTERPRISE_USER: SchemaDef = enterprise::SCHEMA;
 
-/// Every schema the server serves, declared extensions included, in the order `/Schemas`
-/// lists them.
-pub fn all() -> Vec<&'static SchemaDef> {
-    super::registry::current().schemas()
-}
-
-/// Finds a schema by URN, case-insensitively.
-pub fn by_urn(urn: &str) -> Option<&'static SchemaDef> {
-    super::registry::current().schema(urn)
-}
-
 /// The attributes common to every resource (RFC 7643 §3.1). Like the RFC's own schema
 /// representations (§8.7), `/Schemas` does not list them under each resource schema.
 pub static COMMON_ATTRIBUTES: &[AttributeDef] = &attribute::COMMON;
