@@ -17,6 +17,8 @@
 mod postgres;
 #[path = "../tests/support/process.rs"]
 mod process;
+#[path = "support/report.rs"]
+mod report;
 #[path = "support/server.rs"]
 #[allow(dead_code)] // Shared with benches that read the target's database.
 mod server;
@@ -132,6 +134,11 @@ fn restart(label: &str, database: String) {
         acked.len(),
         took.as_secs_f64()
     );
+    report::record(
+        &format!("restart/{label}"),
+        serde_json::json!({"acked": acked.len(), "openAtKill": open_at_kill,
+                           "convergedSeconds": took.as_secs_f64()}),
+    );
     drop(restarted);
 }
 
@@ -159,6 +166,11 @@ fn survivor(database: String) {
         acked.len(),
         took.as_secs_f64()
     );
+    report::record(
+        "survivor/postgres",
+        serde_json::json!({"acked": acked.len(), "openAtKill": open_at_kill,
+                           "convergedSeconds": took.as_secs_f64()}),
+    );
     drop(survivor);
 }
 
@@ -179,4 +191,5 @@ fn main() {
     let pg = postgres::shared_with(postgres::Durability::Production);
     restart("postgres", pg.create_database());
     survivor(pg.create_database());
+    report::write_recorded("crash_recovery");
 }

@@ -10,6 +10,8 @@
 
 #[path = "support/engine.rs"]
 mod engine;
+#[path = "support/report.rs"]
+mod report;
 #[path = "support/server.rs"]
 mod server;
 
@@ -174,6 +176,11 @@ fn main() {
     }
     let mix_target = start(|_| {});
     let mix = plain_mix(&mix_target, total, clients);
+    let mut figures = serde_json::json!({
+        "orders": total, "concurrency": clients,
+        "plainCreatesPerSecond": plains.iter().map(|p| p.round()).collect::<Vec<_>>(),
+        "engineOrdersPerSecond": engines.iter().map(|e| e.round()).collect::<Vec<_>>(),
+    });
     let (plain, delivered) = (median(plains), median(engines));
     println!("target alone, plain HTTP POST /Users loop, median:  {plain:>8.0} creates/s");
     println!("target alone, lookup + create + read loop:          {mix:>8.0} users/s");
@@ -182,6 +189,8 @@ fn main() {
         100.0 * delivered / plain,
         100.0 * delivered / mix
     );
+    figures["mixUsersPerSecond"] = serde_json::json!(mix.round());
+    figures["medianShareOfPlainPercent"] = serde_json::json!((100.0 * delivered / plain).round());
     let Some((
         _target,
         engine::Queued {
@@ -191,6 +200,7 @@ fn main() {
         },
     )) = last
     else {
+        report::write("delivery", &figures);
         return;
     };
 
@@ -232,5 +242,8 @@ fn main() {
             pct(0.5).as_secs_f64() * 1000.0,
             pct(0.99).as_secs_f64() * 1000.0
         );
+        figures["idleLatencyP50Ms"] = serde_json::json!(pct(0.5).as_secs_f64() * 1000.0);
+        figures["idleLatencyP99Ms"] = serde_json::json!(pct(0.99).as_secs_f64() * 1000.0);
+        report::write("delivery", &figures);
     });
 }

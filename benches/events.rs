@@ -13,6 +13,8 @@
 
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
+#[path = "support/report.rs"]
+mod report;
 // Shared with the other benches; this one does not read every field.
 #[allow(dead_code)]
 #[path = "support/server.rs"]
@@ -340,11 +342,5 @@ fn main() {
         let pg = postgres::shared_with(postgres::Durability::Production);
         results.push(bench_backend("postgres", &|| Some(pg.create_database())));
     }
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    if std::fs::create_dir_all(&out).is_ok() {
-        let _ = std::fs::write(
-            out.join("events.json"),
-            serde_json::to_string_pretty(&json!({ "runs": results })).unwrap_or_default(),
-        );
-    }
+    report::write("events", &json!({ "runs": results }));
 }

@@ -6,6 +6,8 @@
 //!
 //! `SCIMGATE_BENCH_ORDERS` (default 10,000) and `SCIMGATE_BENCH_CONCURRENCY` (default 32: a directory takes many operations at once; ldapadd sends one at a time).
 
+#[path = "support/report.rs"]
+mod report;
 #[path = "../tests/support/slapd.rs"]
 mod slapd;
 
@@ -160,5 +162,11 @@ fn main() {
         "engine provisioning queued orders:  {rate:>8.0} users/s ({:.0} % of plain ldapadd); \
          {in_directory} entries in the directory; states {counts:?}",
         100.0 * rate / plain
+    );
+    report::write(
+        "ldap",
+        &serde_json::json!({"users": total, "concurrency": concurrency,
+            "plainLdapaddPerSecond": plain.round(), "engineUsersPerSecond": rate.round(),
+            "shareOfPlainPercent": (100.0 * rate / plain).round()}),
     );
 }

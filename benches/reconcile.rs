@@ -5,6 +5,8 @@
 //! `SCIMGATE_BENCH_USERS` (default 100,000) sets the population; `SCIMGATE_BENCH_TARGETS=ldap`
 //! skips the SCIM target.
 
+#[path = "support/report.rs"]
+mod report_file;
 #[path = "../tests/support/slapd.rs"]
 mod slapd;
 
@@ -146,6 +148,12 @@ fn aggregate_ms(directory: &Context, target: TargetConfig) -> u64 {
 }
 
 fn report(label: &str, total: usize, r: &SyncReport) {
+    report_file::record(
+        label,
+        json!({"aggregateMs": r.aggregate_ms, "diffMs": r.diff_ms, "compared": r.compared,
+               "differ": r.differs, "missing": r.missing, "orphans": r.orphans,
+               "ordersEmitted": r.orders_emitted, "accounts": total}),
+    );
     println!(
         "{label}: aggregate {:>6} ms ({:.0} accounts/s), diff {:>6} ms ({:.0} identities/s), \
          {} differ, {} missing, {} orphans, {} orders emitted",
@@ -235,6 +243,7 @@ fn main() {
         "plain paged ldapsearch of the same entries (pages of 2,000, as the connector asks), \
          median of {repeats}: {plain_ms} ms"
     );
+    report_file::record("plain ldapsearch ms", json!(plain_ms));
     let mut target = TargetConfig::scim("ldap", &directory.url());
     target.kind = scimgate::targets::TargetKind::Ldap;
     target.groups = false;
@@ -293,6 +302,10 @@ fn main() {
         total as f64 / (first.max(1) as f64 / 1e3),
         first as f64 / plain_again.max(1) as f64
     );
+    report_file::record(
+        "LDAP first aggregation",
+        json!({"ms": first, "plainLdapsearchMs": plain_again}),
+    );
     // Steady state: every account linked and recorded; what a scheduled aggregation costs.
     let steady = median(
         (0..repeats)
@@ -305,6 +318,7 @@ fn main() {
         total as f64 / (steady.max(1) as f64 / 1e3),
         steady as f64 / plain_ms.max(1) as f64
     );
+    report_file::record("LDAP steady aggregation ms", json!(steady));
     // The corrections of the first sync were not delivered, so the same drift is found again.
     let again = sync(&source, target);
     report("LDAP (slapd), next sync (accounts linked)", total, &again);
@@ -314,6 +328,7 @@ fn main() {
     );
     drop(directory);
     if std::env::var("SCIMGATE_BENCH_TARGETS").is_ok_and(|t| !t.contains("scim")) {
+        report_file::write_recorded("reconcile");
         return;
     }
 
@@ -327,4 +342,5 @@ fn main() {
     };
     let scim = sync(&source, target);
     report("SCIM (scimgate)", total, &scim);
+    report_file::write_recorded("reconcile");
 }

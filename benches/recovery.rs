@@ -12,6 +12,8 @@
 
 #[path = "../tests/support/relay.rs"]
 mod relay;
+#[path = "support/report.rs"]
+mod report;
 #[path = "support/server.rs"]
 mod server;
 
@@ -174,5 +176,11 @@ fn main() {
             f.attempts,
             f.recovery.as_secs_f64()
         );
+        report::record(
+            &format!("outage {seconds} s"),
+            serde_json::json!({"changes": changes, "quarantined": f.quarantined,
+                "attempts": f.attempts, "recoverySeconds": f.recovery.as_secs_f64()}),
+        );
     }
+    report::write_recorded("recovery");
 }

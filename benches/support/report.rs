@@ -36,3 +36,22 @@ pub fn write(name: &str, figures: &Value) {
         Err(e) => eprintln!("could not write {}: {e}", path.display()),
     }
 }
+
+/// Figures recorded as a run goes, for [`write_recorded`].
+static RECORDED: std::sync::Mutex<Vec<(String, Value)>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps one figure (or a group of them) under `what`.
+#[allow(dead_code)]
+pub fn record(what: &str, value: Value) {
+    if let Ok(mut recorded) = RECORDED.lock() {
+        recorded.push((what.to_string(), value));
+    }
+}
+
+/// Writes every recorded figure, in the order recorded.
+#[allow(dead_code)]
+pub fn write_recorded(name: &str) {
+    let recorded = RECORDED.lock().map(|r| r.clone()).unwrap_or_default();
+    let figures: serde_json::Map<String, Value> = recorded.into_iter().collect();
+    write(name, &Value::Object(figures));
+}
