@@ -8,7 +8,9 @@
 //! For PostgreSQL it also prints the raw single-row INSERT rate of the same server, with the
 //! same number of concurrent connections, so the ratio is visible.
 //!
-//! Sizes can be lowered for a quick run: `SCIMGATE_BENCH_USERS=10000 cargo bench`;
+//! It also reports the database's size once the users are loaded, and the process's peak
+//! resident memory. Sizes can be changed: `SCIMGATE_BENCH_USERS=10000 cargo bench` for a
+//! quick run, `SCIMGATE_BENCH_USERS=1000000` for a million users;
 //! `SCIMGATE_BENCH_POST_ONLY=1` stops each backend after the POST /Users measurement.
 
 #[path = "../tests/support/postgres.rs"]
@@ -50,6 +52,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 struct Server {
     base: String,
     token: String,
+    db: Db,
     _dir: tempfile::TempDir,
 }
 
@@ -84,6 +87,7 @@ fn start(database_url: String, dir: tempfile::TempDir) -> Server {
     Server {
         base: format!("http://{addr}/scim/v2"),
         token,
+        db,
         _dir: dir,
     }
 }
@@ -172,6 +176,45 @@ fn measure_with(clients: usize, total: usize, request: Request) -> (f64, Duratio
     (total as f64 / elapsed.as_secs_f64(), pct(0.50), pct(0.99))
 }
 
+#[derive(QueryableByName)]
+struct Bytes {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    bytes: i64,
+}
+
+/// The database's size on disk, as the backend counts it.
+fn database_bytes(db: &Db) -> i64 {
+    db.read(|c| {
+        let sql = match c {
+            scimgate::storage::DbConnection::Sqlite(_) => {
+                "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()"
+            }
+            scimgate::storage::DbConnection::Postgresql(_) => {
+                "SELECT pg_database_size(current_database()) AS bytes"
+            }
+        };
+        diesel::sql_query(sql)
+            .get_result::<Bytes>(c)
+            .map(|b| b.bytes)
+            .map_err(scimgate::storage::StoreError::from)
+    })
+    .unwrap_or(0)
+}
+
+/// The process's peak resident memory in kB (server and load generator share the process).
+fn peak_rss_kb() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn report(backend: &str, what: &str, (rate, p50, p99): (f64, Duration, Duration)) {
     if let Ok(mut figures) = FIGURES.lock() {
         figures.push(json!({
@@ -254,6 +297,16 @@ fn bench_backend(backend: &str, server: Server, raw_inserts: Option<f64>) {
         })
     });
     report(backend, &format!("POST /Users ({users} loaded)"), post);
+    let bytes = database_bytes(&server.db);
+    println!(
+        "{backend:<8} database size with {users} users: {:.1} MiB",
+        bytes as f64 / 1048576.0
+    );
+    if let Ok(mut figures) = FIGURES.lock() {
+        figures.push(
+            json!({"backend": backend, "what": "database bytes", "users": users, "bytes": bytes}),
+        );
+    }
     if let Some(raw) = raw_inserts {
         println!(
             "{backend:<8} POST /Users is {:.0} % of the raw single-row INSERT rate",
@@ -398,6 +451,14 @@ fn bench_backend(backend: &str, server: Server, raw_inserts: Option<f64>) {
             Box::pin(async move { succeeded(sent.await, None).await })
         }),
     );
+    let peak = peak_rss_kb();
+    println!(
+        "{backend:<8} peak resident memory so far (server and load generator): {:.0} MiB",
+        peak as f64 / 1024.0
+    );
+    if let Ok(mut figures) = FIGURES.lock() {
+        figures.push(json!({"backend": backend, "what": "peak RSS kB", "kb": peak}));
+    }
 }
 
 diesel::table! {
