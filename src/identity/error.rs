@@ -43,3 +43,9 @@ impl From<StoreError> for IdentityError {
         }
     }
 }
+
+impl crate::storage::group_commit::GroupedError for IdentityError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, IdentityError::Storage(e) if e.is_deadlock_or_serialization())
+    }
+}

@@ -41,7 +41,7 @@ impl Directory {
         check_required(registry::group(), &data)?;
         let requested = take_members(&mut data)?;
         let record = group_record(Uuid::new_v4().to_string(), &data, self.creating_in())?;
-        self.db.write(|tx| {
+        self.db.write_grouped(|tx| {
             ensure_display_name_free(tx.conn(), &record.display_name, None)?;
             let members = resolve_members(tx.conn(), &record.id, &record.connection, &requested)?;
             let stored = groups::insert(tx, &record, &members, actor)?;
@@ -92,11 +92,13 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let mut data = input::canonicalize_request(registry::group(), body)?;
         let requested = take_members(&mut data)?;
-        self.db.write(|tx| {
+        self.db.write_grouped(|tx| {
             let current = groups::find_for_update(tx, id)?
                 .filter(|g| self.sees(&g.connection))
                 .ok_or_else(|| group_not_found(id))?;
             precondition::check(condition, current.version)?;
+            // A write may run again (see `Db::write_grouped`): it starts from the request.
+            let mut data = data.clone();
             carry_over_on_replace(registry::group(), &stored_data(&current.data)?, &mut data)?;
             check_required(registry::group(), &data)?;
             let record = group_record(id.to_string(), &data, current.connection.clone())?;
@@ -126,7 +128,7 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let (attribute_ops, member_changes) =
             patch::split_member_ops(registry::group(), patch::parse_request(body)?)?;
-        self.db.write(|tx| {
+        self.db.write_grouped(|tx| {
             let current = groups::find_for_update(tx, id)?
                 .filter(|g| self.sees(&g.connection))
                 .ok_or_else(|| group_not_found(id))?;
@@ -153,7 +155,7 @@ impl Directory {
         condition: Option<&IfMatch>,
         actor: &str,
     ) -> Result<(), IdentityError> {
-        self.db.write(|tx| {
+        self.db.write_grouped(|tx| {
             let current = groups::find_for_update(tx, id)?
                 .filter(|g| self.sees(&g.connection))
                 .ok_or_else(|| group_not_found(id))?;

@@ -122,11 +122,13 @@ impl Directory {
         let mut data = input::canonicalize_request(registry::user(), body)?;
         let password =
             passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
-        self.db.write(|tx| {
+        self.db.write_grouped(|tx| {
             let current = users::find_for_update(tx, id)?
                 .filter(|u| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
             precondition::check(condition, current.version)?;
+            // A write may run again (see `Db::write_grouped`): it starts from the request.
+            let mut data = data.clone();
             carry_over_on_replace(registry::user(), &stored_data(&current.data)?, &mut data)?;
             check_required(registry::user(), &data)?;
             let record = user_record(
@@ -244,7 +246,7 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let ops = patch::parse_request(body)?;
         let mut prepared = passwords::Prepared::for_patch(self.db.secrets(), id, &ops)?;
-        self.db.write(|tx| {
+        self.db.write_grouped(|tx| {
             let current = users::find_for_update(tx, id)?
                 .filter(|u| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
@@ -271,7 +273,7 @@ impl Directory {
         condition: Option<&IfMatch>,
         actor: &str,
     ) -> Result<(), IdentityError> {
-        self.db.write(|tx| {
+        self.db.write_grouped(|tx| {
             let current = users::find_for_update(tx, id)?
                 .filter(|u| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;

@@ -56,6 +56,21 @@ impl StoreError {
             && super::extension_indexes::is_extension_index(&self.to_string())
     }
 
+    /// A deadlock or serialization failure: another transaction held what this one needed;
+    /// the same write on its own may well succeed.
+    pub fn is_deadlock_or_serialization(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+                true
+            }
+            StoreError::Query(Error::DatabaseError(_, info)) => {
+                info.message().contains("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,

@@ -29,6 +29,7 @@ pub mod event_deliveries;
 pub mod event_subscriptions;
 pub mod events;
 pub mod extension_indexes;
+pub mod group_commit;
 pub mod groups;
 pub mod holes;
 pub mod identity_links;
@@ -82,6 +83,8 @@ pub struct Db {
     secrets: std::sync::Arc<secrets::SecretBox>,
     /// User creates waiting to be written together.
     user_creates: std::sync::Arc<user_creates::CreateQueue>,
+    /// The batch other writes may join (see `group_commit`).
+    groups: std::sync::Arc<group_commit::WriteGroups>,
     /// Where every timestamp written or compared comes from.
     clock: Clock,
     /// Holes in the numbers of the change log and the event outbox seen by this process.
@@ -171,6 +174,7 @@ impl Db {
             tallied: std::sync::Arc::default(),
             secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
+            groups: Default::default(),
             clock: Clock::system(),
             holes: Default::default(),
             committed: Default::default(),
@@ -216,17 +220,51 @@ impl Db {
         })
     }
 
+    fn groups(&self) -> &group_commit::WriteGroups {
+        &self.groups
+    }
+
+    fn pool_get(&self) -> Result<diesel::r2d2::PooledConnection<connection::Manager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// SQLite's one writer at a time (none on PostgreSQL).
+    fn sqlite_writer_lock(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            // A poisoned lock only means another writer panicked; the database is intact.
+            Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Records a transaction's order moves in the tallies, folding them now and then.
+    fn tally(&self, tx: &mut WriteTx<'_>, moves: &[observer::OrderMove]) -> Result<(), StoreError> {
+        order_tallies::record(tx, moves)?;
+        let tallied = self
+            .tallied
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if tallied % order_tallies::FOLD_EVERY == order_tallies::FOLD_EVERY - 1 {
+            order_tallies::fold(tx)?;
+        }
+        Ok(())
+    }
+
+    /// Tells whoever waits on commits, and the observer of order moves.
+    fn after_commit(&self, moves: &[observer::OrderMove]) {
+        self.commits.committed();
+        self.committed.notify_waiters();
+        if let (Some(observer), false) = (&self.observer, moves.is_empty()) {
+            observer.orders_moved(moves);
+        }
+    }
+
     /// Runs `f` in one write transaction stamped with one point in time.
     pub fn write<T, E>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
         let mut pooled = self.pool.get().map_err(StoreError::from)?;
-        let _writer = match self.backend {
-            // A poisoned lock only means another writer panicked; the database is intact.
-            Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
-            Backend::Postgres => None,
-        };
+        let _writer = self.sqlite_writer_lock();
         let now = self.clock.now_micros();
         let mut moves = Vec::new();
         let written = write_transaction(&mut pooled.conn, |conn| {
@@ -238,14 +276,8 @@ impl Db {
             let done = f(&mut tx).and_then(|value| {
                 if !tx.moves.is_empty() {
                     let moves = std::mem::take(&mut tx.moves);
-                    order_tallies::record(&mut tx, &moves)?;
+                    self.tally(&mut tx, &moves)?;
                     tx.moves = moves;
-                    let tallied = self
-                        .tallied
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if tallied % order_tallies::FOLD_EVERY == order_tallies::FOLD_EVERY - 1 {
-                        order_tallies::fold(&mut tx)?;
-                    }
                 }
                 Ok(value)
             });
@@ -253,13 +285,7 @@ impl Db {
             done
         });
         match &written {
-            Ok(_) => {
-                self.commits.committed();
-                self.committed.notify_waiters();
-                if let (Some(observer), false) = (&self.observer, moves.is_empty()) {
-                    observer.orders_moved(&moves);
-                }
-            }
+            Ok(_) => self.after_commit(&moves),
             Err(_) => pooled.distrust(),
         }
         written
