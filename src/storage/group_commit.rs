@@ -1,5 +1,5 @@
-//! Group commit for the writes that change one resource (PUT, PATCH, DELETE, membership
-//! changes): writes that arrive while a transaction is open join it, each in a savepoint of
+//! Group commit, on SQLite, for the writes that change one resource (PUT, PATCH, DELETE,
+//! membership changes): writes that arrive while a transaction is open join it, each in a savepoint of
 //! its own, and one COMMIT makes them all durable. A lone write is a batch of one: nothing
 //! waits for company.
 //!
@@ -13,10 +13,13 @@
 //! - when the COMMIT fails, nothing of the batch was written, and each write is tried again
 //!   on its own.
 //!
-//! One batch of an instance runs its writes at a time; the next one starts as soon as the
-//! previous has stopped writing, while it commits. Two batches of one instance therefore never
-//! wait on each other's row locks. A write that still meets a deadlock or a serialization
-//! failure (several instances on one PostgreSQL) is tried again on its own after the batch.
+//! One batch writes at a time, and the next gathers while it commits.
+//!
+//! This is for SQLite, where every write transaction waits for the one writer and pays its
+//! own commit. PostgreSQL writes each on its own (see [`super::Db::write_grouped`]): its
+//! connections write side by side and it already shares one WAL flush among the commits that
+//! arrive together. Should a write still meet a deadlock or a serialization failure in a
+//! batch, it is written again on its own afterwards.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -127,6 +130,12 @@ impl super::Db {
     where
         E: GroupedError,
     {
+        // PostgreSQL already shares one WAL flush among the commits that arrive together, and
+        // its connections write side by side; a batch would run them one after another on one
+        // connection (measured: PATCH 1,915/s alone, 1,107/s batched).
+        if self.backend() == super::Backend::Postgres {
+            return self.write(f);
+        }
         let groups = self.groups();
         let (batch, leader) = groups.join();
         let step = if leader {

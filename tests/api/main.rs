@@ -40,6 +40,7 @@ mod events_sets;
 mod events_webhooks;
 mod faulty_target;
 mod fuzz_corpus;
+mod grouped_writes;
 mod hostile_input;
 mod idp_dialects;
 mod interop;
