@@ -102,7 +102,9 @@ impl Directory {
             carry_over_on_replace(registry::group(), &stored_data(&current.data)?, &mut data)?;
             check_required(registry::group(), &data)?;
             let record = group_record(id.to_string(), &data, current.connection.clone())?;
-            ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
+            if record.display_name != current.display_name {
+                ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
+            }
             let members = resolve_members(tx.conn(), id, &current.connection, &requested)?;
             let stored = groups::update(
                 tx,
@@ -140,7 +142,9 @@ impl Directory {
             let data = input::canonicalize(registry::group(), &doc)?;
             check_required(registry::group(), &data)?;
             let record = group_record(id.to_string(), &data, current.connection.clone())?;
-            ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
+            if record.display_name != current.display_name {
+                ensure_display_name_free(tx.conn(), &record.display_name, Some(id))?;
+            }
             for change in &member_changes {
                 apply_member_change(tx, id, &current.connection, change)?;
             }

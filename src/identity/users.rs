@@ -122,7 +122,7 @@ impl Directory {
         let mut data = input::canonicalize_request(registry::user(), body)?;
         let password =
             passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
-        self.db.write_grouped(|tx| {
+        let stored = self.db.write_grouped(|tx| {
             let current = users::find_for_update(tx, id)?
                 .filter(|u| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
@@ -137,10 +137,15 @@ impl Directory {
                 password.clone(),
                 current.connection.clone(),
             )?;
-            ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
+            if record.user_name != current.user_name {
+                ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
+            }
             let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
-            self.load_user(tx.conn(), stored, projection)
-        })
+            Ok::<_, IdentityError>(stored)
+        })?;
+        // Rendered outside the write: its reads need not hold up the writes queued behind it.
+        self.db
+            .read(|conn| self.load_user(conn, stored, projection))
     }
 
     /// Up to `limit` users after id `after`, in id order, as scimgate renders them (a full
@@ -246,7 +251,7 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let ops = patch::parse_request(body)?;
         let mut prepared = passwords::Prepared::for_patch(self.db.secrets(), id, &ops)?;
-        self.db.write_grouped(|tx| {
+        let stored = self.db.write_grouped(|tx| {
             let current = users::find_for_update(tx, id)?
                 .filter(|u| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
@@ -261,10 +266,15 @@ impl Directory {
             let clear = passwords::take(&mut data);
             let password = prepared.resolve(self.db.secrets(), id, clear.as_deref())?;
             let record = user_record(id.to_string(), &data, password, current.connection.clone())?;
-            ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
+            if record.user_name != current.user_name {
+                ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
+            }
             let stored = users::update(tx, &current, &record, Operation::Modify, actor)?;
-            self.load_user(tx.conn(), stored, projection)
-        })
+            Ok::<_, IdentityError>(stored)
+        })?;
+        // Rendered outside the write: its reads need not hold up the writes queued behind it.
+        self.db
+            .read(|conn| self.load_user(conn, stored, projection))
     }
 
     pub fn delete_user(

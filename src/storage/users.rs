@@ -186,9 +186,12 @@ pub fn update(
             scim_users::last_modified.eq(now),
         ))
         .execute(tx.conn())?;
-    diesel::delete(scim_user_emails::table.filter(scim_user_emails::user_id.eq(&record.id)))
-        .execute(tx.conn())?;
-    insert_emails(tx, &record.id, &record.emails)?;
+    // Most changes leave the e-mails as they were: their rows stay.
+    if emails_changed(&current.data, &record.data) {
+        diesel::delete(scim_user_emails::table.filter(scim_user_emails::user_id.eq(&record.id)))
+            .execute(tx.conn())?;
+        insert_emails(tx, &record.id, &record.emails)?;
+    }
     if let Some(password) = &record.password {
         passwords::set(tx, &record.id, password)?;
     }
@@ -212,6 +215,19 @@ pub fn update(
         last_modified: now,
         connection: current.connection.clone(),
     })
+}
+
+/// Whether two stored documents hold different `emails` (the e-mail rows derive from them).
+fn emails_changed(before: &str, after: &str) -> bool {
+    let emails = |doc: &str| {
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(doc)
+            .ok()
+            .map(|mut fields| fields.remove("emails"))
+    };
+    match (emails(before), emails(after)) {
+        (Some(before), Some(after)) => before != after,
+        _ => true,
+    }
 }
 
 fn insert_emails(
