@@ -141,11 +141,12 @@ impl Directory {
                 ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             }
             let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
-            Ok::<_, IdentityError>(stored)
+            let groups = self.groups_to_render(tx.conn(), &stored.id, projection)?;
+            Ok::<_, IdentityError>((stored, groups))
         })?;
-        // Rendered outside the write: its reads need not hold up the writes queued behind it.
-        self.db
-            .read(|conn| self.load_user(conn, stored, projection))
+        // Rendered after the write, so the writes queued behind it need not wait for that.
+        let data = stored_data(&stored.0.data)?;
+        Ok(self.render_user(&stored.0, data, &stored.1, projection))
     }
 
     /// Up to `limit` users after id `after`, in id order, as scimgate renders them (a full
@@ -270,11 +271,12 @@ impl Directory {
                 ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             }
             let stored = users::update(tx, &current, &record, Operation::Modify, actor)?;
-            Ok::<_, IdentityError>(stored)
+            let groups = self.groups_to_render(tx.conn(), &stored.id, projection)?;
+            Ok::<_, IdentityError>((stored, groups))
         })?;
-        // Rendered outside the write: its reads need not hold up the writes queued behind it.
-        self.db
-            .read(|conn| self.load_user(conn, stored, projection))
+        // Rendered after the write, so the writes queued behind it need not wait for that.
+        let data = stored_data(&stored.0.data)?;
+        Ok(self.render_user(&stored.0, data, &stored.1, projection))
     }
 
     pub fn delete_user(
@@ -348,16 +350,24 @@ impl Directory {
         stored: StoredUser,
         projection: &Projection,
     ) -> Result<Rendered, IdentityError> {
-        // Derived attributes can be large (a group's members): load them only when returned.
-        let groups = if projection.wants(registry::user(), "groups") {
-            users::memberships(conn, std::slice::from_ref(&stored.id))?
-                .remove(&stored.id)
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let groups = self.groups_to_render(conn, &stored.id, projection)?;
         let data = stored_data(&stored.data)?;
         Ok(self.render_user(&stored, data, &groups, projection))
+    }
+
+    /// The user's groups, when the response carries them (they can be many: loaded only then).
+    fn groups_to_render(
+        &self,
+        conn: &mut DbConnection,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<Vec<GroupMembership>, IdentityError> {
+        if !projection.wants(registry::user(), "groups") {
+            return Ok(Vec::new());
+        }
+        Ok(users::memberships(conn, &[id.to_string()])?
+            .remove(id)
+            .unwrap_or_default())
     }
 
     fn render_user(
