@@ -18,9 +18,7 @@ fn admin(s: &TestServer, token: &str, method: Method, path: &str) -> Resp {
 }
 
 fn operators_see_and_act_on_orders(backend: Backend) {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let url = format!("http://{}/scim/v2", closed.local_addr().expect("addr"));
-    drop(closed);
+    let url = crate::harness::refusing_url();
     let mut target = TargetConfig::scim("down", &url);
     target.max_attempts = 1;
     target.auth = TargetAuth {

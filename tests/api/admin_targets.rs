@@ -118,10 +118,7 @@ fn remote_user(app: &TestServer, user_name: &str) -> Option<Value> {
 }
 
 fn closed_url() -> String {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let url = format!("http://{}/scim/v2", closed.local_addr().expect("addr"));
-    drop(closed);
-    url
+    crate::harness::refusing_url()
 }
 
 /// A target created through the API is served at once; changing its filter, disabling and

@@ -521,9 +521,7 @@ fn a_rolled_back_change_emits_nothing(backend: Backend) {
 }
 
 fn orders_and_their_states_are_events(backend: Backend) {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let url = format!("http://{}/scim/v2", closed.local_addr().expect("addr"));
-    drop(closed);
+    let url = crate::harness::refusing_url();
     let mut target = scimgate::targets::TargetConfig::scim("down", &url);
     target.max_attempts = 1;
     let s = TestServer::start_with(backend, |c| {

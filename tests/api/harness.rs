@@ -292,6 +292,13 @@ pub fn send(builder: RequestBuilder) -> Resp {
     }
 }
 
+/// A SCIM base URL where every connection is refused: port 1 on loopback, where nothing
+/// listens. (A port freed by dropping a listener may be taken at once by another test's server,
+/// which then answers in its stead.)
+pub fn refusing_url() -> String {
+    "http://127.0.0.1:1/scim/v2".to_string()
+}
+
 pub fn id_of(resource: &Value) -> String {
     resource["id"].as_str().expect("resource id").to_string()
 }

@@ -182,9 +182,7 @@ fn scope_entry_and_exit(backend: Backend) {
 
 /// An unreachable target: orders are retried with backoff, then given up as `Error`.
 fn unreachable_targets_are_retried_then_given_up(backend: Backend) {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let url = format!("http://{}/scim/v2", closed.local_addr().expect("addr"));
-    drop(closed);
+    let url = crate::harness::refusing_url();
     let mut t = TargetConfig::scim("down", &url);
     t.retry_base_ms = 50;
     t.max_attempts = 3;
