@@ -31,7 +31,7 @@ pub struct Declared {
 }
 
 /// The declarations in force: the config file's, then the stored ones (a stored declaration
-/// with a config-file URN is left out; the file's wins).
+/// with a config-file URN is left out; the file's wins, as [`start`] warns).
 fn merged(
     file: &[ExtensionDeclaration],
     stored: Vec<StoredExtension>,
@@ -45,7 +45,6 @@ fn merged(
         .collect();
     for row in stored {
         if file.iter().any(|d| d.id.eq_ignore_ascii_case(&row.urn)) {
-            tracing::warn!(schema = %row.urn, "a stored extension schema has the URN of a config-file one; the config file's is served");
             continue;
         }
         match serde_json::from_str::<ExtensionDeclaration>(&row.declaration) {
@@ -77,7 +76,13 @@ pub fn list(db: &Db, file: &[ExtensionDeclaration]) -> Result<Vec<Declared>, Sto
 /// At start: serves the config file's and the stored declarations and brings the indexes in
 /// step with them.
 pub fn start(db: &Db, file: &[ExtensionDeclaration]) -> Result<(), ExtensionError> {
-    let all = list(db, file)?;
+    let stored = db.read(schema_extensions::list)?;
+    for row in &stored {
+        if file.iter().any(|d| d.id.eq_ignore_ascii_case(&row.urn)) {
+            tracing::warn!(schema = %row.urn, "a stored extension schema has the URN of a config-file one; the config file's is served");
+        }
+    }
+    let all = merged(file, stored)?;
     let registry = Registry::build(declarations(&all)).map_err(ExtensionError::Invalid)?;
     db.write(|tx| -> Result<(), ExtensionError> {
         schema_extensions::lock(tx)?;
@@ -144,8 +149,8 @@ pub fn replace(
         schema_extensions::lock(tx)?;
         let mut all = merged(file, schema_extensions::list(tx.conn())?)?;
         let current = stored_one(&all, urn)?;
-        check_compatible(&current.declaration, &declaration)?;
         let stored = current.stored.clone().ok_or_else(|| read_only(urn))?;
+        check_compatible(&current.declaration, &declaration)?;
         if version.is_some_and(|v| v != stored.version) {
             return Err(ExtensionError::Conflict(format!(
                 "schema {urn:?} changed: it is at version {}",

@@ -132,7 +132,7 @@ pub fn schema(def: &SchemaDef, base_url: &str) -> Value {
 
 pub fn schemas(base_url: &str) -> Vec<Value> {
     registry::schemas()
-        .into_iter()
+        .iter()
         .map(|s| schema(s, base_url))
         .collect()
 }

@@ -100,7 +100,7 @@ fn split_path(text: &str) -> Option<AttrPath> {
     if text.is_empty() {
         return None;
     }
-    let (schema, rest) = match registry::schemas().into_iter().find(|s| {
+    let (schema, rest) = match registry::schemas().iter().find(|s| {
         // `get` rather than indexing: the schema's length may fall inside a character.
         text.get(..s.id.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(s.id))

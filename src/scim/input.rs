@@ -519,6 +519,7 @@ mod tests {
         core: &CORE,
         extensions: &[],
         required_extensions: &[],
+        returns_on_request: false,
     };
 
     fn map(v: serde_json::Value) -> Map<String, Value> {

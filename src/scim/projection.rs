@@ -82,7 +82,7 @@ impl Projection {
 
     /// Applies the projection to a rendered resource.
     pub fn apply(&self, rt: &ResourceType, resource: Value) -> Value {
-        if self.is_default() && (self.after_write || !has_request_only(rt)) {
+        if self.is_default() && (self.after_write || !rt.returns_on_request) {
             return resource;
         }
         let Value::Object(mut fields) = resource else {
@@ -241,20 +241,6 @@ impl Projection {
         })
         .unwrap_or(value)
     }
-}
-
-/// Whether some attribute of the resource type is returned only on request (only declared
-/// extensions have such attributes), so a default read must still filter.
-fn has_request_only(rt: &ResourceType) -> bool {
-    let request_only = |defs: &[AttributeDef]| {
-        defs.iter().any(|d| {
-            d.returned == Returned::Request
-                || d.sub_attributes
-                    .iter()
-                    .any(|s| s.returned == Returned::Request)
-        })
-    };
-    request_only(rt.core.attributes) || rt.extensions.iter().any(|e| request_only(e.attributes))
 }
 
 fn common(name: &str) -> Option<&'static AttributeDef> {

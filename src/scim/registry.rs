@@ -14,7 +14,8 @@ use super::schema::{self, SchemaDef};
 pub struct Registry {
     user: ResourceType,
     group: ResourceType,
-    declared: Vec<&'static SchemaDef>,
+    /// Every schema served: the built-in ones, then the declared ones.
+    schemas: Vec<&'static SchemaDef>,
     declarations: Vec<ExtensionDeclaration>,
     indexed: Vec<IndexedAttribute>,
 }
@@ -46,7 +47,7 @@ pub fn resource_types() -> [&'static ResourceType; 2] {
 }
 
 /// Every schema served, declared extensions included, in the order `/Schemas` lists them.
-pub fn schemas() -> Vec<&'static SchemaDef> {
+pub fn schemas() -> &'static [&'static SchemaDef] {
     current().schemas()
 }
 
@@ -112,7 +113,7 @@ impl Registry {
                 &[(&schema::ENTERPRISE_USER, false)],
             ),
             group: built_in_type("Group", "/Groups", "Group", &schema::GROUP, &[]),
-            declared: Vec::new(),
+            schemas: built_in_schemas(),
             declarations: Vec::new(),
             indexed: Vec::new(),
         }
@@ -159,7 +160,7 @@ impl Registry {
         Ok(Registry {
             user,
             group,
-            declared,
+            schemas: built_in_schemas().into_iter().chain(declared).collect(),
             declarations,
             indexed,
         })
@@ -178,15 +179,14 @@ impl Registry {
     }
 
     /// Every schema served, in the order `/Schemas` lists them.
-    pub fn schemas(&self) -> Vec<&'static SchemaDef> {
-        let mut all = vec![&schema::USER, &schema::GROUP, &schema::ENTERPRISE_USER];
-        all.extend(self.declared.iter().copied());
-        all
+    pub fn schemas(&self) -> &[&'static SchemaDef] {
+        &self.schemas
     }
 
     pub fn schema(&self, urn: &str) -> Option<&'static SchemaDef> {
-        self.schemas()
-            .into_iter()
+        self.schemas
+            .iter()
+            .copied()
             .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 
@@ -199,6 +199,10 @@ impl Registry {
     pub fn indexed(&self) -> &[IndexedAttribute] {
         &self.indexed
     }
+}
+
+fn built_in_schemas() -> Vec<&'static SchemaDef> {
+    vec![&schema::USER, &schema::GROUP, &schema::ENTERPRISE_USER]
 }
 
 fn built_in_type(
@@ -218,6 +222,7 @@ fn built_in_type(
         name,
         endpoint,
         description,
+        returns_on_request: ResourceType::any_returned_on_request(core, &schemas),
         core,
         extensions: Box::leak(schemas.into_boxed_slice()),
         required_extensions: Box::leak(required.into_boxed_slice()),

@@ -2,7 +2,7 @@
 //! Their extensions include those operators declared, so the ones served come from the
 //! [registry](super::registry).
 
-use super::schema::SchemaDef;
+use super::schema::{AttributeDef, Returned, SchemaDef};
 
 #[derive(Debug)]
 pub struct ResourceType {
@@ -15,6 +15,9 @@ pub struct ResourceType {
     pub extensions: &'static [&'static SchemaDef],
     /// The URNs of the extensions every resource of this type must carry (RFC 7643 §6).
     pub required_extensions: &'static [&'static str],
+    /// Whether some attribute is returned only on request (only declared extensions have
+    /// such), so even a default read must filter what it returns.
+    pub returns_on_request: bool,
 }
 
 impl ResourceType {
@@ -28,6 +31,19 @@ impl ResourceType {
     /// Is `urn` one of the schemas this resource type may carry?
     pub fn knows_schema(&self, urn: &str) -> bool {
         self.core.id.eq_ignore_ascii_case(urn) || self.extension(urn).is_some()
+    }
+
+    /// Whether some attribute of `core` or `extensions` is `returned: request`.
+    pub fn any_returned_on_request(core: &SchemaDef, extensions: &[&'static SchemaDef]) -> bool {
+        let on_request = |defs: &[AttributeDef]| {
+            defs.iter().any(|d| {
+                d.returned == Returned::Request
+                    || d.sub_attributes
+                        .iter()
+                        .any(|s| s.returned == Returned::Request)
+            })
+        };
+        on_request(core.attributes) || extensions.iter().any(|e| on_request(e.attributes))
     }
 
     /// Must every resource of this type carry the extension `urn`?

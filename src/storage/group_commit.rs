@@ -48,8 +48,6 @@ impl GroupedError for StoreError {
 #[derive(Default)]
 pub struct WriteGroups {
     open: Mutex<Option<Arc<Batch>>>,
-    /// Held by the batch that is running its writes.
-    writing: Mutex<()>,
 }
 
 struct Batch {
@@ -158,7 +156,7 @@ impl super::Db {
     where
         E: GroupedError,
     {
-        let writing = groups.writing.lock().unwrap_or_else(|p| p.into_inner());
+        // SQLite's one writer, held until the COMMIT: the next batch gathers meanwhile.
         let sqlite_writer = self.sqlite_writer_lock();
         let begun = self
             .pool_get()
@@ -199,8 +197,6 @@ impl super::Db {
         std::mem::forget(abandon);
         let now = state.now;
         drop(state);
-        // The next batch may write while this one commits.
-        drop(writing);
         let committed = self.commit(&mut pooled.conn, now, &moves);
         if !committed {
             pooled.distrust();
