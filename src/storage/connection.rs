@@ -52,6 +52,7 @@ pub fn establish(url: &str) -> Result<DbConnection, StoreError> {
                 // Each pooled connection would get its own empty database.
                 return Err(StoreError::UnsupportedUrl(url.to_string()));
             }
+            super::sqlite_library::configure();
             DbConnection::Sqlite(diesel::SqliteConnection::establish(path)?)
         }
     })

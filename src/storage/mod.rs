@@ -16,6 +16,7 @@ pub mod on_demand;
 pub mod passwords;
 pub mod schema;
 pub mod secrets;
+mod sqlite_library;
 mod statement;
 pub mod user_creates;
 

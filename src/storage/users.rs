@@ -357,14 +357,8 @@ pub fn memberships(
     user_ids: &[String],
 ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
     let mut direct: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in user_ids.chunks(BIND_CHUNK) {
-        let rows: Vec<(String, String)> = scim_group_members::table
-            .filter(scim_group_members::member_id.eq_any(chunk))
-            .select((scim_group_members::member_id, scim_group_members::group_id))
-            .load(conn)?;
-        for (user, group) in rows {
-            direct.entry(user).or_default().push(group);
-        }
+    for (user, group) in containing_groups(conn, user_ids, MemberKind::Any)? {
+        direct.entry(user).or_default().push(group);
     }
     if direct.is_empty() {
         return Ok(HashMap::new());
@@ -382,31 +376,17 @@ pub fn memberships(
     let mut seen: HashSet<String> = frontier.iter().cloned().collect();
     while !frontier.is_empty() {
         let mut next = Vec::new();
-        for chunk in frontier.chunks(BIND_CHUNK) {
-            let rows: Vec<(String, String)> = scim_group_members::table
-                .filter(scim_group_members::member_id.eq_any(chunk))
-                .filter(scim_group_members::member_type.eq("Group"))
-                .select((scim_group_members::member_id, scim_group_members::group_id))
-                .load(conn)?;
-            for (child, parent) in rows {
-                parents.entry(child).or_default().push(parent.clone());
-                if seen.insert(parent.clone()) {
-                    next.push(parent);
-                }
+        for (child, parent) in containing_groups(conn, &frontier, MemberKind::Group)? {
+            parents.entry(child).or_default().push(parent.clone());
+            if seen.insert(parent.clone()) {
+                next.push(parent);
             }
         }
         frontier = next;
     }
 
     let all_groups: Vec<String> = seen.into_iter().collect();
-    let mut names: HashMap<String, String> = HashMap::new();
-    for chunk in all_groups.chunks(BIND_CHUNK) {
-        let rows: Vec<(String, String)> = scim_groups::table
-            .filter(scim_groups::id.eq_any(chunk))
-            .select((scim_groups::id, scim_groups::display_name))
-            .load(conn)?;
-        names.extend(rows);
-    }
+    let names = group_names(conn, &all_groups)?;
 
     let mut result = HashMap::new();
     for (user, direct_groups) in direct {
@@ -441,4 +421,79 @@ pub fn memberships(
         result.insert(user, out);
     }
     Ok(result)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MemberKind {
+    Any,
+    Group,
+}
+
+/// (member, group) for each group that directly holds one of these members.
+///
+/// One member (a GET, a write's answer, one level of nesting) is looked up by a plain
+/// comparison, whose statement diesel keeps prepared; an `IN` list is prepared on every call.
+fn containing_groups(
+    conn: &mut DbConnection,
+    members: &[String],
+    kind: MemberKind,
+) -> Result<Vec<(String, String)>, StoreError> {
+    use scim_group_members::dsl as m;
+    let groups_only = kind == MemberKind::Group;
+    if let [member] = members {
+        let groups: Vec<String> = if groups_only {
+            m::scim_group_members
+                .filter(m::member_id.eq(member))
+                .filter(m::member_type.eq("Group"))
+                .select(m::group_id)
+                .load(conn)?
+        } else {
+            m::scim_group_members
+                .filter(m::member_id.eq(member))
+                .select(m::group_id)
+                .load(conn)?
+        };
+        return Ok(groups.into_iter().map(|g| (member.clone(), g)).collect());
+    }
+    let mut pairs = Vec::new();
+    for chunk in members.chunks(BIND_CHUNK) {
+        let rows: Vec<(String, String)> = if groups_only {
+            m::scim_group_members
+                .filter(m::member_id.eq_any(chunk))
+                .filter(m::member_type.eq("Group"))
+                .select((m::member_id, m::group_id))
+                .load(conn)?
+        } else {
+            m::scim_group_members
+                .filter(m::member_id.eq_any(chunk))
+                .select((m::member_id, m::group_id))
+                .load(conn)?
+        };
+        pairs.extend(rows);
+    }
+    Ok(pairs)
+}
+
+/// Each group's displayName, by id (one group by a prepared comparison, as above).
+fn group_names(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<HashMap<String, String>, StoreError> {
+    if let [id] = ids {
+        let name: Option<String> = scim_groups::table
+            .find(id)
+            .select(scim_groups::display_name)
+            .first(conn)
+            .optional()?;
+        return Ok(name.map(|n| (id.clone(), n)).into_iter().collect());
+    }
+    let mut names = HashMap::new();
+    for chunk in ids.chunks(BIND_CHUNK) {
+        let rows: Vec<(String, String)> = scim_groups::table
+            .filter(scim_groups::id.eq_any(chunk))
+            .select((scim_groups::id, scim_groups::display_name))
+            .load(conn)?;
+        names.extend(rows);
+    }
+    Ok(names)
 }
