@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::change_log::{self, Operation, ResourceKind};
 use super::events::IdentityDetail;
 use super::schema::{scim_group_members, scim_groups, scim_users};
-use super::{insert_rows, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+use super::{insert_rows, on_backend, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 #[derive(Debug, Clone)]
 pub struct GroupRecord {
@@ -89,11 +89,12 @@ pub fn display_name_key(display_name: &str) -> String {
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StoredGroup>, StoreError> {
-    Ok(scim_groups::table
+    // Built in each arm: the selection is typed by its backend.
+    Ok(on_backend!(conn, |c| scim_groups::table
         .find(id)
         .select(StoredGroup::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// The group to change in this write transaction, its row locked until the transaction ends

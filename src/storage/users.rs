@@ -8,7 +8,7 @@ use super::change_log::{self, Operation, ResourceKind};
 use super::events::IdentityDetail;
 use super::passwords::{self, NewPassword};
 use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
-use super::{groups, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+use super::{groups, on_backend, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// What the identity layer writes for one user: the canonical JSON plus the columns that are
 /// searched on and indexed.
@@ -93,11 +93,12 @@ pub fn user_name_key(user_name: &str) -> String {
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StoredUser>, StoreError> {
-    Ok(scim_users::table
+    // Built in each arm: the selection is typed by its backend.
+    Ok(on_backend!(conn, |c| scim_users::table
         .find(id)
         .select(StoredUser::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// The user to change in this write transaction, its row locked until the transaction ends
@@ -442,16 +443,16 @@ fn containing_groups(
     let groups_only = kind == MemberKind::Group;
     if let [member] = members {
         let groups: Vec<String> = if groups_only {
-            m::scim_group_members
+            let query = m::scim_group_members
                 .filter(m::member_id.eq(member))
                 .filter(m::member_type.eq("Group"))
-                .select(m::group_id)
-                .load(conn)?
+                .select(m::group_id);
+            on_backend!(&mut *conn, |c| query.load(c))?
         } else {
-            m::scim_group_members
+            let query = m::scim_group_members
                 .filter(m::member_id.eq(member))
-                .select(m::group_id)
-                .load(conn)?
+                .select(m::group_id);
+            on_backend!(&mut *conn, |c| query.load(c))?
         };
         return Ok(groups.into_iter().map(|g| (member.clone(), g)).collect());
     }
@@ -480,11 +481,10 @@ fn group_names(
     ids: &[String],
 ) -> Result<HashMap<String, String>, StoreError> {
     if let [id] = ids {
-        let name: Option<String> = scim_groups::table
+        let query = scim_groups::table
             .find(id)
-            .select(scim_groups::display_name)
-            .first(conn)
-            .optional()?;
+            .select(scim_groups::display_name);
+        let name: Option<String> = on_backend!(conn, |c| query.first(c).optional())?;
         return Ok(name.map(|n| (id.clone(), n)).into_iter().collect());
     }
     let mut names = HashMap::new();
