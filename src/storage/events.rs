@@ -275,7 +275,11 @@ impl IdentityDetail {
     pub fn between(old: &str, new: &str) -> IdentityDetail {
         let parse =
             |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default();
-        let (old, new) = (parse(old), parse(new));
+        IdentityDetail::between_documents(&parse(old), &parse(new))
+    }
+
+    /// The difference between two documents already parsed.
+    pub fn between_documents(old: &Map<String, Value>, new: &Map<String, Value>) -> IdentityDetail {
         let mut attributes: Vec<String> = new
             .iter()
             .filter(|(name, value)| old.get(*name) != Some(*value))
@@ -285,7 +289,7 @@ impl IdentityDetail {
             .collect();
         attributes.sort();
         let active = |doc: &Map<String, Value>| doc.get("active").and_then(Value::as_bool);
-        let activity = (active(&old) != active(&new)).then(|| (active(&old), active(&new)));
+        let activity = (active(old) != active(new)).then(|| (active(old), active(new)));
         IdentityDetail {
             external_id: new
                 .get("externalId")

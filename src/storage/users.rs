@@ -165,10 +165,38 @@ pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<
 }
 
 /// Overwrites a user's state; the caller has read `current` in this transaction.
+/// What a user's write changes besides its row, worked out from its stored documents before
+/// and after (each parsed once), so it can be worked out before the write.
+#[derive(Debug, Clone)]
+pub struct UserDelta {
+    emails_changed: bool,
+    detail: IdentityDetail,
+}
+
+impl UserDelta {
+    pub fn between(before: &str, after: &str) -> UserDelta {
+        let parse = |doc: &str| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(doc).ok()
+        };
+        match (parse(before), parse(after)) {
+            (Some(before), Some(after)) => UserDelta {
+                emails_changed: before.get("emails") != after.get("emails"),
+                detail: IdentityDetail::between_documents(&before, &after),
+            },
+            // Not an object (never written so): the e-mail rows are rewritten to be sure.
+            _ => UserDelta {
+                emails_changed: true,
+                detail: IdentityDetail::between(before, after),
+            },
+        }
+    }
+}
+
 pub fn update(
     tx: &mut WriteTx<'_>,
     current: &StoredUser,
     record: &UserRecord,
+    delta: &UserDelta,
     operation: Operation,
     actor: &str,
 ) -> Result<StoredUser, StoreError> {
@@ -188,7 +216,7 @@ pub fn update(
         ))
         .execute(tx.conn())?;
     // Most changes leave the e-mails as they were: their rows stay.
-    if emails_changed(&current.data, &record.data) {
+    if delta.emails_changed {
         diesel::delete(scim_user_emails::table.filter(scim_user_emails::user_id.eq(&record.id)))
             .execute(tx.conn())?;
         insert_emails(tx, &record.id, &record.emails)?;
@@ -204,7 +232,7 @@ pub fn update(
         operation,
         version,
         actor,
-        &IdentityDetail::between(&current.data, &record.data),
+        &delta.detail,
     )?;
     Ok(StoredUser {
         id: record.id.clone(),
@@ -216,19 +244,6 @@ pub fn update(
         last_modified: now,
         connection: current.connection.clone(),
     })
-}
-
-/// Whether two stored documents hold different `emails` (the e-mail rows derive from them).
-fn emails_changed(before: &str, after: &str) -> bool {
-    let emails = |doc: &str| {
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(doc)
-            .ok()
-            .map(|mut fields| fields.remove("emails"))
-    };
-    match (emails(before), emails(after)) {
-        (Some(before), Some(after)) => before != after,
-        _ => true,
-    }
 }
 
 fn insert_emails(
