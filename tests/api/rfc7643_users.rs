@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{id_of, TestServer};
 use crate::on_both_backends;
+use crate::rfc7644_patch::patch;
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -289,6 +290,55 @@ fn groups_attribute_is_derived_from_memberships(s: &TestServer) {
     // The list view derives the same.
     let list = s.get("/Users");
     assert_eq!(list.body["Resources"][0]["groups"], Value::Array(groups));
+
+    // Nesting that loops back (Top holds Outer, Inner holds Top) ends, and a group reachable
+    // both directly and through nesting is reported once, as direct. A single user (one
+    // statement walking up) and a page of users (a query per level) agree.
+    let top = s.create_group(
+        &json!({"displayName": "Top", "members": [{"value": id_of(&outer), "type": "Group"}]}),
+    );
+    let looped = patch(
+        s,
+        &format!("/Groups/{}", id_of(&inner)),
+        json!([{"op": "add", "path": "members", "value": [{"value": id_of(&top), "type": "Group"}]}]),
+    );
+    assert!(looped.status < 300, "{}", looped.body);
+    let direct_too = patch(
+        s,
+        &format!("/Groups/{}", id_of(&top)),
+        json!([{"op": "add", "path": "members", "value": [{"value": uid}]}]),
+    );
+    assert!(direct_too.status < 300, "{}", direct_too.body);
+    s.create_user(&json!({"userName": "other@example.com"}));
+    let r = s.get(&format!("/Users/{uid}"));
+    let shown: Vec<(String, String)> = r.body["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            (
+                g["display"].as_str().unwrap_or_default().to_string(),
+                g["type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("Inner", "direct"),
+        ("Top", "direct"),
+        ("Outer", "indirect"),
+    ]
+    .map(|(name, kind)| (name.to_string(), kind.to_string()));
+    assert_eq!(shown, expected, "{}", r.body);
+    let page = s.get("/Users?filter=userName%20ew%20%22example.com%22");
+    assert_eq!(page.body["totalResults"], 2, "{}", page.body);
+    let listed = page.body["Resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|u| u["id"] == user["id"])
+        .expect("the member is listed")
+        .clone();
+    assert_eq!(listed["groups"], r.body["groups"]);
 }
 
 on_both_backends!(
