@@ -8,7 +8,6 @@ use super::change_log::{self, Operation, ResourceKind};
 use super::events::IdentityDetail;
 use super::passwords::{self, NewPassword};
 use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
-use super::statement::{Bind, Statement};
 use super::{groups, on_backend, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// What the identity layer writes for one user: the canonical JSON plus the columns that are
@@ -373,13 +372,6 @@ pub fn memberships(
     conn: &mut DbConnection,
     user_ids: &[String],
 ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
-    if let [user_id] = user_ids {
-        let groups = memberships_of(conn, user_id)?;
-        return Ok(match groups.is_empty() {
-            true => HashMap::new(),
-            false => HashMap::from([(user_id.clone(), groups)]),
-        });
-    }
     let mut direct: HashMap<String, Vec<String>> = HashMap::new();
     for (user, group) in containing_groups(conn, user_ids, MemberKind::Any)? {
         direct.entry(user).or_default().push(group);
@@ -437,64 +429,14 @@ pub fn memberships(
                 }
             }
         }
-        sort_memberships(&mut out);
+        out.sort_by(|a, b| {
+            b.direct
+                .cmp(&a.direct)
+                .then(a.display_name.cmp(&b.display_name))
+        });
         result.insert(user, out);
     }
     Ok(result)
-}
-
-#[derive(QueryableByName)]
-struct MembershipRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    group_id: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    display_name: String,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    direct: i64,
-}
-
-/// One user's groups (a GET, a write's answer) in one statement: the nesting is walked up in
-/// the database, where [`memberships`] for a page of users takes a query per level and one
-/// for the names, a round trip each on PostgreSQL. `UNION` drops rows already found, so a
-/// cycle of nested groups ends the walk.
-fn memberships_of(
-    conn: &mut DbConnection,
-    user_id: &str,
-) -> Result<Vec<GroupMembership>, StoreError> {
-    let mut sql = Statement::default();
-    sql.push(
-        "WITH RECURSIVE up(group_id, direct) AS (\
-         SELECT group_id, 1 FROM scim_group_members WHERE member_id = ",
-    );
-    sql.bind(Bind::Text(user_id.to_string()));
-    sql.push(
-        " UNION SELECT m.group_id, 0 FROM scim_group_members m \
-         JOIN up ON m.member_id = up.group_id WHERE m.member_type = 'Group') \
-         SELECT g.id AS group_id, g.display_name AS display_name, \
-         CAST(MAX(up.direct) AS BIGINT) AS direct \
-         FROM up JOIN scim_groups g ON g.id = up.group_id GROUP BY g.id, g.display_name",
-    );
-    let prepared = sql.prepared();
-    let rows: Vec<MembershipRow> = on_backend!(conn, |c| prepared.load(c))?;
-    let mut groups: Vec<GroupMembership> = rows
-        .into_iter()
-        .map(|row| GroupMembership {
-            group_id: row.group_id,
-            display_name: row.display_name,
-            direct: row.direct == 1,
-        })
-        .collect();
-    sort_memberships(&mut groups);
-    Ok(groups)
-}
-
-/// Direct groups first, then by name.
-fn sort_memberships(groups: &mut [GroupMembership]) {
-    groups.sort_by(|a, b| {
-        b.direct
-            .cmp(&a.direct)
-            .then(a.display_name.cmp(&b.display_name))
-    });
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
