@@ -164,9 +164,8 @@ pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<
     Ok(())
 }
 
-/// Overwrites a user's state; the caller has read `current` in this transaction.
-/// What a user's write changes besides its row, worked out from its stored documents before
-/// and after (each parsed once), so it can be worked out before the write.
+/// What a user's write changes besides its row (its e-mail rows, its event's detail), worked
+/// out from its stored documents before and after, each parsed once.
 #[derive(Debug, Clone)]
 pub struct UserDelta {
     emails_changed: bool,
@@ -192,6 +191,7 @@ impl UserDelta {
     }
 }
 
+/// Overwrites a user's state; the caller has read `current` in this transaction.
 pub fn update(
     tx: &mut WriteTx<'_>,
     current: &StoredUser,
@@ -373,7 +373,7 @@ pub fn memberships(
     user_ids: &[String],
 ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
     let mut direct: HashMap<String, Vec<String>> = HashMap::new();
-    for (user, group) in containing_groups(conn, user_ids, MemberKind::Any)? {
+    for (user, group) in containing_groups(conn, user_ids, Members::All)? {
         direct.entry(user).or_default().push(group);
     }
     if direct.is_empty() {
@@ -392,7 +392,7 @@ pub fn memberships(
     let mut seen: HashSet<String> = frontier.iter().cloned().collect();
     while !frontier.is_empty() {
         let mut next = Vec::new();
-        for (child, parent) in containing_groups(conn, &frontier, MemberKind::Group)? {
+        for (child, parent) in containing_groups(conn, &frontier, Members::GroupsOnly)? {
             parents.entry(child).or_default().push(parent.clone());
             if seen.insert(parent.clone()) {
                 next.push(parent);
@@ -439,10 +439,12 @@ pub fn memberships(
     Ok(result)
 }
 
+/// Which members' containing groups to read.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum MemberKind {
-    Any,
-    Group,
+enum Members {
+    All,
+    /// Nested groups only (walking up the nesting).
+    GroupsOnly,
 }
 
 /// (member, group) for each group that directly holds one of these members.
@@ -452,10 +454,10 @@ enum MemberKind {
 fn containing_groups(
     conn: &mut DbConnection,
     members: &[String],
-    kind: MemberKind,
+    members_of_kind: Members,
 ) -> Result<Vec<(String, String)>, StoreError> {
     use scim_group_members::dsl as m;
-    let groups_only = kind == MemberKind::Group;
+    let groups_only = members_of_kind == Members::GroupsOnly;
     if let [member] = members {
         let groups: Vec<String> = if groups_only {
             let query = m::scim_group_members
