@@ -22,7 +22,7 @@ use crate::storage::query::Table;
 use crate::storage::search::Fetch;
 use crate::storage::secrets::SecretBox;
 use crate::storage::user_creates;
-use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserDelta, UserRecord};
+use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRecord};
 use crate::storage::DbConnection;
 
 impl Directory {
@@ -140,8 +140,7 @@ impl Directory {
             if record.user_name != current.user_name {
                 ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             }
-            let delta = UserDelta::between(&current.data, &record.data);
-            let stored = users::update(tx, &current, &record, &delta, Operation::Replace, actor)?;
+            let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
             let groups = self.groups_to_render(tx.conn(), &stored.id, projection)?;
             Ok::<_, IdentityError>((stored, groups))
         })?;
@@ -271,8 +270,7 @@ impl Directory {
             if record.user_name != current.user_name {
                 ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             }
-            let delta = UserDelta::between(&current.data, &record.data);
-            let stored = users::update(tx, &current, &record, &delta, Operation::Modify, actor)?;
+            let stored = users::update(tx, &current, &record, Operation::Modify, actor)?;
             let groups = self.groups_to_render(tx.conn(), &stored.id, projection)?;
             Ok::<_, IdentityError>((stored, groups))
         })?;

@@ -167,13 +167,13 @@ pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<
 /// What a user's write changes besides its row (its e-mail rows, its event's detail), worked
 /// out from its stored documents before and after, each parsed once.
 #[derive(Debug, Clone)]
-pub struct UserDelta {
+struct UserDelta {
     emails_changed: bool,
     detail: IdentityDetail,
 }
 
 impl UserDelta {
-    pub fn between(before: &str, after: &str) -> UserDelta {
+    fn between(before: &str, after: &str) -> UserDelta {
         let parse = |doc: &str| {
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(doc).ok()
         };
@@ -196,7 +196,6 @@ pub fn update(
     tx: &mut WriteTx<'_>,
     current: &StoredUser,
     record: &UserRecord,
-    delta: &UserDelta,
     operation: Operation,
     actor: &str,
 ) -> Result<StoredUser, StoreError> {
@@ -215,6 +214,7 @@ pub fn update(
             scim_users::last_modified.eq(now),
         ))
         .execute(tx.conn())?;
+    let delta = UserDelta::between(&current.data, &record.data);
     // Most changes leave the e-mails as they were: their rows stay.
     if delta.emails_changed {
         diesel::delete(scim_user_emails::table.filter(scim_user_emails::user_id.eq(&record.id)))

@@ -292,8 +292,8 @@ fn groups_attribute_is_derived_from_memberships(s: &TestServer) {
     assert_eq!(list.body["Resources"][0]["groups"], Value::Array(groups));
 
     // Nesting that loops back (Top holds Outer, Inner holds Top) ends, and a group reachable
-    // both directly and through nesting is reported once, as direct. A single user (one
-    // statement walking up) and a page of users (a query per level) agree.
+    // both directly and through nesting is reported once, as direct. A single user (read by
+    // prepared comparisons) and a page of users (read by `IN` lists) agree.
     let top = s.create_group(
         &json!({"displayName": "Top", "members": [{"value": id_of(&outer), "type": "Group"}]}),
     );
