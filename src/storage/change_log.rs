@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::events::{self, IdentityDetail};
 use super::schema::change_log;
-use super::{DbConnection, Micros, StoreError, WriteTx};
+use super::{on_backend, DbConnection, Micros, StoreError, WriteTx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceKind {
@@ -67,7 +67,7 @@ pub(super) fn append(
     detail: &IdentityDetail,
 ) -> Result<(), StoreError> {
     let now = tx.now();
-    diesel::insert_into(change_log::table)
+    on_backend!(tx.conn(), |c| diesel::insert_into(change_log::table)
         .values((
             change_log::resource_type.eq(kind.as_str()),
             change_log::resource_id.eq(id),
@@ -77,7 +77,7 @@ pub(super) fn append(
             change_log::occurred_at.eq(now),
             change_log::connection.eq(connection),
         ))
-        .execute(tx.conn())?;
+        .execute(c))?;
     let event = events::identity_event(
         kind.as_str(),
         id,

@@ -145,24 +145,27 @@ fn append_with_ids(
 ) -> Result<(), StoreError> {
     let now = tx.now();
     for (chunk, chunk_ids) in new.chunks(500).zip(ids.chunks(500)) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .zip(chunk_ids)
-            .map(|(event, id)| {
-                (
-                    events::id.eq(id),
-                    events::event_type.eq(event.event_type.as_str()),
-                    events::resource_type.eq(&event.resource_type),
-                    events::resource_id.eq(&event.resource_id),
-                    events::resource_seq.eq(event.resource_seq),
-                    events::target.eq(&event.target),
-                    events::actor.eq(&event.actor),
-                    events::occurred_at.eq(now),
-                    events::data.eq(event.data.to_string()),
-                )
-            })
-            .collect();
-        insert_rows!(tx, events::table, rows);
+        let row = |(event, id): (&NewEvent, &String)| {
+            (
+                events::id.eq(id.clone()),
+                events::event_type.eq(event.event_type.as_str()),
+                events::resource_type.eq(event.resource_type.clone()),
+                events::resource_id.eq(event.resource_id.clone()),
+                events::resource_seq.eq(event.resource_seq),
+                events::target.eq(event.target.clone()),
+                events::actor.eq(event.actor.clone()),
+                events::occurred_at.eq(now),
+                events::data.eq(event.data.to_string()),
+            )
+        };
+        if let ([event], [id]) = (chunk, chunk_ids) {
+            // One row, the common case, as a statement of its own: diesel prepares a
+            // many-row insert afresh each time (its text depends on the row count).
+            insert_rows!(tx, events::table, row((event, id)));
+        } else {
+            let rows: Vec<_> = chunk.iter().zip(chunk_ids).map(row).collect();
+            insert_rows!(tx, events::table, rows);
+        }
     }
     Ok(())
 }

@@ -52,7 +52,14 @@ pub struct WriteGroups {
 
 struct Batch {
     state: Mutex<BatchState>,
-    changed: Condvar,
+    // One condition variable per thing waited for, so each signal wakes only the threads
+    // that wait for it: a batch of n writes then costs O(n) wake-ups, not O(n²).
+    /// The connection is ready, or the batch broke: the joined writes may run.
+    ready: Condvar,
+    /// Every joined write finished: the leader may close the batch or commit.
+    drained: Condvar,
+    /// The batch committed, failed to, or broke: the followers may answer.
+    settled: Condvar,
 }
 
 #[derive(Default)]
@@ -74,8 +81,19 @@ impl Batch {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn wait<'a>(&self, state: MutexGuard<'a, BatchState>) -> MutexGuard<'a, BatchState> {
-        self.changed.wait(state).unwrap_or_else(|p| p.into_inner())
+    fn wait<'a>(
+        condition: &Condvar,
+        state: MutexGuard<'a, BatchState>,
+    ) -> MutexGuard<'a, BatchState> {
+        condition.wait(state).unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a joined write as finished; the last one wakes the leader.
+    fn finish_one(&self, state: &mut BatchState) {
+        state.finished += 1;
+        if state.finished == state.joined {
+            self.drained.notify_all();
+        }
     }
 }
 
@@ -96,7 +114,9 @@ impl WriteGroups {
                 joined: 1,
                 ..BatchState::default()
             }),
-            changed: Condvar::new(),
+            ready: Condvar::new(),
+            drained: Condvar::new(),
+            settled: Condvar::new(),
         });
         *open = Some(batch.clone());
         (batch, true)
@@ -166,12 +186,13 @@ impl super::Db {
                 let mut state = batch.lock();
                 state.conn = Some(pooled);
                 state.now = self.clock().now_micros();
-                batch.changed.notify_all();
+                batch.ready.notify_all();
             }
             Err(_) => {
                 groups.close(batch);
                 batch.lock().broken = true;
-                batch.changed.notify_all();
+                batch.ready.notify_all();
+                batch.settled.notify_all();
                 return Step::Alone;
             }
         }
@@ -182,13 +203,13 @@ impl super::Db {
         // Writes that joined meanwhile run; then the batch closes, and the last joiners run.
         let mut state = batch.lock();
         while state.finished < state.joined {
-            state = batch.wait(state);
+            state = Batch::wait(&batch.drained, state);
         }
         drop(state);
         groups.close(batch);
         let mut state = batch.lock();
         while state.finished < state.joined {
-            state = batch.wait(state);
+            state = Batch::wait(&batch.drained, state);
         }
         let (Some(mut pooled), moves) = (state.conn.take(), std::mem::take(&mut state.moves))
         else {
@@ -204,7 +225,7 @@ impl super::Db {
         drop(sqlite_writer);
         drop(pooled);
         batch.lock().committed = Some(committed);
-        batch.changed.notify_all();
+        batch.settled.notify_all();
         if committed {
             self.after_commit(&moves);
         }
@@ -251,7 +272,7 @@ impl Drop for Abandon<'_> {
             pooled.distrust();
         }
         state.committed = Some(false);
-        self.batch.changed.notify_all();
+        self.batch.settled.notify_all();
     }
 }
 
@@ -266,7 +287,7 @@ where
     let mine = run(batch, f);
     let mut state = batch.lock();
     while state.committed.is_none() && !state.broken {
-        state = batch.wait(state);
+        state = Batch::wait(&batch.settled, state);
     }
     let committed = state.committed == Some(true);
     drop(state);
@@ -294,7 +315,7 @@ where
 {
     let mut state = batch.lock();
     while state.conn.is_none() && !state.broken {
-        state = batch.wait(state);
+        state = Batch::wait(&batch.ready, state);
     }
     let now = state.now;
     let result = match state.conn.as_mut() {
@@ -316,8 +337,7 @@ where
                         Err(panic) => {
                             // Its savepoint rolled back and counted, so the batch goes on.
                             let _ = MultiTm::rollback_transaction(conn);
-                            state.finished += 1;
-                            batch.changed.notify_all();
+                            batch.finish_one(&mut state);
                             drop(state);
                             resume_unwind(panic);
                         }
@@ -342,8 +362,7 @@ where
         }
         result
     });
-    state.finished += 1;
-    batch.changed.notify_all();
+    batch.finish_one(&mut state);
     outcome
 }
 

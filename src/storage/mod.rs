@@ -19,6 +19,7 @@ pub mod secrets;
 mod sqlite_library;
 mod statement;
 pub mod user_creates;
+mod user_update;
 
 pub mod accounts;
 pub mod change_log;

@@ -8,6 +8,7 @@ use super::change_log::{self, Operation, ResourceKind};
 use super::events::IdentityDetail;
 use super::passwords::{self, NewPassword};
 use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
+use super::user_update::UpdateUserRow;
 use super::{groups, on_backend, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// What the identity layer writes for one user: the canonical JSON plus the columns that are
@@ -201,19 +202,14 @@ pub fn update(
 ) -> Result<StoredUser, StoreError> {
     let now = tx.now();
     let version = current.version + 1;
-    diesel::update(scim_users::table.find(&record.id))
-        .set((
-            scim_users::user_name.eq(&record.user_name),
-            scim_users::user_name_key.eq(user_name_key(&record.user_name)),
-            scim_users::external_id.eq(&record.external_id),
-            scim_users::external_id_key.eq(&record.external_id),
-            scim_users::display_name.eq(&record.display_name),
-            scim_users::active.eq(record.active),
-            scim_users::data.eq(&record.data),
-            scim_users::version.eq(version),
-            scim_users::last_modified.eq(now),
-        ))
-        .execute(tx.conn())?;
+    let user_name_key = user_name_key(&record.user_name);
+    let row = UpdateUserRow {
+        record,
+        user_name_key: &user_name_key,
+        version,
+        now,
+    };
+    on_backend!(tx.conn(), |c| row.execute(c))?;
     let delta = UserDelta::between(&current.data, &record.data);
     // Most changes leave the e-mails as they were: their rows stay.
     if delta.emails_changed {

@@ -1,0 +1,66 @@
+//! The statement that overwrites a user's row, in a form diesel's prepared-statement cache
+//! keeps. diesel never caches its own UPDATE statements (a changeset may skip columns, so
+//! their text can vary), and every PUT and PATCH paid a fresh prepare of this one inside
+//! the writer's turn; its text here is fixed.
+
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Bool, HasSqlType, Nullable, Text};
+use diesel::RunQueryDsl;
+
+use super::users::UserRecord;
+use super::Micros;
+
+/// `UPDATE scim_users SET … WHERE id = …` for one record.
+pub(super) struct UpdateUserRow<'a> {
+    pub record: &'a UserRecord,
+    pub user_name_key: &'a str,
+    pub version: i64,
+    pub now: Micros,
+}
+
+impl<DB> QueryFragment<DB> for UpdateUserRow<'_>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<Bool> + HasSqlType<BigInt>,
+    str: ToSql<Text, DB>,
+    String: ToSql<Text, DB>,
+    Option<String>: ToSql<Nullable<Text>, DB>,
+    Option<bool>: ToSql<Nullable<Bool>, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
+        let record = self.record;
+        out.push_sql("UPDATE scim_users SET user_name = ");
+        out.push_bind_param::<Text, _>(&record.user_name)?;
+        out.push_sql(", user_name_key = ");
+        out.push_bind_param::<Text, _>(self.user_name_key)?;
+        out.push_sql(", external_id = ");
+        out.push_bind_param::<Nullable<Text>, _>(&record.external_id)?;
+        out.push_sql(", external_id_key = ");
+        out.push_bind_param::<Nullable<Text>, _>(&record.external_id)?;
+        out.push_sql(", display_name = ");
+        out.push_bind_param::<Nullable<Text>, _>(&record.display_name)?;
+        out.push_sql(", active = ");
+        out.push_bind_param::<Nullable<Bool>, _>(&record.active)?;
+        out.push_sql(", data = ");
+        out.push_bind_param::<Text, _>(&record.data)?;
+        out.push_sql(", version = ");
+        out.push_bind_param::<BigInt, _>(&self.version)?;
+        out.push_sql(", last_modified = ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<Text, _>(&record.id)?;
+        Ok(())
+    }
+}
+
+/// Identifies the statement's fixed text to diesel's prepared-statement cache.
+pub(super) struct UpdateUserRowId;
+
+impl QueryId for UpdateUserRow<'_> {
+    type QueryId = UpdateUserRowId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<Conn> RunQueryDsl<Conn> for UpdateUserRow<'_> {}
