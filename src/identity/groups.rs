@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::search::{Layout, Query};
+use super::write_request::WriteRequest;
 use super::{
     precondition, stored_data, string_attr, Directory, IdentityError, IfMatch, Page, Rendered,
 };
@@ -41,11 +42,14 @@ impl Directory {
         check_required(registry::group(), &data)?;
         let requested = take_members(&mut data)?;
         let record = group_record(Uuid::new_v4().to_string(), &data, self.creating_in())?;
-        self.db.write_grouped(|tx| {
+        let request = WriteRequest::of(self, &record.id, None, projection, actor);
+        self.db.write_grouped(move |tx| {
             ensure_display_name_free(tx.conn(), &record.display_name, None)?;
             let members = resolve_members(tx.conn(), &record.id, &record.connection, &requested)?;
-            let stored = groups::insert(tx, &record, &members, actor)?;
-            self.load_group(tx.conn(), stored, projection)
+            let stored = groups::insert(tx, &record, &members, &request.actor)?;
+            request
+                .this
+                .load_group(tx.conn(), stored, &request.projection)
         })
     }
 
@@ -92,11 +96,13 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let mut data = input::canonicalize_request(registry::group(), body)?;
         let requested = take_members(&mut data)?;
-        self.db.write_grouped(|tx| {
+        let request = WriteRequest::of(self, id, condition, projection, actor);
+        self.db.write_grouped(move |tx| {
+            let WriteRequest { this, id, .. } = &request;
             let current = groups::find_for_update(tx, id)?
-                .filter(|g| self.sees(&g.connection))
+                .filter(|g| this.sees(&g.connection))
                 .ok_or_else(|| group_not_found(id))?;
-            precondition::check(condition, current.version)?;
+            precondition::check(request.condition.as_ref(), current.version)?;
             // A write may run again (see `Db::write_grouped`): it starts from the request.
             let mut data = data.clone();
             carry_over_on_replace(registry::group(), &stored_data(&current.data)?, &mut data)?;
@@ -112,9 +118,9 @@ impl Directory {
                 &record,
                 Some(&members),
                 Operation::Replace,
-                actor,
+                &request.actor,
             )?;
-            self.load_group(tx.conn(), stored, projection)
+            this.load_group(tx.conn(), stored, &request.projection)
         })
     }
 
@@ -130,11 +136,13 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let (attribute_ops, member_changes) =
             patch::split_member_ops(registry::group(), patch::parse_request(body)?)?;
-        self.db.write_grouped(|tx| {
+        let request = WriteRequest::of(self, id, condition, projection, actor);
+        self.db.write_grouped(move |tx| {
+            let WriteRequest { this, id, .. } = &request;
             let current = groups::find_for_update(tx, id)?
-                .filter(|g| self.sees(&g.connection))
+                .filter(|g| this.sees(&g.connection))
                 .ok_or_else(|| group_not_found(id))?;
-            precondition::check(condition, current.version)?;
+            precondition::check(request.condition.as_ref(), current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &attribute_ops {
                 patch::apply(registry::group(), &mut doc, op)?;
@@ -148,8 +156,15 @@ impl Directory {
             for change in &member_changes {
                 apply_member_change(tx, id, &current.connection, change)?;
             }
-            let stored = groups::update(tx, &current, &record, None, Operation::Modify, actor)?;
-            self.load_group(tx.conn(), stored, projection)
+            let stored = groups::update(
+                tx,
+                &current,
+                &record,
+                None,
+                Operation::Modify,
+                &request.actor,
+            )?;
+            this.load_group(tx.conn(), stored, &request.projection)
         })
     }
 
@@ -159,12 +174,14 @@ impl Directory {
         condition: Option<&IfMatch>,
         actor: &str,
     ) -> Result<(), IdentityError> {
-        self.db.write_grouped(|tx| {
+        let request = WriteRequest::of(self, id, condition, &Projection::default(), actor);
+        self.db.write_grouped(move |tx| {
+            let WriteRequest { this, id, .. } = &request;
             let current = groups::find_for_update(tx, id)?
-                .filter(|g| self.sees(&g.connection))
+                .filter(|g| this.sees(&g.connection))
                 .ok_or_else(|| group_not_found(id))?;
-            precondition::check(condition, current.version)?;
-            groups::delete(tx, &current, actor)?;
+            precondition::check(request.condition.as_ref(), current.version)?;
+            groups::delete(tx, &current, &request.actor)?;
             Ok(())
         })
     }

@@ -11,6 +11,7 @@ mod resources;
 mod search;
 mod search_all;
 mod users;
+mod write_request;
 
 use std::sync::Arc;
 

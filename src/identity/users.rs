@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::passwords;
 use super::search::{Layout, Query};
+use super::write_request::WriteRequest;
 use super::{
     precondition, stored_data, string_attr, Directory, IdentityError, IfMatch, Page, Rendered,
 };
@@ -122,11 +123,13 @@ impl Directory {
         let mut data = input::canonicalize_request(registry::user(), body)?;
         let password =
             passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
-        let stored = self.db.write_grouped(|tx| {
+        let request = WriteRequest::of(self, id, condition, projection, actor);
+        let stored = self.db.write_grouped(move |tx| {
+            let WriteRequest { this, id, .. } = &request;
             let current = users::find_for_update(tx, id)?
-                .filter(|u| self.sees(&u.connection))
+                .filter(|u| this.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
-            precondition::check(condition, current.version)?;
+            precondition::check(request.condition.as_ref(), current.version)?;
             // A write may run again (see `Db::write_grouped`): it starts from the request.
             let mut data = data.clone();
             carry_over_on_replace(registry::user(), &stored_data(&current.data)?, &mut data)?;
@@ -140,8 +143,8 @@ impl Directory {
             if record.user_name != current.user_name {
                 ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             }
-            let stored = users::update(tx, &current, &record, Operation::Replace, actor)?;
-            let groups = self.groups_to_render(tx.conn(), &stored.id, projection)?;
+            let stored = users::update(tx, &current, &record, Operation::Replace, &request.actor)?;
+            let groups = this.groups_to_render(tx.conn(), &stored.id, &request.projection)?;
             Ok::<_, IdentityError>((stored, groups))
         })?;
         // Rendered after the write, so the writes queued behind it need not wait for that.
@@ -252,11 +255,13 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let ops = patch::parse_request(body)?;
         let mut prepared = passwords::Prepared::for_patch(self.db.secrets(), id, &ops)?;
-        let stored = self.db.write_grouped(|tx| {
+        let request = WriteRequest::of(self, id, condition, projection, actor);
+        let stored = self.db.write_grouped(move |tx| {
+            let WriteRequest { this, id, .. } = &request;
             let current = users::find_for_update(tx, id)?
-                .filter(|u| self.sees(&u.connection))
+                .filter(|u| this.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
-            precondition::check(condition, current.version)?;
+            precondition::check(request.condition.as_ref(), current.version)?;
             let mut doc = stored_data(&current.data)?;
             for op in &ops {
                 patch::apply(registry::user(), &mut doc, op)?;
@@ -265,13 +270,13 @@ impl Directory {
             let mut data = input::canonicalize(registry::user(), &doc)?;
             check_required(registry::user(), &data)?;
             let clear = passwords::take(&mut data);
-            let password = prepared.resolve(self.db.secrets(), id, clear.as_deref())?;
+            let password = prepared.resolve(this.db.secrets(), id, clear.as_deref())?;
             let record = user_record(id.to_string(), &data, password, current.connection.clone())?;
             if record.user_name != current.user_name {
                 ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
             }
-            let stored = users::update(tx, &current, &record, Operation::Modify, actor)?;
-            let groups = self.groups_to_render(tx.conn(), &stored.id, projection)?;
+            let stored = users::update(tx, &current, &record, Operation::Modify, &request.actor)?;
+            let groups = this.groups_to_render(tx.conn(), &stored.id, &request.projection)?;
             Ok::<_, IdentityError>((stored, groups))
         })?;
         // Rendered after the write, so the writes queued behind it need not wait for that.
@@ -285,12 +290,14 @@ impl Directory {
         condition: Option<&IfMatch>,
         actor: &str,
     ) -> Result<(), IdentityError> {
-        self.db.write_grouped(|tx| {
+        let request = WriteRequest::of(self, id, condition, &Projection::default(), actor);
+        self.db.write_grouped(move |tx| {
+            let WriteRequest { this, id, .. } = &request;
             let current = users::find_for_update(tx, id)?
-                .filter(|u| self.sees(&u.connection))
+                .filter(|u| this.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
-            precondition::check(condition, current.version)?;
-            if let Some(limit) = self.delete_guard {
+            precondition::check(request.condition.as_ref(), current.version)?;
+            if let Some(limit) = this.delete_guard {
                 let hour_ago = tx.now() - 3_600_000_000;
                 let deleted =
                     change_log::user_deletions_since(tx.conn(), &current.connection, hour_ago)?;
@@ -308,7 +315,7 @@ impl Directory {
                     .into());
                 }
             }
-            users::delete(tx, &current, actor)?;
+            users::delete(tx, &current, &request.actor)?;
             Ok(())
         })
     }

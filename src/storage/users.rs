@@ -170,6 +170,8 @@ pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<
 #[derive(Debug, Clone)]
 struct UserDelta {
     emails_changed: bool,
+    /// Whether a column some index is on changes (userName, externalId, displayName).
+    keys_changed: bool,
     detail: IdentityDetail,
 }
 
@@ -181,11 +183,15 @@ impl UserDelta {
         match (parse(before), parse(after)) {
             (Some(before), Some(after)) => UserDelta {
                 emails_changed: before.get("emails") != after.get("emails"),
+                keys_changed: ["userName", "externalId", "displayName"]
+                    .iter()
+                    .any(|key| before.get(*key) != after.get(*key)),
                 detail: IdentityDetail::between_documents(&before, &after),
             },
-            // Not an object (never written so): the e-mail rows are rewritten to be sure.
+            // Not an object (never written so): everything is rewritten to be sure.
             _ => UserDelta {
                 emails_changed: true,
+                keys_changed: true,
                 detail: IdentityDetail::between(before, after),
             },
         }
@@ -202,6 +208,7 @@ pub fn update(
 ) -> Result<StoredUser, StoreError> {
     let now = tx.now();
     let version = current.version + 1;
+    let delta = UserDelta::between(&current.data, &record.data);
     let user_name_key = user_name_key(&record.user_name);
     let row = UpdateUserRow {
         record,
@@ -209,8 +216,16 @@ pub fn update(
         version,
         now,
     };
-    on_backend!(tx.conn(), |c| row.execute(c))?;
-    let delta = UserDelta::between(&current.data, &record.data);
+    // Most changes leave the indexed columns as they were; setting them anyway would
+    // rewrite an entry in each of their indexes (a page apiece in SQLite's WAL).
+    if delta.keys_changed
+        || record.user_name != current.user_name
+        || record.external_id != current.external_id
+    {
+        on_backend!(tx.conn(), |c| row.with_keys().execute(c))?;
+    } else {
+        on_backend!(tx.conn(), |c| row.document_only().execute(c))?;
+    }
     // Most changes leave the e-mails as they were: their rows stay.
     if delta.emails_changed {
         diesel::delete(scim_user_emails::table.filter(scim_user_emails::user_id.eq(&record.id)))
