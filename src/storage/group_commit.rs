@@ -309,6 +309,7 @@ mod tests {
     use std::collections::BTreeSet;
     use std::time::Duration;
 
+    use diesel::connection::SimpleConnection;
     use diesel::sql_types::BigInt;
     use diesel::RunQueryDsl;
 
@@ -396,5 +397,80 @@ mod tests {
             transactions[0].n,
             written.len()
         );
+    }
+
+    /// A batch whose COMMIT fails (here a deferred foreign key one write broke) wrote nothing;
+    /// every write in it is run again on its own, so only the one at fault is refused.
+    #[test]
+    fn a_batch_whose_commit_fails_is_written_again_one_write_at_a_time() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("groups.db").display());
+        let db = Db::open(&url, 4).expect("open");
+        db.write(|tx| {
+            tx.conn()
+                .batch_execute(
+                    "CREATE TABLE parent (id BIGINT PRIMARY KEY); INSERT INTO parent VALUES (1); \
+                     CREATE TABLE child (n BIGINT PRIMARY KEY, parent BIGINT NOT NULL \
+                       REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+                )
+                .map_err(StoreError::from)
+        })
+        .expect("tables");
+        let writers: Vec<_> = (0..24_i64)
+            .map(|n| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    db.write_grouped(move |tx| {
+                        let parent = if n == 5 { 999 } else { 1 };
+                        diesel::sql_query(format!("INSERT INTO child VALUES ({n}, {parent})"))
+                            .execute(tx.conn())
+                            .map_err(StoreError::from)?;
+                        std::thread::sleep(Duration::from_millis(2));
+                        Ok::<_, StoreError>(n)
+                    })
+                })
+            })
+            .collect();
+        for (n, writer) in writers.into_iter().enumerate() {
+            match writer.join().expect("no panic") {
+                Ok(got) => assert_eq!(got, n as i64),
+                Err(e) => assert!(
+                    n == 5 && e.to_string().to_lowercase().contains("foreign key"),
+                    "write {n}: {e}"
+                ),
+            }
+        }
+        let rows: Vec<Row> = db
+            .read(|c| {
+                diesel::sql_query("SELECT n FROM child ORDER BY n")
+                    .load(c)
+                    .map_err(StoreError::from)
+            })
+            .expect("rows");
+        let written: Vec<i64> = rows.into_iter().map(|r| r.n).collect();
+        let expected: Vec<i64> = (0..24).filter(|n| *n != 5).collect();
+        assert_eq!(written, expected);
+    }
+
+    /// The writer thread ends after a while without writes; the next write starts another.
+    #[test]
+    fn a_write_after_the_writer_went_idle_starts_it_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("groups.db").display());
+        let db = Db::open(&url, 2).expect("open");
+        let create = |tx: &mut WriteTx<'_>| {
+            diesel::sql_query("CREATE TABLE IF NOT EXISTS probe (n BIGINT)")
+                .execute(tx.conn())
+                .map_err(StoreError::from)
+        };
+        db.write_grouped(create).expect("first write");
+        std::thread::sleep(WRITER_IDLE + Duration::from_millis(200));
+        assert!(!db.groups().lock().writer, "the idle writer ended");
+        let insert = |tx: &mut WriteTx<'_>| {
+            diesel::sql_query("INSERT INTO probe VALUES (1)")
+                .execute(tx.conn())
+                .map_err(StoreError::from)
+        };
+        assert_eq!(db.write_grouped(insert).expect("second write"), 1);
     }
 }
