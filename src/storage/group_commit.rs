@@ -20,15 +20,14 @@
 //! write side by side and it already shares one WAL flush among the commits that arrive
 //! together.
 
-use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use diesel::connection::TransactionManager;
 
 use super::observer::OrderMove;
+use super::writer_queue::WriterQueue;
 use super::{Db, DbConnection, Micros, StoreError, WriteTx};
 
 type MultiTm = <DbConnection as diesel::Connection>::TransactionManager;
@@ -123,36 +122,16 @@ where
     }
 }
 
-#[derive(Default)]
-struct Queue {
-    pending: VecDeque<Box<dyn QueuedWrite>>,
-    /// Whether a writer thread is running (writing, or waiting for work).
-    writer: bool,
-}
-
 /// The writes of one database waiting for its writer; shared by every clone of its [`Db`].
 #[derive(Default)]
 pub struct WriteGroups {
-    queue: Mutex<Queue>,
-    /// Signalled when a write is queued, for a writer waiting for work.
-    queued: Condvar,
+    queue: WriterQueue<Box<dyn QueuedWrite>>,
 }
 
 impl WriteGroups {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A poisoned lock only means a writer panicked; the queue itself stays consistent.
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Queues a write, starting the writer thread if none is running.
     fn submit(&self, db: &Db, write: Box<dyn QueuedWrite>) {
-        let start_writer = {
-            let mut queue = self.lock();
-            queue.pending.push_back(write);
-            !std::mem::replace(&mut queue.writer, true)
-        };
-        if !start_writer {
-            self.queued.notify_one();
+        if !self.queue.push(write) {
             return;
         }
         let writer_db = db.clone();
@@ -161,12 +140,7 @@ impl WriteGroups {
             .spawn(move || writer_db.groups().write_until_idle(&writer_db));
         if let Err(e) = started {
             tracing::error!(error = %e, "could not start the writer thread; the writes waiting run on their own");
-            let waiting: Vec<Box<dyn QueuedWrite>> = {
-                let mut queue = self.lock();
-                queue.writer = false;
-                queue.pending.drain(..).collect()
-            };
-            for write in waiting {
+            for write in self.queue.abandon() {
                 write.answer(db, false);
             }
         }
@@ -175,23 +149,7 @@ impl WriteGroups {
     /// The writer thread: writes batches in arrival order until no write has come for
     /// [`WRITER_IDLE`].
     fn write_until_idle(&self, db: &Db) {
-        loop {
-            let batch: Vec<Box<dyn QueuedWrite>> = {
-                let mut queue = self.lock();
-                while queue.pending.is_empty() {
-                    let (woken, wait) = self
-                        .queued
-                        .wait_timeout(queue, WRITER_IDLE)
-                        .unwrap_or_else(|p| p.into_inner());
-                    queue = woken;
-                    if wait.timed_out() && queue.pending.is_empty() {
-                        queue.writer = false;
-                        return;
-                    }
-                }
-                let take = queue.pending.len().min(MAX_BATCH);
-                queue.pending.drain(..take).collect()
-            };
+        while let Some(batch) = self.queue.next_batch(MAX_BATCH, WRITER_IDLE) {
             write_batch(db, batch);
         }
     }
@@ -465,7 +423,7 @@ mod tests {
         };
         db.write_grouped(create).expect("first write");
         std::thread::sleep(WRITER_IDLE + Duration::from_millis(200));
-        assert!(!db.groups().lock().writer, "the idle writer ended");
+        assert!(!db.groups().queue.writer_running(), "the idle writer ended");
         let insert = |tx: &mut WriteTx<'_>| {
             diesel::sql_query("INSERT INTO probe VALUES (1)")
                 .execute(tx.conn())

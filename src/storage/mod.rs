@@ -20,6 +20,7 @@ mod sqlite_library;
 mod statement;
 pub mod user_creates;
 mod user_update;
+mod writer_queue;
 
 pub mod accounts;
 pub mod change_log;

@@ -13,9 +13,7 @@
 //! Every create keeps its own outcome. A batch that fails (one taken userName fails the whole
 //! statement) is written again one create at a time, so each gets its own answer.
 
-use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
@@ -25,6 +23,7 @@ use tokio::sync::oneshot;
 
 use super::events::{self, IdentityDetail};
 use super::users::{insert, user_name_key, StoredUser, UserRecord};
+use super::writer_queue::WriterQueue;
 use super::{Backend, Db, DbConnection, Micros, StoreError};
 
 /// At most this many creates share a statement.
@@ -66,37 +65,18 @@ struct Waiting {
     answer: oneshot::Sender<Outcome>,
 }
 
-#[derive(Default)]
-struct Queue {
-    pending: VecDeque<Waiting>,
-    /// Whether a writer thread is running (writing, or waiting for work).
-    writer: bool,
-}
-
 /// The creates of one database waiting to be written; shared by every clone of its [`Db`].
 #[derive(Default)]
 pub struct CreateQueue {
-    queue: Mutex<Queue>,
-    /// Signalled when a create is queued, for a writer waiting for work.
-    queued: Condvar,
+    queue: WriterQueue<Waiting>,
 }
 
 impl CreateQueue {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A poisoned lock only means a writer panicked; the queue itself stays consistent.
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Queues a create and returns where its outcome will arrive: the record with its
     /// creation time, or why it failed. Starts the writer thread if none is running.
     pub fn submit(&self, db: &Db, job: Job) -> oneshot::Receiver<Outcome> {
         let (answer, outcome) = oneshot::channel();
-        let start_writer = {
-            let mut queue = self.lock();
-            queue.pending.push_back(Waiting { job, answer });
-            !std::mem::replace(&mut queue.writer, true)
-        };
-        if start_writer {
+        if self.queue.push(Waiting { job, answer }) {
             let writer_db = db.clone();
             let started = std::thread::Builder::new()
                 .name("scimgate-user-creates".into())
@@ -104,8 +84,6 @@ impl CreateQueue {
             if let Err(e) = started {
                 self.fail_all(&format!("could not start the create writer: {e}"));
             }
-        } else {
-            self.queued.notify_one();
         }
         outcome
     }
@@ -131,23 +109,7 @@ impl CreateQueue {
     /// The writer thread: writes batches in arrival order, answering each create, until no
     /// create has come for [`WRITER_IDLE`].
     fn write_until_idle(&self, db: &Db) {
-        loop {
-            let batch: Vec<Waiting> = {
-                let mut queue = self.lock();
-                while queue.pending.is_empty() {
-                    let (woken, wait) = self
-                        .queued
-                        .wait_timeout(queue, WRITER_IDLE)
-                        .unwrap_or_else(|p| p.into_inner());
-                    queue = woken;
-                    if wait.timed_out() && queue.pending.is_empty() {
-                        queue.writer = false;
-                        return;
-                    }
-                }
-                let take = queue.pending.len().min(MAX_BATCH);
-                queue.pending.drain(..take).collect()
-            };
+        while let Some(batch) = self.queue.next_batch(MAX_BATCH, WRITER_IDLE) {
             let (jobs, answers): (Vec<Job>, Vec<oneshot::Sender<Outcome>>) =
                 batch.into_iter().map(|w| (w.job, w.answer)).unzip();
             let outcomes = catch_unwind(AssertUnwindSafe(|| write_batch(db, &jobs)))
@@ -175,20 +137,14 @@ impl CreateQueue {
 
     /// Answers every create waiting now with "database unavailable".
     fn answer_waiting(&self, why: &str) {
-        let waiting: Vec<Waiting> = self.lock().pending.drain(..).collect();
-        for w in waiting {
+        for w in self.queue.take_all() {
             let _ = w.answer.send(Err(StoreError::Unavailable(why.to_string())));
         }
     }
 
     /// Answers every waiting create with `why` and marks the writer stopped.
     fn fail_all(&self, why: &str) {
-        let waiting: Vec<Waiting> = {
-            let mut queue = self.lock();
-            queue.writer = false;
-            queue.pending.drain(..).collect()
-        };
-        for w in waiting {
+        for w in self.queue.abandon() {
             let _ = w.answer.send(Err(StoreError::Aborted(why.to_string())));
         }
     }
@@ -427,7 +383,7 @@ mod tests {
     }
 
     fn writer_running(db: &Db) -> bool {
-        db.user_creates().lock().writer
+        db.user_creates().queue.writer_running()
     }
 
     /// The writer thread starts with the first create, ends after a quiet spell (so a
