@@ -9,13 +9,17 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Bool, HasSqlType, Nullable, Text};
 use diesel::RunQueryDsl;
 
-use super::users::UserRecord;
 use super::Micros;
 
-/// One record's new row.
+/// One user's new row.
 pub(super) struct UpdateUserRow<'a> {
-    pub record: &'a UserRecord,
+    pub id: &'a str,
+    pub user_name: &'a str,
     pub user_name_key: &'a str,
+    pub external_id: &'a Option<String>,
+    pub display_name: &'a Option<String>,
+    pub active: &'a Option<bool>,
+    pub data: &'a str,
     pub version: i64,
     pub now: Micros,
 }
@@ -47,31 +51,30 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
         let row = self.0;
-        let record = row.record;
         out.push_sql("UPDATE scim_users SET ");
         if KEYS {
             out.push_sql("user_name = ");
-            out.push_bind_param::<Text, _>(&record.user_name)?;
+            out.push_bind_param::<Text, _>(row.user_name)?;
             out.push_sql(", user_name_key = ");
             out.push_bind_param::<Text, _>(row.user_name_key)?;
             out.push_sql(", external_id = ");
-            out.push_bind_param::<Nullable<Text>, _>(&record.external_id)?;
+            out.push_bind_param::<Nullable<Text>, _>(row.external_id)?;
             out.push_sql(", external_id_key = ");
-            out.push_bind_param::<Nullable<Text>, _>(&record.external_id)?;
+            out.push_bind_param::<Nullable<Text>, _>(row.external_id)?;
             out.push_sql(", display_name = ");
-            out.push_bind_param::<Nullable<Text>, _>(&record.display_name)?;
+            out.push_bind_param::<Nullable<Text>, _>(row.display_name)?;
             out.push_sql(", ");
         }
         out.push_sql("active = ");
-        out.push_bind_param::<Nullable<Bool>, _>(&record.active)?;
+        out.push_bind_param::<Nullable<Bool>, _>(row.active)?;
         out.push_sql(", data = ");
-        out.push_bind_param::<Text, _>(&record.data)?;
+        out.push_bind_param::<Text, _>(row.data)?;
         out.push_sql(", version = ");
         out.push_bind_param::<BigInt, _>(&row.version)?;
         out.push_sql(", last_modified = ");
         out.push_bind_param::<BigInt, _>(&row.now)?;
         out.push_sql(" WHERE id = ");
-        out.push_bind_param::<Text, _>(&record.id)?;
+        out.push_bind_param::<Text, _>(row.id)?;
         Ok(())
     }
 }

@@ -211,8 +211,13 @@ pub fn update(
     let delta = UserDelta::between(&current.data, &record.data);
     let user_name_key = user_name_key(&record.user_name);
     let row = UpdateUserRow {
-        record,
+        id: &record.id,
+        user_name: &record.user_name,
         user_name_key: &user_name_key,
+        external_id: &record.external_id,
+        display_name: &record.display_name,
+        active: &record.active,
+        data: &record.data,
         version,
         now,
     };
