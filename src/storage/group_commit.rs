@@ -150,7 +150,14 @@ impl WriteGroups {
     /// [`WRITER_IDLE`].
     fn write_until_idle(&self, db: &Db) {
         while let Some(batch) = self.queue.next_batch(MAX_BATCH, WRITER_IDLE) {
-            write_batch(db, batch);
+            // Each write catches its own panics; should the writer's own code panic, the
+            // writes of that batch not yet answered hear that the writer stopped (their
+            // answers are dropped), and the thread goes on serving the queue.
+            if catch_unwind(AssertUnwindSafe(|| write_batch(db, batch))).is_err() {
+                tracing::error!(
+                    "the writer panicked writing a batch; its unanswered writes were told so"
+                );
+            }
         }
     }
 }
@@ -173,6 +180,8 @@ impl Db {
         T: Send + 'static,
         E: GroupedError + Send + 'static,
     {
+        // PostgreSQL's connections write side by side, and it shares one WAL flush among
+        // the commits that arrive together (see the module docs).
         if self.backend() == super::Backend::Postgres {
             return self.write(write);
         }
