@@ -223,10 +223,7 @@ pub fn update(
     };
     // Most changes leave the indexed columns as they were; setting them anyway would
     // rewrite an entry in each of their indexes (a page apiece in SQLite's WAL).
-    if delta.keys_changed
-        || record.user_name != current.user_name
-        || record.external_id != current.external_id
-    {
+    if delta.keys_changed {
         on_backend!(tx.conn(), |c| row.with_keys().execute(c))?;
     } else {
         on_backend!(tx.conn(), |c| row.document_only().execute(c))?;
