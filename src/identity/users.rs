@@ -22,9 +22,9 @@ use crate::storage::passwords::NewPassword;
 use crate::storage::query::Table;
 use crate::storage::search::Fetch;
 use crate::storage::secrets::SecretBox;
-use crate::storage::user_creates;
 use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRecord};
 use crate::storage::DbConnection;
+use crate::storage::{user_changes, user_creates};
 
 impl Directory {
     /// Creates a user. Blocking; HTTP handlers call [`Directory::create_user_async`].
@@ -124,29 +124,37 @@ impl Directory {
         let password =
             passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
         let request = WriteRequest::of(self, id, condition, projection, actor);
-        let stored = self.db.write_grouped(move |tx| {
-            let WriteRequest { this, id, .. } = &request;
-            let current = users::find_for_update(tx, id)?
-                .filter(|u| this.sees(&u.connection))
-                .ok_or_else(|| user_not_found(id))?;
-            precondition::check(request.condition.as_ref(), current.version)?;
-            // A write may run again (see `Db::write_grouped`): it starts from the request.
-            let mut data = data.clone();
-            carry_over_on_replace(registry::user(), &stored_data(&current.data)?, &mut data)?;
-            check_required(registry::user(), &data)?;
-            let record = user_record(
-                id.to_string(),
-                &data,
-                password.clone(),
-                current.connection.clone(),
-            )?;
-            if record.user_name != current.user_name {
-                ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
-            }
-            let stored = users::update(tx, &current, &record, Operation::Replace, &request.actor)?;
-            let groups = this.groups_to_render(tx.conn(), &stored.id, &request.projection)?;
-            Ok::<_, IdentityError>((stored, groups))
-        })?;
+        let stored = user_changes::change(
+            &self.db,
+            id.to_string(),
+            Operation::Replace,
+            actor.to_string(),
+            move |conn, current| {
+                let WriteRequest { this, id, .. } = &request;
+                if !this.sees(&current.connection) {
+                    return Err(user_not_found(id));
+                }
+                precondition::check(request.condition.as_ref(), current.version)?;
+                // The change may be computed again (see `user_changes`): it starts from the
+                // request.
+                let mut data = data.clone();
+                carry_over_on_replace(registry::user(), &stored_data(&current.data)?, &mut data)?;
+                check_required(registry::user(), &data)?;
+                let record = user_record(
+                    id.to_string(),
+                    &data,
+                    password.clone(),
+                    current.connection.clone(),
+                )?;
+                if record.user_name != current.user_name {
+                    ensure_user_name_free(conn, &record.user_name, Some(id))?;
+                }
+                // A user's write leaves its memberships as they are.
+                let groups = this.groups_to_render(conn, id, &request.projection)?;
+                Ok::<_, IdentityError>((record, groups))
+            },
+        )?
+        .ok_or_else(|| user_not_found(id))?;
         // Rendered after the write, so the writes queued behind it need not wait for that.
         let data = stored_data(&stored.0.data)?;
         Ok(self.render_user(&stored.0, data, &stored.1, projection))
@@ -256,29 +264,38 @@ impl Directory {
         let ops = patch::parse_request(body)?;
         let mut prepared = passwords::Prepared::for_patch(self.db.secrets(), id, &ops)?;
         let request = WriteRequest::of(self, id, condition, projection, actor);
-        let stored = self.db.write_grouped(move |tx| {
-            let WriteRequest { this, id, .. } = &request;
-            let current = users::find_for_update(tx, id)?
-                .filter(|u| this.sees(&u.connection))
-                .ok_or_else(|| user_not_found(id))?;
-            precondition::check(request.condition.as_ref(), current.version)?;
-            let mut doc = stored_data(&current.data)?;
-            for op in &ops {
-                patch::apply(registry::user(), &mut doc, op)?;
-            }
-            // The patched document is validated like a new one: types, primaries, required.
-            let mut data = input::canonicalize(registry::user(), &doc)?;
-            check_required(registry::user(), &data)?;
-            let clear = passwords::take(&mut data);
-            let password = prepared.resolve(this.db.secrets(), id, clear.as_deref())?;
-            let record = user_record(id.to_string(), &data, password, current.connection.clone())?;
-            if record.user_name != current.user_name {
-                ensure_user_name_free(tx.conn(), &record.user_name, Some(id))?;
-            }
-            let stored = users::update(tx, &current, &record, Operation::Modify, &request.actor)?;
-            let groups = this.groups_to_render(tx.conn(), &stored.id, &request.projection)?;
-            Ok::<_, IdentityError>((stored, groups))
-        })?;
+        let stored = user_changes::change(
+            &self.db,
+            id.to_string(),
+            Operation::Modify,
+            actor.to_string(),
+            move |conn, current| {
+                let WriteRequest { this, id, .. } = &request;
+                if !this.sees(&current.connection) {
+                    return Err(user_not_found(id));
+                }
+                precondition::check(request.condition.as_ref(), current.version)?;
+                let mut doc = stored_data(&current.data)?;
+                for op in &ops {
+                    patch::apply(registry::user(), &mut doc, op)?;
+                }
+                // The patched document is validated like a new one: types, primaries,
+                // required.
+                let mut data = input::canonicalize(registry::user(), &doc)?;
+                check_required(registry::user(), &data)?;
+                let clear = passwords::take(&mut data);
+                let password = prepared.resolve(this.db.secrets(), id, clear.as_deref())?;
+                let record =
+                    user_record(id.to_string(), &data, password, current.connection.clone())?;
+                if record.user_name != current.user_name {
+                    ensure_user_name_free(conn, &record.user_name, Some(id))?;
+                }
+                // A user's write leaves its memberships as they are.
+                let groups = this.groups_to_render(conn, id, &request.projection)?;
+                Ok::<_, IdentityError>((record, groups))
+            },
+        )?
+        .ok_or_else(|| user_not_found(id))?;
         // Rendered after the write, so the writes queued behind it need not wait for that.
         let data = stored_data(&stored.0.data)?;
         Ok(self.render_user(&stored.0, data, &stored.1, projection))

@@ -18,6 +18,7 @@ pub mod schema;
 pub mod secrets;
 mod sqlite_library;
 mod statement;
+pub mod user_changes;
 pub mod user_creates;
 mod user_update;
 mod writer_queue;

@@ -168,15 +168,15 @@ pub fn insert(tx: &mut WriteTx<'_>, record: &UserRecord, actor: &str) -> Result<
 /// What a user's write changes besides its row (its e-mail rows, its event's detail), worked
 /// out from its stored documents before and after, each parsed once.
 #[derive(Debug, Clone)]
-struct UserDelta {
-    emails_changed: bool,
+pub(super) struct UserDelta {
+    pub emails_changed: bool,
     /// Whether a column some index is on changes (userName, externalId, displayName).
-    keys_changed: bool,
-    detail: IdentityDetail,
+    pub keys_changed: bool,
+    pub detail: IdentityDetail,
 }
 
 impl UserDelta {
-    fn between(before: &str, after: &str) -> UserDelta {
+    pub fn between(before: &str, after: &str) -> UserDelta {
         let parse = |doc: &str| {
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(doc).ok()
         };

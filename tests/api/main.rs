@@ -65,5 +65,6 @@ mod rfc7644_patch;
 mod rfc7644_query;
 mod scale;
 mod storage_pool;
+mod user_changes;
 mod user_creates;
 mod work_items;

@@ -1,0 +1,228 @@
+//! PUT and PATCH of a user: a change computed from the user's current state, then written.
+//!
+//! On SQLite the read and the write share one turn of the group-commit writer (see
+//! `group_commit`). PostgreSQL has no such writer: there the change is computed from a plain
+//! read and written as one statement (the user row, its change-log entry and its event, as
+//! data-modifying parts of one statement that commits by itself) which applies only while
+//! the user is still at the version the change was computed from. That is two round trips
+//! where the locked transaction took seven (BEGIN, the locking read, the UPDATE, two
+//! INSERTs, the groups, COMMIT); on a 2-core machine the round trips, not the statements'
+//! work, were most of a PATCH's CPU (measured: 430 µs of PostgreSQL CPU per PATCH, 140 µs of
+//! it executing statements).
+//!
+//! What the lock guaranteed still holds: a user changed by another writer after the read is
+//! read again and the change computed anew from that version (where the lock would have made
+//! it wait and then start from the new version), so no change is lost and `If-Match` is
+//! checked against the version the change applies to. A change that also rewrites the
+//! user's e-mail rows or password, or a user changed under it again and again, is written
+//! in a transaction holding the row lock, as before.
+
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::RunQueryDsl;
+
+use super::change_log::Operation;
+use super::events::{self, NewEvent};
+use super::group_commit::GroupedError;
+use super::users::{self, user_name_key, StoredUser, UserDelta, UserRecord};
+use super::{Backend, Db, DbConnection, Micros, StoreError};
+
+/// How many times a change is computed anew because the user changed after it was read,
+/// before it is written under the row lock instead (which waits its turn).
+pub const UNLOCKED_TRIES: usize = 4;
+
+/// Changes user `id`: `compute` gets the user as stored and returns its new record, with
+/// anything else it read on the way (`T`); it may run more than once, and returns its own
+/// error to refuse the change. `None` when there is no such user.
+pub fn change<T, E, F>(
+    db: &Db,
+    id: String,
+    operation: Operation,
+    actor: String,
+    mut compute: F,
+) -> Result<Option<(StoredUser, T)>, E>
+where
+    F: FnMut(&mut DbConnection, &StoredUser) -> Result<(UserRecord, T), E> + Send + 'static,
+    T: Send + 'static,
+    E: GroupedError + Send + 'static,
+{
+    if db.backend() == Backend::Postgres {
+        for _ in 0..UNLOCKED_TRIES {
+            let computed = db.read(|conn| match users::find(conn, &id)? {
+                Some(current) => compute(conn, &current).map(|c| Some((current, c))),
+                None => Ok(None),
+            })?;
+            let Some((current, (record, extra))) = computed else {
+                return Ok(None);
+            };
+            match write_if_unchanged(db, &current, &record, operation, &actor)? {
+                Unlocked::Written(stored) => return Ok(Some((stored, extra))),
+                Unlocked::ChangedMeanwhile => continue,
+                Unlocked::NeedsLock => break,
+            }
+        }
+        return db.write(|tx| {
+            let Some(current) = users::find_for_update(tx, &id)? else {
+                return Ok(None);
+            };
+            let (record, extra) = compute(tx.conn(), &current)?;
+            let stored = users::update(tx, &current, &record, operation, &actor)?;
+            Ok(Some((stored, extra)))
+        });
+    }
+    db.write_grouped(move |tx| {
+        let Some(current) = users::find_for_update(tx, &id)? else {
+            return Ok(None);
+        };
+        let (record, extra) = compute(tx.conn(), &current)?;
+        let stored = users::update(tx, &current, &record, operation, &actor)?;
+        Ok(Some((stored, extra)))
+    })
+}
+
+/// What came of writing a change without the row lock.
+enum Unlocked {
+    Written(StoredUser),
+    /// Another writer changed the user after `current` was read: nothing was written.
+    ChangedMeanwhile,
+    /// The change also rewrites other tables: nothing was written.
+    NeedsLock,
+}
+
+/// Writes `record` over `current` on PostgreSQL, in one statement, if the user is still at
+/// `current`'s version.
+fn write_if_unchanged(
+    db: &Db,
+    current: &StoredUser,
+    record: &UserRecord,
+    operation: Operation,
+    actor: &str,
+) -> Result<Unlocked, StoreError> {
+    let delta = UserDelta::between(&current.data, &record.data);
+    if delta.emails_changed || record.password.is_some() {
+        return Ok(Unlocked::NeedsLock);
+    }
+    let now = db.clock().now_micros();
+    let version = current.version + 1;
+    let event = events::identity_event(
+        "User",
+        &record.id,
+        &current.connection,
+        operation.as_str(),
+        version,
+        actor,
+        &delta.detail,
+    );
+    let statement = GuardedUpdate {
+        record,
+        user_name_key: user_name_key(&record.user_name),
+        was: current.version,
+        version,
+        now,
+        operation: operation.as_str(),
+        actor,
+        connection: &current.connection,
+        event_id: events::new_id(),
+        event: &event,
+        event_data: event.data.to_string(),
+    };
+    let written = db.read(|conn| match conn {
+        DbConnection::Postgresql(pg) => Ok(statement.execute(pg)?),
+        DbConnection::Sqlite(_) => Err(StoreError::Aborted(
+            "an unlocked user change is a PostgreSQL statement".into(),
+        )),
+    })?;
+    if written == 0 {
+        return Ok(Unlocked::ChangedMeanwhile);
+    }
+    db.after_commit(&[]);
+    Ok(Unlocked::Written(StoredUser {
+        id: record.id.clone(),
+        user_name: record.user_name.clone(),
+        external_id: record.external_id.clone(),
+        data: record.data.clone(),
+        version,
+        created_at: current.created_at,
+        last_modified: now,
+        connection: current.connection.clone(),
+    }))
+}
+
+/// The user's row, its change-log entry and its event as one statement, the row updated
+/// only at the version `was` (the entries are made from the updated row, so none without
+/// it). Its text is fixed, so each connection prepares it once.
+struct GuardedUpdate<'a> {
+    record: &'a UserRecord,
+    user_name_key: String,
+    was: i64,
+    version: i64,
+    now: Micros,
+    operation: &'a str,
+    actor: &'a str,
+    connection: &'a str,
+    event_id: String,
+    event: &'a NewEvent,
+    event_data: String,
+}
+
+impl QueryFragment<diesel::pg::Pg> for GuardedUpdate<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
+        let record = self.record;
+        out.push_sql("WITH changed AS (UPDATE scim_users SET user_name = ");
+        out.push_bind_param::<Text, _>(&record.user_name)?;
+        out.push_sql(", user_name_key = ");
+        out.push_bind_param::<Text, _>(&self.user_name_key)?;
+        out.push_sql(", external_id = ");
+        out.push_bind_param::<Nullable<Text>, _>(&record.external_id)?;
+        out.push_sql(", external_id_key = ");
+        out.push_bind_param::<Nullable<Text>, _>(&record.external_id)?;
+        out.push_sql(", display_name = ");
+        out.push_bind_param::<Nullable<Text>, _>(&record.display_name)?;
+        out.push_sql(", active = ");
+        out.push_bind_param::<Nullable<Bool>, _>(&record.active)?;
+        out.push_sql(", data = ");
+        out.push_bind_param::<Text, _>(&record.data)?;
+        out.push_sql(", version = ");
+        out.push_bind_param::<BigInt, _>(&self.version)?;
+        out.push_sql(", last_modified = ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<Text, _>(&record.id)?;
+        out.push_sql(" AND version = ");
+        out.push_bind_param::<BigInt, _>(&self.was)?;
+        out.push_sql(
+            " RETURNING id, version, last_modified), \
+             logged AS (INSERT INTO change_log (resource_type, resource_id, operation, version, \
+             actor, occurred_at, connection) SELECT 'User', id, ",
+        );
+        out.push_bind_param::<Text, _>(self.operation)?;
+        out.push_sql(", version, ");
+        out.push_bind_param::<Text, _>(self.actor)?;
+        out.push_sql(", last_modified, ");
+        out.push_bind_param::<Text, _>(self.connection)?;
+        out.push_sql(
+            " FROM changed) \
+             INSERT INTO events (id, event_type, resource_type, resource_id, resource_seq, \
+             target, actor, occurred_at, data) SELECT ",
+        );
+        out.push_bind_param::<Text, _>(&self.event_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.event.event_type.as_str())?;
+        out.push_sql(", 'User', id, version, NULL, ");
+        out.push_bind_param::<Text, _>(self.actor)?;
+        out.push_sql(", last_modified, ");
+        out.push_bind_param::<Text, _>(&self.event_data)?;
+        out.push_sql(" FROM changed");
+        Ok(())
+    }
+}
+
+/// Identifies the statement's (fixed) text to diesel's prepared-statement cache.
+struct GuardedUpdateId;
+
+impl QueryId for GuardedUpdate<'_> {
+    type QueryId = GuardedUpdateId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl RunQueryDsl<diesel::PgConnection> for GuardedUpdate<'_> {}
