@@ -18,6 +18,7 @@ pub mod schema;
 pub mod secrets;
 mod sqlite_library;
 mod statement;
+pub mod statistics;
 pub mod user_changes;
 pub mod user_creates;
 mod user_update;
@@ -100,6 +101,8 @@ pub struct Db {
     secrets: std::sync::Arc<secrets::SecretBox>,
     /// User creates waiting to be written together.
     user_creates: std::sync::Arc<user_creates::CreateQueue>,
+    /// Users this process created, towards refreshing the planner's statistics.
+    created_rows: std::sync::Arc<statistics::CreatedRows>,
     /// The batch other writes may join (see `group_commit`).
     groups: std::sync::Arc<group_commit::WriteGroups>,
     /// Where every timestamp written or compared comes from.
@@ -191,6 +194,7 @@ impl Db {
             tallied: std::sync::Arc::default(),
             secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
+            created_rows: Default::default(),
             groups: Default::default(),
             clock: Clock::system(),
             holes: Default::default(),
@@ -207,6 +211,10 @@ impl Db {
 
     pub(crate) fn user_creates(&self) -> &user_creates::CreateQueue {
         &self.user_creates
+    }
+
+    pub(crate) fn created_rows(&self) -> &statistics::CreatedRows {
+        &self.created_rows
     }
 
     pub fn pool_size(&self) -> u32 {

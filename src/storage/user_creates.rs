@@ -118,6 +118,8 @@ impl CreateQueue {
                         .map(|_| Err(StoreError::Aborted("the write panicked".into())))
                         .collect()
                 });
+            let created = outcomes.iter().filter(|o| o.is_ok()).count();
+            db.created_rows().count(db, created as u64);
             let unreachable = outcomes
                 .iter()
                 .find_map(|o| o.as_ref().err().filter(|e| e.is_unavailable()))

@@ -239,3 +239,71 @@ on_both_backends!(
     concurrent_creates_each_get_their_own_answer,
     thirty_two_writers_contending,
 );
+
+/// After a bulk of creates, PostgreSQL's planner statistics describe the user tables as they
+/// are (see `storage::statistics`), without waiting for autovacuum's round.
+#[test]
+fn bulk_creates_refresh_the_planner_statistics_on_postgres() {
+    let s = TestServer::start(crate::harness::Backend::Postgres);
+    let analyzed = |s: &TestServer| -> (Option<i64>, Option<i64>) {
+        #[derive(diesel::QueryableByName)]
+        struct Analyzed {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+            users: Option<i64>,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+            emails: Option<i64>,
+        }
+        let row: Analyzed = s
+            .db
+            .read(|c| {
+                use diesel::RunQueryDsl;
+                diesel::sql_query(
+                    "SELECT (SELECT reltuples::bigint FROM pg_class WHERE relname = 'scim_users' \
+                     AND relpages > 0 AND reltuples >= 0) AS users, \
+                     (SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'scim_user_emails' \
+                     AND last_analyze IS NOT NULL) AS emails",
+                )
+                .get_result(c)
+                .map_err(scimgate::storage::StoreError::from)
+            })
+            .expect("statistics");
+        (row.users, row.emails)
+    };
+    assert_eq!(analyzed(&s).1, None, "a new database was never analyzed");
+
+    let writers = 8;
+    let per_writer = 130;
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let s = &s;
+            scope.spawn(move || {
+                for n in 0..per_writer {
+                    let name = format!("bulk{w}-{n}");
+                    let created = scimgate::storage::user_creates::create(
+                        &s.db,
+                        &job(&name, &name, &format!("{name}@example.com")).record,
+                        "bulk-test",
+                    );
+                    assert!(created.is_ok(), "{created:?}");
+                }
+            });
+        }
+    });
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let (Some(users), Some(_)) = analyzed(&s) {
+            assert!(
+                users >= 1_000,
+                "the analysis saw the created users: {users}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the user tables were not analyzed after {} creates",
+            writers * per_writer
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
