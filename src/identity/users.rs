@@ -124,28 +124,46 @@ impl Directory {
         let password =
             passwords::prepare(self.db.secrets(), id, passwords::take(&mut data).as_deref())?;
         let request = WriteRequest::of(self, id, condition, projection, actor);
+        self.change_user(request, Operation::Replace, move |_, current| {
+            // The change may be computed again (see `user_changes`): it starts from the
+            // request.
+            let mut data = data.clone();
+            carry_over_on_replace(registry::user(), &stored_data(&current.data)?, &mut data)?;
+            check_required(registry::user(), &data)?;
+            Ok((data, password.clone()))
+        })
+    }
+
+    /// PUT and PATCH alike: `new_state` turns the user as stored into its new document and
+    /// password; who may see the user, `If-Match`, userName uniqueness and the rendering are
+    /// the same for both.
+    fn change_user(
+        &self,
+        request: WriteRequest,
+        operation: Operation,
+        mut new_state: impl FnMut(
+                &Directory,
+                &StoredUser,
+            ) -> Result<(Map<String, Value>, Option<NewPassword>), IdentityError>
+            + Send
+            + 'static,
+    ) -> Result<Rendered, IdentityError> {
+        let id = request.id.clone();
+        let projection = request.projection.clone();
         let stored = user_changes::change(
             &self.db,
-            id.to_string(),
-            Operation::Replace,
-            actor.to_string(),
+            request.id.clone(),
+            operation,
+            request.actor.clone(),
             move |conn, current| {
                 let WriteRequest { this, id, .. } = &request;
                 if !this.sees(&current.connection) {
                     return Err(user_not_found(id));
                 }
                 precondition::check(request.condition.as_ref(), current.version)?;
-                // The change may be computed again (see `user_changes`): it starts from the
-                // request.
-                let mut data = data.clone();
-                carry_over_on_replace(registry::user(), &stored_data(&current.data)?, &mut data)?;
-                check_required(registry::user(), &data)?;
-                let record = user_record(
-                    id.to_string(),
-                    &data,
-                    password.clone(),
-                    current.connection.clone(),
-                )?;
+                let (data, password) = new_state(this, current)?;
+                let record =
+                    user_record(id.to_string(), &data, password, current.connection.clone())?;
                 if record.user_name != current.user_name {
                     ensure_user_name_free(conn, &record.user_name, Some(id))?;
                 }
@@ -154,10 +172,10 @@ impl Directory {
                 Ok::<_, IdentityError>((record, groups))
             },
         )?
-        .ok_or_else(|| user_not_found(id))?;
+        .ok_or_else(|| user_not_found(&id))?;
         // Rendered after the write, so the writes queued behind it need not wait for that.
         let data = stored_data(&stored.0.data)?;
-        Ok(self.render_user(&stored.0, data, &stored.1, projection))
+        Ok(self.render_user(&stored.0, data, &stored.1, &projection))
     }
 
     /// Up to `limit` users after id `after`, in id order, as scimgate renders them (a full
@@ -264,41 +282,19 @@ impl Directory {
         let ops = patch::parse_request(body)?;
         let mut prepared = passwords::Prepared::for_patch(self.db.secrets(), id, &ops)?;
         let request = WriteRequest::of(self, id, condition, projection, actor);
-        let stored = user_changes::change(
-            &self.db,
-            id.to_string(),
-            Operation::Modify,
-            actor.to_string(),
-            move |conn, current| {
-                let WriteRequest { this, id, .. } = &request;
-                if !this.sees(&current.connection) {
-                    return Err(user_not_found(id));
-                }
-                precondition::check(request.condition.as_ref(), current.version)?;
-                let mut doc = stored_data(&current.data)?;
-                for op in &ops {
-                    patch::apply(registry::user(), &mut doc, op)?;
-                }
-                // The patched document is validated like a new one: types, primaries,
-                // required.
-                let mut data = input::canonicalize(registry::user(), &doc)?;
-                check_required(registry::user(), &data)?;
-                let clear = passwords::take(&mut data);
-                let password = prepared.resolve(this.db.secrets(), id, clear.as_deref())?;
-                let record =
-                    user_record(id.to_string(), &data, password, current.connection.clone())?;
-                if record.user_name != current.user_name {
-                    ensure_user_name_free(conn, &record.user_name, Some(id))?;
-                }
-                // A user's write leaves its memberships as they are.
-                let groups = this.groups_to_render(conn, id, &request.projection)?;
-                Ok::<_, IdentityError>((record, groups))
-            },
-        )?
-        .ok_or_else(|| user_not_found(id))?;
-        // Rendered after the write, so the writes queued behind it need not wait for that.
-        let data = stored_data(&stored.0.data)?;
-        Ok(self.render_user(&stored.0, data, &stored.1, projection))
+        let id = id.to_string();
+        self.change_user(request, Operation::Modify, move |this, current| {
+            let mut doc = stored_data(&current.data)?;
+            for op in &ops {
+                patch::apply(registry::user(), &mut doc, op)?;
+            }
+            // The patched document is validated like a new one: types, primaries, required.
+            let mut data = input::canonicalize(registry::user(), &doc)?;
+            check_required(registry::user(), &data)?;
+            let clear = passwords::take(&mut data);
+            let password = prepared.resolve(this.db.secrets(), &id, clear.as_deref())?;
+            Ok((data, password))
+        })
     }
 
     pub fn delete_user(

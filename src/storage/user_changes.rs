@@ -25,7 +25,7 @@ use super::change_log::Operation;
 use super::events::{self, NewEvent};
 use super::group_commit::GroupedError;
 use super::users::{self, user_name_key, StoredUser, UserDelta, UserRecord};
-use super::{Backend, Db, DbConnection, Micros, StoreError};
+use super::{Backend, Db, DbConnection, Micros, StoreError, WriteTx};
 
 /// How many times a change is computed anew because the user changed after it was read,
 /// before it is written under the row lock instead (which waits its turn).
@@ -61,23 +61,29 @@ where
                 Unlocked::NeedsLock => break,
             }
         }
-        return db.write(|tx| {
-            let Some(current) = users::find_for_update(tx, &id)? else {
-                return Ok(None);
-            };
-            let (record, extra) = compute(tx.conn(), &current)?;
-            let stored = users::update(tx, &current, &record, operation, &actor)?;
-            Ok(Some((stored, extra)))
-        });
+        return db.write(|tx| change_locked(tx, &id, operation, &actor, &mut compute));
     }
-    db.write_grouped(move |tx| {
-        let Some(current) = users::find_for_update(tx, &id)? else {
-            return Ok(None);
-        };
-        let (record, extra) = compute(tx.conn(), &current)?;
-        let stored = users::update(tx, &current, &record, operation, &actor)?;
-        Ok(Some((stored, extra)))
-    })
+    db.write_grouped(move |tx| change_locked(tx, &id, operation, &actor, &mut compute))
+}
+
+/// The change in the caller's write transaction, the user's row locked from the read on.
+fn change_locked<T, E, F>(
+    tx: &mut WriteTx<'_>,
+    id: &str,
+    operation: Operation,
+    actor: &str,
+    compute: &mut F,
+) -> Result<Option<(StoredUser, T)>, E>
+where
+    F: FnMut(&mut DbConnection, &StoredUser) -> Result<(UserRecord, T), E>,
+    E: From<StoreError>,
+{
+    let Some(current) = users::find_for_update(tx, id)? else {
+        return Ok(None);
+    };
+    let (record, extra) = compute(tx.conn(), &current)?;
+    let stored = users::update(tx, &current, &record, operation, actor)?;
+    Ok(Some((stored, extra)))
 }
 
 /// What came of writing a change without the row lock.
@@ -136,16 +142,9 @@ fn write_if_unchanged(
         return Ok(Unlocked::ChangedMeanwhile);
     }
     db.after_commit(&[]);
-    Ok(Unlocked::Written(StoredUser {
-        id: record.id.clone(),
-        user_name: record.user_name.clone(),
-        external_id: record.external_id.clone(),
-        data: record.data.clone(),
-        version,
-        created_at: current.created_at,
-        last_modified: now,
-        connection: current.connection.clone(),
-    }))
+    Ok(Unlocked::Written(StoredUser::updated(
+        record, current, version, now,
+    )))
 }
 
 /// The user's row, its change-log entry and its event as one statement, the row updated

@@ -64,6 +64,25 @@ impl StoredUser {
         }
     }
 
+    /// The row `record` becomes when it replaces `current` as `version` at `at`.
+    pub(super) fn updated(
+        record: &UserRecord,
+        current: &StoredUser,
+        version: i64,
+        at: Micros,
+    ) -> StoredUser {
+        StoredUser {
+            id: record.id.clone(),
+            user_name: record.user_name.clone(),
+            external_id: record.external_id.clone(),
+            data: record.data.clone(),
+            version,
+            created_at: current.created_at,
+            last_modified: at,
+            connection: current.connection.clone(),
+        }
+    }
+
     /// The user a search found, when the search fetched its record.
     pub fn found(row: super::search::FoundRow) -> Option<StoredUser> {
         let record = row.record?;
@@ -247,16 +266,7 @@ pub fn update(
         actor,
         &delta.detail,
     )?;
-    Ok(StoredUser {
-        id: record.id.clone(),
-        user_name: record.user_name.clone(),
-        external_id: record.external_id.clone(),
-        data: record.data.clone(),
-        version,
-        created_at: current.created_at,
-        last_modified: now,
-        connection: current.connection.clone(),
-    })
+    Ok(StoredUser::updated(record, current, version, now))
 }
 
 fn insert_emails(
