@@ -18,7 +18,10 @@ use crate::scim::projection::Projection;
 use crate::scim::registry;
 use crate::scim::ScimError;
 use crate::storage::change_log::Operation;
-use crate::storage::groups::{self, GroupRecord, Member, MemberKind, MemberRef, StoredGroup};
+use crate::storage::groups::{
+    self, GroupRecord, Member, MemberKind, MemberRef, MembersWrite, StoredGroup,
+};
+use crate::storage::member_edits::{self, MemberEdit};
 use crate::storage::query::Table;
 use crate::storage::search::Fetch;
 use crate::storage::{DbConnection, WriteTx};
@@ -116,7 +119,7 @@ impl Directory {
                 tx,
                 &current,
                 &record,
-                Some(&members),
+                MembersWrite::Replaced(&members),
                 Operation::Replace,
                 &request.actor,
             )?;
@@ -136,6 +139,11 @@ impl Directory {
     ) -> Result<Rendered, IdentityError> {
         let (attribute_ops, member_changes) =
             patch::split_member_ops(registry::group(), patch::parse_request(body)?)?;
+        if let Some(edit) = members_only(&attribute_ops, &member_changes, condition) {
+            if member_edits::supported(&self.db) {
+                return self.edit_members(id, edit, projection, actor);
+            }
+        }
         let request = WriteRequest::of(self, id, condition, projection, actor);
         self.db.write_grouped(move |tx| {
             let WriteRequest { this, id, .. } = &request;
@@ -160,12 +168,49 @@ impl Directory {
                 tx,
                 &current,
                 &record,
-                None,
+                if member_changes.is_empty() {
+                    MembersWrite::Untouched
+                } else {
+                    MembersWrite::Edited
+                },
                 Operation::Modify,
                 &request.actor,
             )?;
             this.load_group(tx.conn(), stored, &request.projection)
         })
+    }
+
+    /// A PATCH of members alone, written as one statement (see `storage::member_edits`).
+    fn edit_members(
+        &self,
+        id: &str,
+        edit: RequestedEdit<'_>,
+        projection: &Projection,
+        actor: &str,
+    ) -> Result<Rendered, IdentityError> {
+        let group = self
+            .db
+            .read(|conn| groups::find(conn, id))?
+            .filter(|g| self.sees(&g.connection))
+            .ok_or_else(|| group_not_found(id))?;
+        let edit = match edit {
+            RequestedEdit::Add(values) => {
+                let requested = values
+                    .into_iter()
+                    .map(requested_members)
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat();
+                let members = self
+                    .db
+                    .read(|conn| resolve_members(conn, id, &group.connection, &requested))?;
+                MemberEdit::Add(members)
+            }
+            RequestedEdit::Remove(ids) => MemberEdit::Remove(ids.concat()),
+        };
+        let stored = member_edits::edit(&self.db, &group, &edit, actor)?
+            .ok_or_else(|| group_not_found(id))?;
+        self.db
+            .read(|conn| self.load_group(conn, stored, projection))
     }
 
     pub fn delete_group(
@@ -277,6 +322,42 @@ impl Directory {
             ),
             version: stored.version,
         }
+    }
+}
+
+/// The member changes of a PATCH that changes nothing else, all adds or all removes, with
+/// no version to match: what `storage::member_edits` writes in one statement.
+enum RequestedEdit<'a> {
+    Add(Vec<&'a [Value]>),
+    Remove(Vec<&'a [String]>),
+}
+
+fn members_only<'a>(
+    attribute_ops: &[patch::PatchOp],
+    member_changes: &'a [MemberChange],
+    condition: Option<&IfMatch>,
+) -> Option<RequestedEdit<'a>> {
+    if !attribute_ops.is_empty() || matches!(condition, Some(IfMatch::Tags(_))) {
+        return None;
+    }
+    let adds: Vec<&[Value]> = member_changes
+        .iter()
+        .filter_map(|c| match c {
+            MemberChange::Add(values) => Some(values.as_slice()),
+            _ => None,
+        })
+        .collect();
+    let removes: Vec<&[String]> = member_changes
+        .iter()
+        .filter_map(|c| match c {
+            MemberChange::Remove(ids) => Some(ids.as_slice()),
+            _ => None,
+        })
+        .collect();
+    match (adds.len(), removes.len()) {
+        (n, 0) if n == member_changes.len() && n > 0 => Some(RequestedEdit::Add(adds)),
+        (0, n) if n == member_changes.len() && n > 0 => Some(RequestedEdit::Remove(removes)),
+        _ => None,
     }
 }
 

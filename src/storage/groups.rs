@@ -171,13 +171,22 @@ pub fn insert(
     })
 }
 
-/// Overwrites a group's attributes and, when `members` is given, makes the membership equal to
-/// it by adding and removing only the rows that differ.
+/// What a group's write does to its members.
+#[derive(Debug, Clone, Copy)]
+pub enum MembersWrite<'a> {
+    /// The membership becomes this (PUT): only the rows that differ are added or removed.
+    Replaced(&'a [MemberRef]),
+    /// The caller changed membership rows in this transaction (PATCH).
+    Edited,
+    Untouched,
+}
+
+/// Overwrites a group's attributes, and writes its members as `members` says.
 pub fn update(
     tx: &mut WriteTx<'_>,
     current: &StoredGroup,
     record: &GroupRecord,
-    members: Option<&[MemberRef]>,
+    members: MembersWrite<'_>,
     operation: Operation,
     actor: &str,
 ) -> Result<StoredGroup, StoreError> {
@@ -195,10 +204,15 @@ pub fn update(
         ))
         .execute(tx.conn())?;
     let mut detail = IdentityDetail::between(&current.data, &record.data);
-    if let Some(wanted) = members {
-        set_members(tx, &record.id, wanted)?;
-        detail.attributes.push("members".into());
+    match members {
+        MembersWrite::Replaced(wanted) => {
+            set_members(tx, &record.id, wanted)?;
+            detail.attributes.push("members".into());
+        }
+        MembersWrite::Edited => detail.attributes.push("members".into()),
+        MembersWrite::Untouched => {}
     }
+    detail.attributes.sort();
     change_log::append(
         tx,
         ResourceKind::Group,

@@ -38,6 +38,7 @@ pub mod group_commit;
 pub mod groups;
 pub mod holes;
 pub mod identity_links;
+pub mod member_edits;
 pub mod order_tallies;
 pub mod orders;
 pub mod query;

@@ -46,6 +46,7 @@ mod idp_dialects;
 mod interop;
 mod ldap_target;
 mod logs;
+mod member_edits;
 mod metrics;
 mod on_demand;
 mod openapi;
