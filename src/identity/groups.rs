@@ -207,7 +207,7 @@ impl Directory {
             }
             RequestedEdit::Remove(ids) => MemberEdit::Remove(ids.concat()),
         };
-        let stored = member_edits::edit(&self.db, &group, &edit, actor)?
+        let stored = member_edits::edit(&self.db, &group, edit, actor)?
             .ok_or_else(|| group_not_found(id))?;
         self.db
             .read(|conn| self.load_group(conn, stored, projection))

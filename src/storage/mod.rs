@@ -104,6 +104,8 @@ pub struct Db {
     user_creates: std::sync::Arc<user_creates::CreateQueue>,
     /// Users this process created, towards refreshing the planner's statistics.
     created_rows: std::sync::Arc<statistics::CreatedRows>,
+    /// Member edits waiting for their group's turn (see `member_edits`).
+    member_edits: std::sync::Arc<member_edits::EditQueues>,
     /// The batch other writes may join (see `group_commit`).
     groups: std::sync::Arc<group_commit::WriteGroups>,
     /// Where every timestamp written or compared comes from.
@@ -196,6 +198,7 @@ impl Db {
             secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
             created_rows: Default::default(),
+            member_edits: Default::default(),
             groups: Default::default(),
             clock: Clock::system(),
             holes: Default::default(),
@@ -212,6 +215,10 @@ impl Db {
 
     pub(crate) fn user_creates(&self) -> &user_creates::CreateQueue {
         &self.user_creates
+    }
+
+    pub(crate) fn member_edits(&self) -> &member_edits::EditQueues {
+        &self.member_edits
     }
 
     pub(crate) fn created_rows(&self) -> &statistics::CreatedRows {
