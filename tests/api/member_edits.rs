@@ -138,3 +138,69 @@ fn removes_and_refusals(s: &TestServer) {
 }
 
 on_both_backends!(concurrent_member_adds_are_all_kept, removes_and_refusals);
+
+/// Edits of one group arriving while another is being written are written together: with
+/// the group's row held by another transaction, the first edit waits on it and the rest
+/// queue behind; once it is let go, the queued edits go in one transaction (their change-log
+/// rows share one), each still with its own version.
+#[test]
+fn edits_queued_behind_a_busy_group_are_written_together_on_postgres() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl};
+
+    let s = TestServer::start(crate::harness::Backend::Postgres);
+    let group_id = id_of(&s.create_group(&json!({"displayName": "busy row"})));
+    let queued = 6;
+    let members: Vec<String> = (0..=queued)
+        .map(|i| id_of(&s.create_user(&json!({"userName": format!("queued{i}")}))))
+        .collect();
+
+    let mut holder = diesel::PgConnection::establish(&s.database_url).expect("connect");
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT id FROM scim_groups WHERE id = '{group_id}' FOR UPDATE"
+        ))
+        .expect("hold the row");
+    let versions: Vec<String> = std::thread::scope(|scope| {
+        let first = scope.spawn(|| patch_members(&s, &group_id, "add", &[&members[0]]));
+        // The first edit is now waiting on the row; the rest queue behind it.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let rest: Vec<_> = members[1..]
+            .iter()
+            .map(|member| {
+                let (s, group_id) = (&s, &group_id);
+                scope.spawn(move || patch_members(s, group_id, "add", &[member]))
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        holder.batch_execute("COMMIT").expect("let the row go");
+        std::iter::once(first)
+            .chain(rest)
+            .map(|t| {
+                let r = t.join().expect("writer");
+                assert_eq!(r.status, 200, "{}", r.body);
+                r.header("etag").expect("ETag")
+            })
+            .collect()
+    });
+    let distinct: HashSet<&String> = versions.iter().collect();
+    assert_eq!(distinct.len(), queued + 1, "{versions:?}");
+
+    #[derive(diesel::QueryableByName)]
+    struct Transactions {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let transactions: Transactions = diesel::sql_query(format!(
+        "SELECT count(DISTINCT xmin::text) AS n FROM change_log \
+         WHERE resource_id = '{group_id}' AND operation = 'modify'"
+    ))
+    .get_result(&mut holder)
+    .expect("count");
+    assert_eq!(
+        transactions.n, 2,
+        "the first edit alone, then the {queued} queued behind it together"
+    );
+    let group = s.get(&format!("/Groups/{group_id}")).body;
+    assert_eq!(group["members"].as_array().map(Vec::len), Some(queued + 1));
+}
