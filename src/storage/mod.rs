@@ -18,7 +18,7 @@ pub mod schema;
 pub mod secrets;
 mod sqlite_library;
 mod statement;
-pub mod statistics;
+mod statistics;
 pub mod user_changes;
 pub mod user_creates;
 mod user_update;

@@ -69,7 +69,7 @@ impl CreatedRows {
 }
 
 /// Refreshes the statistics the user searches are planned from.
-pub fn analyze_user_tables(db: &Db) -> Result<(), StoreError> {
+fn analyze_user_tables(db: &Db) -> Result<(), StoreError> {
     db.read(|conn| match conn {
         DbConnection::Postgresql(pg) => {
             Ok(pg.batch_execute("ANALYZE scim_users, scim_user_emails")?)
