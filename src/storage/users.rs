@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use super::change_log::{self, Operation, ResourceKind};
 use super::events::IdentityDetail;
 use super::passwords::{self, NewPassword};
-use super::schema::{scim_group_members, scim_groups, scim_user_emails, scim_users};
+use super::schema::{scim_user_emails, scim_users};
+use super::statement::{Bind, Statement};
 use super::user_update::UpdateUserRow;
 use super::{groups, on_backend, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
@@ -395,37 +396,28 @@ pub fn memberships(
     conn: &mut DbConnection,
     user_ids: &[String],
 ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
+    let users: HashSet<&str> = user_ids.iter().map(String::as_str).collect();
+    // parents[g] = the groups holding group g; direct[u] = the groups holding user u.
     let mut direct: HashMap<String, Vec<String>> = HashMap::new();
-    for (user, group) in containing_groups(conn, user_ids, Members::All)? {
-        direct.entry(user).or_default().push(group);
+    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    for chunk in user_ids.chunks(BIND_CHUNK) {
+        for edge in membership_edges(conn, chunk)? {
+            let holders = if users.contains(edge.member.as_str()) {
+                &mut direct
+            } else {
+                &mut parents
+            };
+            holders
+                .entry(edge.member)
+                .or_default()
+                .push(edge.group.clone());
+            names.insert(edge.group, edge.display_name);
+        }
     }
     if direct.is_empty() {
         return Ok(HashMap::new());
     }
-
-    // Walk up the nesting once for all direct groups: parents[g] = groups containing g.
-    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
-    let mut frontier: Vec<String> = direct
-        .values()
-        .flatten()
-        .cloned()
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut seen: HashSet<String> = frontier.iter().cloned().collect();
-    while !frontier.is_empty() {
-        let mut next = Vec::new();
-        for (child, parent) in containing_groups(conn, &frontier, Members::GroupsOnly)? {
-            parents.entry(child).or_default().push(parent.clone());
-            if seen.insert(parent.clone()) {
-                next.push(parent);
-            }
-        }
-        frontier = next;
-    }
-
-    let all_groups: Vec<String> = seen.into_iter().collect();
-    let names = group_names(conn, &all_groups)?;
 
     let mut result = HashMap::new();
     for (user, direct_groups) in direct {
@@ -462,78 +454,43 @@ pub fn memberships(
     Ok(result)
 }
 
-/// Which members' containing groups to read.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Members {
-    All,
-    /// Nested groups only (walking up the nesting).
-    GroupsOnly,
+/// A group holding a member: one of the users asked about, or a group holding them.
+#[derive(QueryableByName)]
+struct MembershipEdge {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    member: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    group: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    display_name: String,
 }
 
-/// (member, group) for each group that directly holds one of these members.
-///
-/// One member (a GET, a write's answer, one level of nesting) is looked up by a plain
-/// comparison, whose statement diesel keeps prepared; an `IN` list is prepared on every call.
-fn containing_groups(
+/// Every group holding one of `users`, and every group holding those, up the nesting, in
+/// one statement: a user in a nested group took three round trips or more (its groups, each
+/// level of nesting, their names), and a GET or PATCH paid them on every request. Prepared
+/// once per number of users (a GET, a write's answer: one).
+fn membership_edges(
     conn: &mut DbConnection,
-    members: &[String],
-    members_of_kind: Members,
-) -> Result<Vec<(String, String)>, StoreError> {
-    use scim_group_members::dsl as m;
-    let groups_only = members_of_kind == Members::GroupsOnly;
-    if let [member] = members {
-        let groups: Vec<String> = if groups_only {
-            let query = m::scim_group_members
-                .filter(m::member_id.eq(member))
-                .filter(m::member_type.eq("Group"))
-                .select(m::group_id);
-            on_backend!(&mut *conn, |c| query.load(c))?
-        } else {
-            let query = m::scim_group_members
-                .filter(m::member_id.eq(member))
-                .select(m::group_id);
-            on_backend!(&mut *conn, |c| query.load(c))?
-        };
-        return Ok(groups.into_iter().map(|g| (member.clone(), g)).collect());
+    users: &[String],
+) -> Result<Vec<MembershipEdge>, StoreError> {
+    let mut statement = Statement::default();
+    statement.push(
+        "WITH RECURSIVE holding(member, grp) AS (\
+         SELECT member_id, group_id FROM scim_group_members WHERE member_id IN (",
+    );
+    for (n, user) in users.iter().enumerate() {
+        if n > 0 {
+            statement.push(", ");
+        }
+        statement.bind(Bind::Text(user.clone()));
     }
-    let mut pairs = Vec::new();
-    for chunk in members.chunks(BIND_CHUNK) {
-        let rows: Vec<(String, String)> = if groups_only {
-            m::scim_group_members
-                .filter(m::member_id.eq_any(chunk))
-                .filter(m::member_type.eq("Group"))
-                .select((m::member_id, m::group_id))
-                .load(conn)?
-        } else {
-            m::scim_group_members
-                .filter(m::member_id.eq_any(chunk))
-                .select((m::member_id, m::group_id))
-                .load(conn)?
-        };
-        pairs.extend(rows);
-    }
-    Ok(pairs)
-}
-
-/// Each group's displayName, by id (one group by a prepared comparison, as above).
-fn group_names(
-    conn: &mut DbConnection,
-    ids: &[String],
-) -> Result<HashMap<String, String>, StoreError> {
-    if let [id] = ids {
-        let query = scim_groups::table
-            .find(id)
-            .select(scim_groups::display_name);
-        let name: Option<String> = on_backend!(conn, |c| query.first(c).optional())?;
-        return Ok(name.map(|n| (id.clone(), n)).into_iter().collect());
-    }
-    let mut names = HashMap::new();
-    for chunk in ids.chunks(BIND_CHUNK) {
-        let rows: Vec<(String, String)> = scim_groups::table
-            .filter(scim_groups::id.eq_any(chunk))
-            .select((scim_groups::id, scim_groups::display_name))
-            .load(conn)?;
-        names.extend(rows);
-    }
-    Ok(names)
+    // UNION, not UNION ALL: a cycle of nested groups yields no new row and ends the walk.
+    statement.push(
+        ") UNION SELECT m.member_id, m.group_id FROM scim_group_members m \
+         JOIN holding h ON m.member_id = h.grp WHERE m.member_type = 'Group') \
+         SELECT h.member AS member, h.grp AS \"group\", g.display_name AS display_name \
+         FROM holding h JOIN scim_groups g ON g.id = h.grp",
+    );
+    let prepared = statement.prepared();
+    Ok(on_backend!(conn, |c| prepared.load::<MembershipEdge>(c))?)
 }
