@@ -481,8 +481,18 @@ pub fn resolve_kinds(
                 .into_iter()
                 .map(|(id, owner)| (id, (MemberKind::User, owner))),
         );
+        // Ids are unique across users and groups: only those no user has can be groups
+        // (most members are users, and then this is one round trip less).
+        let rest: Vec<String> = chunk
+            .iter()
+            .filter(|id| !kinds.contains_key(*id))
+            .cloned()
+            .collect();
+        if rest.is_empty() {
+            continue;
+        }
         kinds.extend(
-            owners!(scim_groups, chunk)
+            owners!(scim_groups, rest.as_slice())
                 .into_iter()
                 .map(|(id, owner)| (id, (MemberKind::Group, owner))),
         );
