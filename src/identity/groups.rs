@@ -340,23 +340,17 @@ fn members_only<'a>(
     if !attribute_ops.is_empty() || matches!(condition, Some(IfMatch::Tags(_))) {
         return None;
     }
-    let adds: Vec<&[Value]> = member_changes
-        .iter()
-        .filter_map(|c| match c {
-            MemberChange::Add(values) => Some(values.as_slice()),
-            _ => None,
-        })
-        .collect();
-    let removes: Vec<&[String]> = member_changes
-        .iter()
-        .filter_map(|c| match c {
-            MemberChange::Remove(ids) => Some(ids.as_slice()),
-            _ => None,
-        })
-        .collect();
-    match (adds.len(), removes.len()) {
-        (n, 0) if n == member_changes.len() && n > 0 => Some(RequestedEdit::Add(adds)),
-        (0, n) if n == member_changes.len() && n > 0 => Some(RequestedEdit::Remove(removes)),
+    let (mut adds, mut removes) = (Vec::new(), Vec::new());
+    for change in member_changes {
+        match change {
+            MemberChange::Add(values) => adds.push(values.as_slice()),
+            MemberChange::Remove(ids) => removes.push(ids.as_slice()),
+            _ => return None,
+        }
+    }
+    match (adds.is_empty(), removes.is_empty()) {
+        (false, true) => Some(RequestedEdit::Add(adds)),
+        (true, false) => Some(RequestedEdit::Remove(removes)),
         _ => None,
     }
 }

@@ -135,7 +135,7 @@ impl EditQueues {
             if next.reply.try_send(Turn::Lead).is_ok() {
                 return;
             }
-            // Its caller is gone (it cannot be: callers wait); the next one writes.
+            // Only a caller no longer waiting would refuse its turn; the next one takes it.
             queue.pop_front();
         }
         groups.remove(&group.id);
