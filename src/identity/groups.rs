@@ -188,25 +188,24 @@ impl Directory {
         projection: &Projection,
         actor: &str,
     ) -> Result<Rendered, IdentityError> {
-        let group = self
-            .db
-            .read(|conn| groups::find(conn, id))?
-            .filter(|g| self.sees(&g.connection))
-            .ok_or_else(|| group_not_found(id))?;
-        let edit = match edit {
-            RequestedEdit::Add(values) => {
-                let requested = values
-                    .into_iter()
-                    .map(requested_members)
-                    .collect::<Result<Vec<_>, _>>()?
-                    .concat();
-                let members = self
-                    .db
-                    .read(|conn| resolve_members(conn, id, &group.connection, &requested))?;
-                MemberEdit::Add(members)
-            }
-            RequestedEdit::Remove(ids) => MemberEdit::Remove(ids.concat()),
-        };
+        // The group and the members named, read on one connection.
+        let (group, edit) = self.db.read(|conn| {
+            let group = groups::find(conn, id)?
+                .filter(|g| self.sees(&g.connection))
+                .ok_or_else(|| group_not_found(id))?;
+            let edit = match edit {
+                RequestedEdit::Add(values) => {
+                    let requested = values
+                        .into_iter()
+                        .map(requested_members)
+                        .collect::<Result<Vec<_>, _>>()?
+                        .concat();
+                    MemberEdit::Add(resolve_members(conn, id, &group.connection, &requested)?)
+                }
+                RequestedEdit::Remove(ids) => MemberEdit::Remove(ids.concat()),
+            };
+            Ok::<_, IdentityError>((group, edit))
+        })?;
         let stored = member_edits::edit(&self.db, &group, edit, actor)?
             .ok_or_else(|| group_not_found(id))?;
         self.db
