@@ -50,17 +50,17 @@ pub fn queue_users(target: &TargetConfig, users: impl Iterator<Item = Value>) ->
     }
 }
 
-/// The target's orders still on their way (counted by index seeks on the open states, so
-/// watching a run does not take CPU from it as the delivered orders pile up).
-pub fn open_orders(db: &Db, target: &str) -> i64 {
+/// Whether any of the target's orders is still on its way (an index seek, so watching a
+/// run does not take CPU from it while the backlog is large).
+pub fn any_open(db: &Db, target: &str) -> bool {
     use scimgate::storage::orders::OrderState;
     let open = [
         OrderState::Pending,
         OrderState::Transmitted,
         OrderState::Errored,
     ];
-    db.read(|c| orders::count_in(c, target, &open))
-        .expect("counts")
+    db.read(|c| orders::any_in(c, target, &open))
+        .expect("open orders")
 }
 
 /// Runs the engine until no order of `target` is open; the time it took, and what `at_end`
@@ -80,10 +80,9 @@ pub fn deliver_all<T>(queued: &Queued, target: &str, at_end: impl FnOnce() -> T)
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
             // Counted off the engine's thread, so watching does not slow it down.
             let (watching, name) = (db.clone(), target.clone());
-            let done =
-                actix_web::rt::task::spawn_blocking(move || open_orders(&watching, &name) == 0)
-                    .await
-                    .expect("count task");
+            let done = actix_web::rt::task::spawn_blocking(move || !any_open(&watching, &name))
+                .await
+                .expect("count task");
             if done {
                 break;
             }

@@ -201,7 +201,7 @@ async fn apply(
     };
     let linked = action.remote().map(str::to_string);
     let delivered = upsert(target, kind, linked, &object, secrets, links).await?;
-    Ok((delivered, Some(without(&object, secrets))))
+    Ok((delivered, Some(without(object, secrets))))
 }
 
 /// Whether the resource is (still) in the target's scope: it exists and, for a user, matches
@@ -232,14 +232,23 @@ pub async fn in_scope(
 }
 
 /// The object without the given top-level attributes.
-fn without(object: &Value, names: &[String]) -> Value {
-    let mut object = object.clone();
+fn without(mut object: Value, names: &[String]) -> Value {
     if let Value::Object(fields) = &mut object {
         for name in names {
             fields.remove(name);
         }
     }
     object
+}
+
+/// `object` as an update sends it: without the given top-level attributes, copied only when
+/// it holds one of them.
+fn update_of<'a>(object: &'a Value, names: &[String]) -> std::borrow::Cow<'a, Value> {
+    let holds_one = names.iter().any(|name| object.get(name).is_some());
+    match holds_one {
+        true => std::borrow::Cow::Owned(without(object.clone(), names)),
+        false => std::borrow::Cow::Borrowed(object),
+    }
 }
 
 /// Updates the linked object, or correlates and creates it. Attributes computed from the
@@ -253,9 +262,11 @@ async fn upsert(
     links: &DeliveryLog,
 ) -> Result<Delivered, ConnectorError> {
     let connector = &target.connector;
-    let changes = &without(object, secrets);
     if let Some(remote) = &linked {
-        match connector.update(kind, remote, changes).await {
+        match connector
+            .update(kind, remote, &update_of(object, secrets))
+            .await
+        {
             // The remote object vanished: fall through and provision it again.
             Err(ConnectorError::Permanent {
                 status: Some(404), ..

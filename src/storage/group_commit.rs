@@ -206,12 +206,14 @@ impl Db {
     /// Runs the batch's writes in one transaction and commits it; false when nothing of it
     /// was written.
     fn run_batch(&self, batch: &mut [Box<dyn QueuedWrite>]) -> bool {
-        let sqlite_writer = self.sqlite_writer_lock();
-        let Ok(mut pooled) = self.pool_get() else {
+        let Ok(mut writer) = self.write_connection() else {
             return false;
         };
-        if begin(&mut pooled.conn).is_err() {
-            pooled.distrust();
+        let Ok(conn) = writer.conn() else {
+            return false;
+        };
+        if begin(conn).is_err() {
+            writer.distrust();
             return false;
         }
         let now = self.clock().now_micros();
@@ -220,16 +222,15 @@ impl Db {
         // transaction is rolled back rather than left open on a pooled connection.
         let ran = catch_unwind(AssertUnwindSafe(|| {
             for write in batch.iter_mut() {
-                write.run_in_batch(&mut pooled.conn, now, &mut moves);
+                write.run_in_batch(conn, now, &mut moves);
             }
         }));
-        let committed = ran.is_ok() && self.commit(&mut pooled.conn, now, &moves);
+        let committed = ran.is_ok() && self.commit(conn, now, &moves);
         if !committed {
-            let _ = MultiTm::rollback_transaction(&mut pooled.conn);
-            pooled.distrust();
+            let _ = MultiTm::rollback_transaction(conn);
+            writer.distrust();
         }
-        drop(pooled);
-        drop(sqlite_writer);
+        drop(writer);
         if committed {
             self.after_commit(&moves);
         }

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 
 use super::schema::identity_links;
-use super::{insert_rows, DbConnection, StoreError, WriteTx, BIND_CHUNK};
+use super::{DbConnection, StoreError, WriteTx, BIND_CHUNK};
 
 /// Every link of one resource type on a target: local id → remote id.
 pub fn all_of(
@@ -126,17 +127,20 @@ pub struct LinkUpdate<'a> {
 }
 
 /// Sets or removes many links, as [`set`] does one by one (the last word on a resource
-/// wins): a delete per target and resource type, and one insert of the links that stay.
+/// wins): a delete per target and resource type for the links removed, and one upsert of
+/// the links that stay (a delivery's new link costs one index write, not a probe and two).
 pub fn set_many(tx: &mut WriteTx<'_>, updates: &[LinkUpdate<'_>]) -> Result<(), StoreError> {
     let mut last: HashMap<(&str, &str, &str), Option<&str>> = HashMap::new();
     for u in updates {
         last.insert((u.target, u.resource_type, u.source_id), u.remote);
     }
-    let mut by_kind: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
-    for (target, kind, source) in last.keys() {
-        by_kind.entry((target, kind)).or_default().push(source);
+    let mut removed: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    for ((target, kind, source), remote) in &last {
+        if remote.is_none() {
+            removed.entry((target, kind)).or_default().push(source);
+        }
     }
-    for ((target, kind), sources) in &by_kind {
+    for ((target, kind), sources) in &removed {
         for chunk in sources.chunks(BIND_CHUNK) {
             diesel::delete(
                 identity_links::table
@@ -160,8 +164,29 @@ pub fn set_many(tx: &mut WriteTx<'_>, updates: &[LinkUpdate<'_>]) -> Result<(), 
             ))
         })
         .collect();
+    // The same upsert on both backends; diesel's MultiBackend has no ON CONFLICT.
+    macro_rules! upsert {
+        ($conn:expr, $rows:expr) => {
+            diesel::insert_into(identity_links::table)
+                .values($rows)
+                .on_conflict((
+                    identity_links::target,
+                    identity_links::resource_type,
+                    identity_links::source_id,
+                ))
+                .do_update()
+                .set((
+                    identity_links::remote_id.eq(excluded(identity_links::remote_id)),
+                    identity_links::linked_at.eq(excluded(identity_links::linked_at)),
+                ))
+                .execute($conn)?
+        };
+    }
     for chunk in rows.chunks(BIND_CHUNK / 5) {
-        insert_rows!(tx, identity_links::table, chunk);
+        match tx.conn() {
+            DbConnection::Sqlite(c) => upsert!(c, chunk),
+            DbConnection::Postgresql(c) => upsert!(c, chunk),
+        };
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod advisory;
 mod checkpoint;
 mod connection;
 mod error;
+mod fixed_shape;
 pub mod migrate;
 pub mod observer;
 pub mod on_demand;
@@ -22,6 +23,7 @@ mod statistics;
 pub mod user_changes;
 pub mod user_creates;
 mod user_update;
+mod write_connection;
 mod writer_queue;
 
 pub mod accounts;
@@ -92,8 +94,8 @@ pub struct Db {
     pool: DbPool,
     backend: Backend,
     /// SQLite allows one writer; queueing writers here is fairer and faster than letting them
-    /// spin on SQLITE_BUSY with the busy handler's sleeps.
-    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// spin on SQLITE_BUSY with the busy handler's sleeps (see `write_connection`).
+    sqlite_writer: std::sync::Arc<write_connection::SqliteWriter>,
     /// SQLite commits, watched by the background checkpoint.
     commits: std::sync::Arc<checkpoint::Commits>,
     /// This process's writes that moved orders, which decide when the tallies are folded.
@@ -261,15 +263,6 @@ impl Db {
         Ok(self.pool.get()?)
     }
 
-    /// SQLite's one writer at a time (none on PostgreSQL).
-    fn sqlite_writer_lock(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
-        match self.backend {
-            // A poisoned lock only means another writer panicked; the database is intact.
-            Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
-            Backend::Postgres => None,
-        }
-    }
-
     /// Records a transaction's order moves in the tallies, folding them now and then.
     fn tally(&self, tx: &mut WriteTx<'_>, moves: &[observer::OrderMove]) -> Result<(), StoreError> {
         order_tallies::record(tx, moves)?;
@@ -296,11 +289,10 @@ impl Db {
     where
         E: From<StoreError>,
     {
-        let mut pooled = self.pool.get().map_err(StoreError::from)?;
-        let _writer = self.sqlite_writer_lock();
+        let mut writer = self.write_connection()?;
         let now = self.clock.now_micros();
         let mut moves = Vec::new();
-        let written = write_transaction(&mut pooled.conn, |conn| {
+        let written = write_transaction(writer.conn()?, |conn| {
             let mut tx = WriteTx {
                 conn,
                 now,
@@ -317,9 +309,12 @@ impl Db {
             moves = tx.moves;
             done
         });
-        match &written {
-            Ok(_) => self.after_commit(&moves),
-            Err(_) => pooled.distrust(),
+        if written.is_err() {
+            writer.distrust();
+        }
+        drop(writer);
+        if written.is_ok() {
+            self.after_commit(&moves);
         }
         written
     }

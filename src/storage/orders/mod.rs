@@ -30,7 +30,7 @@ pub use operator::{
     cancel, decide, decide_matching, inactivate_open, retry, Action, Decision, HeldQuery,
 };
 pub use read::{
-    attempts_of, count_in, counts, find, latest_orders, list, of_resource, open_of,
+    any_in, attempts_of, counts, find, latest_orders, list, of_resource, open_of,
     outcomes_per_minute, status, transitions_of, LatestOrders, OrderFilter, TargetStatus,
 };
 pub use schedule::{has_due_orders, hasten_retries, ready_for_probe};

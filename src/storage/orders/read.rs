@@ -74,19 +74,20 @@ pub fn counts(conn: &mut DbConnection, target: &str) -> Result<HashMap<String, i
     Ok(rows.into_iter().collect())
 }
 
-/// How many of the target's orders are in one of `states` (an index seek per state, so the
-/// orders that ended long ago cost nothing).
-pub fn count_in(
+/// Whether any of the target's orders is in one of `states`: an index seek, however many
+/// there are (a watcher waiting for a backlog to drain asks this often).
+pub fn any_in(
     conn: &mut DbConnection,
     target: &str,
     states: &[OrderState],
-) -> Result<i64, StoreError> {
+) -> Result<bool, StoreError> {
     let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
-    Ok(orders::table
-        .filter(orders::target.eq(target))
-        .filter(orders::state.eq_any(states))
-        .count()
-        .get_result(conn)?)
+    Ok(diesel::select(diesel::dsl::exists(
+        orders::table
+            .filter(orders::target.eq(target))
+            .filter(orders::state.eq_any(states)),
+    ))
+    .get_result(conn)?)
 }
 
 /// Whether `resource` has an order on `target` still on its way, read under row locks on

@@ -11,9 +11,12 @@ use diesel::prelude::*;
 use super::kinds::{Hold, OrderState};
 use super::{bounded, schedule};
 use crate::storage::events::{self, EventType, NewEvent};
+use crate::storage::fixed_shape::FixedShape;
 use crate::storage::observer::OrderMove;
 use crate::storage::schema::{order_attempts, order_transitions, orders};
-use crate::storage::{identity_links, insert_rows, Micros, StoreError, WriteTx, BIND_CHUNK};
+use crate::storage::{
+    identity_links, insert_rows, on_backend, Micros, StoreError, WriteTx, BIND_CHUNK,
+};
 
 /// What one delivery attempt came to.
 #[derive(Debug, Clone)]
@@ -372,10 +375,15 @@ fn update_outcome(
         .eq(owner)
         .and(orders::state.eq(OrderState::Transmitted.as_str()));
     let moved: Vec<MovedRow> = match ids {
-        [id] => diesel::update(orders::table.filter(orders::id.eq(*id)).filter(held))
-            .set(assignments)
-            .returning(RETURNING)
-            .get_results(tx.conn())?,
+        // Every delivery ends here: one text whatever the values, kept prepared.
+        [id] => {
+            let statement = FixedShape::<OutcomeOfOne, _>::new(
+                diesel::update(orders::table.filter(orders::id.eq(*id)).filter(held))
+                    .set(assignments)
+                    .returning(RETURNING),
+            );
+            on_backend!(tx.conn(), |c| statement.get_results(c))?
+        }
         _ => diesel::update(orders::table.filter(orders::id.eq_any(ids)).filter(held))
             .set(assignments)
             .returning(RETURNING)
@@ -392,6 +400,9 @@ fn update_outcome(
     }
     Ok(moved.into_iter().map(moved_row).collect())
 }
+
+/// [`update_outcome`]'s statement for one order.
+struct OutcomeOfOne;
 
 /// The UPDATE of a move: state, the changed fields, the lease, guarded; returns what moved.
 fn update(
