@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
-use uuid::Uuid;
 
 use super::search::{Layout, Query};
 use super::write_request::WriteRequest;
@@ -44,7 +43,7 @@ impl Directory {
         let mut data = input::canonicalize_request(registry::group(), body)?;
         check_required(registry::group(), &data)?;
         let requested = take_members(&mut data)?;
-        let record = group_record(Uuid::new_v4().to_string(), &data, self.creating_in())?;
+        let record = group_record(super::new_resource_id(), &data, self.creating_in())?;
         let request = WriteRequest::of(self, &record.id, None, projection, actor);
         self.db.write_grouped(move |tx| {
             ensure_display_name_free(tx.conn(), &record.display_name, None)?;

@@ -1,7 +1,6 @@
 //! Users (RFC 7643 §4.1, with the enterprise extension §4.3).
 
 use serde_json::{json, Map, Value};
-use uuid::Uuid;
 
 use super::passwords;
 use super::search::{Layout, Query};
@@ -437,7 +436,7 @@ fn new_user(
 ) -> Result<(Map<String, Value>, UserRecord), IdentityError> {
     let mut data = input::canonicalize_request(registry::user(), body)?;
     check_required(registry::user(), &data)?;
-    let id = Uuid::new_v4().to_string();
+    let id = super::new_resource_id();
     let password = passwords::prepare(secrets, &id, passwords::take(&mut data).as_deref())?;
     let record = user_record(id, &data, password, connection)?;
     Ok((data, record))

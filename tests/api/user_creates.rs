@@ -234,7 +234,24 @@ fn thirty_two_writers_contending(s: &TestServer) {
     );
 }
 
+/// New users' and groups' ids follow their creation order (UUIDv7), so each new row lands at
+/// the end of the id indexes rather than on a random page.
+fn ids_follow_creation_order(s: &TestServer) {
+    let mut ids: Vec<String> = (0..20)
+        .map(|i| id_of(&s.create_user(&json!({"userName": format!("ordered{i:02}")}))))
+        .collect();
+    ids.push(id_of(&s.create_group(&json!({"displayName": "ordered group"}))));
+    for id in &ids {
+        let parsed = uuid::Uuid::parse_str(id).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 7, "{id}");
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids, "ids sort in the order the resources were created");
+}
+
 on_both_backends!(
+    ids_follow_creation_order,
     a_batch_with_taken_user_names_fails_only_those_creates,
     concurrent_creates_each_get_their_own_answer,
     thirty_two_writers_contending,
