@@ -240,14 +240,19 @@ fn ids_follow_creation_order(s: &TestServer) {
     let mut ids: Vec<String> = (0..20)
         .map(|i| id_of(&s.create_user(&json!({"userName": format!("ordered{i:02}")}))))
         .collect();
-    ids.push(id_of(&s.create_group(&json!({"displayName": "ordered group"}))));
+    ids.push(id_of(
+        &s.create_group(&json!({"displayName": "ordered group"})),
+    ));
     for id in &ids {
         let parsed = uuid::Uuid::parse_str(id).expect("a UUID");
         assert_eq!(parsed.get_version_num(), 7, "{id}");
     }
     let mut sorted = ids.clone();
     sorted.sort();
-    assert_eq!(sorted, ids, "ids sort in the order the resources were created");
+    assert_eq!(
+        sorted, ids,
+        "ids sort in the order the resources were created"
+    );
 }
 
 on_both_backends!(
