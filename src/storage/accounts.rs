@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::schema::accounts;
-use super::{DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+use super::{on_backend, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// Where an account stands relative to the identities.
 pub mod situation {
@@ -155,33 +155,25 @@ pub fn record(
                 )
             })
             .collect();
-        // The same upsert on both backends; diesel's MultiBackend has no ON CONFLICT.
-        macro_rules! upsert {
-            ($conn:expr, $rows:expr) => {
-                diesel::insert_into(accounts::table)
-                    .values($rows)
-                    .on_conflict((
-                        accounts::target,
-                        accounts::resource_type,
-                        accounts::remote_id,
-                    ))
-                    .do_update()
-                    .set((
-                        accounts::attributes.eq(excluded(accounts::attributes)),
-                        accounts::fingerprint.eq(excluded(accounts::fingerprint)),
-                        accounts::identity_id.eq(excluded(accounts::identity_id)),
-                        accounts::situation.eq(excluded(accounts::situation)),
-                        accounts::candidates.eq(excluded(accounts::candidates)),
-                        accounts::aggregation_id.eq(excluded(accounts::aggregation_id)),
-                        accounts::last_seen.eq(excluded(accounts::last_seen)),
-                    ))
-                    .execute($conn)?
-            };
-        }
-        match tx.conn() {
-            DbConnection::Sqlite(c) => upsert!(c, rows),
-            DbConnection::Postgresql(c) => upsert!(c, rows),
-        };
+        // Each backend's own connection: diesel's MultiBackend has no ON CONFLICT.
+        on_backend!(tx.conn(), |c| diesel::insert_into(accounts::table)
+            .values(rows)
+            .on_conflict((
+                accounts::target,
+                accounts::resource_type,
+                accounts::remote_id,
+            ))
+            .do_update()
+            .set((
+                accounts::attributes.eq(excluded(accounts::attributes)),
+                accounts::fingerprint.eq(excluded(accounts::fingerprint)),
+                accounts::identity_id.eq(excluded(accounts::identity_id)),
+                accounts::situation.eq(excluded(accounts::situation)),
+                accounts::candidates.eq(excluded(accounts::candidates)),
+                accounts::aggregation_id.eq(excluded(accounts::aggregation_id)),
+                accounts::last_seen.eq(excluded(accounts::last_seen)),
+            ))
+            .execute(c))?;
     }
     Ok(())
 }

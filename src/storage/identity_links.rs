@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 
 use super::schema::identity_links;
-use super::{DbConnection, StoreError, WriteTx, BIND_CHUNK};
+use super::{on_backend, DbConnection, StoreError, WriteTx, BIND_CHUNK};
 
 /// Every link of one resource type on a target: local id → remote id.
 pub fn all_of(
@@ -164,29 +164,21 @@ pub fn set_many(tx: &mut WriteTx<'_>, updates: &[LinkUpdate<'_>]) -> Result<(), 
             ))
         })
         .collect();
-    // The same upsert on both backends; diesel's MultiBackend has no ON CONFLICT.
-    macro_rules! upsert {
-        ($conn:expr, $rows:expr) => {
-            diesel::insert_into(identity_links::table)
-                .values($rows)
-                .on_conflict((
-                    identity_links::target,
-                    identity_links::resource_type,
-                    identity_links::source_id,
-                ))
-                .do_update()
-                .set((
-                    identity_links::remote_id.eq(excluded(identity_links::remote_id)),
-                    identity_links::linked_at.eq(excluded(identity_links::linked_at)),
-                ))
-                .execute($conn)?
-        };
-    }
+    // Each backend's own connection: diesel's MultiBackend has no ON CONFLICT.
     for chunk in rows.chunks(BIND_CHUNK / 5) {
-        match tx.conn() {
-            DbConnection::Sqlite(c) => upsert!(c, chunk),
-            DbConnection::Postgresql(c) => upsert!(c, chunk),
-        };
+        on_backend!(tx.conn(), |c| diesel::insert_into(identity_links::table)
+            .values(chunk)
+            .on_conflict((
+                identity_links::target,
+                identity_links::resource_type,
+                identity_links::source_id,
+            ))
+            .do_update()
+            .set((
+                identity_links::remote_id.eq(excluded(identity_links::remote_id)),
+                identity_links::linked_at.eq(excluded(identity_links::linked_at)),
+            ))
+            .execute(c))?;
     }
     Ok(())
 }

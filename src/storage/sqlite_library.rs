@@ -24,8 +24,8 @@ const STATEMENT_JOURNAL_IN_MEMORY: usize = 4 << 20;
 pub(crate) fn configure() {
     static CONFIGURED: std::sync::Once = std::sync::Once::new();
     CONFIGURED.call_once(|| {
-        // SAFETY: each option takes the documented arguments (one int; none; one int), and this runs
-        // before this process's first `sqlite3_open_v2`. Had the library been initialised
+        // SAFETY: each option takes the documented arguments (one int; none; one int), and
+        // this runs before this process's first `sqlite3_open_v2`. Had the library been initialised
         // already, it answers SQLITE_MISUSE and keeps its defaults, which are safe.
         let (memstatus, threading, journals) = unsafe {
             (
