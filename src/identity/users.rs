@@ -21,7 +21,9 @@ use crate::storage::passwords::NewPassword;
 use crate::storage::query::Table;
 use crate::storage::search::Fetch;
 use crate::storage::secrets::SecretBox;
-use crate::storage::users::{self, EmailKey, GroupMembership, StoredUser, UserRecord};
+use crate::storage::users::{
+    self, DirectGroups, EmailKey, GroupMembership, StoredUser, UserRecord,
+};
 use crate::storage::DbConnection;
 use crate::storage::{user_changes, user_creates};
 
@@ -66,10 +68,19 @@ impl Directory {
 
     pub fn get_user(&self, id: &str, projection: &Projection) -> Result<Rendered, IdentityError> {
         self.db.read(|conn| {
-            let stored = users::find(conn, id)?
-                .filter(|u| self.sees(&u.connection))
+            // The groups, when the answer carries them, are read in the user's statement.
+            let found = match projection.wants(registry::user(), "groups") {
+                true => users::find_with_groups(conn, id)?,
+                false => users::find(conn, id)?.map(|user| (user, DirectGroups::default())),
+            };
+            let (stored, direct) = found
+                .filter(|(u, _)| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
-            self.load_user(conn, stored, projection)
+            let groups = users::memberships_from(conn, vec![(stored.id.clone(), direct)])?
+                .remove(&stored.id)
+                .unwrap_or_default();
+            let data = stored_data(&stored.data)?;
+            Ok(self.render_user(&stored, data, &groups, projection))
         })
     }
 
@@ -340,9 +351,23 @@ impl Directory {
             scope: self.connection.clone(),
         };
         self.db.read(|conn| {
-            let selection = layout.select(conn, query, Fetch::Records)?;
-            let mut memberships = if query.projection.wants(registry::user(), "groups") {
-                users::memberships(conn, &selection.ids())?
+            // The groups are read in the page's statement, not in a second round trip.
+            let with_groups = query.projection.wants(registry::user(), "groups");
+            let fetch = match with_groups {
+                true => Fetch::RecordsWithGroups,
+                false => Fetch::Records,
+            };
+            let mut selection = layout.select(conn, query, fetch)?;
+            let mut memberships = if with_groups {
+                let direct = selection
+                    .rows
+                    .iter_mut()
+                    .filter_map(|row| {
+                        let groups = std::mem::take(&mut row.record.as_mut()?.direct_groups);
+                        Some((row.id.clone(), groups))
+                    })
+                    .collect();
+                users::memberships_from(conn, direct)?
             } else {
                 Default::default()
             };
@@ -361,17 +386,6 @@ impl Directory {
                 next_cursor: selection.next_cursor,
             })
         })
-    }
-
-    fn load_user(
-        &self,
-        conn: &mut DbConnection,
-        stored: StoredUser,
-        projection: &Projection,
-    ) -> Result<Rendered, IdentityError> {
-        let groups = self.groups_to_render(conn, &stored.id, projection)?;
-        let data = stored_data(&stored.data)?;
-        Ok(self.render_user(&stored, data, &groups, projection))
     }
 
     /// The user's groups, when the response carries them (they can be many: loaded only then).

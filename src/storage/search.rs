@@ -6,6 +6,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::query::{Cond, Sort, Sql, Table, ROW};
 use super::statement::Bind;
+use super::users::{direct_groups_column, DirectGroups};
 use super::{Backend, DbConnection, StoreError};
 
 /// What a search returns: the total matching, and the requested page's rows in order.
@@ -22,6 +23,8 @@ pub enum Fetch {
     Ids,
     /// The stored row too, for rendering: no second query for the page's rows.
     Records,
+    /// The stored user rows and each user's direct groups (users only).
+    RecordsWithGroups,
 }
 
 /// A row on a search's page; `record` is there when the search fetched [`Fetch::Records`].
@@ -42,6 +45,8 @@ pub struct FoundRecord {
     pub version: i64,
     pub last_modified: i64,
     pub connection: String,
+    /// The user's direct groups, when fetched with [`Fetch::RecordsWithGroups`].
+    pub direct_groups: DirectGroups,
 }
 
 #[derive(QueryableByName)]
@@ -80,6 +85,8 @@ struct RecordRow {
     last_modified: i64,
     #[diesel(sql_type = Text)]
     connection: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    direct_groups: Option<String>,
 }
 
 /// Runs a filtered, sorted, paged search and returns matching rows in order. `after` narrows
@@ -114,8 +121,9 @@ pub fn search(
             rows: Vec::new(),
         });
     }
+    let records = fetch != Fetch::Ids;
     let mut sql = Sql::new(backend);
-    if fetch == Fetch::Records {
+    if records {
         sql.push("WITH page AS (");
     }
     // Without a keyset cursor the page carries the total as a window count: one query.
@@ -138,14 +146,18 @@ pub fn search(
     sql.bind(Bind::Int(limit));
     sql.push(" OFFSET ");
     sql.bind(Bind::Int(offset));
-    let (total, rows) = if fetch == Fetch::Records {
+    let (total, rows) = if records {
+        let direct_groups = match fetch {
+            Fetch::RecordsWithGroups => direct_groups_column(backend, &format!("{ROW}.id")),
+            _ => "CAST(NULL AS TEXT)".to_string(),
+        };
         // The page's rows joined back to their table; only the page's rows are read whole,
         // however many match, and the window count is taken before the join.
         sql.push(&format!(
             ") SELECT page.id AS id, page.created_at AS created_at, page.total AS total, \
              {ROW}.{name} AS name, {ROW}.external_id AS external_id, {ROW}.data AS data, \
              {ROW}.version AS version, {ROW}.last_modified AS last_modified, \
-             {ROW}.connection AS connection \
+             {ROW}.connection AS connection, {direct_groups} AS direct_groups \
              FROM page JOIN {table} {ROW} ON {ROW}.id = page.id",
             name = table.name_column(),
             table = table.name(),
@@ -188,6 +200,7 @@ impl PageRow for RecordRow {
             version: self.version,
             last_modified: self.last_modified,
             connection: self.connection,
+            direct_groups: DirectGroups(self.direct_groups),
         };
         let row = FoundRow {
             id: self.id,

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use diesel::prelude::*;
+use serde_json::Value;
 
 use super::change_log::{self, Operation, ResourceKind};
 use super::events::IdentityDetail;
@@ -10,7 +11,7 @@ use super::passwords::{self, NewPassword};
 use super::schema::{scim_user_emails, scim_users};
 use super::statement::{Bind, Statement};
 use super::user_update::UpdateUserRow;
-use super::{groups, on_backend, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
+use super::{groups, on_backend, Backend, DbConnection, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// What the identity layer writes for one user: the canonical JSON plus the columns that are
 /// searched on and indexed.
@@ -36,7 +37,7 @@ pub struct EmailKey {
     pub primary: bool,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = scim_users)]
 pub struct StoredUser {
     pub id: String,
@@ -376,6 +377,99 @@ pub fn rows_after(
         .limit(limit)
         .select(StoredUser::as_select())
         .load(conn)?)
+}
+
+/// A user's direct groups as read with the user, in the same statement: each group's id,
+/// its display name, and whether the group is itself a member of a group (then the user's
+/// inherited groups take a walk up the nesting). `None` when the user is in no group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectGroups(pub Option<String>);
+
+/// The SQL expression of a user's [`DirectGroups`], for the user whose id is `user_id`: a GET
+/// or a search reads a user and its groups in one statement, not two round trips.
+pub fn direct_groups_column(backend: Backend, user_id: &str) -> String {
+    let (aggregate, triple, as_text) = match backend {
+        Backend::Postgres => ("json_agg", "json_build_array", "::text"),
+        Backend::Sqlite => ("json_group_array", "json_array", ""),
+    };
+    format!(
+        "(SELECT {aggregate}({triple}(g.id, g.display_name, EXISTS (SELECT 1 FROM \
+         scim_group_members n WHERE n.member_id = g.id AND n.member_type = 'Group'))){as_text} \
+         FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id \
+         WHERE m.member_id = {user_id})"
+    )
+}
+
+#[derive(QueryableByName)]
+struct UserWithGroups {
+    #[diesel(embed)]
+    user: StoredUser,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    direct_groups: Option<String>,
+}
+
+/// The user with this id and its direct groups, in one statement.
+pub fn find_with_groups(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<(StoredUser, DirectGroups)>, StoreError> {
+    let backend = match conn {
+        DbConnection::Sqlite(_) => Backend::Sqlite,
+        DbConnection::Postgresql(_) => Backend::Postgres,
+    };
+    let mut statement = Statement::default();
+    statement.push(&format!(
+        "SELECT u.id AS id, u.user_name AS user_name, u.external_id AS external_id, \
+         u.data AS data, u.version AS version, u.created_at AS created_at, \
+         u.last_modified AS last_modified, u.connection AS connection, \
+         {} AS direct_groups FROM scim_users u WHERE u.id = ",
+        direct_groups_column(backend, "u.id")
+    ));
+    statement.bind(Bind::Text(id.to_string()));
+    let prepared = statement.prepared();
+    let rows = on_backend!(conn, |c| prepared.load::<UserWithGroups>(c))?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .map(|row| (row.user, DirectGroups(row.direct_groups))))
+}
+
+/// Each user's groups (RFC 7643 §4.1.2) from the direct groups read with it. Only users in a
+/// nested group need another statement, one for all of them.
+pub fn memberships_from(
+    conn: &mut DbConnection,
+    found: Vec<(String, DirectGroups)>,
+) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
+    let mut result = HashMap::with_capacity(found.len());
+    let mut nested = Vec::new();
+    for (user, DirectGroups(text)) in found {
+        let Some(text) = text else { continue };
+        let triples: Vec<(String, String, Value)> = serde_json::from_str(&text)
+            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+        // SQLite's EXISTS is 0 or 1, PostgreSQL's a boolean.
+        let is_member = |v: &Value| v.as_bool().unwrap_or(false) || v.as_i64().unwrap_or(0) != 0;
+        if triples.iter().any(|(_, _, member)| is_member(member)) {
+            nested.push(user);
+            continue;
+        }
+        let mut groups: Vec<GroupMembership> = triples
+            .into_iter()
+            .map(|(group_id, display_name, _)| GroupMembership {
+                group_id,
+                display_name,
+                direct: true,
+            })
+            .collect();
+        if groups.is_empty() {
+            continue;
+        }
+        groups.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+        result.insert(user, groups);
+    }
+    if !nested.is_empty() {
+        result.extend(memberships(conn, &nested)?);
+    }
+    Ok(result)
 }
 
 /// The rows with these ids, in the order given (missing ones skipped).

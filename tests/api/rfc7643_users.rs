@@ -341,6 +341,58 @@ fn groups_attribute_is_derived_from_memberships(s: &TestServer) {
     assert_eq!(listed["groups"], r.body["groups"]);
 }
 
+/// A user whose groups hold no nested membership is read with its groups in one statement;
+/// the answer is the same as the nesting walk gives: direct groups by display name.
+fn direct_groups_are_listed_by_display_name(s: &TestServer) {
+    let user = s.create_user(&json!({"userName": "direct@example.com"}));
+    let uid = id_of(&user);
+    let loner = s.create_user(&json!({"userName": "loner@example.com"}));
+    let zeta = s.create_group(&json!({"displayName": "Zeta", "members": [{"value": uid}]}));
+    let alpha = s.create_group(&json!({"displayName": "Alpha", "members": [{"value": uid}]}));
+    // Alpha holds a group the user is not in: that nesting runs downwards, adds nothing.
+    let child = s.create_group(&json!({"displayName": "Child"}));
+    let held = patch(
+        s,
+        &format!("/Groups/{}", id_of(&alpha)),
+        json!([{"op": "add", "path": "members", "value": [{"value": id_of(&child), "type": "Group"}]}]),
+    );
+    assert!(held.status < 300, "{}", held.body);
+
+    let r = s.get(&format!("/Users/{uid}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shown: Vec<(Value, Value, Value)> = r.body["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| (g["value"].clone(), g["display"].clone(), g["type"].clone()))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            (alpha["id"].clone(), json!("Alpha"), json!("direct")),
+            (zeta["id"].clone(), json!("Zeta"), json!("direct")),
+        ],
+        "{}",
+        r.body
+    );
+    let listed = s.get("/Users?filter=userName%20eq%20%22direct@example.com%22");
+    assert_eq!(listed.body["Resources"][0]["groups"], r.body["groups"]);
+
+    // A user in no group has no groups attribute, read alone or in a page.
+    let alone = s.get(&format!("/Users/{}", id_of(&loner)));
+    assert!(alone.body.get("groups").is_none(), "{}", alone.body);
+    let page = s.get("/Users?filter=userName%20eq%20%22loner@example.com%22");
+    assert!(
+        page.body["Resources"][0].get("groups").is_none(),
+        "{}",
+        page.body
+    );
+    // Nor when the projection leaves groups out.
+    let narrow = s.get(&format!("/Users/{uid}?attributes=userName"));
+    assert!(narrow.body.get("groups").is_none(), "{}", narrow.body);
+    assert_eq!(narrow.body["userName"], "direct@example.com");
+}
+
 on_both_backends!(
     create_round_trips_every_attribute,
     attribute_names_are_case_insensitive,
@@ -352,4 +404,5 @@ on_both_backends!(
     user_name_is_unique_case_insensitively,
     read_only_attributes_in_input_are_ignored,
     groups_attribute_is_derived_from_memberships,
+    direct_groups_are_listed_by_display_name,
 );
