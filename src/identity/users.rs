@@ -165,7 +165,7 @@ impl Directory {
             request.id.clone(),
             operation,
             request.actor.clone(),
-            move |conn, current| {
+            move |conn, current, direct_groups| {
                 let WriteRequest { this, id, .. } = &request;
                 if !this.sees(&current.connection) {
                     return Err(user_not_found(id));
@@ -178,7 +178,14 @@ impl Directory {
                     ensure_user_name_free(conn, &record.user_name, Some(id))?;
                 }
                 // A user's write leaves its memberships as they are.
-                let groups = this.groups_to_render(conn, id, &request.projection)?;
+                let groups = match direct_groups {
+                    Some(direct) if request.projection.wants(registry::user(), "groups") => {
+                        users::memberships_from(conn, vec![(id.to_string(), direct)])?
+                            .remove(id.as_str())
+                            .unwrap_or_default()
+                    }
+                    _ => this.groups_to_render(conn, id, &request.projection)?,
+                };
                 Ok::<_, IdentityError>((record, groups))
             },
         )?

@@ -24,7 +24,7 @@ use diesel::RunQueryDsl;
 use super::change_log::Operation;
 use super::events::{self, NewEvent};
 use super::group_commit::GroupedError;
-use super::users::{self, user_name_key, StoredUser, UserDelta, UserRecord};
+use super::users::{self, user_name_key, DirectGroups, StoredUser, UserDelta, UserRecord};
 use super::{Backend, Db, DbConnection, Micros, StoreError, WriteTx};
 
 /// How many times a change is computed anew because the user changed after it was read,
@@ -33,7 +33,9 @@ pub const UNLOCKED_TRIES: usize = 4;
 
 /// Changes user `id`: `compute` gets the user as stored and returns its new record, with
 /// anything else it read on the way (`T`); it may run more than once, and returns its own
-/// error to refuse the change. `None` when there is no such user.
+/// error to refuse the change. `None` when there is no such user. On PostgreSQL `compute`
+/// also gets the user's direct groups, read in the same statement as the user (a write's
+/// answer carries its groups without another round trip); `None` where they were not read.
 pub fn change<T, E, F>(
     db: &Db,
     id: String,
@@ -42,14 +44,18 @@ pub fn change<T, E, F>(
     mut compute: F,
 ) -> Result<Option<(StoredUser, T)>, E>
 where
-    F: FnMut(&mut DbConnection, &StoredUser) -> Result<(UserRecord, T), E> + Send + 'static,
+    F: FnMut(&mut DbConnection, &StoredUser, Option<DirectGroups>) -> Result<(UserRecord, T), E>
+        + Send
+        + 'static,
     T: Send + 'static,
     E: GroupedError + Send + 'static,
 {
     if db.backend() == Backend::Postgres {
         for _ in 0..UNLOCKED_TRIES {
-            let computed = db.read(|conn| match users::find(conn, &id)? {
-                Some(current) => compute(conn, &current).map(|c| Some((current, c))),
+            let computed = db.read(|conn| match users::find_with_groups(conn, &id)? {
+                Some((current, groups)) => {
+                    compute(conn, &current, Some(groups)).map(|c| Some((current, c)))
+                }
                 None => Ok(None),
             })?;
             let Some((current, (record, extra))) = computed else {
@@ -75,13 +81,13 @@ fn change_locked<T, E, F>(
     compute: &mut F,
 ) -> Result<Option<(StoredUser, T)>, E>
 where
-    F: FnMut(&mut DbConnection, &StoredUser) -> Result<(UserRecord, T), E>,
+    F: FnMut(&mut DbConnection, &StoredUser, Option<DirectGroups>) -> Result<(UserRecord, T), E>,
     E: From<StoreError>,
 {
     let Some(current) = users::find_for_update(tx, id)? else {
         return Ok(None);
     };
-    let (record, extra) = compute(tx.conn(), &current)?;
+    let (record, extra) = compute(tx.conn(), &current, None)?;
     let stored = users::update(tx, &current, &record, operation, actor)?;
     Ok(Some((stored, extra)))
 }

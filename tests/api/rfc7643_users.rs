@@ -339,6 +339,13 @@ fn groups_attribute_is_derived_from_memberships(s: &TestServer) {
         .expect("the member is listed")
         .clone();
     assert_eq!(listed["groups"], r.body["groups"]);
+    let changed = patch(
+        s,
+        &format!("/Users/{uid}"),
+        json!([{"op": "replace", "path": "title", "value": "Member"}]),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.body["groups"], r.body["groups"]);
 }
 
 /// A user whose groups hold no nested membership is read with its groups in one statement;
@@ -377,6 +384,14 @@ fn direct_groups_are_listed_by_display_name(s: &TestServer) {
     );
     let listed = s.get("/Users?filter=userName%20eq%20%22direct@example.com%22");
     assert_eq!(listed.body["Resources"][0]["groups"], r.body["groups"]);
+    // A write's answer carries the same groups.
+    let changed = patch(
+        s,
+        &format!("/Users/{uid}"),
+        json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.body["groups"], r.body["groups"]);
 
     // A user in no group has no groups attribute, read alone or in a page.
     let alone = s.get(&format!("/Users/{}", id_of(&loner)));

@@ -56,7 +56,7 @@ fn change_nick_name_interrupted(s: &Arc<TestServer>, id: &str, interrupted: usiz
         id.to_string(),
         Operation::Modify,
         "test".into(),
-        move |_conn, current| {
+        move |_conn, current, _groups| {
             let n = count.fetch_add(1, Ordering::SeqCst);
             if n < interrupted {
                 patch_title(&server, &id_in_change, &format!("meanwhile {n}"));
