@@ -9,6 +9,8 @@
 //! pages are timed. Each page is fetched by a signed-in admin, sequentially, after warming up;
 //! the bench prints p50, p95 and the slowest of `SCIMGATE_BENCH_ROUNDS` fetches (default 20)
 //! and writes them to `target/bench/console.json`. The goal is p95 < 100 ms on every page.
+//! The admin API's order listing (`GET /admin/orders`, with an admin token) is timed the same
+//! way.
 //!
 //! `SCIMGATE_BENCH_USERS` (default 100,000; orders are ten per user),
 //! `SCIMGATE_BENCH_BACKENDS` (default `sqlite,postgres`).
@@ -205,11 +207,11 @@ fn signed_in(server: &Server) -> Client {
 }
 
 /// p50, p95 and the slowest of `rounds` sequential fetches of `path`, after two to warm up.
-fn time_page(browser: &Client, server: &Server, path: &str, rounds: usize) -> [Duration; 3] {
+fn time_page(client: &Client, server: &Server, path: &str, rounds: usize) -> [Duration; 3] {
     let url = format!("{}{path}", server.root);
     let fetch = || {
         let started = Instant::now();
-        let response = browser.get(&url).send().expect("page");
+        let response = client.get(&url).send().expect("page");
         let status = response.status().as_u16();
         let body = response.bytes().expect("body");
         assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
@@ -274,13 +276,43 @@ fn bench_backend(backend: &str, server: Server, users: usize, rounds: usize) -> 
         ("targets", "/ui/targets".into()),
         ("metrics scrape", "/metrics".into()),
     ];
+    // The admin API's order listing, as a script or another system reads it.
+    let admin = Client::builder()
+        .default_headers(
+            [(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {}", server.admin_token)
+                    .parse()
+                    .expect("header"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
+    let api = [
+        ("admin API: orders", "/admin/orders".to_string()),
+        (
+            "admin API: orders of a target in error",
+            "/admin/orders?target=app3&state=error".into(),
+        ),
+        (
+            "admin API: orders of a resource",
+            format!("/admin/orders?resourceType=User&resourceId={some_user}"),
+        ),
+    ];
     let mut figures = serde_json::Map::new();
     println!(
         "{backend}: {:<30} {:>9} {:>9} {:>9}",
         "page", "p50 ms", "p95 ms", "max ms"
     );
-    for (name, path) in pages {
-        let [p50, p95, max] = time_page(&browser, &server, &path, rounds);
+    let timed = pages
+        .into_iter()
+        .map(|page| (&browser, page))
+        .chain(api.into_iter().map(|call| (&admin, call)));
+    for (client, (name, path)) in timed {
+        let [p50, p95, max] = time_page(client, &server, &path, rounds);
         let flag = if ms(p95) < 100.0 { "" } else { "  over 100 ms" };
         println!(
             "{backend}: {name:<30} {:>9.1} {:>9.1} {:>9.1}{flag}",
