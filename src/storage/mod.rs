@@ -32,6 +32,7 @@ pub mod connections;
 pub mod console_sessions;
 pub mod corrections;
 pub mod deletions;
+pub mod direct_groups;
 pub mod event_deliveries;
 pub mod event_subscriptions;
 pub mod events;

@@ -4,9 +4,9 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
+use super::direct_groups::{direct_groups_column, DirectGroups};
 use super::query::{Cond, Sort, Sql, Table, ROW};
 use super::statement::Bind;
-use super::users::{direct_groups_column, DirectGroups};
 use super::{Backend, DbConnection, StoreError};
 
 /// What a search returns: the total matching, and the requested page's rows in order.
