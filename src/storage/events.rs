@@ -8,9 +8,10 @@
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 
+use super::fixed_shape::insert_in_fixed_chunks;
 use super::holes::Log;
 use super::schema::events;
-use super::{insert_rows, Db, DbConnection, Micros, StoreError, WriteTx};
+use super::{Db, DbConnection, Micros, StoreError, WriteTx};
 
 /// Every event type, as subscriptions name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,8 +145,10 @@ fn append_with_ids(
     ids: &[String],
 ) -> Result<(), StoreError> {
     let now = tx.now();
-    for (chunk, chunk_ids) in new.chunks(500).zip(ids.chunks(500)) {
-        let row = |(event, id): (&NewEvent, &String)| {
+    let rows: Vec<_> = new
+        .iter()
+        .zip(ids)
+        .map(|(event, id)| {
             (
                 events::id.eq(id.clone()),
                 events::event_type.eq(event.event_type.as_str()),
@@ -157,16 +160,9 @@ fn append_with_ids(
                 events::occurred_at.eq(now),
                 events::data.eq(event.data.to_string()),
             )
-        };
-        if let ([event], [id]) = (chunk, chunk_ids) {
-            // One row, the common case, as a statement of its own: diesel prepares a
-            // many-row insert afresh each time (its text depends on the row count).
-            insert_rows!(tx, events::table, row((event, id)));
-        } else {
-            let rows: Vec<_> = chunk.iter().zip(chunk_ids).map(row).collect();
-            insert_rows!(tx, events::table, rows);
-        }
-    }
+        })
+        .collect();
+    insert_in_fixed_chunks!(tx, events::table, rows);
     Ok(())
 }
 

@@ -5,7 +5,8 @@
 //! list's length). A statement on the hot path whose every assignment and condition is always
 //! present does not vary: wrapping it here, under a marker type naming the call site, lets
 //! the connection's statement cache keep it, and a delivery's outcome stops paying SQLite's
-//! parser and planner (a third of recording it).
+//! parser and planner (a third of recording it). Multi-row INSERTs get the same by going in
+//! chunks of a few fixed sizes ([`insert_in_fixed_chunks`]).
 
 use std::marker::PhantomData;
 
@@ -56,6 +57,49 @@ impl<Site, Q: Query> Query for FixedShape<Site, Q> {
 }
 
 impl<Conn, Site, Q> diesel::RunQueryDsl<Conn> for FixedShape<Site, Q> {}
+
+/// Inserts `rows` (a `Vec` of insertable rows) in fixed-size chunks of 64, 16, 4 and 1 rows.
+/// Diesel keeps a fixed-size array's INSERT prepared, its text set by the array's length; a
+/// `Vec`'s multi-row INSERT it renders, parses and plans anew on every call, since its text
+/// varies with the row count. Batches of outcomes and events pay four shapes, not one per size.
+macro_rules! insert_in_fixed_chunks {
+    ($tx:expr, $table:expr, $rows:expr) => {{
+        let mut rest = $rows;
+        while !rest.is_empty() {
+            let size = match rest.len() {
+                64.. => 64,
+                16.. => 16,
+                4.. => 4,
+                _ => 1,
+            };
+            let tail = rest.split_off(size);
+            let chunk = std::mem::replace(&mut rest, tail);
+            $crate::storage::fixed_shape::insert_fixed_chunk!(
+                $tx,
+                $table,
+                chunk,
+                size,
+                [64, 16, 4, 1]
+            );
+        }
+    }};
+}
+pub(crate) use insert_in_fixed_chunks;
+
+/// One chunk of [`insert_in_fixed_chunks`] as an array of its size.
+macro_rules! insert_fixed_chunk {
+    ($tx:expr, $table:expr, $chunk:expr, $size:expr, [$($n:literal),*]) => {
+        match $size {
+            $($n => match <[_; $n]>::try_from($chunk) {
+                Ok(array) => $crate::storage::insert_rows!($tx, $table, array),
+                // Never: the chunk was split off at this size. Inserted as it is.
+                Err(rows) => $crate::storage::insert_rows!($tx, $table, rows),
+            },)*
+            _ => $crate::storage::insert_rows!($tx, $table, $chunk),
+        }
+    };
+}
+pub(crate) use insert_fixed_chunk;
 
 #[cfg(test)]
 mod tests {
@@ -135,6 +179,57 @@ mod tests {
             1,
             "prepared once for three calls: {updates:?}"
         );
+    }
+
+    /// What `insert_in_fixed_chunks` needs of a write transaction: its connection.
+    struct Tx(crate::storage::DbConnection);
+
+    impl Tx {
+        fn conn(&mut self) -> &mut crate::storage::DbConnection {
+            &mut self.0
+        }
+    }
+
+    fn insert_tickets(tx: &mut Tx, ids: std::ops::Range<i64>) -> Result<(), diesel::result::Error> {
+        let rows: Vec<_> = ids
+            .map(|id| (tickets::id.eq(id), tickets::state.eq(format!("s{id}"))))
+            .collect();
+        super::insert_in_fixed_chunks!(tx, tickets::table, rows);
+        Ok(())
+    }
+
+    #[test]
+    fn rows_go_in_chunks_of_four_sizes_each_prepared_once() {
+        let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
+        conn.batch_execute(
+            "CREATE TABLE tickets (id BIGINT PRIMARY KEY, state TEXT NOT NULL, note TEXT);",
+        )
+        .expect("schema");
+        let cached = cached_statements(&mut conn);
+        let mut tx = Tx(crate::storage::DbConnection::Sqlite(conn));
+
+        // 149 = 2 x 64 + 16 + 4 + 1: every size; then 70 = 64 + 4 + 1 + 1 again.
+        insert_tickets(&mut tx, 0..149).expect("first batch");
+        insert_tickets(&mut tx, 149..219).expect("second batch");
+        insert_tickets(&mut tx, 219..219).expect("no rows");
+
+        let crate::storage::DbConnection::Sqlite(conn) = tx.conn() else {
+            panic!("the test's connection is SQLite")
+        };
+        let rows: Vec<(i64, String)> = tickets::table
+            .select((tickets::id, tickets::state))
+            .order(tickets::id)
+            .load(conn)
+            .expect("rows");
+        let expected: Vec<(i64, String)> = (0..219).map(|id| (id, format!("s{id}"))).collect();
+        assert_eq!(rows, expected);
+        let inserts = cached
+            .lock()
+            .expect("cache log")
+            .iter()
+            .filter(|sql| sql.starts_with("INSERT"))
+            .count();
+        assert_eq!(inserts, 4, "one prepared INSERT per chunk size");
     }
 
     #[test]

@@ -11,12 +11,10 @@ use diesel::prelude::*;
 use super::kinds::{Hold, OrderState};
 use super::{bounded, schedule};
 use crate::storage::events::{self, EventType, NewEvent};
-use crate::storage::fixed_shape::FixedShape;
+use crate::storage::fixed_shape::{insert_in_fixed_chunks, FixedShape};
 use crate::storage::observer::OrderMove;
 use crate::storage::schema::{order_attempts, order_transitions, orders};
-use crate::storage::{
-    identity_links, insert_rows, on_backend, Micros, StoreError, WriteTx, BIND_CHUNK,
-};
+use crate::storage::{identity_links, on_backend, Micros, StoreError, WriteTx, BIND_CHUNK};
 
 /// What one delivery attempt came to.
 #[derive(Debug, Clone)]
@@ -530,19 +528,17 @@ pub(super) fn insert_transitions(
     rows: &[(i64, OrderState)],
 ) -> Result<(), StoreError> {
     let now = tx.now();
-    for chunk in rows.chunks(500) {
-        let values: Vec<_> = chunk
-            .iter()
-            .map(|(id, state)| {
-                (
-                    order_transitions::order_id.eq(*id),
-                    order_transitions::state.eq(state.as_str()),
-                    order_transitions::at.eq(now),
-                )
-            })
-            .collect();
-        insert_rows!(tx, order_transitions::table, values);
-    }
+    let values: Vec<_> = rows
+        .iter()
+        .map(|(id, state)| {
+            (
+                order_transitions::order_id.eq(*id),
+                order_transitions::state.eq(state.as_str()),
+                order_transitions::at.eq(now),
+            )
+        })
+        .collect();
+    insert_in_fixed_chunks!(tx, order_transitions::table, values);
     Ok(())
 }
 
@@ -550,21 +546,19 @@ fn insert_attempts(
     tx: &mut WriteTx<'_>,
     attempts: &[(i64, AttemptRecord)],
 ) -> Result<(), StoreError> {
-    for chunk in attempts.chunks(200) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(order_id, attempt)| {
-                (
-                    order_attempts::order_id.eq(*order_id),
-                    order_attempts::started_at.eq(attempt.started_at),
-                    order_attempts::duration_ms.eq(attempt.duration_ms),
-                    order_attempts::http_status.eq(attempt.http_status),
-                    order_attempts::error.eq(attempt.error.as_deref().map(bounded)),
-                    order_attempts::response_id.eq(attempt.response_id.clone()),
-                )
-            })
-            .collect();
-        insert_rows!(tx, order_attempts::table, rows);
-    }
+    let rows: Vec<_> = attempts
+        .iter()
+        .map(|(order_id, attempt)| {
+            (
+                order_attempts::order_id.eq(*order_id),
+                order_attempts::started_at.eq(attempt.started_at),
+                order_attempts::duration_ms.eq(attempt.duration_ms),
+                order_attempts::http_status.eq(attempt.http_status),
+                order_attempts::error.eq(attempt.error.as_deref().map(bounded)),
+                order_attempts::response_id.eq(attempt.response_id.clone()),
+            )
+        })
+        .collect();
+    insert_in_fixed_chunks!(tx, order_attempts::table, rows);
     Ok(())
 }
