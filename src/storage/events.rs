@@ -145,24 +145,27 @@ fn append_with_ids(
     ids: &[String],
 ) -> Result<(), StoreError> {
     let now = tx.now();
-    let rows: Vec<_> = new
-        .iter()
-        .zip(ids)
-        .map(|(event, id)| {
-            (
-                events::id.eq(id.clone()),
-                events::event_type.eq(event.event_type.as_str()),
-                events::resource_type.eq(event.resource_type.clone()),
-                events::resource_id.eq(event.resource_id.clone()),
-                events::resource_seq.eq(event.resource_seq),
-                events::target.eq(event.target.clone()),
-                events::actor.eq(event.actor.clone()),
-                events::occurred_at.eq(now),
-                events::data.eq(event.data.to_string()),
-            )
-        })
-        .collect();
-    insert_in_fixed_chunks!(tx, events::table, rows);
+    // Rows are made a few thousand at a time: a bulk's events are not all copied at once.
+    for (chunk, chunk_ids) in new.chunks(4096).zip(ids.chunks(4096)) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .zip(chunk_ids)
+            .map(|(event, id)| {
+                (
+                    events::id.eq(id.clone()),
+                    events::event_type.eq(event.event_type.as_str()),
+                    events::resource_type.eq(event.resource_type.clone()),
+                    events::resource_id.eq(event.resource_id.clone()),
+                    events::resource_seq.eq(event.resource_seq),
+                    events::target.eq(event.target.clone()),
+                    events::actor.eq(event.actor.clone()),
+                    events::occurred_at.eq(now),
+                    events::data.eq(event.data.to_string()),
+                )
+            })
+            .collect();
+        insert_in_fixed_chunks!(tx, events::table, rows);
+    }
     Ok(())
 }
 
