@@ -20,8 +20,8 @@ use libsqlite3_sys as ffi;
 pub(crate) fn configure() {
     static CONFIGURED: std::sync::Once = std::sync::Once::new();
     CONFIGURED.call_once(|| {
-        // SAFETY: each option takes the documented arguments (one int; none), and
-        // this runs before this process's first `sqlite3_open_v2`. Had the library been initialised
+        // SAFETY: each option takes the documented arguments (one int; none), and this runs
+        // before this process's first `sqlite3_open_v2`. Had the library been initialised
         // already, it answers SQLITE_MISUSE and keeps its defaults, which are safe.
         let (memstatus, threading) = unsafe {
             (
@@ -31,8 +31,7 @@ pub(crate) fn configure() {
         };
         // SAFETY: `on_open` has the entry point's signature and lives as long as the process.
         let hooked = unsafe { ffi::sqlite3_auto_extension(Some(on_open)) };
-        let answers = [memstatus, threading, hooked];
-        if answers.iter().any(|answer| *answer != ffi::SQLITE_OK) {
+        if memstatus != ffi::SQLITE_OK || threading != ffi::SQLITE_OK || hooked != ffi::SQLITE_OK {
             tracing::warn!(
                 memstatus,
                 threading,
