@@ -76,9 +76,7 @@ impl Directory {
             let (stored, direct) = found
                 .filter(|(u, _)| self.sees(&u.connection))
                 .ok_or_else(|| user_not_found(id))?;
-            let groups = users::memberships_from(conn, vec![(stored.id.clone(), direct)])?
-                .remove(&stored.id)
-                .unwrap_or_default();
+            let groups = self.groups_to_render(conn, id, projection, Some(direct))?;
             let data = stored_data(&stored.data)?;
             Ok(self.render_user(&stored, data, &groups, projection))
         })
@@ -178,14 +176,7 @@ impl Directory {
                     ensure_user_name_free(conn, &record.user_name, Some(id))?;
                 }
                 // A user's write leaves its memberships as they are.
-                let groups = match direct_groups {
-                    Some(direct) if request.projection.wants(registry::user(), "groups") => {
-                        users::memberships_from(conn, vec![(id.to_string(), direct)])?
-                            .remove(id.as_str())
-                            .unwrap_or_default()
-                    }
-                    _ => this.groups_to_render(conn, id, &request.projection)?,
-                };
+                let groups = this.groups_to_render(conn, id, &request.projection, direct_groups)?;
                 Ok::<_, IdentityError>((record, groups))
             },
         )?
@@ -395,19 +386,23 @@ impl Directory {
         })
     }
 
-    /// The user's groups, when the response carries them (they can be many: loaded only then).
+    /// The user's groups, when the response carries them (they can be many: loaded only then),
+    /// from its direct groups when they were read with the user.
     fn groups_to_render(
         &self,
         conn: &mut DbConnection,
         id: &str,
         projection: &Projection,
+        direct: Option<DirectGroups>,
     ) -> Result<Vec<GroupMembership>, IdentityError> {
         if !projection.wants(registry::user(), "groups") {
             return Ok(Vec::new());
         }
-        Ok(users::memberships(conn, &[id.to_string()])?
-            .remove(id)
-            .unwrap_or_default())
+        let mut found = match direct {
+            Some(direct) => users::memberships_from(conn, vec![(id.to_string(), direct)])?,
+            None => users::memberships(conn, &[id.to_string()])?,
+        };
+        Ok(found.remove(id).unwrap_or_default())
     }
 
     fn render_user(

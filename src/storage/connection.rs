@@ -34,6 +34,14 @@ impl Backend {
             Backend::Sqlite
         }
     }
+
+    /// The backend a connection talks to.
+    pub fn of(conn: &DbConnection) -> Backend {
+        match conn {
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+            DbConnection::Postgresql(_) => Backend::Postgres,
+        }
+    }
 }
 
 /// The SQLite path a URL names: `sqlite://path`, `sqlite:path` or a bare path.

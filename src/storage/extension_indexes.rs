@@ -43,16 +43,9 @@ struct IndexName {
     name: String,
 }
 
-fn backend(conn: &DbConnection) -> Backend {
-    match conn {
-        DbConnection::Sqlite(_) => Backend::Sqlite,
-        DbConnection::Postgresql(_) => Backend::Postgres,
-    }
-}
-
 /// The extension indexes that exist now.
 pub fn existing(conn: &mut DbConnection) -> Result<Vec<String>, StoreError> {
-    let sql = match backend(conn) {
+    let sql = match Backend::of(conn) {
         Backend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'index' \
              AND (name LIKE 'scim\\_users\\_ext\\_%' ESCAPE '\\' OR name LIKE 'scim\\_groups\\_ext\\_%' ESCAPE '\\')"
@@ -69,7 +62,7 @@ pub fn existing(conn: &mut DbConnection) -> Result<Vec<String>, StoreError> {
 /// Creates `spec`'s index unless it exists. A unique one fails (a unique violation) when
 /// stored values already repeat.
 pub fn create(conn: &mut DbConnection, spec: &IndexSpec) -> Result<(), StoreError> {
-    let expression = indexed_json_expression(backend(conn), &spec.path, spec.compared);
+    let expression = indexed_json_expression(Backend::of(conn), &spec.path, spec.compared);
     let sql = format!(
         "CREATE {}INDEX IF NOT EXISTS {} ON {} (({expression}))",
         if spec.unique { "UNIQUE " } else { "" },

@@ -102,10 +102,7 @@ pub fn search(
     limit: i64,
     fetch: Fetch,
 ) -> Result<SearchPage, StoreError> {
-    let backend = match conn {
-        DbConnection::Sqlite(_) => Backend::Sqlite,
-        DbConnection::Postgresql(_) => Backend::Postgres,
-    };
+    let backend = Backend::of(conn);
     let count_only = |conn: &mut DbConnection| -> Result<i64, StoreError> {
         let mut count = Sql::new(backend);
         count.push(&format!(

@@ -394,10 +394,7 @@ pub fn find_with_groups(
     conn: &mut DbConnection,
     id: &str,
 ) -> Result<Option<(StoredUser, DirectGroups)>, StoreError> {
-    let backend = match conn {
-        DbConnection::Sqlite(_) => Backend::Sqlite,
-        DbConnection::Postgresql(_) => Backend::Postgres,
-    };
+    let backend = Backend::of(conn);
     let mut statement = Statement::default();
     statement.push(&format!(
         "SELECT u.id AS id, u.user_name AS user_name, u.external_id AS external_id, \
