@@ -89,11 +89,11 @@ pub async fn deliver(
         .await;
     }
     let links = DeliveryLog::default();
-    let (delivered, sent) = apply(directory, target, order, snapshot, &action, &links).await?;
+    let (mut delivered, sent) = apply(directory, target, order, snapshot, &action, &links).await?;
     let verification = match (&sent, &delivered.remote_id) {
         (Some(object), Some(remote_id)) => {
-            let remote = match &delivered.read_back {
-                Some(held) => Some(held.clone()),
+            let remote = match delivered.read_back.take() {
+                Some(held) => Some(held),
                 None => target.connector.read(kind_of(order), remote_id).await?,
             };
             match remote {

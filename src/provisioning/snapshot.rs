@@ -77,17 +77,31 @@ pub async fn snapshots(
                 ))
             })
             .map_err(|e| e.to_string())?;
-        let users = directory
+        let mut users = directory
             .get_users(&ids("User", true), &projection, with_password)
             .map_err(|e| e.to_string())?;
+        // Each user is handed over, not copied, to the last of the round's orders for it
+        // (usually its only one).
+        let mut uses: HashMap<&str, usize> = HashMap::with_capacity(users.len());
+        for order in &orders {
+            *uses.entry(order.resource_id.as_str()).or_default() += 1;
+        }
         let mut out = HashMap::with_capacity(orders.len());
         for order in &orders {
             let live = order.operation != Operation::Delete;
             let (state, link) = match kind_of(order) {
-                ObjectKind::User => (
-                    users.get(&order.resource_id).filter(|_| live).cloned(),
-                    user_links.get(&order.resource_id).cloned(),
-                ),
+                ObjectKind::User => {
+                    let left = uses.get_mut(order.resource_id.as_str()).map_or(0, |n| {
+                        *n -= 1;
+                        *n
+                    });
+                    let state = match (live, left) {
+                        (false, _) => None,
+                        (true, 0) => users.remove(&order.resource_id),
+                        (true, _) => users.get(&order.resource_id).cloned(),
+                    };
+                    (state, user_links.get(&order.resource_id).cloned())
+                }
                 ObjectKind::Group => {
                     let state = if live {
                         match directory.get_group(&order.resource_id, &Projection::default()) {

@@ -63,12 +63,11 @@ impl Connector for ScimConnector {
         object: &'a Value,
     ) -> BoxFuture<'a, Result<Delivered, ConnectorError>> {
         Box::pin(async move {
-            let object = &without_nulls(object);
             let (status, body) = self
-                .send_to(
+                .send_text(
                     Addressed::Endpoint,
                     self.request(Method::POST, Self::endpoint(kind)),
-                    Some(object),
+                    Some(sparse::to_json(object)),
                 )
                 .await?;
             let remote_id = body["id"].as_str().map(str::to_string).ok_or_else(|| {
@@ -108,9 +107,12 @@ impl Connector for ScimConnector {
                     other => return other,
                 }
             }
-            let object = &without_nulls(object);
             let (status, body) = self
-                .send(self.request(Method::PUT, &path), Some(object))
+                .send_text(
+                    Addressed::Object,
+                    self.request(Method::PUT, &path),
+                    Some(sparse::to_json(object)),
+                )
                 .await?;
             Ok(Delivered {
                 read_back: representation(body),

@@ -4,6 +4,7 @@ mod aggregate;
 pub mod capabilities;
 mod connector;
 mod lookups;
+mod sparse;
 pub mod status;
 
 use std::sync::atomic::AtomicBool;
@@ -205,8 +206,19 @@ impl ScimConnector {
         builder: RequestBuilder,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), ConnectorError> {
+        self.send_text(addressed, builder, body.map(Value::to_string))
+            .await
+    }
+
+    /// [`ScimConnector::send_to`] with the body already written as JSON text.
+    async fn send_text(
+        &self,
+        addressed: Addressed,
+        builder: RequestBuilder,
+        body: Option<String>,
+    ) -> Result<(StatusCode, Value), ConnectorError> {
         let builder = match body {
-            Some(b) => builder.header(CONTENT_TYPE, SCIM_JSON).body(b.to_string()),
+            Some(text) => builder.header(CONTENT_TYPE, SCIM_JSON).body(text),
             None => builder,
         };
         if !matches!(self.auth, Auth::ClientCredentials { .. }) {
@@ -295,21 +307,6 @@ fn representation(body: Value) -> Option<Value> {
 
 fn quote(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into())
-}
-
-/// `object` without the `null`s that mark managed attributes with no value (for PUT).
-fn without_nulls(object: &Value) -> Value {
-    match object {
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), without_nulls(v)))
-                .filter(|(_, v)| !matches!(v, Value::Object(m) if m.is_empty()))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }
 
 impl ScimConnector {

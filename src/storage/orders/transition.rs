@@ -496,21 +496,22 @@ pub(super) fn order_event(
         OrderState::AwaitingApproval => EventType::OrderApprovalRequired,
         _ => EventType::OrderStateChanged,
     };
-    let mut data = serde_json::json!({
-        "order": moved.id,
-        "target": moved.target,
-        "resourceType": moved.resource_type,
-        "resourceId": moved.resource_id,
-        "operation": moved.operation,
-        "from": moved.from,
-        "to": to.as_str(),
-    });
+    // Every delivery writes two of these: the map is sized once rather than grown.
+    let mut data = serde_json::Map::with_capacity(9);
+    data.insert("order".into(), moved.id.into());
+    data.insert("target".into(), moved.target.clone().into());
+    data.insert("resourceType".into(), moved.resource_type.clone().into());
+    data.insert("resourceId".into(), moved.resource_id.clone().into());
+    data.insert("operation".into(), moved.operation.clone().into());
+    data.insert("from".into(), moved.from.clone().into());
+    data.insert("to".into(), to.as_str().into());
     if let Some(connection) = &moved.connection {
-        data["connection"] = serde_json::json!(connection);
+        data.insert("connection".into(), connection.clone().into());
     }
     if let Some(error) = error {
-        data["error"] = serde_json::json!(bounded(error));
+        data.insert("error".into(), bounded(error).into());
     }
+    let data = serde_json::Value::Object(data);
     NewEvent {
         event_type,
         resource_type: "Order".into(),
