@@ -15,11 +15,13 @@ pub mod migrate;
 pub mod observer;
 pub mod on_demand;
 pub mod passwords;
+mod pg_arrays;
 pub mod schema;
 pub mod secrets;
 mod sqlite_library;
 mod statement;
 mod statistics;
+pub mod user_change_batches;
 pub mod user_changes;
 pub mod user_creates;
 mod user_update;
@@ -105,6 +107,8 @@ pub struct Db {
     secrets: std::sync::Arc<secrets::SecretBox>,
     /// User creates waiting to be written together.
     user_creates: std::sync::Arc<user_creates::CreateQueue>,
+    /// User changes waiting to be written together (PostgreSQL; see `user_change_batches`).
+    user_change_queue: std::sync::Arc<user_change_batches::ChangeQueue>,
     /// Users this process created, towards refreshing the planner's statistics.
     created_rows: std::sync::Arc<statistics::CreatedRows>,
     /// Member edits waiting for their group's turn (see `member_edits`).
@@ -200,6 +204,7 @@ impl Db {
             tallied: std::sync::Arc::default(),
             secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
+            user_change_queue: Default::default(),
             created_rows: Default::default(),
             member_edits: Default::default(),
             groups: Default::default(),
@@ -218,6 +223,10 @@ impl Db {
 
     pub(crate) fn user_creates(&self) -> &user_creates::CreateQueue {
         &self.user_creates
+    }
+
+    pub(crate) fn user_change_queue(&self) -> &user_change_batches::ChangeQueue {
+        &self.user_change_queue
     }
 
     pub(crate) fn member_edits(&self) -> &member_edits::EditQueues {

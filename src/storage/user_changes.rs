@@ -1,10 +1,11 @@
 //! PUT and PATCH of a user: a change computed from the user's current state, then written.
 //!
 //! On SQLite the read and the write share one turn of the group-commit writer (see
-//! `group_commit`). PostgreSQL has no such writer: there the change is computed from a plain
-//! read and written as one statement (the user row, its change-log entry and its event, as
-//! data-modifying parts of one statement that commits by itself) which applies only while
-//! the user is still at the version the change was computed from. That is two round trips
+//! `group_commit`). On PostgreSQL the change is computed from a plain read and written as one
+//! statement (the user row, its change-log entry and its event, as data-modifying parts of
+//! one statement that commits by itself, shared with the other changes waiting: see
+//! `user_change_batches`) which applies only while the user is still at the version the
+//! change was computed from. That is two round trips
 //! where the locked transaction took seven (BEGIN, the locking read, the UPDATE, two
 //! INSERTs, the groups, COMMIT); on a 2-core machine the round trips, not the statements'
 //! work, were most of a PATCH's CPU (measured: 430 µs of PostgreSQL CPU per PATCH, 140 µs of
@@ -17,15 +18,12 @@
 //! user's e-mail rows or password, or a user changed under it again and again, is written
 //! in a transaction holding the row lock, as before.
 
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use diesel::RunQueryDsl;
-
 use super::change_log::Operation;
-use super::events::{self, NewEvent};
+use super::events;
 use super::group_commit::GroupedError;
+use super::user_change_batches::Change;
 use super::users::{self, user_name_key, DirectGroups, StoredUser, UserDelta, UserRecord};
-use super::{Backend, Db, DbConnection, Micros, StoreError, WriteTx};
+use super::{Backend, Db, DbConnection, StoreError, WriteTx};
 
 /// How many times a change is computed anew because the user changed after it was read,
 /// before it is written under the row lock instead (which waits its turn).
@@ -61,7 +59,7 @@ where
             let Some((current, (record, extra))) = computed else {
                 return Ok(None);
             };
-            match write_if_unchanged(db, &current, &record, operation, &actor)? {
+            match write_if_unchanged(db, &current, record, operation, &actor)? {
                 Unlocked::Written(stored) => return Ok(Some((stored, extra))),
                 Unlocked::ChangedMeanwhile => continue,
                 Unlocked::NeedsLock => break,
@@ -101,12 +99,12 @@ enum Unlocked {
     NeedsLock,
 }
 
-/// Writes `record` over `current` on PostgreSQL, in one statement, if the user is still at
-/// `current`'s version.
+/// Writes `record` over `current` on PostgreSQL, with the other changes waiting (see
+/// `user_change_batches`), if the user is still at `current`'s version.
 fn write_if_unchanged(
     db: &Db,
     current: &StoredUser,
-    record: &UserRecord,
+    record: UserRecord,
     operation: Operation,
     actor: &str,
 ) -> Result<Unlocked, StoreError> {
@@ -114,7 +112,6 @@ fn write_if_unchanged(
     if delta.emails_changed || record.password.is_some() {
         return Ok(Unlocked::NeedsLock);
     }
-    let now = db.clock().now_micros();
     let version = current.version + 1;
     let event = events::identity_event(
         "User",
@@ -125,109 +122,27 @@ fn write_if_unchanged(
         actor,
         &delta.detail,
     );
-    let statement = GuardedUpdate {
-        record,
+    let change = Change {
         user_name_key: user_name_key(&record.user_name),
+        record,
         was: current.version,
-        version,
-        now,
         operation: operation.as_str(),
-        actor,
-        connection: &current.connection,
+        actor: actor.to_string(),
         event_id: events::new_id(),
-        event: &event,
+        event_type: event.event_type.as_str(),
         event_data: event.data.to_string(),
     };
-    let written = db.read(|conn| match conn {
-        DbConnection::Postgresql(pg) => Ok(statement.execute(pg)?),
-        DbConnection::Sqlite(_) => Err(StoreError::Aborted(
-            "an unlocked user change is a PostgreSQL statement".into(),
+    let (change, written) = db.user_change_queue().write(db, change);
+    match (written?, change) {
+        (Some(at), Some(change)) => Ok(Unlocked::Written(StoredUser::updated(
+            &change.record,
+            current,
+            version,
+            at,
+        ))),
+        (None, Some(_)) => Ok(Unlocked::ChangedMeanwhile),
+        (_, None) => Err(StoreError::Aborted(
+            "the change writer stopped before answering".into(),
         )),
-    })?;
-    if written == 0 {
-        return Ok(Unlocked::ChangedMeanwhile);
-    }
-    db.after_commit(&[]);
-    Ok(Unlocked::Written(StoredUser::updated(
-        record, current, version, now,
-    )))
-}
-
-/// The user's row, its change-log entry and its event as one statement, the row updated
-/// only at the version `was` (the entries are made from the updated row, so none without
-/// it). Its text is fixed, so each connection prepares it once.
-struct GuardedUpdate<'a> {
-    record: &'a UserRecord,
-    user_name_key: String,
-    was: i64,
-    version: i64,
-    now: Micros,
-    operation: &'a str,
-    actor: &'a str,
-    connection: &'a str,
-    event_id: String,
-    event: &'a NewEvent,
-    event_data: String,
-}
-
-impl QueryFragment<diesel::pg::Pg> for GuardedUpdate<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
-        let record = self.record;
-        out.push_sql("WITH changed AS (UPDATE scim_users SET user_name = ");
-        out.push_bind_param::<Text, _>(&record.user_name)?;
-        out.push_sql(", user_name_key = ");
-        out.push_bind_param::<Text, _>(&self.user_name_key)?;
-        out.push_sql(", external_id = ");
-        out.push_bind_param::<Nullable<Text>, _>(&record.external_id)?;
-        out.push_sql(", external_id_key = ");
-        out.push_bind_param::<Nullable<Text>, _>(&record.external_id)?;
-        out.push_sql(", display_name = ");
-        out.push_bind_param::<Nullable<Text>, _>(&record.display_name)?;
-        out.push_sql(", active = ");
-        out.push_bind_param::<Nullable<Bool>, _>(&record.active)?;
-        out.push_sql(", data = ");
-        out.push_bind_param::<Text, _>(&record.data)?;
-        out.push_sql(", version = ");
-        out.push_bind_param::<BigInt, _>(&self.version)?;
-        out.push_sql(", last_modified = ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(" WHERE id = ");
-        out.push_bind_param::<Text, _>(&record.id)?;
-        out.push_sql(" AND version = ");
-        out.push_bind_param::<BigInt, _>(&self.was)?;
-        out.push_sql(
-            " RETURNING id, version, last_modified), \
-             logged AS (INSERT INTO change_log (resource_type, resource_id, operation, version, \
-             actor, occurred_at, connection) SELECT 'User', id, ",
-        );
-        out.push_bind_param::<Text, _>(self.operation)?;
-        out.push_sql(", version, ");
-        out.push_bind_param::<Text, _>(self.actor)?;
-        out.push_sql(", last_modified, ");
-        out.push_bind_param::<Text, _>(self.connection)?;
-        out.push_sql(
-            " FROM changed) \
-             INSERT INTO events (id, event_type, resource_type, resource_id, resource_seq, \
-             target, actor, occurred_at, data) SELECT ",
-        );
-        out.push_bind_param::<Text, _>(&self.event_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(self.event.event_type.as_str())?;
-        out.push_sql(", 'User', id, version, NULL, ");
-        out.push_bind_param::<Text, _>(self.actor)?;
-        out.push_sql(", last_modified, ");
-        out.push_bind_param::<Text, _>(&self.event_data)?;
-        out.push_sql(" FROM changed");
-        Ok(())
     }
 }
-
-/// Identifies the statement's (fixed) text to diesel's prepared-statement cache.
-struct GuardedUpdateId;
-
-impl QueryId for GuardedUpdate<'_> {
-    type QueryId = GuardedUpdateId;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl RunQueryDsl<diesel::PgConnection> for GuardedUpdate<'_> {}

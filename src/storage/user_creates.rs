@@ -22,6 +22,7 @@ use diesel::RunQueryDsl;
 use tokio::sync::oneshot;
 
 use super::events::{self, IdentityDetail};
+use super::pg_arrays::array;
 use super::users::{insert, user_name_key, StoredUser, UserRecord};
 use super::writer_queue::WriterQueue;
 use super::{Backend, Db, DbConnection, Micros, StoreError};
@@ -331,23 +332,6 @@ impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
         out.push_sql(", connection FROM input ORDER BY n");
         Ok(())
     }
-}
-
-/// Binds an array parameter cast to its element type (`cast`, then what follows it), so
-/// `unnest` knows its column types.
-fn array<'b, T, U>(
-    out: &mut AstPass<'_, 'b, diesel::pg::Pg>,
-    values: &'b U,
-    cast: &str,
-) -> diesel::QueryResult<()>
-where
-    diesel::pg::Pg: diesel::sql_types::HasSqlType<T>,
-    U: diesel::serialize::ToSql<T, diesel::pg::Pg>,
-{
-    out.push_bind_param::<T, U>(values)?;
-    out.push_sql("::");
-    out.push_sql(cast);
-    Ok(())
 }
 
 /// Identifies the statement's (fixed) text to diesel's prepared-statement cache.
