@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::search::Query;
 use super::{Directory, IdentityError, IfMatch, Page, Rendered};
 use crate::scim::projection::Projection;
+use crate::storage::Backend;
 
 /// The resource types served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +68,27 @@ impl Directory {
                 })
                 .await
                 .map_err(|e| IdentityError::Corrupt(format!("create stopped: {e}")))?
+            }
+        }
+    }
+
+    /// [`Directory::get`] for async callers: users on PostgreSQL are read with the other
+    /// GETs waiting; the rest on the blocking pool.
+    pub async fn get_async(
+        &self,
+        kind: Kind,
+        id: String,
+        projection: Projection,
+    ) -> Result<Rendered, IdentityError> {
+        match kind {
+            Kind::User if self.db.backend() == Backend::Postgres => {
+                self.get_user_async(&id, &projection).await
+            }
+            _ => {
+                let directory = self.clone();
+                tokio::task::spawn_blocking(move || directory.get(kind, &id, &projection))
+                    .await
+                    .map_err(|e| IdentityError::Corrupt(format!("read stopped: {e}")))?
             }
         }
     }

@@ -25,7 +25,7 @@ use crate::storage::users::{
     self, DirectGroups, EmailKey, GroupMembership, StoredUser, UserRecord,
 };
 use crate::storage::DbConnection;
-use crate::storage::{user_changes, user_creates};
+use crate::storage::{user_changes, user_creates, user_reads};
 
 impl Directory {
     /// Creates a user. Blocking; HTTP handlers call [`Directory::create_user_async`].
@@ -80,6 +80,25 @@ impl Directory {
             let data = stored_data(&stored.data)?;
             Ok(self.render_user(&stored, data, &groups, projection))
         })
+    }
+
+    /// [`Directory::get_user`] for async callers: on PostgreSQL the user is read together with
+    /// the other GETs waiting (see `storage::user_reads`), without holding a thread.
+    pub async fn get_user_async(
+        &self,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<Rendered, IdentityError> {
+        let (stored, groups) = user_reads::find_with_memberships(&self.db, id.to_string())
+            .await?
+            .filter(|(u, _)| self.sees(&u.connection))
+            .ok_or_else(|| user_not_found(id))?;
+        let groups = match projection.wants(registry::user(), "groups") {
+            true => groups,
+            false => Vec::new(),
+        };
+        let data = stored_data(&stored.data)?;
+        Ok(self.render_user(&stored, data, &groups, projection))
     }
 
     /// Several users at once (the provisioning engine reads a round's users together); ids

@@ -24,6 +24,7 @@ mod statistics;
 pub mod user_change_batches;
 pub mod user_changes;
 pub mod user_creates;
+pub mod user_reads;
 mod user_update;
 mod write_connection;
 mod writer_queue;
@@ -109,6 +110,8 @@ pub struct Db {
     user_creates: std::sync::Arc<user_creates::CreateQueue>,
     /// User changes waiting to be written together (PostgreSQL; see `user_change_batches`).
     user_change_queue: std::sync::Arc<user_change_batches::ChangeQueue>,
+    /// Reads of single users waiting to be made together (PostgreSQL; see `user_reads`).
+    user_reads: std::sync::Arc<user_reads::ReadQueue>,
     /// Users this process created, towards refreshing the planner's statistics.
     created_rows: std::sync::Arc<statistics::CreatedRows>,
     /// Member edits waiting for their group's turn (see `member_edits`).
@@ -205,6 +208,7 @@ impl Db {
             secrets: std::sync::Arc::new(secrets),
             user_creates: Default::default(),
             user_change_queue: Default::default(),
+            user_reads: Default::default(),
             created_rows: Default::default(),
             member_edits: Default::default(),
             groups: Default::default(),
@@ -227,6 +231,10 @@ impl Db {
 
     pub(crate) fn user_change_queue(&self) -> &user_change_batches::ChangeQueue {
         &self.user_change_queue
+    }
+
+    pub(crate) fn user_reads(&self) -> &user_reads::ReadQueue {
+        &self.user_reads
     }
 
     pub(crate) fn member_edits(&self) -> &member_edits::EditQueues {

@@ -381,12 +381,13 @@ pub fn rows_after(
         .load(conn)?)
 }
 
+/// A user read with its direct groups (see `direct_groups`).
 #[derive(QueryableByName)]
-struct UserWithGroups {
+pub(super) struct UserWithGroups {
     #[diesel(embed)]
-    user: StoredUser,
+    pub user: StoredUser,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    direct_groups: Option<String>,
+    pub direct_groups: Option<String>,
 }
 
 /// The user with this id and its direct groups, in one statement.
