@@ -77,10 +77,7 @@ pub async fn get<E: Endpoint>(
 ) -> Result<HttpResponse, ScimError> {
     let id = resource_id(id)?;
     let projection = projection_param(&req)?;
-    let rendered = served
-        .directory
-        .get_async(E::KIND, id, projection)
-        .await?;
+    let rendered = served.directory.get_async(E::KIND, id, projection).await?;
     let current = etag(rendered.version);
     let not_modified = req
         .headers()

@@ -69,5 +69,6 @@ mod scale;
 mod storage_pool;
 mod user_changes;
 mod user_creates;
+mod user_reads;
 mod work_items;
 mod write_connection;
