@@ -159,7 +159,7 @@ pub async fn list<E: Endpoint>(
     let request = SearchRequest::from_params(&params);
     let (query, paging) = request.into_query(&state.settings)?;
     let cursor_paged = query.cursor.is_some();
-    let page = blocking(&served, move |d| d.search(E::KIND, &query)).await?;
+    let page = served.directory.search_async(E::KIND, query).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_body(cursor_paged, paging, page),
@@ -176,7 +176,7 @@ pub async fn search<E: Endpoint>(
     let body = json_body(&req, &body)?;
     let (query, paging) = SearchRequest::from_body(&body)?.into_query(&state.settings)?;
     let cursor_paged = query.cursor.is_some();
-    let page = blocking(&served, move |d| d.search(E::KIND, &query)).await?;
+    let page = served.directory.search_async(E::KIND, query).await?;
     Ok(scim_json(
         StatusCode::OK,
         &list_body(cursor_paged, paging, page),

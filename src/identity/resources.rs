@@ -93,6 +93,19 @@ impl Directory {
         }
     }
 
+    /// [`Directory::search`] for async callers (see [`Directory::search_users_async`]).
+    pub async fn search_async(&self, kind: Kind, query: Query) -> Result<Page, IdentityError> {
+        match kind {
+            Kind::User => self.search_users_async(query).await,
+            Kind::Group => {
+                let directory = self.clone();
+                tokio::task::spawn_blocking(move || directory.search(kind, &query))
+                    .await
+                    .map_err(|e| IdentityError::Corrupt(format!("search stopped: {e}")))?
+            }
+        }
+    }
+
     pub fn get(
         &self,
         kind: Kind,

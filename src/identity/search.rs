@@ -2,7 +2,7 @@
 //! storage conditions on indexed columns, side tables or stored JSON paths.
 
 use crate::scim::cursor::{self, CursorPosition};
-use crate::scim::filter::{self, AttrPath, Filter};
+use crate::scim::filter::{self, AttrPath, CompareOp, Filter, Literal};
 use crate::scim::list::Paging;
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::ResourceType;
@@ -65,6 +65,39 @@ impl Query {
             paging: Some(paging),
             projection,
         })
+    }
+
+    /// The userName a user query looks up, when it is `filter=userName eq "…"` alone, on a
+    /// first page with room for a user, unsorted and without a cursor: at most one user
+    /// answers it (userNames are unique), so it is a lookup, not a search.
+    pub(super) fn user_name_lookup(&self) -> Option<&str> {
+        if self.cursor.is_some() || self.sort_by.is_some() {
+            return None;
+        }
+        if self
+            .paging
+            .is_some_and(|p| p.start_index > 1 || p.count < 1)
+        {
+            return None;
+        }
+        let Some(Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: Literal::String(name),
+        }) = &self.filter
+        else {
+            return None;
+        };
+        let users = Layout {
+            table: Table::Users,
+            rt: crate::scim::registry::user(),
+            scope: None,
+        };
+        matches!(
+            users.resolve(path),
+            Target::Key(Expr::Column("user_name_key"))
+        )
+        .then_some(name)
     }
 }
 

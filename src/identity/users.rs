@@ -24,8 +24,8 @@ use crate::storage::secrets::SecretBox;
 use crate::storage::users::{
     self, DirectGroups, EmailKey, GroupMembership, StoredUser, UserRecord,
 };
-use crate::storage::DbConnection;
 use crate::storage::{user_changes, user_creates, user_reads};
+use crate::storage::{Backend, DbConnection};
 
 impl Directory {
     /// Creates a user. Blocking; HTTP handlers call [`Directory::create_user_async`].
@@ -99,6 +99,42 @@ impl Directory {
         };
         let data = stored_data(&stored.data)?;
         Ok(self.render_user(&stored, data, &groups, projection))
+    }
+
+    /// [`Directory::search_users`] for async callers: a lone `userName eq` lookup on
+    /// PostgreSQL is read together with the other lookups and GETs waiting (see
+    /// `storage::user_reads`); any other query is searched on the blocking pool.
+    pub async fn search_users_async(&self, query: Query) -> Result<Page, IdentityError> {
+        let looked_up = match self.db.backend() {
+            Backend::Postgres => query.user_name_lookup(),
+            Backend::Sqlite => None,
+        };
+        let Some(user_name) = looked_up else {
+            let directory = self.clone();
+            return tokio::task::spawn_blocking(move || directory.search_users(&query))
+                .await
+                .map_err(|e| IdentityError::Corrupt(format!("search stopped: {e}")))?;
+        };
+        let found = user_reads::find_by_user_name(&self.db, user_name)
+            .await?
+            .filter(|(u, _)| self.sees(&u.connection));
+        let mut resources = Vec::new();
+        if let Some((stored, groups)) = found {
+            let groups = match query.projection.wants(registry::user(), "groups") {
+                true => groups,
+                false => Vec::new(),
+            };
+            let data = stored_data(&stored.data)?;
+            resources.push(
+                self.render_user(&stored, data, &groups, &query.projection)
+                    .body,
+            );
+        }
+        Ok(Page {
+            total: resources.len() as i64,
+            resources,
+            next_cursor: None,
+        })
     }
 
     /// Several users at once (the provisioning engine reads a round's users together); ids

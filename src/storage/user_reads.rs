@@ -1,4 +1,5 @@
-//! Reads of single users by id on PostgreSQL, coalesced: the GETs that arrive while a batch
+//! Reads of single users on PostgreSQL, coalesced: the GETs (by id, or `filter=userName eq`)
+//! that arrive while a batch
 //! is being read are read together, in one statement, so a burst of GETs pays the round trip
 //! and the statement's start-up once per batch instead of once per request. A lone read goes
 //! at once, as a batch of one: nothing waits for company.
@@ -19,7 +20,8 @@ use tokio::sync::oneshot;
 
 use super::direct_groups::direct_groups_column;
 use super::users::{
-    find_with_groups, memberships_from, DirectGroups, GroupMembership, StoredUser, UserWithGroups,
+    find_with_groups, id_by_user_name, memberships_from, user_name_key, DirectGroups,
+    GroupMembership, StoredUser, UserWithGroups,
 };
 use super::writer_queue::WriterQueue;
 use super::{Backend, Db, DbConnection, StoreError};
@@ -33,8 +35,16 @@ const READER_IDLE: Duration = Duration::from_millis(500);
 /// A user as a GET renders it: its row, and its groups (direct and inherited).
 pub type Found = Option<(StoredUser, Vec<GroupMembership>)>;
 
+/// How a read names its user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Id(String),
+    /// The userName's key (see `users::user_name_key`): `filter=userName eq "…"`.
+    UserName(String),
+}
+
 struct Waiting {
-    id: String,
+    key: Key,
     answer: oneshot::Sender<Result<Found, StoreError>>,
 }
 
@@ -48,16 +58,26 @@ pub struct ReadQueue {
 /// The user with this id and its groups, read with whatever other reads are waiting.
 /// PostgreSQL only: elsewhere (SQLite reads in the process) it reads the user alone.
 pub async fn find_with_memberships(db: &Db, id: String) -> Result<Found, StoreError> {
+    read(db, Key::Id(id)).await
+}
+
+/// The user with this userName (compared as `filter=userName eq` compares it) and its
+/// groups, read with whatever other reads are waiting.
+pub async fn find_by_user_name(db: &Db, user_name: &str) -> Result<Found, StoreError> {
+    read(db, Key::UserName(user_name_key(user_name))).await
+}
+
+async fn read(db: &Db, key: Key) -> Result<Found, StoreError> {
     if db.backend() != Backend::Postgres {
         let db = db.clone();
-        return tokio::task::spawn_blocking(move || db.read(|conn| read_batch(conn, &[id])))
+        return tokio::task::spawn_blocking(move || db.read(|conn| read_batch(conn, &[key])))
             .await
             .map_err(|e| StoreError::Aborted(format!("the read stopped: {e}")))?
             .map(|mut found| found.pop().flatten());
     }
     let (answer, outcome) = oneshot::channel();
     let queue = db.user_reads();
-    if queue.queue.push(Waiting { id, answer }) {
+    if queue.queue.push(Waiting { key, answer }) {
         let reader_db = db.clone();
         let started = std::thread::Builder::new()
             .name("scimgate-user-reads".into())
@@ -80,8 +100,8 @@ impl ReadQueue {
     /// come for [`READER_IDLE`].
     fn read_until_idle(&self, db: &Db) {
         while let Some(batch) = self.queue.next_batch(MAX_BATCH, READER_IDLE) {
-            let ids: Vec<String> = batch.iter().map(|w| w.id.clone()).collect();
-            let read = catch_unwind(AssertUnwindSafe(|| db.read(|conn| read_batch(conn, &ids))))
+            let keys: Vec<Key> = batch.iter().map(|w| w.key.clone()).collect();
+            let read = catch_unwind(AssertUnwindSafe(|| db.read(|conn| read_batch(conn, &keys))))
                 .unwrap_or_else(|_| Err(StoreError::Aborted("the read panicked".into())));
             match read {
                 Ok(found) => {
@@ -116,18 +136,33 @@ fn same_error(error: &StoreError) -> StoreError {
     }
 }
 
-/// The users with these ids and their groups, one answer per id, in order.
-fn read_batch(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<Found>, StoreError> {
+/// The users these keys name and their groups, one answer per key, in order.
+fn read_batch(conn: &mut DbConnection, keys: &[Key]) -> Result<Vec<Found>, StoreError> {
     let rows: Vec<(StoredUser, DirectGroups)> = match conn {
-        DbConnection::Postgresql(pg) => UsersById::new(ids)
-            .load::<UserWithGroups>(pg)?
-            .into_iter()
-            .map(|row| (row.user, DirectGroups(row.direct_groups)))
-            .collect(),
+        DbConnection::Postgresql(pg) => {
+            let (mut ids, mut names) = (Vec::new(), Vec::new());
+            for key in keys {
+                match key {
+                    Key::Id(id) => ids.push(id.as_str()),
+                    Key::UserName(name) => names.push(name.as_str()),
+                }
+            }
+            UsersByKey { ids, names }
+                .load::<UserWithGroups>(pg)?
+                .into_iter()
+                .map(|row| (row.user, DirectGroups(row.direct_groups)))
+                .collect()
+        }
         DbConnection::Sqlite(_) => {
-            let mut rows = Vec::with_capacity(ids.len());
-            for id in ids {
-                rows.extend(find_with_groups(conn, id)?);
+            let mut rows = Vec::with_capacity(keys.len());
+            for key in keys {
+                let id = match key {
+                    Key::Id(id) => Some(id.clone()),
+                    Key::UserName(name) => id_by_user_name(conn, name)?,
+                };
+                if let Some(id) = id {
+                    rows.extend(find_with_groups(conn, &id)?);
+                }
             }
             rows
         }
@@ -137,44 +172,41 @@ fn read_batch(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<Found>, Sto
         .map(|(user, direct)| (user.id.clone(), direct.clone()))
         .collect();
     let mut groups = memberships_from(conn, direct)?;
-    let mut users: HashMap<String, StoredUser> = rows
-        .into_iter()
-        .map(|(user, _)| (user.id.clone(), user))
-        .collect();
-    let mut asked: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
-    for id in ids {
-        *asked.entry(id.as_str()).or_default() += 1;
+    let mut by_key: HashMap<Key, (StoredUser, Vec<GroupMembership>)> =
+        HashMap::with_capacity(rows.len() * 2);
+    for (user, _) in rows {
+        let found = (user.clone(), groups.remove(&user.id).unwrap_or_default());
+        by_key.insert(Key::UserName(user_name_key(&user.user_name)), found.clone());
+        by_key.insert(Key::Id(user.id.clone()), found);
     }
-    Ok(ids
+    let mut asked: HashMap<&Key, usize> = HashMap::with_capacity(keys.len());
+    for key in keys {
+        *asked.entry(key).or_default() += 1;
+    }
+    Ok(keys
         .iter()
-        .map(|id| {
-            // An id asked for more than once in a batch is handed over to its last asker.
-            let left = asked.get_mut(id.as_str()).map_or(0, |n| {
+        .map(|key| {
+            // A key asked for more than once in a batch is handed over to its last asker.
+            let left = asked.get_mut(key).map_or(0, |n| {
                 *n -= 1;
                 *n
             });
-            let (user, groups) = match left {
-                0 => (users.remove(id), groups.remove(id)),
-                _ => (users.get(id).cloned(), groups.get(id).cloned()),
-            };
-            user.map(|user| (user, groups.unwrap_or_default()))
+            match left {
+                0 => by_key.remove(key),
+                _ => by_key.get(key).cloned(),
+            }
         })
         .collect())
 }
 
-/// The users with these ids and their direct groups, as one statement whose text is the same
-/// for any number of ids (they travel as an array).
-struct UsersById<'a> {
-    ids: &'a [String],
+/// The users with these ids or userName keys, with their direct groups, as one statement
+/// whose text is the same for any number of either (they travel as arrays).
+struct UsersByKey<'a> {
+    ids: Vec<&'a str>,
+    names: Vec<&'a str>,
 }
 
-impl<'a> UsersById<'a> {
-    fn new(ids: &'a [String]) -> UsersById<'a> {
-        UsersById { ids }
-    }
-}
-
-impl QueryFragment<diesel::pg::Pg> for UsersById<'_> {
+impl QueryFragment<diesel::pg::Pg> for UsersByKey<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
         out.push_sql(&format!(
             "SELECT u.id AS id, u.user_name AS user_name, u.external_id AS external_id, \
@@ -183,22 +215,24 @@ impl QueryFragment<diesel::pg::Pg> for UsersById<'_> {
              {} AS direct_groups FROM scim_users u WHERE u.id = ANY(",
             direct_groups_column(Backend::Postgres, "u.id")
         ));
-        out.push_bind_param::<Array<Text>, _>(self.ids)?;
+        out.push_bind_param::<Array<Text>, _>(&self.ids)?;
+        out.push_sql(") OR u.user_name_key = ANY(");
+        out.push_bind_param::<Array<Text>, _>(&self.names)?;
         out.push_sql(")");
         Ok(())
     }
 }
 
 /// Identifies the statement's (fixed) text to diesel's prepared-statement cache.
-struct UsersByIdId;
+struct UsersByKeyId;
 
-impl QueryId for UsersById<'_> {
-    type QueryId = UsersByIdId;
+impl QueryId for UsersByKey<'_> {
+    type QueryId = UsersByKeyId;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl Query for UsersById<'_> {
+impl Query for UsersByKey<'_> {
     type SqlType = diesel::sql_types::Untyped;
 }
 
-impl RunQueryDsl<diesel::PgConnection> for UsersById<'_> {}
+impl RunQueryDsl<diesel::PgConnection> for UsersByKey<'_> {}

@@ -1,5 +1,5 @@
-//! GET of single users under concurrency: on PostgreSQL the reads waiting together are made
-//! in one statement (see `storage::user_reads`). Every request still gets its own user, with
+//! GET of single users and `filter=userName eq` lookups under concurrency: on PostgreSQL the
+//! reads waiting together are made in one statement (see `storage::user_reads`). Every request still gets its own user, with
 //! its own groups, and an unknown id its own 404, however the reads were batched.
 
 use std::sync::Arc;
@@ -108,7 +108,71 @@ fn reads_waiting_together_are_each_answered(s: &TestServer) {
     }
 }
 
+/// `filter=userName eq` from sixteen clients at once: each finds its own user, whatever the
+/// case it writes the name in, with the list response's fields; a name no user has finds
+/// none; paging and `attributes` are honoured.
+fn concurrent_user_name_lookups_each_find_their_own_user(s: &TestServer) {
+    let ids: Vec<String> = (0..16)
+        .map(|n| {
+            id_of(
+                &s.create_user(&json!({"userName": format!("Lookup.{n:02}@Example.com"),
+            "title": format!("title {n}")})),
+            )
+        })
+        .collect();
+    let s = Arc::new(s);
+    std::thread::scope(|scope| {
+        for client in 0..16 {
+            let (s, ids) = (Arc::clone(&s), &ids);
+            scope.spawn(move || {
+                for round in 0..6 {
+                    let n = (client + round) % 16;
+                    let name = match round % 2 {
+                        0 => format!("lookup.{n:02}@example.com"),
+                        _ => format!("LOOKUP.{n:02}@EXAMPLE.COM"),
+                    };
+                    let list = s
+                        .get(&format!(
+                            "/Users?filter=userName%20eq%20%22{name}%22&attributes=title"
+                        ))
+                        .body;
+                    assert_eq!(list["totalResults"], 1, "{list}");
+                    assert_eq!(list["itemsPerPage"], 1, "{list}");
+                    assert_eq!(list["startIndex"], 1, "{list}");
+                    let user = &list["Resources"][0];
+                    assert_eq!(user["id"], ids[n].as_str(), "{list}");
+                    assert_eq!(user["title"], format!("title {n}"), "{list}");
+                    assert!(user.get("emails").is_none(), "not asked for: {list}");
+                    let none = s.get("/Users?filter=userName%20eq%20%22nobody%22").body;
+                    assert_eq!(none["totalResults"], 0, "{none}");
+                    assert!(
+                        none.get("Resources").is_none_or(|r| r == &json!([])),
+                        "{none}"
+                    );
+                }
+            });
+        }
+    });
+    let counted = s
+        .get("/Users?filter=userName%20eq%20%22lookup.01@example.com%22&count=0")
+        .body;
+    assert_eq!(counted["totalResults"], 1, "{counted}");
+    assert!(
+        counted.get("Resources").is_none_or(|r| r == &json!([])),
+        "{counted}"
+    );
+    let later = s
+        .get("/Users?filter=userName%20eq%20%22lookup.01@example.com%22&startIndex=2")
+        .body;
+    assert_eq!(later["totalResults"], 1, "{later}");
+    assert!(
+        later.get("Resources").is_none_or(|r| r == &json!([])),
+        "{later}"
+    );
+}
+
 on_both_backends!(
     concurrent_gets_each_get_their_own_user,
     reads_waiting_together_are_each_answered,
+    concurrent_user_name_lookups_each_find_their_own_user,
 );
