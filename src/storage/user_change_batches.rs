@@ -15,11 +15,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel::RunQueryDsl;
 use tokio::sync::oneshot;
 
-use super::pg_arrays::array;
+use super::pg_arrays::{array, UserRows};
 use super::users::UserRecord;
 use super::writer_queue::WriterQueue;
 use super::{Db, DbConnection, Micros, StoreError};
@@ -33,7 +33,6 @@ const WRITER_IDLE: Duration = Duration::from_millis(500);
 /// One change to write: the user's new record, written if the user is still at `was`.
 pub struct Change {
     pub record: UserRecord,
-    pub user_name_key: String,
     /// The version the change was computed from; it writes `was + 1`.
     pub was: i64,
     pub operation: &'static str,
@@ -173,14 +172,8 @@ fn write_together(db: &Db, changes: &[&Change]) -> Result<Vec<Written>, StoreErr
 /// so none without one). Its text is the same for any number of changes (they travel as
 /// arrays), so each connection prepares it once. Returns the ids of the users written.
 struct ChangedUsers<'a> {
-    ids: Vec<&'a str>,
+    users: UserRows<'a>,
     was: Vec<i64>,
-    user_names: Vec<&'a str>,
-    user_name_keys: Vec<&'a str>,
-    external_ids: Vec<Option<&'a str>>,
-    display_names: Vec<Option<&'a str>>,
-    active: Vec<Option<bool>>,
-    data: Vec<&'a str>,
     operations: Vec<&'a str>,
     actors: Vec<&'a str>,
     event_ids: Vec<&'a str>,
@@ -192,21 +185,13 @@ struct ChangedUsers<'a> {
 impl<'a> ChangedUsers<'a> {
     fn of(changes: &[&'a Change], now: Micros) -> ChangedUsers<'a> {
         let column = |f: fn(&'a Change) -> &'a str| changes.iter().map(|c| f(c)).collect();
+        let mut users = UserRows::with_capacity(changes.len());
+        for change in changes {
+            users.push(&change.record);
+        }
         ChangedUsers {
-            ids: column(|c| &c.record.id),
+            users,
             was: changes.iter().map(|c| c.was).collect(),
-            user_names: column(|c| &c.record.user_name),
-            user_name_keys: column(|c| &c.user_name_key),
-            external_ids: changes
-                .iter()
-                .map(|c| c.record.external_id.as_deref())
-                .collect(),
-            display_names: changes
-                .iter()
-                .map(|c| c.record.display_name.as_deref())
-                .collect(),
-            active: changes.iter().map(|c| c.record.active).collect(),
-            data: column(|c| &c.record.data),
             operations: column(|c| c.operation),
             actors: column(|c| &c.actor),
             event_ids: column(|c| &c.event_id),
@@ -221,23 +206,16 @@ impl QueryFragment<diesel::pg::Pg> for ChangedUsers<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
         let out = &mut out;
         out.push_sql("WITH input AS (SELECT * FROM unnest(");
-        array::<Array<Text>, _>(out, &self.ids, "text[], ")?;
+        self.users.bind(out)?;
         array::<Array<BigInt>, _>(out, &self.was, "bigint[], ")?;
-        array::<Array<Text>, _>(out, &self.user_names, "text[], ")?;
-        array::<Array<Text>, _>(out, &self.user_name_keys, "text[], ")?;
-        array::<Array<Nullable<Text>>, _>(out, &self.external_ids, "text[], ")?;
-        array::<Array<Nullable<Text>>, _>(out, &self.display_names, "text[], ")?;
-        array::<Array<Nullable<Bool>>, _>(out, &self.active, "boolean[], ")?;
-        array::<Array<Text>, _>(out, &self.data, "text[], ")?;
         array::<Array<Text>, _>(out, &self.operations, "text[], ")?;
         array::<Array<Text>, _>(out, &self.actors, "text[], ")?;
         array::<Array<Text>, _>(out, &self.event_ids, "text[], ")?;
         array::<Array<Text>, _>(out, &self.event_types, "text[], ")?;
         array::<Array<Text>, _>(out, &self.event_data, "text[]")?;
         out.push_sql(
-            ") WITH ORDINALITY AS i(id, was, user_name, user_name_key, external_id, \
-             display_name, active, data, operation, actor, event_id, event_type, event_data, \
-             n)), \
+            ") WITH ORDINALITY AS i(id, user_name, user_name_key, external_id, display_name, \
+             active, data, was, operation, actor, event_id, event_type, event_data, n)), \
              changed AS (UPDATE scim_users AS u SET user_name = i.user_name, \
              user_name_key = i.user_name_key, external_id = i.external_id, \
              external_id_key = i.external_id, display_name = i.display_name, \

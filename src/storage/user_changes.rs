@@ -22,7 +22,7 @@ use super::change_log::Operation;
 use super::events;
 use super::group_commit::GroupedError;
 use super::user_change_batches::Change;
-use super::users::{self, user_name_key, DirectGroups, StoredUser, UserDelta, UserRecord};
+use super::users::{self, DirectGroups, StoredUser, UserDelta, UserRecord};
 use super::{Backend, Db, DbConnection, StoreError, WriteTx};
 
 /// How many times a change is computed anew because the user changed after it was read,
@@ -123,7 +123,6 @@ fn write_if_unchanged(
         &delta.detail,
     );
     let change = Change {
-        user_name_key: user_name_key(&record.user_name),
         record,
         was: current.version,
         operation: operation.as_str(),

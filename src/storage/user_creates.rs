@@ -22,8 +22,8 @@ use diesel::RunQueryDsl;
 use tokio::sync::oneshot;
 
 use super::events::{self, IdentityDetail};
-use super::pg_arrays::array;
-use super::users::{insert, user_name_key, StoredUser, UserRecord};
+use super::pg_arrays::{array, UserRows};
+use super::users::{insert, StoredUser, UserRecord};
 use super::writer_queue::WriterQueue;
 use super::{Backend, Db, DbConnection, Micros, StoreError};
 
@@ -204,13 +204,7 @@ fn write_together(db: &Db, jobs: &[&Job]) -> Result<Micros, StoreError> {
 /// rows exist. Its text is the same for any number of users (they travel as arrays), so each
 /// connection prepares it once.
 struct NewUsers<'a> {
-    ids: Vec<&'a str>,
-    user_names: Vec<&'a str>,
-    user_name_keys: Vec<String>,
-    external_ids: Vec<Option<&'a str>>,
-    display_names: Vec<Option<&'a str>>,
-    active: Vec<Option<bool>>,
-    data: Vec<&'a str>,
+    users: UserRows<'a>,
     connections: Vec<&'a str>,
     actors: Vec<&'a str>,
     event_ids: Vec<String>,
@@ -226,13 +220,7 @@ struct NewUsers<'a> {
 impl<'a> NewUsers<'a> {
     fn of(jobs: &[&'a Job], now: Micros) -> NewUsers<'a> {
         let mut statement = NewUsers {
-            ids: Vec::with_capacity(jobs.len()),
-            user_names: Vec::with_capacity(jobs.len()),
-            user_name_keys: Vec::with_capacity(jobs.len()),
-            external_ids: Vec::with_capacity(jobs.len()),
-            display_names: Vec::with_capacity(jobs.len()),
-            active: Vec::with_capacity(jobs.len()),
-            data: Vec::with_capacity(jobs.len()),
+            users: UserRows::with_capacity(jobs.len()),
             connections: Vec::with_capacity(jobs.len()),
             actors: Vec::with_capacity(jobs.len()),
             event_ids: Vec::with_capacity(jobs.len()),
@@ -246,15 +234,7 @@ impl<'a> NewUsers<'a> {
         };
         for job in jobs {
             let record = &job.record;
-            statement.ids.push(&record.id);
-            statement.user_names.push(&record.user_name);
-            statement
-                .user_name_keys
-                .push(user_name_key(&record.user_name));
-            statement.external_ids.push(record.external_id.as_deref());
-            statement.display_names.push(record.display_name.as_deref());
-            statement.active.push(record.active);
-            statement.data.push(&record.data);
+            statement.users.push(record);
             statement.connections.push(&record.connection);
             statement.actors.push(&job.actor);
             let event = events::identity_event(
@@ -284,13 +264,7 @@ impl QueryFragment<diesel::pg::Pg> for NewUsers<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
         let out = &mut out;
         out.push_sql("WITH input AS (SELECT * FROM unnest(");
-        array::<Array<Text>, _>(out, &self.ids, "text[], ")?;
-        array::<Array<Text>, _>(out, &self.user_names, "text[], ")?;
-        array::<Array<Text>, _>(out, &self.user_name_keys, "text[], ")?;
-        array::<Array<Nullable<Text>>, _>(out, &self.external_ids, "text[], ")?;
-        array::<Array<Nullable<Text>>, _>(out, &self.display_names, "text[], ")?;
-        array::<Array<Nullable<Bool>>, _>(out, &self.active, "boolean[], ")?;
-        array::<Array<Text>, _>(out, &self.data, "text[], ")?;
+        self.users.bind(out)?;
         array::<Array<Text>, _>(out, &self.connections, "text[], ")?;
         array::<Array<Text>, _>(out, &self.actors, "text[], ")?;
         array::<Array<Text>, _>(out, &self.event_ids, "text[], ")?;

@@ -136,7 +136,6 @@ fn title_change(current: &StoredUser, was: i64, title: &str, user_name: &str) ->
     data.insert("userName".into(), Value::String(user_name.into()));
     record.data = Value::Object(data).to_string();
     Change {
-        user_name_key: user_name.to_lowercase(),
         record,
         was,
         operation: "modify",
