@@ -1,8 +1,7 @@
 //! Reads of single users on PostgreSQL, coalesced: the GETs (by id, or `filter=userName eq`)
-//! that arrive while a batch
-//! is being read are read together, in one statement, so a burst of GETs pays the round trip
-//! and the statement's start-up once per batch instead of once per request. A lone read goes
-//! at once, as a batch of one: nothing waits for company.
+//! that arrive while a batch is being read are read together, in one statement, so a burst of
+//! GETs pays the round trip and the statement's start-up once per batch instead of once per
+//! request. A lone read goes at once, as a batch of one: nothing waits for company.
 //!
 //! One reader thread per database reads the batches; it starts with the first read and ends
 //! after a while without any. Callers await a one-shot answer without holding a thread, so a
