@@ -89,10 +89,19 @@ impl Directory {
         id: &str,
         projection: &Projection,
     ) -> Result<Rendered, IdentityError> {
-        let (stored, groups) = user_reads::find_with_memberships(&self.db, id.to_string())
+        let found = user_reads::find_with_memberships(&self.db, id.to_string())
             .await?
             .filter(|(u, _)| self.sees(&u.connection))
             .ok_or_else(|| user_not_found(id))?;
+        self.render_read(found, projection)
+    }
+
+    /// A user read with its groups, rendered (the groups only when the answer carries them).
+    fn render_read(
+        &self,
+        (stored, groups): (StoredUser, Vec<GroupMembership>),
+        projection: &Projection,
+    ) -> Result<Rendered, IdentityError> {
         let groups = match projection.wants(registry::user(), "groups") {
             true => groups,
             false => Vec::new(),
@@ -118,18 +127,10 @@ impl Directory {
         let found = user_reads::find_by_user_name(&self.db, user_name)
             .await?
             .filter(|(u, _)| self.sees(&u.connection));
-        let mut resources = Vec::new();
-        if let Some((stored, groups)) = found {
-            let groups = match query.projection.wants(registry::user(), "groups") {
-                true => groups,
-                false => Vec::new(),
-            };
-            let data = stored_data(&stored.data)?;
-            resources.push(
-                self.render_user(&stored, data, &groups, &query.projection)
-                    .body,
-            );
-        }
+        let resources = match found {
+            Some(found) => vec![self.render_read(found, &query.projection)?.body],
+            None => Vec::new(),
+        };
         Ok(Page {
             total: resources.len() as i64,
             resources,

@@ -17,10 +17,9 @@ use diesel::sql_types::{Array, Text};
 use diesel::RunQueryDsl;
 use tokio::sync::oneshot;
 
-use super::direct_groups::direct_groups_column;
 use super::users::{
-    find_with_groups, id_by_user_name, memberships_from, user_name_key, DirectGroups,
-    GroupMembership, StoredUser, UserWithGroups,
+    find_with_groups, id_by_user_name, memberships_from, select_with_groups, user_name_key,
+    DirectGroups, GroupMembership, StoredUser, UserWithGroups,
 };
 use super::writer_queue::WriterQueue;
 use super::{Backend, Db, DbConnection, StoreError};
@@ -171,28 +170,31 @@ fn read_batch(conn: &mut DbConnection, keys: &[Key]) -> Result<Vec<Found>, Store
         .map(|(user, direct)| (user.id.clone(), direct.clone()))
         .collect();
     let mut groups = memberships_from(conn, direct)?;
-    let mut by_key: HashMap<Key, (StoredUser, Vec<GroupMembership>)> =
-        HashMap::with_capacity(rows.len() * 2);
-    for (user, _) in rows {
-        let found = (user.clone(), groups.remove(&user.id).unwrap_or_default());
-        by_key.insert(Key::UserName(user_name_key(&user.user_name)), found.clone());
-        by_key.insert(Key::Id(user.id.clone()), found);
+    // Each user once, found by either key; handed over to the last key asking for it.
+    let mut index: HashMap<Key, usize> = HashMap::with_capacity(rows.len() * 2);
+    for (at, (user, _)) in rows.iter().enumerate() {
+        index.insert(Key::Id(user.id.clone()), at);
+        index.insert(Key::UserName(user_name_key(&user.user_name)), at);
     }
-    let mut asked: HashMap<&Key, usize> = HashMap::with_capacity(keys.len());
-    for key in keys {
-        *asked.entry(key).or_default() += 1;
+    let mut asked = vec![0usize; rows.len()];
+    for at in keys.iter().filter_map(|key| index.get(key)) {
+        asked[*at] += 1;
     }
+    let mut found: Vec<Option<(StoredUser, Vec<GroupMembership>)>> = rows
+        .into_iter()
+        .map(|(user, _)| {
+            let groups = groups.remove(&user.id).unwrap_or_default();
+            Some((user, groups))
+        })
+        .collect();
     Ok(keys
         .iter()
         .map(|key| {
-            // A key asked for more than once in a batch is handed over to its last asker.
-            let left = asked.get_mut(key).map_or(0, |n| {
-                *n -= 1;
-                *n
-            });
-            match left {
-                0 => by_key.remove(key),
-                _ => by_key.get(key).cloned(),
+            let at = *index.get(key)?;
+            asked[at] -= 1;
+            match asked[at] {
+                0 => found[at].take(),
+                _ => found[at].clone(),
             }
         })
         .collect())
@@ -207,13 +209,8 @@ struct UsersByKey<'a> {
 
 impl QueryFragment<diesel::pg::Pg> for UsersByKey<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
-        out.push_sql(&format!(
-            "SELECT u.id AS id, u.user_name AS user_name, u.external_id AS external_id, \
-             u.data AS data, u.version AS version, u.created_at AS created_at, \
-             u.last_modified AS last_modified, u.connection AS connection, \
-             {} AS direct_groups FROM scim_users u WHERE u.id = ANY(",
-            direct_groups_column(Backend::Postgres, "u.id")
-        ));
+        out.push_sql(select_with_groups(Backend::Postgres));
+        out.push_sql(" WHERE u.id = ANY(");
         out.push_bind_param::<Array<Text>, _>(&self.ids)?;
         out.push_sql(") OR u.user_name_key = ANY(");
         out.push_bind_param::<Array<Text>, _>(&self.names)?;

@@ -390,20 +390,34 @@ pub(super) struct UserWithGroups {
     pub direct_groups: Option<String>,
 }
 
+/// `SELECT` of [`UserWithGroups`] from `scim_users u`, for a `WHERE` to follow. Written once
+/// per backend: reads by id run it on every GET.
+pub(super) fn select_with_groups(backend: Backend) -> &'static str {
+    static TEXT: [std::sync::OnceLock<String>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    let slot = match backend {
+        Backend::Sqlite => &TEXT[0],
+        Backend::Postgres => &TEXT[1],
+    };
+    slot.get_or_init(|| {
+        format!(
+            "SELECT u.id AS id, u.user_name AS user_name, u.external_id AS external_id, \
+             u.data AS data, u.version AS version, u.created_at AS created_at, \
+             u.last_modified AS last_modified, u.connection AS connection, \
+             {} AS direct_groups FROM scim_users u",
+            direct_groups_column(backend, "u.id")
+        )
+    })
+}
+
 /// The user with this id and its direct groups, in one statement.
 pub fn find_with_groups(
     conn: &mut DbConnection,
     id: &str,
 ) -> Result<Option<(StoredUser, DirectGroups)>, StoreError> {
-    let backend = Backend::of(conn);
     let mut statement = Statement::default();
-    statement.push(&format!(
-        "SELECT u.id AS id, u.user_name AS user_name, u.external_id AS external_id, \
-         u.data AS data, u.version AS version, u.created_at AS created_at, \
-         u.last_modified AS last_modified, u.connection AS connection, \
-         {} AS direct_groups FROM scim_users u WHERE u.id = ",
-        direct_groups_column(backend, "u.id")
-    ));
+    statement.push(select_with_groups(Backend::of(conn)));
+    statement.push(" WHERE u.id = ");
     statement.bind(Bind::Text(id.to_string()));
     let prepared = statement.prepared();
     let rows = on_backend!(conn, |c| prepared.load::<UserWithGroups>(c))?;
