@@ -2,7 +2,7 @@
 //! storage conditions on indexed columns, side tables or stored JSON paths.
 
 use crate::scim::cursor::{self, CursorPosition};
-use crate::scim::filter::{self, AttrPath, CompareOp, Filter, Literal};
+use crate::scim::filter::{self, AttrPath, Filter};
 use crate::scim::list::Paging;
 use crate::scim::projection::Projection;
 use crate::scim::resource_type::ResourceType;
@@ -10,6 +10,7 @@ use crate::scim::schema::{AttrType, AttributeDef, Returned, COMMON_ATTRIBUTES};
 use crate::scim::{ScimError, ScimType};
 use crate::storage::query::{Collection, Cond, Expr, Op, Sort, Table};
 use crate::storage::search::{self, Fetch, FoundRow};
+use crate::storage::user_reads::FirstPage;
 use crate::storage::DbConnection;
 
 use super::conditions::{
@@ -66,39 +67,6 @@ impl Query {
             projection,
         })
     }
-
-    /// The userName a user query looks up, when it is `filter=userName eq "…"` alone, on a
-    /// first page with room for a user, unsorted and without a cursor: at most one user
-    /// answers it (userNames are unique), so it is a lookup, not a search.
-    pub(super) fn user_name_lookup(&self) -> Option<&str> {
-        if self.cursor.is_some() || self.sort_by.is_some() {
-            return None;
-        }
-        if self
-            .paging
-            .is_some_and(|p| p.start_index > 1 || p.count < 1)
-        {
-            return None;
-        }
-        let Some(Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            value: Literal::String(name),
-        }) = &self.filter
-        else {
-            return None;
-        };
-        let users = Layout {
-            table: Table::Users,
-            rt: crate::scim::registry::user(),
-            scope: None,
-        };
-        matches!(
-            users.resolve(path),
-            Target::Key(Expr::Column("user_name_key"))
-        )
-        .then_some(name)
-    }
 }
 
 /// How one resource type's attributes are stored, for translation.
@@ -137,30 +105,7 @@ impl Layout {
         query: &Query,
         fetch: Fetch,
     ) -> Result<Selection, super::IdentityError> {
-        let cond = query
-            .filter
-            .as_ref()
-            .map(|f| self.translate(f))
-            .transpose()?
-            .unwrap_or(Cond::True);
-        let cond = match &self.scope {
-            Some(connection) => {
-                let scope = Cond::Compare {
-                    expr: Expr::Column("connection"),
-                    op: Op::Eq,
-                    value: crate::storage::query::Literal::Text(connection.to_string()),
-                    fold_case: false,
-                };
-                // A filter names what few resources it wants; the connection index serves
-                // only plain listings (a filter through it would walk the whole connection).
-                let scope = match cond {
-                    Cond::True => scope,
-                    _ => Cond::Likely(Box::new(scope)),
-                };
-                Cond::And(Box::new(scope), Box::new(cond))
-            }
-            None => cond,
-        };
+        let cond = self.scoped(self.filter_cond(query)?);
         if let Some(path) = &query.sort_by {
             self.check_readable(path, "sort by")?;
         }
@@ -224,6 +169,62 @@ impl Layout {
             rows: page.rows,
             next_cursor,
         })
+    }
+
+    /// The query's filter as a condition, before scoping.
+    fn filter_cond(&self, query: &Query) -> Result<Cond, ScimError> {
+        Ok(query
+            .filter
+            .as_ref()
+            .map(|f| self.translate(f))
+            .transpose()?
+            .unwrap_or(Cond::True))
+    }
+
+    /// `cond` narrowed to the layout's connection, when it has one.
+    fn scoped(&self, cond: Cond) -> Cond {
+        let Some(connection) = &self.scope else {
+            return cond;
+        };
+        let scope = Cond::Compare {
+            expr: Expr::Column("connection"),
+            op: Op::Eq,
+            value: crate::storage::query::Literal::Text(connection.to_string()),
+            fold_case: false,
+        };
+        // A filter names what few resources it wants; the connection index serves only
+        // plain listings (a filter through it would walk the whole connection).
+        let scope = match cond {
+            Cond::True => scope,
+            _ => Cond::Likely(Box::new(scope)),
+        };
+        Cond::And(Box::new(scope), Box::new(cond))
+    }
+
+    /// The query as the first page of a search whose filter compares one text (its probe),
+    /// which the store reads together with the other searches of its shape: unsorted, without
+    /// a cursor, from the first result, with room for one. `None` for any other query.
+    pub(super) fn first_page(
+        &self,
+        query: &Query,
+        with_groups: bool,
+    ) -> Result<Option<FirstPage>, ScimError> {
+        if query.cursor.is_some() || query.sort_by.is_some() || query.filter.is_none() {
+            return Ok(None);
+        }
+        let Some(paging) = query.paging.filter(|p| p.offset() == 0 && p.count >= 1) else {
+            return Ok(None);
+        };
+        let mut cond = self.filter_cond(query)?;
+        let Some(probe) = cond.take_probe() else {
+            return Ok(None);
+        };
+        Ok(Some(FirstPage {
+            cond: self.scoped(cond),
+            probe,
+            limit: paging.count,
+            with_groups,
+        }))
     }
 
     pub fn translate(&self, filter: &Filter) -> Result<Cond, ScimError> {

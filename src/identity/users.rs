@@ -110,29 +110,30 @@ impl Directory {
         Ok(self.render_user(&stored, data, &groups, projection))
     }
 
-    /// [`Directory::search_users`] for async callers: a lone `userName eq` lookup on
-    /// PostgreSQL is read together with the other lookups and GETs waiting (see
+    /// [`Directory::search_users`] for async callers. On PostgreSQL the first page of a search
+    /// whose filter compares one text (`userName eq "…"`, `emails[value eq "…"]`, …) is read
+    /// together with the other searches of its shape and the GETs waiting (see
     /// `storage::user_reads`); any other query is searched on the blocking pool.
     pub async fn search_users_async(&self, query: Query) -> Result<Page, IdentityError> {
-        let looked_up = match self.db.backend() {
-            Backend::Postgres => query.user_name_lookup(),
+        let first_page = match self.db.backend() {
+            Backend::Postgres => self
+                .user_layout()
+                .first_page(&query, query.projection.wants(registry::user(), "groups"))?,
             Backend::Sqlite => None,
         };
-        let Some(user_name) = looked_up else {
+        let Some(first_page) = first_page else {
             let directory = self.clone();
             return tokio::task::spawn_blocking(move || directory.search_users(&query))
                 .await
                 .map_err(|e| IdentityError::Corrupt(format!("search stopped: {e}")))?;
         };
-        let found = user_reads::find_by_user_name(&self.db, user_name)
-            .await?
-            .filter(|(u, _)| self.sees(&u.connection));
-        let resources = match found {
-            Some(found) => vec![self.render_read(found, &query.projection)?.body],
-            None => Vec::new(),
-        };
+        let found = user_reads::first_page(&self.db, first_page).await?;
+        let mut resources = Vec::with_capacity(found.users.len());
+        for user in found.users {
+            resources.push(self.render_read(user, &query.projection)?.body);
+        }
         Ok(Page {
-            total: resources.len() as i64,
+            total: found.total,
             resources,
             next_cursor: None,
         })
@@ -399,11 +400,7 @@ impl Directory {
 
     /// Lists users matching a query: filter, sort and page evaluated in the database.
     pub fn search_users(&self, query: &Query) -> Result<Page, IdentityError> {
-        let layout = Layout {
-            table: Table::Users,
-            rt: registry::user(),
-            scope: self.connection.clone(),
-        };
+        let layout = self.user_layout();
         self.db.read(|conn| {
             // The groups are read in the page's statement, not in a second round trip.
             let with_groups = query.projection.wants(registry::user(), "groups");
@@ -440,6 +437,15 @@ impl Directory {
                 next_cursor: selection.next_cursor,
             })
         })
+    }
+
+    /// How users are stored, as this directory's searches see them.
+    fn user_layout(&self) -> Layout {
+        Layout {
+            table: Table::Users,
+            rt: registry::user(),
+            scope: self.connection.clone(),
+        }
     }
 
     /// The user's groups, when the response carries them (they can be many: loaded only then),

@@ -54,6 +54,9 @@ pub enum Literal {
     Int(i64),
     Float(f64),
     Null,
+    /// The text each search of a batch compares with its own value (see
+    /// `search::first_pages`): the same statement answers them all.
+    Probe,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +86,60 @@ pub enum Cond {
         created_at: i64,
         id: String,
     },
+}
+
+impl Cond {
+    /// Takes the condition's one text value out, leaving a [`Literal::Probe`] in its place, so
+    /// searches that differ only in it can run as one statement. `None` (and the condition
+    /// unchanged) unless exactly one text value is compared.
+    pub fn take_probe(&mut self) -> Option<String> {
+        let mut texts = Vec::new();
+        self.texts_mut(&mut texts);
+        let [only] = texts.as_mut_slice() else {
+            return None;
+        };
+        match std::mem::replace(&mut **only, Literal::Probe) {
+            Literal::Text(value) => Some(value),
+            other => {
+                **only = other;
+                None
+            }
+        }
+    }
+
+    /// The condition with its probe given `value` again: a search of its own.
+    pub fn with_probe(&self, value: &str) -> Cond {
+        let mut cond = self.clone();
+        let mut texts = Vec::new();
+        cond.texts_mut(&mut texts);
+        for literal in texts {
+            if *literal == Literal::Probe {
+                *literal = Literal::Text(value.to_string());
+            }
+        }
+        cond
+    }
+
+    /// The text values compared, probes included.
+    fn texts_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Literal>) {
+        match self {
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                a.texts_mut(out);
+                b.texts_mut(out);
+            }
+            Cond::Not(inner) | Cond::Likely(inner) | Cond::Any { cond: inner, .. } => {
+                inner.texts_mut(out)
+            }
+            Cond::Compare { value, .. } if matches!(value, Literal::Text(_) | Literal::Probe) => {
+                out.push(value)
+            }
+            Cond::True
+            | Cond::False
+            | Cond::Compare { .. }
+            | Cond::Present(_)
+            | Cond::After { .. } => {}
+        }
+    }
 }
 
 /// The resource table a search runs on.
@@ -176,6 +233,12 @@ pub struct Sort {
     pub descending: bool,
 }
 
+/// What a comparison compares with: a bound value, or each probe of a batch.
+enum Rhs {
+    Bind(Bind),
+    Probe,
+}
+
 /// A statement being built, with the backend it is for.
 pub(super) struct Sql {
     pub(super) backend: Backend,
@@ -183,6 +246,8 @@ pub(super) struct Sql {
 }
 
 pub(super) const ROW: &str = "r";
+/// The row of probe values a batch of searches runs over (see [`Literal::Probe`]).
+pub(super) const PROBE: &str = "probe";
 const ELEMENT: &str = "e";
 
 impl Sql {
@@ -326,33 +391,43 @@ impl Sql {
         }
         // Booleans and numbers inside JSON: SQLite's json_extract yields 1/0 and numbers;
         // PostgreSQL's #>> yields text.
-        let (lhs, bind) = match (value, self.backend, is_json) {
-            (Literal::Bool(b), Backend::Postgres, true) => (e, Bind::Text(b.to_string())),
-            (Literal::Bool(b), _, _) => (e, Bind::Bool(*b)),
+        let (lhs, rhs) = match (value, self.backend, is_json) {
+            (Literal::Bool(b), Backend::Postgres, true) => {
+                (e, Rhs::Bind(Bind::Text(b.to_string())))
+            }
+            (Literal::Bool(b), _, _) => (e, Rhs::Bind(Bind::Bool(*b))),
             (Literal::Int(i), Backend::Postgres, true) => (
                 format!("CAST({e} AS double precision)"),
-                Bind::Float(*i as f64),
+                Rhs::Bind(Bind::Float(*i as f64)),
             ),
-            (Literal::Float(f), Backend::Postgres, true) => {
-                (format!("CAST({e} AS double precision)"), Bind::Float(*f))
-            }
-            (Literal::Int(i), _, _) => (e, Bind::Int(*i)),
-            (Literal::Float(f), _, _) => (e, Bind::Float(*f)),
+            (Literal::Float(f), Backend::Postgres, true) => (
+                format!("CAST({e} AS double precision)"),
+                Rhs::Bind(Bind::Float(*f)),
+            ),
+            (Literal::Int(i), _, _) => (e, Rhs::Bind(Bind::Int(*i))),
+            (Literal::Float(f), _, _) => (e, Rhs::Bind(Bind::Float(*f))),
             (Literal::Text(t), _, _) => {
                 let lhs = if fold_case { format!("lower({e})") } else { e };
-                (lhs, Bind::Text(t.clone()))
+                (lhs, Rhs::Bind(Bind::Text(t.clone())))
+            }
+            (Literal::Probe, _, _) => {
+                let lhs = if fold_case { format!("lower({e})") } else { e };
+                (lhs, Rhs::Probe)
             }
             (Literal::Null, _, _) => return,
         };
-        let text_bind = matches!(bind, Bind::Text(_));
+        let text_bind = matches!(rhs, Rhs::Bind(Bind::Text(_)) | Rhs::Probe);
         let fold = fold_case && text_bind;
         let rhs = |sql: &mut Sql| {
             if fold {
                 sql.push("lower(");
-                sql.bind(bind.clone());
+            }
+            match &rhs {
+                Rhs::Bind(bind) => sql.bind(bind.clone()),
+                Rhs::Probe => sql.push(&format!("{PROBE}.v")),
+            }
+            if fold {
                 sql.push(")");
-            } else {
-                sql.bind(bind.clone());
             }
         };
         let substring_ops = matches!(op, Op::Co | Op::Sw | Op::Ew);

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::direct_groups::{direct_groups_column, DirectGroups};
-use super::query::{Cond, Sort, Sql, Table, ROW};
+use super::query::{Cond, Sort, Sql, Table, PROBE, ROW};
 use super::statement::Bind;
 use super::{Backend, DbConnection, StoreError};
 
@@ -65,6 +65,15 @@ struct IdRow {
     total: i64,
 }
 
+/// A row of one probe's page (see [`first_pages`]); `asked` counts the probes from 1.
+#[derive(QueryableByName)]
+struct ProbedRow {
+    #[diesel(sql_type = BigInt)]
+    asked: i64,
+    #[diesel(embed)]
+    row: RecordRow,
+}
+
 #[derive(QueryableByName)]
 struct RecordRow {
     #[diesel(sql_type = Text)]
@@ -120,6 +129,82 @@ pub fn search(
     }
     let records = fetch != Fetch::Ids;
     let mut sql = Sql::new(backend);
+    page(&mut sql, table, cond, after, sort, offset, limit, fetch);
+    let (total, rows) = if records {
+        load_page::<RecordRow>(conn, sql)?
+    } else {
+        load_page::<IdRow>(conn, sql)?
+    };
+    let total = match total {
+        Some(total) if after.is_none() => total,
+        None if after.is_none() && offset == 0 => 0,
+        _ => count_only(conn)?,
+    };
+    Ok(SearchPage { total, rows })
+}
+
+/// The first pages (unsorted, `limit` rows at most) of searches that differ only in the text
+/// their condition compares with: one probe value each, `cond` holding a
+/// [`super::query::Literal::Probe`] for it. One statement answers them all, a page per probe in
+/// order, each with its own total, as if each had been searched alone. PostgreSQL only.
+pub fn first_pages(
+    conn: &mut diesel::PgConnection,
+    table: Table,
+    cond: &Cond,
+    probes: &[&str],
+    limit: i64,
+    with_groups: bool,
+) -> Result<Vec<SearchPage>, StoreError> {
+    let fetch = match with_groups {
+        true => Fetch::RecordsWithGroups,
+        false => Fetch::Records,
+    };
+    let mut sql = Sql::new(Backend::Postgres);
+    sql.push(&format!(
+        "SELECT {PROBE}.ord AS asked, p.* FROM jsonb_array_elements_text(CAST("
+    ));
+    sql.bind(Bind::Text(serde_json::Value::from(probes).to_string()));
+    sql.push(&format!(
+        " AS jsonb)) WITH ORDINALITY AS {PROBE}(v, ord) CROSS JOIN LATERAL ("
+    ));
+    page(&mut sql, table, cond, None, None, 0, limit, fetch);
+    // Each probe's rows in its page's order (unsorted: creation, then id).
+    sql.push(&format!(") p ORDER BY {PROBE}.ord, p.created_at, p.id"));
+    let rows = sql.statement.prepared().load::<ProbedRow>(conn)?;
+    let mut pages: Vec<SearchPage> = probes
+        .iter()
+        .map(|_| SearchPage {
+            total: 0,
+            rows: Vec::new(),
+        })
+        .collect();
+    for probed in rows {
+        let Some(page) = usize::try_from(probed.asked - 1)
+            .ok()
+            .and_then(|at| pages.get_mut(at))
+        else {
+            continue;
+        };
+        let (total, row) = probed.row.split();
+        page.total = total;
+        page.rows.push(row);
+    }
+    Ok(pages)
+}
+
+/// Writes the statement reading a page (with the total, unless after a cursor) into `sql`.
+#[allow(clippy::too_many_arguments)]
+fn page(
+    sql: &mut Sql,
+    table: Table,
+    cond: &Cond,
+    after: Option<&Cond>,
+    sort: Option<&Sort>,
+    offset: i64,
+    limit: i64,
+    fetch: Fetch,
+) {
+    let records = fetch != Fetch::Ids;
     if records {
         sql.push("WITH page AS (");
     }
@@ -143,9 +228,9 @@ pub fn search(
     sql.bind(Bind::Int(limit));
     sql.push(" OFFSET ");
     sql.bind(Bind::Int(offset));
-    let (total, rows) = if records {
+    if records {
         let direct_groups = match fetch {
-            Fetch::RecordsWithGroups => direct_groups_column(backend, &format!("{ROW}.id")),
+            Fetch::RecordsWithGroups => direct_groups_column(sql.backend, &format!("{ROW}.id")),
             _ => "CAST(NULL AS TEXT)".to_string(),
         };
         // The page's rows joined back to their table; only the page's rows are read whole,
@@ -160,16 +245,7 @@ pub fn search(
             table = table.name(),
         ));
         sql.order(sort);
-        load_page::<RecordRow>(conn, sql)?
-    } else {
-        load_page::<IdRow>(conn, sql)?
-    };
-    let total = match total {
-        Some(total) if after.is_none() => total,
-        None if after.is_none() && offset == 0 => 0,
-        _ => count_only(conn)?,
-    };
-    Ok(SearchPage { total, rows })
+    }
 }
 
 /// A row of a search page: the window total it carries, and the row itself.

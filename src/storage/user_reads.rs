@@ -1,7 +1,9 @@
-//! Reads of single users on PostgreSQL, coalesced: the GETs (by id, or `filter=userName eq`)
-//! that arrive while a batch is being read are read together, in one statement, so a burst of
-//! GETs pays the round trip and the statement's start-up once per batch instead of once per
-//! request. A lone read goes at once, as a batch of one: nothing waits for company.
+//! Reads of users on PostgreSQL, coalesced: the GETs by id that arrive while a batch is being
+//! read are read together, in one statement, and so are the first pages of searches that
+//! differ only in the text their filter compares with (`filter=userName eq "…"`, `emails[value
+//! eq "…"]`, an extension attribute `eq`): a burst of GETs pays the round trip and the
+//! statement's start-up once per batch instead of once per request. A lone read goes at once,
+//! as a batch of one: nothing waits for company.
 //!
 //! One reader thread per database reads the batches; it starts with the first read and ends
 //! after a while without any. Callers await a one-shot answer without holding a thread, so a
@@ -17,6 +19,8 @@ use diesel::sql_types::{Array, Text};
 use diesel::RunQueryDsl;
 use tokio::sync::oneshot;
 
+use super::query::{Cond, Table};
+use super::search::{self, Fetch, SearchPage};
 use super::users::{
     find_with_groups, id_by_user_name, memberships_from, select_with_groups, user_name_key,
     DirectGroups, GroupMembership, StoredUser, UserWithGroups,
@@ -41,13 +45,62 @@ enum Key {
     UserName(String),
 }
 
-struct Waiting {
-    key: Key,
-    answer: oneshot::Sender<Result<Found, StoreError>>,
+/// The first page of a user search whose filter compares one text, taken out as its probe
+/// (see [`Cond::take_probe`]); searches of one shape are read together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstPage {
+    /// The search's condition (scope included), with a [`super::query::Literal::Probe`].
+    pub cond: Cond,
+    pub probe: String,
+    /// The page's size: at least 1.
+    pub limit: i64,
+    pub with_groups: bool,
 }
 
-/// The single-user reads of one database waiting to be made; shared by every clone of its
-/// [`Db`].
+impl FirstPage {
+    /// Whether `other` runs as the same statement (any probe).
+    fn same_shape(&self, other: &FirstPage) -> bool {
+        self.limit == other.limit
+            && self.with_groups == other.with_groups
+            && self.cond == other.cond
+    }
+}
+
+/// A search's first page: the total matching, and the page's users with their groups (empty
+/// unless asked for).
+#[derive(Debug)]
+pub struct FoundPage {
+    pub total: i64,
+    pub users: Vec<(StoredUser, Vec<GroupMembership>)>,
+}
+
+enum Waiting {
+    User {
+        key: Key,
+        answer: oneshot::Sender<Result<Found, StoreError>>,
+    },
+    Page {
+        search: FirstPage,
+        answer: oneshot::Sender<Result<FoundPage, StoreError>>,
+    },
+}
+
+impl Waiting {
+    /// Answers with the batch's error.
+    fn fail(self, error: &StoreError) {
+        // A caller that stopped waiting (its client went away) needs no answer.
+        match self {
+            Waiting::User { answer, .. } => {
+                let _ = answer.send(Err(same_error(error)));
+            }
+            Waiting::Page { answer, .. } => {
+                let _ = answer.send(Err(same_error(error)));
+            }
+        }
+    }
+}
+
+/// The reads of one database waiting to be made; shared by every clone of its [`Db`].
 #[derive(Default)]
 pub struct ReadQueue {
     queue: WriterQueue<Waiting>,
@@ -74,23 +127,69 @@ async fn read(db: &Db, key: Key) -> Result<Found, StoreError> {
             .map(|mut found| found.pop().flatten());
     }
     let (answer, outcome) = oneshot::channel();
+    enqueue(db, Waiting::User { key, answer });
+    outcome
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Aborted("the user reader stopped".into())))
+}
+
+/// A user search's first page, read with whatever other reads are waiting (PostgreSQL; on
+/// SQLite it is searched alone).
+pub async fn first_page(db: &Db, search: FirstPage) -> Result<FoundPage, StoreError> {
+    if db.backend() != Backend::Postgres {
+        let db = db.clone();
+        return tokio::task::spawn_blocking(move || {
+            db.read(|conn| {
+                let cond = search.cond.with_probe(&search.probe);
+                let page = search::search(
+                    conn,
+                    Table::Users,
+                    &cond,
+                    None,
+                    None,
+                    0,
+                    search.limit,
+                    fetch_for(search.with_groups),
+                )?;
+                let mut found = with_memberships(conn, vec![page])?;
+                Ok(found.pop().unwrap_or(FoundPage {
+                    total: 0,
+                    users: Vec::new(),
+                }))
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Aborted(format!("the search stopped: {e}")))?;
+    }
+    let (answer, outcome) = oneshot::channel();
+    enqueue(db, Waiting::Page { search, answer });
+    outcome
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Aborted("the user reader stopped".into())))
+}
+
+fn fetch_for(with_groups: bool) -> Fetch {
+    match with_groups {
+        true => Fetch::RecordsWithGroups,
+        false => Fetch::Records,
+    }
+}
+
+/// Queues a read, starting the reader thread when none is running.
+fn enqueue(db: &Db, waiting: Waiting) {
     let queue = db.user_reads();
-    if queue.queue.push(Waiting { key, answer }) {
+    if queue.queue.push(waiting) {
         let reader_db = db.clone();
         let started = std::thread::Builder::new()
             .name("scimgate-user-reads".into())
             .spawn(move || reader_db.user_reads().read_until_idle(&reader_db));
         if let Err(e) = started {
-            for w in queue.queue.abandon() {
-                let _ = w.answer.send(Err(StoreError::Aborted(format!(
-                    "could not start the user reader: {e}"
-                ))));
+            let error = StoreError::Aborted(format!("could not start the user reader: {e}"));
+            for waiting in queue.queue.abandon() {
+                waiting.fail(&error);
             }
         }
     }
-    outcome
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Aborted("the user reader stopped".into())))
 }
 
 impl ReadQueue {
@@ -98,31 +197,66 @@ impl ReadQueue {
     /// come for [`READER_IDLE`].
     fn read_until_idle(&self, db: &Db) {
         while let Some(batch) = self.queue.next_batch(MAX_BATCH, READER_IDLE) {
-            let keys: Vec<Key> = batch.iter().map(|w| w.key.clone()).collect();
-            let read = catch_unwind(AssertUnwindSafe(|| db.read(|conn| read_batch(conn, &keys))))
-                .unwrap_or_else(|_| Err(StoreError::Aborted("the read panicked".into())));
-            match read {
-                Ok(found) => {
-                    for (waiting, found) in batch.into_iter().zip(found) {
-                        // A caller that stopped waiting (its client went away) needs no answer.
-                        let _ = waiting.answer.send(Ok(found));
-                    }
+            let (mut users, mut pages) = (Vec::new(), Vec::new());
+            for waiting in batch {
+                match waiting {
+                    Waiting::User { key, answer } => users.push((key, answer)),
+                    Waiting::Page { search, answer } => pages.push((search, answer)),
                 }
-                Err(error) => {
-                    let unavailable = error.is_unavailable();
-                    for waiting in batch {
-                        let _ = waiting.answer.send(Err(same_error(&error)));
+            }
+            let mut unavailable = false;
+            if !users.is_empty() {
+                let keys: Vec<Key> = users.iter().map(|(key, _)| key.clone()).collect();
+                match guarded(|| db.read(|conn| read_batch(conn, &keys))) {
+                    Ok(found) => {
+                        for ((_, answer), found) in users.into_iter().zip(found) {
+                            let _ = answer.send(Ok(found));
+                        }
                     }
-                    if unavailable {
-                        // Reads queued meanwhile have waited as long already: answer them now.
-                        for waiting in self.queue.take_all() {
-                            let _ = waiting.answer.send(Err(same_error(&error)));
+                    Err(error) => {
+                        unavailable |= error.is_unavailable();
+                        for (key, answer) in users {
+                            Waiting::User { key, answer }.fail(&error);
                         }
                     }
                 }
             }
+            while let Some((first, _)) = pages.first() {
+                // The searches of the first one's shape, read as one statement.
+                let shape = first.clone();
+                let (same, rest): (Vec<_>, Vec<_>) =
+                    pages.into_iter().partition(|(s, _)| s.same_shape(&shape));
+                pages = rest;
+                let probes: Vec<&str> = same.iter().map(|(s, _)| s.probe.as_str()).collect();
+                match guarded(|| db.read(|conn| read_pages(conn, &shape, &probes))) {
+                    Ok(found) => {
+                        for ((_, answer), found) in same.into_iter().zip(found) {
+                            let _ = answer.send(Ok(found));
+                        }
+                    }
+                    Err(error) => {
+                        unavailable |= error.is_unavailable();
+                        for (search, answer) in same {
+                            Waiting::Page { search, answer }.fail(&error);
+                        }
+                    }
+                }
+            }
+            if unavailable {
+                // Reads queued meanwhile have waited as long already: answer them now.
+                let error = StoreError::Unavailable("the database is unavailable".into());
+                for waiting in self.queue.take_all() {
+                    waiting.fail(&error);
+                }
+            }
         }
     }
+}
+
+/// Runs a batch's read, a panic turned into an error for the batch's readers.
+fn guarded<T>(read: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    catch_unwind(AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err(StoreError::Aborted("the read panicked".into())))
 }
 
 /// One batch's error, for each of its reads.
@@ -132,6 +266,74 @@ fn same_error(error: &StoreError) -> StoreError {
     } else {
         StoreError::Aborted(error.to_string())
     }
+}
+
+/// The first pages of searches of `shape`'s shape, one for each probe, in order.
+fn read_pages(
+    conn: &mut DbConnection,
+    shape: &FirstPage,
+    probes: &[&str],
+) -> Result<Vec<FoundPage>, StoreError> {
+    let pages = match conn {
+        DbConnection::Postgresql(pg) => search::first_pages(
+            pg,
+            Table::Users,
+            &shape.cond,
+            probes,
+            shape.limit,
+            shape.with_groups,
+        )?,
+        DbConnection::Sqlite(_) => {
+            let mut pages = Vec::with_capacity(probes.len());
+            for probe in probes {
+                pages.push(search::search(
+                    conn,
+                    Table::Users,
+                    &shape.cond.with_probe(probe),
+                    None,
+                    None,
+                    0,
+                    shape.limit,
+                    fetch_for(shape.with_groups),
+                )?);
+            }
+            pages
+        }
+    };
+    with_memberships(conn, pages)
+}
+
+/// Search pages' users with their groups (direct and inherited).
+fn with_memberships(
+    conn: &mut DbConnection,
+    pages: Vec<SearchPage>,
+) -> Result<Vec<FoundPage>, StoreError> {
+    let mut found = Vec::with_capacity(pages.len());
+    let mut direct = Vec::new();
+    for page in pages {
+        let mut users = Vec::with_capacity(page.rows.len());
+        for mut row in page.rows {
+            if let Some(record) = row.record.as_mut() {
+                direct.push((row.id.clone(), std::mem::take(&mut record.direct_groups)));
+            }
+            users.extend(StoredUser::found(row).map(|user| (user, Vec::new())));
+        }
+        found.push(FoundPage {
+            total: page.total,
+            users,
+        });
+    }
+    let mut groups = memberships_from(conn, direct)?;
+    for page in &mut found {
+        for (user, memberships) in &mut page.users {
+            // A user on two pages (two probes finding it) has its groups on each.
+            if let Some(known) = groups.get(&user.id) {
+                *memberships = known.clone();
+            }
+        }
+    }
+    groups.clear();
+    Ok(found)
 }
 
 /// The users these keys name and their groups, one answer per key, in order.
