@@ -22,8 +22,8 @@ use tokio::sync::oneshot;
 use super::query::{Cond, Table};
 use super::search::{self, Fetch, SearchPage};
 use super::users::{
-    find_with_groups, id_by_user_name, memberships_from, select_with_groups, user_name_key,
-    DirectGroups, GroupMembership, StoredUser, UserWithGroups,
+    find_with_groups, memberships_from, select_with_groups, DirectGroups, GroupMembership,
+    StoredUser, UserWithGroups,
 };
 use super::writer_queue::WriterQueue;
 use super::{Backend, Db, DbConnection, StoreError};
@@ -36,14 +36,6 @@ const READER_IDLE: Duration = Duration::from_millis(500);
 
 /// A user as a GET renders it: its row, and its groups (direct and inherited).
 pub type Found = Option<(StoredUser, Vec<GroupMembership>)>;
-
-/// How a read names its user.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Id(String),
-    /// The userName's key (see `users::user_name_key`): `filter=userName eq "…"`.
-    UserName(String),
-}
 
 /// The first page of a user search whose filter compares one text, taken out as its probe
 /// (see [`Cond::take_probe`]); searches of one shape are read together.
@@ -76,7 +68,7 @@ pub struct FoundPage {
 
 enum Waiting {
     User {
-        key: Key,
+        id: String,
         answer: oneshot::Sender<Result<Found, StoreError>>,
     },
     Page {
@@ -109,25 +101,19 @@ pub struct ReadQueue {
 /// The user with this id and its groups, read with whatever other reads are waiting.
 /// PostgreSQL only: elsewhere (SQLite reads in the process) it reads the user alone.
 pub async fn find_with_memberships(db: &Db, id: String) -> Result<Found, StoreError> {
-    read(db, Key::Id(id)).await
+    read(db, id).await
 }
 
-/// The user with this userName (compared as `filter=userName eq` compares it) and its
-/// groups, read with whatever other reads are waiting.
-pub async fn find_by_user_name(db: &Db, user_name: &str) -> Result<Found, StoreError> {
-    read(db, Key::UserName(user_name_key(user_name))).await
-}
-
-async fn read(db: &Db, key: Key) -> Result<Found, StoreError> {
+async fn read(db: &Db, id: String) -> Result<Found, StoreError> {
     if db.backend() != Backend::Postgres {
         let db = db.clone();
-        return tokio::task::spawn_blocking(move || db.read(|conn| read_batch(conn, &[key])))
+        return tokio::task::spawn_blocking(move || db.read(|conn| read_batch(conn, &[id])))
             .await
             .map_err(|e| StoreError::Aborted(format!("the read stopped: {e}")))?
             .map(|mut found| found.pop().flatten());
     }
     let (answer, outcome) = oneshot::channel();
-    enqueue(db, Waiting::User { key, answer });
+    enqueue(db, Waiting::User { id, answer });
     outcome
         .await
         .unwrap_or_else(|_| Err(StoreError::Aborted("the user reader stopped".into())))
@@ -200,14 +186,14 @@ impl ReadQueue {
             let (mut users, mut pages) = (Vec::new(), Vec::new());
             for waiting in batch {
                 match waiting {
-                    Waiting::User { key, answer } => users.push((key, answer)),
+                    Waiting::User { id, answer } => users.push((id, answer)),
                     Waiting::Page { search, answer } => pages.push((search, answer)),
                 }
             }
             let mut unavailable = false;
             if !users.is_empty() {
-                let keys: Vec<Key> = users.iter().map(|(key, _)| key.clone()).collect();
-                match guarded(|| db.read(|conn| read_batch(conn, &keys))) {
+                let ids: Vec<String> = users.iter().map(|(id, _)| id.clone()).collect();
+                match guarded(|| db.read(|conn| read_batch(conn, &ids))) {
                     Ok(found) => {
                         for ((_, answer), found) in users.into_iter().zip(found) {
                             let _ = answer.send(Ok(found));
@@ -215,8 +201,8 @@ impl ReadQueue {
                     }
                     Err(error) => {
                         unavailable |= error.is_unavailable();
-                        for (key, answer) in users {
-                            Waiting::User { key, answer }.fail(&error);
+                        for (id, answer) in users {
+                            Waiting::User { id, answer }.fail(&error);
                         }
                     }
                 }
@@ -323,7 +309,7 @@ fn with_memberships(
             users,
         });
     }
-    let mut groups = memberships_from(conn, direct)?;
+    let groups = memberships_from(conn, direct)?;
     for page in &mut found {
         for (user, memberships) in &mut page.users {
             // A user on two pages (two probes finding it) has its groups on each.
@@ -332,37 +318,21 @@ fn with_memberships(
             }
         }
     }
-    groups.clear();
     Ok(found)
 }
 
-/// The users these keys name and their groups, one answer per key, in order.
-fn read_batch(conn: &mut DbConnection, keys: &[Key]) -> Result<Vec<Found>, StoreError> {
+/// The users with these ids and their groups, one answer per id, in order.
+fn read_batch(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<Found>, StoreError> {
     let rows: Vec<(StoredUser, DirectGroups)> = match conn {
-        DbConnection::Postgresql(pg) => {
-            let (mut ids, mut names) = (Vec::new(), Vec::new());
-            for key in keys {
-                match key {
-                    Key::Id(id) => ids.push(id.as_str()),
-                    Key::UserName(name) => names.push(name.as_str()),
-                }
-            }
-            UsersByKey { ids, names }
-                .load::<UserWithGroups>(pg)?
-                .into_iter()
-                .map(|row| (row.user, DirectGroups(row.direct_groups)))
-                .collect()
-        }
+        DbConnection::Postgresql(pg) => UsersById { ids }
+            .load::<UserWithGroups>(pg)?
+            .into_iter()
+            .map(|row| (row.user, DirectGroups(row.direct_groups)))
+            .collect(),
         DbConnection::Sqlite(_) => {
-            let mut rows = Vec::with_capacity(keys.len());
-            for key in keys {
-                let id = match key {
-                    Key::Id(id) => Some(id.clone()),
-                    Key::UserName(name) => id_by_user_name(conn, name)?,
-                };
-                if let Some(id) = id {
-                    rows.extend(find_with_groups(conn, &id)?);
-                }
+            let mut rows = Vec::with_capacity(ids.len());
+            for id in ids {
+                rows.extend(find_with_groups(conn, id)?);
             }
             rows
         }
@@ -372,14 +342,18 @@ fn read_batch(conn: &mut DbConnection, keys: &[Key]) -> Result<Vec<Found>, Store
         .map(|(user, direct)| (user.id.clone(), direct.clone()))
         .collect();
     let mut groups = memberships_from(conn, direct)?;
-    // Each user once, found by either key; handed over to the last key asking for it.
-    let mut index: HashMap<Key, usize> = HashMap::with_capacity(rows.len() * 2);
-    for (at, (user, _)) in rows.iter().enumerate() {
-        index.insert(Key::Id(user.id.clone()), at);
-        index.insert(Key::UserName(user_name_key(&user.user_name)), at);
-    }
+    // Each user once, however often asked for; handed over to the last read asking for it.
+    let index: HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(at, (user, _))| (user.id.as_str(), at))
+        .collect();
+    let positions: Vec<Option<usize>> = ids
+        .iter()
+        .map(|id| index.get(id.as_str()).copied())
+        .collect();
     let mut asked = vec![0usize; rows.len()];
-    for at in keys.iter().filter_map(|key| index.get(key)) {
+    for at in positions.iter().flatten() {
         asked[*at] += 1;
     }
     let mut found: Vec<Option<(StoredUser, Vec<GroupMembership>)>> = rows
@@ -389,10 +363,10 @@ fn read_batch(conn: &mut DbConnection, keys: &[Key]) -> Result<Vec<Found>, Store
             Some((user, groups))
         })
         .collect();
-    Ok(keys
-        .iter()
-        .map(|key| {
-            let at = *index.get(key)?;
+    Ok(positions
+        .into_iter()
+        .map(|at| {
+            let at = at?;
             asked[at] -= 1;
             match asked[at] {
                 0 => found[at].take(),
@@ -402,35 +376,32 @@ fn read_batch(conn: &mut DbConnection, keys: &[Key]) -> Result<Vec<Found>, Store
         .collect())
 }
 
-/// The users with these ids or userName keys, with their direct groups, as one statement
-/// whose text is the same for any number of either (they travel as arrays).
-struct UsersByKey<'a> {
-    ids: Vec<&'a str>,
-    names: Vec<&'a str>,
+/// The users with these ids, with their direct groups, as one statement whose text is the
+/// same for any number of them (they travel as an array).
+struct UsersById<'a> {
+    ids: &'a [String],
 }
 
-impl QueryFragment<diesel::pg::Pg> for UsersByKey<'_> {
+impl QueryFragment<diesel::pg::Pg> for UsersById<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
         out.push_sql(select_with_groups(Backend::Postgres));
         out.push_sql(" WHERE u.id = ANY(");
         out.push_bind_param::<Array<Text>, _>(&self.ids)?;
-        out.push_sql(") OR u.user_name_key = ANY(");
-        out.push_bind_param::<Array<Text>, _>(&self.names)?;
         out.push_sql(")");
         Ok(())
     }
 }
 
 /// Identifies the statement's (fixed) text to diesel's prepared-statement cache.
-struct UsersByKeyId;
+struct UsersByIdId;
 
-impl QueryId for UsersByKey<'_> {
-    type QueryId = UsersByKeyId;
+impl QueryId for UsersById<'_> {
+    type QueryId = UsersByIdId;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl Query for UsersByKey<'_> {
+impl Query for UsersById<'_> {
     type SqlType = diesel::sql_types::Untyped;
 }
 
-impl RunQueryDsl<diesel::PgConnection> for UsersByKey<'_> {}
+impl RunQueryDsl<diesel::PgConnection> for UsersById<'_> {}
