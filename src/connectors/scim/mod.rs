@@ -45,6 +45,10 @@ pub use crate::targets::UpdateMethod;
 
 pub struct ScimConnector {
     base: String,
+    /// `base` with a trailing slash, parsed once: each request's path is joined to it, which
+    /// spares parsing the scheme and host on every request. `None` when `base` is no URL (each
+    /// request then fails as it is sent).
+    base_url: Option<reqwest::Url>,
     auth: Auth,
     update: UpdateMethod,
     client: Client,
@@ -78,8 +82,10 @@ impl ScimConnector {
             .timeout(timeout)
             .default_headers(headers)
             .build()?;
+        let base = base.trim_end_matches('/').to_string();
         Ok(ScimConnector {
-            base: base.trim_end_matches('/').to_string(),
+            base_url: reqwest::Url::parse(&format!("{base}/")).ok(),
+            base,
             auth,
             update,
             client,
@@ -182,7 +188,10 @@ impl ScimConnector {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let builder = self.client.request(method, format!("{}/{path}", self.base));
+        let builder = match self.base_url.as_ref().and_then(|base| base.join(path).ok()) {
+            Some(url) => self.client.request(method, url),
+            None => self.client.request(method, format!("{}/{path}", self.base)),
+        };
         match &self.auth {
             Auth::None | Auth::ClientCredentials { .. } => builder,
             Auth::Bearer(token) => builder.header(AUTHORIZATION, format!("Bearer {token}")),
