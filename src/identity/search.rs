@@ -8,7 +8,7 @@ use crate::scim::projection::Projection;
 use crate::scim::resource_type::ResourceType;
 use crate::scim::schema::{AttrType, AttributeDef, Returned, COMMON_ATTRIBUTES};
 use crate::scim::{ScimError, ScimType};
-use crate::storage::query::{Collection, Cond, Expr, Op, Sort, Table};
+use crate::storage::query::{Collection, Cond, Expr, Literal, Op, Sort, Table};
 use crate::storage::search::{self, Fetch, FoundRow};
 use crate::storage::user_reads::FirstPage;
 use crate::storage::DbConnection;
@@ -201,9 +201,11 @@ impl Layout {
         Cond::And(Box::new(scope), Box::new(cond))
     }
 
-    /// The query as the first page of a search whose filter compares one text (its probe),
-    /// which the store reads together with the other searches of its shape: unsorted, without
-    /// a cursor, from the first result, with room for one. `None` for any other query.
+    /// The query as the first page of a search whose filter compares one text (its probe)
+    /// for equality through an index, which the store reads together with the other searches
+    /// of its shape: unsorted, without a cursor, from the first result, with room for one.
+    /// `None` for any other query: one reader makes a batch's searches in turn, so a search
+    /// that walks the table would hold up every read queued behind it.
     pub(super) fn first_page(
         &self,
         query: &Query,
@@ -219,12 +221,67 @@ impl Layout {
         let Some(probe) = cond.take_probe() else {
             return Ok(None);
         };
+        if !self.seeks_by_probe(&cond) {
+            return Ok(None);
+        }
         Ok(Some(FirstPage {
             cond: self.scoped(cond),
             probe,
             limit: paging.count,
             with_groups,
         }))
+    }
+
+    /// Whether the rows `cond` selects are found by an index seek on its probe: the probe is
+    /// compared for equality with an indexed key, and every other condition only narrows
+    /// what the seek finds (joined by `and`).
+    fn seeks_by_probe(&self, cond: &Cond) -> bool {
+        match cond {
+            Cond::And(a, b) => self.seeks_by_probe(a) || self.seeks_by_probe(b),
+            Cond::Compare {
+                expr,
+                op: Op::Eq,
+                value: Literal::Probe,
+                fold_case,
+            } => match expr {
+                // Keys are stored folded; displayName is indexed lowered, the others as they are.
+                Expr::Column(column) => match (self.table, *column) {
+                    (Table::Users, "display_name") => *fold_case,
+                    (Table::Users, "user_name_key") | (Table::Groups, "display_name_key") => true,
+                    (_, "id" | "external_id") => !*fold_case,
+                    _ => false,
+                },
+                Expr::Json(path) => self.indexed_extension(path, *fold_case),
+                Expr::ElementColumn(_) | Expr::ElementJson(_) => false,
+            },
+            Cond::Any {
+                collection: Collection::UserEmails,
+                cond,
+            } => matches!(
+                cond.as_ref(),
+                Cond::Compare {
+                    expr: Expr::ElementColumn("value_key"),
+                    op: Op::Eq,
+                    value: Literal::Probe,
+                    ..
+                }
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether an extension attribute at `path` has an index comparisons this way use.
+    fn indexed_extension(&self, path: &[String], fold_case: bool) -> bool {
+        let [schema, attribute] = path else {
+            return false;
+        };
+        crate::scim::registry::current().indexed().iter().any(|i| {
+            i.resource_type == self.table.resource_type()
+                && i.schema == schema.as_str()
+                && i.attribute.name == attribute.as_str()
+                && i.attribute.kind == AttrType::String
+                && i.attribute.case_exact != fold_case
+        })
     }
 
     pub fn translate(&self, filter: &Filter) -> Result<Cond, ScimError> {
@@ -473,5 +530,79 @@ impl Layout {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Users as the `okta` connection's endpoint sees them.
+    fn okta_users() -> Layout {
+        Layout {
+            table: Table::Users,
+            rt: crate::scim::registry::user(),
+            scope: Some("okta".into()),
+        }
+    }
+
+    fn query(filter: &str, start_index: i64, count: i64) -> Query {
+        let paging = Paging { start_index, count };
+        Query::parse(Some(filter), None, None, paging, Projection::default())
+            .unwrap_or_else(|e| panic!("{filter}: {e:?}"))
+    }
+
+    fn first_page(filter: &str, start_index: i64, count: i64) -> Option<FirstPage> {
+        okta_users()
+            .first_page(&query(filter, start_index, count), false)
+            .unwrap_or_else(|e| panic!("{filter}: {e:?}"))
+    }
+
+    #[test]
+    fn equality_on_an_indexed_key_is_read_as_a_first_page_with_its_probe() {
+        for (filter, probe) in [
+            (r#"userName eq "BJensen""#, "bjensen"),
+            (r#"externalId eq "E-1""#, "E-1"),
+            (r#"id eq "2819c223""#, "2819c223"),
+            (r#"displayName eq "Babs""#, "Babs"),
+            (r#"emails[value eq "B@Example.com"]"#, "b@example.com"),
+            (r#"emails.value eq "b@example.com""#, "b@example.com"),
+            (r#"userName eq "bjensen" and active eq true"#, "bjensen"),
+            (r#"title pr and (externalId eq "E-1")"#, "E-1"),
+        ] {
+            let page = first_page(filter, 1, 10).unwrap_or_else(|| panic!("{filter}"));
+            assert_eq!(page.probe, probe, "{filter}");
+            assert_eq!(page.limit, 10);
+            // The connection's scope stays in the condition, bound as it is.
+            let users = okta_users();
+            let searched = users.scoped(
+                users
+                    .filter_cond(&query(filter, 1, 10))
+                    .unwrap_or_else(|e| panic!("{e:?}")),
+            );
+            assert_eq!(page.cond.with_probe(probe), searched, "{filter}");
+        }
+    }
+
+    #[test]
+    fn searches_that_walk_the_table_or_page_on_are_searched_alone() {
+        for filter in [
+            // Not an indexed key, or not an equality: a walk of the table.
+            r#"title eq "Tour Guide""#,
+            r#"userName sw "bj""#,
+            r#"userName co "jen""#,
+            r#"not (userName eq "bjensen")"#,
+            r#"userName eq "bjensen" or active eq true"#,
+            r#"emails[type eq "work"]"#,
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "7""#,
+            // Two texts, or none.
+            r#"userName eq "a" or userName eq "b""#,
+            r#"userName eq "a" and externalId eq "b""#,
+            "active eq true",
+        ] {
+            assert!(first_page(filter, 1, 10).is_none(), "{filter}");
+        }
+        assert!(first_page(r#"userName eq "bjensen""#, 2, 10).is_none());
+        assert!(first_page(r#"userName eq "bjensen""#, 1, 0).is_none());
     }
 }

@@ -404,11 +404,7 @@ impl Directory {
         self.db.read(|conn| {
             // The groups are read in the page's statement, not in a second round trip.
             let with_groups = query.projection.wants(registry::user(), "groups");
-            let fetch = match with_groups {
-                true => Fetch::RecordsWithGroups,
-                false => Fetch::Records,
-            };
-            let mut selection = layout.select(conn, query, fetch)?;
+            let mut selection = layout.select(conn, query, Fetch::records(with_groups))?;
             let mut memberships = if with_groups {
                 let direct = selection
                     .rows

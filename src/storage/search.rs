@@ -27,6 +27,16 @@ pub enum Fetch {
     RecordsWithGroups,
 }
 
+impl Fetch {
+    /// The stored rows, with the users' direct groups when the answer carries groups.
+    pub fn records(with_groups: bool) -> Fetch {
+        match with_groups {
+            true => Fetch::RecordsWithGroups,
+            false => Fetch::Records,
+        }
+    }
+}
+
 /// A row on a search's page; `record` is there when the search fetched [`Fetch::Records`].
 #[derive(Debug, Clone)]
 pub struct FoundRow {
@@ -155,10 +165,7 @@ pub fn first_pages(
     limit: i64,
     with_groups: bool,
 ) -> Result<Vec<SearchPage>, StoreError> {
-    let fetch = match with_groups {
-        true => Fetch::RecordsWithGroups,
-        false => Fetch::Records,
-    };
+    let fetch = Fetch::records(with_groups);
     let mut sql = Sql::new(Backend::Postgres);
     sql.push(&format!(
         "SELECT {PROBE}.ord AS asked, p.* FROM jsonb_array_elements_text(CAST("

@@ -1,9 +1,11 @@
 //! Reads of users on PostgreSQL, coalesced: the GETs by id that arrive while a batch is being
 //! read are read together, in one statement, and so are the first pages of searches that
 //! differ only in the text their filter compares with (`filter=userName eq "…"`, `emails[value
-//! eq "…"]`, an extension attribute `eq`): a burst of GETs pays the round trip and the
+//! eq "…"]`, an indexed extension attribute `eq`): a burst of GETs pays the round trip and the
 //! statement's start-up once per batch instead of once per request. A lone read goes at once,
-//! as a batch of one: nothing waits for company.
+//! as a batch of one: nothing waits for company. Only index seeks come here (the identity
+//! layer decides): a batch is read in turn, and a search walking the table would hold up the
+//! reads queued behind it.
 //!
 //! One reader thread per database reads the batches; it starts with the first read and ends
 //! after a while without any. Callers await a one-shot answer without holding a thread, so a
@@ -69,11 +71,11 @@ pub struct FoundPage {
 enum Waiting {
     User {
         id: String,
-        answer: oneshot::Sender<Result<Found, StoreError>>,
+        answer: UserAnswer,
     },
     Page {
         search: FirstPage,
-        answer: oneshot::Sender<Result<FoundPage, StoreError>>,
+        answer: PageAnswer,
     },
 }
 
@@ -101,10 +103,6 @@ pub struct ReadQueue {
 /// The user with this id and its groups, read with whatever other reads are waiting.
 /// PostgreSQL only: elsewhere (SQLite reads in the process) it reads the user alone.
 pub async fn find_with_memberships(db: &Db, id: String) -> Result<Found, StoreError> {
-    read(db, id).await
-}
-
-async fn read(db: &Db, id: String) -> Result<Found, StoreError> {
     if db.backend() != Backend::Postgres {
         let db = db.clone();
         return tokio::task::spawn_blocking(move || db.read(|conn| read_batch(conn, &[id])))
@@ -125,40 +123,23 @@ pub async fn first_page(db: &Db, search: FirstPage) -> Result<FoundPage, StoreEr
     if db.backend() != Backend::Postgres {
         let db = db.clone();
         return tokio::task::spawn_blocking(move || {
-            db.read(|conn| {
-                let cond = search.cond.with_probe(&search.probe);
-                let page = search::search(
-                    conn,
-                    Table::Users,
-                    &cond,
-                    None,
-                    None,
-                    0,
-                    search.limit,
-                    fetch_for(search.with_groups),
-                )?;
-                let mut found = with_memberships(conn, vec![page])?;
-                Ok(found.pop().unwrap_or(FoundPage {
-                    total: 0,
-                    users: Vec::new(),
-                }))
-            })
+            db.read(|conn| read_pages(conn, &search, &[&search.probe]))
+                .map(|mut found| found.pop())
         })
         .await
-        .map_err(|e| StoreError::Aborted(format!("the search stopped: {e}")))?;
+        .map_err(|e| StoreError::Aborted(format!("the search stopped: {e}")))?
+        .map(|found| {
+            found.unwrap_or(FoundPage {
+                total: 0,
+                users: Vec::new(),
+            })
+        });
     }
     let (answer, outcome) = oneshot::channel();
     enqueue(db, Waiting::Page { search, answer });
     outcome
         .await
         .unwrap_or_else(|_| Err(StoreError::Aborted("the user reader stopped".into())))
-}
-
-fn fetch_for(with_groups: bool) -> Fetch {
-    match with_groups {
-        true => Fetch::RecordsWithGroups,
-        false => Fetch::Records,
-    }
 }
 
 /// Queues a read, starting the reader thread when none is running.
@@ -178,6 +159,9 @@ fn enqueue(db: &Db, waiting: Waiting) {
     }
 }
 
+type UserAnswer = oneshot::Sender<Result<Found, StoreError>>;
+type PageAnswer = oneshot::Sender<Result<FoundPage, StoreError>>;
+
 impl ReadQueue {
     /// The reader thread: reads batches in arrival order, answering each read, until none has
     /// come for [`READER_IDLE`].
@@ -190,53 +174,80 @@ impl ReadQueue {
                     Waiting::Page { search, answer } => pages.push((search, answer)),
                 }
             }
-            let mut unavailable = false;
-            if !users.is_empty() {
-                let ids: Vec<String> = users.iter().map(|(id, _)| id.clone()).collect();
-                match guarded(|| db.read(|conn| read_batch(conn, &ids))) {
-                    Ok(found) => {
-                        for ((_, answer), found) in users.into_iter().zip(found) {
-                            let _ = answer.send(Ok(found));
-                        }
+            let unavailable = match answer_users(db, users) {
+                Some(error) => {
+                    for (search, answer) in pages {
+                        Waiting::Page { search, answer }.fail(&error);
                     }
-                    Err(error) => {
-                        unavailable |= error.is_unavailable();
-                        for (id, answer) in users {
-                            Waiting::User { id, answer }.fail(&error);
-                        }
-                    }
+                    Some(error)
                 }
-            }
-            while let Some((first, _)) = pages.first() {
-                // The searches of the first one's shape, read as one statement.
-                let shape = first.clone();
-                let (same, rest): (Vec<_>, Vec<_>) =
-                    pages.into_iter().partition(|(s, _)| s.same_shape(&shape));
-                pages = rest;
-                let probes: Vec<&str> = same.iter().map(|(s, _)| s.probe.as_str()).collect();
-                match guarded(|| db.read(|conn| read_pages(conn, &shape, &probes))) {
-                    Ok(found) => {
-                        for ((_, answer), found) in same.into_iter().zip(found) {
-                            let _ = answer.send(Ok(found));
-                        }
-                    }
-                    Err(error) => {
-                        unavailable |= error.is_unavailable();
-                        for (search, answer) in same {
-                            Waiting::Page { search, answer }.fail(&error);
-                        }
-                    }
-                }
-            }
-            if unavailable {
+                None => answer_pages(db, pages),
+            };
+            if let Some(error) = unavailable {
                 // Reads queued meanwhile have waited as long already: answer them now.
-                let error = StoreError::Unavailable("the database is unavailable".into());
                 for waiting in self.queue.take_all() {
                     waiting.fail(&error);
                 }
             }
         }
     }
+}
+
+/// Reads these users in one statement and answers each; the error when the database is
+/// unavailable.
+fn answer_users(db: &Db, users: Vec<(String, UserAnswer)>) -> Option<StoreError> {
+    if users.is_empty() {
+        return None;
+    }
+    let ids: Vec<String> = users.iter().map(|(id, _)| id.clone()).collect();
+    match guarded(|| db.read(|conn| read_batch(conn, &ids))) {
+        Ok(found) => {
+            for ((_, answer), found) in users.into_iter().zip(found) {
+                // A caller that stopped waiting (its client went away) needs no answer.
+                let _ = answer.send(Ok(found));
+            }
+            None
+        }
+        Err(error) => {
+            for (id, answer) in users {
+                Waiting::User { id, answer }.fail(&error);
+            }
+            error.is_unavailable().then_some(error)
+        }
+    }
+}
+
+/// Reads these first pages, one statement per shape, and answers each; the error when the
+/// database is unavailable (the pages not read yet get it too).
+fn answer_pages(db: &Db, mut pages: Vec<(FirstPage, PageAnswer)>) -> Option<StoreError> {
+    while let Some((first, _)) = pages.first() {
+        let shape = first.clone();
+        let (same, rest): (Vec<_>, Vec<_>) =
+            pages.into_iter().partition(|(s, _)| s.same_shape(&shape));
+        pages = rest;
+        let probes: Vec<&str> = same.iter().map(|(s, _)| s.probe.as_str()).collect();
+        match guarded(|| db.read(|conn| read_pages(conn, &shape, &probes))) {
+            Ok(found) => {
+                for ((_, answer), found) in same.into_iter().zip(found) {
+                    let _ = answer.send(Ok(found));
+                }
+            }
+            Err(error) => {
+                let unavailable = error.is_unavailable();
+                let failed = match unavailable {
+                    true => same.into_iter().chain(std::mem::take(&mut pages)).collect(),
+                    false => same,
+                };
+                for (search, answer) in failed {
+                    Waiting::Page { search, answer }.fail(&error);
+                }
+                if unavailable {
+                    return Some(error);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Runs a batch's read, a panic turned into an error for the batch's readers.
@@ -280,7 +291,7 @@ fn read_pages(
                     None,
                     0,
                     shape.limit,
-                    fetch_for(shape.with_groups),
+                    Fetch::records(shape.with_groups),
                 )?);
             }
             pages

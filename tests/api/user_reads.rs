@@ -173,8 +173,9 @@ fn concurrent_user_name_lookups_each_find_their_own_user(s: &TestServer) {
     );
 }
 
-/// Forty users: `page-NN`, titled `team-(NN mod 4)`, each with its own e-mail, and every fifth
-/// also with one shared e-mail (in mixed case).
+/// Forty users: `page-NN` (externalId `ext-NN`, displayName `Page (NN mod 10)`), titled
+/// `team-(NN mod 4)`, each with its own e-mail, and every fifth also with one shared e-mail
+/// (in mixed case).
 fn forty_paged_users(s: &TestServer) -> Vec<String> {
     (0..40)
         .map(|n| {
@@ -187,15 +188,17 @@ fn forty_paged_users(s: &TestServer) -> Vec<String> {
                 emails.push(json!({"value": shared, "type": "home"}));
             }
             id_of(&s.create_user(&json!({"userName": format!("page-{n:02}"),
+                "externalId": format!("ext-{n:02}"), "displayName": format!("Page {}", n % 10),
                 "title": format!("team-{}", n % 4), "emails": emails})))
         })
         .collect()
 }
 
-/// Sixteen clients at once ask for first pages of filters that compare one text each (several
-/// shapes: a JSON attribute, e-mails, userName, `sw`, `not`), each with its own value: every
-/// page has the users and the total the same filter finds when searched alone (sorted by
-/// creation, which is the unsorted order, so it takes the plain search).
+/// Sixteen clients at once ask for first pages of filters that compare one text each (index
+/// seeks, read together: userName, externalId, displayName, e-mails; and walks, searched
+/// alone: a JSON attribute, `sw`, `not`), each with its own value: every page has the users
+/// and the total the same filter finds when searched alone (sorted by creation, which is the
+/// unsorted order, so it takes the plain search).
 fn concurrent_first_pages_each_get_their_own_page(s: &TestServer) {
     let ids = forty_paged_users(s);
     // Two of the shared e-mail's users in a nested group: their pages carry both groups.
@@ -215,6 +218,10 @@ fn concurrent_first_pages_each_get_their_own_page(s: &TestServer) {
         "userName%20sw%20%22page-1%22&count=4&attributes=emails",
         "not%20(title%20eq%20%22team-2%22)&count=7",
         "title%20eq%20%22team-3%22%20and%20emails.value%20pr&count=100",
+        "externalId%20eq%20%22ext-17%22",
+        "externalId%20eq%20%22EXT-17%22",
+        "displayName%20eq%20%22page%204%22&count=3",
+        "userName%20eq%20%22page-05%22%20and%20title%20pr",
     ];
     let expected: Vec<Value> = filters
         .iter()
@@ -233,7 +240,7 @@ fn concurrent_first_pages_each_get_their_own_page(s: &TestServer) {
         .iter()
         .map(|e| e["totalResults"].as_i64().unwrap_or(-1))
         .collect();
-    assert_eq!(totals, [10, 10, 0, 8, 8, 1, 8, 1, 10, 30, 10]);
+    assert_eq!(totals, [10, 10, 0, 8, 8, 1, 8, 1, 10, 30, 10, 1, 0, 4, 1]);
     assert_eq!(page_of(&expected[0]).1.len(), 3);
     assert_eq!(expected[0]["Resources"][0]["id"], ids[1].as_str());
     assert_eq!(expected[3]["Resources"][4]["id"], ids[20].as_str());
