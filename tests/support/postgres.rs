@@ -92,7 +92,6 @@ impl Durability {
     }
 
     /// The settings, as a benchmark prints them.
-    #[allow(dead_code)] // Only the HTTP benchmark prints them.
     pub fn describe(self) -> String {
         match self {
             Durability::Test => "fsync off, asynchronous commit".to_string(),
