@@ -523,17 +523,19 @@ fn main() {
     }
     if backends.contains("postgres") {
         // Production settings by default; `SCIMGATE_BENCH_PG=test` runs the tests' cluster
-        // settings (no fsync, asynchronous commit) instead, `untuned` PostgreSQL's stock sizing.
+        // settings (no fsync, asynchronous commit) instead.
         let durability = match std::env::var("SCIMGATE_BENCH_PG").as_deref() {
             Ok("test") => postgres::Durability::Test,
-            Ok("untuned") => postgres::Durability::Untuned,
             _ => postgres::Durability::Production,
         };
         let pg = postgres::shared_with(durability);
         let raw = raw_postgres_inserts(&pg.create_database());
         println!(
-            "postgres ({durability:?}: {}) raw single-row INSERT (prepared), {CLIENTS} connections: {raw:>9.0} rows/s",
-            durability.describe()
+            "postgres ({durability:?} durability: {}) raw single-row INSERT (prepared), {CLIENTS} connections: {raw:>9.0} rows/s",
+            match durability {
+                postgres::Durability::Test => "fsync off, asynchronous commit",
+                postgres::Durability::Production => "fsync, synchronous commit, full-page writes",
+            }
         );
         bench_backend(
             "postgres",

@@ -50,60 +50,15 @@ static CLEANUP: OnceLock<(libc::pid_t, PathBuf)> = OnceLock::new();
 static REAPED: AtomicI32 = AtomicI32::new(0);
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
-/// How the server treats commits, and how much memory and WAL it is given.
+/// How the server treats commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // The tests use only `Test`; the benchmarks use the others.
+#[allow(dead_code)] // The tests use only `Test`; the benchmarks use both.
 pub enum Durability {
     /// No fsync, asynchronous commit: fast, and enough for a server thrown away at exit.
     Test,
-    /// PostgreSQL's own durability (fsync, synchronous commit, full-page writes), sized as a
-    /// dedicated database server is: `shared_buffers` a quarter of the memory (at most 2 GB,
-    /// PostgreSQL's own advice for a dedicated server) and `max_wal_size` 4 GB, so a write
-    /// burst is not cut up by checkpoints forced every gigabyte of WAL.
+    /// PostgreSQL's own defaults (fsync, synchronous commit, full-page writes), as a
+    /// production server runs.
     Production,
-    /// PostgreSQL's durability with its stock sizing (128 MB `shared_buffers`, 1 GB
-    /// `max_wal_size`), which its documentation calls a start for small machines.
-    Untuned,
-}
-
-impl Durability {
-    /// The server settings this stands for.
-    fn settings(self) -> Vec<String> {
-        match self {
-            Durability::Test => [
-                "fsync=off",
-                "synchronous_commit=off",
-                "full_page_writes=off",
-            ]
-            .map(String::from)
-            .to_vec(),
-            Durability::Production => {
-                // SAFETY: sysconf only reads a system value.
-                let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) }.max(0) as u64;
-                let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
-                let quarter_mb = (pages * page / 4 / (1 << 20)).clamp(128, 2048);
-                vec![
-                    format!("shared_buffers={quarter_mb}MB"),
-                    "max_wal_size=4GB".to_string(),
-                ]
-            }
-            Durability::Untuned => Vec::new(),
-        }
-    }
-
-    /// The settings, as a benchmark prints them.
-    pub fn describe(self) -> String {
-        match self {
-            Durability::Test => "fsync off, asynchronous commit".to_string(),
-            Durability::Production => format!(
-                "fsync, synchronous commit, full-page writes; {}",
-                self.settings().join(", ")
-            ),
-            Durability::Untuned => {
-                "fsync, synchronous commit, full-page writes; stock sizing".to_string()
-            }
-        }
-    }
 }
 
 /// The process-wide server, started on first use with test durability.
@@ -412,12 +367,18 @@ fn spawn_postmaster(
             "-p",
             &port.to_string(),
         ])
-        .args(
-            durability
-                .settings()
-                .into_iter()
-                .flat_map(|setting| ["-c".to_string(), setting]),
-        )
+        .args(match durability {
+            Durability::Test => &[
+                "-F",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ][..],
+            Durability::Production => &[],
+        })
         .args(["-c", "max_connections=200"])
         .stdin(Stdio::null())
         .stdout(log)
