@@ -9,7 +9,7 @@ use crate::scim::resource_type::ResourceType;
 use crate::scim::schema::{AttrType, AttributeDef, Returned, COMMON_ATTRIBUTES};
 use crate::scim::{ScimError, ScimType};
 use crate::storage::query::{Collection, Cond, Expr, Literal, Op, Sort, Table};
-use crate::storage::search::{self, Fetch, FoundRow};
+use crate::storage::search::{self, Fetch, FoundRow, PageQuery};
 use crate::storage::user_reads::FirstPage;
 use crate::storage::DbConnection;
 
@@ -118,13 +118,15 @@ impl Layout {
             let offset = query.paging.map(|p| p.offset()).unwrap_or(0);
             let page = search::search(
                 conn,
-                self.table,
-                &cond,
-                None,
-                sort.as_ref(),
-                offset,
-                count,
-                fetch,
+                &PageQuery {
+                    table: self.table,
+                    cond: &cond,
+                    after: None,
+                    sort: sort.as_ref(),
+                    offset,
+                    limit: count,
+                    fetch,
+                },
             )?;
             return Ok(Selection {
                 total: page.total,
@@ -146,13 +148,15 @@ impl Layout {
         };
         let mut page = search::search(
             conn,
-            self.table,
-            &cond,
-            after.as_ref(),
-            sort.as_ref(),
-            offset,
-            count.saturating_add(1),
-            fetch,
+            &PageQuery {
+                table: self.table,
+                cond: &cond,
+                after: after.as_ref(),
+                sort: sort.as_ref(),
+                offset,
+                limit: count.saturating_add(1),
+                fetch,
+            },
         )?;
         let more = page.rows.len() as i64 > count;
         page.rows.truncate(count.max(0) as usize);

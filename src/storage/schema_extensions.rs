@@ -88,13 +88,15 @@ pub fn carriers(
     let present = Cond::Present(Expr::Json(vec![urn.to_string()]));
     let page = super::search::search(
         conn,
-        table,
-        &present,
-        None,
-        None,
-        0,
-        0,
-        super::search::Fetch::Ids,
+        &super::search::PageQuery {
+            table,
+            cond: &present,
+            after: None,
+            sort: None,
+            offset: 0,
+            limit: 0,
+            fetch: super::search::Fetch::Ids,
+        },
     )?;
     Ok(page.total)
 }

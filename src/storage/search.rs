@@ -108,19 +108,32 @@ struct RecordRow {
     direct_groups: Option<String>,
 }
 
+/// A search: the rows `cond` selects (only those after a keyset cursor on the page, when
+/// `after` is set), in `sort`'s order then creation's, `limit` of them from `offset`, read as
+/// `fetch` says.
+#[derive(Debug, Clone, Copy)]
+pub struct PageQuery<'a> {
+    pub table: Table,
+    pub cond: &'a Cond,
+    pub after: Option<&'a Cond>,
+    pub sort: Option<&'a Sort>,
+    pub offset: i64,
+    pub limit: i64,
+    pub fetch: Fetch,
+}
+
 /// Runs a filtered, sorted, paged search and returns matching rows in order. `after` narrows
 /// the page (not the total) to rows after a keyset cursor.
-#[allow(clippy::too_many_arguments)]
-pub fn search(
-    conn: &mut DbConnection,
-    table: Table,
-    cond: &Cond,
-    after: Option<&Cond>,
-    sort: Option<&Sort>,
-    offset: i64,
-    limit: i64,
-    fetch: Fetch,
-) -> Result<SearchPage, StoreError> {
+pub fn search(conn: &mut DbConnection, query: &PageQuery) -> Result<SearchPage, StoreError> {
+    let PageQuery {
+        table,
+        cond,
+        after,
+        offset,
+        limit,
+        fetch,
+        ..
+    } = *query;
     let backend = Backend::of(conn);
     let count_only = |conn: &mut DbConnection| -> Result<i64, StoreError> {
         let mut count = Sql::new(backend);
@@ -139,7 +152,7 @@ pub fn search(
     }
     let records = fetch != Fetch::Ids;
     let mut sql = Sql::new(backend);
-    page(&mut sql, table, cond, after, sort, offset, limit, fetch);
+    page(&mut sql, query);
     let (total, rows) = if records {
         load_page::<RecordRow>(conn, sql)?
     } else {
@@ -174,7 +187,16 @@ pub fn first_pages(
     sql.push(&format!(
         " AS jsonb)) WITH ORDINALITY AS {PROBE}(v, ord) CROSS JOIN LATERAL ("
     ));
-    page(&mut sql, table, cond, None, None, 0, limit, fetch);
+    let query = PageQuery {
+        table,
+        cond,
+        after: None,
+        sort: None,
+        offset: 0,
+        limit,
+        fetch,
+    };
+    page(&mut sql, &query);
     // Each probe's rows in its page's order (unsorted: creation, then id).
     sql.push(&format!(") p ORDER BY {PROBE}.ord, p.created_at, p.id"));
     let rows = sql.statement.prepared().load::<ProbedRow>(conn)?;
@@ -200,17 +222,16 @@ pub fn first_pages(
 }
 
 /// Writes the statement reading a page (with the total, unless after a cursor) into `sql`.
-#[allow(clippy::too_many_arguments)]
-fn page(
-    sql: &mut Sql,
-    table: Table,
-    cond: &Cond,
-    after: Option<&Cond>,
-    sort: Option<&Sort>,
-    offset: i64,
-    limit: i64,
-    fetch: Fetch,
-) {
+fn page(sql: &mut Sql, query: &PageQuery) {
+    let PageQuery {
+        table,
+        cond,
+        after,
+        sort,
+        offset,
+        limit,
+        fetch,
+    } = *query;
     let records = fetch != Fetch::Ids;
     if records {
         sql.push("WITH page AS (");

@@ -22,7 +22,7 @@ use diesel::RunQueryDsl;
 use tokio::sync::oneshot;
 
 use super::query::{Cond, Table};
-use super::search::{self, Fetch, SearchPage};
+use super::search::{self, Fetch, PageQuery, SearchPage};
 use super::users::{
     find_with_groups, memberships_from, select_with_groups, DirectGroups, GroupMembership,
     StoredUser, UserWithGroups,
@@ -283,16 +283,17 @@ fn read_pages(
         DbConnection::Sqlite(_) => {
             let mut pages = Vec::with_capacity(probes.len());
             for probe in probes {
-                pages.push(search::search(
-                    conn,
-                    Table::Users,
-                    &shape.cond.with_probe(probe),
-                    None,
-                    None,
-                    0,
-                    shape.limit,
-                    Fetch::records(shape.with_groups),
-                )?);
+                let cond = shape.cond.with_probe(probe);
+                let query = PageQuery {
+                    table: Table::Users,
+                    cond: &cond,
+                    after: None,
+                    sort: None,
+                    offset: 0,
+                    limit: shape.limit,
+                    fetch: Fetch::records(shape.with_groups),
+                };
+                pages.push(search::search(conn, &query)?);
             }
             pages
         }
