@@ -60,8 +60,9 @@ pub struct ChangeQueue {
 
 impl ChangeQueue {
     /// Writes `change` with whatever else is waiting, blocking the calling thread (not for
-    /// async code); gives the change back with its outcome.
-    pub fn write(&self, db: &Db, change: Change) -> (Option<Change>, Written) {
+    /// async code); gives the change back with when it was written (`None`: the user had
+    /// changed since the change's read, and nothing was written).
+    pub fn write(&self, db: &Db, change: Change) -> Result<(Change, Option<Micros>), StoreError> {
         let (answer, outcome) = oneshot::channel();
         if self.queue.push(Waiting { change, answer }) {
             let writer_db = db.clone();
@@ -72,15 +73,10 @@ impl ChangeQueue {
                 self.fail_all(&format!("could not start the change writer: {e}"));
             }
         }
-        match outcome.blocking_recv() {
-            Ok((change, written)) => (Some(change), written),
-            Err(_) => (
-                None,
-                Err(StoreError::Aborted(
-                    "the change writer stopped before answering".into(),
-                )),
-            ),
-        }
+        let (change, written) = outcome.blocking_recv().map_err(|_| {
+            StoreError::Aborted("the change writer stopped before answering".into())
+        })?;
+        Ok((change, written?))
     }
 
     /// The writer thread: writes batches in arrival order, answering each change, until none

@@ -131,17 +131,10 @@ fn write_if_unchanged(
         event_type: event.event_type.as_str(),
         event_data: event.data.to_string(),
     };
-    let (change, written) = db.user_change_queue().write(db, change);
-    match (written?, change) {
-        (Some(at), Some(change)) => Ok(Unlocked::Written(StoredUser::updated(
-            &change.record,
-            current,
-            version,
-            at,
-        ))),
-        (None, Some(_)) => Ok(Unlocked::ChangedMeanwhile),
-        (_, None) => Err(StoreError::Aborted(
-            "the change writer stopped before answering".into(),
-        )),
-    }
+    Ok(match db.user_change_queue().write(db, change)? {
+        (change, Some(at)) => {
+            Unlocked::Written(StoredUser::updated(&change.record, current, version, at))
+        }
+        (_, None) => Unlocked::ChangedMeanwhile,
+    })
 }
