@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use diesel::dsl::{Eq, Filter, IsNotNull, Lt, Select};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
@@ -307,6 +308,39 @@ fn wake_if_landed(db: &Db, order: &Order, member: &str) -> Result<(), StoreError
     })
 }
 
+/// Orders out with a worker. Every lease statement starts here, so each seeks the partial
+/// index of leased orders (`orders_leased`, the few in flight) instead of walking every order
+/// ever made: the expiry check runs every round.
+type Leased = Filter<
+    Filter<orders::table, IsNotNull<orders::lease_owner>>,
+    Eq<orders::state, &'static str>,
+>;
+
+fn leased() -> Leased {
+    orders::table
+        .filter(orders::lease_owner.is_not_null())
+        .filter(orders::state.eq(OrderState::Transmitted.as_str()))
+}
+
+/// The leased orders whose lease ran out before `now`.
+fn expired_at(now: Micros) -> Select<Filter<Leased, Lt<orders::lease_until, Micros>>, orders::id> {
+    leased()
+        .filter(orders::lease_until.lt(now))
+        .select(orders::id)
+}
+
+/// `owner`'s leases, extended to `until`.
+fn renewal(
+    owner: &str,
+    until: Micros,
+) -> diesel::dsl::Update<
+    Filter<Leased, Eq<orders::lease_owner, &str>>,
+    Eq<orders::lease_until, Micros>,
+> {
+    diesel::update(leased().filter(orders::lease_owner.eq(owner)))
+        .set(orders::lease_until.eq(until))
+}
+
 /// Gives back every order leased to `owner` (a worker shutting down): retryable at once.
 pub fn release_leases(db: &Db, owner: &str) -> Result<usize, StoreError> {
     release_where(db, "released: the worker shut down mid-delivery", |held| {
@@ -335,9 +369,7 @@ fn release_where(
     leased_by: impl Fn(&str) -> bool,
 ) -> Result<usize, StoreError> {
     db.write(|tx| {
-        let leased: Vec<(i64, Option<String>)> = orders::table
-            .filter(orders::state.eq(OrderState::Transmitted.as_str()))
-            .filter(orders::lease_owner.is_not_null())
+        let leased: Vec<(i64, Option<String>)> = leased()
             .select((orders::id, orders::lease_owner))
             .load(tx.conn())?;
         let held: Vec<i64> = leased
@@ -354,13 +386,7 @@ fn release_where(
 pub fn renew_leases(db: &Db, owner: &str, lease: Micros) -> Result<usize, StoreError> {
     db.write(|tx| {
         let until = tx.now() + lease;
-        Ok(diesel::update(
-            orders::table
-                .filter(orders::state.eq(OrderState::Transmitted.as_str()))
-                .filter(orders::lease_owner.eq(owner)),
-        )
-        .set(orders::lease_until.eq(until))
-        .execute(tx.conn())?)
+        Ok(renewal(owner, until).execute(tx.conn())?)
     })
 }
 
@@ -368,11 +394,7 @@ pub fn renew_leases(db: &Db, owner: &str, lease: Micros) -> Result<usize, StoreE
 pub fn reclaim_expired(db: &Db) -> Result<usize, StoreError> {
     db.write(|tx| {
         let now = tx.now();
-        let expired: Vec<i64> = orders::table
-            .filter(orders::state.eq(OrderState::Transmitted.as_str()))
-            .filter(orders::lease_until.lt(now))
-            .select(orders::id)
-            .load(tx.conn())?;
+        let expired: Vec<i64> = expired_at(now).load(tx.conn())?;
         retry_now(
             tx,
             &expired,
@@ -441,4 +463,52 @@ pub fn finish_by_person(
         }],
     )?;
     Ok(moved.first().is_some_and(Option::is_some))
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::query_builder::{debug_query, QueryFragment};
+    use diesel::sql_types::Text;
+    use diesel::sqlite::Sqlite;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct PlanStep {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    /// How SQLite runs `query` (its binds unset: the plan does not depend on them).
+    fn plan(db: &Db, query: &impl QueryFragment<Sqlite>) -> String {
+        let shown = debug_query::<Sqlite, _>(query).to_string();
+        let sql = shown.split(" -- binds:").next().unwrap_or_default().to_string();
+        db.read(|c| {
+            let DbConnection::Sqlite(lite) = c else {
+                panic!("a SQLite database")
+            };
+            let steps: Vec<PlanStep> =
+                diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).load(lite)?;
+            Ok::<_, StoreError>(steps.into_iter().map(|s| s.detail).collect::<Vec<_>>().join("; "))
+        })
+        .expect("plan")
+    }
+
+    /// The expiry check runs every round, the renewal every heartbeat: both seek the index of
+    /// leased orders, never a walk of the table (which grows by every order ever made).
+    #[test]
+    fn lease_statements_seek_the_leased_orders_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(&format!("sqlite://{}", dir.path().join("leases.db").display()), 2)
+            .expect("open");
+        let release = leased().select((orders::id, orders::lease_owner));
+        for (name, shown) in [
+            ("expiry", plan(&db, &expired_at(0))),
+            ("renewal", plan(&db, &renewal("worker", 0))),
+            ("release", plan(&db, &release)),
+        ] {
+            assert!(shown.contains("USING INDEX orders_leased"), "{name}: {shown}");
+            assert!(!shown.contains("SCAN"), "{name}: {shown}");
+        }
+    }
 }
