@@ -311,10 +311,8 @@ fn wake_if_landed(db: &Db, order: &Order, member: &str) -> Result<(), StoreError
 /// Orders out with a worker. Every lease statement starts here, so each seeks the partial
 /// index of leased orders (`orders_leased`, the few in flight) instead of walking every order
 /// ever made: the expiry check runs every round.
-type Leased = Filter<
-    Filter<orders::table, IsNotNull<orders::lease_owner>>,
-    Eq<orders::state, &'static str>,
->;
+type Leased =
+    Filter<Filter<orders::table, IsNotNull<orders::lease_owner>>, Eq<orders::state, &'static str>>;
 
 fn leased() -> Leased {
     orders::table
@@ -482,14 +480,24 @@ mod tests {
     /// How SQLite runs `query` (its binds unset: the plan does not depend on them).
     fn plan(db: &Db, query: &impl QueryFragment<Sqlite>) -> String {
         let shown = debug_query::<Sqlite, _>(query).to_string();
-        let sql = shown.split(" -- binds:").next().unwrap_or_default().to_string();
+        let sql = shown
+            .split(" -- binds:")
+            .next()
+            .unwrap_or_default()
+            .to_string();
         db.read(|c| {
             let DbConnection::Sqlite(lite) = c else {
                 panic!("a SQLite database")
             };
             let steps: Vec<PlanStep> =
                 diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).load(lite)?;
-            Ok::<_, StoreError>(steps.into_iter().map(|s| s.detail).collect::<Vec<_>>().join("; "))
+            Ok::<_, StoreError>(
+                steps
+                    .into_iter()
+                    .map(|s| s.detail)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         })
         .expect("plan")
     }
@@ -499,15 +507,21 @@ mod tests {
     #[test]
     fn lease_statements_seek_the_leased_orders_only() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::open(&format!("sqlite://{}", dir.path().join("leases.db").display()), 2)
-            .expect("open");
+        let db = Db::open(
+            &format!("sqlite://{}", dir.path().join("leases.db").display()),
+            2,
+        )
+        .expect("open");
         let release = leased().select((orders::id, orders::lease_owner));
         for (name, shown) in [
             ("expiry", plan(&db, &expired_at(0))),
             ("renewal", plan(&db, &renewal("worker", 0))),
             ("release", plan(&db, &release)),
         ] {
-            assert!(shown.contains("USING INDEX orders_leased"), "{name}: {shown}");
+            assert!(
+                shown.contains("USING INDEX orders_leased"),
+                "{name}: {shown}"
+            );
             assert!(!shown.contains("SCAN"), "{name}: {shown}");
         }
     }
