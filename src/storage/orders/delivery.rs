@@ -327,14 +327,14 @@ fn expired_at(now: Micros) -> Select<Filter<Leased, Lt<orders::lease_until, Micr
         .select(orders::id)
 }
 
-/// `owner`'s leases, extended to `until`.
-fn renewal(
-    owner: &str,
-    until: Micros,
-) -> diesel::dsl::Update<
-    Filter<Leased, Eq<orders::lease_owner, &str>>,
+/// The statement extending one owner's leases.
+type Renewal<'a> = diesel::dsl::Update<
+    Filter<Leased, Eq<orders::lease_owner, &'a str>>,
     Eq<orders::lease_until, Micros>,
-> {
+>;
+
+/// `owner`'s leases, extended to `until`.
+fn renewal(owner: &str, until: Micros) -> Renewal<'_> {
     diesel::update(leased().filter(orders::lease_owner.eq(owner)))
         .set(orders::lease_until.eq(until))
 }
