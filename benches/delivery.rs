@@ -6,6 +6,10 @@
 //! read-back verification): orders/s. Finally, with the engine idle, single inbound writes are
 //! timed until their order is Executed (p50/p99).
 //!
+//! The two alternate `SCIMGATE_BENCH_REPEATS` times (default 5), each engine run compared with
+//! the plain loop just before it; an engine run is timed from its start to its last outcome
+//! recorded.
+//!
 //! `SCIMGATE_BENCH_ORDERS` (default 10,000) and `SCIMGATE_BENCH_CONCURRENCY` (default 8).
 
 #[path = "support/engine.rs"]
@@ -158,7 +162,7 @@ fn main() {
 
     // The machine's speed drifts over a run: plain loops and engine runs alternate, and the
     // medians are compared.
-    let repeats = env_usize("SCIMGATE_BENCH_REPEATS", 3).max(1);
+    let repeats = env_usize("SCIMGATE_BENCH_REPEATS", 5).max(1);
     let mut plains = Vec::new();
     let mut engines = Vec::new();
     let mut last = None;
@@ -181,6 +185,14 @@ fn main() {
         "plainCreatesPerSecond": plains.iter().map(|p| p.round()).collect::<Vec<_>>(),
         "engineOrdersPerSecond": engines.iter().map(|e| e.round()).collect::<Vec<_>>(),
     });
+    // Each engine run against the plain loop just before it: the machine's speed drifts over
+    // a run, and a pair shares its moment.
+    let shares: Vec<f64> = engines
+        .iter()
+        .zip(&plains)
+        .map(|(engine, plain)| 100.0 * engine / plain)
+        .collect();
+    let paired = median(shares.clone());
     let (plain, delivered) = (median(plains), median(engines));
     println!("target alone, plain HTTP POST /Users loop, median:  {plain:>8.0} creates/s");
     println!("target alone, lookup + create + read loop:          {mix:>8.0} users/s");
@@ -190,7 +202,11 @@ fn main() {
         100.0 * delivered / mix
     );
     figures["mixUsersPerSecond"] = serde_json::json!(mix.round());
+    println!("engine against the plain loop of its own run, median: {paired:>8.0} %");
     figures["medianShareOfPlainPercent"] = serde_json::json!((100.0 * delivered / plain).round());
+    figures["sharePerRunPercent"] =
+        serde_json::json!(shares.iter().map(|s| s.round()).collect::<Vec<_>>());
+    figures["medianPairedSharePercent"] = serde_json::json!(paired.round());
     let Some((
         _target,
         engine::Queued {

@@ -11,7 +11,23 @@ pub struct Server {
     pub base: String,
     pub token: String,
     pub db: Db,
+    /// Stops the server (and its events and checkpoints) when the bench is done with it, so
+    /// a later run does not share the machine with an earlier run's background work.
+    running: Option<(actix_web::dev::ServerHandle, std::thread::JoinHandle<()>)>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let Some((handle, thread)) = self.running.take() else {
+            return;
+        };
+        let stopping = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(handle.stop(true));
+        });
+        let _ = stopping.join();
+        let _ = thread.join();
+    }
 }
 
 /// Starts a server on SQLite after `adjust` has changed the bench configuration.
@@ -38,18 +54,20 @@ pub fn start_on(
     let db = Db::open(&config.database_url, 4).expect("open");
     let token = api_token::issue(&db, "bench").expect("token");
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let started = scimgate::app::start(&config).expect("start");
-            tx.send(started.addr).expect("addr");
+            tx.send((started.addr, started.server.handle()))
+                .expect("addr");
             let _ = started.server.await;
         })
     });
-    let addr = rx.recv().expect("started");
+    let (addr, handle) = rx.recv().expect("started");
     Server {
         base: format!("http://{addr}/scim/v2"),
         token,
         db,
+        running: Some((handle, thread)),
         _dir: dir,
     }
 }
