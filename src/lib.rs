@@ -34,7 +34,8 @@
 //! - `scim`: the protocol vocabulary (schemas, filters, PATCH, JSON shapes, errors).
 //! - `metrics`: Prometheus metrics (what the server counts, and what it reads from the store
 //!   when scraped); `logging`: text or JSON log output.
-//! - `auth`, `config`, `clock`: tokens and JWTs, configuration loading, time.
+//! - `auth`, `config`, `clock`: tokens and JWTs, configuration loading, time; `priority`:
+//!   background threads yield to request handling.
 
 // glibc's malloc spent a tenth of an aggregation in consolidation and free-list walks;
 // mimalloc's thread-local pages suit the many short-lived JSON values every request makes.
@@ -59,6 +60,7 @@ pub mod identity;
 pub mod load;
 pub mod logging;
 pub mod metrics;
+pub mod priority;
 pub mod provisioning;
 pub mod rate;
 pub mod reconcile;

@@ -136,7 +136,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 config_targets = config.targets.len(),
                 "provisioning workers running (targets created through the admin API join too)"
             );
-            actix_web::rt::System::new().block_on(engine.run());
+            actix_web::rt::System::new().block_on(engine.spawn().run_until_process_ends());
             Ok(())
         }
         Command::Aggregate { target } => {

@@ -59,23 +59,6 @@ impl EventsHandle {
     }
 }
 
-/// How much less the events thread (and the threads it starts, which inherit it) is favoured
-/// by the scheduler than request handling. Not the idle class: deliveries must still move on
-/// a machine kept busy by other work.
-const NICENESS: i32 = 10;
-
-#[cfg(target_os = "linux")]
-fn lower_this_threads_priority() {
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::gettid() };
-    // SAFETY: changes this thread's niceness only; raising it needs no privilege, and a
-    // refusal (a sandbox) leaves it as it was.
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICENESS) };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_this_threads_priority() {}
-
 impl EventsRunner {
     pub fn new(
         db: Db,
@@ -100,7 +83,7 @@ impl EventsRunner {
         let started = std::thread::Builder::new()
             .name("scimgate-events".into())
             .spawn(move || {
-                lower_this_threads_priority();
+                crate::priority::lower_this_thread();
                 // Threads the runtime starts (its blocking pool) inherit the priority.
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()

@@ -91,19 +91,13 @@ impl Engine {
         self.directory.db()
     }
 
-    /// Runs until the process ends. Errors are logged and retried on the next round.
-    pub async fn run(self) {
-        let (_keep, stop) = tokio::sync::watch::channel(false);
-        self.run_until(stop).await;
-    }
-
     /// Runs until `stop` turns true. A round in progress is finished first, so in-flight
     /// deliveries complete and record their outcome.
     pub async fn run_until(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         self.release_previous_run().await;
         let idle = Duration::from_millis(self.config.poll_interval_ms.max(10));
         let work = async {
-            while !*stop.borrow() {
+            while !stopped(&stop) {
                 let pause = match self.round().await {
                     Ok(0) => true,
                     Ok(_) => false,
@@ -172,14 +166,38 @@ impl Engine {
         }
     }
 
-    /// Starts the engine on the current runtime; the handle stops it gracefully.
+    /// Starts the engine on a thread of its own; the handle stops it gracefully, and so does
+    /// dropping it (the server it served has ended).
+    ///
+    /// Deliveries' requests and responses run on that thread at the usual priority. The store
+    /// work around them (claiming, reading the resources, recording outcomes) runs on its
+    /// runtime's blocking threads at a lower one: it is pipelined ahead of and behind the
+    /// deliveries, so it can wait, while a delivery slot waiting on a response it cannot
+    /// read is a slot the target does not use. It also leaves the HTTP server's blocking
+    /// threads to identity providers' requests.
     pub fn spawn(self) -> EngineHandle {
         let (stop, receiver) = tokio::sync::watch::channel(false);
+        let (finished, done) = tokio::sync::oneshot::channel();
         let (db, owner) = (self.db().clone(), self.owner.clone());
-        let task = actix_web::rt::spawn(self.run_until(receiver));
+        let started = std::thread::Builder::new()
+            .name("scimgate-engine".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .on_thread_start(crate::priority::lower_this_thread)
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(self.run_until(receiver)),
+                    Err(error) => tracing::error!(%error, "the engine's runtime did not start"),
+                }
+                let _ = finished.send(());
+            });
+        if let Err(error) = started {
+            tracing::error!(%error, "the engine's thread did not start");
+        }
         EngineHandle {
             stop,
-            task,
+            done,
             db,
             owner,
         }
@@ -475,20 +493,32 @@ async fn until_done<T>(slot: &mut Option<BoxFuture<'_, T>>) -> T {
     }
 }
 
+/// Whether the engine was told to stop, or its handle is gone.
+fn stopped(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
+}
+
 /// A running engine, to stop it when the server stops.
 pub struct EngineHandle {
     stop: tokio::sync::watch::Sender<bool>,
-    task: actix_web::rt::task::JoinHandle<()>,
+    /// Answered when the engine's thread has finished.
+    done: tokio::sync::oneshot::Receiver<()>,
     db: Db,
     owner: String,
 }
 
 impl EngineHandle {
+    /// Waits while the engine runs: until the process ends, or its thread fails.
+    pub async fn run_until_process_ends(self) {
+        let _ = self.done.await;
+        drop(self.stop);
+    }
+
     /// Stops claiming, lets in-flight deliveries finish for up to `grace`, then releases what
     /// is still leased to this process so another worker can take it at once.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
-        if tokio::time::timeout(grace, self.task).await.is_err() {
+        if tokio::time::timeout(grace, self.done).await.is_err() {
             let (db, owner) = (self.db, self.owner);
             match tokio::task::spawn_blocking(move || orders::release_leases(&db, &owner)).await {
                 Ok(Ok(n)) => tracing::warn!(released = n, "in-flight orders released at shutdown"),
