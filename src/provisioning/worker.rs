@@ -28,6 +28,9 @@ const BATCH_PER_SLOT: usize = 16;
 const ROUND_BUDGET: Duration = Duration::from_millis(500);
 /// Outcomes written per transaction (fewer when the pipeline runs dry).
 const RECORD_BATCH: usize = 64;
+/// The engine's thread, and the threads doing its store work (at a lower priority).
+const ENGINE_THREAD: &str = "scimgate-engine";
+const STORE_THREAD: &str = "engine-store";
 
 /// The provisioning engine of one process.
 #[derive(Clone)]
@@ -180,10 +183,11 @@ impl Engine {
         let (finished, done) = tokio::sync::oneshot::channel();
         let (db, owner) = (self.db().clone(), self.owner.clone());
         let started = std::thread::Builder::new()
-            .name("scimgate-engine".into())
+            .name(ENGINE_THREAD.into())
             .spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
+                    .thread_name(STORE_THREAD)
                     .on_thread_start(crate::priority::lower_this_thread)
                     .build();
                 match runtime {
@@ -527,5 +531,76 @@ impl EngineHandle {
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Engine, ENGINE_THREAD, STORE_THREAD};
+    use crate::config::WorkerConfig;
+    use crate::identity::Directory;
+    use crate::provisioning::Context;
+    use crate::storage::Db;
+
+    /// This process's threads named `name`, with their niceness.
+    fn threads_named(name: &str) -> Vec<i64> {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        tasks
+            .flatten()
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim_end() == name)
+            })
+            .filter_map(|task| {
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                // After the command name in parentheses: state is field 3, niceness field 19.
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                fields.get(16)?.parse().ok()
+            })
+            .collect()
+    }
+
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The engine runs on a thread of its own at the usual priority; its store work runs on
+    /// threads the scheduler favours less; dropping its handle (the server ended) ends it.
+    #[test]
+    fn the_engine_has_its_own_thread_its_store_work_yields_and_both_end_with_the_handle() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(
+            &format!("sqlite://{}", dir.path().join("engine.db").display()),
+            2,
+        )
+        .expect("open");
+        let context = Context::new(Directory::new(db.clone(), "http://localhost/scim/v2"), db);
+        let config = WorkerConfig {
+            poll_interval_ms: 10,
+            ..WorkerConfig::default()
+        };
+        let handle = Engine::new(context, Vec::new(), config).spawn();
+        wait_until("the engine's threads started", || {
+            !threads_named(ENGINE_THREAD).is_empty() && !threads_named(STORE_THREAD).is_empty()
+        });
+        let engine = threads_named(ENGINE_THREAD);
+        let store = threads_named(STORE_THREAD);
+        let usual = engine[0];
+        // Already at the lowest priority an unprivileged process may set, nothing is lower.
+        if usual < 10 {
+            assert!(store.iter().all(|nice| *nice == 10), "{store:?}");
+        }
+        drop(handle);
+        wait_until("the engine's thread ended with its handle", || {
+            threads_named(ENGINE_THREAD).is_empty()
+        });
     }
 }
