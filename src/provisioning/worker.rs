@@ -542,7 +542,6 @@ mod tests {
     use crate::config::WorkerConfig;
     use crate::identity::Directory;
     use crate::provisioning::Context;
-    use crate::storage::Db;
 
     /// This process's threads named `name`, with their niceness.
     fn threads_named(name: &str) -> Vec<i64> {
@@ -576,12 +575,7 @@ mod tests {
     /// threads the scheduler favours less; dropping its handle (the server ended) ends it.
     #[test]
     fn the_engine_has_its_own_thread_its_store_work_yields_and_both_end_with_the_handle() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::open(
-            &format!("sqlite://{}", dir.path().join("engine.db").display()),
-            2,
-        )
-        .expect("open");
+        let (_dir, db) = crate::storage::temp_sqlite(2);
         let context = Context::new(Directory::new(db.clone(), "http://localhost/scim/v2"), db);
         let config = WorkerConfig {
             poll_interval_ms: 10,

@@ -282,15 +282,6 @@ mod tests {
     use diesel::RunQueryDsl;
 
     use super::*;
-    use crate::storage::Db;
-
-    /// A SQLite database in a directory of its own, with `pool` connections.
-    fn sqlite_db(pool: u32) -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("groups.db").display());
-        let db = Db::open(&url, pool).expect("open");
-        (dir, db)
-    }
 
     #[derive(diesel::QueryableByName)]
     struct Row {
@@ -302,7 +293,7 @@ mod tests {
     /// rolled back alone, a panicking one unwinds in its own thread, the rest are written.
     #[test]
     fn concurrent_writes_share_commits_and_keep_their_own_answers() {
-        let (_dir, db) = sqlite_db(4);
+        let (_dir, db) = crate::storage::temp_sqlite(4);
         db.write(|tx| {
             diesel::sql_query("CREATE TABLE probe (n BIGINT PRIMARY KEY, at BIGINT NOT NULL)")
                 .execute(tx.conn())
@@ -377,7 +368,7 @@ mod tests {
     /// every write in it is run again on its own, so only the one at fault is refused.
     #[test]
     fn a_batch_whose_commit_fails_is_written_again_one_write_at_a_time() {
-        let (_dir, db) = sqlite_db(4);
+        let (_dir, db) = crate::storage::temp_sqlite(4);
         db.write(|tx| {
             tx.conn()
                 .batch_execute(
@@ -427,7 +418,7 @@ mod tests {
     /// The writer thread ends after a while without writes; the next write starts another.
     #[test]
     fn a_write_after_the_writer_went_idle_starts_it_again() {
-        let (_dir, db) = sqlite_db(2);
+        let (_dir, db) = crate::storage::temp_sqlite(2);
         let create = |tx: &mut WriteTx<'_>| {
             diesel::sql_query("CREATE TABLE IF NOT EXISTS probe (n BIGINT)")
                 .execute(tx.conn())

@@ -376,6 +376,17 @@ pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> i64 {
 /// Groups ids into chunks small enough for any backend's bind-parameter limit.
 pub(crate) const BIND_CHUNK: usize = 5_000;
 
+/// A fresh SQLite database with `pool_size` connections in a directory of its own, for unit
+/// tests; the directory goes when dropped.
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+pub(crate) fn temp_sqlite(pool_size: u32) -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("scimgate.db").display());
+    let db = Db::open(&url, pool_size).expect("open");
+    (dir, db)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -351,9 +351,7 @@ mod tests {
     /// that starts a new one; async and blocking callers both get their answers.
     #[test]
     fn the_writer_ends_when_idle_and_starts_again_for_the_next_create() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("creates.db").display());
-        let db = Db::open(&url, 2).expect("open");
+        let (_dir, db) = crate::storage::temp_sqlite(2);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");

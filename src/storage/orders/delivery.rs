@@ -506,12 +506,7 @@ mod tests {
     /// leased orders, never a walk of the table (which grows by every order ever made).
     #[test]
     fn lease_statements_seek_the_leased_orders_only() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::open(
-            &format!("sqlite://{}", dir.path().join("leases.db").display()),
-            2,
-        )
-        .expect("open");
+        let (_dir, db) = crate::storage::temp_sqlite(2);
         let release = leased().select((orders::id, orders::lease_owner));
         for (name, shown) in [
             ("expiry", plan(&db, &expired_at(0))),
