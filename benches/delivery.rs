@@ -160,8 +160,8 @@ fn main() {
             .unwrap_or(1)
     );
 
-    // The machine's speed drifts over a run: plain loops and engine runs alternate, and the
-    // medians are compared.
+    // The machine's speed drifts over a run: plain loops and engine runs alternate, and each
+    // engine run is compared with the plain loop before it (below).
     let repeats = env_usize("SCIMGATE_BENCH_REPEATS", 5).max(1);
     let mut plains = Vec::new();
     let mut engines = Vec::new();

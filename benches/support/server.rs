@@ -22,6 +22,8 @@ impl Drop for Server {
         let Some((handle, thread)) = self.running.take() else {
             return;
         };
+        // Stopped from a thread of its own: a bench may drop its server inside a runtime,
+        // where blocking on another would panic.
         let stopping = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(handle.stop(true));
         });

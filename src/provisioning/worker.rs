@@ -514,8 +514,13 @@ pub struct EngineHandle {
 impl EngineHandle {
     /// Waits while the engine runs: until the process ends, or its thread fails.
     pub async fn run_until_process_ends(self) {
-        let _ = self.done.await;
-        drop(self.stop);
+        // Held while waiting: dropping the sender would stop the engine.
+        let EngineHandle {
+            stop: _running,
+            done,
+            ..
+        } = self;
+        let _ = done.await;
     }
 
     /// Stops claiming, lets in-flight deliveries finish for up to `grace`, then releases what
@@ -588,6 +593,10 @@ mod tests {
         let engine = threads_named(ENGINE_THREAD);
         let store = threads_named(STORE_THREAD);
         let usual = engine[0];
+        assert!(
+            store.iter().all(|nice| *nice >= usual),
+            "{engine:?} {store:?}"
+        );
         // Already at the lowest priority an unprivileged process may set, nothing is lower.
         if usual < 10 {
             assert!(store.iter().all(|nice| *nice == 10), "{store:?}");
