@@ -11,7 +11,8 @@
 //! It also reports the database's size once the users are loaded, and the process's peak
 //! resident memory. Sizes can be changed: `SCIMGATE_BENCH_USERS=10000 cargo bench` for a
 //! quick run, `SCIMGATE_BENCH_USERS=1000000` for a million users;
-//! `SCIMGATE_BENCH_POST_ONLY=1` stops each backend after the POST /Users measurement.
+//! `SCIMGATE_BENCH_POST_ONLY=1` stops each backend after the POST /Users measurement;
+//! `SCIMGATE_BENCH_PATCHES=50000` makes the PATCH measurement long enough to profile.
 
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
@@ -393,7 +394,7 @@ fn bench_backend(backend: &str, server: Server, raw_inserts: Option<f64>) {
     report(
         backend,
         "PATCH replace",
-        measure(10_000, move |c, i| {
+        measure(env_usize("SCIMGATE_BENCH_PATCHES", 10_000), move |c, i| {
             let id = &ids2[(i * 7919) % ids2.len()];
             let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "replace", "path": "title", "value": format!("Title {i}")}]});

@@ -12,12 +12,12 @@ use std::time::Duration;
 pub use error::ExtensionError;
 
 use crate::scim::registry::{self, Registry};
-use crate::scim::schema::declaration::ExtensionDeclaration;
+use crate::scim::schema::declaration::{ExtensionDeclaration, IndexedAttribute};
 use crate::scim::schema::AttrType;
 use crate::storage::extension_indexes::{self, IndexSpec};
 use crate::storage::query::{Compared, Table};
 use crate::storage::schema_extensions::{self, StoredExtension};
-use crate::storage::{Db, StoreError};
+use crate::storage::{Backend, Db, StoreError};
 
 /// How soon the other instances serve a declaration changed on one.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
@@ -249,26 +249,27 @@ fn check_compatible(
 
 /// The index each indexed or unique declared attribute needs.
 pub fn index_specs(registry: &Registry) -> Vec<IndexSpec> {
-    registry
-        .indexed()
-        .iter()
-        .map(|i| IndexSpec {
-            table: if i.resource_type == "Group" {
-                Table::Groups
-            } else {
-                Table::Users
+    registry.indexed().iter().map(index_spec).collect()
+}
+
+/// The index one indexed or unique declared attribute needs.
+pub fn index_spec(i: &IndexedAttribute) -> IndexSpec {
+    IndexSpec {
+        table: if i.resource_type == "Group" {
+            Table::Groups
+        } else {
+            Table::Users
+        },
+        path: vec![i.schema.to_string(), i.attribute.name.to_string()],
+        compared: match i.attribute.kind {
+            AttrType::String => Compared::Text {
+                fold_case: !i.attribute.case_exact,
             },
-            path: vec![i.schema.to_string(), i.attribute.name.to_string()],
-            compared: match i.attribute.kind {
-                AttrType::String => Compared::Text {
-                    fold_case: !i.attribute.case_exact,
-                },
-                AttrType::Integer | AttrType::Decimal => Compared::Number,
-                _ => Compared::AsStored,
-            },
-            unique: i.unique,
-        })
-        .collect()
+            AttrType::Integer | AttrType::Decimal => Compared::Number,
+            _ => Compared::AsStored,
+        },
+        unique: i.unique,
+    }
 }
 
 fn index_in_step(
@@ -291,6 +292,10 @@ pub fn taken_attribute(error: &StoreError) -> Option<String> {
     let text = error.to_string();
     index_specs(registry::current())
         .into_iter()
-        .find(|spec| text.contains(&spec.name()))
+        .find(|spec| {
+            [Backend::Sqlite, Backend::Postgres]
+                .iter()
+                .any(|b| text.contains(&spec.name(*b)))
+        })
         .map(|spec| spec.path.join(":"))
 }

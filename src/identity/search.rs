@@ -8,7 +8,7 @@ use crate::scim::projection::Projection;
 use crate::scim::resource_type::ResourceType;
 use crate::scim::schema::{AttrType, AttributeDef, Returned, COMMON_ATTRIBUTES};
 use crate::scim::{ScimError, ScimType};
-use crate::storage::query::{Collection, Cond, Expr, Literal, Op, Sort, Table};
+use crate::storage::query::{Collection, Compared, Cond, Expr, Literal, Op, Sort, Table};
 use crate::storage::search::{self, Fetch, FoundRow, PageQuery};
 use crate::storage::user_reads::FirstPage;
 use crate::storage::DbConnection;
@@ -255,8 +255,13 @@ impl Layout {
                     (_, "id" | "external_id") => !*fold_case,
                     _ => false,
                 },
-                Expr::Json(path) => self.indexed_extension(path, *fold_case),
-                Expr::ElementColumn(_) | Expr::ElementJson(_) => false,
+                Expr::Kept { compared, .. } => {
+                    *compared
+                        == Compared::Text {
+                            fold_case: *fold_case,
+                        }
+                }
+                Expr::Json(_) | Expr::ElementColumn(_) | Expr::ElementJson(_) => false,
             },
             Cond::Any {
                 collection: Collection::UserEmails,
@@ -272,20 +277,6 @@ impl Layout {
             ),
             _ => false,
         }
-    }
-
-    /// Whether an extension attribute at `path` has an index comparisons this way use.
-    fn indexed_extension(&self, path: &[String], fold_case: bool) -> bool {
-        let [schema, attribute] = path else {
-            return false;
-        };
-        crate::scim::registry::current().indexed().iter().any(|i| {
-            i.resource_type == self.table.resource_type()
-                && i.schema == schema.as_str()
-                && i.attribute.name == attribute.as_str()
-                && i.attribute.kind == AttrType::String
-                && i.attribute.case_exact != fold_case
-        })
     }
 
     pub fn translate(&self, filter: &Filter) -> Result<Cond, ScimError> {
@@ -468,7 +459,30 @@ impl Layout {
         let Some(def) = ext.attribute(name) else {
             return Target::Unknown;
         };
+        if sub.is_none() {
+            if let Some(kept) = self.kept_extension(ext.id, def) {
+                return Target::Scalar { expr: kept, def };
+            }
+        }
         json_target(vec![ext.id.to_string(), def.name.to_string()], def, sub)
+    }
+
+    /// A declared extension attribute an index keeps: where the index's column is.
+    fn kept_extension(&self, schema: &str, def: &'static AttributeDef) -> Option<Expr> {
+        let indexed = crate::scim::registry::current()
+            .indexed()
+            .iter()
+            .find(|i| {
+                i.resource_type == self.table.resource_type()
+                    && i.schema == schema
+                    && i.attribute.name == def.name
+            })?;
+        let spec = crate::extensions::index_spec(indexed);
+        Some(Expr::Kept {
+            column: spec.column(),
+            path: spec.path,
+            compared: spec.compared,
+        })
     }
 
     /// Attributes with their own columns or tables.

@@ -15,6 +15,14 @@ pub enum Expr {
     Column(&'static str),
     /// A path into the resource's stored JSON.
     Json(Vec<String>),
+    /// A path into the stored JSON that an extension index keeps (`extension_indexes`):
+    /// compared the index's way on PostgreSQL, a comparison reads `column`, which holds the
+    /// value as the comparison would compute it; anything else reads the JSON.
+    Kept {
+        path: Vec<String>,
+        compared: Compared,
+        column: String,
+    },
     /// Inside [`Cond::Any`] over a side table: one of its columns.
     ElementColumn(&'static str),
     /// Inside [`Cond::Any`] over a JSON array: a path into the element (empty: the element).
@@ -214,6 +222,24 @@ pub enum Compared {
     AsStored,
 }
 
+impl Compared {
+    /// Whether a comparison with `value` on PostgreSQL computes the value this way: numbers
+    /// are cast, text lowered when case is folded, and anything else read as it is stored.
+    fn reads(self, value: &Literal, fold_case: bool) -> bool {
+        let as_compared = match value {
+            Literal::Int(_) | Literal::Float(_) => Compared::Number,
+            Literal::Text(_) | Literal::Probe if fold_case => Compared::Text { fold_case: true },
+            Literal::Text(_) | Literal::Probe | Literal::Bool(_) => Compared::AsStored,
+            Literal::Null => return false,
+        };
+        let plain = |c: Compared| match c {
+            Compared::Text { fold_case: false } => Compared::AsStored,
+            other => other,
+        };
+        plain(self) == as_compared
+    }
+}
+
 /// The expression an index on the stored JSON at `path` keeps: spelt exactly as comparisons
 /// render it (without the row alias), so both planners match it.
 pub fn indexed_json_expression(backend: Backend, path: &[String], compared: Compared) -> String {
@@ -279,7 +305,7 @@ impl Sql {
         match expr {
             Expr::Column(c) => format!("{ROW}.{c}"),
             Expr::ElementColumn(c) => format!("{ELEMENT}.{c}"),
-            Expr::Json(path) => self.json_path(ROW, path, false),
+            Expr::Json(path) | Expr::Kept { path, .. } => self.json_path(ROW, path, false),
             Expr::ElementJson(path) => self.json_path(ELEMENT, path, true),
         }
     }
@@ -379,7 +405,10 @@ impl Sql {
     }
 
     fn compare(&mut self, expr: &Expr, op: Op, value: &Literal, fold_case: bool) {
-        let is_json = matches!(expr, Expr::Json(_) | Expr::ElementJson(_));
+        let is_json = matches!(
+            expr,
+            Expr::Json(_) | Expr::Kept { .. } | Expr::ElementJson(_)
+        );
         let e = self.expr(expr);
         if let Literal::Null = value {
             self.push(&match op {
@@ -415,6 +444,14 @@ impl Sql {
                 (lhs, Rhs::Probe)
             }
             (Literal::Null, _, _) => return,
+        };
+        let lhs = match expr {
+            Expr::Kept {
+                compared, column, ..
+            } if self.backend == Backend::Postgres && compared.reads(value, fold_case) => {
+                format!("{ROW}.{column}")
+            }
+            _ => lhs,
         };
         let text_bind = matches!(rhs, Rhs::Bind(Bind::Text(_)) | Rhs::Probe);
         let fold = fold_case && text_bind;
@@ -508,5 +545,69 @@ impl Sql {
             "CASE WHEN {e} IS NULL THEN 1 ELSE 0 END, {e} {}, ",
             if sort.descending { "DESC" } else { "ASC" }
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(backend: Backend, cond: &Cond) -> String {
+        let mut sql = Sql::new(backend);
+        sql.cond(cond);
+        sql.statement.text().to_string()
+    }
+
+    fn kept(compared: Compared) -> Expr {
+        Expr::Kept {
+            path: vec!["urn:example:acme".into(), "badge".into()],
+            compared,
+            column: "scim_users_ext_0123".into(),
+        }
+    }
+
+    fn compare(expr: Expr, value: Literal, fold_case: bool) -> Cond {
+        Cond::Compare {
+            expr,
+            op: Op::Eq,
+            value,
+            fold_case,
+        }
+    }
+
+    #[test]
+    fn comparisons_the_index_way_read_the_column_postgres_keeps_the_value_in() {
+        let folded = Compared::Text { fold_case: true };
+        let reads_column = [
+            compare(kept(folded), Literal::Text("B-1".into()), true),
+            compare(kept(folded), Literal::Probe, true),
+            compare(kept(Compared::Number), Literal::Int(3), false),
+            compare(kept(Compared::Number), Literal::Float(2.5), false),
+            compare(kept(Compared::AsStored), Literal::Bool(true), false),
+            compare(
+                kept(Compared::Text { fold_case: false }),
+                Literal::Text("x".into()),
+                false,
+            ),
+        ];
+        for cond in &reads_column {
+            let pg = rendered(Backend::Postgres, cond);
+            assert!(pg.contains("r.scim_users_ext_0123 = "), "{pg}");
+            assert!(!pg.contains("#>>"), "{pg}");
+            let sqlite = rendered(Backend::Sqlite, cond);
+            assert!(sqlite.contains("json_extract(r.data"), "{sqlite}");
+        }
+        // Computed another way than the column holds it: from the document.
+        let reads_document = [
+            compare(kept(folded), Literal::Text("B-1".into()), false),
+            compare(kept(Compared::Number), Literal::Text("3".into()), false),
+            compare(kept(Compared::AsStored), Literal::Int(3), false),
+            Cond::Present(kept(folded)),
+        ];
+        for cond in &reads_document {
+            let pg = rendered(Backend::Postgres, cond);
+            assert!(!pg.contains("scim_users_ext_0123"), "{pg}");
+            assert!(pg.contains("r.data::jsonb #>>"), "{pg}");
+        }
     }
 }

@@ -34,6 +34,12 @@ pub(crate) struct Statement {
 }
 
 impl Statement {
+    /// The SQL text, binds left out.
+    #[cfg(test)]
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     pub(crate) fn push(&mut self, sql: &str) {
         self.text.push_str(sql);
     }
