@@ -261,7 +261,10 @@ impl Layout {
                             fold_case: *fold_case,
                         }
                 }
-                Expr::Json(_) | Expr::ElementColumn(_) | Expr::ElementJson(_) => false,
+                Expr::Json(_)
+                | Expr::Modified(_)
+                | Expr::ElementColumn(_)
+                | Expr::ElementJson(_) => false,
             },
             Cond::Any {
                 collection: Collection::UserEmails,
@@ -438,9 +441,7 @@ impl Layout {
                         def: common,
                     },
                     ("meta", Some("created")) => Target::Timestamp(Expr::Column("created_at")),
-                    ("meta", Some("lastmodified")) => {
-                        Target::Timestamp(Expr::Column("last_modified"))
-                    }
+                    ("meta", Some("lastmodified")) => Target::Timestamp(Expr::Modified(self.table)),
                     ("meta", Some("resourcetype")) => Target::Constant(rt.name),
                     _ => Target::Unknown,
                 };

@@ -23,6 +23,12 @@ pub enum Expr {
         compared: Compared,
         column: String,
     },
+    /// When the resource last changed (`meta.lastModified`): its row's `last_modified`. On
+    /// PostgreSQL no index is on that column, so an update that changes no indexed value
+    /// stays on its page and leaves the indexes alone (a HOT update); a comparison that
+    /// asks for recent changes finds them through the change log's index instead, since
+    /// every change is logged at the time its row records.
+    Modified(Table),
     /// Inside [`Cond::Any`] over a side table: one of its columns.
     ElementColumn(&'static str),
     /// Inside [`Cond::Any`] over a JSON array: a path into the element (empty: the element).
@@ -304,6 +310,7 @@ impl Sql {
     pub(super) fn expr(&self, expr: &Expr) -> String {
         match expr {
             Expr::Column(c) => format!("{ROW}.{c}"),
+            Expr::Modified(_) => format!("{ROW}.last_modified"),
             Expr::ElementColumn(c) => format!("{ELEMENT}.{c}"),
             Expr::Json(path) | Expr::Kept { path, .. } => self.json_path(ROW, path, false),
             Expr::ElementJson(path) => self.json_path(ELEMENT, path, true),
@@ -473,7 +480,27 @@ impl Sql {
             self.push("1=0");
             return;
         }
+        let logged_since = match (expr, op, value, self.backend) {
+            (
+                Expr::Modified(table),
+                Op::Eq | Op::Gt | Op::Ge,
+                Literal::Int(_),
+                Backend::Postgres,
+            ) => Some(*table),
+            _ => None,
+        };
         self.push("(");
+        if let Some(table) = logged_since {
+            // Only narrows (the row's own comparison decides), so it holds under `not` too.
+            self.push(&format!(
+                "{ROW}.id IN (SELECT resource_id FROM change_log WHERE resource_type = '{}' \
+                 AND occurred_at {} ",
+                table.resource_type(),
+                if op == Op::Gt { ">" } else { ">=" }
+            ));
+            rhs(self);
+            self.push(") AND ");
+        }
         match op {
             Op::Eq | Op::Gt | Op::Ge | Op::Lt | Op::Le => {
                 let sym = match op {
@@ -608,6 +635,33 @@ mod tests {
             let pg = rendered(Backend::Postgres, cond);
             assert!(!pg.contains("scim_users_ext_0123"), "{pg}");
             assert!(pg.contains("r.data::jsonb #>>"), "{pg}");
+        }
+    }
+
+    #[test]
+    fn recent_changes_are_found_through_the_change_log_on_postgres() {
+        let since = |op| Cond::Compare {
+            expr: Expr::Modified(Table::Groups),
+            op,
+            value: Literal::Int(1_700_000_000_000_000),
+            fold_case: false,
+        };
+        for op in [Op::Gt, Op::Ge, Op::Eq] {
+            let pg = rendered(Backend::Postgres, &since(op));
+            assert!(
+                pg.contains("r.id IN (SELECT resource_id FROM change_log WHERE resource_type = 'Group' AND occurred_at"),
+                "{pg}"
+            );
+            assert!(pg.contains("r.last_modified"), "{pg}");
+            let sqlite = rendered(Backend::Sqlite, &since(op));
+            assert!(!sqlite.contains("change_log"), "{sqlite}");
+        }
+        for op in [Op::Lt, Op::Le, Op::Ne] {
+            let pg = rendered(Backend::Postgres, &since(op));
+            assert!(
+                !pg.contains("change_log"),
+                "older changes are most rows: {pg}"
+            );
         }
     }
 }

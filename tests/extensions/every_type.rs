@@ -17,7 +17,7 @@ pub fn start(backend: Backend) -> TestServer {
     })
 }
 
-fn patch(s: &TestServer, path: &str, ops: Value) -> Resp {
+pub fn patch(s: &TestServer, path: &str, ops: Value) -> Resp {
     send(scim_body(
         s.request(Method::PATCH, path),
         &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}),

@@ -23,6 +23,7 @@ mod harness;
 
 mod admin_api;
 mod every_type;
+mod hot_updates;
 mod idp_shapes;
 mod mapped;
 
