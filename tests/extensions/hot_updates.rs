@@ -122,3 +122,61 @@ fn changes_that_write_no_indexed_value_stay_on_their_page() {
         "a new member is a HOT update of its group"
     );
 }
+
+/// A database an earlier version indexed the documents of: its expression indexes give way
+/// to the columns, once, and the values stay unique.
+#[test]
+fn expression_indexes_of_an_earlier_version_give_way_to_columns() {
+    use scimgate::storage::extension_indexes::{self, IndexSpec};
+    use scimgate::storage::query::{indexed_json_expression, Compared, Table};
+    use scimgate::storage::Backend as StoreBackend;
+
+    let _one_at_a_time = crate::serial();
+    let s = start(Backend::Postgres);
+    let badge = IndexSpec {
+        table: Table::Users,
+        path: vec![ACME.to_string(), "badge".to_string()],
+        compared: Compared::Text { fold_case: true },
+        unique: true,
+    };
+    let earlier = badge.name(StoreBackend::Sqlite);
+    let expression = indexed_json_expression(StoreBackend::Postgres, &badge.path, badge.compared);
+    s.db.read(|conn| -> Result<(), scimgate::storage::StoreError> {
+        let scimgate::storage::DbConnection::Postgresql(pg) = conn else {
+            panic!("PostgreSQL only");
+        };
+        diesel::sql_query(format!(
+            "ALTER TABLE scim_users DROP COLUMN {}",
+            badge.column()
+        ))
+        .execute(pg)?;
+        diesel::sql_query(format!(
+            "CREATE UNIQUE INDEX {earlier} ON scim_users (({expression}))"
+        ))
+        .execute(pg)?;
+        Ok(())
+    })
+    .expect("the earlier layout");
+    let before = s.db.read(extension_indexes::existing).expect("indexes");
+    assert!(before.contains(&earlier), "{before:?}");
+    assert!(!before.contains(&badge.column()), "{before:?}");
+
+    let specs = scimgate::extensions::index_specs(scimgate::scim::registry::current());
+    let synced =
+        s.db.write(|tx| extension_indexes::sync(tx.conn(), &specs))
+            .expect("sync");
+    assert!(synced.is_ok());
+    let after = s.db.read(extension_indexes::existing).expect("indexes");
+    assert!(!after.contains(&earlier), "{after:?}");
+    assert!(after.contains(&badge.column()), "{after:?}");
+    assert_eq!(after.len(), specs.len(), "{after:?}");
+
+    s.create_user(
+        &json!({"schemas": [CORE_USER, ACME], "userName": "one", ACME: {"badge": "U-1"}}),
+    );
+    let taken = s.post(
+        "/Users",
+        &json!({"schemas": [CORE_USER, ACME], "userName": "two", ACME: {"badge": "u-1"}}),
+    );
+    taken.assert_scim_error(409, Some("uniqueness"));
+}
