@@ -491,7 +491,9 @@ impl Sql {
         };
         self.push("(");
         if let Some(table) = logged_since {
-            // Only narrows (the row's own comparison decides), so it holds under `not` too.
+            // Every row the comparison selects has a change logged at its `last_modified`, so
+            // this finds them without narrowing the result; the row's own comparison decides,
+            // which keeps `not` exact.
             self.push(&format!(
                 "{ROW}.id IN (SELECT resource_id FROM change_log WHERE resource_type = '{}' \
                  AND occurred_at {} ",
