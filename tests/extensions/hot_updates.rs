@@ -70,35 +70,27 @@ fn changes_that_write_no_indexed_value_stay_on_their_page() {
         ACME: {"badge": "H-1", "clearance": 2, "costCentre": "Ops"}
     })));
     let path = format!("/Users/{user}");
-    let r = patch(
-        &s,
-        &path,
-        json!([{"op": "replace", "path": "title", "value": "Hot"}]),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    // Whether replacing `attribute` with `value` left the user's row a HOT update.
+    let replaced_in_place = |attribute: String, value: &str| {
+        let r = patch(
+            &s,
+            &path,
+            json!([{"op": "replace", "path": attribute, "value": value}]),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        heap_only(&s, "scim_users", &user)
+    };
     assert!(
-        heap_only(&s, "scim_users", &user),
+        replaced_in_place("title".into(), "Hot"),
         "a new title is a HOT update"
     );
-    let r = patch(
-        &s,
-        &path,
-        json!([{"op": "replace", "path": format!("{ACME}:costCentre"), "value": "Sales"}]),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
     assert!(
-        heap_only(&s, "scim_users", &user),
+        replaced_in_place(format!("{ACME}:costCentre"), "Sales"),
         "so is a declared attribute no index is on"
     );
     // What an index is on cannot stay: the test tells the two apart.
-    let r = patch(
-        &s,
-        &path,
-        json!([{"op": "replace", "path": format!("{ACME}:badge"), "value": "H-2"}]),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
     assert!(
-        !heap_only(&s, "scim_users", &user),
+        !replaced_in_place(format!("{ACME}:badge"), "H-2"),
         "a new badge updates its index"
     );
     let found = s.get(&crate::filtered(
