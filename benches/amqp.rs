@@ -18,6 +18,8 @@
 
 #[path = "support/engine.rs"]
 mod engine;
+#[path = "support/pinning.rs"]
+mod pinning;
 #[path = "support/server.rs"]
 #[allow(dead_code)] // its API token is for benches that call the SCIM API
 mod server;
@@ -265,26 +267,6 @@ fn per_message(before: (f64, f64), after: (f64, f64), total: usize) -> (f64, f64
     (us(before.0, after.0), us(before.1, after.1))
 }
 
-/// Runs the calling thread (and the threads and processes it starts from now on) on the given
-/// cores only.
-fn run_on(cores: std::ops::Range<usize>) {
-    // SAFETY: `set` is a plain bit set, initialised by CPU_ZERO before use, and the call only
-    // changes the calling thread's affinity.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_ZERO(&mut set);
-        for core in cores {
-            libc::CPU_SET(core, &mut set);
-        }
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            eprintln!(
-                "could not pin the bench to its cores: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
-}
-
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -298,14 +280,14 @@ fn main() {
         .map(|n| n.get())
         .unwrap_or(1);
     println!("amqp benchmark: {total} orders, {in_flight} in flight, {cores} cores");
-    let pinned = cores >= 2 && std::env::var("SCIMGATE_BENCH_PIN").as_deref() != Ok("0");
+    let pinned = pinning::wanted(cores);
     if pinned {
         // The broker's VM inherits the last core; everything started after it, the others.
-        run_on(cores - 1..cores);
+        pinning::run_on(cores - 1..cores);
     }
     let broker = Broker::shared();
     if pinned {
-        run_on(0..cores - 1);
+        pinning::run_on(0..cores - 1);
         println!(
             "broker pinned to core {}, publishers to cores 0..{}",
             cores - 1,

@@ -10,10 +10,18 @@
 //! the plain loop just before it; an engine run is timed from its start to its last outcome
 //! recorded.
 //!
+//! On two cores or more every target runs on the machine's last core and everything else
+//! (the plain loop's client; the source scimgate and its engine) on the others, standing in
+//! for an application on a machine of its own, as the AMQP bench does for its broker: both
+//! sides of the comparison send to a target pinned the same way. `SCIMGATE_BENCH_PIN=0`
+//! shares every core.
+//!
 //! `SCIMGATE_BENCH_ORDERS` (default 10,000) and `SCIMGATE_BENCH_CONCURRENCY` (default 8).
 
 #[path = "support/engine.rs"]
 mod engine;
+#[path = "support/pinning.rs"]
+mod pinning;
 #[path = "support/report.rs"]
 mod report;
 #[path = "support/server.rs"]
@@ -124,7 +132,7 @@ fn median(mut samples: Vec<f64>) -> f64 {
 /// A fresh target receiving `total` queued user orders from scimgate's engine: orders/s,
 /// and the target and source (with its config and directory) for the latency run.
 fn engine_run(total: usize, clients: usize) -> (f64, (Server, engine::Queued)) {
-    let target = start(|_| {});
+    let target = start_target();
     let target_cfg = {
         let mut t = TargetConfig::scim("bench", &target.base);
         t.auth = TargetAuth {
@@ -150,15 +158,45 @@ fn engine_run(total: usize, clients: usize) -> (f64, (Server, engine::Queued)) {
     (total as f64 / elapsed.as_secs_f64(), (target, queued))
 }
 
-fn main() {
-    let total = env_usize("SCIMGATE_BENCH_ORDERS", 10_000);
-    let clients = env_usize("SCIMGATE_BENCH_CONCURRENCY", 8);
-    println!(
-        "delivery benchmark: {total} orders, concurrency {clients}, {} cores",
+/// The machine's cores, and whether targets get the last one to themselves. Counted once,
+/// before any pinning: a pinned thread sees only its own cores.
+fn cores() -> (usize, bool) {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
-    );
+    });
+    (cores, pinning::wanted(cores))
+}
+
+/// A fresh target scimgate: on the machine's last core when pinning, its threads (those it
+/// starts later too) inheriting that core; the caller is back on the other cores after.
+fn start_target() -> Server {
+    let (cores, pinned) = cores();
+    if pinned {
+        pinning::run_on(cores - 1..cores);
+    }
+    let target = start(|_| {});
+    if pinned {
+        pinning::run_on(0..cores - 1);
+    }
+    target
+}
+
+fn main() {
+    let total = env_usize("SCIMGATE_BENCH_ORDERS", 10_000);
+    let clients = env_usize("SCIMGATE_BENCH_CONCURRENCY", 8);
+    let (cores, pinned) = cores();
+    println!("delivery benchmark: {total} orders, concurrency {clients}, {cores} cores");
+    if pinned {
+        pinning::run_on(0..cores - 1);
+        println!(
+            "targets pinned to core {}, clients and the source to cores 0..{}",
+            cores - 1,
+            cores - 1
+        );
+    }
 
     // The machine's speed drifts over a run: plain loops and engine runs alternate, and each
     // engine run is compared with the plain loop before it (below).
@@ -167,8 +205,9 @@ fn main() {
     let mut engines = Vec::new();
     let mut last = None;
     for round in 1..=repeats {
-        let baseline_target = start(|_| {});
-        let plain = plain_load(&baseline_target, total, clients);
+        // Only this run's servers run during it: an idle scimgate still polls for work.
+        drop(last.take());
+        let plain = plain_load(&start_target(), total, clients);
         let (delivered, setup) = engine_run(total, clients);
         println!(
             "run {round}: plain HTTP POST /Users loop {plain:>6.0} creates/s; engine {delivered:>6.0} orders/s ({:.0} %)",
@@ -178,10 +217,10 @@ fn main() {
         engines.push(delivered);
         last = Some(setup);
     }
-    let mix_target = start(|_| {});
+    let mix_target = start_target();
     let mix = plain_mix(&mix_target, total, clients);
     let mut figures = serde_json::json!({
-        "orders": total, "concurrency": clients,
+        "orders": total, "concurrency": clients, "targetsPinned": pinned,
         "plainCreatesPerSecond": plains.iter().map(|p| p.round()).collect::<Vec<_>>(),
         "engineOrdersPerSecond": engines.iter().map(|e| e.round()).collect::<Vec<_>>(),
     });

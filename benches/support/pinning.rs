@@ -1,0 +1,28 @@
+//! Benches that stand in for two machines on one: a part started while the calling thread is
+//! pinned to some cores keeps those cores, since threads (and processes) inherit the
+//! affinity of the thread that starts them.
+
+/// Whether to pin: on two cores or more, unless `SCIMGATE_BENCH_PIN=0`.
+pub fn wanted(cores: usize) -> bool {
+    cores >= 2 && std::env::var("SCIMGATE_BENCH_PIN").as_deref() != Ok("0")
+}
+
+/// Runs the calling thread (and the threads and processes it starts from now on) on the given
+/// cores only.
+pub fn run_on(cores: std::ops::Range<usize>) {
+    // SAFETY: `set` is a plain bit set, initialised by CPU_ZERO before use, and the call only
+    // changes the calling thread's affinity.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        for core in cores {
+            libc::CPU_SET(core, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            eprintln!(
+                "could not pin the bench to its cores: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
