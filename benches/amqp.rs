@@ -281,19 +281,14 @@ fn main() {
         .unwrap_or(1);
     println!("amqp benchmark: {total} orders, {in_flight} in flight, {cores} cores");
     let pinned = pinning::wanted(cores);
-    if pinned {
-        // The broker's VM inherits the last core; everything started after it, the others.
-        pinning::run_on(cores - 1..cores);
-    }
-    let broker = Broker::shared();
-    if pinned {
-        pinning::run_on(0..cores - 1);
-        println!(
-            "broker pinned to core {}, publishers to cores 0..{}",
-            cores - 1,
-            cores - 1
-        );
-    }
+    // The broker's VM inherits the last core; everything started after it, the others.
+    let broker = if pinned {
+        let broker = pinning::on_last_core(cores, Broker::shared);
+        pinning::announce(cores, "broker", "publishers");
+        broker
+    } else {
+        Broker::shared()
+    };
     let mut plains = Vec::new();
     let mut engines = Vec::new();
     let mut cpu = Vec::new();

@@ -173,15 +173,10 @@ fn cores() -> (usize, bool) {
 /// A fresh target scimgate: on the machine's last core when pinning, its threads (those it
 /// starts later too) inheriting that core; the caller is back on the other cores after.
 fn start_target() -> Server {
-    let (cores, pinned) = cores();
-    if pinned {
-        pinning::run_on(cores - 1..cores);
+    match cores() {
+        (cores, true) => pinning::on_last_core(cores, || start(|_| {})),
+        (_, false) => start(|_| {}),
     }
-    let target = start(|_| {});
-    if pinned {
-        pinning::run_on(0..cores - 1);
-    }
-    target
 }
 
 fn main() {
@@ -191,11 +186,7 @@ fn main() {
     println!("delivery benchmark: {total} orders, concurrency {clients}, {cores} cores");
     if pinned {
         pinning::run_on(0..cores - 1);
-        println!(
-            "targets pinned to core {}, clients and the source to cores 0..{}",
-            cores - 1,
-            cores - 1
-        );
+        pinning::announce(cores, "targets", "clients and the source");
     }
 
     // The machine's speed drifts over a run: plain loops and engine runs alternate, and each

@@ -26,3 +26,21 @@ pub fn run_on(cores: std::ops::Range<usize>) {
         }
     }
 }
+
+/// Starts `part` on the machine's last core (it keeps that core, with every thread it starts
+/// later), then puts the calling thread on the other cores.
+pub fn on_last_core<T>(cores: usize, part: impl FnOnce() -> T) -> T {
+    run_on(cores - 1..cores);
+    let started = part();
+    run_on(0..cores - 1);
+    started
+}
+
+/// Says what runs on the last core and what on the others.
+pub fn announce(cores: usize, last: &str, others: &str) {
+    println!(
+        "{last} pinned to core {}, {others} to cores 0..{}",
+        cores - 1,
+        cores - 1
+    );
+}
