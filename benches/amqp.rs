@@ -276,11 +276,9 @@ fn main() {
     let total = env_usize("SCIMGATE_BENCH_ORDERS", 10_000);
     let in_flight = env_usize("SCIMGATE_BENCH_CONCURRENCY", 8);
     let repeats = env_usize("SCIMGATE_BENCH_REPEATS", 3).max(1);
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = pinning::cores();
     println!("amqp benchmark: {total} orders, {in_flight} in flight, {cores} cores");
-    let pinned = pinning::wanted(cores);
+    let pinned = pinning::wanted();
     // The broker's VM inherits the last core; everything started after it, the others.
     let broker = if pinned {
         let broker = pinning::on_last_core(cores, Broker::shared);

@@ -158,16 +158,9 @@ fn engine_run(total: usize, clients: usize) -> (f64, (Server, engine::Queued)) {
     (total as f64 / elapsed.as_secs_f64(), (target, queued))
 }
 
-/// The machine's cores, and whether targets get the last one to themselves. Counted once,
-/// before any pinning: a pinned thread sees only its own cores.
+/// The machine's cores, and whether targets get the last one to themselves.
 fn cores() -> (usize, bool) {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = *CORES.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    (cores, pinning::wanted(cores))
+    (pinning::cores(), pinning::wanted())
 }
 
 /// A fresh target scimgate: on the machine's last core when pinning, its threads (those it

@@ -5,7 +5,7 @@
 
 /// How much less a background thread is favoured by the scheduler than request handling. Not
 /// the idle class: background work must still move on a machine kept busy by other work.
-const NICENESS: i32 = 10;
+pub(crate) const NICENESS: i32 = 10;
 
 /// Lowers the calling thread's priority to [`NICENESS`] (threads it starts inherit it).
 #[cfg(target_os = "linux")]

@@ -2,9 +2,19 @@
 //! pinned to some cores keeps those cores, since threads (and processes) inherit the
 //! affinity of the thread that starts them.
 
+/// The machine's cores. Counted once, before any pinning: a pinned thread sees only its own.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
 /// Whether to pin: on two cores or more, unless `SCIMGATE_BENCH_PIN=0`.
-pub fn wanted(cores: usize) -> bool {
-    cores >= 2 && std::env::var("SCIMGATE_BENCH_PIN").as_deref() != Ok("0")
+pub fn wanted() -> bool {
+    cores() >= 2 && std::env::var("SCIMGATE_BENCH_PIN").as_deref() != Ok("0")
 }
 
 /// Runs the calling thread (and the threads and processes it starts from now on) on the given
